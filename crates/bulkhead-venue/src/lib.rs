@@ -1,1 +1,845 @@
-//! placeholder, being written
+//! # bulkhead-venue — the simulated exchange
+//!
+//! Owns: one order book per instrument holding the strategies' resting orders
+//! in price-time priority, the matching of incoming orders against those
+//! orders and against the replayed market's displayed liquidity, the passive
+//! fill model for resting orders, fees, and the per-account positions held at
+//! the venue ([`bulkhead_model::Position`]).
+//!
+//! Must never: know about strategies (it sees opaque `account: u32` numbers and
+//! engine-assigned `order_id: u64`s), make risk decisions, read clocks, do I/O,
+//! or let iteration order of a hash map reach its output. Every structure is a
+//! `BTreeMap` / `BTreeSet` / `VecDeque`, so the same inputs always give the same
+//! events in the same order. `on_quote`, `on_trade`, `cancel` and
+//! `cancel_account` never allocate beyond the caller's `out` Vec; `submit`
+//! allocates only to store an order that comes to rest (book storage) and the
+//! first time an account trades an instrument (its position slot).
+//!
+//! Units: prices are integer ticks, quantities integer lots, money (fees) i64
+//! units of 1e-8 quote currency (see `bulkhead-model`). Fees are
+//! `bulkhead_model::fee(notional, ppm)` applied through
+//! [`Position::apply_fill`]; a negative `maker_ppm` is a rebate (negative fee).
+//!
+//! ## Market liquidity
+//! The replayed market is represented only by its last top-of-book quote
+//! (`on_quote`): best bid/ask price with displayed size. A quote side is
+//! *present* when its price > 0 and size > 0. Displayed size that strategy
+//! orders consume (by aggressing, or by resting orders filling against a
+//! crossing quote) is gone until the next quote for that instrument resets it.
+//! Trade prints (`on_trade`) do not change displayed size. Strategy-vs-strategy
+//! fills and strategy-vs-quote fills never feed back into the market data.
+//!
+//! ## Validation (in this order; a failure emits only `Rejected`)
+//! 1. unknown instrument → `UnknownInstrument`
+//! 2. `qty <= 0`, or limit `price <= 0` → `BadPriceOrQty`
+//! 3. `order_id` already open at the venue → `InvalidOrder`
+//! 4. market order with `PostOnly` TIF → `PostOnlyWouldCross` (a market order
+//!    always takes); a market order with `Gtc` is treated as `Ioc`
+//! 5. reduce-only whose qty exceeds what would bring the account's venue
+//!    position to zero (buy: `qty > max(0, -pos)`, sell: `qty > max(0, pos)`)
+//!    → `ReduceOnlyWouldIncrease`. Other open reduce-only orders are not counted
+//!    at submit; instead reduce-only is enforced again at every fill (below).
+//! 6. market order and the opposite side has no available displayed size and
+//!    no resting order of any account → `NoLiquidity`
+//! 7. post-only limit that would cross the opposite market quote price (if that
+//!    side is present, whether or not its size was consumed) or the best
+//!    resting opposite order of any account → `PostOnlyWouldCross`
+//!
+//! Every order that passes gets `Accepted` first, whatever its TIF.
+//!
+//! ## Aggressive matching (an incoming limit that crosses, or a market order)
+//! Liquidity on the opposite side is taken best price first. At one price the
+//! market's displayed size comes **before** resting strategy orders (a
+//! strategy order joined that price behind the displayed queue; see queue
+//! position below); resting strategy orders at one price go in time (arrival)
+//! order. Every fill is at the resting price (the quote price for displayed
+//! size). The aggressor pays `taker_ppm`; a resting strategy order it hits is
+//! a maker and pays `maker_ppm`. For each match the aggressor's `Fill` is
+//! emitted first, then the maker's `Fill`. Filling stops when the order is
+//! done, the next price is beyond its limit, or liquidity runs out.
+//!
+//! Self-trade prevention (cancel newest): when the next resting order in
+//! priority belongs to the aggressor's own account, matching stops and the
+//! aggressor's remainder is `Cancelled` with `SelfTrade` (also for GTC; the
+//! resting order is untouched).
+//!
+//! Internal (strategy-vs-strategy) fills do not change any order's queue
+//! position.
+//!
+//! ## Time in force
+//! - `Gtc`: the remainder after matching rests on the book (no extra event).
+//! - `Ioc`: the remainder is `Cancelled` with `IocRemainder`.
+//! - `Fok`: before touching anything the venue computes exactly how much could
+//!   fill (same walk as matching, including self-trade stop and reduce-only
+//!   limits of makers); if that is less than `qty` the order gets `Accepted`
+//!   then `Cancelled { remaining: qty, reason: FokNotFilled }` and nothing
+//!   fills; otherwise it fills completely.
+//! - `PostOnly`: rejected if it would cross (validation 7), else rests.
+//! - Market orders are `Ioc` or `Fok`; an `Ioc` market remainder is
+//!   `Cancelled` with `IocRemainder` (even when displayed liquidity ran out).
+//!
+//! ## Queue position of a resting order
+//! When an order starts resting at price `p` on side `s`, its `queue_ahead` is
+//! the market's currently available displayed size on side `s` if `p` equals
+//! that side's quote price; otherwise 0 (better than the displayed best: it is
+//! first; worse than the best, or no quote on that side: depth is unknown and
+//! the venue assumes nothing is ahead). Afterwards `queue_ahead` only shrinks:
+//! - trades printing at `p` against side `s` erode it (below);
+//! - a trade printing strictly through `p` sets it to 0;
+//! - a new quote whose side-`s` price equals `p` caps it at the displayed
+//!   size (the lots ahead cannot exceed what the market shows at that price).
+//!
+//! ## Passive fill model for resting orders (maker fee, at the order's price)
+//! 1. **Crossing quote.** On every quote, after resetting displayed sizes and
+//!    capping queues: resting buys with `price >= ask_px` fill, best price
+//!    first then time, against the displayed ask size as one shared budget;
+//!    then resting sells with `price <= bid_px` against the displayed bid size.
+//!    Each fill is at the resting order's own price and consumes displayed size.
+//! 2. **Trade print** at price `P`, qty `Q`, aggressor side `A`. Only resting
+//!    orders on side `A.opposite()` can fill, and `Q` is one budget shared in
+//!    price-time order:
+//!    - (a) orders strictly better than `P` (buys above `P` when the aggressor
+//!      sold, sells below `P` when it bought) fill first, best price first,
+//!      then time, ignoring their queue position (the print went through
+//!      their price); any of them still open afterwards get `queue_ahead = 0`;
+//!    - (b) with `V` the budget left, orders at exactly `P` are visited in time
+//!      order. For each: `erode = min(queue_ahead, V)`, `queue_ahead -= erode`,
+//!      then it fills `min(remaining, V - erode)` and `V` decreases by that
+//!      fill only (queue erosion is not a fill: queues of different orders
+//!      overlap, so each sees the same print volume). The walk stops when
+//!      `V` reaches 0.
+//!
+//!    Orders worse than `P` are untouched.
+//!
+//! ## Reduce-only at fill time
+//! Position can change after a reduce-only order rests. Whenever a reduce-only
+//! order (resting or incoming) is about to fill, its fill is capped at what
+//! brings the account's venue position to zero; if that is 0, or it is still
+//! open after a fill that left nothing to reduce, it is `Cancelled` with
+//! `ReduceOnlyWouldIncrease`. A reduce-only order therefore never increases or
+//! flips its account's venue position.
+//!
+//! ## Events
+//! All events are appended to `out` in the order they happen. `Fill.remaining`
+//! is the order's open qty after that fill; `Cancelled.remaining` is the qty
+//! that was still open. An order that is filled out or cancelled leaves the
+//! book. `cancel` of an order that is not open emits nothing and returns
+//! false.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Bound;
+
+pub use bulkhead_abi::{OrderType, Reason, Side, TimeInForce};
+use bulkhead_model::{Instrument, Position};
+
+/// Fees in parts per million of notional; negative maker = rebate.
+#[derive(Clone, Copy, Debug, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FeeSchedule {
+    pub maker_ppm: i64,
+    pub taker_ppm: i64,
+}
+
+/// An order as the engine hands it to the venue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewOrder {
+    /// Unique, engine-assigned.
+    pub order_id: u64,
+    pub account: u32,
+    pub instrument: u32,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub tif: TimeInForce,
+    /// Ticks; ignored for market orders.
+    pub price: i64,
+    /// Lots, > 0.
+    pub qty: i64,
+    pub reduce_only: bool,
+}
+
+/// What the venue reports back, in the order it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VenueEvent {
+    /// The order passed venue validation (emitted first for every valid order, even IOC).
+    Accepted {
+        order_id: u64,
+        account: u32,
+        instrument: u32,
+    },
+    Rejected {
+        order_id: u64,
+        account: u32,
+        instrument: u32,
+        reason: Reason,
+    },
+    Fill {
+        order_id: u64,
+        account: u32,
+        instrument: u32,
+        side: Side,
+        price: i64,
+        qty: i64,
+        /// Money units; negative = rebate.
+        fee: i64,
+        maker: bool,
+        /// Open qty after this fill.
+        remaining: i64,
+    },
+    Cancelled {
+        order_id: u64,
+        account: u32,
+        instrument: u32,
+        remaining: i64,
+        reason: Reason,
+    },
+}
+
+/// A resting order as the venue holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOrder {
+    pub order_id: u64,
+    pub account: u32,
+    pub instrument: u32,
+    pub side: Side,
+    /// Ticks.
+    pub price: i64,
+    /// Original qty in lots.
+    pub qty: i64,
+    /// Open qty in lots (> 0 while the order is on the book).
+    pub remaining: i64,
+    pub reduce_only: bool,
+    /// Market lots estimated ahead of this order at its price (see crate docs).
+    pub queue_ahead: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Quote {
+    bid_px: i64,
+    bid_qty: i64,
+    ask_px: i64,
+    ask_qty: i64,
+}
+
+impl Quote {
+    /// Price of side `s` if that side is present.
+    fn px(&self, s: Side) -> Option<i64> {
+        let (px, qty) = match s {
+            Side::Buy => (self.bid_px, self.bid_qty),
+            Side::Sell => (self.ask_px, self.ask_qty),
+        };
+        (px > 0 && qty > 0).then_some(px)
+    }
+}
+
+type Levels = BTreeMap<i64, VecDeque<u64>>;
+
+#[derive(Default)]
+struct Book {
+    bids: Levels,
+    asks: Levels,
+    quote: Option<Quote>,
+    /// Displayed market size still available to strategy orders.
+    avail_bid: i64,
+    avail_ask: i64,
+}
+
+impl Book {
+    fn levels(&self, s: Side) -> &Levels {
+        match s {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        }
+    }
+    fn levels_mut(&mut self, s: Side) -> &mut Levels {
+        match s {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        }
+    }
+    /// Best resting price on side `s`.
+    fn best(&self, s: Side) -> Option<i64> {
+        match s {
+            Side::Buy => self.bids.last_key_value().map(|(p, _)| *p),
+            Side::Sell => self.asks.first_key_value().map(|(p, _)| *p),
+        }
+    }
+    fn front(&self, s: Side, px: i64) -> Option<u64> {
+        self.levels(s).get(&px).and_then(|l| l.front().copied())
+    }
+    fn avail(&self, s: Side) -> i64 {
+        match s {
+            Side::Buy => self.avail_bid,
+            Side::Sell => self.avail_ask,
+        }
+    }
+    fn avail_mut(&mut self, s: Side) -> &mut i64 {
+        match s {
+            Side::Buy => &mut self.avail_bid,
+            Side::Sell => &mut self.avail_ask,
+        }
+    }
+    /// Market displayed liquidity on side `s`: (price, available size), if any is left.
+    fn market(&self, s: Side) -> Option<(i64, i64)> {
+        let px = self.quote?.px(s)?;
+        let a = self.avail(s);
+        (a > 0).then_some((px, a))
+    }
+}
+
+/// Levels of one side in priority order, without boxing.
+enum LevelIter<'a> {
+    Up(std::collections::btree_map::Iter<'a, i64, VecDeque<u64>>),
+    Down(std::iter::Rev<std::collections::btree_map::Iter<'a, i64, VecDeque<u64>>>),
+}
+
+impl<'a> Iterator for LevelIter<'a> {
+    type Item = (&'a i64, &'a VecDeque<u64>);
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            LevelIter::Up(it) => it.next(),
+            LevelIter::Down(it) => it.next(),
+        }
+    }
+}
+
+/// Would an order on `side` with limit `limit` trade at `px`?
+#[inline]
+fn crosses(side: Side, limit: i64, px: i64) -> bool {
+    match side {
+        Side::Buy => px <= limit,
+        Side::Sell => px >= limit,
+    }
+}
+
+/// Is price `a` strictly better than `b` for a resting order on side `s`?
+#[inline]
+fn strictly_better(s: Side, a: i64, b: i64) -> bool {
+    match s {
+        Side::Buy => a > b,
+        Side::Sell => a < b,
+    }
+}
+
+/// How much `side` may trade without increasing |pos| or flipping it.
+#[inline]
+fn reducible(pos_qty: i64, side: Side) -> i64 {
+    match side {
+        Side::Buy => (-pos_qty).max(0),
+        Side::Sell => pos_qty.max(0),
+    }
+}
+
+/// The simulated exchange. See the crate docs for the exact fill model.
+pub struct SimVenue {
+    instruments: Vec<Instrument>,
+    fees: FeeSchedule,
+    books: Vec<Book>,
+    orders: BTreeMap<u64, OpenOrder>,
+    by_account: BTreeSet<(u32, u64)>,
+    positions: BTreeMap<(u32, u32), Position>,
+    /// Per-maker-account lots used during a FOK pre-check (reused, cleared each time).
+    scratch: Vec<(u32, i64)>,
+}
+
+impl SimVenue {
+    /// Instrument ids are indices `0..n` of `instruments`.
+    pub fn new(instruments: Vec<Instrument>, fees: FeeSchedule) -> Self {
+        let books = instruments.iter().map(|_| Book::default()).collect();
+        SimVenue {
+            instruments,
+            fees,
+            books,
+            orders: BTreeMap::new(),
+            by_account: BTreeSet::new(),
+            positions: BTreeMap::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn fees(&self) -> FeeSchedule {
+        self.fees
+    }
+
+    pub fn instrument(&self, id: u32) -> Option<&Instrument> {
+        self.instruments.get(id as usize)
+    }
+
+    /// Last replayed market quote: bid px, bid qty, ask px, ask qty (as given,
+    /// not reduced by strategy consumption). `None` before the first quote.
+    pub fn best_quote(&self, instrument: u32) -> Option<(i64, i64, i64, i64)> {
+        let q = self.books.get(instrument as usize)?.quote?;
+        Some((q.bid_px, q.bid_qty, q.ask_px, q.ask_qty))
+    }
+
+    /// The account's venue position (default = flat, never traded).
+    pub fn position(&self, account: u32, instrument: u32) -> Position {
+        self.positions.get(&(account, instrument)).copied().unwrap_or_default()
+    }
+
+    /// The account's open orders in order-id order.
+    pub fn open_orders(&self, account: u32) -> impl Iterator<Item = OpenOrder> + '_ {
+        self.by_account.range((account, 0)..=(account, u64::MAX)).map(move |(_, id)| self.orders[id])
+    }
+
+    /// One open order by id.
+    pub fn order(&self, order_id: u64) -> Option<OpenOrder> {
+        self.orders.get(&order_id).copied()
+    }
+
+    /// A new top-of-book quote: resets displayed sizes, caps queue positions,
+    /// then fills resting orders the quote crosses (fill model rule 1).
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_quote(
+        &mut self,
+        _ts_ns: u64,
+        instrument: u32,
+        bid_px: i64,
+        bid_qty: i64,
+        ask_px: i64,
+        ask_qty: i64,
+        out: &mut Vec<VenueEvent>,
+    ) {
+        let i = instrument as usize;
+        let Some(book) = self.books.get_mut(i) else { return };
+        let q = Quote { bid_px, bid_qty, ask_px, ask_qty };
+        book.quote = Some(q);
+        book.avail_bid = if q.px(Side::Buy).is_some() { bid_qty } else { 0 };
+        book.avail_ask = if q.px(Side::Sell).is_some() { ask_qty } else { 0 };
+        for s in [Side::Buy, Side::Sell] {
+            if let Some(px) = q.px(s) {
+                let shown = book.avail(s);
+                if let Some(level) = book.levels(s).get(&px) {
+                    for id in level {
+                        if let Some(o) = self.orders.get_mut(id) {
+                            o.queue_ahead = o.queue_ahead.min(shown);
+                        }
+                    }
+                }
+            }
+        }
+        // Resting buys against the ask, then resting sells against the bid.
+        for s in [Side::Buy, Side::Sell] {
+            let Some(mpx) = q.px(s.opposite()) else { continue };
+            loop {
+                let book = &self.books[i];
+                let budget = book.avail(s.opposite());
+                if budget <= 0 {
+                    break;
+                }
+                let Some(best) = book.best(s) else { break };
+                if !crosses(s, best, mpx) {
+                    break;
+                }
+                let id = book.front(s, best).expect("non-empty level");
+                let Some(qty) = self.passive_qty(id, budget, out) else { continue };
+                *self.books[i].avail_mut(s.opposite()) -= qty;
+                self.fill_resting(id, best, qty, out);
+            }
+        }
+    }
+
+    /// A market trade print (fill model rule 2).
+    pub fn on_trade(
+        &mut self,
+        _ts_ns: u64,
+        instrument: u32,
+        price: i64,
+        qty: i64,
+        aggressor: Side,
+        out: &mut Vec<VenueEvent>,
+    ) {
+        let i = instrument as usize;
+        if i >= self.books.len() || qty <= 0 {
+            return;
+        }
+        let s = aggressor.opposite(); // resting side that gets hit
+        let mut budget = qty;
+        // (a) strictly better than the print, best price then time.
+        while budget > 0 {
+            let book = &self.books[i];
+            let Some(best) = book.best(s) else { break };
+            if !strictly_better(s, best, price) {
+                break;
+            }
+            let id = book.front(s, best).expect("non-empty level");
+            let Some(f) = self.passive_qty(id, budget, out) else { continue };
+            budget -= f;
+            self.fill_resting(id, best, f, out);
+        }
+        // The print went through every strictly better price: nothing is ahead there any more.
+        let book = &self.books[i];
+        let better = match s {
+            Side::Buy => book.bids.range((Bound::Excluded(price), Bound::Unbounded)),
+            Side::Sell => book.asks.range((Bound::Unbounded, Bound::Excluded(price))),
+        };
+        for (_, level) in better {
+            for id in level {
+                if let Some(o) = self.orders.get_mut(id) {
+                    o.queue_ahead = 0;
+                }
+            }
+        }
+        // (b) exactly at the print price, time order, queue first.
+        let mut v = budget;
+        let mut idx = 0;
+        while v > 0 {
+            let Some(id) = self.books[i].levels(s).get(&price).and_then(|l| l.get(idx)).copied() else { break };
+            let o = self.orders.get_mut(&id).expect("booked order exists");
+            let erode = o.queue_ahead.min(v);
+            o.queue_ahead -= erode;
+            let avail = v - erode;
+            if avail == 0 {
+                idx += 1;
+                continue;
+            }
+            let Some(f) = self.passive_qty(id, avail, out) else { continue }; // cancelled: same idx
+            v -= f;
+            if self.fill_resting(id, price, f, out) {
+                idx += 1;
+            }
+        }
+    }
+
+    /// Validate, match and (for GTC / post-only) rest an incoming order.
+    pub fn submit(&mut self, _ts_ns: u64, order: &NewOrder, out: &mut Vec<VenueEvent>) {
+        let o = *order;
+        let reject = |out: &mut Vec<VenueEvent>, reason| {
+            out.push(VenueEvent::Rejected {
+                order_id: o.order_id,
+                account: o.account,
+                instrument: o.instrument,
+                reason,
+            })
+        };
+        let i = o.instrument as usize;
+        if i >= self.books.len() {
+            return reject(out, Reason::UnknownInstrument);
+        }
+        let market = o.order_type == OrderType::Market;
+        if o.qty <= 0 || (!market && o.price <= 0) {
+            return reject(out, Reason::BadPriceOrQty);
+        }
+        if self.orders.contains_key(&o.order_id) {
+            return reject(out, Reason::InvalidOrder);
+        }
+        if market && o.tif == TimeInForce::PostOnly {
+            return reject(out, Reason::PostOnlyWouldCross);
+        }
+        if o.reduce_only && o.qty > reducible(self.position(o.account, o.instrument).qty, o.side) {
+            return reject(out, Reason::ReduceOnlyWouldIncrease);
+        }
+        let opp = o.side.opposite();
+        let book = &self.books[i];
+        if market && book.market(opp).is_none() && book.best(opp).is_none() {
+            return reject(out, Reason::NoLiquidity);
+        }
+        if o.tif == TimeInForce::PostOnly {
+            let q = book.quote.and_then(|q| q.px(opp));
+            if q.into_iter().chain(book.best(opp)).any(|px| crosses(o.side, o.price, px)) {
+                return reject(out, Reason::PostOnlyWouldCross);
+            }
+        }
+        out.push(VenueEvent::Accepted { order_id: o.order_id, account: o.account, instrument: o.instrument });
+        let cancel = |out: &mut Vec<VenueEvent>, remaining, reason| {
+            out.push(VenueEvent::Cancelled {
+                order_id: o.order_id,
+                account: o.account,
+                instrument: o.instrument,
+                remaining,
+                reason,
+            })
+        };
+        if o.tif == TimeInForce::PostOnly {
+            self.rest(&o, o.qty);
+            return;
+        }
+        let limit = if market { None } else { Some(o.price) };
+        if o.tif == TimeInForce::Fok && self.fillable(&o, limit) < o.qty {
+            return cancel(out, o.qty, Reason::FokNotFilled);
+        }
+        let (rem, stop) = self.take(&o, limit, out);
+        if rem == 0 {
+            return;
+        }
+        match stop {
+            Some(reason) => cancel(out, rem, reason),
+            None if market || o.tif != TimeInForce::Gtc => {
+                debug_assert_ne!(o.tif, TimeInForce::Fok, "FOK pre-check guaranteed a full fill");
+                cancel(out, rem, Reason::IocRemainder)
+            }
+            None => self.rest(&o, rem),
+        }
+    }
+
+    /// Cancel one open order. Returns false (and emits nothing) if it is not open.
+    pub fn cancel(&mut self, _ts_ns: u64, order_id: u64, reason: Reason, out: &mut Vec<VenueEvent>) -> bool {
+        self.cancel_resting(order_id, reason, out)
+    }
+
+    /// Mass cancel of one account's open orders (optionally one instrument), in
+    /// order-id order. Returns how many were cancelled.
+    pub fn cancel_account(
+        &mut self,
+        _ts_ns: u64,
+        account: u32,
+        instrument: Option<u32>,
+        reason: Reason,
+        out: &mut Vec<VenueEvent>,
+    ) -> usize {
+        let mut n = 0;
+        let mut from = 0u64;
+        while let Some(&(_, id)) = self.by_account.range((account, from)..=(account, u64::MAX)).next() {
+            if instrument.is_none_or(|ins| self.orders[&id].instrument == ins) {
+                self.cancel_resting(id, reason, out);
+                n += 1;
+            }
+            match id.checked_add(1) {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        n
+    }
+
+    // ---- internals -------------------------------------------------------
+
+    /// Apply a fill to an account's venue position; returns the fee.
+    fn book_fill(&mut self, account: u32, instrument: u32, side: Side, price: i64, qty: i64, maker: bool) -> i64 {
+        let ppm = if maker { self.fees.maker_ppm } else { self.fees.taker_ppm };
+        let inst = &self.instruments[instrument as usize];
+        self.positions.entry((account, instrument)).or_default().apply_fill(inst, side, price, qty, ppm)
+    }
+
+    /// How much resting order `id` may fill now out of `budget`, after its
+    /// reduce-only cap. `None` = it was cancelled (reduce-only with nothing
+    /// left to reduce).
+    fn passive_qty(&mut self, id: u64, budget: i64, out: &mut Vec<VenueEvent>) -> Option<i64> {
+        let o = self.orders[&id];
+        let mut q = o.remaining.min(budget);
+        if o.reduce_only {
+            let r = reducible(self.position(o.account, o.instrument).qty, o.side);
+            if r == 0 {
+                self.cancel_resting(id, Reason::ReduceOnlyWouldIncrease, out);
+                return None;
+            }
+            q = q.min(r);
+        }
+        Some(q)
+    }
+
+    /// Fill a resting order as maker. Returns whether it is still open.
+    fn fill_resting(&mut self, id: u64, price: i64, qty: i64, out: &mut Vec<VenueEvent>) -> bool {
+        let o = {
+            let o = self.orders.get_mut(&id).expect("resting order exists");
+            o.remaining -= qty;
+            *o
+        };
+        debug_assert!(qty > 0 && o.remaining >= 0);
+        let fee = self.book_fill(o.account, o.instrument, o.side, price, qty, true);
+        out.push(VenueEvent::Fill {
+            order_id: id,
+            account: o.account,
+            instrument: o.instrument,
+            side: o.side,
+            price,
+            qty,
+            fee,
+            maker: true,
+            remaining: o.remaining,
+        });
+        if o.remaining == 0 {
+            self.remove_resting(id);
+            false
+        } else if o.reduce_only && reducible(self.position(o.account, o.instrument).qty, o.side) == 0 {
+            self.cancel_resting(id, Reason::ReduceOnlyWouldIncrease, out);
+            false
+        } else {
+            true
+        }
+    }
+
+    fn remove_resting(&mut self, id: u64) -> Option<OpenOrder> {
+        let o = self.orders.remove(&id)?;
+        self.by_account.remove(&(o.account, id));
+        let levels = self.books[o.instrument as usize].levels_mut(o.side);
+        if let Some(level) = levels.get_mut(&o.price) {
+            if let Some(pos) = level.iter().position(|&x| x == id) {
+                level.remove(pos);
+            }
+            if level.is_empty() {
+                levels.remove(&o.price);
+            }
+        }
+        Some(o)
+    }
+
+    fn cancel_resting(&mut self, id: u64, reason: Reason, out: &mut Vec<VenueEvent>) -> bool {
+        match self.remove_resting(id) {
+            Some(o) => {
+                out.push(VenueEvent::Cancelled {
+                    order_id: id,
+                    account: o.account,
+                    instrument: o.instrument,
+                    remaining: o.remaining,
+                    reason,
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Put `remaining` of `o` on the book with its initial queue position.
+    fn rest(&mut self, o: &NewOrder, remaining: i64) {
+        let book = &mut self.books[o.instrument as usize];
+        let queue_ahead = match book.quote.and_then(|q| q.px(o.side)) {
+            Some(px) if px == o.price => book.avail(o.side),
+            _ => 0,
+        };
+        book.levels_mut(o.side).entry(o.price).or_default().push_back(o.order_id);
+        self.orders.insert(
+            o.order_id,
+            OpenOrder {
+                order_id: o.order_id,
+                account: o.account,
+                instrument: o.instrument,
+                side: o.side,
+                price: o.price,
+                qty: o.qty,
+                remaining,
+                reduce_only: o.reduce_only,
+                queue_ahead,
+            },
+        );
+        self.by_account.insert((o.account, o.order_id));
+    }
+
+    /// Exactly how much `o` would fill right now (read-only twin of `take`).
+    fn fillable(&mut self, o: &NewOrder, limit: Option<i64>) -> i64 {
+        let mut used = std::mem::take(&mut self.scratch);
+        used.clear();
+        let book = &self.books[o.instrument as usize];
+        let opp = o.side.opposite();
+        let ok = |px: i64| limit.is_none_or(|l| crosses(o.side, l, px));
+        let mut mkt = book.market(opp);
+        let mut total: i64 = 0;
+        let levels = match opp {
+            Side::Sell => LevelIter::Up(book.asks.iter()),
+            Side::Buy => LevelIter::Down(book.bids.iter().rev()),
+        };
+        'walk: for (&px, level) in levels {
+            if let Some((mp, ma)) = mkt
+                && !strictly_better(opp, px, mp)
+            {
+                if ok(mp) {
+                    total = total.saturating_add(ma);
+                }
+                mkt = None;
+            }
+            if total >= o.qty || !ok(px) {
+                break;
+            }
+            for id in level {
+                let m = &self.orders[id];
+                if m.account == o.account {
+                    mkt = None; // self-trade stop: nothing after this counts
+                    break 'walk;
+                }
+                let slot = match used.iter().position(|(a, _)| *a == m.account) {
+                    Some(k) => k,
+                    None => {
+                        used.push((m.account, 0));
+                        used.len() - 1
+                    }
+                };
+                let mut f = m.remaining;
+                if m.reduce_only {
+                    let pos = self.positions.get(&(m.account, m.instrument)).map_or(0, |p| p.qty);
+                    f = f.min((reducible(pos, m.side) - used[slot].1).max(0));
+                }
+                used[slot].1 += f;
+                total = total.saturating_add(f);
+                if total >= o.qty {
+                    break 'walk;
+                }
+            }
+        }
+        if let Some((mp, ma)) = mkt
+            && ok(mp)
+        {
+            total = total.saturating_add(ma);
+        }
+        self.scratch = used;
+        total
+    }
+
+    /// Match `o` as aggressor. Returns the unfilled qty and the reason matching
+    /// was stopped early (self-trade, reduce-only), if any.
+    fn take(&mut self, o: &NewOrder, limit: Option<i64>, out: &mut Vec<VenueEvent>) -> (i64, Option<Reason>) {
+        let i = o.instrument as usize;
+        let opp = o.side.opposite();
+        let mut rem = o.qty;
+        while rem > 0 {
+            let book = &self.books[i];
+            let mkt = book.market(opp);
+            let rest = book.best(opp);
+            let (px, from_market) = match (mkt, rest) {
+                (None, None) => break,
+                (Some((mp, _)), None) => (mp, true),
+                (None, Some(rp)) => (rp, false),
+                (Some((mp, _)), Some(rp)) => {
+                    if strictly_better(opp, rp, mp) {
+                        (rp, false)
+                    } else {
+                        (mp, true)
+                    }
+                }
+            };
+            if limit.is_some_and(|l| !crosses(o.side, l, px)) {
+                break;
+            }
+            let mut cap = rem;
+            if o.reduce_only {
+                let r = reducible(self.position(o.account, o.instrument).qty, o.side);
+                if r == 0 {
+                    return (rem, Some(Reason::ReduceOnlyWouldIncrease));
+                }
+                cap = cap.min(r);
+            }
+            let (q, maker) = if from_market {
+                let q = cap.min(self.books[i].avail(opp));
+                *self.books[i].avail_mut(opp) -= q;
+                (q, None)
+            } else {
+                let id = book.front(opp, px).expect("non-empty level");
+                if self.orders[&id].account == o.account {
+                    return (rem, Some(Reason::SelfTrade));
+                }
+                let Some(mq) = self.passive_qty(id, cap, out) else { continue };
+                (mq, Some(id))
+            };
+            rem -= q;
+            let fee = self.book_fill(o.account, o.instrument, o.side, px, q, false);
+            out.push(VenueEvent::Fill {
+                order_id: o.order_id,
+                account: o.account,
+                instrument: o.instrument,
+                side: o.side,
+                price: px,
+                qty: q,
+                fee,
+                maker: false,
+                remaining: rem,
+            });
+            if let Some(id) = maker {
+                self.fill_resting(id, px, q, out);
+            }
+        }
+        (rem, None)
+    }
+}
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,128 @@
+//! The outcome of a pre-trade check.
+
+use bulkhead_abi::{OrderType, Reason, Side, TimeInForce};
+use bulkhead_model::{Decimal, Instrument, format_money};
+
+/// `instrument` value of a decision that concerns no single instrument.
+pub const NO_INSTRUMENT: u32 = u32::MAX;
+
+/// Result of a check. Plain `Copy` data so the accept path never allocates;
+/// [`Decision::message`] builds the human text on demand.
+///
+/// Units of `limit` / `requested` / `current` per reason:
+/// | reason | limit | requested | current |
+/// |---|---|---|---|
+/// | `Accepted` | 0 | 0 | 0 |
+/// | R1 instrument / side / type / tif | 0 | the refused value (instrument id, or the ABI enum code) | 0 |
+/// | `MaxOrderQty` | lots | order lots | 0 |
+/// | `MaxOrderNotional` | money | order notional, money | 0 |
+/// | `PriceCollar` | bps | limit price, ticks | reference, **half-ticks** (2 × ticks: a mid can fall between ticks) |
+/// | `NoReferencePrice` | 0 | 0 | 0 |
+/// | `MaxPosition` | lots | worst-case abs position after the order, lots | before the order |
+/// | `MaxGrossNotional` / `MaxNetNotional` | money | worst case after the order | before the order |
+/// | `MaxOpenOrders` | count | open orders after the order | open orders now |
+/// | `OrderRateThrottle` / `MessageRateThrottle` | per second | 1 | whole tokens left (0) |
+/// | R11 halted | 0 | 0 | 0 |
+/// | `ReducingOnly` | abs position, lots | order lots + same-side open lots | signed position, lots |
+///
+/// Money is in 1e-8 units of the quote currency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub reason: Reason,
+    pub limit: i64,
+    pub requested: i64,
+    pub current: i64,
+    /// Instrument the decision is about, or [`NO_INSTRUMENT`].
+    pub instrument: u32,
+}
+
+impl Decision {
+    pub const ACCEPT: Decision =
+        Decision { reason: Reason::Accepted, limit: 0, requested: 0, current: 0, instrument: NO_INSTRUMENT };
+
+    pub(crate) const fn reject(reason: Reason, instrument: u32, limit: i64, requested: i64, current: i64) -> Decision {
+        Decision { reason, limit, requested, current, instrument }
+    }
+
+    #[inline]
+    pub fn accepted(&self) -> bool {
+        self.reason == Reason::Accepted
+    }
+
+    /// Human-readable text with the numbers in decimal units, e.g.
+    /// `R2_MAX_ORDER_QTY: order qty 0.6 exceeds limit 0.5 (BTC-USDT-PERP)`.
+    /// `instruments` is the engine's universe (looked up by id).
+    pub fn message(&self, instruments: &[Instrument]) -> String {
+        let inst = instruments.iter().find(|i| i.id == self.instrument);
+        let sym = inst.map_or_else(|| format!("instrument #{}", self.instrument), |i| i.symbol.clone());
+        let qty = |l: i64| inst.map_or_else(|| format!("{l} lots"), |i| i.format_qty(l));
+        let px = |t: i64| inst.map_or_else(|| format!("{t} ticks"), |i| i.format_price(t));
+        let half_px = |h: i64| {
+            inst.map_or_else(
+                || format!("{h} half-ticks"),
+                |i| {
+                    let half =
+                        Decimal { mantissa: i.tick_size.mantissa.saturating_mul(5), scale: i.tick_size.scale + 1 };
+                    Decimal::from_units(h, half).to_string()
+                },
+            )
+        };
+        let name = self.reason.name();
+        let (l, r, c) = (self.limit, self.requested, self.current);
+        match self.reason {
+            Reason::Accepted => name.to_string(),
+            Reason::InstrumentNotAllowed => {
+                let s =
+                    instruments.iter().find(|i| i.id as i64 == r).map_or_else(|| format!("#{r}"), |i| i.symbol.clone());
+                format!("{name}: instrument {s} is not allowed by the policy")
+            }
+            Reason::SideNotAllowed => {
+                let s = u8::try_from(r).ok().and_then(Side::from_u8).map_or("?", Side::name);
+                format!("{name}: side {s} is not allowed ({sym})")
+            }
+            Reason::OrderTypeNotAllowed => {
+                let s = u8::try_from(r).ok().and_then(OrderType::from_u8).map_or("?", OrderType::name);
+                format!("{name}: order type {s} is not allowed ({sym})")
+            }
+            Reason::TimeInForceNotAllowed => {
+                let s = u8::try_from(r).ok().and_then(TimeInForce::from_u8).map_or("?", TimeInForce::name);
+                format!("{name}: time in force {s} is not allowed ({sym})")
+            }
+            Reason::MaxOrderQty => format!("{name}: order qty {} exceeds limit {} ({sym})", qty(r), qty(l)),
+            Reason::MaxOrderNotional => {
+                format!("{name}: order notional {} exceeds limit {} ({sym})", format_money(r), format_money(l))
+            }
+            Reason::PriceCollar => {
+                format!("{name}: limit price {} is more than {l} bps from reference {} ({sym})", px(r), half_px(c))
+            }
+            Reason::NoReferencePrice => format!("{name}: no reference price yet for {sym}"),
+            Reason::MaxPosition => {
+                format!("{name}: worst-case position {} would exceed limit {} (now {}) ({sym})", qty(r), qty(l), qty(c))
+            }
+            Reason::MaxGrossNotional => format!(
+                "{name}: worst-case gross notional {} would exceed limit {} (now {})",
+                format_money(r),
+                format_money(l),
+                format_money(c)
+            ),
+            Reason::MaxNetNotional => format!(
+                "{name}: worst-case net notional {} would exceed limit {} (now {})",
+                format_money(r),
+                format_money(l),
+                format_money(c)
+            ),
+            Reason::MaxOpenOrders => format!("{name}: {r} open orders would exceed limit {l}"),
+            Reason::OrderRateThrottle => format!("{name}: more than {l} orders per second"),
+            Reason::MessageRateThrottle => format!("{name}: more than {l} messages per second"),
+            Reason::StrategyHalted => format!("{name}: strategy is halted"),
+            Reason::InstrumentHalted => format!("{name}: {sym} is halted"),
+            Reason::GlobalHalted => format!("{name}: all trading is halted"),
+            Reason::ReducingOnly => format!(
+                "{name}: only orders that reduce the position are accepted; position {}, order plus same-side open {} ({sym})",
+                qty(c),
+                qty(r)
+            ),
+            other => format!("{}: code {}", other.name(), other.code()),
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Policy files: one TOML file per strategy, validated and resolved to
+//! integers (lots, money units, instrument ids) at load.
+
+use std::collections::BTreeMap;
+
+use bulkhead_model::{Decimal, DecimalError, Instrument, MONEY_DECIMALS, OrderType, Side, TimeInForce};
+use serde::Deserialize;
+
+/// Which price a limit order is collared against and exposure is valued at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CollarReference {
+    /// (best bid + best ask) / 2 of the last valid quote.
+    Mid,
+    /// Price of the last market trade.
+    Last,
+    /// Mark price. There is no separate mark feed yet, so mark = mid.
+    Mark,
+}
+
+impl CollarReference {
+    pub const fn name(self) -> &'static str {
+        match self {
+            CollarReference::Mid => "mid",
+            CollarReference::Last => "last",
+            CollarReference::Mark => "mark",
+        }
+    }
+}
+
+/// Per-instrument limits of one policy, in integer units of that instrument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstrumentLimits {
+    /// Instrument id (as in [`Instrument::id`]).
+    pub instrument: u32,
+    /// R2: max quantity of one order, lots.
+    pub max_order_qty: i64,
+    /// R2: max notional of one order, money units (1e-8 quote).
+    pub max_order_notional: i64,
+    /// R4: max absolute worst-case position, lots.
+    pub max_position: i64,
+}
+
+/// A validated, resolved policy. Every limit is an integer in raw units.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// File name the policy was loaded from (for messages).
+    pub source: String,
+    /// R1 allowed instruments with their R2/R4 limits, sorted by instrument id.
+    pub instruments: Vec<InstrumentLimits>,
+    /// R1: allowed sides, indexed by `side as usize - 1`.
+    pub sides: [bool; 2],
+    /// R1: allowed order types, indexed by `order_type as usize - 1`.
+    pub order_types: [bool; 2],
+    /// R1: allowed time-in-force values, indexed by `tif as usize - 1`.
+    pub time_in_force: [bool; 4],
+    /// R3: max distance of a limit price from the reference, basis points.
+    pub price_collar_bps: i64,
+    /// R3/R4: reference price used for the collar and for valuing exposure.
+    pub collar_reference: CollarReference,
+    /// R4: max worst-case gross notional of the strategy, money units.
+    pub max_gross_notional: i64,
+    /// R4: max worst-case absolute net notional of the strategy, money units.
+    pub max_net_notional: i64,
+    /// R5: max number of open orders.
+    pub max_open_orders: u32,
+    /// R5: order submissions per second (token bucket, burst = one second).
+    pub max_orders_per_sec: u32,
+    /// R5: messages (submits + cancels) per second (token bucket, burst = one second).
+    pub max_messages_per_sec: u32,
+}
+
+/// Why a policy file was refused. Always names the file; field errors name the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// The TOML could not be parsed or did not match the layout (syntax error,
+    /// unknown field, wrong type). `message` comes from the TOML parser and
+    /// names the offending key.
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    /// A field has a value that is not acceptable.
+    #[error("{file}: field `{field}`: {problem}")]
+    Field { file: String, field: String, problem: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    instruments: Option<Vec<String>>,
+    sides: Option<Vec<String>>,
+    order_types: Option<Vec<String>>,
+    time_in_force: Option<Vec<String>>,
+    max_order_qty: Option<String>,
+    max_order_notional: Option<String>,
+    price_collar_bps: Option<i64>,
+    collar_reference: Option<String>,
+    max_position: Option<String>,
+    max_gross_notional: Option<String>,
+    max_net_notional: Option<String>,
+    max_open_orders: Option<i64>,
+    max_orders_per_sec: Option<i64>,
+    max_messages_per_sec: Option<i64>,
+    #[serde(default)]
+    instrument_limits: BTreeMap<String, RawInstrumentLimits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstrumentLimits {
+    max_order_qty: Option<String>,
+    max_order_notional: Option<String>,
+    max_position: Option<String>,
+}
+
+const MAX_COUNT: i64 = 1_000_000;
+
+struct Ctx<'a> {
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, field: &str, problem: impl Into<String>) -> PolicyError {
+        PolicyError::Field { file: self.file.to_string(), field: field.to_string(), problem: problem.into() }
+    }
+
+    fn required<T>(&self, field: &str, v: Option<T>) -> Result<T, PolicyError> {
+        v.ok_or_else(|| self.err(field, "missing (required)"))
+    }
+
+    fn decimal_problem(raw: &str, e: DecimalError, unit_desc: &str) -> String {
+        match e {
+            DecimalError::Syntax(_) => format!("`{raw}` is not a decimal number (write it as a string, e.g. \"0.5\")"),
+            DecimalError::Overflow(_) => format!("`{raw}` is out of range"),
+            DecimalError::NotAMultiple { .. } => format!("`{raw}` is not a multiple of {unit_desc}"),
+        }
+    }
+
+    /// Decimal string in instrument units → lots, > 0.
+    fn lots(&self, field: &str, raw: &str, inst: &Instrument) -> Result<i64, PolicyError> {
+        let lots = inst.qty_to_lots(raw).map_err(|e| {
+            self.err(field, Self::decimal_problem(raw, e, &format!("lot size {} of {}", inst.lot_size, inst.symbol)))
+        })?;
+        if lots <= 0 {
+            return Err(self.err(field, format!("`{raw}` must be > 0")));
+        }
+        Ok(lots)
+    }
+
+    /// Decimal string in quote currency → money units (1e-8), exact, > 0.
+    fn money(&self, field: &str, raw: &str) -> Result<i64, PolicyError> {
+        let unit = Decimal { mantissa: 1, scale: MONEY_DECIMALS };
+        let m = Decimal::parse(raw)
+            .and_then(|d| d.to_units(unit))
+            .map_err(|e| self.err(field, Self::decimal_problem(raw, e, "0.00000001 (8 decimals at most)")))?;
+        if m <= 0 {
+            return Err(self.err(field, format!("`{raw}` must be > 0")));
+        }
+        Ok(m)
+    }
+
+    fn count(&self, field: &str, v: Option<i64>, max: i64) -> Result<i64, PolicyError> {
+        let v = self.required(field, v)?;
+        if !(1..=max).contains(&v) {
+            return Err(self.err(field, format!("`{v}` must be between 1 and {max}")));
+        }
+        Ok(v)
+    }
+
+    fn names<const N: usize, T: Copy>(
+        &self,
+        field: &str,
+        v: Option<Vec<String>>,
+        all: &[(&str, T)],
+        index: impl Fn(T) -> usize,
+    ) -> Result<[bool; N], PolicyError> {
+        let v = self.required(field, v)?;
+        if v.is_empty() {
+            return Err(self.err(field, "must not be empty"));
+        }
+        let mut out = [false; N];
+        for name in &v {
+            let Some(&(_, t)) = all.iter().find(|(n, _)| n == name) else {
+                let expected: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+                return Err(
+                    self.err(field, format!("unknown value `{name}` (expected one of {})", expected.join(", ")))
+                );
+            };
+            out[index(t)] = true;
+        }
+        Ok(out)
+    }
+}
+
+impl Policy {
+    /// Parse and validate a policy. `source` is the file name used in every
+    /// error; `instruments` is the universe symbols are resolved against.
+    pub fn from_toml(text: &str, source: &str, instruments: &[Instrument]) -> Result<Policy, PolicyError> {
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+            let mut message = e.message().trim().to_string();
+            if let Some(span) = e.span() {
+                let start = span.start.min(text.len());
+                let line_no = text[..start].matches('\n').count() + 1;
+                let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+                let line = text[line_start..].lines().next().unwrap_or("").trim();
+                message = match line.split_once('=') {
+                    Some((key, _)) if !line.starts_with('[') && !line.starts_with('#') => {
+                        format!("line {line_no}: field `{}`: {message}", key.trim().trim_matches('"'))
+                    }
+                    _ => format!("line {line_no}: {message}"),
+                };
+            }
+            PolicyError::Parse { file: source.to_string(), message }
+        })?;
+        let cx = Ctx { file: source };
+
+        // R1
+        let symbols = cx.required("instruments", raw.instruments)?;
+        if symbols.is_empty() {
+            return Err(cx.err("instruments", "must not be empty"));
+        }
+        let mut allowed: Vec<&Instrument> = Vec::with_capacity(symbols.len());
+        for s in &symbols {
+            let Some(inst) = instruments.iter().find(|i| &i.symbol == s) else {
+                return Err(cx.err("instruments", format!("unknown instrument `{s}`")));
+            };
+            if !allowed.iter().any(|a| a.id == inst.id) {
+                allowed.push(inst);
+            }
+        }
+        let sides =
+            cx.names::<2, Side>("sides", raw.sides, &[("buy", Side::Buy), ("sell", Side::Sell)], |s| s as usize - 1)?;
+        let order_types = cx.names::<2, OrderType>(
+            "order_types",
+            raw.order_types,
+            &[("limit", OrderType::Limit), ("market", OrderType::Market)],
+            |t| t as usize - 1,
+        )?;
+        let time_in_force = cx.names::<4, TimeInForce>(
+            "time_in_force",
+            raw.time_in_force,
+            &[
+                ("gtc", TimeInForce::Gtc),
+                ("ioc", TimeInForce::Ioc),
+                ("fok", TimeInForce::Fok),
+                ("post_only", TimeInForce::PostOnly),
+            ],
+            |t| t as usize - 1,
+        )?;
+
+        // Per-instrument override tables must name allowed instruments.
+        for sym in raw.instrument_limits.keys() {
+            if !symbols.iter().any(|s| s == sym) {
+                return Err(
+                    cx.err(&format!("instrument_limits.\"{sym}\""), format!("`{sym}` is not listed in `instruments`"))
+                );
+            }
+        }
+
+        // R2 / R4 per instrument: override if present, else the top-level default.
+        let order_notional_default =
+            raw.max_order_notional.as_deref().map(|s| cx.money("max_order_notional", s)).transpose()?;
+        let mut limits = Vec::with_capacity(allowed.len());
+        for inst in &allowed {
+            let ov = raw.instrument_limits.get(&inst.symbol);
+            let qty_field = |name: &str| format!("instrument_limits.\"{}\".{name}", inst.symbol);
+            let max_order_qty = match ov.and_then(|o| o.max_order_qty.as_deref()) {
+                Some(s) => cx.lots(&qty_field("max_order_qty"), s, inst)?,
+                None => {
+                    let s = cx.required("max_order_qty", raw.max_order_qty.as_deref())?;
+                    cx.lots("max_order_qty", s, inst)?
+                }
+            };
+            let max_position = match ov.and_then(|o| o.max_position.as_deref()) {
+                Some(s) => cx.lots(&qty_field("max_position"), s, inst)?,
+                None => {
+                    let s = cx.required("max_position", raw.max_position.as_deref())?;
+                    cx.lots("max_position", s, inst)?
+                }
+            };
+            let max_order_notional = match ov.and_then(|o| o.max_order_notional.as_deref()) {
+                Some(s) => cx.money(&qty_field("max_order_notional"), s)?,
+                None => cx.required("max_order_notional", order_notional_default)?,
+            };
+            limits.push(InstrumentLimits { instrument: inst.id, max_order_qty, max_order_notional, max_position });
+        }
+        limits.sort_by_key(|l| l.instrument);
+
+        // R3
+        let price_collar_bps = cx.count("price_collar_bps", raw.price_collar_bps, 10_000)?;
+        let collar_reference = match cx.required("collar_reference", raw.collar_reference)?.as_str() {
+            "mid" => CollarReference::Mid,
+            "last" => CollarReference::Last,
+            "mark" => CollarReference::Mark,
+            other => {
+                return Err(
+                    cx.err("collar_reference", format!("unknown value `{other}` (expected one of mid, last, mark)"))
+                );
+            }
+        };
+
+        // R4 strategy-wide
+        let max_gross_notional =
+            cx.money("max_gross_notional", cx.required("max_gross_notional", raw.max_gross_notional.as_deref())?)?;
+        let max_net_notional =
+            cx.money("max_net_notional", cx.required("max_net_notional", raw.max_net_notional.as_deref())?)?;
+
+        // R5
+        let max_open_orders = cx.count("max_open_orders", raw.max_open_orders, MAX_COUNT)? as u32;
+        let max_orders_per_sec = cx.count("max_orders_per_sec", raw.max_orders_per_sec, MAX_COUNT)? as u32;
+        let max_messages_per_sec = cx.count("max_messages_per_sec", raw.max_messages_per_sec, MAX_COUNT)? as u32;
+
+        Ok(Policy {
+            source: source.to_string(),
+            instruments: limits,
+            sides,
+            order_types,
+            time_in_force,
+            price_collar_bps,
+            collar_reference,
+            max_gross_notional,
+            max_net_notional,
+            max_open_orders,
+            max_orders_per_sec,
+            max_messages_per_sec,
+        })
+    }
+
+    /// Limits for an allowed instrument, `None` if the instrument is not allowed.
+    pub fn limits(&self, instrument: u32) -> Option<&InstrumentLimits> {
+        self.instruments.binary_search_by_key(&instrument, |l| l.instrument).ok().map(|i| &self.instruments[i])
+    }
+
+    pub fn side_allowed(&self, side: Side) -> bool {
+        self.sides[side as usize - 1]
+    }
+    pub fn order_type_allowed(&self, t: OrderType) -> bool {
+        self.order_types[t as usize - 1]
+    }
+    pub fn tif_allowed(&self, t: TimeInForce) -> bool {
+        self.time_in_force[t as usize - 1]
+    }
+}

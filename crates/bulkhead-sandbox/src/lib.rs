@@ -1,1 +1,593 @@
-//! placeholder, being written
+//! # bulkhead-sandbox — the wasmtime host for strategies
+//!
+//! Owns: loading a strategy module (compile, then refuse any import outside
+//! module `bulkhead` or with the wrong signature, and any missing or mistyped
+//! export), applying per-strategy limits (memory, table elements, fuel and
+//! wall clock per callback, wasm stack, host calls per callback, log bytes per
+//! second of event time), instantiating each strategy in its own
+//! [`wasmtime::Store`], calling its callbacks, and turning traps and breaches
+//! into typed [`Fault`]s.
+//!
+//! Must never: make risk decisions. The host imports only bounds-check guest
+//! pointers, decode and validate guest records with `bulkhead-abi`, and forward
+//! them to a [`HostApi`] supplied by the caller; whether an order may trade is
+//! decided elsewhere. It must also never panic or allocate on guest-controlled
+//! data on the hot path: every pointer/length is checked with overflow-safe
+//! `u64` arithmetic and every breach comes back as a value.
+//!
+//! ## Limits and how each is enforced
+//! | limit | mechanism | fault |
+//! |---|---|---|
+//! | memory bytes | [`wasmtime::ResourceLimiter`] (also checks the initial memory) | [`Fault::MemoryLimit`] |
+//! | table elements | same limiter | [`Fault::TableLimit`] |
+//! | fuel per callback | `Config::consume_fuel`, fuel reset before every call | [`Fault::FuelExhausted`] |
+//! | wall clock per callback | epoch interruption, 1 ms ticker thread | [`Fault::Deadline`] |
+//! | wasm stack | `Config::max_wasm_stack` — **engine-wide**, see [`SandboxRuntime::with_max_stack`] | [`Fault::StackOverflow`] |
+//! | host calls per callback | counter in the store | [`Fault::HostCallBudget`] |
+//! | log bytes / s of event time | token bucket in the store | [`Fault::LogRate`] |
+//!
+//! A `start` function, `bulkhead_abi_version`, `bulkhead_buffer` and
+//! `bulkhead_init` each run under the same fuel, deadline and memory limits
+//! as a callback. After a fault a [`Sandbox`] is frozen: every later
+//! `on_events` returns the same fault without entering the guest.
+
+mod error;
+mod host;
+
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use bulkhead_abi::HostApi;
+use bulkhead_abi::{
+    ABI_VERSION, EVENT_SIZE, EXPORT_MEMORY, EXPORTS, Event, IMPORT_MODULE, IMPORTS, ImportSig, MAX_BATCH,
+    MAX_CONFIG_LEN,
+};
+pub use error::{Fault, LoadError, SandboxError};
+pub use host::MAX_OPEN_ORDERS_QUERY;
+use host::{Limiter, LogBucket, StoreData};
+use wasmtime::{Config, Engine, ExternType, FuncType, Linker, Memory, Module, Store, Trap, TypedFunc};
+
+/// Per-strategy limits. Defaults are those of DESIGN.md §3.
+#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Linear memory cap, bytes (initial size included).
+    pub memory_bytes: u64,
+    /// Fuel for one guest call (callback, `start`, init).
+    pub fuel_per_callback: u64,
+    /// Wall-clock budget for one guest call, µs (epoch interruption; the
+    /// effective resolution is the 1 ms epoch tick, rounded up, plus one tick).
+    pub deadline_us: u64,
+    /// Wasm stack the strategy needs. Wasmtime applies the stack limit per
+    /// engine, not per store: the runtime's stack (see
+    /// [`SandboxRuntime::with_max_stack`]) is what is enforced, and
+    /// instantiation fails if a strategy asks for more than the runtime has.
+    pub stack_bytes: usize,
+    /// Host imports a strategy may call in one guest call.
+    pub host_calls_per_callback: u32,
+    /// Log bytes per second of event time (token bucket, one second deep).
+    pub log_bytes_per_sec: u64,
+    /// Maximum elements of the (single) table.
+    pub table_elements: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 * 1024 * 1024,
+            fuel_per_callback: 10_000_000,
+            deadline_us: 5_000,
+            stack_bytes: 512 * 1024,
+            host_calls_per_callback: 10_000,
+            log_bytes_per_sec: 65_536,
+            table_elements: 10_000,
+        }
+    }
+}
+
+/// Counters for one sandbox. `callbacks` counts `bulkhead_on_events` calls;
+/// fuel and wall time also include instantiation (start, version, buffer, init).
+#[derive(Clone, Debug, Default)]
+pub struct SandboxStats {
+    pub callbacks: u64,
+    pub fuel_used: u64,
+    pub host_calls: u64,
+    pub log_bytes: u64,
+    pub invalid_records: u64,
+    pub peak_memory_bytes: u64,
+    pub wall_ns_total: u64,
+    pub wall_ns_max: u64,
+}
+
+/// How often the epoch ticker advances the engine's epoch.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Background thread that increments the engine epoch every [`EPOCH_TICK`].
+/// It stops when the last owner (the runtime or a live sandbox) drops it.
+struct Ticker {
+    stop: Option<mpsc::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> Result<Ticker, SandboxError> {
+        let (tx, rx) = mpsc::channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name("bulkhead-epoch".into())
+            .spawn(move || {
+                // Disconnected (sender dropped) ends the loop; a timeout is a tick.
+                while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(EPOCH_TICK) {
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| SandboxError::Ticker { message: e.to_string() })?;
+        Ok(Ticker { stop: Some(tx), handle: Some(handle) })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// One per process: the wasmtime engine (fuel and epoch interruption on), the
+/// linker with the `bulkhead` imports, and the epoch ticker thread.
+pub struct SandboxRuntime {
+    engine: Engine,
+    linker: Linker<StoreData>,
+    max_stack: usize,
+    ticker: Arc<Ticker>,
+}
+
+/// A compiled, validated strategy module. Instantiate it with the runtime that
+/// loaded it.
+pub struct StrategyModule {
+    pub name: String,
+    /// blake3 of the module bytes.
+    pub hash: [u8; 32],
+    module: Module,
+}
+
+impl std::fmt::Debug for StrategyModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StrategyModule").field("name", &self.name).field("hash", &self.hash).finish_non_exhaustive()
+    }
+}
+
+impl SandboxRuntime {
+    /// A runtime whose engine-wide wasm stack limit is the default
+    /// [`Limits::stack_bytes`] (512 KiB).
+    pub fn new() -> Result<Self, SandboxError> {
+        Self::with_max_stack(Limits::default().stack_bytes)
+    }
+
+    /// A runtime with an explicit engine-wide wasm stack limit. Wasmtime has
+    /// no per-store stack limit, so pass the largest `stack_bytes` of the
+    /// strategies this runtime will host.
+    pub fn with_max_stack(stack_bytes: usize) -> Result<Self, SandboxError> {
+        let mut cfg = Config::new();
+        cfg.consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(stack_bytes)
+            // Replay must reproduce decisions bit for bit.
+            .cranelift_nan_canonicalization(true);
+        let engine = Engine::new(&cfg).map_err(|e| SandboxError::Engine { message: format!("{e:#}") })?;
+        let linker = host::build_linker(&engine)?;
+        let ticker = Arc::new(Ticker::start(engine.clone())?);
+        Ok(SandboxRuntime { engine, linker, max_stack: stack_bytes, ticker })
+    }
+
+    /// Compile and validate. `name` is used in error messages.
+    ///
+    /// Only binary wasm is accepted (no WAT text).
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<StrategyModule, LoadError> {
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm {
+                name: name.to_string(),
+                message: "missing the `\\0asm` magic header".to_string(),
+            });
+        }
+        let module = Module::from_binary(&self.engine, bytes)
+            .map_err(|e| LoadError::Compile { name: name.to_string(), message: format!("{e:#}") })?;
+        validate(name, &module)?;
+        let hash = *blake3::hash(bytes).as_bytes();
+        tracing::debug!(module = name, hash = %blake3::Hash::from(hash).to_hex(), "strategy module loaded");
+        Ok(StrategyModule { name: name.to_string(), hash, module })
+    }
+
+    /// Instantiate under `limits` (a `start` function also runs under the
+    /// fuel/deadline/memory limits), check `bulkhead_abi_version() ==
+    /// ABI_VERSION`, obtain the guest buffer via `bulkhead_buffer(cap)` with
+    /// `cap = max(config.len(), MAX_BATCH * EVENT_SIZE)`, copy `config` in and
+    /// call `bulkhead_init(config.len())`.
+    pub fn instantiate(
+        &self,
+        module: &StrategyModule,
+        limits: &Limits,
+        config: &[u8],
+        now_ns: u64,
+        host: &mut dyn HostApi,
+    ) -> Result<Sandbox, Fault> {
+        if limits.stack_bytes > self.max_stack {
+            return Err(Fault::Instantiate {
+                message: format!(
+                    "strategy asks for {} bytes of wasm stack but this runtime provides {} (see SandboxRuntime::with_max_stack)",
+                    limits.stack_bytes, self.max_stack
+                ),
+            });
+        }
+        if config.len() > MAX_CONFIG_LEN {
+            return Err(Fault::Instantiate {
+                message: format!("config is {} bytes, over the maximum of {MAX_CONFIG_LEN}", config.len()),
+            });
+        }
+        let data = StoreData::new(
+            Limiter { memory_limit: limits.memory_bytes, table_limit: limits.table_elements as u64, peak_memory: 0 },
+            limits.host_calls_per_callback,
+            LogBucket::new(limits.log_bytes_per_sec, now_ns),
+        );
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|d| &mut d.limiter);
+        store.epoch_deadline_trap();
+
+        let instance_fault = |e: wasmtime::Error, store: &Store<StoreData>| {
+            classify(&e, store, limits, |e| Fault::Instantiate { message: format!("{e:#}") })
+        };
+
+        // Instantiation (and any `start` function) under the limits.
+        let began = Instant::now();
+        arm(&mut store, limits);
+        let linker = &self.linker;
+        let inst = with_host(&mut store, host, |s| linker.instantiate(&mut *s, &module.module));
+        account(&mut store, limits, began);
+        let instance = inst.map_err(|e| instance_fault(e, &store))?;
+
+        let missing =
+            |what: &str| Fault::Instantiate { message: format!("export `{what}` unavailable: validated at load") };
+        let memory = instance.get_memory(&mut store, EXPORT_MEMORY).ok_or_else(|| missing(EXPORT_MEMORY))?;
+        store.data_mut().memory = Some(memory);
+        let typed = |store: &mut Store<StoreData>, name: &str| {
+            instance.get_typed_func::<i32, i32>(&mut *store, name).map_err(|_| missing(name))
+        };
+        let abi_version = instance
+            .get_typed_func::<(), i32>(&mut store, "bulkhead_abi_version")
+            .map_err(|_| missing("bulkhead_abi_version"))?;
+        let buffer_fn = typed(&mut store, "bulkhead_buffer")?;
+        let init_fn = typed(&mut store, "bulkhead_init")?;
+        let on_events_fn = typed(&mut store, "bulkhead_on_events")?;
+
+        let mut sandbox = Sandbox {
+            store,
+            limits: limits.clone(),
+            on_events_fn,
+            memory,
+            buf_ptr: 0,
+            fault: None,
+            _ticker: Arc::clone(&self.ticker),
+        };
+
+        let found = sandbox.call(host, "bulkhead_abi_version", |s| abi_version.call(s, ()))?;
+        if found != ABI_VERSION {
+            return Err(Fault::AbiVersion { found, expected: ABI_VERSION });
+        }
+
+        let cap = config.len().max(MAX_BATCH * EVENT_SIZE);
+        // cap <= max(MAX_CONFIG_LEN, MAX_BATCH * EVENT_SIZE), far below i32::MAX.
+        let ptr = sandbox.call(host, "bulkhead_buffer", |s| buffer_fn.call(s, cap as i32))?;
+        let ptr = ptr as u32 as u64;
+        let mem = sandbox.memory.data_mut(&mut sandbox.store);
+        let range = host::check_range("bulkhead_buffer", ptr, cap as u64, mem.len()).map_err(|_| {
+            tracing::warn!(ptr, cap, memory_size = mem.len(), "strategy buffer out of bounds");
+            Fault::MissingBuffer
+        })?;
+        mem[range.start..range.start + config.len()].copy_from_slice(config);
+        sandbox.buf_ptr = ptr;
+
+        let code = sandbox.call(host, "bulkhead_init", |s| init_fn.call(s, config.len() as i32))?;
+        if code != 0 {
+            return Err(Fault::GuestError { callback: "bulkhead_init", code });
+        }
+        Ok(sandbox)
+    }
+}
+
+/// One instantiated strategy. Owns its own wasmtime `Store`: strategies share
+/// nothing but the engine (compiled code and the epoch counter).
+pub struct Sandbox {
+    store: Store<StoreData>,
+    limits: Limits,
+    on_events_fn: TypedFunc<i32, i32>,
+    memory: Memory,
+    /// Guest buffer (validated at instantiation, re-checked before each use).
+    buf_ptr: u64,
+    /// First fault raised; the sandbox is frozen once set.
+    fault: Option<Fault>,
+    /// Keeps the epoch ticker alive as long as any sandbox is alive.
+    _ticker: Arc<Ticker>,
+}
+
+impl Sandbox {
+    /// Write events into the guest buffer (bounds-checked against the current
+    /// memory size each time) and call `bulkhead_on_events(count)`. Fuel is
+    /// reset to the budget and the epoch deadline re-armed before every call.
+    ///
+    /// More than [`MAX_BATCH`] events are delivered as consecutive batches
+    /// (one guest call each); an empty slice does not enter the guest. Does
+    /// not allocate unless a fault is raised.
+    pub fn on_events(&mut self, events: &[Event], now_ns: u64, host: &mut dyn HostApi) -> Result<(), Fault> {
+        if let Some(f) = &self.fault {
+            return Err(f.clone());
+        }
+        self.store.data_mut().log.refill(now_ns);
+        for batch in events.chunks(MAX_BATCH) {
+            self.write_events(batch)?;
+            let on_events = self.on_events_fn.clone();
+            self.store.data_mut().stats.callbacks += 1;
+            let code = self.call(host, "bulkhead_on_events", |s| on_events.call(s, batch.len() as i32))?;
+            if code != 0 {
+                return Err(self.freeze(Fault::GuestError { callback: "bulkhead_on_events", code }));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> &SandboxStats {
+        &self.store.data().stats
+    }
+
+    /// The fault that froze this sandbox, if any.
+    pub fn fault(&self) -> Option<&Fault> {
+        self.fault.as_ref()
+    }
+
+    /// The limits this sandbox runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn write_events(&mut self, batch: &[Event]) -> Result<(), Fault> {
+        let mem = self.memory.data_mut(&mut self.store);
+        let len = (batch.len() * EVENT_SIZE) as u64;
+        let Ok(range) = host::check_range("bulkhead_on_events", self.buf_ptr, len, mem.len()) else {
+            return Err(self.freeze(Fault::MissingBuffer));
+        };
+        let (slots, _) = mem[range].as_chunks_mut::<EVENT_SIZE>();
+        for (slot, ev) in slots.iter_mut().zip(batch) {
+            ev.encode_into(slot);
+        }
+        Ok(())
+    }
+
+    fn freeze(&mut self, fault: Fault) -> Fault {
+        tracing::warn!(kind = fault.kind(), %fault, "strategy faulted");
+        self.fault = Some(fault.clone());
+        fault
+    }
+
+    /// One guest call under fresh fuel / deadline / host-call budget, with the
+    /// host lent for its duration; traps become typed faults.
+    fn call<R>(
+        &mut self,
+        host: &mut dyn HostApi,
+        what: &'static str,
+        f: impl FnOnce(&mut Store<StoreData>) -> wasmtime::Result<R>,
+    ) -> Result<R, Fault> {
+        let began = Instant::now();
+        arm(&mut self.store, &self.limits);
+        let r = with_host(&mut self.store, host, f);
+        account(&mut self.store, &self.limits, began);
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let fault = classify(&e, &self.store, &self.limits, |e| Fault::Trap { code: format!("{what}: {e:#}") });
+                Err(self.freeze(fault))
+            }
+        }
+    }
+}
+
+/// Epoch ticks for a deadline: round up to whole ticks, plus one because the
+/// current tick is already partly elapsed.
+fn deadline_ticks(deadline_us: u64) -> u64 {
+    let tick_us = EPOCH_TICK.as_micros() as u64;
+    deadline_us.div_ceil(tick_us).max(1).saturating_add(1)
+}
+
+/// Reset per-call budgets before entering the guest.
+fn arm(store: &mut Store<StoreData>, limits: &Limits) {
+    // set_fuel only fails when fuel is disabled, and the engine enables it.
+    if let Err(e) = store.set_fuel(limits.fuel_per_callback) {
+        tracing::error!(error = %e, "could not set fuel");
+    }
+    store.set_epoch_deadline(deadline_ticks(limits.deadline_us));
+    let d = store.data_mut();
+    d.host_calls = 0;
+    d.pending = None;
+}
+
+/// Fold one call's fuel, wall time and peak memory into the stats.
+fn account(store: &mut Store<StoreData>, limits: &Limits, began: Instant) {
+    let wall = began.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+    let left = store.get_fuel().unwrap_or(0);
+    let d = store.data_mut();
+    let s = &mut d.stats;
+    s.fuel_used = s.fuel_used.saturating_add(limits.fuel_per_callback.saturating_sub(left));
+    s.wall_ns_total = s.wall_ns_total.saturating_add(wall);
+    s.wall_ns_max = s.wall_ns_max.max(wall);
+    s.peak_memory_bytes = s.peak_memory_bytes.max(d.limiter.peak_memory);
+}
+
+/// Lend `host` to the store for the duration of `f`, and take it back even if
+/// `f` unwinds. See [`host::HostSlot`] for the safety argument.
+fn with_host<R>(store: &mut Store<StoreData>, host: &mut dyn HostApi, f: impl FnOnce(&mut Store<StoreData>) -> R) -> R {
+    struct Reclaim<'s>(&'s mut Store<StoreData>);
+    impl Drop for Reclaim<'_> {
+        fn drop(&mut self) {
+            self.0.data_mut().host.0 = None;
+        }
+    }
+    store.data_mut().host.0 = Some(host::erase_host(host));
+    let guard = Reclaim(store);
+    f(&mut *guard.0)
+}
+
+/// Map a wasmtime error from a guest call to a typed fault.
+fn classify(
+    e: &wasmtime::Error,
+    store: &Store<StoreData>,
+    limits: &Limits,
+    other: impl FnOnce(&wasmtime::Error) -> Fault,
+) -> Fault {
+    if let Some(f) = e.downcast_ref::<Fault>() {
+        return f.clone();
+    }
+    if let Some(t) = e.downcast_ref::<Trap>() {
+        return match *t {
+            Trap::OutOfFuel => Fault::FuelExhausted { limit: limits.fuel_per_callback },
+            Trap::Interrupt => Fault::Deadline { limit_us: limits.deadline_us },
+            Trap::StackOverflow => Fault::StackOverflow,
+            Trap::UnreachableCodeReached => Fault::Trap { code: "unreachable".to_string() },
+            t => {
+                // Display is "wasm trap: <description>"; keep the description.
+                let text = t.to_string();
+                let code = text.strip_prefix("wasm trap: ").unwrap_or(&text);
+                Fault::Trap { code: code.to_string() }
+            }
+        };
+    }
+    if let Some(f) = &store.data().pending {
+        return f.clone();
+    }
+    other(e)
+}
+
+// ---------------------------------------------------------------- validation
+
+fn sig_string(params: &[bulkhead_abi::ValType], results: &[bulkhead_abi::ValType]) -> String {
+    fn name(v: &bulkhead_abi::ValType) -> &'static str {
+        match v {
+            bulkhead_abi::ValType::I32 => "i32",
+            bulkhead_abi::ValType::I64 => "i64",
+        }
+    }
+    let p: Vec<&str> = params.iter().map(name).collect();
+    let r: Vec<&str> = results.iter().map(name).collect();
+    format!("({}) -> ({})", p.join(", "), r.join(", "))
+}
+
+fn func_sig_string(ft: &FuncType) -> String {
+    let p: Vec<String> = ft.params().map(|v| v.to_string()).collect();
+    let r: Vec<String> = ft.results().map(|v| v.to_string()).collect();
+    format!("({}) -> ({})", p.join(", "), r.join(", "))
+}
+
+fn matches_sig(ft: &FuncType, sig: &ImportSig) -> bool {
+    fn same(w: wasmtime::ValType, a: &bulkhead_abi::ValType) -> bool {
+        matches!(
+            (w, a),
+            (wasmtime::ValType::I32, bulkhead_abi::ValType::I32) | (wasmtime::ValType::I64, bulkhead_abi::ValType::I64)
+        )
+    }
+    ft.params().len() == sig.params.len()
+        && ft.results().len() == sig.results.len()
+        && ft.params().zip(sig.params).all(|(w, a)| same(w, a))
+        && ft.results().zip(sig.results).all(|(w, a)| same(w, a))
+}
+
+fn extern_kind(t: &ExternType) -> String {
+    match t {
+        ExternType::Func(ft) => format!("a function {}", func_sig_string(ft)),
+        ExternType::Memory(_) => "a memory".to_string(),
+        ExternType::Table(_) => "a table".to_string(),
+        ExternType::Global(_) => "a global".to_string(),
+        ExternType::Tag(_) => "a tag".to_string(),
+    }
+}
+
+fn validate(name: &str, module: &Module) -> Result<(), LoadError> {
+    for imp in module.imports() {
+        let forbidden = || LoadError::ForbiddenImport {
+            name: name.to_string(),
+            module: imp.module().to_string(),
+            field: imp.name().to_string(),
+        };
+        if imp.module() != IMPORT_MODULE {
+            return Err(forbidden());
+        }
+        let Some(sig) = IMPORTS.iter().find(|s| s.name == imp.name()) else {
+            return Err(forbidden());
+        };
+        let ExternType::Func(ft) = imp.ty() else {
+            return Err(forbidden());
+        };
+        if !matches_sig(&ft, sig) {
+            return Err(LoadError::WrongSignature {
+                name: name.to_string(),
+                field: imp.name().to_string(),
+                expected: sig_string(sig.params, sig.results),
+                found: func_sig_string(&ft),
+            });
+        }
+    }
+    for sig in EXPORTS {
+        let Some(ty) = module.get_export(sig.name) else {
+            return Err(LoadError::MissingExport { name: name.to_string(), export: sig.name.to_string() });
+        };
+        let expected = format!("a function {}", sig_string(sig.params, sig.results));
+        match &ty {
+            ExternType::Func(ft) if matches_sig(ft, sig) => {}
+            other => {
+                return Err(LoadError::WrongExportType {
+                    name: name.to_string(),
+                    export: sig.name.to_string(),
+                    expected,
+                    found: extern_kind(other),
+                });
+            }
+        }
+    }
+    let expected_mem = "a 32-bit, non-shared memory".to_string();
+    match module.get_export(EXPORT_MEMORY) {
+        None => Err(LoadError::MissingExport { name: name.to_string(), export: EXPORT_MEMORY.to_string() }),
+        Some(ExternType::Memory(m)) if !m.is_64() && !m.is_shared() => Ok(()),
+        Some(ExternType::Memory(_)) => Err(LoadError::WrongExportType {
+            name: name.to_string(),
+            export: EXPORT_MEMORY.to_string(),
+            expected: expected_mem,
+            found: "a 64-bit or shared memory".to_string(),
+        }),
+        Some(other) => Err(LoadError::WrongExportType {
+            name: name.to_string(),
+            export: EXPORT_MEMORY.to_string(),
+            expected: expected_mem,
+            found: extern_kind(&other),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_rounds_up_to_ticks_plus_one() {
+        assert_eq!(deadline_ticks(5_000), 6);
+        assert_eq!(deadline_ticks(1), 2);
+        assert_eq!(deadline_ticks(0), 2);
+        assert_eq!(deadline_ticks(20_000), 21);
+    }
+
+    #[test]
+    fn limits_deserialize_with_defaults() {
+        // serde is exercised through the derive; Default is the spec table.
+        let l = Limits::default();
+        assert_eq!(l.memory_bytes, 64 << 20);
+        assert_eq!(l.fuel_per_callback, 10_000_000);
+        assert_eq!(l.stack_bytes, 512 << 10);
+    }
+}

@@ -1,1 +1,85 @@
-//! placeholder, being written
+//! # bulkhead-journal — the append-only, hash-chained audit journal
+//!
+//! **Owns:** the on-disk format, appending ([`JournalWriter`]), verification ([`verify`]),
+//! streaming reading ([`JournalReader`]) and torn-tail recovery
+//! ([`JournalWriter::open_append`]).
+//!
+//! **Must never:** interpret the payloads it stores (a record's `kind` is an opaque `u16`
+//! defined by the engine), read the clock (event time is supplied by the caller), silently
+//! keep or silently drop bad data, or panic on bad input.
+//!
+//! ## On-disk format, version 1
+//!
+//! All integers are **little-endian**. Hashes are 32-byte BLAKE3.
+//!
+//! A journal is a **directory** of segment files named `00000000.bhj`, `00000001.bhj`, ...
+//! (the segment index in decimal, zero-padded to 8 digits, wider if ever needed). Indices
+//! start at 0 and are contiguous. Other files in the directory are ignored.
+//!
+//! ### Segment header (104 bytes, at offset 0 of every segment)
+//!
+//! | offset | size | field |
+//! |---:|---:|---|
+//! | 0 | 8 | magic, ASCII `BHJRNL01` |
+//! | 8 | 2 | format version, `1` |
+//! | 10 | 2 | header length, `104` |
+//! | 12 | 4 | segment index (must equal the index in the file name) |
+//! | 16 | 8 | segment size limit in bytes the writer was using (informational) |
+//! | 24 | 2 | fsync policy code: `0` Never, `1` Always, `2` EveryN (informational) |
+//! | 26 | 2 | reserved, `0` |
+//! | 28 | 4 | N for EveryN, else `0` |
+//! | 32 | 8 | `first_seq`: sequence number of the first record in this segment (= records in all earlier segments) |
+//! | 40 | 32 | `prev_hash`: hash of the last record of the previous segment; all zeros in segment 0. If the previous segment had no records, the chain value it carried (its own `prev_hash`, or the genesis hash below for segment 0) |
+//! | 72 | 32 | header checksum: `blake3(bytes 0..72)` |
+//!
+//! ### Records (immediately after the header, back to back, to end of file)
+//!
+//! | offset | size | field |
+//! |---:|---:|---|
+//! | 0 | 4 | `len`: payload length, at most 16 MiB (16 777 216) |
+//! | 4 | 2 | `kind` (opaque) |
+//! | 6 | 2 | reserved, `0` |
+//! | 8 | 8 | `seq`: global sequence number, 0, 1, 2, ... contiguous across segments |
+//! | 16 | 8 | `ts_ns`: event time in nanoseconds, as supplied by the writer |
+//! | 24 | `len` | payload |
+//! | 24+`len` | 32 | `hash = blake3(prev ‖ bytes 0..24 of this record ‖ payload)` |
+//!
+//! `prev` is the `hash` of the previous record in the journal (across segment boundaries);
+//! for the very first record (seq 0) it is the **genesis hash** `blake3(b"BHJRNL01")`
+//! ([`genesis_hash`]). A record occupies `56 + len` bytes.
+//!
+//! ### Verifying
+//!
+//! A reader walks segments 0, 1, 2, ... and, for each, checks: file present; header complete;
+//! magic; version; header length; header checksum; reserved zero; index = file name;
+//! `first_seq` = records seen so far; `prev_hash` = zeros (segment 0) or the current chain
+//! value. Then for each record: 24 header bytes present (0 bytes = end of segment); `len` ≤
+//! 16 MiB; reserved zero; `seq` = expected; `len + 32` more bytes present; hash matches. The
+//! chain value becomes the record's hash. The **first** failure is reported ([`VerifyError`]:
+//! segment, expected sequence number, byte offset in the segment file, and what is wrong).
+//!
+//! The chain proves order and integrity of everything up to the last record. It cannot, on
+//! its own, detect that whole records or segments were cut off the **end**, or that the
+//! whole journal was rewritten: keep [`VerifyReport::last_hash`] (or
+//! [`JournalSummary::last_hash`]) somewhere else and compare.
+//!
+//! ### Writing and durability
+//!
+//! A writer starts a new segment when the next record would make the current one exceed
+//! `segment_bytes` (a segment always holds at least one record, so oversized records get their
+//! own). Appends are buffered; [`FsyncPolicy`] says when they are fsynced. A crash can leave a
+//! torn record at the end of the last segment; [`JournalWriter::open_append`] truncates it
+//! (and reports what it dropped) and refuses any other damage.
+
+mod error;
+mod format;
+mod reader;
+mod writer;
+
+pub use error::{JournalError, Location, VerifyError, VerifyErrorKind};
+pub use format::{
+    FORMAT_VERSION, HASH_LEN, MAGIC, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_EXT, SEGMENT_HEADER_LEN,
+    genesis_hash, segment_file_name,
+};
+pub use reader::{JournalReader, Record, VerifyReport, verify};
+pub use writer::{FsyncPolicy, JournalParams, JournalSummary, JournalWriter, RecoveryReport};

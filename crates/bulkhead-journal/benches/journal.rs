@@ -1,0 +1,50 @@
+//! Append throughput (64-byte payloads) and verify throughput.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bulkhead_journal::{FsyncPolicy, JournalParams, JournalWriter, verify};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn append(c: &mut Criterion) {
+    let mut g = c.benchmark_group("append");
+    g.throughput(Throughput::Elements(1));
+    let payload = [0x5Au8; 64];
+    g.bench_function("64B_never_fsync", |b| {
+        b.iter_custom(|iters| {
+            let tmp = tempfile::tempdir().unwrap();
+            let params = JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 256 << 20 };
+            let mut w = JournalWriter::create(tmp.path(), params).unwrap();
+            let start = Instant::now();
+            for i in 0..iters {
+                black_box(w.append(1, i, black_box(&payload)).unwrap());
+            }
+            w.flush().unwrap();
+            let t = start.elapsed();
+            w.finish().unwrap();
+            t
+        })
+    });
+    g.finish();
+}
+
+fn verify_bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("verify");
+    g.measurement_time(Duration::from_secs(10)).sample_size(10);
+    for (name, size, count) in [("4KiB_records", 4096usize, 32 * 1024u64), ("64B_records", 64, 1024 * 1024)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let params = JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 64 << 20 };
+        let mut w = JournalWriter::create(tmp.path(), params).unwrap();
+        let payload = vec![0xA5u8; size];
+        for i in 0..count {
+            w.append(2, i, &payload).unwrap();
+        }
+        let s = w.finish().unwrap();
+        g.throughput(Throughput::Bytes(s.bytes));
+        g.bench_function(name, |b| b.iter(|| black_box(verify(tmp.path()).unwrap())));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, append, verify_bench);
+criterion_main!(benches);

@@ -1,0 +1,465 @@
+//! The appending side: [`JournalWriter`].
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
+use crate::format::{
+    HASH_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_HEADER_LEN, SegmentHeader, encode_record_header,
+    fsync_to_code, genesis_hash, parse_segment_file_name, segment_file_name,
+};
+use crate::reader::{ScanError, Scanner};
+
+/// Write buffer per segment file.
+const WRITE_BUF: usize = 256 * 1024;
+
+/// When appended records are forced to stable storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Every `append` is written out and fsynced before it returns.
+    Always,
+    /// After every N appends, the buffer is written out and fsynced. N must be > 0.
+    EveryN(u32),
+    /// Never fsync except in `finish` (and after recovery). For backtests.
+    Never,
+}
+
+/// Creation parameters of a journal.
+#[derive(Clone, Copy, Debug)]
+pub struct JournalParams {
+    pub fsync: FsyncPolicy,
+    /// A new segment is started when the next record would push the current one past this
+    /// many bytes (header included). A segment always holds at least one record, so a single
+    /// record bigger than the limit gets a segment of its own.
+    pub segment_bytes: u64,
+}
+
+impl Default for JournalParams {
+    /// `Never` fsync (backtests), 256 MiB segments.
+    fn default() -> Self {
+        JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 256 * 1024 * 1024 }
+    }
+}
+
+impl JournalParams {
+    fn validate(&self) -> Result<(), JournalError> {
+        if self.segment_bytes == 0 {
+            return Err(JournalError::InvalidParams("segment_bytes must be > 0"));
+        }
+        if self.fsync == FsyncPolicy::EveryN(0) {
+            return Err(JournalError::InvalidParams("FsyncPolicy::EveryN needs N > 0"));
+        }
+        Ok(())
+    }
+}
+
+/// Returned by [`JournalWriter::finish`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JournalSummary {
+    /// Records in the journal (including any from before `open_append`).
+    pub records: u64,
+    /// Bytes of all segment files.
+    pub bytes: u64,
+    /// Number of segment files.
+    pub segments: u32,
+    /// Hash of the last record (genesis hash if there are none).
+    pub last_hash: [u8; 32],
+}
+
+/// Returned by [`JournalWriter::open_append`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Whole, valid records kept.
+    pub records: u64,
+    /// Segment files after recovery.
+    pub segments: u32,
+    /// Hash of the last kept record: the chain continues from here.
+    pub last_hash: [u8; 32],
+    /// Sequence number the next append will get.
+    pub next_seq: u64,
+    /// Bytes cut off the end of the last segment (0 if the journal was clean).
+    pub dropped_bytes: u64,
+    /// Why bytes were dropped: the torn tail as the verifier saw it. `None` if clean.
+    pub torn_tail: Option<VerifyError>,
+}
+
+/// Appends records to a journal. See the crate docs for the format.
+///
+/// Appends go through a `BufWriter`; what is durable when depends on [`FsyncPolicy`]. Call
+/// [`finish`](Self::finish) at the end: dropping the writer writes the buffer out
+/// best-effort but neither fsyncs nor reports errors.
+pub struct JournalWriter {
+    dir: PathBuf,
+    params: JournalParams,
+    out: BufWriter<File>,
+    seg_index: u32,
+    seg_path: PathBuf,
+    seg_len: u64,
+    seg_records: u64,
+    next_seq: u64,
+    last_hash: [u8; 32],
+    total_bytes: u64,
+    segments: u32,
+    unsynced: u32,
+    poisoned: bool,
+}
+
+impl JournalWriter {
+    /// Create a new journal in `dir` (created if missing). Refuses if `dir` already holds a
+    /// segment file (`AlreadyExists` names it).
+    pub fn create(dir: &Path, params: JournalParams) -> Result<Self, JournalError> {
+        params.validate()?;
+        std::fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, e))?;
+        let mut existing: Vec<String> = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| JournalError::io(dir, e))? {
+            let entry = entry.map_err(|e| JournalError::io(dir, e))?;
+            if let Some(name) = entry.file_name().to_str()
+                && (parse_segment_file_name(name).is_some() || name.ends_with(".bhj"))
+            {
+                existing.push(name.to_owned());
+            }
+        }
+        existing.sort();
+        if let Some(file) = existing.into_iter().next() {
+            return Err(JournalError::AlreadyExists { dir: dir.to_path_buf(), file });
+        }
+        let header = SegmentHeader {
+            index: 0,
+            segment_bytes: params.segment_bytes,
+            fsync_code: fsync_to_code(params.fsync).0,
+            fsync_every: fsync_to_code(params.fsync).1,
+            first_seq: 0,
+            prev_hash: [0; 32],
+        };
+        let (out, seg_path) = new_segment_file(dir, &header)?;
+        let mut w = JournalWriter {
+            dir: dir.to_path_buf(),
+            params,
+            out,
+            seg_index: 0,
+            seg_path,
+            seg_len: SEGMENT_HEADER_LEN as u64,
+            seg_records: 0,
+            next_seq: 0,
+            last_hash: genesis_hash(),
+            total_bytes: SEGMENT_HEADER_LEN as u64,
+            segments: 1,
+            unsynced: 0,
+            poisoned: false,
+        };
+        // Make the (empty) journal exist on disk right away.
+        w.write_out()?;
+        if params.fsync != FsyncPolicy::Never {
+            w.sync_file()?;
+            sync_dir(dir)?;
+        }
+        tracing::debug!(dir = %dir.display(), ?params, "journal created");
+        Ok(w)
+    }
+
+    /// Open an existing journal to append to it.
+    ///
+    /// Verifies the whole journal. If the only problem is a torn tail in the last segment (a
+    /// record cut short at end of file, a zero-filled tail, a last record whose hash does not
+    /// match and that ends exactly at end of file, or a short or zero-filled header of the last
+    /// segment), the tail is truncated to the last whole valid record, the truncation is
+    /// fsynced, and the chain continues from there. Any other problem is returned as
+    /// `Corrupt` and nothing is changed. `params` apply to segments created from now on.
+    pub fn open_append(dir: &Path, params: JournalParams) -> Result<(Self, RecoveryReport), JournalError> {
+        params.validate()?;
+        let mut s = Scanner::open(dir)?;
+        let mut failure = None;
+        while let Some(r) = s.next(None) {
+            match r {
+                Ok(_) => {}
+                Err(ScanError::Bad(e)) => {
+                    failure = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let last_index = *s.segment_indices().last().expect("scanner refuses an empty journal");
+        let last_path = dir.join(segment_file_name(last_index));
+
+        let mut dropped_bytes = 0;
+        let mut segments = s.segments_ok;
+        let mut seg_len = s.seg_bytes;
+        let mut seg_records = s.seg_records;
+        let mut total_bytes = s.bytes;
+        let file = match &failure {
+            None => open_for_append(&last_path, None)?,
+            Some(e) => {
+                let Some(cut) = torn_tail_offset(e, last_index, &last_path)? else {
+                    return Err(JournalError::Corrupt(e.clone()));
+                };
+                let file_len = std::fs::metadata(&last_path).map_err(|e| JournalError::io(&last_path, e))?.len();
+                dropped_bytes = file_len - cut;
+                tracing::warn!(
+                    journal = %dir.display(),
+                    segment = %segment_file_name(last_index),
+                    offset = cut,
+                    dropped_bytes,
+                    problem = %e,
+                    "journal: truncating torn tail"
+                );
+                let mut file = open_for_append(&last_path, Some(cut))?;
+                if cut == 0 {
+                    // The last segment's header itself was torn: write it afresh.
+                    let header = SegmentHeader {
+                        index: last_index,
+                        segment_bytes: params.segment_bytes,
+                        fsync_code: fsync_to_code(params.fsync).0,
+                        fsync_every: fsync_to_code(params.fsync).1,
+                        first_seq: s.next_seq,
+                        prev_hash: if last_index == 0 { [0; 32] } else { s.chain },
+                    };
+                    file.write_all(&header.encode()).map_err(|e| JournalError::io(&last_path, e))?;
+                    segments += 1;
+                    seg_len = SEGMENT_HEADER_LEN as u64;
+                    seg_records = 0;
+                    total_bytes += SEGMENT_HEADER_LEN as u64;
+                }
+                file.sync_all().map_err(|e| JournalError::io(&last_path, e))?;
+                file
+            }
+        };
+        sync_dir(dir)?;
+        let w = JournalWriter {
+            dir: dir.to_path_buf(),
+            params,
+            out: BufWriter::with_capacity(WRITE_BUF, file),
+            seg_index: last_index,
+            seg_path: last_path,
+            seg_len,
+            seg_records,
+            next_seq: s.next_seq,
+            last_hash: s.chain,
+            total_bytes,
+            segments,
+            unsynced: 0,
+            poisoned: false,
+        };
+        let report = RecoveryReport {
+            records: s.records,
+            segments,
+            last_hash: s.chain,
+            next_seq: s.next_seq,
+            dropped_bytes,
+            torn_tail: failure,
+        };
+        Ok((w, report))
+    }
+
+    /// Append one record; returns its sequence number. Buffered: see [`FsyncPolicy`] for when
+    /// it reaches the disk. Refuses payloads over [`MAX_PAYLOAD`]. Allocates nothing.
+    pub fn append(&mut self, kind: u16, ts_ns: u64, payload: &[u8]) -> Result<u64, JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned { dir: self.dir.clone() });
+        }
+        if payload.len() > MAX_PAYLOAD {
+            return Err(JournalError::PayloadTooLarge { len: payload.len(), max: MAX_PAYLOAD });
+        }
+        let rec_len = (RECORD_OVERHEAD + payload.len()) as u64;
+        if self.seg_records > 0 && self.seg_len + rec_len > self.params.segment_bytes {
+            self.roll()?;
+        }
+        let seq = self.next_seq;
+        let hdr = encode_record_header(payload.len() as u32, kind, seq, ts_ns);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&self.last_hash);
+        hasher.update(&hdr);
+        hasher.update(payload);
+        let hash = hasher.finalize();
+        let hash: &[u8; HASH_LEN] = hash.as_bytes();
+        let res =
+            self.out.write_all(&hdr).and_then(|()| self.out.write_all(payload)).and_then(|()| self.out.write_all(hash));
+        if let Err(e) = res {
+            return Err(self.poison(e));
+        }
+        self.last_hash = *hash;
+        self.next_seq += 1;
+        self.seg_len += rec_len;
+        self.seg_records += 1;
+        self.total_bytes += rec_len;
+        match self.params.fsync {
+            FsyncPolicy::Never => {}
+            FsyncPolicy::Always => self.flush()?,
+            FsyncPolicy::EveryN(n) => {
+                self.unsynced += 1;
+                if self.unsynced >= n {
+                    self.flush()?;
+                }
+            }
+        }
+        Ok(seq)
+    }
+
+    /// Write the buffer out to the OS; fsync too unless the policy is `Never`.
+    pub fn flush(&mut self) -> Result<(), JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned { dir: self.dir.clone() });
+        }
+        self.write_out()?;
+        if self.params.fsync != FsyncPolicy::Never {
+            self.sync_file()?;
+        }
+        Ok(())
+    }
+
+    /// Write out, fsync the segment and the directory, and return a summary.
+    pub fn finish(mut self) -> Result<JournalSummary, JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned { dir: self.dir.clone() });
+        }
+        self.write_out()?;
+        self.sync_file()?;
+        sync_dir(&self.dir)?;
+        Ok(JournalSummary {
+            records: self.next_seq,
+            bytes: self.total_bytes,
+            segments: self.segments,
+            last_hash: self.last_hash,
+        })
+    }
+
+    /// Hash of the last appended record (genesis hash if none).
+    pub fn last_hash(&self) -> [u8; 32] {
+        self.last_hash
+    }
+
+    /// Sequence number the next append will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn poison(&mut self, e: io::Error) -> JournalError {
+        self.poisoned = true;
+        tracing::error!(segment = %self.seg_path.display(), error = %e, "journal write failed; writer poisoned");
+        JournalError::io(&self.seg_path, e)
+    }
+
+    fn write_out(&mut self) -> Result<(), JournalError> {
+        self.out.flush().map_err(|e| self.poison(e))
+    }
+
+    fn sync_file(&mut self) -> Result<(), JournalError> {
+        self.unsynced = 0;
+        self.out.get_ref().sync_data().map_err(|e| self.poison(e))
+    }
+
+    /// Close the current segment and start the next one.
+    fn roll(&mut self) -> Result<(), JournalError> {
+        let Some(index) = self.seg_index.checked_add(1) else {
+            return Err(JournalError::TooManySegments { dir: self.dir.clone() });
+        };
+        self.write_out()?;
+        if self.params.fsync != FsyncPolicy::Never {
+            self.sync_file()?;
+        }
+        let (code, every) = fsync_to_code(self.params.fsync);
+        let header = SegmentHeader {
+            index,
+            segment_bytes: self.params.segment_bytes,
+            fsync_code: code,
+            fsync_every: every,
+            first_seq: self.next_seq,
+            prev_hash: self.last_hash,
+        };
+        let (out, path) = match new_segment_file(&self.dir, &header) {
+            Ok(x) => x,
+            Err(e) => {
+                self.poisoned = true;
+                return Err(e);
+            }
+        };
+        if self.params.fsync != FsyncPolicy::Never {
+            sync_dir(&self.dir)?;
+        }
+        tracing::debug!(segment = %path.display(), first_seq = self.next_seq, "journal segment started");
+        self.out = out;
+        self.seg_path = path;
+        self.seg_index = index;
+        self.seg_len = SEGMENT_HEADER_LEN as u64;
+        self.seg_records = 0;
+        self.total_bytes += SEGMENT_HEADER_LEN as u64;
+        self.segments += 1;
+        Ok(())
+    }
+}
+
+fn new_segment_file(dir: &Path, header: &SegmentHeader) -> Result<(BufWriter<File>, PathBuf), JournalError> {
+    let path = dir.join(segment_file_name(header.index));
+    let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| JournalError::io(&path, e))?;
+    let mut out = BufWriter::with_capacity(WRITE_BUF, file);
+    out.write_all(&header.encode()).map_err(|e| JournalError::io(&path, e))?;
+    Ok((out, path))
+}
+
+/// Open a segment for writing at its end, or truncated to `cut` bytes.
+fn open_for_append(path: &Path, cut: Option<u64>) -> Result<File, JournalError> {
+    let io = |e| JournalError::io(path, e);
+    let mut file = OpenOptions::new().write(true).open(path).map_err(io)?;
+    if let Some(cut) = cut {
+        file.set_len(cut).map_err(io)?;
+    }
+    file.seek(SeekFrom::End(0)).map_err(io)?;
+    Ok(file)
+}
+
+/// If `e` describes a torn tail of the last segment, the offset to truncate it to.
+fn torn_tail_offset(e: &VerifyError, last_index: u32, path: &Path) -> Result<Option<u64>, JournalError> {
+    let (offset, header) = match e.location {
+        Location::SegmentHeader { index } if index == last_index => (0, true),
+        Location::Record { segment, offset, .. } if segment == last_index => (offset, false),
+        _ => return Ok(None),
+    };
+    let io = |err| JournalError::io(path, err);
+    match e.kind {
+        VerifyErrorKind::TruncatedRecord { .. } | VerifyErrorKind::TruncatedHeader { .. } => return Ok(Some(offset)),
+        VerifyErrorKind::Io { .. } | VerifyErrorKind::MissingSegment | VerifyErrorKind::NoSegments => {
+            return Ok(None);
+        }
+        _ => {}
+    }
+    let mut file = File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    file.seek(SeekFrom::Start(offset)).map_err(io)?;
+    // A last record that is whole by length but fails its hash: torn in the middle.
+    if !header && e.kind == VerifyErrorKind::HashMismatch {
+        let mut len = [0u8; 4];
+        file.read_exact(&mut len).map_err(io)?;
+        let end = offset + (RECORD_HEADER_LEN + HASH_LEN) as u64 + u64::from(u32::from_le_bytes(len));
+        if end == file_len {
+            return Ok(Some(offset));
+        }
+        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+    }
+    // A zero-filled tail (file extended, data never written).
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = crate::reader::read_full(&mut file, &mut buf).map_err(io)?;
+        if n == 0 {
+            return Ok(Some(offset));
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(None);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> Result<(), JournalError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| JournalError::io(dir, e))
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<(), JournalError> {
+    Ok(())
+}

@@ -99,9 +99,9 @@ impl Generator {
             self.ask = self.bid + spread;
             let mut e = Event::new(EventKind::Quote, self.spec.instrument, self.ts);
             e.price = self.bid;
-            e.qty = 1 + r.below(2_000) as i64;
+            e.qty = 1 + r.below(300) as i64;
             e.a = self.ask;
-            e.b = 1 + r.below(2_000) as i64;
+            e.b = 1 + r.below(300) as i64;
             e
         }
     }

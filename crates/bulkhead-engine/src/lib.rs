@@ -1,1 +1,107 @@
-//! placeholder, being written
+//! # bulkhead-engine — the core loop and the run it drives
+//!
+//! Owns: the event loop (market data → strategies → risk → venue → fills →
+//! strategies), strategy-scoped order ids, timers, cancel-on-fault
+//! quarantine, the meaning of journal records ([`records`]), the run config
+//! ([`config`]) and the final report ([`report`]).
+//!
+//! Must never: let an order reach the venue without a risk decision, or let
+//! anything take effect before the record that decides it is appended to the
+//! journal; read the wall clock or iterate a hash map in a way that decides
+//! anything (same inputs → byte-identical journal).
+//!
+//! ## Ordering within one market event (deterministic)
+//! 1. journal `MARKET`; update risk reference prices; the venue matches resting
+//!    orders against the event (fill model in `bulkhead-venue`); responses are
+//!    journalled and queued to their owners;
+//! 2. for each running strategy in config order: due timers are queued; the
+//!    strategy receives its queued events then the market event (batches of at
+//!    most `MAX_BATCH`); each host call is risk-checked and journalled at once;
+//!    accepted orders and cancels go to the venue right after the callback
+//!    returns, in call order, and the venue's responses are journalled and
+//!    queued for the owner's next callback;
+//! 3. a callback that faults is contained: the fault is journalled, what it
+//!    asked for in that callback is dropped, the strategy is HALTED in risk,
+//!    its open orders are cancelled at the venue, and the others carry on with
+//!    the same event.
+
+pub mod config;
+pub mod engine;
+pub mod records;
+pub mod report;
+
+pub use config::{ConfigError, DataPlan, LoadedConfig};
+pub use engine::{Engine, EngineError, NativeStrategy, RunReport, Status, StrategyKind, StrategyReport, StrategySetup};
+
+use bulkhead_data::{CsvReader, Generator, MarketSource};
+use bulkhead_journal::{JournalParams, JournalWriter};
+use bulkhead_sandbox::SandboxRuntime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Load(#[from] bulkhead_sandbox::LoadError),
+    #[error("sandbox runtime: {0}")]
+    Runtime(String),
+    #[error("{path}: {source}")]
+    JournalDir { path: std::path::PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Journal(#[from] bulkhead_journal::JournalError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Data(#[from] bulkhead_data::DataError),
+}
+
+fn hex(h: &[u8]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Open the market-data source a config names.
+pub fn open_source(cfg: &LoadedConfig) -> Result<Box<dyn MarketSource>, RunError> {
+    Ok(match &cfg.data {
+        DataPlan::File(p) => Box::new(CsvReader::open(p, &cfg.instruments)?),
+        DataPlan::Generator(spec) => Box::new(Generator::new(*spec)),
+    })
+}
+
+/// Run a loaded config to the end: load and check every module first (a bad
+/// module stops the run before anything is journalled), then trade.
+pub fn run_config(cfg: &LoadedConfig, progress: &mut dyn FnMut(u64, Option<u64>)) -> Result<RunReport, RunError> {
+    let runtime = SandboxRuntime::new().map_err(|e| RunError::Runtime(e.to_string()))?;
+    let mut modules = Vec::new();
+    for s in &cfg.strategies {
+        let name = s.module_path.display().to_string();
+        modules.push(runtime.load(&name, &s.module_bytes)?);
+    }
+    if cfg.raw.run.overwrite_journal && cfg.journal_dir.exists() {
+        std::fs::remove_dir_all(&cfg.journal_dir)
+            .map_err(|source| RunError::JournalDir { path: cfg.journal_dir.clone(), source })?;
+    }
+    let params = JournalParams { fsync: cfg.fsync(), ..JournalParams::default() };
+    let writer = JournalWriter::create(&cfg.journal_dir, params)?;
+    let mut info = format!("bulkhead run v{}\nconfig blake3={}\n", env!("CARGO_PKG_VERSION"), hex(&cfg.config_hash));
+    for (s, m) in cfg.strategies.iter().zip(&modules) {
+        info.push_str(&format!(
+            "strategy {} module blake3={} policy blake3={}\n",
+            s.name,
+            hex(&m.hash),
+            hex(&s.policy_hash)
+        ));
+    }
+    let mut engine = Engine::new(cfg.instruments.clone(), cfg.fees(), writer, &info)?;
+    for (s, m) in cfg.strategies.iter().zip(&modules) {
+        engine.add_strategy(StrategySetup {
+            name: &s.name,
+            policy: s.policy.clone(),
+            config: &s.config_bytes,
+            kind: StrategyKind::Wasm { runtime: &runtime, module: m, limits: &s.limits },
+        })?;
+    }
+    let mut source = open_source(cfg)?;
+    let total = source.len_hint();
+    engine.run(source.as_mut(), &mut |n| progress(n, total))?;
+    Ok(engine.finish()?)
+}

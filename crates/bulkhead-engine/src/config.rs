@@ -1,0 +1,273 @@
+//! The run configuration file (`bulkhead run CONFIG`), loaded and checked up
+//! front: every path exists, every policy parses, every instrument's grid is
+//! exact. Errors name the file and the field.
+
+use bulkhead_data::GeneratorSpec;
+use bulkhead_model::{Instrument, InstrumentSpec};
+use bulkhead_risk::Policy;
+use bulkhead_sandbox::Limits;
+use bulkhead_venue::FeeSchedule;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: field `{field}`: {message}")]
+    Field { path: PathBuf, field: String, message: String },
+    #[error("{0}")]
+    Policy(String),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub run: RunSection,
+    pub venue: VenueSection,
+    pub instruments: Vec<InstrumentSpec>,
+    pub data: DataSection,
+    pub strategies: Vec<StrategySection>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// Journal directory (relative to the config file).
+    pub journal: PathBuf,
+    /// `never` (backtests), `always`, or `every:N` records.
+    #[serde(default = "never")]
+    pub fsync: String,
+    /// Replace an existing journal directory instead of refusing.
+    #[serde(default)]
+    pub overwrite_journal: bool,
+}
+
+fn never() -> String {
+    "never".into()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueSection {
+    pub name: String,
+    pub maker_fee_ppm: i64,
+    pub taker_fee_ppm: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// A Bulkhead CSV file (relative to the config file) …
+    pub file: Option<PathBuf>,
+    /// … or the deterministic generator.
+    pub generator: Option<GeneratorSection>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorSection {
+    pub symbol: String,
+    pub seed: u64,
+    pub events: u64,
+    /// Decimal price the walk starts at.
+    pub start_price: String,
+    #[serde(default = "default_gap")]
+    pub mean_gap_ns: u64,
+    #[serde(default = "default_trades")]
+    pub trade_per_mille: u32,
+    #[serde(default = "default_start")]
+    pub start_ts_ns: u64,
+}
+
+fn default_gap() -> u64 {
+    GeneratorSpec::default().mean_gap_ns
+}
+fn default_trades() -> u32 {
+    GeneratorSpec::default().trade_per_mille
+}
+fn default_start() -> u64 {
+    GeneratorSpec::default().start_ts_ns
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategySection {
+    pub name: String,
+    /// Path to the `.wasm` module (relative to the config file).
+    pub module: PathBuf,
+    /// Path to the risk policy TOML (relative to the config file).
+    pub policy: PathBuf,
+    /// Handed to the strategy's `init` as `key = value` lines.
+    #[serde(default)]
+    pub config: toml::Table,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// A config with everything it refers to read, parsed and checked.
+pub struct LoadedConfig {
+    pub path: PathBuf,
+    pub raw: RunConfig,
+    pub config_hash: [u8; 32],
+    pub instruments: Vec<Instrument>,
+    pub journal_dir: PathBuf,
+    pub data: DataPlan,
+    pub strategies: Vec<LoadedStrategy>,
+}
+
+pub enum DataPlan {
+    File(PathBuf),
+    Generator(GeneratorSpec),
+}
+
+pub struct LoadedStrategy {
+    pub name: String,
+    pub module_path: PathBuf,
+    pub module_bytes: Vec<u8>,
+    pub policy: Policy,
+    pub policy_hash: [u8; 32],
+    pub config_bytes: Vec<u8>,
+    pub limits: Limits,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })
+}
+
+/// Render a TOML table as the `key = value` lines strategies receive.
+pub fn config_lines(t: &toml::Table) -> String {
+    let mut s = String::new();
+    for (k, v) in t {
+        let v = match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        s.push_str(&format!("{k} = {v}\n"));
+    }
+    s
+}
+
+impl LoadedConfig {
+    pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+        let bytes = read(path)?;
+        let text = String::from_utf8(bytes.clone())
+            .map_err(|e| ConfigError::Parse { path: path.into(), message: format!("not UTF-8: {e}") })?;
+        let raw: RunConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        Self::from_raw(path, raw, blake3::hash(&bytes).into())
+    }
+
+    pub fn from_raw(path: &Path, raw: RunConfig, config_hash: [u8; 32]) -> Result<LoadedConfig, ConfigError> {
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let field = |field: String, message: String| ConfigError::Field { path: path.into(), field, message };
+        if raw.instruments.is_empty() {
+            return Err(field("instruments".into(), "at least one instrument is required".into()));
+        }
+        let mut instruments = Vec::new();
+        for (i, spec) in raw.instruments.iter().enumerate() {
+            if instruments.iter().any(|x: &Instrument| x.symbol == spec.symbol) {
+                return Err(field(format!("instruments[{i}].symbol"), format!("duplicate symbol `{}`", spec.symbol)));
+            }
+            instruments
+                .push(Instrument::from_spec(i as u32, spec).map_err(|e| field(format!("instruments[{i}]"), e.to_string()))?);
+        }
+        match raw.run.fsync.as_str() {
+            "never" | "always" => {}
+            s if s.strip_prefix("every:").is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n > 0)) => {}
+            other => {
+                return Err(field("run.fsync".into(), format!("`{other}` is not never, always or every:N")));
+            }
+        }
+        let data = match (&raw.data.file, &raw.data.generator) {
+            (Some(f), None) => {
+                let p = base.join(f);
+                if !p.is_file() {
+                    return Err(field("data.file".into(), format!("{} does not exist", p.display())));
+                }
+                DataPlan::File(p)
+            }
+            (None, Some(g)) => {
+                let inst = instruments
+                    .iter()
+                    .find(|i| i.symbol == g.symbol)
+                    .ok_or_else(|| field("data.generator.symbol".into(), format!("unknown instrument `{}`", g.symbol)))?;
+                let start_price = inst
+                    .price_to_ticks(&g.start_price)
+                    .map_err(|e| field("data.generator.start_price".into(), e.to_string()))?;
+                if start_price <= 0 {
+                    return Err(field("data.generator.start_price".into(), "must be > 0".into()));
+                }
+                if g.trade_per_mille > 1000 {
+                    return Err(field("data.generator.trade_per_mille".into(), "must be 0..=1000".into()));
+                }
+                DataPlan::Generator(GeneratorSpec {
+                    seed: g.seed,
+                    events: g.events,
+                    instrument: inst.id,
+                    start_price,
+                    start_ts_ns: g.start_ts_ns,
+                    mean_gap_ns: g.mean_gap_ns,
+                    trade_per_mille: g.trade_per_mille,
+                })
+            }
+            _ => return Err(field("data".into(), "give exactly one of `file` or `generator`".into())),
+        };
+        let mut strategies = Vec::new();
+        for (i, s) in raw.strategies.iter().enumerate() {
+            if strategies.iter().any(|x: &LoadedStrategy| x.name == s.name) {
+                return Err(field(format!("strategies[{i}].name"), format!("duplicate name `{}`", s.name)));
+            }
+            let module_path = base.join(&s.module);
+            let module_bytes = read(&module_path)?;
+            let policy_path = base.join(&s.policy);
+            let policy_bytes = read(&policy_path)?;
+            let policy_text = String::from_utf8(policy_bytes.clone())
+                .map_err(|e| ConfigError::Parse { path: policy_path.clone(), message: format!("not UTF-8: {e}") })?;
+            let policy = Policy::from_toml(&policy_text, &policy_path.display().to_string(), &instruments)
+                .map_err(|e| ConfigError::Policy(e.to_string()))?;
+            let config_bytes = config_lines(&s.config).into_bytes();
+            if config_bytes.len() > bulkhead_abi::MAX_CONFIG_LEN {
+                return Err(field(format!("strategies[{i}].config"), "larger than 64 KiB".into()));
+            }
+            strategies.push(LoadedStrategy {
+                name: s.name.clone(),
+                module_path,
+                module_bytes,
+                policy,
+                policy_hash: blake3::hash(&policy_bytes).into(),
+                config_bytes,
+                limits: s.limits.clone(),
+            });
+        }
+        if strategies.is_empty() {
+            return Err(field("strategies".into(), "at least one strategy is required".into()));
+        }
+        Ok(LoadedConfig {
+            path: path.to_path_buf(),
+            journal_dir: base.join(&raw.run.journal),
+            raw,
+            config_hash,
+            instruments,
+            data,
+            strategies,
+        })
+    }
+
+    pub fn fsync(&self) -> bulkhead_journal::FsyncPolicy {
+        use bulkhead_journal::FsyncPolicy;
+        match self.raw.run.fsync.as_str() {
+            "always" => FsyncPolicy::Always,
+            s => match s.strip_prefix("every:").and_then(|n| n.parse().ok()) {
+                Some(n) => FsyncPolicy::EveryN(n),
+                None => FsyncPolicy::Never,
+            },
+        }
+    }
+
+    pub fn fees(&self) -> FeeSchedule {
+        FeeSchedule { maker_ppm: self.raw.venue.maker_fee_ppm, taker_ppm: self.raw.venue.taker_fee_ppm }
+    }
+}

@@ -1,0 +1,750 @@
+//! The core loop: market data → strategies → risk → venue → fills → strategies.
+
+use crate::records::{self, Payload};
+use bulkhead_abi::{
+    Event, EventKind, HostApi, MAX_BATCH, OpenOrderRecord, OrderRequest, PositionRecord, Reason, ResultCode, Side,
+};
+use bulkhead_data::{DataError, MarketSource};
+use bulkhead_journal::{JournalError, JournalSummary, JournalWriter};
+use bulkhead_model::Instrument;
+use bulkhead_risk::{Policy, RiskEngine, Scope, TradingState};
+use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime, StrategyModule};
+use bulkhead_venue::{FeeSchedule, NewOrder, SimVenue, VenueEvent};
+use std::collections::BTreeMap;
+
+/// Strategy-visible order ids are scoped: the venue sees
+/// `(sid + 1) << ID_BITS | local`, the strategy only `local`.
+const ID_BITS: u32 = 40;
+const LOCAL_MASK: u64 = (1 << ID_BITS) - 1;
+/// Pending timers a strategy may hold.
+pub const MAX_TIMERS: usize = 64;
+
+fn global_id(sid: u32, local: u64) -> u64 {
+    ((sid as u64 + 1) << ID_BITS) | (local & LOCAL_MASK)
+}
+fn split_id(global: u64) -> (u32, u64) {
+    (((global >> ID_BITS) - 1) as u32, global & LOCAL_MASK)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+    #[error("market data: {0}")]
+    Data(#[from] DataError),
+    #[error("strategy `{name}`: {message}")]
+    Strategy { name: String, message: String },
+}
+
+/// A strategy compiled natively (benchmarks): same callbacks as the wasm
+/// exports, driven through the same [`HostApi`].
+pub trait NativeStrategy {
+    fn init(&mut self, host: &mut dyn HostApi, now_ns: u64, config: &[u8]) -> i32;
+    fn on_events(&mut self, host: &mut dyn HostApi, events: &[Event]) -> i32;
+}
+
+enum Runner {
+    Wasm(Box<Sandbox>),
+    Native(Box<dyn NativeStrategy>),
+    /// Failed to start: nothing to run.
+    None,
+}
+
+/// Per-strategy counters for the final report.
+#[derive(Clone, Debug, Default)]
+pub struct StrategyStats {
+    pub events: u64,
+    pub callbacks: u64,
+    pub submitted: u64,
+    /// Orders the venue accepted.
+    pub accepted: u64,
+    /// Rejections by reason code (risk and venue).
+    pub rejected: BTreeMap<u16, u64>,
+    pub cancels_requested: u64,
+    pub fills: u64,
+    pub logs: u64,
+    pub invalid_records: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Running,
+    Quarantined { kind: String, message: String, at_ns: u64 },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct OpenInfo {
+    instrument: u32,
+    side: Side,
+    price: i64,
+    remaining: i64,
+    tag: u64,
+}
+
+/// Engine-side bookkeeping for one strategy (what its host calls see).
+struct Book {
+    sid: u32,
+    next_local: u64,
+    open: BTreeMap<u64, OpenInfo>,
+    timers: Vec<(u64, u64)>,
+    inbox: Vec<Event>,
+    stats: StrategyStats,
+}
+
+struct Slot {
+    name: String,
+    module_hash: Option<[u8; 32]>,
+    runner: Runner,
+    book: Book,
+    status: Status,
+}
+
+enum Action {
+    Submit(NewOrder),
+    Cancel(u64),
+    CancelAll(u32, Option<u32>),
+}
+
+/// Journal writer with an error latch: host calls cannot return I/O errors to
+/// a guest, so the first failure is kept and the run stops after the callback.
+pub struct JournalSink {
+    w: JournalWriter,
+    error: Option<JournalError>,
+    ts: u64,
+    scratch: Vec<u8>,
+}
+
+impl JournalSink {
+    fn write(&mut self, kind: u16, payload: &[u8]) {
+        if self.error.is_none()
+            && let Err(e) = self.w.append(kind, self.ts, payload)
+        {
+            self.error = Some(e);
+        }
+    }
+    /// Header bytes then a variable-length tail, via the reusable scratch buffer.
+    fn write_var(&mut self, kind: u16, head: &[u8], tail: &[u8]) {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        buf.extend_from_slice(head);
+        buf.extend_from_slice(tail);
+        self.write(kind, &buf);
+        self.scratch = buf;
+    }
+    fn check(&mut self) -> Result<(), JournalError> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The host side of one strategy's callback.
+struct HostCtx<'a> {
+    book: &'a mut Book,
+    risk: &'a mut RiskEngine,
+    journal: &'a mut JournalSink,
+    actions: &'a mut Vec<Action>,
+    venue: &'a SimVenue,
+    now: u64,
+}
+
+impl HostApi for HostCtx<'_> {
+    fn submit_order(&mut self, req: &OrderRequest) -> i64 {
+        let sid = self.book.sid;
+        let local = self.book.next_local;
+        self.book.next_local += 1;
+        self.book.stats.submitted += 1;
+        let d = self.risk.check_order(sid, self.now, req);
+        let mut p = Payload::<{ records::ORDER_PAYLOAD }>::new();
+        p.u32(sid).u64(local).u16(d.reason.code()).u16(0).i64(d.limit).i64(d.requested).i64(d.current).order(req);
+        self.journal.write(records::ORDER, p.bytes());
+        if d.accepted() {
+            let gid = global_id(sid, local);
+            self.risk.order_opened(sid, gid, req);
+            self.book.open.insert(
+                local,
+                OpenInfo {
+                    instrument: req.instrument,
+                    side: req.side,
+                    price: req.price,
+                    remaining: req.qty,
+                    tag: req.tag,
+                },
+            );
+            self.actions.push(Action::Submit(NewOrder {
+                order_id: gid,
+                account: sid,
+                instrument: req.instrument,
+                side: req.side,
+                order_type: req.order_type,
+                tif: req.tif,
+                price: req.price,
+                qty: req.qty,
+                reduce_only: req.reduce_only,
+            }));
+            local as i64
+        } else {
+            *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;
+            let mut e = Event::new(EventKind::OrderRejected, req.instrument, self.now);
+            e.side = Some(req.side);
+            e.id = local;
+            e.tag = req.tag;
+            e.price = req.price;
+            e.qty = req.qty;
+            e.a = d.reason.code() as i64;
+            self.book.inbox.push(e);
+            -(d.reason.code() as i64)
+        }
+    }
+
+    fn cancel_order(&mut self, id: u64) -> i32 {
+        let sid = self.book.sid;
+        self.book.stats.cancels_requested += 1;
+        let mut p = Payload::<18>::new();
+        p.u32(sid).u64(id);
+        if !self.book.open.contains_key(&id) {
+            p.u16(Reason::InvalidOrder.code()).i32(-1);
+            self.journal.write(records::CANCEL, p.bytes());
+            return ResultCode::UnknownOrder as i32;
+        }
+        let d = self.risk.check_cancel(sid, self.now);
+        p.u16(d.reason.code()).i32(self.book.open[&id].instrument as i32);
+        self.journal.write(records::CANCEL, p.bytes());
+        if !d.accepted() {
+            *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;
+            return ResultCode::Rejected as i32;
+        }
+        self.actions.push(Action::Cancel(global_id(sid, id)));
+        ResultCode::Ok as i32
+    }
+
+    fn cancel_all(&mut self, instrument: Option<u32>) -> i32 {
+        let sid = self.book.sid;
+        self.book.stats.cancels_requested += 1;
+        let d = self.risk.check_cancel(sid, self.now);
+        let mut p = Payload::<18>::new();
+        p.u32(sid).u64(0).u16(d.reason.code()).i32(instrument.map_or(-1, |i| i as i32));
+        self.journal.write(records::CANCEL, p.bytes());
+        if !d.accepted() {
+            *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;
+            return -(ResultCode::Rejected as i32);
+        }
+        let n = self.book.open.values().filter(|o| instrument.is_none_or(|i| o.instrument == i)).count();
+        self.actions.push(Action::CancelAll(sid, instrument));
+        n as i32
+    }
+
+    fn position(&mut self, instrument: u32, out: &mut PositionRecord) -> i32 {
+        if self.venue.instrument(instrument).is_none() {
+            return ResultCode::UnknownInstrument as i32;
+        }
+        let p = self.venue.position(self.book.sid, instrument);
+        let (mut buy, mut sell) = (0i64, 0i64);
+        for o in self.book.open.values().filter(|o| o.instrument == instrument) {
+            match o.side {
+                Side::Buy => buy = buy.saturating_add(o.remaining),
+                Side::Sell => sell = sell.saturating_add(o.remaining),
+            }
+        }
+        *out = PositionRecord {
+            qty: p.qty,
+            avg_price: p.avg_price(),
+            realised_pnl: p.realised,
+            fees: p.fees,
+            open_buy_qty: buy,
+            open_sell_qty: sell,
+        };
+        ResultCode::Ok as i32
+    }
+
+    fn open_orders(&mut self, out: &mut [OpenOrderRecord]) -> i32 {
+        for (slot, (id, o)) in out.iter_mut().zip(self.book.open.iter()) {
+            *slot = OpenOrderRecord {
+                id: *id,
+                tag: o.tag,
+                instrument: o.instrument,
+                side: o.side,
+                price: o.price,
+                remaining_qty: o.remaining,
+            };
+        }
+        self.book.open.len().min(i32::MAX as usize) as i32
+    }
+
+    fn set_timer(&mut self, at_ns: u64, token: u64) -> i32 {
+        let rc = if at_ns <= self.now {
+            ResultCode::TimerInPast
+        } else if self.book.timers.len() >= MAX_TIMERS {
+            ResultCode::TooManyTimers
+        } else {
+            self.book.timers.push((at_ns, token));
+            ResultCode::Ok
+        };
+        let mut p = Payload::<24>::new();
+        p.u32(self.book.sid).u64(at_ns).u64(token).i32(rc as i32);
+        self.journal.write(records::TIMER, p.bytes());
+        rc as i32
+    }
+
+    fn log(&mut self, level: i32, msg: &[u8]) -> i32 {
+        self.book.stats.logs += 1;
+        let mut p = Payload::<8>::new();
+        p.u32(self.book.sid).i32(level);
+        self.journal.write_var(records::LOG, p.bytes(), msg);
+        ResultCode::Ok as i32
+    }
+
+    fn invalid_record(&mut self, err: bulkhead_abi::DecodeError) {
+        self.book.stats.invalid_records += 1;
+        *self.book.stats.rejected.entry(Reason::InvalidOrder.code()).or_default() += 1;
+        let mut p = Payload::<4>::new();
+        p.u32(self.book.sid);
+        self.journal.write_var(records::INVALID, p.bytes(), err.to_string().as_bytes());
+    }
+}
+
+/// What a strategy gets to run with.
+pub struct StrategySetup<'a> {
+    pub name: &'a str,
+    pub policy: Policy,
+    pub config: &'a [u8],
+    pub kind: StrategyKind<'a>,
+}
+
+pub enum StrategyKind<'a> {
+    Wasm { runtime: &'a SandboxRuntime, module: &'a StrategyModule, limits: &'a Limits },
+    Native(Box<dyn NativeStrategy>),
+}
+
+/// One run: instruments, one venue, the strategies, the journal.
+pub struct Engine {
+    instruments: Vec<Instrument>,
+    risk: RiskEngine,
+    venue: SimVenue,
+    journal: JournalSink,
+    slots: Vec<Slot>,
+    actions: Vec<Action>,
+    venue_out: Vec<VenueEvent>,
+    batch: Vec<Event>,
+    last_mid: Vec<Option<i64>>,
+    events: u64,
+    now: u64,
+}
+
+impl Engine {
+    /// `run_info` is journalled first (config and policy hashes, …).
+    pub fn new(
+        instruments: Vec<Instrument>,
+        fees: FeeSchedule,
+        journal: JournalWriter,
+        run_info: &str,
+    ) -> Result<Engine, EngineError> {
+        let mut journal = JournalSink { w: journal, error: None, ts: 0, scratch: Vec::new() };
+        journal.write(records::RUN_START, run_info.as_bytes());
+        journal.check()?;
+        Ok(Engine {
+            risk: RiskEngine::new(instruments.clone()),
+            venue: SimVenue::new(instruments.clone(), fees),
+            last_mid: vec![None; instruments.len()],
+            instruments,
+            journal,
+            slots: Vec::new(),
+            actions: Vec::new(),
+            venue_out: Vec::new(),
+            batch: Vec::with_capacity(MAX_BATCH),
+            events: 0,
+            now: 0,
+        })
+    }
+
+    /// Add a strategy; a strategy that faults while starting is quarantined
+    /// at once (journalled), the run goes on. Returns its id.
+    pub fn add_strategy(&mut self, setup: StrategySetup<'_>) -> Result<u32, EngineError> {
+        let sid = self.risk.add_strategy(setup.policy);
+        debug_assert_eq!(sid as usize, self.slots.len());
+        let mut book = Book {
+            sid,
+            next_local: 1,
+            open: BTreeMap::new(),
+            timers: Vec::new(),
+            inbox: Vec::new(),
+            stats: StrategyStats::default(),
+        };
+        let module_hash = match &setup.kind {
+            StrategyKind::Wasm { module, .. } => Some(module.hash),
+            StrategyKind::Native(_) => None,
+        };
+        let mut p = Payload::<36>::new();
+        p.u32(sid).put(&module_hash.unwrap_or([0; 32]));
+        self.journal.write_var(records::MODULE, p.bytes(), setup.name.as_bytes());
+        let mut ctx = HostCtx {
+            book: &mut book,
+            risk: &mut self.risk,
+            journal: &mut self.journal,
+            actions: &mut self.actions,
+            venue: &self.venue,
+            now: self.now,
+        };
+        let (runner, fault) = match setup.kind {
+            StrategyKind::Wasm { runtime, module, limits } => {
+                match runtime.instantiate(module, limits, setup.config, self.now, &mut ctx) {
+                    Ok(sb) => (Runner::Wasm(Box::new(sb)), None),
+                    Err(f) => (Runner::None, Some((f.kind().to_string(), f.to_string()))),
+                }
+            }
+            StrategyKind::Native(mut n) => {
+                let rc = n.init(&mut ctx, self.now, setup.config);
+                if rc == 0 {
+                    (Runner::Native(n), None)
+                } else {
+                    (Runner::None, Some(("guest_error".into(), format!("init returned {rc}"))))
+                }
+            }
+        };
+        self.slots.push(Slot { name: setup.name.to_string(), module_hash, runner, book, status: Status::Running });
+        if let Some((kind, msg)) = fault {
+            self.quarantine(sid, &kind, msg);
+        } else {
+            self.process_actions();
+        }
+        self.journal.check()?;
+        Ok(sid)
+    }
+
+    /// Run the whole source; `progress` is called with the event count now and then.
+    pub fn run(&mut self, source: &mut dyn MarketSource, progress: &mut dyn FnMut(u64)) -> Result<(), EngineError> {
+        while let Some(ev) = source.next_event()? {
+            self.on_market(ev)?;
+            if self.events & 0x3fff == 0 {
+                progress(self.events);
+            }
+        }
+        progress(self.events);
+        Ok(())
+    }
+
+    /// Feed one market event through the whole pipeline.
+    pub fn on_market(&mut self, ev: Event) -> Result<(), EngineError> {
+        self.events += 1;
+        self.now = ev.ts_ns;
+        self.journal.ts = ev.ts_ns;
+        let mut p = Payload::<{ bulkhead_abi::EVENT_SIZE }>::new();
+        p.event(&ev);
+        self.journal.write(records::MARKET, p.bytes());
+        let inst = ev.instrument;
+        if (inst as usize) < self.instruments.len() {
+            match ev.kind {
+                EventKind::Quote => {
+                    self.risk.on_quote(inst, ev.price, ev.a);
+                    self.last_mid[inst as usize] = Some((ev.price + ev.a) / 2);
+                    self.venue.on_quote(ev.ts_ns, inst, ev.price, ev.qty, ev.a, ev.b, &mut self.venue_out);
+                }
+                EventKind::Trade => {
+                    self.risk.on_trade(inst, ev.price);
+                    let side = ev.side.unwrap_or(Side::Buy);
+                    self.venue.on_trade(ev.ts_ns, inst, ev.price, ev.qty, side, &mut self.venue_out);
+                }
+                _ => {}
+            }
+            self.route_venue_events();
+        }
+        for i in 0..self.slots.len() {
+            if self.slots[i].status != Status::Running {
+                continue;
+            }
+            self.fire_timers(i);
+            self.deliver(i, ev)?;
+        }
+        self.journal.check()?;
+        Ok(())
+    }
+
+    fn fire_timers(&mut self, i: usize) {
+        let now = self.now;
+        let book = &mut self.slots[i].book;
+        if book.timers.iter().all(|&(at, _)| at > now) {
+            return;
+        }
+        // fire in (time, set order) order
+        book.timers.sort_by_key(|&(at, _)| at);
+        let due = book.timers.iter().take_while(|&&(at, _)| at <= now).count();
+        for (at, token) in book.timers.drain(..due) {
+            let mut e = Event::new(EventKind::Timer, 0, at);
+            e.id = token;
+            book.inbox.push(e);
+        }
+    }
+
+    /// Deliver the strategy's pending events plus `ev` in batches.
+    fn deliver(&mut self, i: usize, ev: Event) -> Result<(), EngineError> {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        batch.append(&mut self.slots[i].book.inbox);
+        batch.push(ev);
+        let mut result = Ok(());
+        for chunk in batch.chunks(MAX_BATCH) {
+            let slot = &mut self.slots[i];
+            slot.book.stats.events += chunk.len() as u64;
+            slot.book.stats.callbacks += 1;
+            let mut ctx = HostCtx {
+                book: &mut slot.book,
+                risk: &mut self.risk,
+                journal: &mut self.journal,
+                actions: &mut self.actions,
+                venue: &self.venue,
+                now: self.now,
+            };
+            let outcome = match &mut slot.runner {
+                Runner::Wasm(sb) => sb.on_events(chunk, self.now, &mut ctx).map_err(|f| (f.kind().to_string(), f.to_string())),
+                Runner::Native(n) => match n.on_events(&mut ctx, chunk) {
+                    0 => Ok(()),
+                    rc => Err(("guest_error".to_string(), format!("on_events returned {rc}"))),
+                },
+                Runner::None => Ok(()),
+            };
+            if let Err((kind, msg)) = outcome {
+                self.quarantine(i as u32, &kind, msg);
+                break;
+            }
+            self.process_actions();
+            if let Err(e) = self.journal.check() {
+                result = Err(e.into());
+                break;
+            }
+        }
+        self.batch = batch;
+        result
+    }
+
+    fn process_actions(&mut self) {
+        for action in std::mem::take(&mut self.actions) {
+            match action {
+                Action::Submit(o) => self.venue.submit(self.now, &o, &mut self.venue_out),
+                Action::Cancel(gid) => {
+                    self.venue.cancel(self.now, gid, Reason::CancelledByStrategy, &mut self.venue_out);
+                }
+                Action::CancelAll(sid, inst) => {
+                    self.venue.cancel_account(self.now, sid, inst, Reason::CancelledByStrategy, &mut self.venue_out);
+                }
+            }
+            self.route_venue_events();
+        }
+    }
+
+    /// Journal venue responses, update risk and the strategy's book, and queue
+    /// them for delivery to their owner.
+    fn route_venue_events(&mut self) {
+        for ve in self.venue_out.drain(..) {
+            let (gid, ev) = match ve {
+                VenueEvent::Accepted { order_id, instrument, .. } => {
+                    (order_id, Event::new(EventKind::OrderAccepted, instrument, self.now))
+                }
+                VenueEvent::Rejected { order_id, instrument, reason, .. } => {
+                    let mut e = Event::new(EventKind::OrderRejected, instrument, self.now);
+                    e.a = reason.code() as i64;
+                    (order_id, e)
+                }
+                VenueEvent::Cancelled { order_id, instrument, remaining, reason, .. } => {
+                    let mut e = Event::new(EventKind::OrderCancelled, instrument, self.now);
+                    e.qty = remaining;
+                    e.a = reason.code() as i64;
+                    (order_id, e)
+                }
+                VenueEvent::Fill { order_id, instrument, side, price, qty, fee, maker, remaining, .. } => {
+                    let mut e = Event::new(EventKind::Fill, instrument, self.now);
+                    e.side = Some(side);
+                    e.price = price;
+                    e.qty = qty;
+                    e.a = fee;
+                    e.b = remaining;
+                    e.flags = if maker { bulkhead_abi::EVENT_FLAG_MAKER } else { 0 };
+                    (order_id, e)
+                }
+            };
+            let (sid, local) = split_id(gid);
+            let Some(slot) = self.slots.get_mut(sid as usize) else { continue };
+            let mut ev = ev;
+            ev.id = local;
+            let book = &mut slot.book;
+            let info = book.open.get(&local).copied();
+            if let Some(o) = info {
+                ev.tag = o.tag;
+                if ev.side.is_none() {
+                    ev.side = Some(o.side);
+                }
+                if ev.kind != EventKind::Fill && ev.kind != EventKind::OrderCancelled {
+                    ev.price = o.price;
+                    ev.qty = o.remaining;
+                }
+            }
+            match ev.kind {
+                EventKind::OrderAccepted => book.stats.accepted += 1,
+                EventKind::OrderRejected => {
+                    *book.stats.rejected.entry(ev.a as u16).or_default() += 1;
+                    book.open.remove(&local);
+                    self.risk.order_closed(sid, gid);
+                }
+                EventKind::OrderCancelled => {
+                    book.open.remove(&local);
+                    self.risk.order_closed(sid, gid);
+                }
+                EventKind::Fill => {
+                    book.stats.fills += 1;
+                    self.risk.order_filled(sid, gid, ev.side.unwrap_or(Side::Buy), ev.price, ev.qty);
+                    if ev.b <= 0 {
+                        book.open.remove(&local);
+                    } else if let Some(o) = book.open.get_mut(&local) {
+                        o.remaining = ev.b;
+                    }
+                }
+                _ => {}
+            }
+            let mut p = Payload::<{ records::VENUE_PAYLOAD }>::new();
+            p.u32(sid).event(&ev);
+            self.journal.write(records::VENUE, p.bytes());
+            if slot.status == Status::Running {
+                book.inbox.push(ev);
+            }
+        }
+    }
+
+    /// Contain a fault: journal it, halt the strategy in risk, drop what its
+    /// faulting callback asked for, cancel its open orders at the venue.
+    fn quarantine(&mut self, sid: u32, kind: &str, message: String) {
+        let mut p = Payload::<6>::new();
+        p.u32(sid).u16(kind.len() as u16);
+        let mut text = kind.as_bytes().to_vec();
+        text.extend_from_slice(message.as_bytes());
+        self.journal.write_var(records::FAULT, p.bytes(), &text);
+        tracing::warn!(strategy = %self.slots[sid as usize].name, kind, %message, "strategy quarantined");
+        // Orders decided inside the faulting callback never reach the venue.
+        for action in std::mem::take(&mut self.actions) {
+            if let Action::Submit(o) = action {
+                self.venue_out.push(VenueEvent::Cancelled {
+                    order_id: o.order_id,
+                    account: o.account,
+                    instrument: o.instrument,
+                    remaining: o.qty,
+                    reason: Reason::CancelledOnFault,
+                });
+            }
+        }
+        self.set_state(Scope::Strategy(sid), TradingState::Halted, &format!("fault: {kind}"));
+        let slot = &mut self.slots[sid as usize];
+        slot.status = Status::Quarantined { kind: kind.to_string(), message, at_ns: self.now };
+        slot.book.inbox.clear();
+        slot.book.timers.clear();
+        self.venue.cancel_account(self.now, sid, None, Reason::CancelledOnFault, &mut self.venue_out);
+        self.route_venue_events();
+    }
+
+    /// Change a trading state (R11) and journal who or what caused it.
+    pub fn set_state(&mut self, scope: Scope, state: TradingState, cause: &str) {
+        self.risk.set_state(scope, state);
+        let (code, target) = match scope {
+            Scope::Strategy(s) => (0u8, s),
+            Scope::Instrument(i) => (1, i),
+            Scope::Global => (2, 0),
+        };
+        let st = match state {
+            TradingState::Active => 0u8,
+            TradingState::Reducing => 1,
+            TradingState::Halted => 2,
+        };
+        let mut p = Payload::<6>::new();
+        p.u8(code).u32(target).u8(st);
+        self.journal.write_var(records::STATE, p.bytes(), cause.as_bytes());
+    }
+
+    /// Cancel what is still open, close the journal, and report.
+    pub fn finish(mut self) -> Result<RunReport, EngineError> {
+        for sid in 0..self.slots.len() as u32 {
+            self.venue.cancel_account(self.now, sid, None, Reason::CancelledAtEnd, &mut self.venue_out);
+            self.route_venue_events();
+        }
+        let strategies: Vec<StrategyReport> = (0..self.slots.len()).map(|i| self.report(i)).collect();
+        let summary = format!(
+            "events={} strategies={} orders={} fills={}",
+            self.events,
+            strategies.len(),
+            strategies.iter().map(|s| s.stats.submitted).sum::<u64>(),
+            strategies.iter().map(|s| s.stats.fills).sum::<u64>()
+        );
+        self.journal.write(records::RUN_END, summary.as_bytes());
+        self.journal.check()?;
+        let journal = self.journal.w.finish()?;
+        Ok(RunReport { events: self.events, strategies, journal, instruments: self.instruments })
+    }
+
+    fn report(&self, i: usize) -> StrategyReport {
+        let slot = &self.slots[i];
+        let sid = i as u32;
+        let mut positions = Vec::new();
+        let (mut realised, mut unrealised, mut fees) = (0i64, 0i64, 0i64);
+        for inst in &self.instruments {
+            let p = self.venue.position(sid, inst.id);
+            realised = realised.saturating_add(p.realised);
+            fees = fees.saturating_add(p.fees);
+            if let Some(mid) = self.last_mid[inst.id as usize] {
+                unrealised = unrealised.saturating_add(p.unrealised(inst, mid));
+            }
+            if p.qty != 0 || p.fills > 0 {
+                positions.push((inst.id, p.qty));
+            }
+        }
+        let sb = match &slot.runner {
+            Runner::Wasm(sb) => Some(sb.stats().clone()),
+            _ => None,
+        };
+        StrategyReport {
+            name: slot.name.clone(),
+            module_hash: slot.module_hash,
+            status: slot.status.clone(),
+            stats: slot.book.stats.clone(),
+            positions,
+            realised,
+            unrealised,
+            fees,
+            fuel_used: sb.as_ref().map_or(0, |s| s.fuel_used),
+            peak_memory_bytes: sb.as_ref().map_or(0, |s| s.peak_memory_bytes),
+            sandbox: sb,
+        }
+    }
+
+    pub fn instruments(&self) -> &[Instrument] {
+        &self.instruments
+    }
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+    pub fn status(&self, sid: u32) -> Option<&Status> {
+        self.slots.get(sid as usize).map(|s| &s.status)
+    }
+}
+
+/// What a strategy did in a run.
+#[derive(Clone, Debug)]
+pub struct StrategyReport {
+    pub name: String,
+    pub module_hash: Option<[u8; 32]>,
+    pub status: Status,
+    pub stats: StrategyStats,
+    /// (instrument id, signed lots) for every instrument traded.
+    pub positions: Vec<(u32, i64)>,
+    pub realised: i64,
+    pub unrealised: i64,
+    pub fees: i64,
+    pub fuel_used: u64,
+    pub peak_memory_bytes: u64,
+    pub sandbox: Option<bulkhead_sandbox::SandboxStats>,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub events: u64,
+    pub strategies: Vec<StrategyReport>,
+    pub journal: JournalSummary,
+    pub instruments: Vec<Instrument>,
+}

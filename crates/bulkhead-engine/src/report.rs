@@ -1,0 +1,95 @@
+//! The per-strategy table printed at the end of a run.
+
+use crate::engine::{RunReport, Status};
+use bulkhead_abi::Reason;
+use bulkhead_model::format_money;
+use std::fmt::Write;
+
+fn reason_name(code: u16) -> String {
+    Reason::from_code(code).map_or_else(|| format!("code_{code}"), |r| r.name().to_string())
+}
+
+/// Render the final report as a plain-text table.
+pub fn render(r: &RunReport) -> String {
+    let mut out = String::new();
+    let headers = [
+        "strategy", "state", "events", "submitted", "accepted", "rejected", "fills", "position", "realised", "unrealised",
+        "fees", "fuel", "peak mem", "faults",
+    ];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for s in &r.strategies {
+        let rejected: u64 = s.stats.rejected.values().sum();
+        let position = if s.positions.is_empty() {
+            "0".to_string()
+        } else {
+            s.positions
+                .iter()
+                .map(|(id, q)| {
+                    let inst = &r.instruments[*id as usize];
+                    format!("{} {}", inst.format_qty(*q), inst.symbol)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (state, faults) = match &s.status {
+            Status::Running => ("running".to_string(), "0".to_string()),
+            Status::Quarantined { kind, .. } => ("QUARANTINED".to_string(), format!("1 ({kind})")),
+        };
+        rows.push(vec![
+            s.name.clone(),
+            state,
+            s.stats.events.to_string(),
+            s.stats.submitted.to_string(),
+            s.stats.accepted.to_string(),
+            rejected.to_string(),
+            s.stats.fills.to_string(),
+            position,
+            format_money(s.realised),
+            format_money(s.unrealised),
+            format_money(s.fees),
+            s.fuel_used.to_string(),
+            format!("{:.1} MiB", s.peak_memory_bytes as f64 / (1024.0 * 1024.0)),
+            faults,
+        ]);
+    }
+    let widths: Vec<usize> =
+        (0..headers.len()).map(|c| rows.iter().map(|r| r[c].len()).chain([headers[c].len()]).max().unwrap_or(0)).collect();
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (c, cell) in cells.iter().enumerate() {
+            if c == 0 {
+                let _ = write!(s, "{:<w$}", cell, w = widths[c]);
+            } else {
+                let _ = write!(s, "  {:>w$}", cell, w = widths[c]);
+            }
+        }
+        s.trim_end().to_string()
+    };
+    out.push_str(&line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>()));
+    out.push('\n');
+    out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
+    out.push('\n');
+    for row in &rows {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    for s in &r.strategies {
+        if !s.stats.rejected.is_empty() {
+            let reasons: Vec<String> =
+                s.stats.rejected.iter().map(|(code, n)| format!("{}={}", reason_name(*code), n)).collect();
+            let _ = writeln!(out, "rejected by reason, {}: {}", s.name, reasons.join(" "));
+        }
+        if let Status::Quarantined { message, at_ns, .. } = &s.status {
+            let _ = writeln!(out, "quarantined, {} at ts {}: {} — open orders cancelled", s.name, at_ns, message);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "events: {}  journal: {} records, {} bytes, last hash {}",
+        r.events,
+        r.journal.records,
+        r.journal.bytes,
+        r.journal.last_hash.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    out
+}

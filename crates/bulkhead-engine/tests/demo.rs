@@ -1,0 +1,140 @@
+//! End-to-end: the demo config with real wasm strategies, real files and a
+//! real journal. Needs `scripts/build-strategies.sh` to have run.
+
+use bulkhead_engine::{DataPlan, LoadedConfig, RunReport, Status, run_config};
+use std::path::{Path, PathBuf};
+
+fn demo_config() -> LoadedConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo.toml");
+    LoadedConfig::load(&path).unwrap_or_else(|e| panic!("{e} (did scripts/build-strategies.sh run?)"))
+}
+
+/// The demo, shortened to `events`, journalling into `dir`.
+fn short_demo(dir: &Path, events: u64) -> LoadedConfig {
+    let mut cfg = demo_config();
+    cfg.journal_dir = dir.join("journal");
+    cfg.raw.run.overwrite_journal = false;
+    if let DataPlan::Generator(spec) = &mut cfg.data {
+        spec.events = events;
+    }
+    cfg
+}
+
+fn run(cfg: &LoadedConfig) -> RunReport {
+    run_config(cfg, &mut |_, _| {}).unwrap()
+}
+
+fn journal_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files.into_iter().map(|p| (p.file_name().unwrap().into(), std::fs::read(&p).unwrap())).collect()
+}
+
+#[test]
+fn demo_runs_and_quarantines_the_misbehaving_strategy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = demo_config();
+    cfg.journal_dir = tmp.path().join("journal");
+    let r = run(&cfg);
+    assert_eq!(r.events, 1_000_000);
+    let by_name = |n: &str| r.strategies.iter().find(|s| s.name == n).unwrap();
+    let mm = by_name("market-maker");
+    let mo = by_name("momentum");
+    let bad = by_name("misbehaving");
+    assert_eq!(mm.status, Status::Running);
+    assert_eq!(mo.status, Status::Running);
+    assert!(mm.stats.fills > 100, "market maker should trade: {:?}", mm.stats);
+    assert!(mo.stats.fills > 10, "momentum should trade: {:?}", mo.stats);
+    assert!(mm.stats.events >= 1_000_000 && mo.stats.events >= 1_000_000);
+    match &bad.status {
+        Status::Quarantined { kind, .. } => assert_eq!(kind, "fuel"),
+        other => panic!("misbehaving should be quarantined, is {other:?}"),
+    }
+    // It handled 999 market events, faulted on the 1000th, and had a resting bid that was cancelled.
+    assert!(bad.stats.events >= 1000 && bad.stats.events < 1100, "{}", bad.stats.events);
+    assert!(bad.stats.accepted >= 1);
+    assert!(bad.positions.iter().all(|&(_, q)| q == 0));
+    let report = bulkhead_journal::verify(&cfg.journal_dir).expect("journal verifies");
+    assert_eq!(report.records, r.journal.records);
+    // The fault and the cancel-on-fault are in the journal.
+    let mut fault = false;
+    let mut cancelled_on_fault = false;
+    for rec in bulkhead_journal::JournalReader::open(&cfg.journal_dir).unwrap() {
+        let rec = rec.unwrap();
+        if rec.kind == bulkhead_engine::records::FAULT {
+            assert_eq!(u32::from_le_bytes(rec.payload[0..4].try_into().unwrap()), 2);
+            assert!(String::from_utf8_lossy(&rec.payload[6..]).starts_with("fuel"));
+            fault = true;
+        }
+        if rec.kind == bulkhead_engine::records::VENUE {
+            let sid = u32::from_le_bytes(rec.payload[0..4].try_into().unwrap());
+            let ev = bulkhead_abi::Event::decode(&rec.payload[4..]).unwrap();
+            if sid == 2
+                && ev.kind == bulkhead_abi::EventKind::OrderCancelled
+                && ev.a == bulkhead_abi::Reason::CancelledOnFault.code() as i64
+            {
+                assert!(fault, "cancel-on-fault must follow the fault record");
+                cancelled_on_fault = true;
+            }
+        }
+    }
+    assert!(fault && cancelled_on_fault);
+    println!("{}", bulkhead_engine::report::render(&r));
+}
+
+#[test]
+fn well_behaved_strategies_do_the_same_with_or_without_the_offender() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let with = run(&short_demo(a.path(), 150_000));
+    let mut cfg = short_demo(b.path(), 150_000);
+    cfg.strategies.retain(|s| s.name != "misbehaving");
+    let without = run(&cfg);
+    for name in ["market-maker", "momentum"] {
+        let x = with.strategies.iter().find(|s| s.name == name).unwrap();
+        let y = without.strategies.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(x.stats.submitted, y.stats.submitted, "{name}");
+        assert_eq!(x.stats.accepted, y.stats.accepted, "{name}");
+        assert_eq!(x.stats.rejected, y.stats.rejected, "{name}");
+        assert_eq!(x.stats.fills, y.stats.fills, "{name}");
+        assert_eq!(x.positions, y.positions, "{name}");
+        assert_eq!((x.realised, x.unrealised, x.fees), (y.realised, y.unrealised, y.fees), "{name}");
+        assert_eq!(x.fuel_used, y.fuel_used, "{name}");
+        assert!(x.stats.fills > 0, "{name} should trade");
+    }
+}
+
+#[test]
+fn two_runs_give_byte_identical_journals() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let ca = short_demo(a.path(), 100_000);
+    let cb = short_demo(b.path(), 100_000);
+    let ra = run(&ca);
+    let rb = run(&cb);
+    assert_eq!(ra.journal.last_hash, rb.journal.last_hash);
+    let (ja, jb) = (journal_bytes(&ca.journal_dir), journal_bytes(&cb.journal_dir));
+    assert!(!ja.is_empty());
+    assert!(ja == jb, "journals differ");
+}
+
+#[test]
+fn a_flipped_byte_is_found_at_the_right_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = short_demo(tmp.path(), 2_000);
+    run(&cfg);
+    // Find record #500 and flip a byte inside its payload.
+    let rec = bulkhead_journal::JournalReader::open(&cfg.journal_dir).unwrap().nth(500).unwrap().unwrap();
+    assert_eq!(rec.seq, 500);
+    let seg = journal_bytes(&cfg.journal_dir)[rec.segment as usize].0.clone();
+    let path = cfg.journal_dir.join(seg);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // the payload starts after the 24-byte record header
+    let at = rec.offset as usize + 24 + rec.payload.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    let err = bulkhead_journal::verify(&cfg.journal_dir).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("#500"), "{msg}");
+    assert!(msg.contains(&format!("byte {}", rec.offset)), "{msg}");
+}

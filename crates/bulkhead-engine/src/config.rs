@@ -137,6 +137,22 @@ fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })
 }
 
+/// One line for a TOML error: line number, the field on that line, the problem.
+pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else { return message };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    match line.split_once('=') {
+        Some((key, _)) if !line.starts_with('[') && !line.starts_with('#') => {
+            format!("line {line_no}: field `{}`: {message}", key.trim().trim_matches('"'))
+        }
+        _ => format!("line {line_no}: {message}"),
+    }
+}
+
 /// Render a TOML table as the `key = value` lines strategies receive.
 pub fn config_lines(t: &toml::Table) -> String {
     let mut s = String::new();
@@ -155,8 +171,8 @@ impl LoadedConfig {
         let bytes = read(path)?;
         let text = String::from_utf8(bytes.clone())
             .map_err(|e| ConfigError::Parse { path: path.into(), message: format!("not UTF-8: {e}") })?;
-        let raw: RunConfig =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        let raw: RunConfig = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.into(), message: describe_toml_error(&text, &e) })?;
         Self::from_raw(path, raw, blake3::hash(&bytes).into())
     }
 

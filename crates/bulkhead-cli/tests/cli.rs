@@ -1,0 +1,157 @@
+//! The binary's behaviour on bad input: one clear line naming the file and
+//! the field, line or offset; exit status 2; no panic, no backtrace.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn bulkhead(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bulkhead")).args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// A copy of the demo config in `dir` with `edit` applied to its text; the
+/// strategies' modules and policies point back into the repository.
+fn demo_variant(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("examples/demo.toml")).unwrap();
+    let examples = root().join("examples");
+    let text = text
+        .replace("\"../strategies/", &format!("\"{}/strategies/", root().display()))
+        .replace("\"policies/", &format!("\"{}/policies/", examples.display()))
+        .replace("events = 1_000_000", "events = 3_000");
+    let path = dir.join("cfg.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+fn assert_user_error(code: i32, stderr: &str, needles: &[&str]) {
+    assert_eq!(code, 2, "stderr: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line expected: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "`{n}` not in: {stderr}");
+    }
+}
+
+#[test]
+fn a_short_demo_runs_and_its_journal_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = demo_variant(dir.path(), |t| t);
+    let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("market-maker") && out.contains("QUARANTINED"), "{out}");
+    let (code, out, _) = bulkhead(&["journal", "verify", dir.path().join("out/demo.journal").to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("OK: "), "{out}");
+}
+
+#[test]
+fn malformed_config_names_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = demo_variant(dir.path(), |t| t.replace("taker_fee_ppm = 500", "taker_fee_ppm = \"lots\""));
+    let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap()]);
+    assert_user_error(code, &err, &["cfg.toml", "taker_fee_ppm"]);
+
+    let cfg = demo_variant(dir.path(), |t| t.replace("[venue]", "[venue]\nspeed = 3"));
+    let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap()]);
+    assert_user_error(code, &err, &["cfg.toml", "speed"]);
+
+    let cfg = demo_variant(dir.path(), |t| t.replace("tick_size = \"0.1\"", "tick_size = \"0.1x\""));
+    let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap()]);
+    assert_user_error(code, &err, &["cfg.toml", "instruments[0]", "tick_size"]);
+}
+
+#[test]
+fn malformed_policy_names_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("bad_policy.toml");
+    let text = std::fs::read_to_string(root().join("examples/policies/momentum.toml")).unwrap();
+    std::fs::write(&policy, text.replace("max_order_qty = \"0.1\"", "max_order_qty = \"0.0001\"")).unwrap();
+    let cfg = demo_variant(dir.path(), |t| {
+        t.replacen(&format!("{}/policies/momentum.toml", root().join("examples").display()), policy.to_str().unwrap(), 1)
+    });
+    let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap()]);
+    assert_user_error(code, &err, &["bad_policy.toml", "max_order_qty"]);
+}
+
+#[test]
+fn missing_or_non_wasm_module_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = demo_variant(dir.path(), |t| t.replace("momentum.wasm", "nope.wasm"));
+    let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap()]);
+    assert_user_error(code, &err, &["nope.wasm"]);
+
+    let fake = dir.path().join("fake.wasm");
+    std::fs::write(&fake, b"this is not wasm").unwrap();
+    let cfg = demo_variant(dir.path(), |t| {
+        t.replace(&format!("{}/strategies/wasm/momentum.wasm", root().display()), fake.to_str().unwrap())
+    });
+    let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap()]);
+    assert_user_error(code, &err, &["fake.wasm"]);
+}
+
+#[test]
+fn wrong_abi_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+             (func (export "bulkhead_abi_version") (result i32) i32.const 99)
+             (func (export "bulkhead_buffer") (param i32) (result i32) i32.const 1024)
+             (func (export "bulkhead_init") (param i32) (result i32) i32.const 0)
+             (func (export "bulkhead_on_events") (param i32) (result i32) i32.const 0))"#,
+    )
+    .unwrap();
+    let path = dir.path().join("v99.wasm");
+    std::fs::write(&path, wasm).unwrap();
+    let cfg = demo_variant(dir.path(), |t| {
+        t.replace(&format!("{}/strategies/wasm/momentum.wasm", root().display()), path.to_str().unwrap())
+    });
+    // The run goes on; the strategy is refused at start and quarantined with the reason.
+    let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("abi_version"), "{out}");
+    assert!(out.contains("99"), "{out}");
+}
+
+#[test]
+fn bad_data_line_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("md.csv");
+    std::fs::write(
+        &data,
+        "ts_ns,type,symbol,f1,f2,f3,f4\n1,Q,BTC-USDT-PERP,64999.9,1,65000.0,1\n2,T,BTC-USDT-PERP,65000.05,0.001,buy\n",
+    )
+    .unwrap();
+    let cfg = demo_variant(dir.path(), |t| {
+        let start = t.find("[data.generator]").unwrap();
+        let end = start + t[start..].find("\n\n").unwrap();
+        format!("{}[data]\nfile = \"{}\"{}", &t[..start], data.display(), &t[end..])
+    });
+    let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+    assert_user_error(code, &err, &["md.csv:3", "price"]);
+}
+
+#[test]
+fn journal_verify_reports_ok_or_the_first_bad_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = bulkhead(&["journal", "verify", dir.path().join("missing").to_str().unwrap()]);
+    assert_ne!(code, 0, "{err}");
+}
+
+#[test]
+fn sample_data_file_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = root().join("examples/data/btcusdt-perp-sample.csv");
+    let cfg = demo_variant(dir.path(), |t| {
+        let start = t.find("[data.generator]").unwrap();
+        let end = start + t[start..].find("\n\n").unwrap();
+        format!("{}[data]\nfile = \"{}\"{}", &t[..start], sample.display(), &t[end..])
+    });
+    let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("events: 10000"), "{out}");
+}

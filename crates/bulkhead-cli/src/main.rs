@@ -99,16 +99,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
         },
         Cmd::GenData { out, events, seed, symbol, start_price, tick_size, lot_size } => {
-            let inst = bulkhead_model::Instrument::from_spec(
-                0,
-                &bulkhead_model::InstrumentSpec {
-                    symbol,
-                    kind: bulkhead_model::InstrumentKind::Perpetual,
-                    tick_size,
-                    lot_size,
-                    multiplier: "1".into(),
-                },
-            )?;
+            let spec: bulkhead_model::InstrumentSpec = toml::from_str(&format!(
+                "symbol = {symbol:?}\nkind = \"perpetual\"\ntick_size = {tick_size:?}\nlot_size = {lot_size:?}\n"
+            ))?;
+            let inst = bulkhead_model::Instrument::from_spec(0, &spec)?;
             let start = inst.price_to_ticks(&start_price).context("--start-price")?;
             let spec = GeneratorSpec { seed, events, start_price: start, ..GeneratorSpec::default() };
             let file = std::fs::File::create(&out).with_context(|| format!("{}", out.display()))?;

@@ -10,7 +10,7 @@ use bulkhead_abi::{Event, HostApi, OpenOrderRecord, OrderRequest, PositionRecord
 use bulkhead_data::{Generator, GeneratorSpec};
 use bulkhead_engine::{Engine, NativeStrategy, StrategyKind, StrategySetup};
 use bulkhead_journal::{JournalParams, JournalWriter};
-use bulkhead_model::{Instrument, InstrumentKind, InstrumentSpec};
+use bulkhead_model::{Instrument, InstrumentSpec};
 use bulkhead_risk::Policy;
 use bulkhead_sandbox::{Limits, SandboxRuntime, StrategyModule};
 use bulkhead_sdk::NativeRunner;
@@ -37,19 +37,11 @@ fn root() -> &'static Path {
 }
 
 fn instruments() -> Vec<Instrument> {
-    vec![
-        Instrument::from_spec(
-            0,
-            &InstrumentSpec {
-                symbol: "BTC-USDT-PERP".into(),
-                kind: InstrumentKind::Perpetual,
-                tick_size: "0.1".into(),
-                lot_size: "0.001".into(),
-                multiplier: "1".into(),
-            },
-        )
-        .unwrap(),
-    ]
+    let spec: InstrumentSpec = toml::from_str(
+        "symbol = \"BTC-USDT-PERP\"\nkind = \"perpetual\"\ntick_size = \"0.1\"\nlot_size = \"0.001\"\n",
+    )
+    .unwrap();
+    vec![Instrument::from_spec(0, &spec).unwrap()]
 }
 
 fn policy(insts: &[Instrument]) -> Policy {

@@ -105,6 +105,9 @@ pub struct StrategySection {
     pub config: toml::Table,
     #[serde(default)]
     pub limits: Limits,
+    /// Supervisor: `{ max_restarts = N, backoff_ms = M }`; default never.
+    #[serde(default)]
+    pub restart: crate::engine::RestartPolicy,
 }
 
 /// A config with everything it refers to read, parsed and checked.
@@ -131,6 +134,7 @@ pub struct LoadedStrategy {
     pub policy_hash: [u8; 32],
     pub config_bytes: Vec<u8>,
     pub limits: Limits,
+    pub restart: crate::engine::RestartPolicy,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
@@ -256,6 +260,7 @@ impl LoadedConfig {
                 policy_hash: blake3::hash(&policy_bytes).into(),
                 config_bytes,
                 limits: s.limits.clone(),
+                restart: s.restart,
             });
         }
         if strategies.is_empty() {

@@ -11,6 +11,7 @@ use bulkhead_risk::{Policy, RiskEngine, Scope, TradingState};
 use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime, StrategyModule};
 use bulkhead_venue::{FeeSchedule, NewOrder, SimVenue, VenueEvent};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Strategy-visible order ids are scoped: the venue sees
 /// `(sid + 1) << ID_BITS | local`, the strategy only `local`.
@@ -64,12 +65,54 @@ pub struct StrategyStats {
     pub fills: u64,
     pub logs: u64,
     pub invalid_records: u64,
+    pub faults: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
     Running,
+    /// Faulted; restarts at `restart_at_ns` (event time) under its restart policy.
+    Backoff { kind: String, message: String, at_ns: u64, restart_at_ns: u64, attempt: u32 },
+    /// Faulted and stays down (no restart policy, or its budget is spent).
     Quarantined { kind: String, message: String, at_ns: u64 },
+}
+
+impl Status {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Backoff { .. } => "backoff",
+            Status::Quarantined { .. } => "quarantined",
+        }
+    }
+}
+
+/// Supervisor policy for one strategy: restart after a fault up to
+/// `max_restarts` times, waiting `backoff_ms` of event time before the first
+/// restart and doubling it before each next one. `max_restarts = 0` (the
+/// default) means never: a faulted strategy stays quarantined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RestartPolicy {
+    pub max_restarts: u32,
+    pub backoff_ms: u64,
+}
+
+/// One operator-facing state change of a strategy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateChange {
+    pub at_ns: u64,
+    pub state: &'static str,
+    pub reason: String,
+}
+
+/// What the supervisor needs to bring a wasm strategy back.
+struct RestartState {
+    module: StrategyModule,
+    limits: Limits,
+    config: Vec<u8>,
+    policy: RestartPolicy,
+    restarts: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -97,6 +140,11 @@ struct Slot {
     runner: Runner,
     book: Book,
     status: Status,
+    restart: Option<RestartState>,
+    history: Vec<StateChange>,
+    /// Resources used by instances the supervisor replaced.
+    retired_fuel: u64,
+    retired_peak: u64,
 }
 
 enum Action {
@@ -330,6 +378,8 @@ pub struct Engine {
     last_mid: Vec<Option<i64>>,
     events: u64,
     now: u64,
+    /// Needed only to restart wasm strategies (supervisor).
+    runtime: Option<Arc<SandboxRuntime>>,
 }
 
 impl Engine {
@@ -355,7 +405,21 @@ impl Engine {
             batch: Vec::with_capacity(MAX_BATCH),
             events: 0,
             now: 0,
+            runtime: None,
         })
+    }
+
+    /// Give the engine the runtime its wasm strategies were instantiated
+    /// with, so the supervisor can restart them.
+    pub fn set_runtime(&mut self, runtime: Arc<SandboxRuntime>) {
+        self.runtime = Some(runtime);
+    }
+
+    /// Set a strategy's restart policy (default: never restart).
+    pub fn set_restart_policy(&mut self, sid: u32, policy: RestartPolicy) {
+        if let Some(r) = self.slots.get_mut(sid as usize).and_then(|s| s.restart.as_mut()) {
+            r.policy = policy;
+        }
     }
 
     /// Add a strategy; a strategy that faults while starting is quarantined
@@ -371,9 +435,18 @@ impl Engine {
             inbox: Vec::new(),
             stats: StrategyStats::default(),
         };
-        let module_hash = match &setup.kind {
-            StrategyKind::Wasm { module, .. } => Some(module.hash),
-            StrategyKind::Native(_) => None,
+        let (module_hash, restart) = match &setup.kind {
+            StrategyKind::Wasm { module, limits, .. } => (
+                Some(module.hash),
+                Some(RestartState {
+                    module: (*module).clone(),
+                    limits: (*limits).clone(),
+                    config: setup.config.to_vec(),
+                    policy: RestartPolicy::default(),
+                    restarts: 0,
+                }),
+            ),
+            StrategyKind::Native(_) => (None, None),
         };
         let mut p = Payload::<36>::new();
         p.u32(sid).put(&module_hash.unwrap_or([0; 32]));
@@ -402,7 +475,18 @@ impl Engine {
                 }
             }
         };
-        self.slots.push(Slot { name: setup.name.to_string(), module_hash, runner, book, status: Status::Running });
+        let history = vec![StateChange { at_ns: self.now, state: "running", reason: "started".into() }];
+        self.slots.push(Slot {
+            name: setup.name.to_string(),
+            module_hash,
+            runner,
+            book,
+            status: Status::Running,
+            restart,
+            history,
+            retired_fuel: 0,
+            retired_peak: 0,
+        });
         if let Some((kind, msg)) = fault {
             self.quarantine(sid, &kind, msg);
         } else {
@@ -450,6 +534,11 @@ impl Engine {
             self.route_venue_events();
         }
         for i in 0..self.slots.len() {
+            if let Status::Backoff { restart_at_ns, .. } = self.slots[i].status
+                && restart_at_ns <= self.now
+            {
+                self.restart(i as u32);
+            }
             if self.slots[i].status != Status::Running {
                 continue;
             }
@@ -631,12 +720,78 @@ impl Engine {
             }
         }
         self.set_state(Scope::Strategy(sid), TradingState::Halted, &format!("fault: {kind}"));
+        let now = self.now;
+        let can_restart = self.runtime.is_some();
         let slot = &mut self.slots[sid as usize];
-        slot.status = Status::Quarantined { kind: kind.to_string(), message, at_ns: self.now };
+        slot.book.stats.faults += 1;
+        let budget = slot.restart.as_ref().filter(|r| can_restart && r.restarts < r.policy.max_restarts);
+        slot.status = match budget {
+            Some(r) => {
+                let backoff_ns = r.policy.backoff_ms.saturating_mul(1_000_000).saturating_mul(1 << r.restarts.min(20));
+                let restart_at_ns = now.saturating_add(backoff_ns.max(1));
+                slot.history.push(StateChange {
+                    at_ns: now,
+                    state: "backoff",
+                    reason: format!(
+                        "{message}; restart {} of {} at ts {restart_at_ns}",
+                        r.restarts + 1,
+                        r.policy.max_restarts
+                    ),
+                });
+                Status::Backoff { kind: kind.to_string(), message, at_ns: now, restart_at_ns, attempt: r.restarts + 1 }
+            }
+            None => {
+                let why = match &slot.restart {
+                    Some(r) if r.policy.max_restarts > 0 => {
+                        format!("{message}; restart budget of {} spent, stays down", r.policy.max_restarts)
+                    }
+                    _ => format!("{message}; no restart policy, stays down"),
+                };
+                slot.history.push(StateChange { at_ns: now, state: "quarantined", reason: why });
+                Status::Quarantined { kind: kind.to_string(), message, at_ns: now }
+            }
+        };
         slot.book.inbox.clear();
         slot.book.timers.clear();
         self.venue.cancel_account(self.now, sid, None, Reason::CancelledOnFault, &mut self.venue_out);
         self.route_venue_events();
+    }
+
+    /// Bring a strategy in backoff back with a fresh instance of its module.
+    fn restart(&mut self, sid: u32) {
+        let Some(runtime) = self.runtime.clone() else { return };
+        let i = sid as usize;
+        let Some(r) = self.slots[i].restart.as_mut() else { return };
+        r.restarts += 1;
+        let attempt = r.restarts;
+        let max = r.policy.max_restarts;
+        let (module, limits, config) = (r.module.clone(), r.limits.clone(), r.config.clone());
+        self.set_state(Scope::Strategy(sid), TradingState::Active, &format!("supervisor: restart {attempt} of {max}"));
+        let slot = &mut self.slots[i];
+        let mut ctx = HostCtx {
+            book: &mut slot.book,
+            risk: &mut self.risk,
+            journal: &mut self.journal,
+            actions: &mut self.actions,
+            venue: &self.venue,
+            now: self.now,
+        };
+        match runtime.instantiate(&module, &limits, &config, self.now, &mut ctx) {
+            Ok(sb) => {
+                if let Runner::Wasm(old) = std::mem::replace(&mut slot.runner, Runner::Wasm(Box::new(sb))) {
+                    slot.retired_fuel += old.stats().fuel_used;
+                    slot.retired_peak = slot.retired_peak.max(old.stats().peak_memory_bytes);
+                }
+                slot.status = Status::Running;
+                slot.history.push(StateChange {
+                    at_ns: self.now,
+                    state: "running",
+                    reason: format!("restarted by supervisor ({attempt} of {max})"),
+                });
+                self.process_actions();
+            }
+            Err(f) => self.quarantine(sid, f.kind(), f.to_string()),
+        }
     }
 
     /// Change a trading state (R11) and journal who or what caused it.
@@ -702,12 +857,14 @@ impl Engine {
             module_hash: slot.module_hash,
             status: slot.status.clone(),
             stats: slot.book.stats.clone(),
+            history: slot.history.clone(),
+            restarts: slot.restart.as_ref().map_or(0, |r| r.restarts),
             positions,
             realised,
             unrealised,
             fees,
-            fuel_used: sb.as_ref().map_or(0, |s| s.fuel_used),
-            peak_memory_bytes: sb.as_ref().map_or(0, |s| s.peak_memory_bytes),
+            fuel_used: slot.retired_fuel + sb.as_ref().map_or(0, |s| s.fuel_used),
+            peak_memory_bytes: slot.retired_peak.max(sb.as_ref().map_or(0, |s| s.peak_memory_bytes)),
             sandbox: sb,
         }
     }
@@ -730,6 +887,9 @@ pub struct StrategyReport {
     pub module_hash: Option<[u8; 32]>,
     pub status: Status,
     pub stats: StrategyStats,
+    /// Every state change with its operator-facing reason.
+    pub history: Vec<StateChange>,
+    pub restarts: u32,
     /// (instrument id, signed lots) for every instrument traded.
     pub positions: Vec<(u32, i64)>,
     pub realised: i64,

@@ -31,7 +31,10 @@ pub mod records;
 pub mod report;
 
 pub use config::{ConfigError, DataPlan, LoadedConfig};
-pub use engine::{Engine, EngineError, NativeStrategy, RunReport, Status, StrategyKind, StrategyReport, StrategySetup};
+pub use engine::{
+    Engine, EngineError, NativeStrategy, RestartPolicy, RunReport, StateChange, Status, StrategyKind, StrategyReport,
+    StrategySetup,
+};
 
 use bulkhead_data::{CsvReader, Generator, MarketSource};
 use bulkhead_journal::{JournalParams, JournalWriter};
@@ -70,7 +73,7 @@ pub fn open_source(cfg: &LoadedConfig) -> Result<Box<dyn MarketSource>, RunError
 /// Run a loaded config to the end: load and check every module first (a bad
 /// module stops the run before anything is journalled), then trade.
 pub fn run_config(cfg: &LoadedConfig, progress: &mut dyn FnMut(u64, Option<u64>)) -> Result<RunReport, RunError> {
-    let runtime = SandboxRuntime::new().map_err(|e| RunError::Runtime(e.to_string()))?;
+    let runtime = std::sync::Arc::new(SandboxRuntime::new().map_err(|e| RunError::Runtime(e.to_string()))?);
     let mut modules = Vec::new();
     for s in &cfg.strategies {
         let name = s.module_path.display().to_string();
@@ -92,13 +95,15 @@ pub fn run_config(cfg: &LoadedConfig, progress: &mut dyn FnMut(u64, Option<u64>)
         ));
     }
     let mut engine = Engine::new(cfg.instruments.clone(), cfg.fees(), writer, &info)?;
+    engine.set_runtime(runtime.clone());
     for (s, m) in cfg.strategies.iter().zip(&modules) {
-        engine.add_strategy(StrategySetup {
+        let sid = engine.add_strategy(StrategySetup {
             name: &s.name,
             policy: s.policy.clone(),
             config: &s.config_bytes,
             kind: StrategyKind::Wasm { runtime: &runtime, module: m, limits: &s.limits },
         })?;
+        engine.set_restart_policy(sid, s.restart);
     }
     let mut source = open_source(cfg)?;
     let total = source.len_hint();

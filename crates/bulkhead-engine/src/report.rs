@@ -31,9 +31,15 @@ pub fn render(r: &RunReport) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let (state, faults) = match &s.status {
-            Status::Running => ("running".to_string(), "0".to_string()),
-            Status::Quarantined { kind, .. } => ("QUARANTINED".to_string(), format!("1 ({kind})")),
+        let state = match &s.status {
+            Status::Running => "running".to_string(),
+            Status::Backoff { .. } => "BACKOFF".to_string(),
+            Status::Quarantined { .. } => "QUARANTINED".to_string(),
+        };
+        let faults = match &s.status {
+            Status::Backoff { kind, .. } | Status::Quarantined { kind, .. } => format!("{} ({kind})", s.stats.faults),
+            Status::Running if s.stats.faults > 0 => format!("{} (restarted {}×)", s.stats.faults, s.restarts),
+            Status::Running => "0".to_string(),
         };
         rows.push(vec![
             s.name.clone(),
@@ -79,8 +85,10 @@ pub fn render(r: &RunReport) -> String {
                 s.stats.rejected.iter().map(|(code, n)| format!("{}={}", reason_name(*code), n)).collect();
             let _ = writeln!(out, "rejected by reason, {}: {}", s.name, reasons.join(" "));
         }
-        if let Status::Quarantined { message, at_ns, .. } = &s.status {
-            let _ = writeln!(out, "quarantined, {} at ts {}: {} — open orders cancelled", s.name, at_ns, message);
+        if s.history.len() > 1 {
+            for c in &s.history[1..] {
+                let _ = writeln!(out, "{}: {} at ts {}: {}", s.name, c.state, c.at_ns, c.reason);
+            }
         }
     }
     let _ = writeln!(

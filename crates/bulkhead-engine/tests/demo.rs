@@ -138,3 +138,28 @@ fn a_flipped_byte_is_found_at_the_right_record() {
     assert!(msg.contains("#500"), "{msg}");
     assert!(msg.contains(&format!("byte {}", rec.offset)), "{msg}");
 }
+
+#[test]
+fn supervisor_restarts_with_backoff_then_keeps_a_repeat_offender_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = short_demo(tmp.path(), 30_000);
+    let bad = cfg.strategies.iter_mut().find(|s| s.name == "misbehaving").unwrap();
+    bad.restart = bulkhead_engine::RestartPolicy { max_restarts: 2, backoff_ms: 100 };
+    let r = run(&cfg);
+    let bad = r.strategies.iter().find(|s| s.name == "misbehaving").unwrap();
+    // Faults on its 1000th event each life: first life, then two restarts.
+    assert_eq!(bad.stats.faults, 3, "{:?}", bad.history);
+    assert_eq!(bad.restarts, 2);
+    assert!(matches!(bad.status, Status::Quarantined { .. }), "{:?}", bad.status);
+    let states: Vec<&str> = bad.history.iter().map(|c| c.state).collect();
+    assert_eq!(states, ["running", "backoff", "running", "backoff", "running", "quarantined"]);
+    assert!(bad.history.last().unwrap().reason.contains("restart budget of 2 spent"), "{:?}", bad.history);
+    // Backoff doubles: the second wait is twice the first (event time).
+    let gap = |i: usize| bad.history[i + 1].at_ns - bad.history[i].at_ns;
+    assert!(gap(1) >= 100_000_000 && gap(3) >= 200_000_000, "{:?}", bad.history);
+    // Every life's resting bid was cancelled on its fault; the others trade on.
+    for s in r.strategies.iter().filter(|s| s.name != "misbehaving") {
+        assert_eq!(s.status, Status::Running);
+        assert!(s.stats.fills > 0);
+    }
+}

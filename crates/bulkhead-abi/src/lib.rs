@@ -172,6 +172,43 @@ pub enum Reason {
     CancelledOnFault = 9103,
     CancelledByKillSwitch = 9104,
     CancelledAtEnd = 9105,
+    // --- appended by issue 4 (risk R5 firm, R6–R10, R12–R14); never renumber ---
+    // R5 firm-wide throttles
+    FirmOrderRateThrottle = 504,
+    FirmMessageRateThrottle = 505,
+    // R6 duplicate orders
+    DuplicateOrder = 601,
+    // R7 self-trade prevention
+    SelfTradePrevented = 701,
+    /// Cancel cause of a resting order removed by self-trade prevention.
+    CancelledBySelfTradePrevention = 702,
+    // R8 loss limit (causes of trading-state transitions)
+    LossLimitReducing = 801,
+    LossLimitHalted = 802,
+    // R9 options
+    MaxPortfolioDelta = 901,
+    MaxPortfolioVega = 902,
+    MaxExpiryNotional = 903,
+    NoGreeks = 904,
+    // R10 margin
+    InitialMargin = 1001,
+    // R11 kill switch (cause of a mass cancel / transition)
+    KillSwitch = 1105,
+    // R12 firm-wide aggregates
+    FirmMaxPosition = 1201,
+    FirmGrossNotional = 1202,
+    FirmNetNotional = 1203,
+    // R13 market-data reasonability
+    StaleReference = 1301,
+    PriceJump = 1302,
+    // R14 market-maker protection (cause of freeze + cancel of the quotes)
+    MarketMakerProtection = 1401,
+    // --- appended by issue 5 (venue: derivatives); never renumber ---
+    InstrumentExpired = 9008,
+    BelowMinNotional = 9009,
+    InsufficientMargin = 9010,
+    CancelledByLiquidation = 9106,
+    CancelledAtExpiry = 9107,
 }
 
 impl Reason {
@@ -208,6 +245,30 @@ impl Reason {
         Reason::CancelledOnFault,
         Reason::CancelledByKillSwitch,
         Reason::CancelledAtEnd,
+        Reason::FirmOrderRateThrottle,
+        Reason::FirmMessageRateThrottle,
+        Reason::DuplicateOrder,
+        Reason::SelfTradePrevented,
+        Reason::CancelledBySelfTradePrevention,
+        Reason::LossLimitReducing,
+        Reason::LossLimitHalted,
+        Reason::MaxPortfolioDelta,
+        Reason::MaxPortfolioVega,
+        Reason::MaxExpiryNotional,
+        Reason::NoGreeks,
+        Reason::InitialMargin,
+        Reason::KillSwitch,
+        Reason::FirmMaxPosition,
+        Reason::FirmGrossNotional,
+        Reason::FirmNetNotional,
+        Reason::StaleReference,
+        Reason::PriceJump,
+        Reason::MarketMakerProtection,
+        Reason::InstrumentExpired,
+        Reason::BelowMinNotional,
+        Reason::InsufficientMargin,
+        Reason::CancelledByLiquidation,
+        Reason::CancelledAtExpiry,
     ];
 
     pub const fn code(self) -> u16 {
@@ -253,6 +314,30 @@ impl Reason {
             Reason::CancelledOnFault => "CANCEL_ON_FAULT",
             Reason::CancelledByKillSwitch => "CANCEL_KILL_SWITCH",
             Reason::CancelledAtEnd => "CANCEL_AT_END",
+            Reason::FirmOrderRateThrottle => "R5_FIRM_ORDER_RATE",
+            Reason::FirmMessageRateThrottle => "R5_FIRM_MESSAGE_RATE",
+            Reason::DuplicateOrder => "R6_DUPLICATE_ORDER",
+            Reason::SelfTradePrevented => "R7_SELF_TRADE",
+            Reason::CancelledBySelfTradePrevention => "R7_CANCEL_SELF_TRADE",
+            Reason::LossLimitReducing => "R8_LOSS_LIMIT_REDUCING",
+            Reason::LossLimitHalted => "R8_LOSS_LIMIT_HALTED",
+            Reason::MaxPortfolioDelta => "R9_MAX_DELTA",
+            Reason::MaxPortfolioVega => "R9_MAX_VEGA",
+            Reason::MaxExpiryNotional => "R9_MAX_EXPIRY_NOTIONAL",
+            Reason::NoGreeks => "R9_NO_GREEKS",
+            Reason::InitialMargin => "R10_INITIAL_MARGIN",
+            Reason::KillSwitch => "R11_KILL_SWITCH",
+            Reason::FirmMaxPosition => "R12_FIRM_MAX_POSITION",
+            Reason::FirmGrossNotional => "R12_FIRM_GROSS_NOTIONAL",
+            Reason::FirmNetNotional => "R12_FIRM_NET_NOTIONAL",
+            Reason::StaleReference => "R13_STALE_REFERENCE",
+            Reason::PriceJump => "R13_PRICE_JUMP",
+            Reason::MarketMakerProtection => "R14_MMP_TRIGGERED",
+            Reason::InstrumentExpired => "VENUE_INSTRUMENT_EXPIRED",
+            Reason::BelowMinNotional => "VENUE_BELOW_MIN_NOTIONAL",
+            Reason::InsufficientMargin => "VENUE_INSUFFICIENT_MARGIN",
+            Reason::CancelledByLiquidation => "CANCEL_LIQUIDATION",
+            Reason::CancelledAtExpiry => "CANCEL_AT_EXPIRY",
         }
     }
 }

@@ -58,10 +58,10 @@
 //! emitted first, then the maker's `Fill`. Filling stops when the order is
 //! done, the next price is beyond its limit, or liquidity runs out.
 //!
-//! Self-trade prevention (cancel newest): when the next resting order in
-//! priority belongs to the aggressor's own account, matching stops and the
-//! aggressor's remainder is `Cancelled` with `SelfTrade` (also for GTC; the
-//! resting order is untouched).
+//! Self-trade prevention (default `cancel_newest`): when the next resting
+//! order in priority belongs to the aggressor's own account, matching stops
+//! and the aggressor's remainder is `Cancelled` with `SelfTrade` (also for
+//! GTC; the resting order is untouched). Other modes: see below.
 //!
 //! Internal (strategy-vs-strategy) fills do not change any order's queue
 //! position.
@@ -119,6 +119,86 @@
 //! `ReduceOnlyWouldIncrease`. A reduce-only order therefore never increases or
 //! flips its account's venue position.
 //!
+//! ## Clock and latency
+//! Every time-carrying call (`on_quote`, `on_trade`, `on_book_level`,
+//! `on_book_clear`, `submit`, `cancel`, `cancel_account`, `set_index`,
+//! `set_mark`, `settle`, `advance`) first advances the venue clock to its
+//! `ts_ns`, processing in time order everything due at or before it: expiries
+//! (futures before options at the same instant), then funding times, then
+//! order-entry arrivals in submission order. Only then is the call's own
+//! event applied. A timestamp earlier than the clock processes nothing.
+//!
+//! With `L = md_latency_ns + order_latency_ns > 0`, `submit(ts)`, `cancel(ts)`
+//! and `cancel_account(ts)` emit nothing at once: `ts` is the exchange time of
+//! the information the decision was based on (the engine's `now`), the
+//! strategy sees it `md_latency_ns` later and its message reaches the book
+//! `order_latency_ns` after that, at `ts + L`. The action is processed when
+//! the clock reaches `ts + L`, so a print at `t < ts + L` cannot fill the
+//! order while one at `t >= ts + L` can (the order is at the book before the
+//! market event of that instant is applied). Validation (`Rejected`/
+//! `Accepted`) happens at arrival. `cancel` returns whether the order was open
+//! or in flight at decision time; `cancel_account` returns how many were.
+//! With `L = 0` (default) everything is immediate, as before. To drain
+//! in-flight actions at the end of a run call `advance(last_ts + L)`.
+//!
+//! ## L2 depth and queue position (`on_book_level`)
+//! An L2 update sets the displayed size at one price. The venue keeps the
+//! depth and derives the top-of-book quote from it (a changed best level is
+//! applied like `on_quote`). Aggressive orders still take only the best
+//! displayed level (deeper levels feed queue positions only). An order that
+//! comes to rest at a displayed price is queued behind that level's size
+//! (capped by the still available top size if it is the best level). At a
+//! level update `old → new` of a level where prints of total `t` occurred
+//! since its last update: `by_trades = clamp(old − new, 0, t)` is the
+//! decrease the prints explain (they already eroded queues), the rest
+//! `c = old − new − by_trades` (if > 0) are cancels, assumed spread
+//! **proportionally** over the level: each order's `queue_ahead` loses
+//! `floor(c × queue_ahead / (old − by_trades))`; growth joins behind. Finally
+//! `queue_ahead = min(queue_ahead, new)`. `on_book_clear` (snapshot start)
+//! forgets the depth, not the queues.
+//!
+//! ## Marks, funding, margin, liquidation (see `VenueConfig`)
+//! - Mark: `set_mark` override if any; options: Black-76 (`bulkhead_model::
+//!   black76`) from the underlying's mark, the expiry's vol (`set_vol`, else
+//!   `default_vol`, else no mark), `rate`, time to expiry from the venue
+//!   clock, rounded to the nearest tick; others by `MarkSource`: `mid`
+//!   (`(bid+ask)/2` truncated, one side, else last print), `index_plus_basis`
+//!   (`set_index` + `set_basis`), `external` (`set_mark` only). A settled
+//!   instrument's mark is its settlement price.
+//! - Funding (perpetuals): at every multiple of `funding_interval_ns` after
+//!   the clock's first timestamp, each open position receives
+//!   `amount = −sign(qty) × notional(mark, |qty|) × rate` (truncated toward
+//!   zero; rate from the spec or `set_funding_rate`): positive rate → longs
+//!   pay. Added to `Position::realised` and `Position::funding`; a `Funding`
+//!   notice per position. No mark or zero rate → nothing.
+//! - Margin applies only to accounts given collateral (`set_collateral`;
+//!   one venue = one settlement currency, cross-margined across its
+//!   instruments): equity = collateral + Σ(realised − fees + unrealised at
+//!   mark); initial/maintenance = Σ mark notional × bps / 10 000.
+//! - Validation 5b: a limit order whose notional is below the instrument's
+//!   `min_notional` → `BelowMinNotional`. 5c: a collateralised account's
+//!   order that is not reduce-only and does not only reduce its position is
+//!   rejected with `InsufficientMargin` if equity < initial margin of the
+//!   positions + the order's notional (limit price; market: opposite quote or
+//!   mark) × IM bps. Other open orders are not reserved. 0: an order for an
+//!   expired instrument → `InstrumentExpired` (checked right after 1).
+//! - Liquidation: after every clock advance / market event, an account with
+//!   maintenance > 0 and equity < maintenance is liquidated whole: its open
+//!   orders are cancelled (`CancelledByLiquidation`), then every position
+//!   with a mark is closed at the mark (not via the book) paying
+//!   `liquidation_fee_ppm`; one `Liquidation` notice per position.
+//! - Expiry: at `expiry` trading stops and the instrument settles at its mark
+//!   (options: intrinsic value from the underlying's mark / settlement price,
+//!   see `Instrument::intrinsic`); with no mark it waits for `settle`.
+//!   `settle(ts, inst, price)` settles explicitly. Settlement cancels its
+//!   orders (`CancelledAtExpiry`), closes every position at the price without
+//!   fee (`Settlement` notices) and emits `InstrumentSettled`.
+//! - Option fees (Deribit convention): `ppm × underlying notional`, capped in
+//!   absolute value at `option_fee_cap_ppm × premium notional`.
+//! - Self-trade prevention: `VenueConfig::stp` (`cancel_newest` default,
+//!   `cancel_oldest`, `cancel_both`), see [`StpMode`]; the FOK pre-check skips
+//!   own orders under `cancel_oldest` and stops at them otherwise.
+//!
 //! ## Events
 //! All events are appended to `out` in the order they happen. `Fill.remaining`
 //! is the order's open qty after that fill; `Cancelled.remaining` is the qty
@@ -130,10 +210,14 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;
 
 pub use bulkhead_abi::{OrderType, Reason, Side, TimeInForce};
-use bulkhead_model::{Instrument, Position};
+use bulkhead_model::{Decimal, Instrument, Position};
+
+mod config;
+mod derivatives;
+pub use config::{MarkSource, StpMode, VenueConfig, VenueNotice};
 
 /// Fees in parts per million of notional; negative maker = rebate.
-#[derive(Clone, Copy, Debug, serde::Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct FeeSchedule {
     pub maker_ppm: i64,
@@ -241,6 +325,14 @@ struct Book {
     /// Displayed market size still available to strategy orders.
     avail_bid: i64,
     avail_ask: i64,
+    /// L2 mode (any `on_book_level` seen): displayed size per price.
+    l2: bool,
+    depth_bid: BTreeMap<i64, i64>,
+    depth_ask: BTreeMap<i64, i64>,
+    /// L2 mode: print volume at a price since that level's last update.
+    traded_bid: BTreeMap<i64, i64>,
+    traded_ask: BTreeMap<i64, i64>,
+    last_trade: Option<i64>,
 }
 
 impl Book {
@@ -276,6 +368,18 @@ impl Book {
         match s {
             Side::Buy => &mut self.avail_bid,
             Side::Sell => &mut self.avail_ask,
+        }
+    }
+    fn depth(&self, s: Side) -> &BTreeMap<i64, i64> {
+        match s {
+            Side::Buy => &self.depth_bid,
+            Side::Sell => &self.depth_ask,
+        }
+    }
+    fn depth_mut(&mut self, s: Side) -> (&mut BTreeMap<i64, i64>, &mut BTreeMap<i64, i64>) {
+        match s {
+            Side::Buy => (&mut self.depth_bid, &mut self.traded_bid),
+            Side::Sell => (&mut self.depth_ask, &mut self.traded_ask),
         }
     }
     /// Market displayed liquidity on side `s`: (price, available size), if any is left.
@@ -329,31 +433,130 @@ fn reducible(pos_qty: i64, side: Side) -> i64 {
     }
 }
 
+/// An order-entry action on its way to the book (latency > 0).
+#[derive(Clone, Copy, Debug)]
+enum Pending {
+    Submit(NewOrder),
+    Cancel(u64, Reason),
+    CancelAccount(u32, Option<u32>, Reason),
+}
+
+/// Per-instrument derivative state.
+#[derive(Clone, Debug)]
+struct InstState {
+    index: Option<i64>,
+    basis: i64,
+    ext_mark: Option<i64>,
+    funding_rate: Decimal,
+    /// Next funding time (0 = not yet initialised).
+    next_funding: u64,
+    /// Trading closed (expiry reached or settled).
+    expired: bool,
+    settled: Option<i64>,
+}
+
 /// The simulated exchange. See the crate docs for the exact fill model.
+/// Nothing is global: every venue owns its config, instruments, books,
+/// accounts and clock, so several venues run side by side.
 pub struct SimVenue {
     instruments: Vec<Instrument>,
     fees: FeeSchedule,
+    config: VenueConfig,
     books: Vec<Book>,
     orders: BTreeMap<u64, OpenOrder>,
     by_account: BTreeSet<(u32, u64)>,
     positions: BTreeMap<(u32, u32), Position>,
     /// Per-maker-account lots used during a FOK pre-check (reused, cleared each time).
     scratch: Vec<(u32, i64)>,
+    /// Venue clock: the latest timestamp processed.
+    now: u64,
+    /// The clock has seen its first timestamp.
+    started: bool,
+    /// Actions in flight, in (arrival, sequence) order.
+    pending: VecDeque<(u64, Pending)>,
+    state: Vec<InstState>,
+    vols: BTreeMap<u64, f64>,
+    collateral: BTreeMap<u32, i64>,
+    notices: Vec<VenueNotice>,
+    /// Reusable id buffer for settlement / liquidation walks.
+    ids: Vec<u64>,
+    accts: Vec<u32>,
 }
 
 impl SimVenue {
-    /// Instrument ids are indices `0..n` of `instruments`.
+    /// Instrument ids are indices `0..n` of `instruments`. Equivalent to
+    /// [`SimVenue::with_config`] with default config and these fees.
     pub fn new(instruments: Vec<Instrument>, fees: FeeSchedule) -> Self {
+        Self::with_config(instruments, VenueConfig { fees, ..VenueConfig::default() })
+    }
+
+    /// A venue with its own config. Option underlyings are linked by symbol
+    /// among `instruments` (an option whose underlying is missing keeps
+    /// `underlying = None` and has no mark).
+    pub fn with_config(mut instruments: Vec<Instrument>, config: VenueConfig) -> Self {
+        for k in 0..instruments.len() {
+            if instruments[k].underlying.is_none()
+                && let Some(u) = instruments[k].underlying_symbol.clone()
+            {
+                instruments[k].underlying =
+                    instruments.iter().position(|i| i.symbol == u).filter(|&j| j != k).map(|j| j as u32);
+            }
+        }
         let books = instruments.iter().map(|_| Book::default()).collect();
+        let state = instruments
+            .iter()
+            .map(|i| InstState {
+                index: None,
+                basis: 0,
+                ext_mark: None,
+                funding_rate: i.funding_rate,
+                next_funding: 0,
+                expired: false,
+                settled: None,
+            })
+            .collect();
         SimVenue {
             instruments,
-            fees,
+            fees: config.fees,
+            config,
             books,
             orders: BTreeMap::new(),
             by_account: BTreeSet::new(),
             positions: BTreeMap::new(),
             scratch: Vec::new(),
+            now: 0,
+            started: false,
+            pending: VecDeque::new(),
+            state,
+            vols: BTreeMap::new(),
+            collateral: BTreeMap::new(),
+            notices: Vec::new(),
+            ids: Vec::new(),
+            accts: Vec::new(),
         }
+    }
+
+    pub fn config(&self) -> &VenueConfig {
+        &self.config
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The venue clock (latest timestamp processed).
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Number of order-entry actions still in flight.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Move every notice emitted so far into `out` (appended, in order).
+    pub fn take_notices(&mut self, out: &mut Vec<VenueNotice>) {
+        out.append(&mut self.notices);
     }
 
     pub fn fees(&self) -> FeeSchedule {
@@ -391,7 +594,7 @@ impl SimVenue {
     #[allow(clippy::too_many_arguments)]
     pub fn on_quote(
         &mut self,
-        _ts_ns: u64,
+        ts_ns: u64,
         instrument: u32,
         bid_px: i64,
         bid_qty: i64,
@@ -399,12 +602,93 @@ impl SimVenue {
         ask_qty: i64,
         out: &mut Vec<VenueEvent>,
     ) {
+        self.advance_to(ts_ns, None, out);
+        self.apply_quote(instrument, Quote { bid_px, bid_qty, ask_px, ask_qty }, out);
+        self.check_margin(out);
+    }
+
+    /// One L2 level update: the market now displays `qty` lots at `price` on
+    /// `side` (`qty <= 0` deletes the level). Updates queue positions at that
+    /// price (see "Queue position"); if the best bid or ask (price or size)
+    /// changed, it is applied as a new top-of-book quote (`on_quote` rules).
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_book_level(
+        &mut self,
+        ts_ns: u64,
+        instrument: u32,
+        side: Side,
+        price: i64,
+        qty: i64,
+        out: &mut Vec<VenueEvent>,
+    ) {
+        self.advance_to(ts_ns, None, out);
+        let i = instrument as usize;
+        if i >= self.books.len() || price <= 0 {
+            return;
+        }
+        let book = &mut self.books[i];
+        book.l2 = true;
+        let (depth, traded) = book.depth_mut(side);
+        let old = depth.get(&price).copied().unwrap_or(0);
+        let new = qty.max(0);
+        if new == 0 {
+            depth.remove(&price);
+        } else {
+            depth.insert(price, new);
+        }
+        let t = traded.remove(&price).unwrap_or(0);
+        let d = old - new;
+        // Decrease not explained by prints = cancels, spread over the level.
+        let by_trades = d.clamp(0, t);
+        let cancelled = d - by_trades;
+        let base = old - by_trades;
+        if let Some(level) = self.books[i].levels(side).get(&price) {
+            for id in level {
+                if let Some(o) = self.orders.get_mut(id) {
+                    if cancelled > 0 && base > 0 {
+                        let cut = (cancelled as i128 * o.queue_ahead as i128 / base as i128) as i64;
+                        o.queue_ahead -= cut;
+                    }
+                    o.queue_ahead = o.queue_ahead.min(new);
+                }
+            }
+        }
+        let book = &self.books[i];
+        let top = |s: Side| -> (i64, i64) {
+            let d = book.depth(s);
+            let e = match s {
+                Side::Buy => d.last_key_value(),
+                Side::Sell => d.first_key_value(),
+            };
+            e.map_or((0, 0), |(p, q)| (*p, *q))
+        };
+        let (bp, bq) = top(Side::Buy);
+        let (ap, aq) = top(Side::Sell);
+        let q = Quote { bid_px: bp, bid_qty: bq, ask_px: ap, ask_qty: aq };
+        if book.quote != Some(q) {
+            self.apply_quote(instrument, q, out);
+        }
+        self.check_margin(out);
+    }
+
+    /// Start of an L2 snapshot: forget the displayed depth of `instrument`
+    /// (queue positions are kept; the snapshot's levels then cap them).
+    pub fn on_book_clear(&mut self, ts_ns: u64, instrument: u32, out: &mut Vec<VenueEvent>) {
+        self.advance_to(ts_ns, None, out);
+        if let Some(b) = self.books.get_mut(instrument as usize) {
+            b.depth_bid.clear();
+            b.depth_ask.clear();
+            b.traded_bid.clear();
+            b.traded_ask.clear();
+        }
+    }
+
+    fn apply_quote(&mut self, instrument: u32, q: Quote, out: &mut Vec<VenueEvent>) {
         let i = instrument as usize;
         let Some(book) = self.books.get_mut(i) else { return };
-        let q = Quote { bid_px, bid_qty, ask_px, ask_qty };
         book.quote = Some(q);
-        book.avail_bid = if q.px(Side::Buy).is_some() { bid_qty } else { 0 };
-        book.avail_ask = if q.px(Side::Sell).is_some() { ask_qty } else { 0 };
+        book.avail_bid = if q.px(Side::Buy).is_some() { q.bid_qty } else { 0 };
+        book.avail_ask = if q.px(Side::Sell).is_some() { q.ask_qty } else { 0 };
         for s in [Side::Buy, Side::Sell] {
             if let Some(px) = q.px(s) {
                 let shown = book.avail(s);
@@ -441,18 +725,31 @@ impl SimVenue {
     /// A market trade print (fill model rule 2).
     pub fn on_trade(
         &mut self,
-        _ts_ns: u64,
+        ts_ns: u64,
         instrument: u32,
         price: i64,
         qty: i64,
         aggressor: Side,
         out: &mut Vec<VenueEvent>,
     ) {
+        self.advance_to(ts_ns, None, out);
+        self.apply_trade(instrument, price, qty, aggressor, out);
+        self.check_margin(out);
+    }
+
+    fn apply_trade(&mut self, instrument: u32, price: i64, qty: i64, aggressor: Side, out: &mut Vec<VenueEvent>) {
         let i = instrument as usize;
         if i >= self.books.len() || qty <= 0 {
             return;
         }
         let s = aggressor.opposite(); // resting side that gets hit
+        {
+            let book = &mut self.books[i];
+            book.last_trade = Some(price);
+            if book.l2 {
+                *book.depth_mut(s).1.entry(price).or_default() += qty;
+            }
+        }
         let mut budget = qty;
         // (a) strictly better than the print, best price then time.
         while budget > 0 {
@@ -501,7 +798,17 @@ impl SimVenue {
     }
 
     /// Validate, match and (for GTC / post-only) rest an incoming order.
-    pub fn submit(&mut self, _ts_ns: u64, order: &NewOrder, out: &mut Vec<VenueEvent>) {
+    /// With latency (`md_latency_ns + order_latency_ns > 0`) the order is held
+    /// and processed when the clock reaches its arrival time (crate docs).
+    pub fn submit(&mut self, ts_ns: u64, order: &NewOrder, out: &mut Vec<VenueEvent>) {
+        self.advance_to(ts_ns, None, out);
+        match self.latency() {
+            0 => self.submit_now(order, out),
+            l => self.enqueue(ts_ns.saturating_add(l), Pending::Submit(*order)),
+        }
+    }
+
+    fn submit_now(&mut self, order: &NewOrder, out: &mut Vec<VenueEvent>) {
         let o = *order;
         let reject = |out: &mut Vec<VenueEvent>, reason| {
             out.push(VenueEvent::Rejected {
@@ -515,9 +822,16 @@ impl SimVenue {
         if i >= self.books.len() {
             return reject(out, Reason::UnknownInstrument);
         }
+        if self.state[i].expired {
+            return reject(out, Reason::InstrumentExpired);
+        }
         let market = o.order_type == OrderType::Market;
         if o.qty <= 0 || (!market && o.price <= 0) {
             return reject(out, Reason::BadPriceOrQty);
+        }
+        let inst = &self.instruments[i];
+        if !market && inst.min_notional > 0 && inst.notional(o.price, o.qty) < inst.min_notional {
+            return reject(out, Reason::BelowMinNotional);
         }
         if self.orders.contains_key(&o.order_id) {
             return reject(out, Reason::InvalidOrder);
@@ -527,6 +841,9 @@ impl SimVenue {
         }
         if o.reduce_only && o.qty > reducible(self.position(o.account, o.instrument).qty, o.side) {
             return reject(out, Reason::ReduceOnlyWouldIncrease);
+        }
+        if !self.initial_margin_ok(&o) {
+            return reject(out, Reason::InsufficientMargin);
         }
         let opp = o.side.opposite();
         let book = &self.books[i];
@@ -572,15 +889,57 @@ impl SimVenue {
     }
 
     /// Cancel one open order. Returns false (and emits nothing) if it is not open.
-    pub fn cancel(&mut self, _ts_ns: u64, order_id: u64, reason: Reason, out: &mut Vec<VenueEvent>) -> bool {
-        self.cancel_resting(order_id, reason, out)
+    /// With latency: returns whether the order is open or in flight now; the
+    /// cancel takes effect at its arrival (nothing is emitted then if the
+    /// order is no longer open).
+    pub fn cancel(&mut self, ts_ns: u64, order_id: u64, reason: Reason, out: &mut Vec<VenueEvent>) -> bool {
+        self.advance_to(ts_ns, None, out);
+        match self.latency() {
+            0 => self.cancel_resting(order_id, reason, out),
+            l => {
+                let known = self.orders.contains_key(&order_id)
+                    || self.pending.iter().any(|(_, p)| matches!(p, Pending::Submit(o) if o.order_id == order_id));
+                if known {
+                    self.enqueue(ts_ns.saturating_add(l), Pending::Cancel(order_id, reason));
+                }
+                known
+            }
+        }
     }
 
     /// Mass cancel of one account's open orders (optionally one instrument), in
-    /// order-id order. Returns how many were cancelled.
+    /// order-id order. Returns how many were cancelled. With latency: returns
+    /// how many are open or in flight now; the mass cancel takes effect at its
+    /// arrival and then cancels whatever of the account is open.
     pub fn cancel_account(
         &mut self,
-        _ts_ns: u64,
+        ts_ns: u64,
+        account: u32,
+        instrument: Option<u32>,
+        reason: Reason,
+        out: &mut Vec<VenueEvent>,
+    ) -> usize {
+        self.advance_to(ts_ns, None, out);
+        match self.latency() {
+            0 => self.cancel_account_now(account, instrument, reason, out),
+            l => {
+                let open = self.open_orders(account).filter(|o| instrument.is_none_or(|i| o.instrument == i)).count();
+                let flying = self
+                    .pending
+                    .iter()
+                    .filter(|(_, p)| {
+                        matches!(p, Pending::Submit(o) if o.account == account
+                            && instrument.is_none_or(|i| o.instrument == i))
+                    })
+                    .count();
+                self.enqueue(ts_ns.saturating_add(l), Pending::CancelAccount(account, instrument, reason));
+                open + flying
+            }
+        }
+    }
+
+    fn cancel_account_now(
+        &mut self,
         account: u32,
         instrument: Option<u32>,
         reason: Reason,
@@ -606,8 +965,9 @@ impl SimVenue {
     /// Apply a fill to an account's venue position; returns the fee.
     fn book_fill(&mut self, account: u32, instrument: u32, side: Side, price: i64, qty: i64, maker: bool) -> i64 {
         let ppm = if maker { self.fees.maker_ppm } else { self.fees.taker_ppm };
+        let fee = self.fill_fee(instrument, price, qty, ppm);
         let inst = &self.instruments[instrument as usize];
-        self.positions.entry((account, instrument)).or_default().apply_fill(inst, side, price, qty, ppm)
+        self.positions.entry((account, instrument)).or_default().apply_fill_with_fee(inst, side, price, qty, fee)
     }
 
     /// How much resting order `id` may fill now out of `budget`, after its
@@ -692,9 +1052,16 @@ impl SimVenue {
     /// Put `remaining` of `o` on the book with its initial queue position.
     fn rest(&mut self, o: &NewOrder, remaining: i64) {
         let book = &mut self.books[o.instrument as usize];
-        let queue_ahead = match book.quote.and_then(|q| q.px(o.side)) {
-            Some(px) if px == o.price => book.avail(o.side),
-            _ => 0,
+        let top = match book.quote.and_then(|q| q.px(o.side)) {
+            Some(px) if px == o.price => Some(book.avail(o.side)),
+            _ => None,
+        };
+        let shown = if book.l2 { book.depth(o.side).get(&o.price).copied() } else { None };
+        let queue_ahead = match (top, shown) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (None, None) => 0,
         };
         book.levels_mut(o.side).entry(o.price).or_default().push_back(o.order_id);
         self.orders.insert(
@@ -742,6 +1109,9 @@ impl SimVenue {
             for id in level {
                 let m = &self.orders[id];
                 if m.account == o.account {
+                    if self.config.stp == StpMode::CancelOldest {
+                        continue; // it would be cancelled, matching goes on
+                    }
                     mkt = None; // self-trade stop: nothing after this counts
                     break 'walk;
                 }
@@ -813,7 +1183,17 @@ impl SimVenue {
             } else {
                 let id = book.front(opp, px).expect("non-empty level");
                 if self.orders[&id].account == o.account {
-                    return (rem, Some(Reason::SelfTrade));
+                    match self.config.stp {
+                        StpMode::CancelNewest => return (rem, Some(Reason::SelfTrade)),
+                        StpMode::CancelOldest => {
+                            self.cancel_resting(id, Reason::SelfTrade, out);
+                            continue;
+                        }
+                        StpMode::CancelBoth => {
+                            self.cancel_resting(id, Reason::SelfTrade, out);
+                            return (rem, Some(Reason::SelfTrade));
+                        }
+                    }
                 }
                 let Some(mq) = self.passive_qty(id, cap, out) else { continue };
                 (mq, Some(id))
@@ -839,6 +1219,8 @@ impl SimVenue {
     }
 }
 
+#[cfg(test)]
+mod derivs_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

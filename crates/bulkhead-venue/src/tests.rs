@@ -21,6 +21,7 @@ pub(crate) fn venue() -> SimVenue {
                 tick_size: "0.01".into(),
                 lot_size: "1".into(),
                 multiplier: "1".into(),
+                ..Default::default()
             },
         )
         .unwrap()

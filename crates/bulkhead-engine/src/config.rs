@@ -55,6 +55,15 @@ pub struct VenueSection {
     pub name: String,
     pub maker_fee_ppm: i64,
     pub taker_fee_ppm: i64,
+    /// Order-entry latency: an order decided at t reaches the book at t + this.
+    #[serde(default)]
+    pub order_latency_ns: u64,
+    /// Market-data latency added on top (see `bulkhead-venue`).
+    #[serde(default)]
+    pub md_latency_ns: u64,
+    /// Same-account self-trade prevention: cancel_newest | cancel_oldest | cancel_both.
+    #[serde(default)]
+    pub stp: bulkhead_venue::StpMode,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -290,5 +299,17 @@ impl LoadedConfig {
 
     pub fn fees(&self) -> FeeSchedule {
         FeeSchedule { maker_ppm: self.raw.venue.maker_fee_ppm, taker_ppm: self.raw.venue.taker_fee_ppm }
+    }
+
+    pub fn venue_config(&self) -> bulkhead_venue::VenueConfig {
+        let v = &self.raw.venue;
+        bulkhead_venue::VenueConfig {
+            name: v.name.clone(),
+            fees: self.fees(),
+            stp: v.stp,
+            order_latency_ns: v.order_latency_ns,
+            md_latency_ns: v.md_latency_ns,
+            ..bulkhead_venue::VenueConfig::default()
+        }
     }
 }

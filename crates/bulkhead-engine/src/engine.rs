@@ -9,7 +9,7 @@ use bulkhead_journal::{JournalError, JournalSummary, JournalWriter};
 use bulkhead_model::Instrument;
 use bulkhead_risk::{Policy, RiskEngine, Scope, TradingState};
 use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime, StrategyModule};
-use bulkhead_venue::{FeeSchedule, NewOrder, SimVenue, VenueEvent};
+use bulkhead_venue::{FeeSchedule, NewOrder, SimVenue, VenueConfig, VenueEvent, VenueNotice};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -374,6 +374,7 @@ pub struct Engine {
     slots: Vec<Slot>,
     actions: Vec<Action>,
     venue_out: Vec<VenueEvent>,
+    notices: Vec<VenueNotice>,
     batch: Vec<Event>,
     last_mid: Vec<Option<i64>>,
     events: u64,
@@ -390,18 +391,29 @@ impl Engine {
         journal: JournalWriter,
         run_info: &str,
     ) -> Result<Engine, EngineError> {
+        Self::with_venue(instruments, VenueConfig { fees, ..VenueConfig::default() }, journal, run_info)
+    }
+
+    /// As [`Engine::new`] with a full venue configuration (latency, STP mode, marks…).
+    pub fn with_venue(
+        instruments: Vec<Instrument>,
+        venue: VenueConfig,
+        journal: JournalWriter,
+        run_info: &str,
+    ) -> Result<Engine, EngineError> {
         let mut journal = JournalSink { w: journal, error: None, ts: 0, scratch: Vec::new() };
         journal.write(records::RUN_START, run_info.as_bytes());
         journal.check()?;
         Ok(Engine {
             risk: RiskEngine::new(instruments.clone()),
-            venue: SimVenue::new(instruments.clone(), fees),
+            venue: SimVenue::with_config(instruments.clone(), venue),
             last_mid: vec![None; instruments.len()],
             instruments,
             journal,
             slots: Vec::new(),
             actions: Vec::new(),
             venue_out: Vec::new(),
+            notices: Vec::new(),
             batch: Vec::with_capacity(MAX_BATCH),
             events: 0,
             now: 0,
@@ -696,6 +708,30 @@ impl Engine {
                 book.inbox.push(ev);
             }
         }
+        self.journal_notices();
+    }
+
+    /// Journal funding, liquidation and settlement notices from the venue.
+    fn journal_notices(&mut self) {
+        self.venue.take_notices(&mut self.notices);
+        for n in self.notices.drain(..) {
+            let (sid, code, inst, qty, price, amount, fee) = match n {
+                VenueNotice::Funding { account, instrument, qty, mark, amount, .. } => {
+                    (account, 1u8, instrument, qty, mark, amount, 0)
+                }
+                VenueNotice::Liquidation { account, instrument, qty, price, fee, pnl, .. } => {
+                    tracing::warn!(account, instrument, qty, "position liquidated");
+                    (account, 2, instrument, qty, price, pnl, fee)
+                }
+                VenueNotice::Settlement { account, instrument, qty, price, pnl, .. } => {
+                    (account, 3, instrument, qty, price, pnl, 0)
+                }
+                VenueNotice::InstrumentSettled { instrument, price, .. } => (u32::MAX, 4, instrument, 0, price, 0, 0),
+            };
+            let mut p = Payload::<{ records::NOTICE_PAYLOAD }>::new();
+            p.u32(sid).u8(code).u32(inst).i64(qty).i64(price).i64(amount).i64(fee);
+            self.journal.write(records::NOTICE, p.bytes());
+        }
     }
 
     /// Contain a fault: journal it, halt the strategy in risk, drop what its
@@ -814,10 +850,17 @@ impl Engine {
 
     /// Cancel what is still open, close the journal, and report.
     pub fn finish(mut self) -> Result<RunReport, EngineError> {
+        // Let orders still in flight (venue latency) arrive before the final cancel.
+        let order_latency = self.venue.config().order_latency_ns;
+        let flush_at = self.now.saturating_add(order_latency).saturating_add(self.venue.config().md_latency_ns);
+        self.venue.advance(flush_at, &mut self.venue_out);
+        self.route_venue_events();
         for sid in 0..self.slots.len() as u32 {
-            self.venue.cancel_account(self.now, sid, None, Reason::CancelledAtEnd, &mut self.venue_out);
+            self.venue.cancel_account(flush_at, sid, None, Reason::CancelledAtEnd, &mut self.venue_out);
             self.route_venue_events();
         }
+        self.venue.advance(flush_at.saturating_add(order_latency), &mut self.venue_out);
+        self.route_venue_events();
         let strategies: Vec<StrategyReport> = (0..self.slots.len()).map(|i| self.report(i)).collect();
         let summary = format!(
             "events={} strategies={} orders={} fills={}",

@@ -94,7 +94,7 @@ pub fn run_config(cfg: &LoadedConfig, progress: &mut dyn FnMut(u64, Option<u64>)
             hex(&s.policy_hash)
         ));
     }
-    let mut engine = Engine::new(cfg.instruments.clone(), cfg.fees(), writer, &info)?;
+    let mut engine = Engine::with_venue(cfg.instruments.clone(), cfg.venue_config(), writer, &info)?;
     engine.set_runtime(runtime.clone());
     for (s, m) in cfg.strategies.iter().zip(&modules) {
         let sid = engine.add_strategy(StrategySetup {

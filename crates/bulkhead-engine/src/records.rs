@@ -35,6 +35,11 @@ pub const TIMER: u16 = 10;
 pub const INVALID: u16 = 11;
 /// `RUN_END`: UTF-8 text summary (events, orders, fills).
 pub const RUN_END: u16 = 12;
+/// `NOTICE`: an account event from the venue that is not an order event:
+/// sid u32 (u32::MAX = none), notice u8 (1 funding, 2 liquidation,
+/// 3 settlement, 4 instrument settled), instrument u32, qty i64, price i64,
+/// amount i64 (funding amount, or realised PnL of the close), fee i64.
+pub const NOTICE: u16 = 13;
 
 pub fn kind_name(kind: u16) -> &'static str {
     match kind {
@@ -50,6 +55,7 @@ pub fn kind_name(kind: u16) -> &'static str {
         TIMER => "timer",
         INVALID => "invalid",
         RUN_END => "run_end",
+        NOTICE => "notice",
         _ => "unknown",
     }
 }
@@ -107,3 +113,4 @@ impl<const N: usize> Default for Payload<N> {
 
 pub const ORDER_PAYLOAD: usize = 4 + 8 + 2 + 2 + 24 + ORDER_REQUEST_SIZE;
 pub const VENUE_PAYLOAD: usize = 4 + EVENT_SIZE;
+pub const NOTICE_PAYLOAD: usize = 4 + 1 + 4 + 8 * 4;

@@ -163,3 +163,23 @@ fn supervisor_restarts_with_backoff_then_keeps_a_repeat_offender_down() {
         assert!(s.stats.fills > 0);
     }
 }
+
+#[test]
+fn order_entry_latency_delays_orders_and_stays_deterministic() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let zero = run(&short_demo(a.path(), 30_000));
+    let slow_cfg = |dir: &Path| {
+        let mut cfg = short_demo(dir, 30_000);
+        cfg.raw.venue.order_latency_ns = 5_000_000;
+        cfg
+    };
+    let slow = run(&slow_cfg(b.path()));
+    let c = tempfile::tempdir().unwrap();
+    let slow_again = run(&slow_cfg(c.path()));
+    assert_eq!(slow.journal.last_hash, slow_again.journal.last_hash, "latency must stay deterministic");
+    assert_ne!(slow.journal.last_hash, zero.journal.last_hash, "latency must change what happens");
+    let mm = |r: &RunReport| r.strategies.iter().find(|s| s.name == "market-maker").unwrap().stats.clone();
+    assert!(mm(&slow).fills > 0 && mm(&zero).fills > 0);
+    bulkhead_journal::verify(&b.path().join("journal")).unwrap();
+}

@@ -1,0 +1,276 @@
+//! API tokens: roles, the hashed token store, constant-time verification.
+//!
+//! A token file is TOML:
+//!
+//! ```toml
+//! [[tokens]]
+//! name = "alice"          # appears in the journal as the actor of her commands
+//! role = "operator"       # viewer | operator | admin
+//! hash = "…64 hex…"       # blake3 of the token text; the token itself is never stored
+//! ```
+//!
+//! Tokens are `bh_` followed by 64 hex digits (32 random bytes from the OS).
+//! A request's bearer token is hashed with blake3 and compared with *every*
+//! stored hash in constant time (`subtle`), so neither the match nor its
+//! position leaks through timing.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use subtle::{Choice, ConstantTimeEq};
+
+/// What a token may do. Ordered: each role includes the ones before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read everything (strategies, positions, orders, decisions, faults,
+    /// journal status, metrics, live stream).
+    Viewer,
+    /// Viewer + halt / reduce / resume / mass cancel / restart.
+    Operator,
+    /// Operator + change limits, deploy modules, manage tokens.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// One stored token: its name, role and the blake3 hash of its text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    pub name: String,
+    pub role: Role,
+    /// blake3 of the token text, 64 lowercase hex digits.
+    pub hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: tokens[{index}].{field}: {message}")]
+    Field { path: String, index: usize, field: &'static str, message: String },
+    #[error("token name `{0}` already exists")]
+    Duplicate(String),
+    #[error("token name must be 1-64 characters of [A-Za-z0-9_.@-]")]
+    BadName,
+    #[error("no randomness from the operating system: {0}")]
+    Random(String),
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct TokenFile {
+    #[serde(default)]
+    tokens: Vec<TokenEntry>,
+}
+
+/// A verified token holder's hash, decoded once at load.
+#[derive(Clone, Debug)]
+struct Stored {
+    entry: TokenEntry,
+    hash: [u8; 32],
+}
+
+/// The set of valid tokens (hashes only).
+#[derive(Clone, Debug, Default)]
+pub struct TokenStore {
+    tokens: Vec<Stored>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'))
+}
+
+fn decode_hex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+        let hi = (chunk[0] as char).to_digit(16)?;
+        let lo = (chunk[1] as char).to_digit(16)?;
+        out[i] = (hi * 16 + lo) as u8;
+    }
+    Some(out)
+}
+
+/// blake3 hex of a token's text: what the store keeps.
+pub fn hash_token(plaintext: &str) -> String {
+    blake3::hash(plaintext.as_bytes()).to_hex().to_string()
+}
+
+impl TokenStore {
+    pub fn new() -> TokenStore {
+        TokenStore::default()
+    }
+
+    /// Load a token file. Every entry is checked; the first bad one is
+    /// named by index and field.
+    pub fn load(path: &Path) -> Result<TokenStore, TokenError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| TokenError::Io { path: p.clone(), source })?;
+        TokenStore::from_toml_str(&text, &p)
+    }
+
+    /// Parse token-file text; `origin` names it in errors.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<TokenStore, TokenError> {
+        let file: TokenFile =
+            toml::from_str(text).map_err(|e| TokenError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        let mut store = TokenStore::new();
+        for (index, entry) in file.tokens.into_iter().enumerate() {
+            let field = |field: &'static str, message: &str| TokenError::Field {
+                path: origin.to_string(),
+                index,
+                field,
+                message: message.to_string(),
+            };
+            if !valid_name(&entry.name) {
+                return Err(field("name", "must be 1-64 characters of [A-Za-z0-9_.@-]"));
+            }
+            if store.tokens.iter().any(|t| t.entry.name == entry.name) {
+                return Err(field("name", &format!("duplicate name `{}`", entry.name)));
+            }
+            let Some(hash) = decode_hex32(&entry.hash) else {
+                return Err(field("hash", "must be 64 hex digits (blake3 of the token)"));
+            };
+            store.tokens.push(Stored { entry: TokenEntry { hash: entry.hash.to_ascii_lowercase(), ..entry }, hash });
+        }
+        Ok(store)
+    }
+
+    /// The file text for this store (what `bulkhead token add` writes back).
+    pub fn to_toml(&self) -> String {
+        let file = TokenFile { tokens: self.entries().cloned().collect() };
+        toml::to_string(&file).unwrap_or_default()
+    }
+
+    /// Add an entry (e.g. one from [`TokenStore::generate`]).
+    pub fn add(&mut self, entry: TokenEntry) -> Result<(), TokenError> {
+        if !valid_name(&entry.name) {
+            return Err(TokenError::BadName);
+        }
+        if self.tokens.iter().any(|t| t.entry.name == entry.name) {
+            return Err(TokenError::Duplicate(entry.name));
+        }
+        let hash = decode_hex32(&entry.hash).ok_or_else(|| TokenError::Field {
+            path: "<entry>".into(),
+            index: self.tokens.len(),
+            field: "hash",
+            message: "must be 64 hex digits".into(),
+        })?;
+        self.tokens.push(Stored { entry, hash });
+        Ok(())
+    }
+
+    /// Remove a token by name; true if it existed.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let before = self.tokens.len();
+        self.tokens.retain(|t| t.entry.name != name);
+        self.tokens.len() != before
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &TokenEntry> {
+        self.tokens.iter().map(|t| &t.entry)
+    }
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Make a new random token: returns the plaintext (show it once, never
+    /// store it) and the entry to store.
+    pub fn generate(name: &str, role: Role) -> Result<(String, TokenEntry), TokenError> {
+        if !valid_name(name) {
+            return Err(TokenError::BadName);
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
+        let mut plaintext = String::with_capacity(67);
+        plaintext.push_str("bh_");
+        for b in bytes {
+            plaintext.push_str(&format!("{b:02x}"));
+        }
+        let entry = TokenEntry { name: name.to_string(), role, hash: hash_token(&plaintext) };
+        Ok((plaintext, entry))
+    }
+
+    /// The holder of a presented token, or None. Compares against every
+    /// stored hash in constant time.
+    pub fn verify(&self, presented: &str) -> Option<(&str, Role)> {
+        let h = blake3::hash(presented.as_bytes());
+        let h = h.as_bytes();
+        let mut found: Option<usize> = None;
+        for (i, t) in self.tokens.iter().enumerate() {
+            let eq: Choice = t.hash.ct_eq(h);
+            // Keep iterating regardless; names are unique so at most one
+            // hash can match a given token (barring a blake3 collision).
+            if bool::from(eq) && found.is_none() {
+                found = Some(i);
+            }
+        }
+        found.map(|i| (self.tokens[i].entry.name.as_str(), self.tokens[i].entry.role))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_verify_roundtrip() {
+        let (pt, entry) = TokenStore::generate("alice", Role::Operator).unwrap();
+        assert!(pt.starts_with("bh_") && pt.len() == 67);
+        let mut s = TokenStore::new();
+        s.add(entry.clone()).unwrap();
+        assert_eq!(s.verify(&pt), Some(("alice", Role::Operator)));
+        assert_eq!(s.verify("bh_nope"), None);
+        assert!(matches!(s.add(entry), Err(TokenError::Duplicate(_))));
+        let text = s.to_toml();
+        let back = TokenStore::from_toml_str(&text, "t").unwrap();
+        assert_eq!(back.verify(&pt), Some(("alice", Role::Operator)));
+        assert!(!text.contains(&pt));
+    }
+
+    #[test]
+    fn file_errors_name_the_field() {
+        let bad_role = "[[tokens]]\nname = \"a\"\nrole = \"root\"\nhash = \"00\"\n";
+        let e = TokenStore::from_toml_str(bad_role, "t.toml").unwrap_err().to_string();
+        assert!(e.contains("role"), "{e}");
+        let bad_hash = "[[tokens]]\nname = \"a\"\nrole = \"admin\"\nhash = \"zz\"\n";
+        let e = TokenStore::from_toml_str(bad_hash, "t.toml").unwrap_err().to_string();
+        assert!(e.contains("tokens[0].hash"), "{e}");
+        let dup = format!(
+            "[[tokens]]\nname = \"a\"\nrole = \"admin\"\nhash = \"{h}\"\n[[tokens]]\nname = \"a\"\nrole = \"viewer\"\nhash = \"{h}\"\n",
+            h = "ab".repeat(32)
+        );
+        let e = TokenStore::from_toml_str(&dup, "t.toml").unwrap_err().to_string();
+        assert!(e.contains("tokens[1].name"), "{e}");
+    }
+
+    #[test]
+    fn roles_are_ordered() {
+        assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
+    }
+}

@@ -1,0 +1,716 @@
+//! Routes, authentication, role checks, body parsing, error responses.
+//!
+//! Order of refusal for every request: 401 (no / bad token) → 403 (role) →
+//! 413 (body too large) → 400 (unreadable / not JSON) → 422 (wrong shape,
+//! naming the field) → 404 (unknown strategy / instrument) → the engine's
+//! own answer. Nothing reaches the engine unless every check before it
+//! passed, so a refused request changes nothing.
+
+use crate::auth::{Role, TokenStore};
+use crate::command::{Actor, Command, CommandError, Scope};
+use crate::metrics;
+use crate::snapshot::{DecisionKind, LiveEvent, Snapshot};
+use crate::{ControlClient, ServerOptions, SubmitError, now_unix_ms};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, RwLock};
+use tokio::sync::{broadcast, watch};
+
+const DASHBOARD_HTML: &str = include_str!("dashboard.html");
+const DASHBOARD_JS: &str = include_str!("dashboard.js");
+const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    client: ControlClient,
+    tokens: Arc<RwLock<TokenStore>>,
+    opts: Arc<ServerOptions>,
+    stop: watch::Receiver<bool>,
+}
+
+impl AppState {
+    pub(crate) fn new(
+        client: ControlClient,
+        tokens: Arc<RwLock<TokenStore>>,
+        opts: ServerOptions,
+        stop: watch::Receiver<bool>,
+    ) -> AppState {
+        AppState { client, tokens, opts: Arc::new(opts), stop }
+    }
+}
+
+/// A refusal: `{"error": "...", "field": "..." | null}` with a status.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    error: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: impl Into<String>, field: Option<&str>) -> ApiError {
+        ApiError { status, error: error.into(), field: field.map(str::to_string) }
+    }
+    fn bad_request(error: impl Into<String>, field: Option<&str>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, error, field)
+    }
+    fn unprocessable(field: &str, error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error, Some(field))
+    }
+    fn not_found(field: &str, error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, error, Some(field))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, Json(json!({ "error": self.error, "field": self.field }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"bulkhead\""));
+        }
+        r
+    }
+}
+
+type ApiResult<T = Response> = Result<T, ApiError>;
+
+pub(crate) fn router(state: AppState) -> Router {
+    let viewer = Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/strategies", get(strategies))
+        .route("/api/v1/strategies/{name}", get(strategy))
+        .route("/api/v1/positions", get(positions))
+        .route("/api/v1/orders", get(orders))
+        .route("/api/v1/decisions", get(decisions))
+        .route("/api/v1/faults", get(faults))
+        .route("/api/v1/journal", get(journal))
+        .route("/api/v1/stream", get(stream))
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics_text))
+        .route_layer(middleware::from_fn_with_state(Role::Viewer, require_role));
+    let operator = Router::new()
+        .route("/api/v1/halt", post(halt))
+        .route("/api/v1/reduce", post(reduce))
+        .route("/api/v1/resume", post(resume))
+        .route("/api/v1/cancel", post(cancel))
+        .route("/api/v1/strategies/{name}/restart", post(restart))
+        .route_layer(middleware::from_fn_with_state(Role::Operator, require_role));
+    let admin = Router::new()
+        .route("/api/v1/strategies/{name}/limits", post(set_limit))
+        .route("/api/v1/strategies/{name}/deploy", post(deploy))
+        .route_layer(middleware::from_fn_with_state(Role::Admin, require_role));
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/dashboard.js", get(dashboard_js))
+        .merge(viewer)
+        .merge(operator)
+        .merge(admin)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------- middleware
+
+fn is_public(method: &Method, path: &str, st: &AppState) -> bool {
+    (method == Method::GET || method == Method::HEAD)
+        && (path == "/" || path == "/dashboard.js" || (path == "/metrics" && st.opts.metrics_public))
+}
+
+/// 401 unless the request carries a valid bearer token; puts the [`Actor`]
+/// into the request's extensions.
+async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    if is_public(req.method(), req.uri().path(), &st) {
+        return next.run(req).await;
+    }
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token: send `Authorization: Bearer <token>`",
+            Some("Authorization"),
+        )
+        .into_response();
+    };
+    let token = value.to_str().ok().and_then(|v| {
+        let (scheme, rest) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+    });
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "malformed Authorization header: expected `Bearer <token>`",
+            Some("Authorization"),
+        )
+        .into_response();
+    };
+    let actor = {
+        let store = st.tokens.read().unwrap_or_else(|e| e.into_inner());
+        store.verify(token).map(|(name, role)| Actor { name: name.to_string(), role })
+    };
+    match actor {
+        Some(actor) => {
+            req.extensions_mut().insert(actor);
+            next.run(req).await
+        }
+        None => ApiError::new(StatusCode::UNAUTHORIZED, "invalid token", Some("Authorization")).into_response(),
+    }
+}
+
+/// 403 unless the authenticated actor has at least `min`.
+async fn require_role(State(min): State<Role>, req: Request, next: Next) -> Response {
+    match req.extensions().get::<Actor>() {
+        Some(a) if a.role >= min => next.run(req).await,
+        Some(a) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("role `{}` required; token `{}` has role `{}`", min.as_str(), a.name, a.role.as_str()),
+            None,
+        )
+        .into_response(),
+        // Only reachable for a public path routed here (metrics_public).
+        None if min == Role::Viewer => next.run(req).await,
+        None => ApiError::new(StatusCode::UNAUTHORIZED, "missing bearer token", Some("Authorization")).into_response(),
+    }
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found("path", format!("no such endpoint: {} {}", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {} not allowed on {}", req.method(), req.uri().path()),
+        None,
+    )
+}
+
+// ---------------------------------------------------------------- static
+
+async fn dashboard() -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], DASHBOARD_HTML).into_response()
+}
+
+async fn dashboard_js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], DASHBOARD_JS).into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+}
+
+async fn metrics_text(State(st): State<AppState>) -> Response {
+    let snap = st.client.snapshot();
+    let text = metrics::render(&snap, &st.client.metrics, now_unix_ms(), st.client.subscribers());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+// ---------------------------------------------------------------- reads
+
+type Params = Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>;
+
+/// Parse query parameters, refusing any not in `allowed`.
+fn params(q: Params, allowed: &[&str]) -> ApiResult<BTreeMap<String, String>> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(format!("malformed query string: {e}"), None))?;
+    if let Some(k) = q.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::unprocessable(
+            k,
+            format!("unknown query parameter `{k}` (allowed: {})", allowed.join(", ")),
+        ));
+    }
+    Ok(q)
+}
+
+fn check_strategy(snap: &Snapshot, name: &str, field: &str) -> ApiResult<()> {
+    // Before the first publish there is nothing to check against; the
+    // engine answers for itself.
+    if snap.seq == 0 || snap.strategies.iter().any(|s| s.name == name) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(field, format!("unknown strategy `{name}`")))
+    }
+}
+
+fn check_instrument(snap: &Snapshot, symbol: &str, field: &str) -> ApiResult<()> {
+    if snap.seq == 0 || snap.instruments.iter().any(|i| i.symbol == symbol) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(field, format!("unknown instrument `{symbol}`")))
+    }
+}
+
+fn limit_param(q: &BTreeMap<String, String>, default: usize) -> ApiResult<usize> {
+    match q.get("limit") {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=crate::MAX_RECENT).contains(&n) => Ok(n),
+            _ => Err(ApiError::unprocessable(
+                "limit",
+                format!("limit must be an integer from 1 to {}, got `{v}`", crate::MAX_RECENT),
+            )),
+        },
+    }
+}
+
+async fn status(State(st): State<AppState>) -> Response {
+    let s = st.client.snapshot();
+    Json(json!({
+        "seq": s.seq,
+        "published_unix_ms": s.published_unix_ms,
+        "event_time_ns": s.event_time_ns,
+        "engine": s.engine,
+        "global_state": s.global_state,
+        "instruments": s.instruments,
+        "pnl": s.pnl,
+        "journal": s.journal,
+    }))
+    .into_response()
+}
+
+async fn whoami(actor: Option<Extension<Actor>>) -> Response {
+    match actor {
+        Some(Extension(a)) => Json(json!({ "name": a.name, "role": a.role })).into_response(),
+        None => Json(json!({ "name": null, "role": null })).into_response(),
+    }
+}
+
+async fn strategies(State(st): State<AppState>) -> Response {
+    let s = st.client.snapshot();
+    Json(json!({ "seq": s.seq, "global_state": s.global_state, "strategies": s.strategies })).into_response()
+}
+
+async fn strategy(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult {
+    let s = st.client.snapshot();
+    let Some(found) = s.strategies.iter().find(|x| x.name == name) else {
+        return Err(ApiError::not_found("name", format!("unknown strategy `{name}`")));
+    };
+    let positions: Vec<_> = s.positions.iter().filter(|p| p.strategy == name).collect();
+    let orders: Vec<_> = s.orders.iter().filter(|o| o.strategy == name).collect();
+    Ok(Json(json!({ "seq": s.seq, "strategy": found, "positions": positions, "open_orders": orders })).into_response())
+}
+
+async fn positions(State(st): State<AppState>, q: Params) -> ApiResult {
+    let q = params(q, &["strategy"])?;
+    let s = st.client.snapshot();
+    if let Some(name) = q.get("strategy") {
+        check_strategy(&s, name, "strategy")?;
+    }
+    let rows: Vec<_> = s.positions.iter().filter(|p| q.get("strategy").is_none_or(|n| &p.strategy == n)).collect();
+    Ok(Json(json!({ "seq": s.seq, "pnl": s.pnl, "positions": rows })).into_response())
+}
+
+async fn orders(State(st): State<AppState>, q: Params) -> ApiResult {
+    let q = params(q, &["strategy"])?;
+    let s = st.client.snapshot();
+    if let Some(name) = q.get("strategy") {
+        check_strategy(&s, name, "strategy")?;
+    }
+    let rows: Vec<_> = s.orders.iter().filter(|o| q.get("strategy").is_none_or(|n| &o.strategy == n)).collect();
+    Ok(Json(json!({ "seq": s.seq, "orders": rows })).into_response())
+}
+
+/// Newest first.
+async fn decisions(State(st): State<AppState>, q: Params) -> ApiResult {
+    let q = params(q, &["strategy", "kind", "limit"])?;
+    let s = st.client.snapshot();
+    if let Some(name) = q.get("strategy") {
+        check_strategy(&s, name, "strategy")?;
+    }
+    let kind =
+        match q.get("kind") {
+            None => None,
+            Some(k) => Some(DecisionKind::parse(k).ok_or_else(|| {
+                ApiError::unprocessable("kind", format!("kind must be `accept` or `reject`, got `{k}`"))
+            })?),
+        };
+    let limit = limit_param(&q, 100)?;
+    let rows: Vec<_> = s
+        .decisions
+        .iter()
+        .rev()
+        .filter(|d| q.get("strategy").is_none_or(|n| &d.strategy == n))
+        .filter(|d| kind.is_none_or(|k| d.kind == k))
+        .take(limit)
+        .collect();
+    Ok(Json(json!({ "seq": s.seq, "decisions": rows })).into_response())
+}
+
+/// Newest first.
+async fn faults(State(st): State<AppState>, q: Params) -> ApiResult {
+    let q = params(q, &["strategy", "limit"])?;
+    let s = st.client.snapshot();
+    if let Some(name) = q.get("strategy") {
+        check_strategy(&s, name, "strategy")?;
+    }
+    let limit = limit_param(&q, 100)?;
+    let rows: Vec<_> =
+        s.faults.iter().rev().filter(|f| q.get("strategy").is_none_or(|n| &f.strategy == n)).take(limit).collect();
+    Ok(Json(json!({ "seq": s.seq, "faults": rows })).into_response())
+}
+
+async fn journal(State(st): State<AppState>) -> Response {
+    let s = st.client.snapshot();
+    Json(json!({ "seq": s.seq, "journal": s.journal })).into_response()
+}
+
+// ---------------------------------------------------------------- stream
+
+fn event_name(ev: &LiveEvent) -> &'static str {
+    match ev {
+        LiveEvent::Fill { .. } => "fill",
+        LiveEvent::Reject { .. } => "reject",
+        LiveEvent::Fault { .. } => "fault",
+        LiveEvent::StateChange { .. } => "state_change",
+        LiveEvent::Command { .. } => "command",
+    }
+}
+
+/// Server-sent events: `hello` first, then one event per [`LiveEvent`]
+/// (`event:` = its type, `data:` = its JSON), `lagged` with the number of
+/// events this subscriber missed, and comments as keep-alive.
+async fn stream(State(st): State<AppState>) -> Response {
+    let rx = st.client.subscribe();
+    let hello = Event::default().event("hello").data(json!({ "seq": st.client.snapshot().seq }).to_string());
+    let metrics = st.client.metrics.clone();
+    let init = (rx, st.stop.clone(), metrics, Some(hello));
+    let s = futures_util::stream::unfold(init, |(mut rx, mut stop, metrics, hello)| async move {
+        if let Some(h) = hello {
+            return Some((Ok::<_, Infallible>(h), (rx, stop, metrics, None)));
+        }
+        if *stop.borrow() {
+            return None;
+        }
+        let ev = tokio::select! {
+            r = rx.recv() => match r {
+                Ok(ev) => Event::default()
+                    .event(event_name(&ev))
+                    .data(serde_json::to_string(&*ev).unwrap_or_else(|_| "{}".into())),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    metrics.stream_dropped.fetch_add(n, Relaxed);
+                    Event::default().event("lagged").data(json!({ "dropped": n }).to_string())
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            },
+            _ = stop.wait_for(|s| *s) => return None,
+        };
+        Some((Ok(ev), (rx, stop, metrics, None)))
+    });
+    Sse::new(s).keep_alive(KeepAlive::default()).into_response()
+}
+
+// ---------------------------------------------------------------- bodies
+
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Bytes> {
+    let too_large = || {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {limit} bytes"), Some("body"))
+    };
+    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(ApiError::bad_request(format!("could not read the request body: {e}"), Some("body"))),
+    }
+}
+
+/// Parse a JSON object body: 400 if it is not JSON, 422 if not an object.
+fn json_object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("empty body: expected a JSON object", Some("body")));
+    }
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(format!("malformed JSON at line {} column {}: {e}", e.line(), e.column()), Some("body"))
+    })?;
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(ApiError::unprocessable("body", format!("expected a JSON object, got {}", type_name(&other)))),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn only_fields(m: &Map<String, Value>, allowed: &[&str]) -> ApiResult<()> {
+    if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::unprocessable(k, format!("unknown field `{k}` (allowed: {})", allowed.join(", "))));
+    }
+    Ok(())
+}
+
+fn string_field<'a>(m: &'a Map<String, Value>, field: &str) -> ApiResult<&'a str> {
+    match m.get(field) {
+        None => Err(ApiError::unprocessable(field, format!("missing field `{field}`"))),
+        Some(Value::String(s)) if s.is_empty() => {
+            Err(ApiError::unprocessable(field, format!("`{field}` must not be empty")))
+        }
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => {
+            Err(ApiError::unprocessable(field, format!("`{field}` must be a string, got {}", type_name(other))))
+        }
+    }
+}
+
+/// `{"scope":"global"}` | `{"scope":"strategy","name":…}` | `{"scope":"instrument","symbol":…}`
+fn parse_scope(bytes: &[u8], snap: &Snapshot) -> ApiResult<Scope> {
+    let m = json_object(bytes)?;
+    let scope = string_field(&m, "scope")?;
+    let scope = match scope {
+        "global" => {
+            only_fields(&m, &["scope"])?;
+            Scope::Global
+        }
+        "strategy" => {
+            only_fields(&m, &["scope", "name"])?;
+            let name = string_field(&m, "name")?;
+            check_strategy(snap, name, "name")?;
+            Scope::Strategy(name.to_string())
+        }
+        "instrument" => {
+            only_fields(&m, &["scope", "symbol"])?;
+            let symbol = string_field(&m, "symbol")?;
+            check_instrument(snap, symbol, "symbol")?;
+            Scope::Instrument(symbol.to_string())
+        }
+        other => {
+            return Err(ApiError::unprocessable(
+                "scope",
+                format!("scope must be `global`, `strategy` or `instrument`, got `{other}`"),
+            ));
+        }
+    };
+    Ok(scope)
+}
+
+fn is_decimal(s: &str) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+        && !(s.contains('.') && frac.is_empty())
+}
+
+// ---------------------------------------------------------------- commands
+
+/// Hand a command to the engine and turn its answer into a response.
+async fn submit(st: &AppState, actor: Actor, command: Command, target: Value) -> ApiResult {
+    let kind = command.kind();
+    let result = st.client.submit(command, actor.clone(), st.opts.command_timeout).await;
+    let (status, body, ok, message) = match result {
+        Ok(Ok(message)) => {
+            st.client.metrics.command_answered(kind, "ok");
+            let body =
+                json!({ "ok": true, "command": kind, "target": target, "actor": actor.name, "message": message });
+            (StatusCode::OK, body, true, message)
+        }
+        Ok(Err(e)) => {
+            st.client.metrics.command_answered(kind, "refused");
+            let (status, field) = match &e {
+                CommandError::NotFound { what, .. } => (StatusCode::NOT_FOUND, Some(what.clone())),
+                CommandError::Invalid { field, .. } => (StatusCode::UNPROCESSABLE_ENTITY, Some(field.clone())),
+                CommandError::Conflict(_) => (StatusCode::CONFLICT, None),
+                CommandError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
+            };
+            let message = e.to_string();
+            (status, json!({ "error": message, "field": field }), false, message)
+        }
+        Err(e) => {
+            st.client.metrics.command_answered(kind, "error");
+            let status = match e {
+                SubmitError::EngineGone | SubmitError::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
+                SubmitError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                SubmitError::Dropped => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let message = e.to_string();
+            (status, json!({ "error": message, "field": null }), false, message)
+        }
+    };
+    st.client.emit(LiveEvent::Command { actor, command: format!("{kind} {target}"), ok, message });
+    Ok((status, Json(body)).into_response())
+}
+
+async fn scope_command(
+    st: AppState,
+    actor: Actor,
+    headers: HeaderMap,
+    body: Body,
+    make: fn(Scope) -> Command,
+) -> ApiResult {
+    let bytes = read_body(&headers, body, st.opts.json_body_limit).await?;
+    let scope = parse_scope(&bytes, &st.client.snapshot())?;
+    let target = serde_json::to_value(&scope).unwrap_or(Value::Null);
+    submit(&st, actor, make(scope), target).await
+}
+
+async fn halt(State(st): State<AppState>, Extension(a): Extension<Actor>, h: HeaderMap, b: Body) -> ApiResult {
+    scope_command(st, a, h, b, Command::Halt).await
+}
+async fn reduce(State(st): State<AppState>, Extension(a): Extension<Actor>, h: HeaderMap, b: Body) -> ApiResult {
+    scope_command(st, a, h, b, Command::Reduce).await
+}
+async fn resume(State(st): State<AppState>, Extension(a): Extension<Actor>, h: HeaderMap, b: Body) -> ApiResult {
+    scope_command(st, a, h, b, Command::Resume).await
+}
+async fn cancel(State(st): State<AppState>, Extension(a): Extension<Actor>, h: HeaderMap, b: Body) -> ApiResult {
+    scope_command(st, a, h, b, Command::MassCancel).await
+}
+
+async fn restart(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    check_strategy(&st.client.snapshot(), &name, "name")?;
+    let bytes = read_body(&headers, body, st.opts.json_body_limit).await?;
+    if !bytes.iter().all(u8::is_ascii_whitespace) {
+        only_fields(&json_object(&bytes)?, &[])?;
+    }
+    let target = json!({ "strategy": name });
+    submit(&st, actor, Command::Restart { strategy: name }, target).await
+}
+
+/// Body `{"field": "max_order_qty", "value": "2.5"}` (value: number or decimal string).
+async fn set_limit(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let snap = st.client.snapshot();
+    check_strategy(&snap, &name, "name")?;
+    let bytes = read_body(&headers, body, st.opts.json_body_limit).await?;
+    let m = json_object(&bytes)?;
+    only_fields(&m, &["field", "value"])?;
+    let field = string_field(&m, "field")?;
+    if let Some(s) = snap.strategies.iter().find(|s| s.name == name)
+        && !s.limits.is_empty()
+        && !s.limits.contains_key(field)
+    {
+        let known: Vec<&str> = s.limits.keys().map(String::as_str).collect();
+        return Err(ApiError::unprocessable(
+            "field",
+            format!("unknown limit `{field}` for `{name}` (known: {})", known.join(", ")),
+        ));
+    }
+    let value = match m.get("value") {
+        None => return Err(ApiError::unprocessable("value", "missing field `value`")),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(other) => {
+            return Err(ApiError::unprocessable(
+                "value",
+                format!("`value` must be a number or a decimal string, got {}", type_name(other)),
+            ));
+        }
+    };
+    if !is_decimal(&value) {
+        return Err(ApiError::unprocessable("value", format!("`value` must be a plain decimal number, got `{value}`")));
+    }
+    let target = json!({ "strategy": name, "field": field, "value": value });
+    let cmd = Command::SetLimit { strategy: name, field: field.to_string(), value };
+    submit(&st, actor, cmd, target).await
+}
+
+/// Body: the wasm module's bytes (`application/wasm` or `application/octet-stream`).
+async fn deploy(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    check_strategy(&st.client.snapshot(), &name, "name")?;
+    let bytes = read_body(&headers, body, st.opts.deploy_body_limit).await?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("empty body: expected the wasm module's bytes", Some("body")));
+    }
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(ApiError::unprocessable("body", "not a wasm module (missing the `\\0asm` magic)"));
+    }
+    if bytes[4..8] != [1, 0, 0, 0] {
+        return Err(ApiError::unprocessable("body", "unsupported wasm binary version (expected 1: a core module)"));
+    }
+    let target = json!({
+        "strategy": name,
+        "module_blake3": blake3::hash(&bytes).to_hex().to_string(),
+        "module_len": bytes.len(),
+    });
+    submit(&st, actor, Command::Deploy { strategy: name, module_bytes: bytes.to_vec() }, target).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals() {
+        for ok in ["1", "0.5", "-3", "10.25", "0"] {
+            assert!(is_decimal(ok), "{ok}");
+        }
+        for bad in ["", ".5", "1.", "1e3", "abc", "--1", "1.2.3", "NaN"] {
+            assert!(!is_decimal(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scope_parsing_names_the_field() {
+        let snap = Snapshot::default();
+        assert_eq!(parse_scope(br#"{"scope":"global"}"#, &snap).unwrap(), Scope::Global);
+        assert_eq!(parse_scope(br#"{"scope":"strategy","name":"mm"}"#, &snap).unwrap(), Scope::Strategy("mm".into()));
+        let e = parse_scope(br#"{"scope":"strategy","name":5}"#, &snap).unwrap_err();
+        assert_eq!((e.status, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")));
+        let e = parse_scope(br#"{"scope":"galaxy"}"#, &snap).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("scope"));
+        let e = parse_scope(br#"{"scope":"global","extra":1}"#, &snap).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("extra"));
+        let e = parse_scope(br#"{"scope":"#, &snap).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        let e = parse_scope(b"[1]", &snap).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}

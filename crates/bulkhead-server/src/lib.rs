@@ -1,0 +1,392 @@
+//! # bulkhead-server — the control plane
+//!
+//! Owns: the HTTP API (axum on its own tokio runtime and threads), API
+//! tokens and roles, the Prometheus `/metrics` text, the live event stream
+//! (SSE), the OpenAPI description and the operator dashboard.
+//!
+//! Must never: hold trading state of its own or apply anything. Everything
+//! it shows comes from the latest [`Snapshot`] the engine published;
+//! everything it changes is a [`Command`] the engine applies (or refuses)
+//! on its own thread, between events.
+//!
+//! ## Contract with the engine
+//!
+//! [`start`] binds the listener, starts the runtime on its own thread and
+//! returns a [`ControlHandle`] (for the engine thread) and a [`ServerGuard`]
+//! (keeps the server up; dropping it shuts it down). Every handle method is
+//! synchronous and non-blocking — the engine never awaits, never waits on a
+//! lock held across I/O, and stays single-threaded and deterministic:
+//!
+//! | engine calls | when | cost |
+//! |---|---|---|
+//! | [`ControlHandle::try_recv`] | between market events (after one event's whole pipeline, before the next) until it returns `None` | a non-blocking channel poll |
+//! | [`Reply::send`] | once per received command, after journalling and applying (or refusing) it | a one-shot send |
+//! | [`ControlHandle::publish`] | every N events (e.g. 10 000) and/or every M ms (e.g. 100), after any command, and once at the end | one `Arc` swap in a `watch` (the engine builds the `Snapshot`) |
+//! | [`ControlHandle::emit`] | on fills, rejects, faults, state changes (guard with [`ControlHandle::has_subscribers`] to skip building events nobody reads) | a bounded `broadcast` send; slow subscribers lose messages, the engine never blocks |
+//! | [`Metrics::callback_latency`] once per strategy, then [`Histogram::observe_ns`] per callback; [`Metrics::journal_fsync`] per fsync | hot path | three relaxed atomic adds |
+//!
+//! For each command the engine MUST, in this order:
+//! 1. check it (unknown strategy / instrument / limit field, value outside
+//!    the firm policy, module that does not load) and refuse with a
+//!    [`CommandError`] without changing anything if it fails — nothing is
+//!    ever half-applied;
+//! 2. append a journal record naming the command and the actor
+//!    ([`Command::journal_line`] gives a canonical text: kind, target,
+//!    arguments, actor name and role; deployed modules by blake3 hash)
+//!    **before** the command takes effect;
+//! 3. apply it (`Halt` = R11 HALTED for the scope *and* cancel the scope's
+//!    open orders; `MassCancel` = cancel only; `Reduce` / `Resume` = state
+//!    change; `SetLimit`, `Deploy`, `Restart` touch only the named strategy);
+//! 4. answer with [`Reply::send`]`(Ok(message))` and publish a snapshot so a
+//!    client that reads right after the reply sees the change.
+//!
+//! A command whose HTTP caller already timed out ([`Reply::requester_gone`])
+//! is still applied: a kill switch is never dropped because its caller
+//! stopped waiting. The caller got 504 "outcome unknown" and can read the
+//! state back.
+//!
+//! Commands are journalled and applied at event boundaries, so a replay that
+//! feeds the journalled commands back at the same place reproduces the run.
+//!
+//! ## Access
+//! Every request needs `Authorization: Bearer <token>` except `GET /` and
+//! `GET /dashboard.js` (static files with no data; the page asks for a token)
+//! and, only if [`ServerOptions::metrics_public`] is set, `GET /metrics`.
+//! Viewer: all reads, `/metrics`, `/openapi.json`, the stream. Operator:
+//! halt, reduce, resume, cancel, restart. Admin: limits, deploy.
+
+pub mod auth;
+pub mod command;
+mod http;
+pub mod metrics;
+pub mod snapshot;
+
+pub use auth::{Role, TokenEntry, TokenError, TokenStore, hash_token};
+pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, Scope};
+pub use metrics::{Histogram, Metrics};
+pub use snapshot::{
+    DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot, JournalStatus, LiveEvent, MAX_RECENT,
+    MONEY_SCALE, OrderCounts, OrderSnapshot, Pnl, PositionSnapshot, Resources, Snapshot, StrategySnapshot,
+    TradingState,
+};
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+/// Tunables of the control plane. `Default` is what `bulkhead run --listen`
+/// should use unless told otherwise.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Serve `/metrics` without a token (for a scraper on a trusted
+    /// network). Default false: `/metrics` needs a viewer token, which
+    /// Prometheus sends with `authorization: { credentials: … }`.
+    pub metrics_public: bool,
+    /// How long an HTTP request waits for the engine's answer (504 after).
+    pub command_timeout: Duration,
+    /// Largest JSON body accepted (413 above).
+    pub json_body_limit: usize,
+    /// Largest wasm module accepted by deploy (413 above).
+    pub deploy_body_limit: usize,
+    /// Commands queued for the engine at most (503 when full).
+    pub command_queue: usize,
+    /// Live events buffered per subscriber before the oldest are dropped.
+    pub stream_capacity: usize,
+    /// Tokio worker threads (the engine keeps the other cores).
+    pub worker_threads: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            metrics_public: false,
+            command_timeout: Duration::from_secs(5),
+            json_body_limit: 1 << 20,
+            deploy_body_limit: 16 << 20,
+            command_queue: 64,
+            stream_capacity: 1024,
+            worker_threads: 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("start the HTTP runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("no API tokens: every request would be refused (add one with `bulkhead token add`)")]
+    NoTokens,
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The engine's end of the control plane. `Send`; owned by the engine thread.
+pub struct ControlHandle {
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    commands: mpsc::Receiver<Envelope>,
+    events: broadcast::Sender<Arc<LiveEvent>>,
+    metrics: Arc<Metrics>,
+    seq: u64,
+}
+
+impl ControlHandle {
+    /// Replace the published snapshot. Stamps `seq` and `published_unix_ms`
+    /// and keeps only the newest [`MAX_RECENT`] decisions and faults.
+    pub fn publish(&mut self, mut snap: Snapshot) {
+        self.seq += 1;
+        snap.seq = self.seq;
+        snap.published_unix_ms = now_unix_ms();
+        if snap.decisions.len() > MAX_RECENT {
+            let n = snap.decisions.len() - MAX_RECENT;
+            snap.decisions.drain(..n);
+        }
+        if snap.faults.len() > MAX_RECENT {
+            let n = snap.faults.len() - MAX_RECENT;
+            snap.faults.drain(..n);
+        }
+        self.snapshot.send_replace(Arc::new(snap));
+    }
+
+    /// The next queued operator command, if any. Never blocks.
+    pub fn try_recv(&mut self) -> Option<(Command, Actor, Reply)> {
+        self.commands.try_recv().ok().map(|e| (e.command, e.actor, e.reply))
+    }
+
+    /// Send a live event to every stream subscriber. Never blocks; with no
+    /// subscriber it is dropped.
+    pub fn emit(&self, ev: LiveEvent) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(Arc::new(ev));
+        }
+    }
+
+    /// True if anyone is listening to the live stream.
+    pub fn has_subscribers(&self) -> bool {
+        self.events.receiver_count() > 0
+    }
+
+    /// Histograms the engine feeds (callback latency, fsync latency).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The last snapshot published (for the engine's own tests).
+    pub fn last_published(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+}
+
+/// Why a command did not get an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the engine is not running")]
+    EngineGone,
+    #[error("the command queue is full")]
+    QueueFull,
+    #[error("the engine did not answer in time; the command may still be applied")]
+    Timeout,
+    #[error("the engine dropped the command without answering")]
+    Dropped,
+}
+
+/// The server's end of the control plane (also usable directly, without
+/// HTTP, to drive an engine in tests: see [`channel`]).
+#[derive(Clone)]
+pub struct ControlClient {
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+    commands: mpsc::Sender<Envelope>,
+    events: broadcast::Sender<Arc<LiveEvent>>,
+    metrics: Arc<Metrics>,
+}
+
+impl ControlClient {
+    /// The latest published snapshot (an empty one with `seq == 0` before
+    /// the first publish).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// Queue a command and wait for the engine's answer.
+    pub async fn submit(
+        &self,
+        command: Command,
+        actor: Actor,
+        timeout: Duration,
+    ) -> Result<CommandResult, SubmitError> {
+        let (tx, rx) = oneshot::channel();
+        let env = Envelope { command, actor, reply: Reply::new(tx) };
+        match self.commands.try_send(env) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return Err(SubmitError::QueueFull),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(SubmitError::EngineGone),
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Err(SubmitError::Dropped),
+            Err(_) => Err(SubmitError::Timeout),
+        }
+    }
+
+    /// [`ControlClient::submit`] for plain threads (not inside a runtime).
+    pub fn submit_blocking(
+        &self,
+        command: Command,
+        actor: Actor,
+        timeout: Duration,
+    ) -> Result<CommandResult, SubmitError> {
+        let (tx, rx) = oneshot::channel();
+        let env = Envelope { command, actor, reply: Reply::new(tx) };
+        match self.commands.try_send(env) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return Err(SubmitError::QueueFull),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(SubmitError::EngineGone),
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        let mut rx = rx;
+        loop {
+            match rx.try_recv() {
+                Ok(r) => return Ok(r),
+                Err(oneshot::error::TryRecvError::Closed) => return Err(SubmitError::Dropped),
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(SubmitError::Timeout);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+
+    /// Subscribe to live events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, ev: LiveEvent) {
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(Arc::new(ev));
+        }
+    }
+    pub(crate) fn subscribers(&self) -> usize {
+        self.events.receiver_count()
+    }
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+}
+
+/// A connected handle/client pair without any HTTP server: for engine tests.
+pub fn channel(options: &ServerOptions) -> (ControlHandle, ControlClient) {
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let (cmd_tx, cmd_rx) = mpsc::channel(options.command_queue.max(1));
+    let (ev_tx, _) = broadcast::channel(options.stream_capacity.max(1));
+    let metrics = Arc::new(Metrics::default());
+    (
+        ControlHandle { snapshot: snap_tx, commands: cmd_rx, events: ev_tx.clone(), metrics: metrics.clone(), seq: 0 },
+        ControlClient { snapshot: snap_rx, commands: cmd_tx, events: ev_tx, metrics },
+    )
+}
+
+/// Keeps the server running; dropping it (or [`ServerGuard::shutdown`])
+/// stops accepting, ends live streams, waits up to 2 s for requests in
+/// flight, and joins the server thread.
+pub struct ServerGuard {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    tokens: Arc<RwLock<TokenStore>>,
+}
+
+impl ServerGuard {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// Swap the token set (e.g. after `bulkhead token add` rewrote the file).
+    pub fn reload_tokens(&self, tokens: TokenStore) {
+        *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = tokens;
+    }
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+    fn stop_now(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Bind `addr`, start the control plane on its own thread, and return the
+/// engine's handle plus the guard that keeps it alive. Binding errors
+/// (address in use, permission) are returned here, not later. A
+/// non-loopback address is allowed but logged as a warning (no TLS yet).
+pub fn start(
+    addr: SocketAddr,
+    tokens: TokenStore,
+    options: ServerOptions,
+) -> Result<(ControlHandle, ServerGuard), ServerError> {
+    if tokens.is_empty() {
+        return Err(ServerError::NoTokens);
+    }
+    let listener = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
+    listener.set_nonblocking(true).map_err(|source| ServerError::Bind { addr, source })?;
+    if !local.ip().is_loopback() {
+        tracing::warn!(%local, "control plane listening on a non-loopback address without TLS");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.worker_threads.max(1))
+        .thread_name("bulkhead-http")
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(ServerError::Runtime)?;
+    let (handle, client) = channel(&options);
+    let tokens = Arc::new(RwLock::new(tokens));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let app = http::router(http::AppState::new(client, tokens.clone(), options, stop_rx.clone()));
+    let thread = std::thread::Builder::new()
+        .name("bulkhead-server".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "control plane listener");
+                        return;
+                    }
+                };
+                let mut graceful = stop_rx.clone();
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                    let _ = graceful.wait_for(|s| *s).await;
+                });
+                let mut task = tokio::spawn(serve.into_future());
+                let mut stop = stop_rx;
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => {
+                        let _ = tokio::time::timeout(Duration::from_secs(2), &mut task).await;
+                    }
+                    r = &mut task => {
+                        if let Ok(Err(e)) = r {
+                            tracing::error!(error = %e, "control plane stopped");
+                        }
+                    }
+                }
+            });
+            runtime.shutdown_timeout(Duration::from_millis(500));
+        })
+        .map_err(ServerError::Runtime)?;
+    Ok((handle, ServerGuard { addr: local, stop: stop_tx, thread: Some(thread), tokens }))
+}

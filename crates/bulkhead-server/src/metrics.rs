@@ -1,0 +1,366 @@
+//! Prometheus text exposition (format 0.0.4), written by hand.
+//!
+//! Counters and gauges are rendered from the latest [`Snapshot`] (the engine
+//! keeps the cumulative counts; the server holds none). Latency histograms
+//! are the exception: the engine observes each callback / fsync directly
+//! into a lock-free [`Histogram`] it got from the handle once.
+//!
+//! Families (all prefixed `bulkhead_`; `strategy`, `instrument` labels):
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `bulkhead_strategy_state` | gauge 0 active 1 reducing 2 halted 3 quarantined | strategy |
+//! | `bulkhead_strategy_events_total` | counter | strategy |
+//! | `bulkhead_strategy_callbacks_total` | counter | strategy |
+//! | `bulkhead_strategy_orders_submitted_total` | counter | strategy |
+//! | `bulkhead_strategy_orders_total` | counter | strategy, outcome=accepted\|rejected, reason (`none` when accepted) |
+//! | `bulkhead_strategy_cancels_total` | counter | strategy |
+//! | `bulkhead_strategy_fills_total` | counter | strategy |
+//! | `bulkhead_strategy_fuel_used_total` | counter | strategy |
+//! | `bulkhead_strategy_host_calls_total` | counter | strategy |
+//! | `bulkhead_strategy_memory_peak_bytes` | gauge | strategy |
+//! | `bulkhead_strategy_faults_total` | counter | strategy |
+//! | `bulkhead_strategy_open_orders` | gauge | strategy |
+//! | `bulkhead_strategy_pnl` | gauge (quote currency) | strategy, component=realised\|unrealised\|fees |
+//! | `bulkhead_strategy_callback_duration_seconds` | histogram | strategy |
+//! | `bulkhead_position_lots` | gauge | strategy, instrument |
+//! | `bulkhead_instrument_state` | gauge | instrument |
+//! | `bulkhead_global_state` | gauge | |
+//! | `bulkhead_events_processed_total` | counter | |
+//! | `bulkhead_event_lag_seconds` | gauge | |
+//! | `bulkhead_journal_records_total` | counter | |
+//! | `bulkhead_journal_bytes` | gauge | |
+//! | `bulkhead_journal_fsync_duration_seconds` | histogram | |
+//! | `bulkhead_snapshot_seq` | gauge | |
+//! | `bulkhead_snapshot_age_seconds` | gauge | |
+//! | `bulkhead_commands_total` | counter | command, outcome=ok\|refused\|error |
+//! | `bulkhead_stream_subscribers` | gauge | |
+//! | `bulkhead_stream_dropped_total` | counter | |
+
+use crate::snapshot::{MONEY_SCALE, Snapshot};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+/// Bucket upper bounds for strategy callback wall time, ns (1 µs … 100 ms).
+pub const CALLBACK_BUCKETS_NS: &[u64] = &[
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+];
+/// Bucket upper bounds for journal fsync latency, ns (10 µs … 1 s).
+pub const FSYNC_BUCKETS_NS: &[u64] = &[
+    10_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    1_000_000_000,
+];
+
+/// A fixed-bucket latency histogram. `observe_ns` is lock-free and
+/// allocation-free (a short scan plus three relaxed atomic adds), safe to
+/// call from the engine's hot loop.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds_ns: &'static [u64],
+    /// Non-cumulative counts; the last slot is +Inf.
+    counts: Box<[AtomicU64]>,
+    sum_ns: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    pub fn new(bounds_ns: &'static [u64]) -> Histogram {
+        Histogram {
+            bounds_ns,
+            counts: (0..=bounds_ns.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+    pub fn observe_ns(&self, ns: u64) {
+        let i = self.bounds_ns.iter().position(|&b| ns <= b).unwrap_or(self.bounds_ns.len());
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(ns, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+    }
+    pub fn observe(&self, d: std::time::Duration) {
+        self.observe_ns(d.as_nanos().min(u64::MAX as u128) as u64);
+    }
+    pub fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cum = 0u64;
+        for (i, b) in self.bounds_ns.iter().enumerate() {
+            cum += self.counts[i].load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{}\"}} {cum}", fmt_f64(*b as f64 / 1e9));
+        }
+        cum += self.counts[self.bounds_ns.len()].load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cum}");
+        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_sum{braces} {}", fmt_f64(self.sum_ns.load(Relaxed) as f64 / 1e9));
+        // `count` equals the +Inf bucket by construction of what we print.
+        let _ = writeln!(out, "{name}_count{braces} {cum}");
+    }
+}
+
+/// Histograms the engine feeds, plus the server's own counters (commands
+/// answered, stream messages dropped) — none of it trading state.
+#[derive(Debug)]
+pub struct Metrics {
+    callback: Mutex<BTreeMap<String, Arc<Histogram>>>,
+    fsync: Arc<Histogram>,
+    commands: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    pub(crate) stream_dropped: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            callback: Mutex::new(BTreeMap::new()),
+            fsync: Arc::new(Histogram::new(FSYNC_BUCKETS_NS)),
+            commands: Mutex::new(BTreeMap::new()),
+            stream_dropped: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    /// The callback-latency histogram of one strategy (created on first
+    /// use; the same one again for the same name, e.g. after a restart).
+    /// Get it once per strategy and keep the `Arc`: this call takes a lock.
+    pub fn callback_latency(&self, strategy: &str) -> Arc<Histogram> {
+        let mut m = self.callback.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(strategy.to_string()).or_insert_with(|| Arc::new(Histogram::new(CALLBACK_BUCKETS_NS))).clone()
+    }
+    /// The journal fsync-latency histogram.
+    pub fn journal_fsync(&self) -> Arc<Histogram> {
+        self.fsync.clone()
+    }
+    pub(crate) fn command_answered(&self, kind: &'static str, outcome: &'static str) {
+        let mut m = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry((kind, outcome)).or_default() += 1;
+    }
+}
+
+/// Escape a label value (backslash, double quote, newline).
+pub fn escape_label(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+fn fmt_f64(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+    } else {
+        format!("{v}")
+    }
+}
+
+fn money(v: i64) -> String {
+    fmt_f64(v as f64 / MONEY_SCALE as f64)
+}
+
+struct Out {
+    s: String,
+}
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.s, "# HELP {name} {help}");
+        let _ = writeln!(self.s, "# TYPE {name} {kind}");
+    }
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.s.push_str(name);
+        if !labels.is_empty() {
+            self.s.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.s.push(',');
+                }
+                let _ = write!(self.s, "{k}=\"{}\"", escape_label(v));
+            }
+            self.s.push('}');
+        }
+        let _ = writeln!(self.s, " {value}");
+    }
+}
+
+/// Render the exposition text for a snapshot plus the live histograms.
+pub fn render(snap: &Snapshot, metrics: &Metrics, now_unix_ms: u64, subscribers: usize) -> String {
+    let mut o = Out { s: String::with_capacity(8192) };
+    let strategies = &snap.strategies;
+
+    macro_rules! per_strategy {
+        ($name:expr, $kind:expr, $help:expr, |$s:ident| $v:expr) => {{
+            o.family($name, $kind, $help);
+            for $s in strategies {
+                o.sample($name, &[("strategy", &$s.name)], $v);
+            }
+        }};
+    }
+
+    per_strategy!(
+        "bulkhead_strategy_state",
+        "gauge",
+        "Trading state: 0 active, 1 reducing, 2 halted, 3 quarantined.",
+        |s| s.state.code()
+    );
+    per_strategy!("bulkhead_strategy_events_total", "counter", "Events delivered to the strategy.", |s| s
+        .resources
+        .events);
+    per_strategy!("bulkhead_strategy_callbacks_total", "counter", "Strategy callbacks run.", |s| s.resources.callbacks);
+    per_strategy!("bulkhead_strategy_orders_submitted_total", "counter", "Orders the strategy submitted.", |s| s
+        .orders
+        .submitted);
+    o.family(
+        "bulkhead_strategy_orders_total",
+        "counter",
+        "Orders by outcome (accepted by the venue, or rejected by risk or venue) and reason.",
+    );
+    for s in strategies {
+        o.sample(
+            "bulkhead_strategy_orders_total",
+            &[("strategy", &s.name), ("outcome", "accepted"), ("reason", "none")],
+            s.orders.accepted,
+        );
+        for (reason, n) in &s.orders.rejected {
+            o.sample(
+                "bulkhead_strategy_orders_total",
+                &[("strategy", &s.name), ("outcome", "rejected"), ("reason", reason)],
+                n,
+            );
+        }
+    }
+    per_strategy!("bulkhead_strategy_cancels_total", "counter", "Cancels the strategy requested.", |s| s
+        .orders
+        .cancels);
+    per_strategy!("bulkhead_strategy_fills_total", "counter", "Fills received.", |s| s.orders.fills);
+    per_strategy!("bulkhead_strategy_fuel_used_total", "counter", "Wasm fuel consumed.", |s| s.resources.fuel_used);
+    per_strategy!("bulkhead_strategy_host_calls_total", "counter", "Host calls made.", |s| s.resources.host_calls);
+    per_strategy!("bulkhead_strategy_memory_peak_bytes", "gauge", "Peak linear memory of the sandbox.", |s| s
+        .resources
+        .peak_memory_bytes);
+    per_strategy!("bulkhead_strategy_faults_total", "counter", "Faults (traps, timeouts, limit breaches).", |s| s
+        .resources
+        .faults);
+    o.family("bulkhead_strategy_open_orders", "gauge", "Open orders at the venue.");
+    for s in strategies {
+        let n = snap.orders.iter().filter(|o| o.strategy == s.name).count();
+        o.sample("bulkhead_strategy_open_orders", &[("strategy", &s.name)], n);
+    }
+    o.family("bulkhead_strategy_pnl", "gauge", "PnL in quote currency by component.");
+    for s in strategies {
+        for (c, v) in [("realised", s.pnl.realised), ("unrealised", s.pnl.unrealised), ("fees", s.pnl.fees)] {
+            o.sample("bulkhead_strategy_pnl", &[("strategy", &s.name), ("component", c)], money(v));
+        }
+    }
+    {
+        let hs = metrics.callback.lock().unwrap_or_else(|e| e.into_inner());
+        let name = "bulkhead_strategy_callback_duration_seconds";
+        o.family(name, "histogram", "Wall time of one strategy callback.");
+        for (strategy, h) in hs.iter() {
+            h.render(&mut o.s, name, &format!("strategy=\"{}\"", escape_label(strategy)));
+        }
+    }
+    o.family("bulkhead_position_lots", "gauge", "Signed position in lots.");
+    for p in &snap.positions {
+        o.sample("bulkhead_position_lots", &[("strategy", &p.strategy), ("instrument", &p.instrument)], p.lots);
+    }
+    o.family("bulkhead_instrument_state", "gauge", "Instrument trading state: 0 active, 1 reducing, 2 halted.");
+    for i in &snap.instruments {
+        o.sample("bulkhead_instrument_state", &[("instrument", &i.symbol)], i.state.code());
+    }
+    o.family("bulkhead_global_state", "gauge", "Firm-wide trading state: 0 active, 1 reducing, 2 halted.");
+    o.sample("bulkhead_global_state", &[], snap.global_state.code());
+    o.family("bulkhead_events_processed_total", "counter", "Market events processed by the engine.");
+    o.sample("bulkhead_events_processed_total", &[], snap.engine.events_processed);
+    o.family("bulkhead_event_lag_seconds", "gauge", "How far event processing is behind its schedule.");
+    o.sample("bulkhead_event_lag_seconds", &[], fmt_f64(snap.engine.event_lag_ns as f64 / 1e9));
+    o.family("bulkhead_journal_records_total", "counter", "Records appended to the journal.");
+    o.sample("bulkhead_journal_records_total", &[], snap.journal.records);
+    o.family("bulkhead_journal_bytes", "gauge", "Bytes in the journal's segment files.");
+    o.sample("bulkhead_journal_bytes", &[], snap.journal.bytes);
+    {
+        let name = "bulkhead_journal_fsync_duration_seconds";
+        o.family(name, "histogram", "Latency of one journal fsync.");
+        metrics.fsync.render(&mut o.s, name, "");
+    }
+    o.family("bulkhead_snapshot_seq", "gauge", "Sequence number of the latest published snapshot.");
+    o.sample("bulkhead_snapshot_seq", &[], snap.seq);
+    o.family("bulkhead_snapshot_age_seconds", "gauge", "Seconds since the engine last published a snapshot.");
+    let age = if snap.seq == 0 { 0.0 } else { now_unix_ms.saturating_sub(snap.published_unix_ms) as f64 / 1e3 };
+    o.sample("bulkhead_snapshot_age_seconds", &[], fmt_f64(age));
+    {
+        o.family("bulkhead_commands_total", "counter", "Operator commands answered, by command and outcome.");
+        let m = metrics.commands.lock().unwrap_or_else(|e| e.into_inner());
+        for ((cmd, outcome), n) in m.iter() {
+            o.sample("bulkhead_commands_total", &[("command", cmd), ("outcome", outcome)], n);
+        }
+    }
+    o.family("bulkhead_stream_subscribers", "gauge", "Live-stream subscribers connected.");
+    o.sample("bulkhead_stream_subscribers", &[], subscribers);
+    o.family("bulkhead_stream_dropped_total", "counter", "Live events dropped for slow subscribers.");
+    o.sample("bulkhead_stream_dropped_total", &[], metrics.stream_dropped.load(Relaxed));
+    o.s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let h = Histogram::new(CALLBACK_BUCKETS_NS);
+        h.observe_ns(500);
+        h.observe_ns(3_000);
+        h.observe_ns(10_000_000_000);
+        let mut s = String::new();
+        h.render(&mut s, "x", "strategy=\"a\"");
+        assert!(s.contains("x_bucket{strategy=\"a\",le=\"0.000001\"} 1\n"), "{s}");
+        assert!(s.contains("x_bucket{strategy=\"a\",le=\"0.000005\"} 2\n"), "{s}");
+        assert!(s.contains("x_bucket{strategy=\"a\",le=\"+Inf\"} 3\n"), "{s}");
+        assert!(s.contains("x_count{strategy=\"a\"} 3\n"), "{s}");
+    }
+
+    #[test]
+    fn label_escaping() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,271 @@
+//! What the engine publishes: a read-only [`Snapshot`] of everything the
+//! API shows, and [`LiveEvent`]s for the stream.
+//!
+//! All of these are plain data the engine builds from its own state; the
+//! server only serializes them. Money is in integer money units
+//! ([`MONEY_SCALE`] per unit of the quote currency, as in
+//! `bulkhead_model::MONEY_SCALE`); quantities and prices are given twice: as
+//! integer lots / ticks (for machines) and as decimal text formatted by the
+//! engine with the instrument's scale (for people).
+
+use crate::command::{Actor, Scope};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Money units per 1.0 of the quote currency (`bulkhead_model::MONEY_SCALE`).
+pub const MONEY_SCALE: i64 = 100_000_000;
+
+/// The most entries kept in [`Snapshot::decisions`] and [`Snapshot::faults`];
+/// [`crate::ControlHandle::publish`] keeps only the newest this many.
+pub const MAX_RECENT: usize = 1000;
+
+/// A trading state (R11), plus the supervisor's quarantine for a strategy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradingState {
+    #[default]
+    Active,
+    Reducing,
+    Halted,
+    /// A strategy stopped by a fault (cancel-on-fault done; restart to clear).
+    Quarantined,
+}
+
+impl TradingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradingState::Active => "active",
+            TradingState::Reducing => "reducing",
+            TradingState::Halted => "halted",
+            TradingState::Quarantined => "quarantined",
+        }
+    }
+    /// Prometheus gauge value: 0 active, 1 reducing, 2 halted, 3 quarantined.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Everything the control plane shows, as of one moment of the engine.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Snapshot {
+    /// Set by [`crate::ControlHandle::publish`]: 1, 2, 3, … per publish.
+    pub seq: u64,
+    /// Wall clock (ms since the Unix epoch) when published; stamped by the
+    /// server so the engine never reads a clock.
+    pub published_unix_ms: u64,
+    /// Event time of the last event the engine processed (ns).
+    pub event_time_ns: u64,
+    pub engine: EngineStatus,
+    /// Trading state of the whole firm (global kill switch).
+    pub global_state: TradingState,
+    /// Instruments by symbol, in config order.
+    pub instruments: Vec<InstrumentSnapshot>,
+    /// Strategies in config order.
+    pub strategies: Vec<StrategySnapshot>,
+    /// Every (strategy, instrument) with a position or fills.
+    pub positions: Vec<PositionSnapshot>,
+    pub orders: Vec<OrderSnapshot>,
+    /// Firm-wide totals.
+    pub pnl: Pnl,
+    /// Recent risk decisions, oldest first, at most [`MAX_RECENT`].
+    pub decisions: Vec<DecisionRecord>,
+    /// Recent faults, oldest first, at most [`MAX_RECENT`].
+    pub faults: Vec<FaultRecord>,
+    pub journal: JournalStatus,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EngineStatus {
+    /// "starting", "running", "paused", "finished", "failed".
+    pub phase: String,
+    pub events_processed: u64,
+    /// How far event processing is behind its schedule (paper mode: wall
+    /// clock vs. paced event time), ns; 0 when not paced.
+    pub event_lag_ns: u64,
+    /// Paper-mode pace (1.0 = real time), None when replaying flat out.
+    pub pace: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InstrumentSnapshot {
+    pub symbol: String,
+    pub state: TradingState,
+    /// Last mid / reference price, decimal text (None before any quote).
+    pub reference_price: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StrategySnapshot {
+    pub name: String,
+    pub state: TradingState,
+    /// Why it is in that state (e.g. "fault: fuel_exhausted", "halt by alice").
+    pub state_cause: Option<String>,
+    /// blake3 of the running wasm module, hex (None for native strategies).
+    pub module_hash: Option<String>,
+    /// The policy limits in force, by field name as in the policy file, as
+    /// decimal text. These names are what `POST …/limits` accepts.
+    pub limits: BTreeMap<String, String>,
+    pub resources: Resources,
+    pub orders: OrderCounts,
+    pub pnl: Pnl,
+}
+
+/// Sandbox resource use, cumulative since the strategy (re)started.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Resources {
+    pub events: u64,
+    pub callbacks: u64,
+    pub fuel_used: u64,
+    pub peak_memory_bytes: u64,
+    pub callback_p50_ns: u64,
+    pub callback_p99_ns: u64,
+    pub host_calls: u64,
+    pub log_bytes: u64,
+    pub faults: u64,
+}
+
+/// Order counts, cumulative for the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OrderCounts {
+    pub submitted: u64,
+    /// Accepted by the venue.
+    pub accepted: u64,
+    /// Rejections (risk and venue) by reason name, e.g. `R2_MAX_ORDER_QTY`.
+    pub rejected: BTreeMap<String, u64>,
+    pub cancels: u64,
+    pub fills: u64,
+}
+
+/// Profit and loss in money units ([`MONEY_SCALE`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Pnl {
+    pub realised: i64,
+    pub unrealised: i64,
+    pub fees: i64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PositionSnapshot {
+    pub strategy: String,
+    pub instrument: String,
+    pub lots: i64,
+    /// Signed quantity, decimal text.
+    pub qty: String,
+    /// Average entry price, decimal text.
+    pub avg_price: String,
+    pub pnl: Pnl,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OrderSnapshot {
+    pub strategy: String,
+    /// The strategy-scoped order id.
+    pub id: u64,
+    pub instrument: String,
+    /// "buy" | "sell".
+    pub side: String,
+    pub price: String,
+    pub remaining: String,
+    pub tag: u64,
+}
+
+/// Outcome of one pre-trade risk check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    Accept,
+    Reject,
+}
+
+impl DecisionKind {
+    pub fn parse(s: &str) -> Option<DecisionKind> {
+        match s {
+            "accept" => Some(DecisionKind::Accept),
+            "reject" => Some(DecisionKind::Reject),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DecisionRecord {
+    /// Journal sequence number of the decision record.
+    pub seq: u64,
+    pub ts_ns: u64,
+    pub strategy: String,
+    pub instrument: Option<String>,
+    pub kind: DecisionKind,
+    /// Reason name (`OK` on accept), e.g. `R3_PRICE_COLLAR`.
+    pub reason: String,
+    pub reason_code: u16,
+    /// Limit / requested / current, as the risk engine reported them.
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultRecord {
+    pub seq: u64,
+    pub ts_ns: u64,
+    pub strategy: String,
+    /// Fault kind, e.g. `fuel_exhausted`, `trap`, `memory_limit`.
+    pub kind: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct JournalStatus {
+    pub records: u64,
+    pub bytes: u64,
+    pub segments: u32,
+    /// Hash of the last record, hex.
+    pub last_hash: String,
+    /// "none" | "batch" | "always" — whatever the run config says.
+    pub fsync: String,
+}
+
+/// One thing that just happened, for the live stream. Sent as an SSE event
+/// whose `event:` is the `type` field.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    Fill {
+        ts_ns: u64,
+        strategy: String,
+        instrument: String,
+        order_id: u64,
+        side: String,
+        price: String,
+        qty: String,
+        fee: i64,
+        maker: bool,
+    },
+    Reject {
+        ts_ns: u64,
+        strategy: String,
+        instrument: Option<String>,
+        order_id: Option<u64>,
+        reason: String,
+        reason_code: u16,
+    },
+    Fault {
+        ts_ns: u64,
+        strategy: String,
+        kind: String,
+        message: String,
+    },
+    StateChange {
+        ts_ns: u64,
+        #[serde(flatten)]
+        scope: Scope,
+        state: TradingState,
+        cause: String,
+    },
+    /// Emitted by the server after the engine answered an operator command.
+    Command {
+        actor: Actor,
+        command: String,
+        ok: bool,
+        message: String,
+    },
+}

@@ -1,0 +1,247 @@
+//! The dashboard in headless Chromium, driven over the W3C WebDriver
+//! protocol (spoken directly: chromedriver is an HTTP server).
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (/usr/bin/chromium,
+//! /usr/bin/chromedriver; override with BULKHEAD_CHROMIUM /
+//! BULKHEAD_CHROMEDRIVER). Without them the test fails with a clear message
+//! unless BULKHEAD_SKIP_BROWSER=1.
+
+mod common;
+
+use bulkhead_server::ServerOptions;
+use common::*;
+use serde_json::{Value, json};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Driver {
+    child: Child,
+    addr: SocketAddr,
+    session: Option<String>,
+    profile: PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(s) = self.session.take() {
+            let _ = wd(self.addr, "DELETE", &format!("/session/{s}"), None);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn wd(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+    let bytes = body.map(|b| b.to_string().into_bytes());
+    let r = request_with(addr, method, path, &[("Content-Type".into(), "application/json".into())], bytes.as_deref());
+    let v: Value = serde_json::from_slice(&r.body).map_err(|e| format!("{method} {path}: {e}: {}", r.text()))?;
+    if r.status != 200 {
+        return Err(format!("{method} {path}: HTTP {}: {}", r.status, v["value"]));
+    }
+    Ok(v["value"].clone())
+}
+
+impl Driver {
+    fn s(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+        let s = self.session.as_ref().unwrap();
+        wd(self.addr, method, &format!("/session/{s}{path}"), body)
+    }
+    fn find_all(&self, css: &str) -> Vec<String> {
+        self.s("POST", "/elements", Some(json!({"using": "css selector", "value": css})))
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e.as_object()?.values().next()?.as_str().map(str::to_string))
+            .collect()
+    }
+    fn find(&self, css: &str) -> Result<String, String> {
+        self.find_all(css).into_iter().next().ok_or_else(|| format!("no element matches {css}"))
+    }
+    fn text(&self, el: &str) -> String {
+        self.s("GET", &format!("/element/{el}/text"), None)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+    fn click(&self, el: &str) -> Result<(), String> {
+        self.s("POST", &format!("/element/{el}/click"), Some(json!({}))).map(|_| ())
+    }
+    fn type_into(&self, el: &str, text: &str) -> Result<(), String> {
+        self.s("POST", &format!("/element/{el}/value"), Some(json!({"text": text}))).map(|_| ())
+    }
+    /// Poll `f` until it returns Some, or fail after `secs`.
+    fn wait<T>(&self, what: &str, secs: u64, mut f: impl FnMut(&Driver) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = f(self) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                let body = self.find("body").map(|b| self.text(&b)).unwrap_or_default();
+                panic!("timed out waiting for {what}; page text:\n{body}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).map(val).collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &v)| acc | (v as u32) << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+/// With BULKHEAD_SCREENSHOT=FILE.png, save what the page looks like.
+fn screenshot(d: &Driver) {
+    if let Ok(path) = std::env::var("BULKHEAD_SCREENSHOT") {
+        let v = d.s("GET", "/screenshot", None).unwrap();
+        std::fs::write(&path, base64_decode(v.as_str().unwrap())).unwrap();
+        eprintln!("screenshot saved to {path}");
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn binaries() -> Option<(PathBuf, PathBuf)> {
+    let chromium = PathBuf::from(std::env::var("BULKHEAD_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
+    let driver =
+        PathBuf::from(std::env::var("BULKHEAD_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()));
+    if chromium.exists() && driver.exists() {
+        Some((chromium, driver))
+    } else {
+        let skip = std::env::var("BULKHEAD_SKIP_BROWSER").is_ok_and(|v| v == "1");
+        if skip {
+            eprintln!("SKIPPED: browser test (BULKHEAD_SKIP_BROWSER=1; chromium or chromedriver not found)");
+            return None;
+        }
+        panic!(
+            "the dashboard browser test needs headless Chromium and its WebDriver: {} and {} were not both found. \
+             Install them with `apt-get install -y chromium chromium-driver` (or point BULKHEAD_CHROMIUM / \
+             BULKHEAD_CHROMEDRIVER at them), or set BULKHEAD_SKIP_BROWSER=1 to skip this test.",
+            chromium.display(),
+            driver.display()
+        );
+    }
+}
+
+fn launch(chromium: &PathBuf, chromedriver: &PathBuf) -> Driver {
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", chromedriver.display()));
+    let profile = std::env::temp_dir().join(format!("bulkhead-browser-{}-{port}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&profile);
+    std::fs::create_dir_all(&profile).unwrap();
+    let mut d = Driver { child, addr, session: None, profile };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if std::net::TcpStream::connect(addr).is_ok()
+            && wd(addr, "GET", "/status", None).is_ok_and(|v| v["ready"] == json!(true))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "chromedriver did not become ready on {addr}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let caps = json!({"capabilities": {"alwaysMatch": {
+        "browserName": "chrome",
+        "unhandledPromptBehavior": "ignore",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1400,1000",
+                format!("--user-data-dir={}", d.profile.display()),
+            ]
+        }
+    }}});
+    let v = wd(addr, "POST", "/session", Some(caps)).unwrap_or_else(|e| panic!("new WebDriver session: {e}"));
+    d.session = Some(v["sessionId"].as_str().expect("sessionId").to_string());
+    d
+}
+
+#[test]
+fn dashboard_logs_in_shows_strategies_and_halts_one() {
+    let Some((chromium, chromedriver)) = binaries() else { return };
+    let h = start_harness(ServerOptions::default());
+    let d = launch(&chromium, &chromedriver);
+    d.s("POST", "/url", Some(json!({"url": format!("http://{}/", h.addr)}))).unwrap();
+
+    // A wrong token is refused on the login form.
+    let input = d.wait("the token input", 15, |d| d.find("[data-testid=token-input]").ok());
+    d.type_into(&input, "bh_wrong").unwrap();
+    d.click(&d.find("[data-testid=login-button]").unwrap()).unwrap();
+    d.wait("a login error", 10, |d| {
+        let e = d.find("[data-testid=login-error]").ok()?;
+        d.text(&e).contains("refused").then_some(())
+    });
+
+    // Sign in as an operator; the strategies table fills.
+    let input = d.find("[data-testid=token-input]").unwrap();
+    d.type_into(&input, &h.tokens.operator).unwrap();
+    d.click(&d.find("[data-testid=login-button]").unwrap()).unwrap();
+    d.wait("three strategy rows", 15, |d| (d.find_all("[data-testid=strategy-row]").len() == 3).then_some(()));
+    let who = d.find("[data-testid=whoami]").unwrap();
+    assert_eq!(d.text(&who), "ops (operator)");
+    let state = |d: &Driver, name: &str| {
+        d.find(&format!("[data-testid=strategy-state][data-strategy={name}]")).map(|e| d.text(&e)).unwrap_or_default()
+    };
+    for name in STRATEGIES {
+        assert_eq!(state(&d, name), "active");
+    }
+    d.wait("the live stream", 10, |d| {
+        let e = d.find("[data-testid=stream-status]").ok()?;
+        (d.text(&e) == "live").then_some(())
+    });
+
+    // Halt beta: a confirm dialog guards the button.
+    let halt = d.find("[data-testid=halt-btn][data-strategy=beta]").unwrap();
+    d.click(&halt).unwrap();
+    let prompt = d.wait("the confirm dialog", 10, |d| d.s("GET", "/alert/text", None).ok());
+    assert!(prompt.as_str().unwrap().contains("Halt strategy beta"), "{prompt}");
+    d.s("POST", "/alert/accept", Some(json!({}))).unwrap();
+
+    // The fake engine applied it; the table shows it; the others still trade.
+    d.wait("beta halted", 15, |d| (state(d, "beta") == "halted").then_some(()));
+    assert_eq!(state(&d, "alpha"), "active");
+    assert_eq!(state(&d, "gamma"), "active");
+    assert_eq!(h.journal.lock().unwrap().clone(), vec!["halt scope=strategy:beta actor=ops role=operator".to_string()]);
+    // The action shows up in the log (from the live stream or the reply).
+    d.wait("the halt in the event log", 10, |d| {
+        let e = d.find("[data-testid=event-log]").ok()?;
+        d.text(&e).contains("beta").then_some(())
+    });
+    // Dismissing the dialog does nothing.
+    let resume = d.find("[data-testid=resume-btn][data-strategy=beta]").unwrap();
+    d.click(&resume).unwrap();
+    d.wait("the confirm dialog", 10, |d| d.s("GET", "/alert/text", None).ok());
+    d.s("POST", "/alert/dismiss", Some(json!({}))).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(h.journal.lock().unwrap().len(), 1);
+    assert_eq!(state(&d, "beta"), "halted");
+    screenshot(&d);
+}

@@ -1,0 +1,411 @@
+//! Test drivers: a fake engine loop that honours the `ControlHandle`
+//! contract (owns a Snapshot, journals each command with its actor before
+//! applying it, answers, republishes), and a tiny blocking HTTP/1.1 client.
+#![allow(dead_code)]
+
+use bulkhead_server::*;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub const STRATEGIES: [&str; 3] = ["alpha", "beta", "gamma"];
+pub const SYMBOL: &str = "BTC-USDT-PERP";
+/// The fake firm policy's cap for any limit.
+pub const FIRM_MAX: f64 = 100.0;
+
+pub struct Tokens {
+    pub viewer: String,
+    pub operator: String,
+    pub admin: String,
+}
+
+pub struct Harness {
+    pub addr: SocketAddr,
+    pub tokens: Tokens,
+    /// What the fake engine "journalled", in order: `Command::journal_line`.
+    pub journal: Arc<Mutex<Vec<String>>>,
+    /// The fake engine's snapshot as it last applied a command.
+    pub applied: Arc<Mutex<Vec<(Command, Actor)>>>,
+    stop: Arc<AtomicBool>,
+    engine: Option<JoinHandle<()>>,
+    guard: Option<ServerGuard>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(e) = self.engine.take() {
+            let _ = e.join();
+        }
+        if let Some(g) = self.guard.take() {
+            g.shutdown();
+        }
+    }
+}
+
+fn initial_snapshot() -> Snapshot {
+    let mut s = Snapshot::default();
+    s.engine.phase = "running".into();
+    s.instruments.push(InstrumentSnapshot {
+        symbol: SYMBOL.into(),
+        state: TradingState::Active,
+        reference_price: Some("50000.0".into()),
+    });
+    for (i, name) in STRATEGIES.iter().enumerate() {
+        let mut limits = BTreeMap::new();
+        limits.insert("max_order_qty".to_string(), "10".to_string());
+        limits.insert("max_open_orders".to_string(), "20".to_string());
+        let mut rejected = BTreeMap::new();
+        rejected.insert("R2_MAX_ORDER_QTY".to_string(), i as u64 + 1);
+        s.strategies.push(StrategySnapshot {
+            name: name.to_string(),
+            state: TradingState::Active,
+            state_cause: None,
+            module_hash: Some("ab".repeat(32)),
+            limits,
+            resources: Resources {
+                events: 1000,
+                callbacks: 900,
+                fuel_used: 123_456,
+                peak_memory_bytes: 1 << 20,
+                callback_p50_ns: 4_000,
+                callback_p99_ns: 40_000,
+                ..Resources::default()
+            },
+            orders: OrderCounts { submitted: 10, accepted: 8, rejected, cancels: 2, fills: 5 },
+            pnl: Pnl { realised: 150_000_000, unrealised: -20_000_000, fees: 1_000_000 },
+        });
+        s.positions.push(PositionSnapshot {
+            strategy: name.to_string(),
+            instrument: SYMBOL.into(),
+            lots: 3,
+            qty: "0.003".into(),
+            avg_price: "50000.0".into(),
+            pnl: Pnl { realised: 150_000_000, unrealised: -20_000_000, fees: 1_000_000 },
+        });
+        s.orders.push(OrderSnapshot {
+            strategy: name.to_string(),
+            id: 1,
+            instrument: SYMBOL.into(),
+            side: "buy".into(),
+            price: "49000.0".into(),
+            remaining: "0.001".into(),
+            tag: 7,
+        });
+        s.decisions.push(DecisionRecord {
+            seq: 10 + i as u64,
+            ts_ns: 1_000 + i as u64,
+            strategy: name.to_string(),
+            instrument: Some(SYMBOL.into()),
+            kind: if i == 1 { DecisionKind::Reject } else { DecisionKind::Accept },
+            reason: if i == 1 { "R2_MAX_ORDER_QTY".into() } else { "OK".into() },
+            reason_code: if i == 1 { 201 } else { 0 },
+            detail: "limit=10 requested=20 current=0".into(),
+        });
+    }
+    s.faults.push(FaultRecord {
+        seq: 42,
+        ts_ns: 2_000,
+        strategy: "gamma".into(),
+        kind: "fuel_exhausted".into(),
+        message: "callback ran out of fuel".into(),
+    });
+    s.journal =
+        JournalStatus { records: 100, bytes: 4096, segments: 1, last_hash: "cd".repeat(32), fsync: "batch".into() };
+    s
+}
+
+fn scope_matches(scope: &Scope, strategy: &str) -> bool {
+    match scope {
+        Scope::Global | Scope::Instrument(_) => true,
+        Scope::Strategy(n) => n == strategy,
+    }
+}
+
+/// Apply a command to the fake engine's state, or refuse it unchanged.
+fn apply(s: &mut Snapshot, cmd: &Command, actor: &Actor, h: &ControlHandle) -> CommandResult {
+    let known = |n: &str| s.strategies.iter().any(|x| x.name == n);
+    let set_state = |s: &mut Snapshot, scope: &Scope, state: TradingState| {
+        match scope {
+            Scope::Global => s.global_state = state,
+            Scope::Instrument(sym) => {
+                for i in s.instruments.iter_mut().filter(|i| &i.symbol == sym) {
+                    i.state = state;
+                }
+            }
+            Scope::Strategy(n) => {
+                for x in s.strategies.iter_mut().filter(|x| &x.name == n) {
+                    x.state = state;
+                    x.state_cause = Some(format!("{} by {}", cmd.kind(), actor.name));
+                }
+            }
+        }
+        h.emit(LiveEvent::StateChange {
+            ts_ns: s.event_time_ns,
+            scope: scope.clone(),
+            state,
+            cause: actor.name.clone(),
+        });
+    };
+    match cmd {
+        Command::Halt(scope) => {
+            set_state(s, scope, TradingState::Halted);
+            s.orders.retain(|o| !scope_matches(scope, &o.strategy));
+            Ok(format!("halted {scope}; open orders cancelled"))
+        }
+        Command::Reduce(scope) => {
+            set_state(s, scope, TradingState::Reducing);
+            Ok(format!("reducing {scope}"))
+        }
+        Command::Resume(scope) => {
+            set_state(s, scope, TradingState::Active);
+            Ok(format!("resumed {scope}"))
+        }
+        Command::MassCancel(scope) => {
+            let before = s.orders.len();
+            s.orders.retain(|o| !scope_matches(scope, &o.strategy));
+            Ok(format!("cancelled {} orders", before - s.orders.len()))
+        }
+        Command::SetLimit { strategy, field, value } => {
+            if !known(strategy) {
+                return Err(CommandError::not_found("strategy", strategy));
+            }
+            let v: f64 = value.parse().map_err(|_| CommandError::invalid("value", "not a number"))?;
+            if v <= 0.0 || v > FIRM_MAX {
+                return Err(CommandError::invalid(
+                    "value",
+                    format!("{field} must be in (0, {FIRM_MAX}] by firm policy"),
+                ));
+            }
+            let st = s.strategies.iter_mut().find(|x| &x.name == strategy).unwrap();
+            match st.limits.get_mut(field) {
+                Some(slot) => *slot = value.clone(),
+                None => return Err(CommandError::not_found("field", field)),
+            }
+            Ok(format!("{strategy}.{field} = {value}"))
+        }
+        Command::Deploy { strategy, module_bytes } => {
+            if !known(strategy) {
+                return Err(CommandError::not_found("strategy", strategy));
+            }
+            let st = s.strategies.iter_mut().find(|x| &x.name == strategy).unwrap();
+            st.module_hash = Some(blake3::hash(module_bytes).to_hex().to_string());
+            Ok(format!("deployed {} bytes to {strategy}", module_bytes.len()))
+        }
+        Command::Restart { strategy } => {
+            if !known(strategy) {
+                return Err(CommandError::not_found("strategy", strategy));
+            }
+            let st = s.strategies.iter_mut().find(|x| &x.name == strategy).unwrap();
+            st.state = TradingState::Active;
+            Ok(format!("restarted {strategy}"))
+        }
+    }
+}
+
+/// Start the server on a loopback port with one token per role and a fake
+/// engine thread.
+pub fn start_harness(options: ServerOptions) -> Harness {
+    let mut store = TokenStore::new();
+    let (viewer, e) = TokenStore::generate("watcher", Role::Viewer).unwrap();
+    store.add(e).unwrap();
+    let (operator, e) = TokenStore::generate("ops", Role::Operator).unwrap();
+    store.add(e).unwrap();
+    let (admin, e) = TokenStore::generate("root", Role::Admin).unwrap();
+    store.add(e).unwrap();
+    let (mut handle, guard) = start("127.0.0.1:0".parse().unwrap(), store, options).expect("start server");
+    let addr = guard.local_addr();
+    let journal = Arc::new(Mutex::new(Vec::new()));
+    let applied = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let engine = {
+        let (journal, applied, stop) = (journal.clone(), applied.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut snap = initial_snapshot();
+            for name in STRATEGIES {
+                handle.metrics().callback_latency(name).observe_ns(5_000);
+            }
+            handle.metrics().journal_fsync().observe_ns(150_000);
+            handle.publish(snap.clone());
+            let mut tick = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                // "events"
+                tick += 1;
+                snap.engine.events_processed += 100;
+                snap.event_time_ns += 1_000_000;
+                for st in snap.strategies.iter_mut() {
+                    if st.state == TradingState::Active {
+                        st.resources.events += 100;
+                        st.pnl.unrealised += if tick % 7 < 4 { 1_000_000 } else { -700_000 };
+                    }
+                }
+                let h = handle.metrics().callback_latency("alpha");
+                h.observe_ns(3_000 + tick % 50_000);
+                // between events: drain commands
+                let mut changed = false;
+                while let Some((cmd, actor, reply)) = handle.try_recv() {
+                    // Check and apply on a copy; only a command that passes
+                    // is journalled (with its actor), then takes effect.
+                    let mut next = snap.clone();
+                    let r = apply(&mut next, &cmd, &actor, &handle);
+                    if r.is_ok() {
+                        journal.lock().unwrap().push(cmd.journal_line(&actor));
+                        snap = next;
+                        applied.lock().unwrap().push((cmd, actor));
+                        changed = true;
+                    }
+                    reply.send(r);
+                }
+                snap.pnl = Pnl::default();
+                for st in &snap.strategies {
+                    snap.pnl.realised += st.pnl.realised;
+                    snap.pnl.unrealised += st.pnl.unrealised;
+                    snap.pnl.fees += st.pnl.fees;
+                }
+                if changed || tick.is_multiple_of(5) {
+                    handle.publish(snap.clone());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    Harness {
+        addr,
+        tokens: Tokens { viewer, operator, admin },
+        journal,
+        applied,
+        stop,
+        engine: Some(engine),
+        guard: Some(guard),
+    }
+}
+
+// ------------------------------------------------------------------ HTTP
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+fn decode_chunked(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(pos) = b.windows(2).position(|w| w == b"\r\n") {
+        let size_line = std::str::from_utf8(&b[..pos]).unwrap();
+        let size = usize::from_str_radix(size_line.split(';').next().unwrap().trim(), 16).unwrap();
+        b = &b[pos + 2..];
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[..size]);
+        b = &b[size + 2..];
+    }
+    out
+}
+
+pub fn parse_response(raw: &[u8]) -> Resp {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no header end in response");
+    let head = std::str::from_utf8(&raw[..end]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let body = &raw[end + 4..];
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked { decode_chunked(body) } else { body.to_vec() };
+    Resp { status, headers, body }
+}
+
+/// One request with `Connection: close`; `token` becomes a Bearer header.
+pub fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<&[u8]>) -> Resp {
+    let mut headers = Vec::new();
+    if let Some(t) = token {
+        headers.push(("Authorization".to_string(), format!("Bearer {t}")));
+    }
+    request_with(addr, method, path, &headers, body)
+}
+
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            req.push_str("Content-Type: application/json\r\n");
+        }
+        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    if let Some(b) = body {
+        // The server may answer (413) and close before reading it all.
+        let _ = s.write_all(b);
+    }
+    let raw = read_response(&mut s);
+    assert!(!raw.is_empty(), "{method} {path}: empty response");
+    parse_response(&raw)
+}
+
+/// Read one response: up to its Content-Length, to the end of a chunked
+/// body, or to EOF (some servers ignore `Connection: close`).
+pub fn read_response(s: &mut TcpStream) -> Vec<u8> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let body = raw.len() - end - 4;
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)));
+            match len {
+                Some(n) if body >= n => return raw,
+                None if head.contains("transfer-encoding: chunked") && raw.ends_with(b"0\r\n\r\n") => return raw,
+                _ => {}
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return raw,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Send raw request bytes (for malformed or chunked requests).
+pub fn raw_request(addr: SocketAddr, bytes: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.write_all(bytes);
+    let raw = read_response(&mut s);
+    assert!(!raw.is_empty(), "empty response");
+    parse_response(&raw)
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Issue 8: turn bench/out/runs.jsonl into results.json, scaling.png and tables.
+
+Prints a plain table with ratios, then the same as Markdown (for BENCHMARKS.md).
+Runs without matplotlib too (no plot then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+
+
+def machine() -> dict:
+    info = {"nproc": os.cpu_count(), "platform": platform.platform()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    info["ram_gib"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+                    break
+        info["loadavg_at_report"] = open("/proc/loadavg").read().split()[:3]
+        info["rustc"] = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    return info
+
+
+def mib(kib: float) -> float:
+    return kib / 1024.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--command", default="bench/run.sh")
+    args = ap.parse_args()
+
+    runs = {}
+    with open(args.runs) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                r = json.loads(line)
+                runs[r["label"]] = r
+
+    ratios = {}
+    nat, sb = runs.get("native"), runs.get("sandboxed")
+    if nat and sb:
+        ratios["sandboxed_over_native_time"] = sb["wall_s"] / nat["wall_s"]
+        ratios["sandboxed_over_native_cpu"] = sb["cpu_s"] / nat["cpu_s"] if nat.get("cpu_s") else None
+        parse = runs.get("parse")
+        if parse:
+            # engine-only: subtract the CSV read+parse cost both include
+            dn, ds = nat["wall_s"] - parse["wall_s"], sb["wall_s"] - parse["wall_s"]
+            if dn > 0:
+                ratios["sandboxed_over_native_time_excl_parse"] = ds / dn
+    naut = runs.get("nautilus")
+    if naut:
+        same = runs.get("sandboxed_subset") or (sb if sb and sb["events"] == naut["events"] else None)
+        same_nat = runs.get("native_subset") or (nat if nat and nat["events"] == naut["events"] else None)
+        if same:
+            ratios["bulkhead_sandboxed_over_nautilus_events_per_s"] = same["events_per_s"] / naut["events_per_s"]
+            if naut.get("events_per_s_engine_only"):
+                ratios["bulkhead_sandboxed_over_nautilus_engine_only_events_per_s"] = (
+                    same["events_per_s"] / naut["events_per_s_engine_only"]
+                )
+            if same.get("cpu_s") and naut.get("cpu_s"):
+                ratios["bulkhead_sandboxed_over_nautilus_events_per_cpu_s"] = naut["cpu_s"] / same["cpu_s"]
+            ratios["agreement"] = {
+                "events": naut["events"],
+                "bulkhead_sandboxed": {k: same[k] for k in ("orders", "fills", "position_lots")},
+                "bulkhead_native": {k: same_nat[k] for k in ("orders", "fills", "position_lots")} if same_nat else None,
+                "nautilus": {k: naut[k] for k in ("orders", "fills", "position_lots")},
+            }
+    scaling = sorted((r for k, r in runs.items() if k.startswith("scaling_")), key=lambda r: r["strategies"])
+
+    results = {"command": args.command, "machine": machine(), "runs": runs, "ratios": ratios}
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+    # ---- tables -------------------------------------------------------------
+    main_rows = [k for k in ("parse", "native", "sandboxed", "native_subset", "sandboxed_subset", "nautilus") if k in runs]
+    hdr = ("run", "events", "wall s", "cpu s", "events/s", "peak RSS MiB", "orders", "fills", "position")
+    rows = []
+    for k in main_rows:
+        r = runs[k]
+        eps = f"{r['events_per_s']:,.0f}"
+        if k == "nautilus" and r.get("events_per_s_engine_only"):
+            eps += f" ({r['events_per_s_engine_only']:,.0f} excl. load)"
+        rows.append(
+            (
+                k,
+                f"{r['events']:,}",
+                f"{r['wall_s']:.2f}",
+                f"{r.get('cpu_s', 0):.2f}",
+                eps,
+                f"{mib(r['peak_rss_kib']):.0f}",
+                str(r.get("orders", "")),
+                str(r.get("fills", "")),
+                str(r.get("position_lots", "")),
+            )
+        )
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(hdr)]
+    print()
+    print("  ".join(h.ljust(w) for h, w in zip(hdr, widths)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    print()
+    for k, v in ratios.items():
+        if k != "agreement":
+            print(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
+    if "agreement" in ratios:
+        print("agreement:", json.dumps(ratios["agreement"]))
+
+    if scaling:
+        print()
+        print("strategies  events     wall s   events/s    strategy-events/s  peak RSS MiB  orders    fills")
+        for r in scaling:
+            print(
+                f"{r['strategies']:<11} {r['events']:<10,} {r['wall_s']:<8.2f} {r['events_per_s']:<11,.0f} "
+                f"{r['strategy_events_per_s']:<18,.0f} {mib(r['peak_rss_kib']):<13.0f} {r['orders']:<9} {r['fills']}"
+            )
+
+    # ---- markdown -------------------------------------------------------------
+    print("\n--- markdown ---")
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    if scaling:
+        print()
+        print("| strategies | events | wall s | cpu s | events/s | strategy-events/s | peak RSS MiB | setup s | orders | fills | quarantined |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in scaling:
+            print(
+                f"| {r['strategies']} | {r['events']:,} | {r['wall_s']:.2f} | {r.get('cpu_s', 0):.2f} | "
+                f"{r['events_per_s']:,.0f} | {r['strategy_events_per_s']:,.0f} | {mib(r['peak_rss_kib']):.0f} | "
+                f"{r['setup_s']:.2f} | {r['orders']:,} | {r['fills']:,} | {r['quarantined']} |"
+            )
+
+    # ---- plot -----------------------------------------------------------------
+    if scaling:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            print("(matplotlib not available: no plot)")
+            return 0
+        n = [r["strategies"] for r in scaling]
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        ax.plot(n, [r["events_per_s"] for r in scaling], "o-", label="market events/s")
+        ax.plot(n, [r["strategy_events_per_s"] for r in scaling], "s--", label="strategy-events/s (events × N)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("sandboxed strategies (bh-bench-ema, one wasm instance each)")
+        ax.set_ylabel("throughput (per second of wall time)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax2 = ax.twinx()
+        ax2.plot(n, [mib(r["peak_rss_kib"]) for r in scaling], "^:", color="tab:red", label="peak RSS (MiB)")
+        ax2.set_ylabel("peak RSS (MiB)", color="tab:red")
+        lines = ax.get_legend_handles_labels()
+        lines2 = ax2.get_legend_handles_labels()
+        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower left", fontsize=8)
+        m = results["machine"]
+        ax.set_title(
+            f"Bulkhead scaling, {scaling[0]['events']:,} events, {m.get('nproc')} cores ({m.get('cpu', '?')})",
+            fontsize=9,
+        )
+        fig.tight_layout()
+        fig.savefig(os.path.join(args.out, "scaling.png"), dpi=110)
+        print(f"\nwrote {os.path.join(args.out, 'scaling.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Issue 8: side-by-side benchmark — Bulkhead sandboxed vs Bulkhead native vs
+# NautilusTrader, same strategy (strategies/bench-ema), same data, one run.
+#
+#   bench/run.sh                      # full: 10M events everywhere (Nautilus takes long: see BENCHMARKS.md)
+#   bench/run.sh --events 200000      # quick
+#   bench/run.sh --skip-nautilus      # no Python / PyPI needed
+#
+# Options:
+#   --events N            events to generate and run (default 10000000)
+#   --seed S              generator seed (default 42)
+#   --nautilus-events N   run NautilusTrader (and a same-data Bulkhead pair) on the
+#                         first N events only (default: all)
+#   --scaling-events N    events per scaling run (default: min(events, 1000000))
+#   --scaling "1 10 ..."  strategy counts for the scaling runs (default "1 10 100 1000")
+#   --skip-nautilus       skip the Python side
+#   --skip-scaling        skip the scaling runs
+#   --config "k = v; ..." strategy parameters (both engines; default: the crate's defaults)
+#   --out DIR             output directory (default bench/out)
+#
+# Writes bench/out/runs.jsonl (one JSON object per run), bench/out/results.json,
+# bench/out/scaling.png (copied to bench/scaling.png) and prints the tables.
+set -euo pipefail
+
+ARGS="$*"
+EVENTS=10000000
+SEED=42
+NAUT_EVENTS=""
+SCALE_EVENTS=""
+SCALING="1 10 100 1000"
+SKIP_NAUT=0
+SKIP_SCALING=0
+CONFIG=""
+OUT=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --events) EVENTS="$2"; shift 2 ;;
+        --seed) SEED="$2"; shift 2 ;;
+        --nautilus-events) NAUT_EVENTS="$2"; shift 2 ;;
+        --scaling-events) SCALE_EVENTS="$2"; shift 2 ;;
+        --scaling) SCALING="$2"; shift 2 ;;
+        --skip-nautilus) SKIP_NAUT=1; shift ;;
+        --skip-scaling) SKIP_SCALING=1; shift ;;
+        --config) CONFIG="$2"; shift 2 ;;
+        --out) OUT="$2"; shift 2 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+[ -n "$NAUT_EVENTS" ] || NAUT_EVENTS="$EVENTS"
+[ "$NAUT_EVENTS" -le "$EVENTS" ] || NAUT_EVENTS="$EVENTS"
+if [ -z "$SCALE_EVENTS" ]; then
+    SCALE_EVENTS=$(( EVENTS < 1000000 ? EVENTS : 1000000 ))
+fi
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH="$ROOT/bench"
+[ -n "$OUT" ] || OUT="$BENCH/out"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+cd "$ROOT"
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "building the strategy to wasm (bh-bench-ema)"
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+cargo build --quiet --profile wasm --target wasm32-unknown-unknown -p bh-bench-ema
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+cp "$TARGET_DIR/wasm32-unknown-unknown/wasm/bh_bench_ema.wasm" "$OUT/bench_ema.wasm"
+
+step "building the bulkhead CLI and bench/runner (release)"
+cargo build --quiet --release -p bulkhead
+BULKHEAD="$TARGET_DIR/release/bulkhead"
+(cd "$BENCH/runner" && CARGO_TARGET_DIR="$BENCH/target" cargo build --quiet --release)
+RUNNER="$BENCH/target/release/bench-runner"
+
+DATA="$OUT/btcusdt.csv"
+STAMP="events=$EVENTS seed=$SEED"
+if [ -f "$DATA" ] && [ "$(cat "$DATA.meta" 2>/dev/null)" = "$STAMP" ]; then
+    step "data: reusing $DATA ($STAMP)"
+else
+    step "data: generating $EVENTS events, seed $SEED -> $DATA"
+    "$BULKHEAD" gen-data --events "$EVENTS" --seed "$SEED" --out "$DATA"
+    echo "$STAMP" > "$DATA.meta"
+fi
+
+PY="$BENCH/.venv/bin/python"
+if [ "$SKIP_NAUT" = 0 ] && ! "$PY" -c 'import nautilus_trader, matplotlib' 2>/dev/null; then
+    step "creating bench/.venv and installing nautilus_trader + matplotlib from PyPI"
+    python3 -m venv "$BENCH/.venv"
+    "$PY" -m pip install --quiet --upgrade pip
+    "$PY" -m pip install --quiet "nautilus_trader==1.221.0" matplotlib
+fi
+
+RUNS="$OUT/runs.jsonl"
+: > "$RUNS"
+# One run: label, then the command. Appends {"label": ..., <the run's JSON>} to runs.jsonl.
+run() {
+    local label="$1"; shift
+    step "run: $label"
+    local line
+    line="$("$@" | tail -n 1)"
+    echo "$line" >&2
+    printf '{"label":"%s",%s\n' "$label" "${line#\{}" >> "$RUNS"
+}
+
+run parse "$RUNNER" --data "$DATA" --mode parse
+run native "$RUNNER" --data "$DATA" --mode native --config "$CONFIG"
+run sandboxed "$RUNNER" --data "$DATA" --mode sandboxed --wasm "$OUT/bench_ema.wasm" --config "$CONFIG"
+
+if [ "$SKIP_NAUT" = 0 ]; then
+    if [ "$NAUT_EVENTS" != "$EVENTS" ]; then
+        run native_subset "$RUNNER" --data "$DATA" --mode native --events "$NAUT_EVENTS" --config "$CONFIG"
+        run sandboxed_subset "$RUNNER" --data "$DATA" --mode sandboxed --events "$NAUT_EVENTS" \
+            --wasm "$OUT/bench_ema.wasm" --config "$CONFIG"
+    fi
+    run nautilus "$PY" "$BENCH/nautilus_ema.py" --data "$DATA" --events "$NAUT_EVENTS" --config "$CONFIG"
+fi
+
+if [ "$SKIP_SCALING" = 0 ]; then
+    for n in $SCALING; do
+        run "scaling_$n" "$RUNNER" --data "$DATA" --mode sandboxed --strategies "$n" --events "$SCALE_EVENTS" \
+            --wasm "$OUT/bench_ema.wasm" --config "$CONFIG"
+    done
+fi
+
+step "report"
+REPORT_PY="$PY"
+"$REPORT_PY" -c 'import matplotlib' 2>/dev/null || REPORT_PY=python3
+"$REPORT_PY" "$BENCH/report.py" --runs "$RUNS" --out "$OUT" --command "bench/run.sh $ARGS"
+if [ "$OUT" = "$BENCH/out" ] && [ -f "$OUT/scaling.png" ]; then
+    cp "$OUT/scaling.png" "$BENCH/scaling.png"
+fi

@@ -13,6 +13,9 @@ pub enum DataError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}: field `{field}`: {problem}")]
     Line { path: PathBuf, line: u64, field: &'static str, problem: String },
+    /// A reader could not be set up (e.g. no symbol for a file without a symbol column).
+    #[error("{path}: {problem}")]
+    Setup { path: PathBuf, problem: String },
 }
 
 /// Streams events from a Bulkhead CSV file, one line at a time.
@@ -44,7 +47,8 @@ impl CsvReader {
 
     fn parse_line(&self, line: &str) -> Result<Event, DataError> {
         let mut it = line.split(',').map(str::trim);
-        let mut field = |name: &'static str| it.next().filter(|s| !s.is_empty()).ok_or_else(|| self.err(name, "missing"));
+        let mut field =
+            |name: &'static str| it.next().filter(|s| !s.is_empty()).ok_or_else(|| self.err(name, "missing"));
         let ts: u64 = field("ts_ns")?.parse().map_err(|_| self.err("ts_ns", "not a non-negative integer"))?;
         let kind = field("type")?;
         let symbol = field("symbol")?;
@@ -165,6 +169,7 @@ mod tests {
                     tick_size: "0.1".into(),
                     lot_size: "0.001".into(),
                     multiplier: "1".into(),
+                    ..Default::default()
                 },
             )
             .unwrap(),
@@ -209,7 +214,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (line, field) in cases {
             let path = dir.path().join("bad.csv");
-            std::fs::write(&path, format!("ts_ns,type,symbol,f1,f2,f3,f4\n2,T,BTC-USDT-PERP,1,1,buy\n{line}\n")).unwrap();
+            std::fs::write(&path, format!("ts_ns,type,symbol,f1,f2,f3,f4\n2,T,BTC-USDT-PERP,1,1,buy\n{line}\n"))
+                .unwrap();
             let err = read_all(&path).unwrap_err();
             match &err {
                 DataError::Line { line: 3, field: f, .. } => assert_eq!(*f, field, "{line}: {err}"),

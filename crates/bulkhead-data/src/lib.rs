@@ -20,13 +20,114 @@
 //! Prices and quantities are decimal strings that must sit exactly on the
 //! instrument's tick and lot grid. Timestamps must not go backwards.
 
-pub mod csv;
-pub mod generator;
+//!
+//! ## Third-party formats
+//! [`formats`] streams Tardis-style CSV (`trades`, `quotes`, `book_snapshot_25`,
+//! `incremental_book_L2`) and Binance `aggTrades` CSV, plain or gzipped, as
+//! [`MarketEvent`]s. Book-level data goes through an [`L2Book`] and comes out
+//! as top-of-book quotes via [`QuoteSource`]; [`MergedSource`] merges several
+//! sources in timestamp order. [`l2gen`] generates realistic incremental L2
+//! data deterministically, and [`samples`] writes the files in `examples/data/`.
 
+pub mod book;
+pub mod csv;
+pub mod formats;
+pub mod generator;
+mod input;
+pub mod l2gen;
+pub mod merge;
+mod num;
+pub mod samples;
+pub mod writers;
+
+#[cfg(test)]
+mod tests;
+
+pub use book::{BookSide, L2Book, Level, QuoteSource};
 pub use csv::{CsvReader, DataError, write_event};
+pub use formats::{
+    BinanceAggTradesReader, ReaderOptions, TardisBookSnapshotReader, TardisIncrementalL2Reader, TardisQuotesReader,
+    TardisTradesReader, TimeField,
+};
 pub use generator::{Generator, GeneratorSpec};
+pub use l2gen::{L2Generator, L2GeneratorSpec};
+pub use merge::MergedSource;
 
 use bulkhead_abi::Event;
+
+/// One change to an L2 order book level, in ticks and lots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookDelta {
+    pub ts_ns: u64,
+    pub instrument: u32,
+    pub side: BookSide,
+    pub price: i64,
+    /// New total quantity at the level; 0 removes the level.
+    pub qty: i64,
+    /// Part of a snapshot (the book was cleared by a preceding
+    /// [`MarketEvent::BookSnapshotStart`]).
+    pub is_snapshot: bool,
+}
+
+/// A host-side market event: the ABI's trades and quotes plus book-level data
+/// that never crosses the sandbox boundary (strategies see top-of-book quotes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarketEvent {
+    /// `EventKind::Trade` record.
+    Trade(Event),
+    /// `EventKind::Quote` record (best bid/ask).
+    Quote(Event),
+    /// Set or remove one level.
+    BookDelta(BookDelta),
+    /// A snapshot follows: clear the instrument's book before applying the
+    /// snapshot's (`is_snapshot = true`) deltas.
+    BookSnapshotStart { ts_ns: u64, instrument: u32 },
+}
+
+impl MarketEvent {
+    pub fn ts_ns(&self) -> u64 {
+        match self {
+            MarketEvent::Trade(e) | MarketEvent::Quote(e) => e.ts_ns,
+            MarketEvent::BookDelta(d) => d.ts_ns,
+            MarketEvent::BookSnapshotStart { ts_ns, .. } => *ts_ns,
+        }
+    }
+    pub fn instrument(&self) -> u32 {
+        match self {
+            MarketEvent::Trade(e) | MarketEvent::Quote(e) => e.instrument,
+            MarketEvent::BookDelta(d) => d.instrument,
+            MarketEvent::BookSnapshotStart { instrument, .. } => *instrument,
+        }
+    }
+}
+
+/// A source of [`MarketEvent`]s in timestamp order (file readers).
+pub trait MarketEventSource {
+    /// Next event, `Ok(None)` at the end.
+    fn next_market_event(&mut self) -> Result<Option<MarketEvent>, DataError>;
+    /// Malformed lines skipped so far (only with `skip_bad_lines`).
+    fn bad_lines(&self) -> u64 {
+        0
+    }
+}
+
+impl<T: MarketEventSource + ?Sized> MarketEventSource for Box<T> {
+    fn next_market_event(&mut self) -> Result<Option<MarketEvent>, DataError> {
+        (**self).next_market_event()
+    }
+    fn bad_lines(&self) -> u64 {
+        (**self).bad_lines()
+    }
+}
+
+impl<T: MarketSource + ?Sized> MarketSource for Box<T> {
+    fn next_event(&mut self) -> Result<Option<Event>, DataError> {
+        (**self).next_event()
+    }
+    fn len_hint(&self) -> Option<u64> {
+        (**self).len_hint()
+    }
+}
 
 /// A source of market events in timestamp order.
 pub trait MarketSource {

@@ -8,6 +8,8 @@
 use anyhow::{Context, Result};
 use bulkhead_data::{Generator, GeneratorSpec, write_event};
 use bulkhead_engine::{LoadedConfig, report};
+use bulkhead_server::engine_control::EngineControl;
+use bulkhead_server::{Role, ServerOptions, TokenStore};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
@@ -30,6 +32,23 @@ enum Cmd {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Serve the control plane (API, metrics, dashboard) on this address.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Token file for the control plane (see `bulkhead token add`).
+        #[arg(long, requires = "listen")]
+        tokens: Option<PathBuf>,
+        /// Paper mode: pace replayed data at N× real time (1 = real time).
+        #[arg(long)]
+        pace: Option<f64>,
+        /// Keep serving the final state after the run ends, until Ctrl-C.
+        #[arg(long, requires = "listen")]
+        linger: bool,
+    },
+    /// Control-plane API tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
     },
     /// Journal tools.
     Journal {
@@ -53,6 +72,20 @@ enum Cmd {
         tick_size: String,
         #[arg(long, default_value = "0.001")]
         lot_size: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token, store its hash in FILE, print the token once.
+    Add {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// viewer | operator | admin
+        #[arg(long)]
+        role: String,
     },
 }
 
@@ -81,7 +114,18 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Run { config, quiet } => run(config, quiet),
+        Cmd::Run { config, quiet, listen, tokens, pace, linger } => run(config, quiet, listen, tokens, pace, linger),
+        Cmd::Token { cmd: TokenCmd::Add { file, name, role } } => {
+            let mut store = if file.exists() { TokenStore::load(&file)? } else { TokenStore::default() };
+            let role = Role::parse(&role)
+                .with_context(|| format!("--role: `{role}` is not viewer, operator or admin"))?;
+            let (plain, entry) = TokenStore::generate(&name, role)?;
+            store.add(entry)?;
+            std::fs::write(&file, store.to_toml()).with_context(|| format!("{}", file.display()))?;
+            println!("{plain}");
+            eprintln!("token `{name}` ({}) added to {}; it is shown only now", role.as_str(), file.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Journal { cmd: JournalCmd::Verify { path } } => match bulkhead_journal::verify(&path) {
             Ok(r) => {
                 println!(
@@ -118,8 +162,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn run(config: PathBuf, quiet: bool) -> Result<ExitCode> {
+fn run(
+    config: PathBuf,
+    quiet: bool,
+    listen: Option<std::net::SocketAddr>,
+    tokens: Option<PathBuf>,
+    pace: Option<f64>,
+    linger: bool,
+) -> Result<ExitCode> {
     let cfg = LoadedConfig::load(&config)?;
+    if listen.is_some() || pace.is_some() {
+        return run_live(&cfg, quiet, listen, tokens, pace, linger);
+    }
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} events ({per_sec}, eta {eta})")
@@ -133,8 +187,13 @@ fn run(config: PathBuf, quiet: bool) -> Result<ExitCode> {
         bar.set_position(n);
     })?;
     bar.finish_and_clear();
+    print_report(&report, started, &cfg);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(report: &bulkhead_engine::RunReport, started: Instant, cfg: &LoadedConfig) {
     let secs = started.elapsed().as_secs_f64();
-    print!("{}", report::render(&report));
+    print!("{}", report::render(report));
     println!(
         "wall time: {:.2} s, {:.0} events/s ({} strategies), journal: {}",
         secs,
@@ -142,5 +201,44 @@ fn run(config: PathBuf, quiet: bool) -> Result<ExitCode> {
         report.strategies.len(),
         cfg.journal_dir.display()
     );
+}
+
+/// A run with the control plane and/or paper pacing.
+fn run_live(
+    cfg: &LoadedConfig,
+    quiet: bool,
+    listen: Option<std::net::SocketAddr>,
+    tokens: Option<PathBuf>,
+    pace: Option<f64>,
+    linger: bool,
+) -> Result<ExitCode> {
+    let prepared = bulkhead_engine::prepare_run(cfg)?;
+    let bulkhead_engine::PreparedRun { mut engine, runtime, mut source } = prepared;
+    let (handle, guard) = match listen {
+        Some(addr) => {
+            let path = tokens.context("--tokens FILE is required with --listen (create one with `bulkhead token add`)")?;
+            let store = TokenStore::load(&path)?;
+            let (h, g) = bulkhead_server::start(addr, store, ServerOptions::default())?;
+            eprintln!("control plane on http://{}/ (dashboard), API under /api/v1", g.local_addr());
+            (h, Some(g))
+        }
+        None => (bulkhead_server::channel(&ServerOptions::default()).0, None),
+    };
+    let mut control = EngineControl::new(handle, runtime, pace, &cfg.raw.run.fsync);
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(source.len_hint().unwrap_or(0)) };
+    let started = Instant::now();
+    engine.run_controlled(source.as_mut(), &mut |n| bar.set_position(n), &mut |e, ts| control.before_event(e, ts))?;
+    bar.finish_and_clear();
+    control.finished(&mut engine);
+    if linger && guard.is_some() {
+        eprintln!("run finished; serving the final state until interrupted");
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            control.finished(&mut engine);
+        }
+    }
+    let report = engine.finish()?;
+    print_report(&report, started, cfg);
+    drop(guard);
     Ok(ExitCode::SUCCESS)
 }

@@ -69,10 +69,47 @@ pub struct VenueSection {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSection {
-    /// A Bulkhead CSV file (relative to the config file) …
+    /// A market-data file (relative to the config file) …
     pub file: Option<PathBuf>,
+    /// … in this format (default `bulkhead`; see [`FileFormat`]) …
+    #[serde(default)]
+    pub format: FileFormat,
+    /// … or several files, merged in timestamp order …
+    #[serde(default)]
+    pub sources: Vec<SourceSection>,
     /// … or the deterministic generator.
     pub generator: Option<GeneratorSection>,
+    /// Skip and count malformed lines instead of stopping (not for `bulkhead`).
+    #[serde(default)]
+    pub skip_bad_lines: bool,
+}
+
+/// One market-data file of a multi-file run.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    pub file: PathBuf,
+    #[serde(default)]
+    pub format: FileFormat,
+    /// Instrument symbol for formats without a symbol column (Binance aggTrades).
+    pub symbol: Option<String>,
+    /// File symbol → instrument symbol, e.g. `{ BTCUSDT = "BTC-USDT-PERP" }`.
+    #[serde(default)]
+    pub symbol_map: std::collections::BTreeMap<String, String>,
+}
+
+/// Market-data file formats `bulkhead run` reads (plain or gzipped).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    /// Bulkhead CSV (see `bulkhead-data`).
+    #[default]
+    Bulkhead,
+    TardisTrades,
+    TardisQuotes,
+    TardisBookSnapshot25,
+    TardisIncrementalBookL2,
+    BinanceAggTrades,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -132,6 +169,8 @@ pub struct LoadedConfig {
 
 pub enum DataPlan {
     File(PathBuf),
+    /// (path, format, symbol, symbol map) per file; merged in time order.
+    Files(Vec<(PathBuf, FileFormat, Option<String>, std::collections::BTreeMap<String, String>)>),
     Generator(GeneratorSpec),
 }
 
@@ -210,15 +249,35 @@ impl LoadedConfig {
                 return Err(field("run.fsync".into(), format!("`{other}` is not never, always or every:N")));
             }
         }
-        let data = match (&raw.data.file, &raw.data.generator) {
-            (Some(f), None) => {
-                let p = base.join(f);
-                if !p.is_file() {
-                    return Err(field("data.file".into(), format!("{} does not exist", p.display())));
+        let mut sources: Vec<SourceSection> = raw.data.sources.clone();
+        if let Some(f) = &raw.data.file {
+            sources.insert(
+                0,
+                SourceSection { file: f.clone(), format: raw.data.format, symbol: None, symbol_map: Default::default() },
+            );
+        }
+        let data = match (sources.is_empty(), &raw.data.generator) {
+            (false, None) => {
+                let mut files = Vec::new();
+                for (i, src) in sources.into_iter().enumerate() {
+                    let p = base.join(&src.file);
+                    if !p.is_file() {
+                        let name = if raw.data.file.is_some() && i == 0 {
+                            "data.file".to_string()
+                        } else {
+                            format!("data.sources[{}].file", i - raw.data.file.is_some() as usize)
+                        };
+                        return Err(field(name, format!("{} does not exist", p.display())));
+                    }
+                    files.push((p, src.format, src.symbol, src.symbol_map));
                 }
-                DataPlan::File(p)
+                if files.len() == 1 && files[0].1 == FileFormat::Bulkhead {
+                    DataPlan::File(files.remove(0).0)
+                } else {
+                    DataPlan::Files(files)
+                }
             }
-            (None, Some(g)) => {
+            (true, Some(g)) => {
                 let inst = instruments
                     .iter()
                     .find(|i| i.symbol == g.symbol)
@@ -242,7 +301,7 @@ impl LoadedConfig {
                     trade_per_mille: g.trade_per_mille,
                 })
             }
-            _ => return Err(field("data".into(), "give exactly one of `file` or `generator`".into())),
+            _ => return Err(field("data".into(), "give `file` and/or `sources`, or `generator` (not both)".into())),
         };
         let mut strategies = Vec::new();
         for (i, s) in raw.strategies.iter().enumerate() {

@@ -352,6 +352,14 @@ impl HostApi for HostCtx<'_> {
     }
 }
 
+pub fn trading_state_name(s: TradingState) -> &'static str {
+    match s {
+        TradingState::Active => "active",
+        TradingState::Reducing => "reducing",
+        TradingState::Halted => "halted",
+    }
+}
+
 /// What a strategy gets to run with.
 pub struct StrategySetup<'a> {
     pub name: &'a str,
@@ -510,7 +518,20 @@ impl Engine {
 
     /// Run the whole source; `progress` is called with the event count now and then.
     pub fn run(&mut self, source: &mut dyn MarketSource, progress: &mut dyn FnMut(u64)) -> Result<(), EngineError> {
+        self.run_controlled(source, progress, &mut |_, _| {})
+    }
+
+    /// As [`Engine::run`], calling `control` before every event (with that
+    /// event's time) so an operator's commands apply at event boundaries and
+    /// a paper run can pace itself. `control` must be cheap when idle.
+    pub fn run_controlled(
+        &mut self,
+        source: &mut dyn MarketSource,
+        progress: &mut dyn FnMut(u64),
+        control: &mut dyn FnMut(&mut Engine, u64),
+    ) -> Result<(), EngineError> {
         while let Some(ev) = source.next_event()? {
+            control(self, ev.ts_ns);
             self.on_market(ev)?;
             if self.events & 0x3fff == 0 {
                 progress(self.events);
@@ -518,6 +539,110 @@ impl Engine {
         }
         progress(self.events);
         Ok(())
+    }
+
+    /// Journal an operator command (before it takes effect).
+    pub fn journal_command(&mut self, line: &str) -> Result<(), EngineError> {
+        self.journal.write(records::COMMAND, line.as_bytes());
+        Ok(self.journal.check()?)
+    }
+
+    /// Cancel every open order in `scope` at the venue (kill switch / mass cancel).
+    pub fn mass_cancel(&mut self, scope: Scope, reason: Reason) -> usize {
+        let mut n = 0;
+        for sid in 0..self.slots.len() as u32 {
+            let inst = match scope {
+                Scope::Strategy(s) if s != sid => continue,
+                Scope::Instrument(i) => Some(i),
+                _ => None,
+            };
+            n += self.venue.cancel_account(self.now, sid, inst, reason, &mut self.venue_out);
+            self.route_venue_events();
+        }
+        n
+    }
+
+    /// Operator kill switch / state change: set the trading state of `scope`
+    /// (journalled with `cause`) and, when halting, cancel its open orders.
+    pub fn operator_state(&mut self, scope: Scope, state: TradingState, cause: &str) -> usize {
+        self.set_state(scope, state, cause);
+        if let Scope::Strategy(sid) = scope
+            && let Some(slot) = self.slots.get_mut(sid as usize)
+        {
+            slot.history.push(StateChange { at_ns: self.now, state: trading_state_name(state), reason: cause.into() });
+        }
+        if state == TradingState::Halted { self.mass_cancel(scope, Reason::CancelledByKillSwitch) } else { 0 }
+    }
+
+    /// Replace a strategy's module (hot deploy) or restart it with the same
+    /// one: its open orders are cancelled, a fresh instance starts with its
+    /// config, nothing else is touched.
+    pub fn redeploy(&mut self, sid: u32, module: Option<StrategyModule>, cause: &str) -> Result<(), String> {
+        let i = sid as usize;
+        if self.runtime.is_none() {
+            return Err("no sandbox runtime attached to this engine".into());
+        }
+        let Some(r) = self.slots.get_mut(i).and_then(|s| s.restart.as_mut()) else {
+            return Err("not a wasm strategy".into());
+        };
+        if let Some(m) = module {
+            r.module = m;
+            self.slots[i].module_hash = Some(self.slots[i].restart.as_ref().map_or([0; 32], |r| r.module.hash));
+        }
+        self.mass_cancel(Scope::Strategy(sid), Reason::CancelledByKillSwitch);
+        let hash = self.slots[i].module_hash.unwrap_or([0; 32]);
+        let mut p = Payload::<36>::new();
+        p.u32(sid).put(&hash);
+        let name = self.slots[i].name.clone();
+        self.journal.write_var(records::MODULE, p.bytes(), name.as_bytes());
+        self.slots[i].status = Status::Backoff {
+            kind: "operator".into(),
+            message: cause.into(),
+            at_ns: self.now,
+            restart_at_ns: self.now,
+            attempt: 0,
+        };
+        self.restart(sid);
+        if let Some(r) = self.slots[i].restart.as_mut() {
+            // an operator restart does not spend the fault budget
+            r.restarts = r.restarts.saturating_sub(1);
+        }
+        match &self.slots[i].status {
+            Status::Running => Ok(()),
+            other => Err(format!("strategy did not start: {other:?}")),
+        }
+    }
+
+    pub fn strategy_id(&self, name: &str) -> Option<u32> {
+        self.slots.iter().position(|s| s.name == name).map(|i| i as u32)
+    }
+    pub fn strategy_count(&self) -> usize {
+        self.slots.len()
+    }
+    pub fn instrument_id(&self, symbol: &str) -> Option<u32> {
+        self.instruments.iter().find(|i| i.symbol == symbol).map(|i| i.id)
+    }
+    pub fn trading_state(&self, scope: Scope) -> TradingState {
+        self.risk.state(scope)
+    }
+    /// The report of one strategy as of now (for the control plane).
+    pub fn strategy_report(&self, sid: u32) -> Option<StrategyReport> {
+        ((sid as usize) < self.slots.len()).then(|| self.report(sid as usize))
+    }
+    /// A strategy's open orders: (id, instrument, side, price, remaining).
+    pub fn open_orders(&self, sid: u32) -> Vec<(u64, u32, Side, i64, i64)> {
+        self.slots.get(sid as usize).map_or_else(Vec::new, |s| {
+            s.book.open.iter().map(|(id, o)| (*id, o.instrument, o.side, o.price, o.remaining)).collect()
+        })
+    }
+    pub fn now_ns(&self) -> u64 {
+        self.now
+    }
+    pub fn last_mid(&self, instrument: u32) -> Option<i64> {
+        self.last_mid.get(instrument as usize).copied().flatten()
+    }
+    pub fn journal_position(&self) -> (u64, [u8; 32]) {
+        (self.journal.w.next_seq(), self.journal.w.last_hash())
     }
 
     /// Feed one market event through the whole pipeline.

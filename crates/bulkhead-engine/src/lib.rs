@@ -64,21 +64,57 @@ fn hex(h: &[u8]) -> String {
 
 /// Open the market-data source a config names.
 pub fn open_source(cfg: &LoadedConfig) -> Result<Box<dyn MarketSource>, RunError> {
+    use bulkhead_data::{
+        BinanceAggTradesReader, MergedSource, QuoteSource, ReaderOptions, TardisBookSnapshotReader,
+        TardisIncrementalL2Reader, TardisQuotesReader, TardisTradesReader,
+    };
+    use config::FileFormat as F;
     Ok(match &cfg.data {
         DataPlan::File(p) => Box::new(CsvReader::open(p, &cfg.instruments)?),
         DataPlan::Generator(spec) => Box::new(Generator::new(*spec)),
+        DataPlan::Files(files) => {
+            let mut sources: Vec<Box<dyn MarketSource>> = Vec::new();
+            for (path, format, symbol, map) in files {
+                let mut opts = ReaderOptions { skip_bad_lines: cfg.raw.data.skip_bad_lines, ..ReaderOptions::default() };
+                opts.symbol = symbol.clone();
+                for (from, to) in map {
+                    opts = opts.map_symbol(from, to);
+                }
+                let i = &cfg.instruments;
+                sources.push(match format {
+                    F::Bulkhead => Box::new(CsvReader::open(path, i)?),
+                    F::TardisTrades => Box::new(TardisTradesReader::open(path, i, &opts)?),
+                    F::TardisQuotes => Box::new(TardisQuotesReader::open(path, i, &opts)?),
+                    F::BinanceAggTrades => Box::new(BinanceAggTradesReader::open(path, i, &opts)?),
+                    F::TardisBookSnapshot25 => Box::new(QuoteSource::new(TardisBookSnapshotReader::open(path, i, &opts)?)),
+                    F::TardisIncrementalBookL2 => {
+                        Box::new(QuoteSource::new(TardisIncrementalL2Reader::open(path, i, &opts)?))
+                    }
+                });
+            }
+            if sources.len() == 1 { sources.remove(0) } else { Box::new(MergedSource::new(sources)) }
+        }
     })
 }
 
-/// Run a loaded config to the end: load and check every module first (a bad
-/// module stops the run before anything is journalled), then trade.
-pub fn run_config(cfg: &LoadedConfig, progress: &mut dyn FnMut(u64, Option<u64>)) -> Result<RunReport, RunError> {
+/// A run ready to go: the engine with every strategy added, the runtime
+/// (for restarts and hot deploys) and the market-data source.
+pub struct PreparedRun {
+    pub engine: Engine,
+    pub runtime: std::sync::Arc<SandboxRuntime>,
+    pub source: Box<dyn MarketSource>,
+}
+
+/// Load and check every module first (a bad module stops the run before
+/// anything is journalled), open the journal and the data, add strategies.
+pub fn prepare_run(cfg: &LoadedConfig) -> Result<PreparedRun, RunError> {
     let runtime = std::sync::Arc::new(SandboxRuntime::new().map_err(|e| RunError::Runtime(e.to_string()))?);
     let mut modules = Vec::new();
     for s in &cfg.strategies {
         let name = s.module_path.display().to_string();
         modules.push(runtime.load(&name, &s.module_bytes)?);
     }
+    let source = open_source(cfg)?;
     if cfg.raw.run.overwrite_journal && cfg.journal_dir.exists() {
         std::fs::remove_dir_all(&cfg.journal_dir)
             .map_err(|source| RunError::JournalDir { path: cfg.journal_dir.clone(), source })?;
@@ -105,7 +141,12 @@ pub fn run_config(cfg: &LoadedConfig, progress: &mut dyn FnMut(u64, Option<u64>)
         })?;
         engine.set_restart_policy(sid, s.restart);
     }
-    let mut source = open_source(cfg)?;
+    Ok(PreparedRun { engine, runtime, source })
+}
+
+/// Run a loaded config to the end and report.
+pub fn run_config(cfg: &LoadedConfig, progress: &mut dyn FnMut(u64, Option<u64>)) -> Result<RunReport, RunError> {
+    let PreparedRun { mut engine, mut source, .. } = prepare_run(cfg)?;
     let total = source.len_hint();
     engine.run(source.as_mut(), &mut |n| progress(n, total))?;
     Ok(engine.finish()?)

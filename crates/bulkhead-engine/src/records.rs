@@ -40,6 +40,9 @@ pub const RUN_END: u16 = 12;
 /// 3 settlement, 4 instrument settled), instrument u32, qty i64, price i64,
 /// amount i64 (funding amount, or realised PnL of the close), fee i64.
 pub const NOTICE: u16 = 13;
+/// `COMMAND`: an operator action, UTF-8 (`halt scope=global actor=ops role=operator`),
+/// written before the action takes effect.
+pub const COMMAND: u16 = 14;
 
 pub fn kind_name(kind: u16) -> &'static str {
     match kind {
@@ -56,6 +59,7 @@ pub fn kind_name(kind: u16) -> &'static str {
         INVALID => "invalid",
         RUN_END => "run_end",
         NOTICE => "notice",
+        COMMAND => "command",
         _ => "unknown",
     }
 }

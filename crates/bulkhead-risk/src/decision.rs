@@ -6,6 +6,12 @@ use bulkhead_model::{Decimal, Instrument, format_money};
 /// `instrument` value of a decision that concerns no single instrument.
 pub const NO_INSTRUMENT: u32 = u32::MAX;
 
+/// Format a duration in ns as milliseconds, e.g. `1.5 ms`.
+pub(crate) fn fmt_ms(ns: i64) -> String {
+    let (ms, rem) = (ns / 1_000_000, (ns % 1_000_000).abs());
+    if rem == 0 { format!("{ms} ms") } else { format!("{ms}.{} ms", format!("{rem:06}").trim_end_matches('0')) }
+}
+
 /// Result of a check. Plain `Copy` data so the accept path never allocates;
 /// [`Decision::message`] builds the human text on demand.
 ///
@@ -24,6 +30,18 @@ pub const NO_INSTRUMENT: u32 = u32::MAX;
 /// | `OrderRateThrottle` / `MessageRateThrottle` | per second | 1 | whole tokens left (0) |
 /// | R11 halted | 0 | 0 | 0 |
 /// | `ReducingOnly` | abs position, lots | order lots + same-side open lots | signed position, lots |
+/// | `FirmOrderRateThrottle` / `FirmMessageRateThrottle` | firm per second | 1 | 0 |
+/// | `DuplicateOrder` | window, ns | age of the earlier identical order, ns | 0 |
+/// | `SelfTradePrevented` | number of resting orders crossed | order price, ticks (0 = market) | best crossed resting price, ticks |
+/// | `InitialMargin` | capital, money | worst-case margin after, money | before |
+/// | `FirmMaxPosition` | lots | firm worst-case abs position after | before |
+/// | `FirmGrossNotional` / `FirmNetNotional` | money | firm worst case after | before |
+/// | `StaleReference` | max age, ns | age of the reference, ns | 0 |
+/// | `PriceJump` | max jump, bps | observed jump, bps | cooldown left, ns |
+/// | `MaxPortfolioDelta` | delta-notional, money | worst case after | before |
+/// | `MaxPortfolioVega` | money per vol point | worst case after | before |
+/// | `MaxExpiryNotional` | money | worst-case underlying notional of the expiry after | before |
+/// | `NoGreeks` | 0 | 0 | 0 (no vol for the option `instrument`) |
 ///
 /// Money is in 1e-8 units of the quote currency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +140,68 @@ impl Decision {
                 qty(c),
                 qty(r)
             ),
+            Reason::FirmOrderRateThrottle => format!("{name}: firm-wide, more than {l} orders per second"),
+            Reason::FirmMessageRateThrottle => format!("{name}: firm-wide, more than {l} messages per second"),
+            Reason::DuplicateOrder => format!(
+                "{name}: same instrument, side, type, price and qty as an order {} ago (window {}) ({sym})",
+                fmt_ms(r),
+                fmt_ms(l)
+            ),
+            Reason::SelfTradePrevented => format!(
+                "{name}: order at {} would trade with {l} resting order(s) of the firm, best at {} ({sym})",
+                if r == 0 { "market".to_string() } else { px(r) },
+                px(c)
+            ),
+            Reason::InitialMargin => format!(
+                "{name}: worst-case initial margin {} would exceed capital {} (now {})",
+                format_money(r),
+                format_money(l),
+                format_money(c)
+            ),
+            Reason::FirmMaxPosition => format!(
+                "{name}: firm worst-case position {} would exceed limit {} (now {}) ({sym})",
+                qty(r),
+                qty(l),
+                qty(c)
+            ),
+            Reason::FirmGrossNotional => format!(
+                "{name}: firm worst-case gross notional {} would exceed limit {} (now {})",
+                format_money(r),
+                format_money(l),
+                format_money(c)
+            ),
+            Reason::FirmNetNotional => format!(
+                "{name}: firm worst-case net notional {} would exceed limit {} (now {})",
+                format_money(r),
+                format_money(l),
+                format_money(c)
+            ),
+            Reason::StaleReference => {
+                format!("{name}: reference price is {} old, limit {} ({sym})", fmt_ms(r), fmt_ms(l))
+            }
+            Reason::PriceJump => format!(
+                "{name}: reference moved {r} bps in one update (limit {l} bps); new risk blocked for another {} ({sym})",
+                fmt_ms(c)
+            ),
+            Reason::MaxPortfolioDelta => format!(
+                "{name}: worst-case portfolio delta-notional {} would exceed limit {} (now {})",
+                format_money(r),
+                format_money(l),
+                format_money(c)
+            ),
+            Reason::MaxPortfolioVega => format!(
+                "{name}: worst-case portfolio vega {} would exceed limit {} (now {}) per vol point",
+                format_money(r),
+                format_money(l),
+                format_money(c)
+            ),
+            Reason::MaxExpiryNotional => format!(
+                "{name}: worst-case notional for this expiry {} would exceed limit {} (now {}) ({sym})",
+                format_money(r),
+                format_money(l),
+                format_money(c)
+            ),
+            Reason::NoGreeks => format!("{name}: no volatility / greeks available for {sym}"),
             other => format!("{}: code {}", other.name(), other.code()),
         }
     }

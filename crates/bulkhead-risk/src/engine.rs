@@ -1,13 +1,16 @@
 //! The risk engine: per-strategy books of positions and open orders,
-//! reference prices, trading states, throttles, and the ordered checks.
+//! reference prices, trading states, throttles, firm-wide aggregates, PnL,
+//! self-trade prevention and the ordered checks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use bulkhead_abi::{OrderRequest, OrderType, Reason, Side};
-use bulkhead_model::Instrument;
+use bulkhead_abi::{OrderRequest, OrderType, Reason, Side, TimeInForce};
+use bulkhead_model::{Instrument, Position, format_money};
 
 use crate::decision::{Decision, NO_INSTRUMENT};
-use crate::policy::{CollarReference, InstrumentLimits, Policy};
+use crate::firm::{FirmPolicy, StpMode};
+use crate::options::{GreeksError, lot_greeks};
+use crate::policy::{CollarReference, InstrumentLimits, MmpAction, Policy, kind_index};
 use crate::throttle::TokenBucket;
 
 /// Trading state of a scope (R11).
@@ -21,6 +24,23 @@ pub enum TradingState {
     Halted,
 }
 
+impl TradingState {
+    const fn rank(self) -> u8 {
+        match self {
+            TradingState::Active => 0,
+            TradingState::Reducing => 1,
+            TradingState::Halted => 2,
+        }
+    }
+    pub const fn name(self) -> &'static str {
+        match self {
+            TradingState::Active => "ACTIVE",
+            TradingState::Reducing => "REDUCING",
+            TradingState::Halted => "HALTED",
+        }
+    }
+}
+
 /// Where a trading state applies (R11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -30,6 +50,60 @@ pub enum Scope {
     Instrument(u32),
     /// Everything.
     Global,
+}
+
+/// One open order of one strategy, as risk knows it (for mass cancels and
+/// self-trade prevention). `order_id` is the id the engine passed to
+/// [`RiskEngine::order_opened`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderRef {
+    pub strategy: u32,
+    pub order_id: u64,
+}
+
+/// Why risk changed a trading state on its own: the control's stable code
+/// and a human sentence with the numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cause {
+    /// `R8_LOSS_LIMIT_REDUCING`, `R8_LOSS_LIMIT_HALTED` or `R14_MMP_TRIGGERED`.
+    pub reason: Reason,
+    pub text: String,
+}
+
+/// A trading-state change decided by risk itself (R8 loss limit, R14 MMP),
+/// to be journalled by the engine. Changes made through
+/// [`RiskEngine::set_state`] / [`RiskEngine::kill`] are not reported: the
+/// caller knows who caused them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub scope: Scope,
+    pub from: TradingState,
+    pub to: TradingState,
+    /// Event time of the input that caused it.
+    pub ts_ns: u64,
+    pub cause: Cause,
+}
+
+/// Something the engine must do because of a risk decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RiskAction {
+    /// Cancel every open order of `strategy` (cancel cause `reason`).
+    CancelAll { strategy: u32, reason: Reason },
+}
+
+/// PnL of a strategy, money units (1e-8 quote).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pnl {
+    pub realised: i64,
+    pub unrealised: i64,
+    pub fees: i64,
+}
+
+impl Pnl {
+    /// realised − fees + unrealised.
+    pub fn total(&self) -> i64 {
+        to_i64(self.realised as i128 - self.fees as i128 + self.unrealised as i128)
+    }
 }
 
 /// Money values above this are treated as "astronomical" (clamped); far above
@@ -73,6 +147,16 @@ struct RefPrices {
     quote: Option<(i64, i64)>,
     /// Last trade price.
     last: Option<i64>,
+    /// Event time of the last valid quote / trade.
+    quote_ts: u64,
+    last_ts: u64,
+    /// Previous valid mid (half-ticks) and last trade, for R13 jump detection.
+    prev_mid2: Option<i128>,
+    /// R13: new risk blocked until this event time, and the size of the jump (bps).
+    quote_jump_until: u64,
+    quote_jump_bps: i64,
+    last_jump_until: u64,
+    last_jump_bps: i64,
 }
 
 impl RefPrices {
@@ -83,6 +167,39 @@ impl RefPrices {
             CollarReference::Last => self.last.map(|p| 2 * p as i128),
         }
     }
+    fn updated_at(&self, r: CollarReference) -> u64 {
+        match r {
+            CollarReference::Mid | CollarReference::Mark => self.quote_ts,
+            CollarReference::Last => self.last_ts,
+        }
+    }
+    fn jump(&self, r: CollarReference) -> (u64, i64) {
+        match r {
+            CollarReference::Mid | CollarReference::Mark => (self.quote_jump_until, self.quote_jump_bps),
+            CollarReference::Last => (self.last_jump_until, self.last_jump_bps),
+        }
+    }
+}
+
+/// Jump size in bps of `prev` (both in the same units, prev > 0), and whether it exceeds `max_bps`.
+fn jump_bps(prev: i128, new: i128, max_bps: i64) -> Option<i64> {
+    let d = (new - prev).abs();
+    (d * 10_000 > max_bps as i128 * prev).then(|| to_i64(d * 10_000 / prev.max(1)))
+}
+
+/// Key of a resting limit order in the firm-wide STP book: price priority, then age.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct RestKey {
+    price: i64,
+    seq: u64,
+    strategy: u32,
+    id: u64,
+}
+
+#[derive(Debug, Default)]
+struct RestBook {
+    buys: BTreeSet<RestKey>,
+    sells: BTreeSet<RestKey>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -92,6 +209,27 @@ struct OpenOrder {
     slot: Option<usize>,
     side: Side,
     remaining: i64,
+    /// Limit orders: price and age, for self-trade prevention.
+    rest: Option<RestKey>,
+}
+
+/// An order recently opened, for R6 duplicate detection.
+#[derive(Clone, Copy, Debug)]
+struct Recent {
+    ts: u64,
+    instrument: u32,
+    side: Side,
+    order_type: OrderType,
+    price: i64,
+    qty: i64,
+}
+
+/// R14 sliding window of fills of one strategy in one instrument.
+#[derive(Debug, Default)]
+struct MmpWindow {
+    fills: VecDeque<(u64, i64)>,
+    sum_abs: i128,
+    sum_signed: i128,
 }
 
 #[derive(Debug)]
@@ -99,28 +237,30 @@ struct StrategyBook {
     policy: Policy,
     /// Policy limits by engine slot (`None` = instrument not allowed).
     limits: Vec<Option<InstrumentLimits>>,
+    /// R10 initial margin rate by slot, bps.
+    margin_bps: Vec<i64>,
     state: TradingState,
     exposure: Vec<Exposure>,
+    /// R8 accounting by slot.
+    pnl: Vec<Position>,
+    /// Last fill price by slot (fallback mark when there is no reference).
+    last_fill: Vec<i64>,
+    fees: i64,
     open: BTreeMap<u64, OpenOrder>,
     orders: TokenBucket,
     messages: TokenBucket,
+    /// Event time of the last check (used by `order_opened` for R6).
+    last_check_ts: u64,
+    recent: VecDeque<Recent>,
+    mmp: Vec<MmpWindow>,
 }
 
-impl StrategyBook {
-    fn remove_open(&mut self, id: u64) {
-        if let Some(o) = self.open.remove(&id) {
-            self.release(&o, o.remaining);
-        }
-    }
-    /// Drop `qty` lots of `o` from the open worst-case totals.
-    fn release(&mut self, o: &OpenOrder, qty: i64) {
-        if let Some(e) = o.slot.and_then(|s| self.exposure.get_mut(s)) {
-            match o.side {
-                Side::Buy => e.open_buy = e.open_buy.saturating_sub(qty).max(0),
-                Side::Sell => e.open_sell = e.open_sell.saturating_sub(qty).max(0),
-            }
-        }
-    }
+#[derive(Debug)]
+struct Firm {
+    policy: FirmPolicy,
+    max_position: Vec<Option<i64>>,
+    orders: Option<TokenBucket>,
+    messages: Option<TokenBucket>,
 }
 
 /// Pre-trade risk engine for all strategies of one process.
@@ -138,6 +278,18 @@ pub struct RiskEngine {
     instrument_state: Vec<TradingState>,
     global: TradingState,
     strategies: Vec<StrategyBook>,
+    /// Σ over strategies of position and open orders, by slot (R12).
+    firm_exposure: Vec<Exposure>,
+    /// Resting limit orders of every strategy by slot (R7).
+    rest: Vec<RestBook>,
+    firm: Option<Firm>,
+    /// R9 implied volatility by slot, bps of vol.
+    vols: Vec<Option<i64>>,
+    /// Latest event time seen by any call.
+    now: u64,
+    seq: u64,
+    transitions: Vec<Transition>,
+    actions: Vec<RiskAction>,
 }
 
 /// Money value of `lots` at a reference of `ref2` half-ticks: |lots| × ref × tlv, signed like `lots`.
@@ -152,6 +304,78 @@ fn money_at(lots: i128, ref2: i128, tlv: i64) -> i128 {
 
 fn to_i64(v: i128) -> i64 {
     v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// Worst-case totals of a book of exposures before and after one order.
+#[derive(Default)]
+struct Totals {
+    gross_b: i128,
+    gross_a: i128,
+    net_b: i128,
+    net_a: i128,
+    margin_b: i128,
+    margin_a: i128,
+}
+
+/// Gross / net notional (and margin when `margin_bps` is given) of `exps`
+/// before and after adding `qty` on `side` in `slot`, at `reference`.
+/// `Err(instrument id)` if an exposed instrument has no reference.
+#[allow(clippy::too_many_arguments)]
+fn totals(
+    exps: &[Exposure],
+    refs: &[RefPrices],
+    instruments: &[Instrument],
+    reference: CollarReference,
+    slot: usize,
+    side: Side,
+    qty: i64,
+    margin_bps: Option<&[i64]>,
+) -> Result<Totals, u32> {
+    let mut t = Totals::default();
+    let (mut long_b, mut long_a, mut short_b, mut short_a) = (0i128, 0i128, 0i128, 0i128);
+    for (k, ek) in exps.iter().enumerate() {
+        if k != slot && ek.is_flat() {
+            continue;
+        }
+        let Some(r2) = refs[k].half_ticks(reference) else {
+            return Err(instruments[k].id);
+        };
+        let tlv = instruments[k].tick_lot_value;
+        let (bq, sq) = match (k == slot, side) {
+            (true, Side::Buy) => (qty, 0),
+            (true, Side::Sell) => (0, qty),
+            (false, _) => (0, 0),
+        };
+        let gb = money_at(ek.abs_wc(None, 0), r2, tlv);
+        let ga = money_at(ek.long_wc(bq).abs().max(ek.short_wc(sq).abs()), r2, tlv);
+        t.gross_b = t.gross_b.saturating_add(gb);
+        t.gross_a = t.gross_a.saturating_add(ga);
+        if let Some(m) = margin_bps {
+            t.margin_b = t.margin_b.saturating_add(gb * m[k] as i128 / 10_000);
+            t.margin_a = t.margin_a.saturating_add(ga * m[k] as i128 / 10_000);
+        }
+        long_b = long_b.saturating_add(money_at(ek.long_wc(0), r2, tlv));
+        long_a = long_a.saturating_add(money_at(ek.long_wc(bq), r2, tlv));
+        short_b = short_b.saturating_add(money_at(ek.short_wc(0), r2, tlv));
+        short_a = short_a.saturating_add(money_at(ek.short_wc(sq), r2, tlv));
+    }
+    t.net_b = long_b.abs().max(short_b.abs());
+    t.net_a = long_a.abs().max(short_a.abs());
+    Ok(t)
+}
+
+fn increases(a: i128, b: i128) -> bool {
+    a > b || a >= MONEY_CLAMP
+}
+
+/// Add (`sign` = 1) or remove (`sign` = −1) `qty` open lots on `side`.
+fn adjust_open(e: &mut Exposure, side: Side, qty: i64, sign: i64) {
+    let q = qty.max(0);
+    let f = |v: i64| if sign > 0 { v.saturating_add(q) } else { v.saturating_sub(q).max(0) };
+    match side {
+        Side::Buy => e.open_buy = f(e.open_buy),
+        Side::Sell => e.open_sell = f(e.open_sell),
+    }
 }
 
 impl RiskEngine {
@@ -173,6 +397,14 @@ impl RiskEngine {
             instrument_state: vec![TradingState::Active; n],
             global: TradingState::Active,
             strategies: Vec::new(),
+            firm_exposure: vec![Exposure::default(); n],
+            rest: (0..n).map(|_| RestBook::default()).collect(),
+            firm: None,
+            vols: vec![None; n],
+            now: 0,
+            seq: 0,
+            transitions: Vec::new(),
+            actions: Vec::new(),
         }
     }
 
@@ -199,13 +431,31 @@ impl RiskEngine {
                 limits[s] = Some(*l);
             }
         }
+        let margin_bps = self
+            .instruments
+            .iter()
+            .map(|i| {
+                policy.initial_margin_bps[kind_index(i.kind)].unwrap_or(if i.initial_margin_bps > 0 {
+                    i.initial_margin_bps as i64
+                } else {
+                    10_000
+                })
+            })
+            .collect();
         let book = StrategyBook {
             limits,
+            margin_bps,
             state: TradingState::Active,
             exposure: vec![Exposure::default(); n],
+            pnl: vec![Position::default(); n],
+            last_fill: vec![0; n],
+            fees: 0,
             open: BTreeMap::new(),
             orders: TokenBucket::new(policy.max_orders_per_sec),
             messages: TokenBucket::new(policy.max_messages_per_sec),
+            last_check_ts: 0,
+            recent: VecDeque::new(),
+            mmp: (0..n).map(|_| MmpWindow::default()).collect(),
             policy,
         };
         self.strategies.push(book);
@@ -216,20 +466,87 @@ impl RiskEngine {
         self.strategies.get(strategy as usize).map(|b| &b.policy)
     }
 
-    /// Best bid / ask in ticks. A quote with a missing side (≤ 0) or a crossed
-    /// book (bid > ask) clears the mid reference until the next valid quote.
-    pub fn on_quote(&mut self, instrument: u32, bid: i64, ask: i64) {
-        if let Some(s) = self.slot(instrument) {
-            self.refs[s].quote = (bid > 0 && ask > 0 && bid <= ask).then_some((bid, ask));
-        }
+    /// Install (or replace) the firm-wide policy: R5 firm throttles (buckets
+    /// start full), R7 self-trade prevention, R12 aggregates, R13 guards.
+    pub fn set_firm_policy(&mut self, policy: FirmPolicy) {
+        let max_position = self.instruments.iter().map(|i| policy.max_position(i.id)).collect();
+        self.firm = Some(Firm {
+            max_position,
+            orders: policy.max_orders_per_sec.map(TokenBucket::new),
+            messages: policy.max_messages_per_sec.map(TokenBucket::new),
+            policy,
+        });
     }
 
-    /// Last trade price in ticks (ignored if ≤ 0).
+    pub fn firm_policy(&self) -> Option<&FirmPolicy> {
+        self.firm.as_ref().map(|f| &f.policy)
+    }
+
+    /// Best bid / ask in ticks at the latest event time seen. Prefer
+    /// [`RiskEngine::on_quote_at`] (R13 needs the quote's own time).
+    pub fn on_quote(&mut self, instrument: u32, bid: i64, ask: i64) {
+        self.on_quote_at(instrument, self.now, bid, ask);
+    }
+
+    /// Best bid / ask in ticks at event time `ts_ns`. A quote with a missing
+    /// side (≤ 0) or a crossed book (bid > ask) clears the mid reference until
+    /// the next valid quote (and does not refresh its R13 age). A valid mid
+    /// that moved more than `max_jump_bps` from the previous valid mid starts
+    /// an R13 cooldown. Re-values R8 loss limits of strategies positioned here.
+    pub fn on_quote_at(&mut self, instrument: u32, ts_ns: u64, bid: i64, ask: i64) {
+        self.now = self.now.max(ts_ns);
+        let Some(s) = self.slot(instrument) else { return };
+        let valid = bid > 0 && ask > 0 && bid <= ask;
+        let jump = self.firm.as_ref().and_then(|f| f.policy.max_jump_bps.map(|b| (b, f.policy.jump_cooldown_ns)));
+        let r = &mut self.refs[s];
+        r.quote = valid.then_some((bid, ask));
+        if valid {
+            let mid2 = bid as i128 + ask as i128;
+            if let (Some(prev), Some((max_bps, cool))) = (r.prev_mid2, jump)
+                && let Some(bps) = jump_bps(prev, mid2, max_bps)
+            {
+                r.quote_jump_until = ts_ns.saturating_add(cool);
+                r.quote_jump_bps = bps;
+            }
+            r.prev_mid2 = Some(mid2);
+            r.quote_ts = ts_ns;
+        }
+        self.revalue(s);
+    }
+
+    /// Last trade price in ticks at the latest event time seen. Prefer
+    /// [`RiskEngine::on_trade_at`].
     pub fn on_trade(&mut self, instrument: u32, price: i64) {
-        if let Some(s) = self.slot(instrument)
-            && price > 0
+        self.on_trade_at(instrument, self.now, price);
+    }
+
+    /// Last trade price in ticks at event time `ts_ns` (ignored if ≤ 0).
+    pub fn on_trade_at(&mut self, instrument: u32, ts_ns: u64, price: i64) {
+        self.now = self.now.max(ts_ns);
+        let Some(s) = self.slot(instrument) else { return };
+        if price <= 0 {
+            return;
+        }
+        let jump = self.firm.as_ref().and_then(|f| f.policy.max_jump_bps.map(|b| (b, f.policy.jump_cooldown_ns)));
+        let r = &mut self.refs[s];
+        if let (Some(prev), Some((max_bps, cool))) = (r.last, jump)
+            && let Some(bps) = jump_bps(prev as i128, price as i128, max_bps)
         {
-            self.refs[s].last = Some(price);
+            r.last_jump_until = ts_ns.saturating_add(cool);
+            r.last_jump_bps = bps;
+        }
+        r.last = Some(price);
+        r.last_ts = ts_ns;
+        self.revalue(s);
+    }
+
+    /// Re-check R8 for every strategy positioned in `slot` after a price change.
+    fn revalue(&mut self, slot: usize) {
+        for si in 0..self.strategies.len() {
+            let b = &self.strategies[si];
+            if (b.policy.loss_limit_reducing.is_some() || b.policy.loss_limit_halt.is_some()) && b.pnl[slot].qty != 0 {
+                self.eval_loss(si);
+            }
         }
     }
 
@@ -237,12 +554,49 @@ impl RiskEngine {
     /// accept the caller must call [`RiskEngine::order_opened`] before the next
     /// check for this strategy (or use [`RiskEngine::check_and_open`]).
     /// Every call takes one message token and one order token, accepted or not.
-    /// See the crate docs for the order of checks; the first failure decides.
+    ///
+    /// This form cannot hand back orders to cancel, so under R7
+    /// `cancel_oldest` / `cancel_both` a crossing order is simply rejected
+    /// (`R7_SELF_TRADE`, as cancel-newest). Use [`RiskEngine::check_order_stp`].
     pub fn check_order(&mut self, strategy: u32, ts_ns: u64, req: &OrderRequest) -> Decision {
+        self.check_inner(strategy, ts_ns, req, None)
+    }
+
+    /// [`RiskEngine::check_order`] with R7 self-trade prevention fully
+    /// applied. `cancels` is cleared, then filled with the resting orders
+    /// (of any strategy) that the engine must cancel **before** it sends this
+    /// order on (cancel cause `R7_CANCEL_SELF_TRADE`):
+    /// - `cancel_oldest`: decision is ACCEPTED and `cancels` is non-empty;
+    /// - `cancel_both`: decision is `R7_SELF_TRADE` and `cancels` is non-empty;
+    /// - otherwise `cancels` stays empty.
+    ///
+    /// Orders returned here no longer count as resting for R7, but still count
+    /// as open exposure until [`RiskEngine::order_closed`]. Reusing one `Vec`
+    /// keeps the accept path allocation-free.
+    pub fn check_order_stp(
+        &mut self,
+        strategy: u32,
+        ts_ns: u64,
+        req: &OrderRequest,
+        cancels: &mut Vec<OrderRef>,
+    ) -> Decision {
+        cancels.clear();
+        self.check_inner(strategy, ts_ns, req, Some(cancels))
+    }
+
+    fn check_inner(
+        &mut self,
+        strategy: u32,
+        ts_ns: u64,
+        req: &OrderRequest,
+        cancels: Option<&mut Vec<OrderRef>>,
+    ) -> Decision {
+        self.now = self.now.max(ts_ns);
         let Some(book) = self.strategies.get_mut(strategy as usize) else {
             // Unknown strategy: nothing may trade without a policy.
             return Decision::reject(Reason::StrategyHalted, NO_INSTRUMENT, 0, 0, 0);
         };
+        book.last_check_ts = ts_ns;
         // 1–2. R5 throttles: both buckets are charged on every check.
         let msg_ok = book.messages.try_take(ts_ns);
         let ord_ok = book.orders.try_take(ts_ns);
@@ -252,8 +606,23 @@ impl RiskEngine {
         if !ord_ok {
             return Decision::reject(Reason::OrderRateThrottle, req.instrument, book.orders.rate() as i64, 1, 0);
         }
+        // 2b. R5 firm-wide throttles, charged only for checks the strategy's own
+        // buckets let through (a throttled strategy cannot starve the others).
+        if let Some(f) = &mut self.firm {
+            let fm = f.messages.as_mut().is_none_or(|b| b.try_take(ts_ns));
+            let fo = f.orders.as_mut().is_none_or(|b| b.try_take(ts_ns));
+            if !fm {
+                let rate = f.messages.as_ref().map_or(0, |b| b.rate());
+                return Decision::reject(Reason::FirmMessageRateThrottle, req.instrument, rate as i64, 1, 0);
+            }
+            if !fo {
+                let rate = f.orders.as_ref().map_or(0, |b| b.rate());
+                return Decision::reject(Reason::FirmOrderRateThrottle, req.instrument, rate as i64, 1, 0);
+            }
+        }
         let book = &self.strategies[strategy as usize];
         let policy = &book.policy;
+        let firm = self.firm.as_ref();
         let inst_id = req.instrument;
         let slot = self.slot(inst_id);
 
@@ -291,10 +660,36 @@ impl RiskEngine {
         }
 
         // 6. R3 reference price must exist.
-        let Some(ref2) = self.refs[slot].half_ticks(policy.collar_reference) else {
+        let refs = &self.refs[slot];
+        let Some(ref2) = refs.half_ticks(policy.collar_reference) else {
             return Decision::reject(Reason::NoReferencePrice, inst_id, 0, 0, 0);
         };
         let inst = &self.instruments[slot];
+        let e = book.exposure[slot];
+        // An order that only reduces: opposite side of the position and, with
+        // every same-side open order filled too, never past flat.
+        let reduces = match req.side {
+            Side::Buy => e.position < 0 && e.long_wc(req.qty) <= 0,
+            Side::Sell => e.position > 0 && e.short_wc(req.qty) >= 0,
+        };
+
+        // 6b. R13 market-data reasonability (orders that only reduce pass).
+        if let Some(f) = firm
+            && !reduces
+        {
+            if let Some(max_age) = f.policy.max_reference_age_ns {
+                let age = ts_ns.saturating_sub(refs.updated_at(policy.collar_reference));
+                if age > max_age {
+                    return Decision::reject(Reason::StaleReference, inst_id, max_age as i64, age as i64, 0);
+                }
+            }
+            if let Some(max_bps) = f.policy.max_jump_bps {
+                let (until, bps) = refs.jump(policy.collar_reference);
+                if ts_ns < until {
+                    return Decision::reject(Reason::PriceJump, inst_id, max_bps, bps, (until - ts_ns) as i64);
+                }
+            }
+        }
 
         // 7. R2 size: quantity, then notional (limit price; market at reference).
         if req.qty > lim.max_order_qty {
@@ -323,26 +718,39 @@ impl RiskEngine {
             }
         }
 
-        // 9. R11 reducing: opposite side of the position and, with every
-        // same-side open order filled too, never past flat.
-        let e = book.exposure[slot];
+        // 8b. R6 duplicate: same instrument, side, type, price and qty as an
+        // order opened less than `duplicate_window` ago.
+        if let Some(w) = policy.duplicate_window_ns {
+            for r in book.recent.iter().rev() {
+                let age = ts_ns.saturating_sub(r.ts);
+                if age < w
+                    && r.instrument == inst_id
+                    && r.side == req.side
+                    && r.order_type == req.order_type
+                    && r.qty == req.qty
+                    && (!is_limit || r.price == req.price)
+                {
+                    return Decision::reject(Reason::DuplicateOrder, inst_id, w as i64, age as i64, 0);
+                }
+            }
+        }
+
+        // 9. R11 reducing.
         let reducing = self.global == TradingState::Reducing
             || book.state == TradingState::Reducing
             || self.instrument_state[slot] == TradingState::Reducing;
-        if reducing {
-            let (ok, same_side) = match req.side {
-                Side::Buy => (e.position < 0 && e.long_wc(req.qty) <= 0, e.open_buy),
-                Side::Sell => (e.position > 0 && e.short_wc(req.qty) >= 0, e.open_sell),
+        if reducing && !reduces {
+            let same_side = match req.side {
+                Side::Buy => e.open_buy,
+                Side::Sell => e.open_sell,
             };
-            if !ok {
-                return Decision::reject(
-                    Reason::ReducingOnly,
-                    inst_id,
-                    e.position.saturating_abs(),
-                    req.qty.saturating_add(same_side),
-                    e.position,
-                );
-            }
+            return Decision::reject(
+                Reason::ReducingOnly,
+                inst_id,
+                e.position.saturating_abs(),
+                req.qty.saturating_add(same_side),
+                e.position,
+            );
         }
 
         // 10. R4 max position (worst case: position + open orders + this order).
@@ -352,49 +760,55 @@ impl RiskEngine {
             return Decision::reject(Reason::MaxPosition, inst_id, lim.max_position, to_i64(after), to_i64(before));
         }
 
-        // 11. R4 gross and net notional of the strategy, worst case, at reference prices.
-        let (mut gross_b, mut gross_a) = (0i128, 0i128);
-        let (mut long_b, mut long_a, mut short_b, mut short_a) = (0i128, 0i128, 0i128, 0i128);
-        for (k, ek) in book.exposure.iter().enumerate() {
-            if k != slot && ek.is_flat() {
-                continue;
-            }
-            let Some(r2) = self.refs[k].half_ticks(policy.collar_reference) else {
-                return Decision::reject(Reason::NoReferencePrice, self.instruments[k].id, 0, 0, 0);
-            };
-            let tlv = self.instruments[k].tick_lot_value;
-            let (bq, sq) = match (k == slot, req.side) {
-                (true, Side::Buy) => (req.qty, 0),
-                (true, Side::Sell) => (0, req.qty),
-                (false, _) => (0, 0),
-            };
-            gross_b = gross_b.saturating_add(money_at(ek.abs_wc(None, 0), r2, tlv));
-            gross_a = gross_a.saturating_add(money_at(ek.long_wc(bq).abs().max(ek.short_wc(sq).abs()), r2, tlv));
-            long_b = long_b.saturating_add(money_at(ek.long_wc(0), r2, tlv));
-            long_a = long_a.saturating_add(money_at(ek.long_wc(bq), r2, tlv));
-            short_b = short_b.saturating_add(money_at(ek.short_wc(0), r2, tlv));
-            short_a = short_a.saturating_add(money_at(ek.short_wc(sq), r2, tlv));
-        }
-        let increases = |a: i128, b: i128| a > b || a >= MONEY_CLAMP;
-        if gross_a > policy.max_gross_notional as i128 && increases(gross_a, gross_b) {
+        // 11. R4 gross and net notional of the strategy, worst case, at reference
+        // prices; R10 initial margin of the same worst case.
+        let margin = policy.capital.map(|_| book.margin_bps.as_slice());
+        let t = match totals(
+            &book.exposure,
+            &self.refs,
+            &self.instruments,
+            policy.collar_reference,
+            slot,
+            req.side,
+            req.qty,
+            margin,
+        ) {
+            Ok(t) => t,
+            Err(id) => return Decision::reject(Reason::NoReferencePrice, id, 0, 0, 0),
+        };
+        if t.gross_a > policy.max_gross_notional as i128 && increases(t.gross_a, t.gross_b) {
             return Decision::reject(
                 Reason::MaxGrossNotional,
                 inst_id,
                 policy.max_gross_notional,
-                to_i64(gross_a),
-                to_i64(gross_b),
+                to_i64(t.gross_a),
+                to_i64(t.gross_b),
             );
         }
-        let net_b = long_b.abs().max(short_b.abs());
-        let net_a = long_a.abs().max(short_a.abs());
-        if net_a > policy.max_net_notional as i128 && increases(net_a, net_b) {
+        if t.net_a > policy.max_net_notional as i128 && increases(t.net_a, t.net_b) {
             return Decision::reject(
                 Reason::MaxNetNotional,
                 inst_id,
                 policy.max_net_notional,
-                to_i64(net_a),
-                to_i64(net_b),
+                to_i64(t.net_a),
+                to_i64(t.net_b),
             );
+        }
+        // 11b. R10 initial margin within capital.
+        if let Some(cap) = policy.capital
+            && t.margin_a > cap as i128
+            && increases(t.margin_a, t.margin_b)
+        {
+            return Decision::reject(Reason::InitialMargin, inst_id, cap, to_i64(t.margin_a), to_i64(t.margin_b));
+        }
+
+        // 11c. R9 options: portfolio delta and vega, notional per expiry.
+        if (policy.max_delta.is_some()
+            || policy.max_vega.is_some()
+            || (policy.max_expiry_notional.is_some() && inst.expiry.is_some()))
+            && let Some(d) = self.r9(strategy as usize, slot, req.side, req.qty, ts_ns)
+        {
+            return d;
         }
 
         // 12. R5 max open orders.
@@ -403,7 +817,173 @@ impl RiskEngine {
             return Decision::reject(Reason::MaxOpenOrders, inst_id, policy.max_open_orders as i64, open + 1, open);
         }
 
-        Decision::ACCEPT
+        // 13. R12 firm-wide aggregates (worst case over every strategy).
+        if let Some(f) = firm {
+            let fe = self.firm_exposure[slot];
+            if let Some(max) = f.max_position[slot] {
+                let before = fe.abs_wc(None, 0);
+                let after = fe.abs_wc(Some(req.side), req.qty);
+                if after > max as i128 && after > before {
+                    return Decision::reject(Reason::FirmMaxPosition, inst_id, max, to_i64(after), to_i64(before));
+                }
+            }
+            if f.policy.max_gross_notional.is_some() || f.policy.max_net_notional.is_some() {
+                let t = match totals(
+                    &self.firm_exposure,
+                    &self.refs,
+                    &self.instruments,
+                    f.policy.reference,
+                    slot,
+                    req.side,
+                    req.qty,
+                    None,
+                ) {
+                    Ok(t) => t,
+                    Err(id) => return Decision::reject(Reason::NoReferencePrice, id, 0, 0, 0),
+                };
+                if let Some(max) = f.policy.max_gross_notional
+                    && t.gross_a > max as i128
+                    && increases(t.gross_a, t.gross_b)
+                {
+                    return Decision::reject(
+                        Reason::FirmGrossNotional,
+                        inst_id,
+                        max,
+                        to_i64(t.gross_a),
+                        to_i64(t.gross_b),
+                    );
+                }
+                if let Some(max) = f.policy.max_net_notional
+                    && t.net_a > max as i128
+                    && increases(t.net_a, t.net_b)
+                {
+                    return Decision::reject(Reason::FirmNetNotional, inst_id, max, to_i64(t.net_a), to_i64(t.net_b));
+                }
+            }
+        }
+
+        // 14. R7 self-trade prevention against resting limit orders of every
+        // strategy (this one included). Post-only orders never take, so they
+        // are exempt (the venue rejects them if they would cross).
+        let Some(mode) = firm.and_then(|f| f.policy.stp_mode) else {
+            return Decision::ACCEPT;
+        };
+        if req.tif == TimeInForce::PostOnly {
+            return Decision::ACCEPT;
+        }
+        let px = match (is_limit, req.side) {
+            (true, _) => req.price,
+            (false, Side::Buy) => i64::MAX,
+            (false, Side::Sell) => i64::MIN,
+        };
+        let rb = &mut self.rest[slot];
+        let (count, best) = match req.side {
+            Side::Buy => {
+                let mut it = rb.sells.iter().take_while(|k| k.price <= px);
+                let best = it.next().map(|k| k.price);
+                (best.map_or(0, |_| 1 + it.count()), best)
+            }
+            Side::Sell => {
+                let mut it = rb.buys.iter().rev().take_while(|k| k.price >= px);
+                let best = it.next().map(|k| k.price);
+                (best.map_or(0, |_| 1 + it.count()), best)
+            }
+        };
+        let Some(best) = best else {
+            return Decision::ACCEPT;
+        };
+        let reject = Decision::reject(Reason::SelfTradePrevented, inst_id, count as i64, req.price, best);
+        let out = match (mode, cancels) {
+            (StpMode::CancelNewest, _) | (_, None) => return reject,
+            (_, Some(out)) => out,
+        };
+        let side_set = match req.side {
+            Side::Buy => &mut rb.sells,
+            Side::Sell => &mut rb.buys,
+        };
+        for _ in 0..count {
+            let k = match req.side {
+                Side::Buy => side_set.pop_first(),
+                Side::Sell => side_set.pop_last(),
+            };
+            if let Some(k) = k {
+                out.push(OrderRef { strategy: k.strategy, order_id: k.id });
+                if let Some(o) = self.strategies.get_mut(k.strategy as usize).and_then(|b| b.open.get_mut(&k.id)) {
+                    o.rest = None;
+                }
+            }
+        }
+        if mode == StpMode::CancelBoth { reject } else { Decision::ACCEPT }
+    }
+
+    /// R9 worst-case portfolio delta / vega and notional of the order's
+    /// expiry; `Some(reject)` if a limit is breached and the order makes it worse.
+    fn r9(&self, si: usize, slot: usize, side: Side, qty: i64, ts_ns: u64) -> Option<Decision> {
+        let book = &self.strategies[si];
+        let policy = &book.policy;
+        let inst_id = self.instruments[slot].id;
+        let expiry = self.instruments[slot].expiry;
+        // (hi, lo) bounds of a linear sensitivity before / after the order.
+        let (mut d_b, mut d_a, mut v_b, mut v_a) = ((0i128, 0i128), (0i128, 0i128), (0i128, 0i128), (0i128, 0i128));
+        let (mut x_b, mut x_a) = (0i128, 0i128);
+        let acc = |acc: &mut (i128, i128), long: i128, short: i128, per_lot: i128| {
+            let (a, b) = (long.saturating_mul(per_lot), short.saturating_mul(per_lot));
+            acc.0 = acc.0.saturating_add(a.max(b));
+            acc.1 = acc.1.saturating_add(a.min(b));
+        };
+        let ref2 = |id: u32| self.slot(id).and_then(|s| self.refs[s].half_ticks(policy.collar_reference));
+        for (k, ek) in book.exposure.iter().enumerate() {
+            if k != slot && ek.is_flat() {
+                continue;
+            }
+            let inst = &self.instruments[k];
+            let und = inst.underlying.and_then(|u| self.slot(u)).map(|s| &self.instruments[s]);
+            let g = match lot_greeks(inst, und, ref2, self.vols[k].or(policy.option_vol_bps), ts_ns) {
+                Ok(g) => g,
+                Err(GreeksError::NoReference(id)) => {
+                    return Some(Decision::reject(Reason::NoReferencePrice, id, 0, 0, 0));
+                }
+                Err(GreeksError::NoVol) => return Some(Decision::reject(Reason::NoGreeks, inst.id, 0, 0, 0)),
+            };
+            let (bq, sq) = match (k == slot, side) {
+                (true, Side::Buy) => (qty, 0),
+                (true, Side::Sell) => (0, qty),
+                (false, _) => (0, 0),
+            };
+            let (lb, sb, la, sa) = (ek.long_wc(0), ek.short_wc(0), ek.long_wc(bq), ek.short_wc(sq));
+            acc(&mut d_b, lb, sb, g.delta);
+            acc(&mut d_a, la, sa, g.delta);
+            acc(&mut v_b, lb, sb, g.vega);
+            acc(&mut v_a, la, sa, g.vega);
+            if expiry.is_some() && inst.expiry == expiry {
+                x_b = x_b.saturating_add(lb.abs().max(sb.abs()).saturating_mul(g.underlying.abs()));
+                x_a = x_a.saturating_add(la.abs().max(sa.abs()).saturating_mul(g.underlying.abs()));
+            }
+        }
+        let worst = |(hi, lo): (i128, i128)| hi.saturating_abs().max(lo.saturating_abs());
+        let checks = [
+            (policy.max_delta, worst(d_a), worst(d_b), Reason::MaxPortfolioDelta),
+            (policy.max_vega, worst(v_a), worst(v_b), Reason::MaxPortfolioVega),
+            (policy.max_expiry_notional.filter(|_| expiry.is_some()), x_a, x_b, Reason::MaxExpiryNotional),
+        ];
+        for (limit, after, before, reason) in checks {
+            if let Some(l) = limit
+                && after > l as i128
+                && increases(after, before)
+            {
+                return Some(Decision::reject(reason, inst_id, l, to_i64(after), to_i64(before)));
+            }
+        }
+        None
+    }
+
+    /// R9: implied volatility of an option instrument, bps of vol (5000 =
+    /// 50 %), used for its greeks instead of the policy's `option_vol`.
+    /// Non-positive clears it.
+    pub fn set_implied_vol(&mut self, instrument: u32, vol_bps: i64) {
+        if let Some(s) = self.slot(instrument) {
+            self.vols[s] = (vol_bps > 0).then_some(vol_bps);
+        }
     }
 
     /// [`RiskEngine::check_order`] and, on accept, [`RiskEngine::order_opened`]
@@ -416,63 +996,321 @@ impl RiskEngine {
         d
     }
 
-    /// A cancel request: charges one message token (R5). Trading states never
-    /// block cancels. Unknown strategies are accepted (there is nothing to cancel).
+    /// A cancel request: charges one message token (R5), then one firm-wide
+    /// message token. Trading states never block cancels. Unknown strategies
+    /// are accepted (there is nothing to cancel).
     pub fn check_cancel(&mut self, strategy: u32, ts_ns: u64) -> Decision {
+        self.now = self.now.max(ts_ns);
         let Some(book) = self.strategies.get_mut(strategy as usize) else {
             return Decision::ACCEPT;
         };
         if !book.messages.try_take(ts_ns) {
             return Decision::reject(Reason::MessageRateThrottle, NO_INSTRUMENT, book.messages.rate() as i64, 1, 0);
         }
+        if let Some(b) = self.firm.as_mut().and_then(|f| f.messages.as_mut())
+            && !b.try_take(ts_ns)
+        {
+            return Decision::reject(Reason::FirmMessageRateThrottle, NO_INSTRUMENT, b.rate() as i64, 1, 0);
+        }
         Decision::ACCEPT
     }
 
-    /// The order is live: it counts as open and as worst-case exposure until
-    /// filled or closed. Re-opening an id already open replaces it.
+    /// The order is live: it counts as open and as worst-case exposure (of the
+    /// strategy and of the firm) until filled or closed, rests in the R7 book
+    /// if it is a limit order, and is remembered for R6. Re-opening an id
+    /// already open replaces it.
     pub fn order_opened(&mut self, strategy: u32, order_id: u64, req: &OrderRequest) {
         let slot = self.slot(req.instrument);
-        let Some(book) = self.strategies.get_mut(strategy as usize) else { return };
-        book.remove_open(order_id);
+        if strategy as usize >= self.strategies.len() {
+            return;
+        }
+        self.remove_open(strategy, order_id);
+        self.seq += 1;
+        let seq = self.seq;
+        let book = &mut self.strategies[strategy as usize];
         let remaining = req.qty.max(0);
-        if let Some(e) = slot.map(|s| &mut book.exposure[s]) {
-            match req.side {
-                Side::Buy => e.open_buy = e.open_buy.saturating_add(remaining),
-                Side::Sell => e.open_sell = e.open_sell.saturating_add(remaining),
+        let mut rest = None;
+        if let Some(s) = slot {
+            adjust_open(&mut book.exposure[s], req.side, remaining, 1);
+            adjust_open(&mut self.firm_exposure[s], req.side, remaining, 1);
+            if req.order_type == OrderType::Limit {
+                let k = RestKey { price: req.price, seq, strategy, id: order_id };
+                match req.side {
+                    Side::Buy => self.rest[s].buys.insert(k),
+                    Side::Sell => self.rest[s].sells.insert(k),
+                };
+                rest = Some(k);
             }
         }
-        book.open.insert(order_id, OpenOrder { slot, side: req.side, remaining });
+        book.open.insert(order_id, OpenOrder { slot, side: req.side, remaining, rest });
+        if let Some(w) = book.policy.duplicate_window_ns {
+            let now = book.last_check_ts;
+            while book.recent.front().is_some_and(|r| now.saturating_sub(r.ts) >= w) {
+                book.recent.pop_front();
+            }
+            book.recent.push_back(Recent {
+                ts: now,
+                instrument: req.instrument,
+                side: req.side,
+                order_type: req.order_type,
+                price: req.price,
+                qty: req.qty,
+            });
+        }
     }
 
-    /// A fill: the position moves by `qty` lots (as reported, saturating) in
-    /// the direction of the order's own side as recorded by `order_opened`
-    /// (authoritative; `_side` is accepted for symmetry with fill events and
-    /// not trusted); the order's open quantity drops by `qty` and it leaves the
-    /// open set when nothing remains. A fill for an id that is not open is
-    /// ignored (its instrument is unknown), so report fills before
-    /// `order_closed`.
-    pub fn order_filled(&mut self, strategy: u32, order_id: u64, _side: Side, _price: i64, qty: i64) {
+    /// Drop an open order entirely (strategy, firm and R7 books).
+    fn remove_open(&mut self, strategy: u32, order_id: u64) {
         let Some(book) = self.strategies.get_mut(strategy as usize) else { return };
+        let Some(o) = book.open.remove(&order_id) else { return };
+        if let Some(s) = o.slot {
+            adjust_open(&mut book.exposure[s], o.side, o.remaining, -1);
+            adjust_open(&mut self.firm_exposure[s], o.side, o.remaining, -1);
+            if let Some(k) = o.rest {
+                match o.side {
+                    Side::Buy => self.rest[s].buys.remove(&k),
+                    Side::Sell => self.rest[s].sells.remove(&k),
+                };
+            }
+        }
+    }
+
+    /// A fill at the latest event time seen; see [`RiskEngine::order_filled_at`].
+    /// `_side` is accepted for symmetry with fill events and not trusted.
+    pub fn order_filled(&mut self, strategy: u32, order_id: u64, _side: Side, price: i64, qty: i64) {
+        self.order_filled_at(strategy, order_id, self.now, price, qty);
+    }
+
+    /// A fill of `qty` lots at `price` ticks at event time `ts_ns`: the
+    /// position moves in the direction of the order's own side as recorded by
+    /// `order_opened` (authoritative); the order's open quantity drops by
+    /// `qty` and it leaves the open set when nothing remains. Then R8 (PnL)
+    /// and R14 (MMP window) are updated, which may report a [`Transition`]
+    /// and a [`RiskAction`]. A fill for an id that is not open is ignored, so
+    /// report fills before `order_closed`.
+    pub fn order_filled_at(&mut self, strategy: u32, order_id: u64, ts_ns: u64, price: i64, qty: i64) {
+        self.now = self.now.max(ts_ns);
+        let si = strategy as usize;
+        let Some(book) = self.strategies.get_mut(si) else { return };
         let Some(o) = book.open.get(&order_id).copied() else { return };
         let qty = qty.max(0);
-        if let Some(e) = o.slot.map(|s| &mut book.exposure[s]) {
-            e.position = e.position.saturating_add(o.side.sign().saturating_mul(qty));
-        }
+        let signed = o.side.sign().saturating_mul(qty);
         let used = qty.min(o.remaining);
-        book.release(&o, used);
+        if let Some(s) = o.slot {
+            let e = &mut book.exposure[s];
+            e.position = e.position.saturating_add(signed);
+            adjust_open(e, o.side, used, -1);
+            let fe = &mut self.firm_exposure[s];
+            fe.position = fe.position.saturating_add(signed);
+            adjust_open(fe, o.side, used, -1);
+            let p = &mut book.pnl[s];
+            if p.qty.checked_add(signed).is_some() && price > 0 {
+                p.apply_fill(&self.instruments[s], o.side, price, qty, 0);
+                book.last_fill[s] = price;
+            }
+        }
         let remaining = o.remaining - used;
         if remaining == 0 {
             book.open.remove(&order_id);
+            if let (Some(s), Some(k)) = (o.slot, o.rest) {
+                match o.side {
+                    Side::Buy => self.rest[s].buys.remove(&k),
+                    Side::Sell => self.rest[s].sells.remove(&k),
+                };
+            }
         } else if let Some(x) = book.open.get_mut(&order_id) {
             x.remaining = remaining;
         }
+        if let Some(s) = o.slot {
+            self.mmp_fill(si, s, ts_ns, signed);
+        }
+        self.eval_loss(si);
+    }
+
+    /// Fees charged (or rebates, negative) to a strategy, money units: they
+    /// count against its R8 loss limit.
+    pub fn on_fee(&mut self, strategy: u32, money: i64) {
+        let Some(b) = self.strategies.get_mut(strategy as usize) else { return };
+        b.fees = b.fees.saturating_add(money);
+        self.eval_loss(strategy as usize);
     }
 
     /// Cancelled, expired or rejected by the venue: the order leaves the open set.
     pub fn order_closed(&mut self, strategy: u32, order_id: u64) {
-        if let Some(book) = self.strategies.get_mut(strategy as usize) {
-            book.remove_open(order_id);
+        self.remove_open(strategy, order_id);
+    }
+
+    /// R14: add a fill to the strategy's window in `slot`; trip if over.
+    fn mmp_fill(&mut self, si: usize, slot: usize, ts: u64, signed: i64) {
+        let book = &mut self.strategies[si];
+        let (Some(w), Some(lim)) = (book.policy.mmp_window_ns, book.limits[slot]) else { return };
+        if lim.mmp_qty.is_none() && lim.mmp_delta.is_none() {
+            return;
         }
+        let m = &mut book.mmp[slot];
+        m.fills.push_back((ts, signed));
+        m.sum_abs += (signed as i128).abs();
+        m.sum_signed += signed as i128;
+        while let Some(&(t, q)) = m.fills.front() {
+            if ts.saturating_sub(t) < w {
+                break;
+            }
+            m.fills.pop_front();
+            m.sum_abs -= (q as i128).abs();
+            m.sum_signed -= q as i128;
+        }
+        let over_qty = lim.mmp_qty.filter(|&q| m.sum_abs > q as i128);
+        let over_delta = lim.mmp_delta.filter(|&d| m.sum_signed.abs() > d as i128);
+        if over_qty.is_none() && over_delta.is_none() {
+            return;
+        }
+        let inst = &self.instruments[slot];
+        let (n, sum_abs, sum_signed) = (m.fills.len(), to_i64(m.sum_abs), to_i64(m.sum_signed));
+        let mut text = format!(
+            "{}: {n} fills of {} {} (net {}) within {}",
+            Reason::MarketMakerProtection.name(),
+            inst.format_qty(sum_abs),
+            inst.symbol,
+            inst.format_qty(sum_signed),
+            crate::decision::fmt_ms(w as i64)
+        );
+        if let Some(q) = over_qty {
+            text.push_str(&format!(" exceed mmp_qty {}", inst.format_qty(q)));
+        }
+        if let Some(d) = over_delta {
+            text.push_str(&format!(
+                "{} mmp_delta {}",
+                if over_qty.is_some() { " and" } else { " exceed" },
+                inst.format_qty(d)
+            ));
+        }
+        *m = MmpWindow::default();
+        let to = match book.policy.mmp_action {
+            MmpAction::Reducing => TradingState::Reducing,
+            MmpAction::Halted => TradingState::Halted,
+        };
+        text.push_str(&format!("; strategy {} frozen and its quotes cancelled", si));
+        self.escalate(si, to, Reason::MarketMakerProtection, text);
+        self.actions.push(RiskAction::CancelAll { strategy: si as u32, reason: Reason::MarketMakerProtection });
+    }
+
+    /// Current PnL of a strategy: realised and fees from fills / `on_fee`,
+    /// unrealised at the strategy's reference (last fill price when none).
+    pub fn pnl(&self, strategy: u32) -> Pnl {
+        let Some(b) = self.strategies.get(strategy as usize) else { return Pnl::default() };
+        let (mut realised, mut unrealised) = (0i128, 0i128);
+        for (k, p) in b.pnl.iter().enumerate() {
+            realised += p.realised as i128;
+            if p.qty != 0 {
+                let ref2 = self.refs[k].half_ticks(b.policy.collar_reference).unwrap_or(2 * b.last_fill[k] as i128);
+                let inst = &self.instruments[k];
+                if inst.inverse {
+                    unrealised += p.unrealised(inst, to_i64(ref2 / 2)) as i128;
+                } else {
+                    let tlv = inst.tick_lot_value as i128;
+                    unrealised += (ref2 * p.qty as i128 - 2 * p.entry_cost) * tlv / 2;
+                }
+            }
+        }
+        Pnl { realised: to_i64(realised), unrealised: to_i64(unrealised), fees: b.fees }
+    }
+
+    /// R8: escalate the strategy if its loss is above a limit.
+    fn eval_loss(&mut self, si: usize) {
+        let b = &self.strategies[si];
+        let (red, halt) = (b.policy.loss_limit_reducing, b.policy.loss_limit_halt);
+        if red.is_none() && halt.is_none() {
+            return;
+        }
+        let pnl = self.pnl(si as u32);
+        let loss = -(pnl.total() as i128);
+        let (to, reason, limit, which) = if let Some(h) = halt.filter(|&h| loss > h as i128) {
+            (TradingState::Halted, Reason::LossLimitHalted, h, "loss_limit_halt")
+        } else if let Some(r) = red.filter(|&r| loss > r as i128) {
+            (TradingState::Reducing, Reason::LossLimitReducing, r, "loss_limit_reducing")
+        } else {
+            return;
+        };
+        if to.rank() <= b.state.rank() {
+            return;
+        }
+        let text = format!(
+            "{}: loss {} exceeds {which} {} (realised {}, unrealised {}, fees {})",
+            reason.name(),
+            format_money(to_i64(loss)),
+            format_money(limit),
+            format_money(pnl.realised),
+            format_money(pnl.unrealised),
+            format_money(pnl.fees),
+        );
+        if self.escalate(si, to, reason, text) {
+            self.actions.push(RiskAction::CancelAll { strategy: si as u32, reason });
+        }
+    }
+
+    /// Move a strategy to a stricter state and report it. False if it was
+    /// already at least that strict.
+    fn escalate(&mut self, si: usize, to: TradingState, reason: Reason, text: String) -> bool {
+        let b = &mut self.strategies[si];
+        let from = b.state;
+        if to.rank() <= from.rank() {
+            return false;
+        }
+        b.state = to;
+        self.transitions.push(Transition {
+            scope: Scope::Strategy(si as u32),
+            from,
+            to,
+            ts_ns: self.now,
+            cause: Cause { reason, text },
+        });
+        true
+    }
+
+    /// Trading-state changes risk made on its own since the last call (R8,
+    /// R14), oldest first. The engine journals each one.
+    pub fn take_transitions(&mut self) -> impl Iterator<Item = Transition> + '_ {
+        self.transitions.drain(..)
+    }
+
+    /// Actions the engine must carry out since the last call, oldest first.
+    pub fn take_actions(&mut self) -> impl Iterator<Item = RiskAction> + '_ {
+        self.actions.drain(..)
+    }
+
+    /// True if transitions or actions are waiting (cheap; no allocation).
+    pub fn has_pending(&self) -> bool {
+        !self.transitions.is_empty() || !self.actions.is_empty()
+    }
+
+    /// R11 kill switch: set `scope` HALTED and return every open order in
+    /// scope (global: all; strategy: its orders; instrument: every strategy's
+    /// orders in it), sorted by (strategy, id), for one mass cancel with cause
+    /// `CANCEL_KILL_SWITCH`. Nothing new passes in scope afterwards; cancels
+    /// still do. The orders stay open in risk until `order_closed`.
+    pub fn kill(&mut self, scope: Scope) -> Vec<OrderRef> {
+        self.set_state(scope, TradingState::Halted);
+        let slot = match scope {
+            Scope::Instrument(i) => match self.slot(i) {
+                Some(s) => Some(s),
+                None => return Vec::new(),
+            },
+            _ => None,
+        };
+        let mut out = Vec::new();
+        for (si, b) in self.strategies.iter().enumerate() {
+            if let Scope::Strategy(s) = scope
+                && s as usize != si
+            {
+                continue;
+            }
+            for (&id, o) in &b.open {
+                if slot.is_none_or(|s| o.slot == Some(s)) {
+                    out.push(OrderRef { strategy: si as u32, order_id: id });
+                }
+            }
+        }
+        out
     }
 
     /// Set a trading state. Unknown strategy or instrument ids are ignored
@@ -511,6 +1349,14 @@ impl RiskEngine {
     pub fn open_qty(&self, strategy: u32, instrument: u32) -> (i64, i64) {
         let e = self.exposure(strategy, instrument);
         (e.open_buy, e.open_sell)
+    }
+
+    /// Firm-wide (all strategies) signed position and open buy / sell lots in an instrument.
+    pub fn firm_exposure(&self, instrument: u32) -> (i64, i64, i64) {
+        self.slot(instrument).map_or((0, 0, 0), |s| {
+            let e = self.firm_exposure[s];
+            (e.position, e.open_buy, e.open_sell)
+        })
     }
 
     fn exposure(&self, strategy: u32, instrument: u32) -> Exposure {

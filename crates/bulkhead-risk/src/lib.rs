@@ -10,14 +10,27 @@
 //! decision, or allocate on the accept path.
 //!
 //! ## Implemented controls (DESIGN.md §4) and their reason codes
-//! | control | what | reason codes |
-//! |---|---|---|
-//! | R1 | allowlist: instruments, sides, order types, time in force | `R1_INSTRUMENT_NOT_ALLOWED` 101, `R1_SIDE_NOT_ALLOWED` 102, `R1_ORDER_TYPE_NOT_ALLOWED` 103, `R1_TIF_NOT_ALLOWED` 104 |
-//! | R2 | max order quantity, max order notional (limit orders at their limit price, market orders at the reference) | `R2_MAX_ORDER_QTY` 201, `R2_MAX_ORDER_NOTIONAL` 202 |
-//! | R3 | price collar in bps around the reference (mid, last, or mark = mid for now); no reference → reject | `R3_PRICE_COLLAR` 301, `R3_NO_REFERENCE_PRICE` 302 |
-//! | R4 | max worst-case position per instrument; max worst-case gross and net notional per strategy, valued at the reference | `R4_MAX_POSITION` 401, `R4_MAX_GROSS_NOTIONAL` 402, `R4_MAX_NET_NOTIONAL` 403 |
-//! | R5 | max open orders; order-rate and message-rate token buckets over event time | `R5_MAX_OPEN_ORDERS` 501, `R5_ORDER_RATE` 502, `R5_MESSAGE_RATE` 503 |
-//! | R11 | trading states ACTIVE / REDUCING / HALTED per strategy, per instrument, global | `R11_STRATEGY_HALTED` 1101, `R11_INSTRUMENT_HALTED` 1102, `R11_GLOBAL_HALTED` 1103, `R11_REDUCING_ONLY` 1104 |
+//! Strategy policy = one TOML per strategy ([`Policy`]); firm policy = one
+//! TOML per process ([`FirmPolicy`], installed with
+//! [`RiskEngine::set_firm_policy`]). Every field added by issue 4 is optional
+//! (absent = control off), so older policy files keep loading.
+//!
+//! | control | what | policy fields | reason codes |
+//! |---|---|---|---|
+//! | R1 | allowlist: instruments, sides, order types, time in force | strategy | `R1_INSTRUMENT_NOT_ALLOWED` 101, `R1_SIDE_NOT_ALLOWED` 102, `R1_ORDER_TYPE_NOT_ALLOWED` 103, `R1_TIF_NOT_ALLOWED` 104 |
+//! | R2 | max order quantity, max order notional (limit orders at their limit price, market orders at the reference) | strategy | `R2_MAX_ORDER_QTY` 201, `R2_MAX_ORDER_NOTIONAL` 202 |
+//! | R3 | price collar in bps around the reference (mid, last, or mark = mid for now); no reference → reject | strategy | `R3_PRICE_COLLAR` 301, `R3_NO_REFERENCE_PRICE` 302 |
+//! | R4 | max worst-case position per instrument; max worst-case gross and net notional per strategy, valued at the reference | strategy | `R4_MAX_POSITION` 401, `R4_MAX_GROSS_NOTIONAL` 402, `R4_MAX_NET_NOTIONAL` 403 |
+//! | R5 | max open orders; order-rate and message-rate token buckets over event time, per strategy and firm-wide | strategy; firm `max_orders_per_sec`, `max_messages_per_sec` | `R5_MAX_OPEN_ORDERS` 501, `R5_ORDER_RATE` 502, `R5_MESSAGE_RATE` 503, `R5_FIRM_ORDER_RATE` 504, `R5_FIRM_MESSAGE_RATE` 505 |
+//! | R6 | same strategy, instrument, side, type, price (limit) and qty as an order it opened less than the window ago | `duplicate_window_ms` | `R6_DUPLICATE_ORDER` 601 |
+//! | R7 | self-trade prevention against resting limit orders of every strategy (own included); post-only orders exempt | firm `stp_mode` | `R7_SELF_TRADE` 701; cancel cause of the resting orders `R7_CANCEL_SELF_TRADE` 702 |
+//! | R8 | loss = −(realised − fees + unrealised at the reference) above a limit moves the strategy to REDUCING / HALTED (reported as a [`Transition`] + [`RiskAction::CancelAll`]) | `loss_limit_reducing`, `loss_limit_halt` | transition causes `R8_LOSS_LIMIT_REDUCING` 801, `R8_LOSS_LIMIT_HALTED` 802; later orders get R11 codes |
+//! | R9 | worst-case portfolio delta-notional and vega (Black-76 from `bulkhead_model::black76`, vol from [`RiskEngine::set_implied_vol`] or `option_vol`), underlying notional per expiry | `max_delta`, `max_vega`, `max_expiry_notional`, `option_vol` | `R9_MAX_DELTA` 901, `R9_MAX_VEGA` 902, `R9_MAX_EXPIRY_NOTIONAL` 903, `R9_NO_GREEKS` 904 |
+//! | R10 | worst-case initial margin (Σ worst-case notional × rate of the instrument kind) within allocated capital | `capital`, `initial_margin_bps = { perpetual = 1000, … }` | `R10_INITIAL_MARGIN` 1001 |
+//! | R11 | trading states ACTIVE / REDUCING / HALTED per strategy, per instrument, global; [`RiskEngine::kill`] = HALTED + every open order in scope | — | `R11_STRATEGY_HALTED` 1101, `R11_INSTRUMENT_HALTED` 1102, `R11_GLOBAL_HALTED` 1103, `R11_REDUCING_ONLY` 1104, `R11_KILL_SWITCH` 1105 (cause) |
+//! | R12 | firm worst-case position per instrument, gross and net notional (Σ over all strategies) | firm `max_position`, `[instrument_limits."SYM"] max_position`, `max_gross_notional`, `max_net_notional`, `reference` | `R12_FIRM_MAX_POSITION` 1201, `R12_FIRM_GROSS_NOTIONAL` 1202, `R12_FIRM_NET_NOTIONAL` 1203 |
+//! | R13 | reference older than the max age, or within the cooldown after a jump larger than the max between two consecutive updates, blocks new risk (orders that only reduce pass) | firm `max_reference_age_ms`, `max_jump_bps`, `jump_cooldown_ms` | `R13_STALE_REFERENCE` 1301, `R13_PRICE_JUMP` 1302 |
+//! | R14 | fills of a strategy in one instrument within the window above a summed qty or |net qty| freeze it (REDUCING or HALTED) and cancel its quotes | `mmp_window_ms`, `mmp_qty`, `mmp_delta` (per-instrument overridable), `mmp_action` | `R14_MMP_TRIGGERED` 1401 (cause) |
 //!
 //! Also `SBX_INVALID_ORDER` 8001 for a non-positive quantity or limit price
 //! (defence in depth: the ABI decoder already refuses those).
@@ -25,44 +38,83 @@
 //! ## Order of checks in [`RiskEngine::check_order`] (first failure decides)
 //! 1. R5 message rate — one message token is taken on every check, accepted or not
 //! 2. R5 order rate — one order token is taken on every check, accepted or not
-//! 3. R11 HALTED: global, then strategy, then instrument
-//! 4. R1 instrument, side, order type, time in force
-//! 5. sanity: qty > 0, limit price > 0 (`SBX_INVALID_ORDER`)
-//! 6. R3 a reference price exists for the instrument
-//! 7. R2 order quantity, then order notional
-//! 8. R3 collar (limit orders): `|price − ref| × 10000 ≤ bps × ref` — the boundary is accepted
-//! 9. R11 REDUCING (any of global / strategy / instrument): the order must be on
-//!    the side opposite the current position and, with every open order on its
-//!    side filled, must not take the position past flat
-//! 10. R4 max position
-//! 11. R4 gross notional, then net notional (needs a reference for every
+//! 3. R5 firm message rate, then firm order rate — charged only when 1–2 passed
+//! 4. R11 HALTED: global, then strategy, then instrument
+//! 5. R1 instrument, side, order type, time in force
+//! 6. sanity: qty > 0, limit price > 0 (`SBX_INVALID_ORDER`)
+//! 7. R3 a reference price exists for the instrument
+//! 8. R13 stale reference, then price-jump cooldown (skipped for an order that only reduces)
+//! 9. R2 order quantity, then order notional
+//! 10. R3 collar (limit orders): `|price − ref| × 10000 ≤ bps × ref` — the boundary is accepted
+//! 11. R6 duplicate
+//! 12. R11 REDUCING (any of global / strategy / instrument): the order must be on
+//!     the side opposite the current position and, with every open order on its
+//!     side filled, must not take the position past flat
+//! 13. R4 max position
+//! 14. R4 gross notional, then net notional (needs a reference for every
 //!     instrument the strategy is exposed in, else `R3_NO_REFERENCE_PRICE`)
-//! 12. R5 max open orders
+//! 15. R10 initial margin
+//! 16. R9 delta, vega, notional per expiry
+//! 17. R5 max open orders
+//! 18. R12 firm position, firm gross, firm net
+//! 19. R7 self-trade prevention (last, so resting orders are only ever
+//!     cancelled for an order that passed everything else)
 //!
-//! [`RiskEngine::check_cancel`] only takes a message token; no trading state
-//! ever blocks a cancel.
+//! [`RiskEngine::check_cancel`] takes a strategy message token, then a firm
+//! message token; no trading state ever blocks a cancel.
 //!
 //! ## Worst case
 //! For each instrument `long = position + open buys (+ this order if a buy)`,
 //! `short = position − open sells (− this order if a sell)`; any subset of
 //! fills ends between the two. Worst-case absolute position is
 //! `max(|long|, |short|)`; gross notional is Σ of that × reference; net
-//! notional is `max(|Σ long × ref|, |Σ short × ref|)`. A limit breach rejects
-//! an order only if the order makes the worst case larger, so orders that
-//! shrink an over-limit exposure (after a price move, say) still pass.
+//! notional is `max(|Σ long × ref|, |Σ short × ref|)`; margin is Σ gross ×
+//! rate; delta / vega bounds are Σ max / Σ min of `long × g` and `short × g`.
+//! The firm's worst case uses the same formulas on the sums over all
+//! strategies. A limit breach rejects an order only if the order makes the
+//! worst case larger, so orders that shrink an over-limit exposure (after a
+//! price move, say) still pass.
 //!
 //! ## Reservation
 //! `check_order` does not reserve: after an accept the engine calls
 //! [`RiskEngine::order_opened`] with the id it assigned, before the next check
 //! for the same strategy; [`RiskEngine::check_and_open`] does both at once.
+//!
+//! ## What the engine must call (integration contract)
+//! 1. At start: [`RiskEngine::add_strategy`] per strategy, then
+//!    [`RiskEngine::set_firm_policy`] if a firm policy file is configured.
+//! 2. Market data: [`RiskEngine::on_quote_at`] / [`RiskEngine::on_trade_at`]
+//!    with the event's time (the old `on_quote` / `on_trade` use the latest
+//!    time seen, which makes R13 ages wrong).
+//! 3. Submit: [`RiskEngine::check_order_stp`] with a reused `Vec<OrderRef>`;
+//!    first cancel every returned order at the venue (cause
+//!    `R7_CANCEL_SELF_TRADE`), then, if accepted, [`RiskEngine::order_opened`]
+//!    and send the order; if rejected, send the reject event.
+//! 4. Cancel requests: [`RiskEngine::check_cancel`].
+//! 5. Venue events: fills → [`RiskEngine::order_filled_at`] (event time) and
+//!    the fill's fee → [`RiskEngine::on_fee`]; cancel / expire / reject →
+//!    [`RiskEngine::order_closed`] (after the last fill).
+//! 6. After every input that can change risk state (market data, fills,
+//!    fees): if [`RiskEngine::has_pending`], journal each of
+//!    [`RiskEngine::take_transitions`] (scope, from, to, cause code + text)
+//!    and carry out each of [`RiskAction::CancelAll`] from
+//!    [`RiskEngine::take_actions`] (cancel cause = its `reason`).
+//! 7. Kill switch: [`RiskEngine::kill`] returns every open order in scope;
+//!    cancel them all in the same step (cause `CANCEL_KILL_SWITCH`) and
+//!    journal the transition with the operator as cause (risk does not
+//!    report kill / `set_state` transitions: the caller knows who did it).
+//! 8. Options: [`RiskEngine::set_implied_vol`] when an implied vol is known.
 
 mod decision;
 mod engine;
+mod firm;
+mod options;
 mod policy;
 mod throttle;
 
 pub use bulkhead_abi::Reason;
 pub use decision::{Decision, NO_INSTRUMENT};
-pub use engine::{RiskEngine, Scope, TradingState};
-pub use policy::{CollarReference, InstrumentLimits, Policy, PolicyError};
+pub use engine::{Cause, OrderRef, Pnl, RiskAction, RiskEngine, Scope, TradingState, Transition};
+pub use firm::{FirmPolicy, StpMode};
+pub use policy::{CollarReference, InstrumentLimits, KIND_NAMES, MmpAction, Policy, PolicyError, kind_index};
 pub use throttle::TokenBucket;

@@ -38,6 +38,10 @@ pub struct InstrumentLimits {
     pub max_order_notional: i64,
     /// R4: max absolute worst-case position, lots.
     pub max_position: i64,
+    /// R14: max summed fill quantity (both sides) within `mmp_window_ns`, lots.
+    pub mmp_qty: Option<i64>,
+    /// R14: max |signed fill quantity| (delta) within `mmp_window_ns`, lots.
+    pub mmp_delta: Option<i64>,
 }
 
 /// A validated, resolved policy. Every limit is an integer in raw units.
@@ -67,6 +71,62 @@ pub struct Policy {
     pub max_orders_per_sec: u32,
     /// R5: messages (submits + cancels) per second (token bucket, burst = one second).
     pub max_messages_per_sec: u32,
+    /// R6: an order identical (instrument, side, type, price, qty) to one this
+    /// strategy opened less than this many ns earlier is rejected. `None` = off.
+    pub duplicate_window_ns: Option<u64>,
+    /// R8: a loss (−(realised − fees + unrealised)) above this, money units,
+    /// moves the strategy to REDUCING. `None` = off.
+    pub loss_limit_reducing: Option<i64>,
+    /// R8: a loss above this, money units, moves the strategy to HALTED. `None` = off.
+    pub loss_limit_halt: Option<i64>,
+    /// R10: capital allocated to the strategy, money units. `None` = R10 off.
+    pub capital: Option<i64>,
+    /// R10: initial margin rate per instrument kind, bps of worst-case
+    /// notional, indexed by [`kind_index`]. A kind not listed uses the
+    /// instrument's own `initial_margin_bps` if > 0, else 10000 (full notional).
+    pub initial_margin_bps: [Option<i64>; KIND_COUNT],
+    /// R14: window of market-maker protection, ns. `None` = R14 off.
+    pub mmp_window_ns: Option<u64>,
+    /// R14: state the strategy is frozen in when MMP trips.
+    pub mmp_action: MmpAction,
+    /// R9: max worst-case absolute portfolio delta, as delta-notional money
+    /// (Σ delta × forward × units; linear instruments have delta 1). `None` = off.
+    pub max_delta: Option<i64>,
+    /// R9: max worst-case absolute portfolio vega, money per vol point. `None` = off.
+    pub max_vega: Option<i64>,
+    /// R9: max worst-case underlying notional of the instruments sharing the
+    /// order's expiry (options and futures), money units. `None` = off.
+    pub max_expiry_notional: Option<i64>,
+    /// R9: volatility used for greeks when no implied vol was set with
+    /// [`crate::RiskEngine::set_implied_vol`], in bps of vol (5000 = 50 %).
+    pub option_vol_bps: Option<i64>,
+}
+
+/// Number of instrument kinds [`kind_index`] distinguishes.
+pub const KIND_COUNT: usize = 4;
+/// Names of the kinds accepted in `initial_margin_bps`, by [`kind_index`].
+pub const KIND_NAMES: [&str; KIND_COUNT] = ["spot", "perpetual", "future", "option"];
+
+/// Index of an instrument kind into per-kind policy tables (see [`KIND_NAMES`]).
+#[allow(unreachable_patterns)]
+pub fn kind_index(kind: bulkhead_model::InstrumentKind) -> usize {
+    use bulkhead_model::InstrumentKind as K;
+    match kind {
+        K::Spot => 0,
+        K::Perpetual => 1,
+        K::Future => 2,
+        K::Option => 3,
+        // A kind the model adds later is margined like an option (the most
+        // conservative table slot) until the policy format learns its name.
+        _ => 3,
+    }
+}
+
+/// What R14 market-maker protection does to the strategy when it trips.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MmpAction {
+    Reducing,
+    Halted,
 }
 
 /// Why a policy file was refused. Always names the file; field errors name the field.
@@ -99,6 +159,19 @@ struct RawPolicy {
     max_open_orders: Option<i64>,
     max_orders_per_sec: Option<i64>,
     max_messages_per_sec: Option<i64>,
+    duplicate_window_ms: Option<i64>,
+    loss_limit_reducing: Option<String>,
+    loss_limit_halt: Option<String>,
+    capital: Option<String>,
+    initial_margin_bps: Option<BTreeMap<String, i64>>,
+    mmp_window_ms: Option<i64>,
+    mmp_qty: Option<String>,
+    mmp_delta: Option<String>,
+    mmp_action: Option<String>,
+    max_delta: Option<String>,
+    max_vega: Option<String>,
+    max_expiry_notional: Option<String>,
+    option_vol: Option<String>,
     #[serde(default)]
     instrument_limits: BTreeMap<String, RawInstrumentLimits>,
 }
@@ -109,16 +182,42 @@ struct RawInstrumentLimits {
     max_order_qty: Option<String>,
     max_order_notional: Option<String>,
     max_position: Option<String>,
+    mmp_qty: Option<String>,
+    mmp_delta: Option<String>,
 }
+
+/// Milliseconds per policy field → ns; `None` stays `None`.
+const MAX_MS: i64 = 86_400_000;
 
 const MAX_COUNT: i64 = 1_000_000;
 
-struct Ctx<'a> {
-    file: &'a str,
+/// Deserialize TOML, turning parser errors into [`PolicyError::Parse`] with
+/// the line number and, where the line is `key = value`, the field name.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<T, PolicyError> {
+    toml::from_str(text).map_err(|e| {
+        let mut message = e.message().trim().to_string();
+        if let Some(span) = e.span() {
+            let start = span.start.min(text.len());
+            let line_no = text[..start].matches('\n').count() + 1;
+            let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+            let line = text[line_start..].lines().next().unwrap_or("").trim();
+            message = match line.split_once('=') {
+                Some((key, _)) if !line.starts_with('[') && !line.starts_with('#') => {
+                    format!("line {line_no}: field `{}`: {message}", key.trim().trim_matches('"'))
+                }
+                _ => format!("line {line_no}: {message}"),
+            };
+        }
+        PolicyError::Parse { file: source.to_string(), message }
+    })
+}
+
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: &'a str,
 }
 
 impl Ctx<'_> {
-    fn err(&self, field: &str, problem: impl Into<String>) -> PolicyError {
+    pub(crate) fn err(&self, field: &str, problem: impl Into<String>) -> PolicyError {
         PolicyError::Field { file: self.file.to_string(), field: field.to_string(), problem: problem.into() }
     }
 
@@ -135,7 +234,7 @@ impl Ctx<'_> {
     }
 
     /// Decimal string in instrument units → lots, > 0.
-    fn lots(&self, field: &str, raw: &str, inst: &Instrument) -> Result<i64, PolicyError> {
+    pub(crate) fn lots(&self, field: &str, raw: &str, inst: &Instrument) -> Result<i64, PolicyError> {
         let lots = inst.qty_to_lots(raw).map_err(|e| {
             self.err(field, Self::decimal_problem(raw, e, &format!("lot size {} of {}", inst.lot_size, inst.symbol)))
         })?;
@@ -146,7 +245,7 @@ impl Ctx<'_> {
     }
 
     /// Decimal string in quote currency → money units (1e-8), exact, > 0.
-    fn money(&self, field: &str, raw: &str) -> Result<i64, PolicyError> {
+    pub(crate) fn money(&self, field: &str, raw: &str) -> Result<i64, PolicyError> {
         let unit = Decimal { mantissa: 1, scale: MONEY_DECIMALS };
         let m = Decimal::parse(raw)
             .and_then(|d| d.to_units(unit))
@@ -157,7 +256,21 @@ impl Ctx<'_> {
         Ok(m)
     }
 
-    fn count(&self, field: &str, v: Option<i64>, max: i64) -> Result<i64, PolicyError> {
+    pub(crate) fn opt_ms(&self, field: &str, v: Option<i64>) -> Result<Option<u64>, PolicyError> {
+        v.map(|ms| {
+            if !(1..=MAX_MS).contains(&ms) {
+                return Err(self.err(field, format!("`{ms}` must be between 1 and {MAX_MS} (milliseconds)")));
+            }
+            Ok(ms as u64 * 1_000_000)
+        })
+        .transpose()
+    }
+
+    pub(crate) fn opt_money(&self, field: &str, v: Option<&str>) -> Result<Option<i64>, PolicyError> {
+        v.map(|s| self.money(field, s)).transpose()
+    }
+
+    pub(crate) fn count(&self, field: &str, v: Option<i64>, max: i64) -> Result<i64, PolicyError> {
         let v = self.required(field, v)?;
         if !(1..=max).contains(&v) {
             return Err(self.err(field, format!("`{v}` must be between 1 and {max}")));
@@ -194,22 +307,7 @@ impl Policy {
     /// Parse and validate a policy. `source` is the file name used in every
     /// error; `instruments` is the universe symbols are resolved against.
     pub fn from_toml(text: &str, source: &str, instruments: &[Instrument]) -> Result<Policy, PolicyError> {
-        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
-            let mut message = e.message().trim().to_string();
-            if let Some(span) = e.span() {
-                let start = span.start.min(text.len());
-                let line_no = text[..start].matches('\n').count() + 1;
-                let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-                let line = text[line_start..].lines().next().unwrap_or("").trim();
-                message = match line.split_once('=') {
-                    Some((key, _)) if !line.starts_with('[') && !line.starts_with('#') => {
-                        format!("line {line_no}: field `{}`: {message}", key.trim().trim_matches('"'))
-                    }
-                    _ => format!("line {line_no}: {message}"),
-                };
-            }
-            PolicyError::Parse { file: source.to_string(), message }
-        })?;
+        let raw: RawPolicy = parse_toml(text, source)?;
         let cx = Ctx { file: source };
 
         // R1
@@ -280,7 +378,22 @@ impl Policy {
                 Some(s) => cx.money(&qty_field("max_order_notional"), s)?,
                 None => cx.required("max_order_notional", order_notional_default)?,
             };
-            limits.push(InstrumentLimits { instrument: inst.id, max_order_qty, max_order_notional, max_position });
+            let mmp_qty = match ov.and_then(|o| o.mmp_qty.as_deref()) {
+                Some(s) => Some(cx.lots(&qty_field("mmp_qty"), s, inst)?),
+                None => raw.mmp_qty.as_deref().map(|s| cx.lots("mmp_qty", s, inst)).transpose()?,
+            };
+            let mmp_delta = match ov.and_then(|o| o.mmp_delta.as_deref()) {
+                Some(s) => Some(cx.lots(&qty_field("mmp_delta"), s, inst)?),
+                None => raw.mmp_delta.as_deref().map(|s| cx.lots("mmp_delta", s, inst)).transpose()?,
+            };
+            limits.push(InstrumentLimits {
+                instrument: inst.id,
+                max_order_qty,
+                max_order_notional,
+                max_position,
+                mmp_qty,
+                mmp_delta,
+            });
         }
         limits.sort_by_key(|l| l.instrument);
 
@@ -308,7 +421,87 @@ impl Policy {
         let max_orders_per_sec = cx.count("max_orders_per_sec", raw.max_orders_per_sec, MAX_COUNT)? as u32;
         let max_messages_per_sec = cx.count("max_messages_per_sec", raw.max_messages_per_sec, MAX_COUNT)? as u32;
 
+        // R6
+        let duplicate_window_ns = cx.opt_ms("duplicate_window_ms", raw.duplicate_window_ms)?;
+
+        // R8
+        let loss_limit_reducing = cx.opt_money("loss_limit_reducing", raw.loss_limit_reducing.as_deref())?;
+        let loss_limit_halt = cx.opt_money("loss_limit_halt", raw.loss_limit_halt.as_deref())?;
+        if let (Some(r), Some(h)) = (loss_limit_reducing, loss_limit_halt)
+            && r >= h
+        {
+            return Err(cx.err("loss_limit_reducing", "must be smaller than `loss_limit_halt`"));
+        }
+
+        // R10
+        let capital = cx.opt_money("capital", raw.capital.as_deref())?;
+        let mut initial_margin_bps = [None; KIND_COUNT];
+        if let Some(table) = raw.initial_margin_bps {
+            if capital.is_none() {
+                return Err(cx.err("initial_margin_bps", "needs `capital` (the margin is checked against it)"));
+            }
+            for (kind, bps) in table {
+                let field = format!("initial_margin_bps.{kind}");
+                let Some(k) = KIND_NAMES.iter().position(|n| *n == kind) else {
+                    return Err(cx.err(
+                        &field,
+                        format!("unknown instrument kind `{kind}` (expected one of {})", KIND_NAMES.join(", ")),
+                    ));
+                };
+                if !(1..=10_000).contains(&bps) {
+                    return Err(cx.err(&field, format!("`{bps}` must be between 1 and 10000")));
+                }
+                initial_margin_bps[k] = Some(bps);
+            }
+        }
+
+        // R14
+        let mmp_window_ns = cx.opt_ms("mmp_window_ms", raw.mmp_window_ms)?;
+        let any_mmp = limits.iter().any(|l| l.mmp_qty.is_some() || l.mmp_delta.is_some());
+        if any_mmp && mmp_window_ns.is_none() {
+            return Err(cx.err("mmp_window_ms", "missing (required when `mmp_qty` or `mmp_delta` is set)"));
+        }
+        if mmp_window_ns.is_some() && !any_mmp {
+            return Err(cx.err("mmp_window_ms", "set, but neither `mmp_qty` nor `mmp_delta` is"));
+        }
+        let mmp_action = match raw.mmp_action.as_deref() {
+            None | Some("halted") => MmpAction::Halted,
+            Some("reducing") => MmpAction::Reducing,
+            Some(other) => {
+                return Err(cx.err("mmp_action", format!("unknown value `{other}` (expected one of reducing, halted)")));
+            }
+        };
+
+        // R9
+        let max_delta = cx.opt_money("max_delta", raw.max_delta.as_deref())?;
+        let max_vega = cx.opt_money("max_vega", raw.max_vega.as_deref())?;
+        let max_expiry_notional = cx.opt_money("max_expiry_notional", raw.max_expiry_notional.as_deref())?;
+        let option_vol_bps = raw
+            .option_vol
+            .as_deref()
+            .map(|v| {
+                let bps = Decimal::parse(v)
+                    .and_then(|d| d.to_units(Decimal { mantissa: 1, scale: 4 }))
+                    .map_err(|e| cx.err("option_vol", Ctx::decimal_problem(v, e, "0.0001 (4 decimals at most)")))?;
+                if !(1..=100_000).contains(&bps) {
+                    return Err(cx.err("option_vol", format!("`{v}` must be > 0 and at most 10 (1000 %)")));
+                }
+                Ok(bps)
+            })
+            .transpose()?;
+
         Ok(Policy {
+            max_delta,
+            max_vega,
+            max_expiry_notional,
+            option_vol_bps,
+            duplicate_window_ns,
+            loss_limit_reducing,
+            loss_limit_halt,
+            capital,
+            initial_margin_bps,
+            mmp_window_ns,
+            mmp_action,
             source: source.to_string(),
             instruments: limits,
             sides,

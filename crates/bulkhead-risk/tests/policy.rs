@@ -111,3 +111,109 @@ fn toml_syntax_error_names_file_and_line() {
     let err = Policy::from_toml("instruments = [\n", "bad.toml", &instruments()).unwrap_err().to_string();
     assert!(err.starts_with("bad.toml: line "), "{err}");
 }
+
+#[test]
+fn new_optional_fields_resolve() {
+    let p = load(&[
+        ("duplicate_window_ms", "250"),
+        ("loss_limit_reducing", r#""1000""#),
+        ("loss_limit_halt", r#""2000""#),
+        ("capital", r#""50000""#),
+        ("initial_margin_bps", "{ perpetual = 1000, spot = 10000 }"),
+        ("mmp_window_ms", "100"),
+        ("mmp_qty", r#""1""#),
+        ("mmp_action", r#""reducing""#),
+    ])
+    .unwrap();
+    assert_eq!(p.duplicate_window_ns, Some(250_000_000));
+    assert_eq!((p.loss_limit_reducing, p.loss_limit_halt), (Some(1000 * 100_000_000), Some(2000 * 100_000_000)));
+    assert_eq!(p.capital, Some(50_000 * 100_000_000));
+    assert_eq!(p.initial_margin_bps, [Some(10_000), Some(1000), None, None]);
+    assert_eq!(p.mmp_window_ns, Some(100_000_000));
+    assert_eq!(p.limits(BTC).unwrap().mmp_qty, Some(1000));
+    assert_eq!(p.limits(ETH).unwrap().mmp_qty, Some(100));
+    assert_eq!(p.limits(BTC).unwrap().mmp_delta, None);
+    assert_eq!(p.mmp_action, bulkhead_risk::MmpAction::Reducing);
+    // all absent = all off
+    let p = load(&[]).unwrap();
+    assert_eq!((p.duplicate_window_ns, p.loss_limit_halt, p.capital, p.mmp_window_ns), (None, None, None, None));
+}
+
+#[test]
+fn new_field_errors_name_file_and_field() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("loss_limit_reducing", r#""2000""#), ("loss_limit_halt", r#""2000""#)],
+            "policies/mm.toml: field `loss_limit_reducing`: must be smaller than `loss_limit_halt`",
+        ),
+        (&[("loss_limit_halt", r#""-1""#)], "policies/mm.toml: field `loss_limit_halt`: `-1` must be > 0"),
+        (
+            &[("duplicate_window_ms", "0")],
+            "policies/mm.toml: field `duplicate_window_ms`: `0` must be between 1 and 86400000 (milliseconds)",
+        ),
+        (
+            &[("mmp_qty", r#""1""#)],
+            "policies/mm.toml: field `mmp_window_ms`: missing (required when `mmp_qty` or `mmp_delta` is set)",
+        ),
+        (
+            &[("mmp_window_ms", "10")],
+            "policies/mm.toml: field `mmp_window_ms`: set, but neither `mmp_qty` nor `mmp_delta` is",
+        ),
+        (
+            &[("mmp_window_ms", "10"), ("mmp_delta", r#""0.0001""#)],
+            "policies/mm.toml: field `mmp_delta`: `0.0001` is not a multiple of lot size 0.001 of BTC-USDT-PERP",
+        ),
+        (
+            &[("mmp_window_ms", "10"), ("mmp_qty", r#""1""#), ("mmp_action", r#""pause""#)],
+            "policies/mm.toml: field `mmp_action`: unknown value `pause` (expected one of reducing, halted)",
+        ),
+        (
+            &[("initial_margin_bps", "{ perpetual = 1000 }")],
+            "policies/mm.toml: field `initial_margin_bps`: needs `capital` (the margin is checked against it)",
+        ),
+        (
+            &[("capital", r#""1""#), ("initial_margin_bps", "{ swap = 1000 }")],
+            "policies/mm.toml: field `initial_margin_bps.swap`: unknown instrument kind `swap` (expected one of spot, perpetual, future, option)",
+        ),
+        (
+            &[("capital", r#""1""#), ("initial_margin_bps", "{ spot = 0 }")],
+            "policies/mm.toml: field `initial_margin_bps.spot`: `0` must be between 1 and 10000",
+        ),
+    ];
+    for (ov, want) in cases {
+        let got = load(ov).unwrap_err().to_string();
+        assert_eq!(&got, want, "{ov:?}");
+    }
+}
+
+#[test]
+fn firm_policy_loads_and_validates() {
+    use bulkhead_risk::{FirmPolicy, StpMode};
+    let text = include_str!("data/example_firm_policy.toml");
+    let f = FirmPolicy::from_toml(text, "tests/data/example_firm_policy.toml", &instruments()).unwrap();
+    assert_eq!(f.stp_mode, Some(StpMode::CancelOldest));
+    assert_eq!(f.max_position(BTC), Some(5_000));
+    assert_eq!(f.max_position(ETH), Some(10_000));
+    assert_eq!(f.max_gross_notional, Some(1_000_000 * 100_000_000));
+    assert_eq!((f.max_orders_per_sec, f.max_messages_per_sec), (Some(200), Some(1000)));
+    assert_eq!(
+        (f.max_reference_age_ns, f.max_jump_bps, f.jump_cooldown_ns),
+        (Some(5_000_000_000), Some(300), 2_000_000_000)
+    );
+    assert_eq!(FirmPolicy::from_toml("", "f.toml", &instruments()).unwrap(), FirmPolicy::off("f.toml"));
+    let err = |t: &str| FirmPolicy::from_toml(t, "firm.toml", &instruments()).unwrap_err().to_string();
+    assert_eq!(
+        err("stp_mode = \"cancel_all\""),
+        "firm.toml: field `stp_mode`: unknown value `cancel_all` (expected one of cancel_newest, cancel_oldest, cancel_both)"
+    );
+    assert_eq!(err("max_jump_bps = 10"), "firm.toml: field `jump_cooldown_ms`: missing (required with `max_jump_bps`)");
+    assert_eq!(
+        err("max_position = \"0.0001\""),
+        "firm.toml: field `max_position`: `0.0001` is not a multiple of lot size 0.001 of BTC-USDT-PERP"
+    );
+    assert_eq!(
+        err("[instrument_limits.\"DOGE\"]\nmax_position = \"1\""),
+        "firm.toml: field `instrument_limits.\"DOGE\"`: unknown instrument `DOGE`"
+    );
+    assert!(err("stp = 1").starts_with("firm.toml: line 1: field `stp`: unknown field `stp`"), "{}", err("stp = 1"));
+}

@@ -57,6 +57,7 @@
 
 pub mod auth;
 pub mod command;
+pub mod engine_control;
 mod http;
 pub mod metrics;
 pub mod snapshot;

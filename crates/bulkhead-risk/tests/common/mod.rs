@@ -14,6 +14,7 @@ pub fn instruments() -> Vec<Instrument> {
         tick_size: tick.into(),
         lot_size: lot.into(),
         multiplier: "1".into(),
+        ..Default::default()
     };
     vec![
         Instrument::from_spec(BTC, &spec("BTC-USDT-PERP", "0.1", "0.001")).unwrap(),

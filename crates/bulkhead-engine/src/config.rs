@@ -43,6 +43,8 @@ pub struct RunSection {
     /// Replace an existing journal directory instead of refusing.
     #[serde(default)]
     pub overwrite_journal: bool,
+    /// Firm-wide risk policy (R5 firm throttles, R7 STP mode, R12, R13).
+    pub firm_policy: Option<PathBuf>,
 }
 
 fn never() -> String {
@@ -165,6 +167,7 @@ pub struct LoadedConfig {
     pub journal_dir: PathBuf,
     pub data: DataPlan,
     pub strategies: Vec<LoadedStrategy>,
+    pub firm_policy: Option<bulkhead_risk::FirmPolicy>,
 }
 
 pub enum DataPlan {
@@ -331,6 +334,18 @@ impl LoadedConfig {
                 restart: s.restart,
             });
         }
+        let firm_policy = match &raw.run.firm_policy {
+            None => None,
+            Some(f) => {
+                let p = base.join(f);
+                let text = String::from_utf8(read(&p)?)
+                    .map_err(|e| ConfigError::Parse { path: p.clone(), message: format!("not UTF-8: {e}") })?;
+                Some(
+                    bulkhead_risk::FirmPolicy::from_toml(&text, &p.display().to_string(), &instruments)
+                        .map_err(|e| ConfigError::Policy(e.to_string()))?,
+                )
+            }
+        };
         if strategies.is_empty() {
             return Err(field("strategies".into(), "at least one strategy is required".into()));
         }
@@ -342,6 +357,7 @@ impl LoadedConfig {
             instruments,
             data,
             strategies,
+            firm_policy,
         })
     }
 

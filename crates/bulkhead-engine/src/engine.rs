@@ -150,6 +150,8 @@ struct Slot {
 enum Action {
     Submit(NewOrder),
     Cancel(u64),
+    /// Cancel a (possibly other strategy's) order for a risk cause (R7).
+    CancelFor(u64, Reason),
     CancelAll(u32, Option<u32>),
 }
 
@@ -189,6 +191,7 @@ impl JournalSink {
 
 /// The host side of one strategy's callback.
 struct HostCtx<'a> {
+    stp: &'a mut Vec<bulkhead_risk::OrderRef>,
     book: &'a mut Book,
     risk: &'a mut RiskEngine,
     journal: &'a mut JournalSink,
@@ -203,7 +206,14 @@ impl HostApi for HostCtx<'_> {
         let local = self.book.next_local;
         self.book.next_local += 1;
         self.book.stats.submitted += 1;
-        let d = self.risk.check_order(sid, self.now, req);
+        let mut stp = std::mem::take(self.stp);
+        stp.clear();
+        let d = self.risk.check_order_stp(sid, self.now, req, &mut stp);
+        // R7 cancel-oldest / cancel-both: the resting orders go first.
+        for o in stp.drain(..) {
+            self.actions.push(Action::CancelFor(o.order_id, Reason::CancelledBySelfTradePrevention));
+        }
+        *self.stp = stp;
         let mut p = Payload::<{ records::ORDER_PAYLOAD }>::new();
         p.u32(sid).u64(local).u16(d.reason.code()).u16(0).i64(d.limit).i64(d.requested).i64(d.current).order(req);
         self.journal.write(records::ORDER, p.bytes());
@@ -383,6 +393,7 @@ pub struct Engine {
     actions: Vec<Action>,
     venue_out: Vec<VenueEvent>,
     notices: Vec<VenueNotice>,
+    stp: Vec<bulkhead_risk::OrderRef>,
     batch: Vec<Event>,
     last_mid: Vec<Option<i64>>,
     events: u64,
@@ -422,6 +433,7 @@ impl Engine {
             actions: Vec::new(),
             venue_out: Vec::new(),
             notices: Vec::new(),
+            stp: Vec::new(),
             batch: Vec::with_capacity(MAX_BATCH),
             events: 0,
             now: 0,
@@ -433,6 +445,11 @@ impl Engine {
     /// with, so the supervisor can restart them.
     pub fn set_runtime(&mut self, runtime: Arc<SandboxRuntime>) {
         self.runtime = Some(runtime);
+    }
+
+    /// Firm-wide limits across all strategies (R5 firm throttles, R7, R12, R13).
+    pub fn set_firm_policy(&mut self, policy: bulkhead_risk::FirmPolicy) {
+        self.risk.set_firm_policy(policy);
     }
 
     /// Set a strategy's restart policy (default: never restart).
@@ -472,6 +489,7 @@ impl Engine {
         p.u32(sid).put(&module_hash.unwrap_or([0; 32]));
         self.journal.write_var(records::MODULE, p.bytes(), setup.name.as_bytes());
         let mut ctx = HostCtx {
+            stp: &mut self.stp,
             book: &mut book,
             risk: &mut self.risk,
             journal: &mut self.journal,
@@ -657,12 +675,12 @@ impl Engine {
         if (inst as usize) < self.instruments.len() {
             match ev.kind {
                 EventKind::Quote => {
-                    self.risk.on_quote(inst, ev.price, ev.a);
+                    self.risk.on_quote_at(inst, ev.ts_ns, ev.price, ev.a);
                     self.last_mid[inst as usize] = Some((ev.price + ev.a) / 2);
                     self.venue.on_quote(ev.ts_ns, inst, ev.price, ev.qty, ev.a, ev.b, &mut self.venue_out);
                 }
                 EventKind::Trade => {
-                    self.risk.on_trade(inst, ev.price);
+                    self.risk.on_trade_at(inst, ev.ts_ns, ev.price);
                     let side = ev.side.unwrap_or(Side::Buy);
                     self.venue.on_trade(ev.ts_ns, inst, ev.price, ev.qty, side, &mut self.venue_out);
                 }
@@ -714,6 +732,7 @@ impl Engine {
             slot.book.stats.events += chunk.len() as u64;
             slot.book.stats.callbacks += 1;
             let mut ctx = HostCtx {
+                stp: &mut self.stp,
                 book: &mut slot.book,
                 risk: &mut self.risk,
                 journal: &mut self.journal,
@@ -749,6 +768,9 @@ impl Engine {
                 Action::Submit(o) => self.venue.submit(self.now, &o, &mut self.venue_out),
                 Action::Cancel(gid) => {
                     self.venue.cancel(self.now, gid, Reason::CancelledByStrategy, &mut self.venue_out);
+                }
+                Action::CancelFor(gid, reason) => {
+                    self.venue.cancel(self.now, gid, reason, &mut self.venue_out);
                 }
                 Action::CancelAll(sid, inst) => {
                     self.venue.cancel_account(self.now, sid, inst, Reason::CancelledByStrategy, &mut self.venue_out);
@@ -817,7 +839,8 @@ impl Engine {
                 }
                 EventKind::Fill => {
                     book.stats.fills += 1;
-                    self.risk.order_filled(sid, gid, ev.side.unwrap_or(Side::Buy), ev.price, ev.qty);
+                    self.risk.order_filled_at(sid, gid, self.now, ev.price, ev.qty);
+                    self.risk.on_fee(sid, ev.a);
                     if ev.b <= 0 {
                         book.open.remove(&local);
                     } else if let Some(o) = book.open.get_mut(&local) {
@@ -834,6 +857,31 @@ impl Engine {
             }
         }
         self.journal_notices();
+        self.apply_risk_outcomes();
+    }
+
+    /// Journal risk's own state transitions (R8 loss limits, R14 market-maker
+    /// protection) with their causes, and carry out the cancels it asks for.
+    fn apply_risk_outcomes(&mut self) {
+        if !self.risk.has_pending() {
+            return;
+        }
+        let transitions: Vec<bulkhead_risk::Transition> = self.risk.take_transitions().collect();
+        for t in transitions {
+            let text = format!("{} ({}): {}", t.cause.reason.name(), t.cause.reason.code(), t.cause.text);
+            self.journal_state(t.scope, t.to, &text);
+            if let Scope::Strategy(sid) = t.scope
+                && let Some(slot) = self.slots.get_mut(sid as usize)
+            {
+                slot.history.push(StateChange { at_ns: self.now, state: trading_state_name(t.to), reason: text });
+            }
+        }
+        let actions: Vec<bulkhead_risk::RiskAction> = self.risk.take_actions().collect();
+        for a in actions {
+            let bulkhead_risk::RiskAction::CancelAll { strategy, reason } = a;
+            self.venue.cancel_account(self.now, strategy, None, reason, &mut self.venue_out);
+            self.route_venue_events();
+        }
     }
 
     /// Journal funding, liquidation and settlement notices from the venue.
@@ -930,6 +978,7 @@ impl Engine {
         self.set_state(Scope::Strategy(sid), TradingState::Active, &format!("supervisor: restart {attempt} of {max}"));
         let slot = &mut self.slots[i];
         let mut ctx = HostCtx {
+            stp: &mut self.stp,
             book: &mut slot.book,
             risk: &mut self.risk,
             journal: &mut self.journal,
@@ -958,6 +1007,10 @@ impl Engine {
     /// Change a trading state (R11) and journal who or what caused it.
     pub fn set_state(&mut self, scope: Scope, state: TradingState, cause: &str) {
         self.risk.set_state(scope, state);
+        self.journal_state(scope, state, cause);
+    }
+
+    fn journal_state(&mut self, scope: Scope, state: TradingState, cause: &str) {
         let (code, target) = match scope {
             Scope::Strategy(s) => (0u8, s),
             Scope::Instrument(i) => (1, i),

@@ -141,6 +141,9 @@ pub fn prepare_run(cfg: &LoadedConfig) -> Result<PreparedRun, RunError> {
         })?;
         engine.set_restart_policy(sid, s.restart);
     }
+    if let Some(firm) = &cfg.firm_policy {
+        engine.set_firm_policy(firm.clone());
+    }
     Ok(PreparedRun { engine, runtime, source })
 }
 

@@ -188,11 +188,12 @@ impl StoreData {
 fn enter(caller: &mut Caller<'_, StoreData>) -> wasmtime::Result<()> {
     let d = caller.data_mut();
     d.host_calls = d.host_calls.saturating_add(1);
-    d.stats.host_calls += 1;
     if d.host_calls > d.host_call_limit {
+        d.stats.host_calls_refused = d.stats.host_calls_refused.saturating_add(1);
         let limit = d.host_call_limit;
         return Err(d.fail(Fault::HostCallBudget { limit }));
     }
+    d.stats.host_calls = d.stats.host_calls.saturating_add(1);
     Ok(())
 }
 
@@ -231,7 +232,7 @@ fn submit_order(mut caller: Caller<'_, StoreData>, ptr: i32, len: i32) -> wasmti
     match OrderRequest::decode(&bytes[range]) {
         Ok(req) => Ok(host.submit_order(&req)),
         Err(e) => {
-            d.stats.invalid_records += 1;
+            d.stats.invalid_records = d.stats.invalid_records.saturating_add(1);
             tracing::debug!(error = %e, "strategy submitted an invalid order record");
             host.invalid_record(e);
             Ok(-(Reason::InvalidOrder.code() as i64))
@@ -300,7 +301,7 @@ fn log(mut caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32) -> was
         let limit_per_sec = d.log.rate_per_sec;
         return Err(d.fail(Fault::LogRate { limit_per_sec }));
     }
-    d.stats.log_bytes += u(len);
+    d.stats.log_bytes = d.stats.log_bytes.saturating_add(u(len));
     let host = d.host()?;
     Ok(host.log(level, &bytes[range]))
 }

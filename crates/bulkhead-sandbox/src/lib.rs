@@ -26,15 +26,38 @@
 //! | host calls per callback | counter in the store | [`Fault::HostCallBudget`] |
 //! | log bytes / s of event time | token bucket in the store | [`Fault::LogRate`] |
 //!
+//! Before allocating, [`SandboxRuntime::instantiate`] also refuses a module
+//! whose *initial* memory or table already exceeds the strategy's limits
+//! ([`Fault::MemoryLimit`] / [`Fault::TableLimit`]) and limits larger than the
+//! runtime's pool slots ([`Fault::Instantiate`]).
+//!
+//! ## Instances, cache and accounting
+//! - [`RuntimeConfig`]: wasmtime's pooling allocator sized for N strategies
+//!   (default 1 000 × 64 MiB slots, 64 KiB guards: ~62.6 GiB of *virtual*
+//!   reservation, nothing resident until touched) or the on-demand allocator.
+//!   A pool that is full is a [`Fault::Instantiate`]; a dropped [`Sandbox`]
+//!   frees its slot.
+//! - Precompiled-module cache ([`RuntimeConfig::cache_dir`]): artifacts keyed
+//!   by blake3(module) + wasmtime version + engine fingerprint, checksummed,
+//!   rebuilt when corrupt; see the `cache` module for why deserializing them
+//!   is sound.
+//! - [`SandboxStats`]: fuel (total / last / max per call), callback wall time
+//!   histogram (p50 / p99 / max, fixed log-linear buckets, no allocation),
+//!   instantiation time, peak memory, host calls (admitted / refused), log
+//!   bytes, invalid records.
+//!
 //! A `start` function, `bulkhead_abi_version`, `bulkhead_buffer` and
 //! `bulkhead_init` each run under the same fuel, deadline and memory limits
 //! as a callback. After a fault a [`Sandbox`] is frozen: every later
 //! `on_events` returns the same fault without entering the guest.
 
+mod cache;
 mod error;
 mod host;
+mod stats;
 
-use std::sync::{Arc, mpsc};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -43,10 +66,15 @@ use bulkhead_abi::{
     ABI_VERSION, EVENT_SIZE, EXPORT_MEMORY, EXPORTS, Event, IMPORT_MODULE, IMPORTS, ImportSig, MAX_BATCH,
     MAX_CONFIG_LEN,
 };
+pub use cache::CacheStats;
 pub use error::{Fault, LoadError, SandboxError};
 pub use host::MAX_OPEN_ORDERS_QUERY;
 use host::{Limiter, LogBucket, StoreData};
-use wasmtime::{Config, Engine, ExternType, FuncType, Linker, Memory, Module, Store, Trap, TypedFunc};
+pub use stats::{SandboxStats, WALL_HIST_BUCKETS, WallHistogram};
+use wasmtime::{
+    Config, Engine, ExternType, FuncType, InstanceAllocationStrategy, Linker, Memory, Module, PoolingAllocationConfig,
+    Store, Trap, TypedFunc,
+};
 
 /// Per-strategy limits. Defaults are those of DESIGN.md §3.
 #[derive(Clone, Debug, serde::Deserialize, PartialEq)]
@@ -86,20 +114,6 @@ impl Default for Limits {
     }
 }
 
-/// Counters for one sandbox. `callbacks` counts `bulkhead_on_events` calls;
-/// fuel and wall time also include instantiation (start, version, buffer, init).
-#[derive(Clone, Debug, Default)]
-pub struct SandboxStats {
-    pub callbacks: u64,
-    pub fuel_used: u64,
-    pub host_calls: u64,
-    pub log_bytes: u64,
-    pub invalid_records: u64,
-    pub peak_memory_bytes: u64,
-    pub wall_ns_total: u64,
-    pub wall_ns_max: u64,
-}
-
 /// How often the epoch ticker advances the engine's epoch.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
@@ -135,56 +149,224 @@ impl Drop for Ticker {
     }
 }
 
-/// One per process: the wasmtime engine (fuel and epoch interruption on), the
-/// linker with the `bulkhead` imports, and the epoch ticker thread.
+/// How the runtime allocates instances and where it caches compiled modules.
+///
+/// The default is a pooling allocator for [`RuntimeConfig::max_instances`] =
+/// 1 000 concurrent strategies, each with a 64 MiB linear-memory slot and a
+/// 10 000-element table, and no module cache.
+///
+/// ## Memory: address space versus RSS
+/// The pool *reserves* `max_instances × (memory_bytes_per_instance +
+/// memory_guard_bytes)` of virtual address space up front (default:
+/// 1 000 × (64 MiB + 64 KiB) ≈ 62.6 GiB of the 128 TiB user address space),
+/// mapped `PROT_NONE`: it is neither resident nor committed. Only pages a
+/// strategy actually touches become resident, and they are returned to the
+/// kernel when the instance is dropped (beyond
+/// [`RuntimeConfig::memory_keep_resident_bytes`]). The bound on *RSS* is the
+/// sum of the strategies' [`Limits::memory_bytes`]: with 1 000 strategies at
+/// the 64 MiB default the worst case (every one grown to its cap) is 62.5 GiB,
+/// more than a 24 GiB machine has. [`RuntimeConfig::worst_case_memory_bytes`]
+/// gives that number so operators can lower per-strategy limits.
+///
+/// Because a 64 MiB slot is smaller than the 4 GiB a 32-bit memory can
+/// address, compiled code performs explicit bounds checks (a compare and
+/// branch per access that the guard region cannot absorb); that is the price
+/// of fitting 1 000 instances in a modest reservation.
+#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Concurrent instances the pooling allocator provides. `0` selects
+    /// wasmtime's on-demand allocator (mmap per instance, no pool).
+    pub max_instances: u32,
+    /// Linear-memory slot per instance (the most any strategy's
+    /// [`Limits::memory_bytes`] may be), bytes; also the per-memory virtual
+    /// reservation.
+    pub memory_bytes_per_instance: u64,
+    /// Unmapped guard after each linear memory, bytes.
+    pub memory_guard_bytes: u64,
+    /// Table slot per instance (the most any strategy's
+    /// [`Limits::table_elements`] may be).
+    pub table_elements_per_instance: u32,
+    /// Engine-wide wasm stack limit, bytes (the most any strategy's
+    /// [`Limits::stack_bytes`] may be).
+    pub max_stack_bytes: usize,
+    /// Bytes of each freed linear memory kept resident (reset with `memset`
+    /// instead of `madvise`) to make re-instantiation cheaper. Costs RSS.
+    pub memory_keep_resident_bytes: u64,
+    /// Precompiled-module cache directory; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            max_instances: 1000,
+            memory_bytes_per_instance: Limits::default().memory_bytes,
+            memory_guard_bytes: 64 * 1024,
+            table_elements_per_instance: Limits::default().table_elements,
+            max_stack_bytes: Limits::default().stack_bytes,
+            memory_keep_resident_bytes: 0,
+            cache_dir: None,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Virtual address space the linear-memory pool reserves (not RSS).
+    pub fn reserved_address_space_bytes(&self) -> u64 {
+        (self.max_instances as u64)
+            .saturating_mul(self.memory_bytes_per_instance.saturating_add(self.memory_guard_bytes))
+    }
+
+    /// RSS bound for linear memory if every slot is live and grown to the
+    /// slot size. Compare with the machine's memory.
+    pub fn worst_case_memory_bytes(&self) -> u64 {
+        (self.max_instances as u64).saturating_mul(self.memory_bytes_per_instance)
+    }
+}
+
+/// One per process: the wasmtime engine (fuel and epoch interruption on,
+/// pooling allocator unless configured otherwise), the linker with the
+/// `bulkhead` imports, the optional module cache, and the epoch ticker thread.
 pub struct SandboxRuntime {
     engine: Engine,
     linker: Linker<StoreData>,
     max_stack: usize,
+    config: RuntimeConfig,
+    cache: Option<cache::ModuleCache>,
+    fallback: OnceLock<Result<Engine, String>>,
     ticker: Arc<Ticker>,
 }
 
+/// Engine settings shared by the pooled engine and the fallback engine.
+fn base_config(config: &RuntimeConfig) -> Config {
+    let mut cfg = Config::new();
+    cfg.consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(config.max_stack_bytes)
+        // Replay must reproduce decisions bit for bit.
+        .cranelift_nan_canonicalization(true);
+    cfg
+}
+
 /// A compiled, validated strategy module. Instantiate it with the runtime that
-/// loaded it.
+/// loaded it. Cloning is cheap (the compiled code is shared).
+#[derive(Clone)]
 pub struct StrategyModule {
     pub name: String,
     /// blake3 of the module bytes.
     pub hash: [u8; 32],
     module: Module,
+    from_cache: bool,
+    /// Set when the module does not fit the pooling allocator's slots: it was
+    /// compiled by the fallback engine for validation only and every
+    /// instantiation fails (with the limit it breaks, or this message).
+    unfit: Option<String>,
 }
 
 impl std::fmt::Debug for StrategyModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StrategyModule").field("name", &self.name).field("hash", &self.hash).finish_non_exhaustive()
+        f.debug_struct("StrategyModule")
+            .field("name", &self.name)
+            .field("hash", &self.hash)
+            .field("from_cache", &self.from_cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StrategyModule {
+    /// Whether the compiled code came from the precompiled-module cache.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
     }
 }
 
 impl SandboxRuntime {
-    /// A runtime whose engine-wide wasm stack limit is the default
-    /// [`Limits::stack_bytes`] (512 KiB).
+    /// A runtime with [`RuntimeConfig::default`]: pooling allocator for 1 000
+    /// instances of up to 64 MiB, 512 KiB wasm stack, no module cache.
     pub fn new() -> Result<Self, SandboxError> {
-        Self::with_max_stack(Limits::default().stack_bytes)
+        Self::with_config(RuntimeConfig::default())
     }
 
     /// A runtime with an explicit engine-wide wasm stack limit. Wasmtime has
     /// no per-store stack limit, so pass the largest `stack_bytes` of the
     /// strategies this runtime will host.
     pub fn with_max_stack(stack_bytes: usize) -> Result<Self, SandboxError> {
-        let mut cfg = Config::new();
-        cfg.consume_fuel(true)
-            .epoch_interruption(true)
-            .max_wasm_stack(stack_bytes)
-            // Replay must reproduce decisions bit for bit.
-            .cranelift_nan_canonicalization(true);
-        let engine = Engine::new(&cfg).map_err(|e| SandboxError::Engine { message: format!("{e:#}") })?;
+        Self::with_config(RuntimeConfig { max_stack_bytes: stack_bytes, ..RuntimeConfig::default() })
+    }
+
+    /// A runtime with an explicit allocation / cache configuration.
+    pub fn with_config(config: RuntimeConfig) -> Result<Self, SandboxError> {
+        let engine_err = |e: wasmtime::Error| SandboxError::Engine { message: format!("{e:#}") };
+        let mut cfg = base_config(&config);
+        if config.max_instances > 0 {
+            let slot = usize::try_from(config.memory_bytes_per_instance).map_err(|_| SandboxError::Engine {
+                message: format!("memory_bytes_per_instance {} does not fit usize", config.memory_bytes_per_instance),
+            })?;
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_core_instances(config.max_instances)
+                .total_memories(config.max_instances)
+                .total_tables(config.max_instances)
+                .max_memories_per_module(1)
+                .max_tables_per_module(1)
+                .max_memory_size(slot)
+                .table_elements(config.table_elements_per_instance as usize)
+                .linear_memory_keep_resident(config.memory_keep_resident_bytes as usize)
+                .table_keep_resident(0);
+            cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+                // Each slot reserves exactly its maximum size plus a small
+                // guard (see RuntimeConfig docs); memories never move.
+                .memory_reservation(config.memory_bytes_per_instance)
+                .memory_guard_size(config.memory_guard_bytes)
+                .guard_before_linear_memory(false)
+                .memory_may_move(false);
+        }
+        let engine = Engine::new(&cfg).map_err(engine_err)?;
         let linker = host::build_linker(&engine)?;
+        let cache = config.cache_dir.as_deref().and_then(|dir| cache::ModuleCache::open(dir, &engine));
         let ticker = Arc::new(Ticker::start(engine.clone())?);
-        Ok(SandboxRuntime { engine, linker, max_stack: stack_bytes, ticker })
+        Ok(SandboxRuntime {
+            engine,
+            linker,
+            max_stack: config.max_stack_bytes,
+            config,
+            cache,
+            fallback: OnceLock::new(),
+            ticker,
+        })
+    }
+
+    /// On-demand engine used only to compile (never instantiate) a module the
+    /// pool cannot hold, so that it still gets validated at load and its
+    /// instantiation fails with the same typed fault as without a pool.
+    fn fallback_engine(&self) -> Result<&Engine, String> {
+        self.fallback
+            .get_or_init(|| Engine::new(&base_config(&self.config)).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The configuration this runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Cache counters, or `None` when no usable cache directory is configured.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
+    }
+
+    /// The cache directory in use, if any.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache.as_ref().map(|c| c.dir())
     }
 
     /// Compile and validate. `name` is used in error messages.
     ///
-    /// Only binary wasm is accepted (no WAT text).
+    /// Only binary wasm is accepted (no WAT text). With a cache directory
+    /// configured, a verified precompiled artifact is used instead of
+    /// compiling (see the `cache` module docs); the same import/export
+    /// validation runs either way.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<StrategyModule, LoadError> {
         if !bytes.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm {
@@ -192,12 +374,109 @@ impl SandboxRuntime {
                 message: "missing the `\\0asm` magic header".to_string(),
             });
         }
-        let module = Module::from_binary(&self.engine, bytes)
-            .map_err(|e| LoadError::Compile { name: name.to_string(), message: format!("{e:#}") })?;
-        validate(name, &module)?;
         let hash = *blake3::hash(bytes).as_bytes();
-        tracing::debug!(module = name, hash = %blake3::Hash::from(hash).to_hex(), "strategy module loaded");
-        Ok(StrategyModule { name: name.to_string(), hash, module })
+        let cached = match &self.cache {
+            Some(c) => match c.get(&self.engine, &hash) {
+                cache::Lookup::Hit(m) => Some(m),
+                cache::Lookup::Miss => None,
+            },
+            None => None,
+        };
+        let from_cache = cached.is_some();
+        let module = match cached {
+            Some(m) => {
+                validate(name, &m)?;
+                m
+            }
+            None => match Module::from_binary(&self.engine, bytes) {
+                Ok(m) => {
+                    validate(name, &m)?;
+                    if let Some(c) = &self.cache {
+                        c.put(&hash, &m);
+                    }
+                    m
+                }
+                Err(e) if self.config.max_instances > 0 => {
+                    // Either invalid wasm or valid wasm the pool cannot hold
+                    // (initial memory/table over the slot, several memories,
+                    // oversized instance): the on-demand engine tells which.
+                    let pool_error = format!("{e:#}");
+                    let fallback = self
+                        .fallback_engine()
+                        .map_err(|message| LoadError::Compile { name: name.to_string(), message })?;
+                    let m = Module::from_binary(fallback, bytes)
+                        .map_err(|e| LoadError::Compile { name: name.to_string(), message: format!("{e:#}") })?;
+                    validate(name, &m)?;
+                    tracing::debug!(module = name, error = %pool_error, "module does not fit the instance pool");
+                    return Ok(StrategyModule {
+                        name: name.to_string(),
+                        hash,
+                        module: m,
+                        from_cache,
+                        unfit: Some(pool_error),
+                    });
+                }
+                Err(e) => return Err(LoadError::Compile { name: name.to_string(), message: format!("{e:#}") }),
+            },
+        };
+        tracing::debug!(module = name, hash = %blake3::Hash::from(hash).to_hex(), from_cache, "strategy module loaded");
+        Ok(StrategyModule { name: name.to_string(), hash, module, from_cache, unfit: None })
+    }
+
+    /// Refuse, before allocating anything, what the pool or the strategy's
+    /// limits cannot hold.
+    fn precheck(&self, module: &StrategyModule, limits: &Limits) -> Result<(), Fault> {
+        if limits.stack_bytes > self.max_stack {
+            return Err(Fault::Instantiate {
+                message: format!(
+                    "strategy asks for {} bytes of wasm stack but this runtime provides {} (see SandboxRuntime::with_max_stack)",
+                    limits.stack_bytes, self.max_stack
+                ),
+            });
+        }
+        let pooled = self.config.max_instances > 0;
+        if pooled && limits.memory_bytes > self.config.memory_bytes_per_instance {
+            return Err(Fault::Instantiate {
+                message: format!(
+                    "strategy asks for {} bytes of linear memory but this runtime's pool slots hold {} (RuntimeConfig::memory_bytes_per_instance)",
+                    limits.memory_bytes, self.config.memory_bytes_per_instance
+                ),
+            });
+        }
+        if pooled && limits.table_elements > self.config.table_elements_per_instance {
+            return Err(Fault::Instantiate {
+                message: format!(
+                    "strategy asks for tables of {} elements but this runtime's pool slots hold {} (RuntimeConfig::table_elements_per_instance)",
+                    limits.table_elements, self.config.table_elements_per_instance
+                ),
+            });
+        }
+        let req = module.module.resources_required();
+        if req.num_memories > 1 || req.num_tables > 1 {
+            return Err(Fault::Instantiate {
+                message: format!(
+                    "module defines {} memories and {} tables; at most one of each is allowed",
+                    req.num_memories, req.num_tables
+                ),
+            });
+        }
+        if let Some(pages) = req.max_initial_memory_size {
+            let requested = pages.saturating_mul(65_536);
+            if requested > limits.memory_bytes {
+                return Err(Fault::MemoryLimit { requested, limit: limits.memory_bytes });
+            }
+        }
+        if let Some(elems) = req.max_initial_table_size
+            && elems > limits.table_elements as u64
+        {
+            return Err(Fault::TableLimit { requested: elems, limit: limits.table_elements as u64 });
+        }
+        if let Some(why) = &module.unfit {
+            return Err(Fault::Instantiate {
+                message: format!("module does not fit this runtime's instance pool: {why}"),
+            });
+        }
+        Ok(())
     }
 
     /// Instantiate under `limits` (a `start` function also runs under the
@@ -213,14 +492,8 @@ impl SandboxRuntime {
         now_ns: u64,
         host: &mut dyn HostApi,
     ) -> Result<Sandbox, Fault> {
-        if limits.stack_bytes > self.max_stack {
-            return Err(Fault::Instantiate {
-                message: format!(
-                    "strategy asks for {} bytes of wasm stack but this runtime provides {} (see SandboxRuntime::with_max_stack)",
-                    limits.stack_bytes, self.max_stack
-                ),
-            });
-        }
+        let instantiate_began = Instant::now();
+        self.precheck(module, limits)?;
         if config.len() > MAX_CONFIG_LEN {
             return Err(Fault::Instantiate {
                 message: format!("config is {} bytes, over the maximum of {MAX_CONFIG_LEN}", config.len()),
@@ -244,7 +517,7 @@ impl SandboxRuntime {
         arm(&mut store, limits);
         let linker = &self.linker;
         let inst = with_host(&mut store, host, |s| linker.instantiate(&mut *s, &module.module));
-        account(&mut store, limits, began);
+        account(&mut store, limits, began, false);
         let instance = inst.map_err(|e| instance_fault(e, &store))?;
 
         let missing =
@@ -292,6 +565,8 @@ impl SandboxRuntime {
         if code != 0 {
             return Err(Fault::GuestError { callback: "bulkhead_init", code });
         }
+        sandbox.store.data_mut().stats.instantiate_ns =
+            instantiate_began.elapsed().as_nanos().min(u64::MAX as u128) as u64;
         Ok(sandbox)
     }
 }
@@ -327,7 +602,8 @@ impl Sandbox {
         for batch in events.chunks(MAX_BATCH) {
             self.write_events(batch)?;
             let on_events = self.on_events_fn.clone();
-            self.store.data_mut().stats.callbacks += 1;
+            let st = &mut self.store.data_mut().stats;
+            st.callbacks = st.callbacks.saturating_add(1);
             let code = self.call(host, "bulkhead_on_events", |s| on_events.call(s, batch.len() as i32))?;
             if code != 0 {
                 return Err(self.freeze(Fault::GuestError { callback: "bulkhead_on_events", code }));
@@ -380,7 +656,7 @@ impl Sandbox {
         let began = Instant::now();
         arm(&mut self.store, &self.limits);
         let r = with_host(&mut self.store, host, f);
-        account(&mut self.store, &self.limits, began);
+        account(&mut self.store, &self.limits, began, what == "bulkhead_on_events");
         match r {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -410,15 +686,23 @@ fn arm(store: &mut Store<StoreData>, limits: &Limits) {
     d.pending = None;
 }
 
-/// Fold one call's fuel, wall time and peak memory into the stats.
-fn account(store: &mut Store<StoreData>, limits: &Limits, began: Instant) {
+/// Fold one call's fuel, wall time and peak memory into the stats; a
+/// `bulkhead_on_events` call (`callback`) also goes into the wall-time
+/// histogram. No allocation.
+fn account(store: &mut Store<StoreData>, limits: &Limits, began: Instant, callback: bool) {
     let wall = began.elapsed().as_nanos().min(u64::MAX as u128) as u64;
     let left = store.get_fuel().unwrap_or(0);
+    let used = limits.fuel_per_callback.saturating_sub(left);
     let d = store.data_mut();
     let s = &mut d.stats;
-    s.fuel_used = s.fuel_used.saturating_add(limits.fuel_per_callback.saturating_sub(left));
+    s.fuel_used = s.fuel_used.saturating_add(used);
+    s.fuel_used_last = used;
+    s.fuel_used_max = s.fuel_used_max.max(used);
     s.wall_ns_total = s.wall_ns_total.saturating_add(wall);
     s.wall_ns_max = s.wall_ns_max.max(wall);
+    if callback {
+        s.wall.record(wall);
+    }
     s.peak_memory_bytes = s.peak_memory_bytes.max(d.limiter.peak_memory);
 }
 

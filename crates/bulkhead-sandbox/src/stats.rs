@@ -1,0 +1,214 @@
+//! Per-sandbox resource accounting: counters and a fixed-bucket log-linear
+//! histogram of callback wall time.
+//!
+//! Recording a sample is a handful of integer operations on a fixed array:
+//! no allocation, no floating point, no locking.
+
+/// Sub-buckets per power of two (2^3 = 8): relative bucket width ≤ 12.5 %.
+const SUB_BITS: u32 = 3;
+const SUB: usize = 1 << SUB_BITS;
+
+/// Number of buckets: values `0..8` are exact, then 8 sub-buckets for every
+/// power of two from 2^3 up to 2^63, so every `u64` has a bucket.
+pub const WALL_HIST_BUCKETS: usize = (64 - SUB_BITS as usize + 1) * SUB;
+
+/// Log-linear histogram of nanosecond durations (HDR-style, 3 significant
+/// bits). Quantiles are reported as the upper bound of the bucket that holds
+/// them, clamped to the largest value seen, so they over-estimate by at most
+/// 12.5 % and never exceed the true maximum.
+#[derive(Clone)]
+pub struct WallHistogram {
+    counts: [u64; WALL_HIST_BUCKETS],
+    count: u64,
+    sum: u64,
+    max: u64,
+}
+
+impl Default for WallHistogram {
+    fn default() -> Self {
+        WallHistogram { counts: [0; WALL_HIST_BUCKETS], count: 0, sum: 0, max: 0 }
+    }
+}
+
+impl std::fmt::Debug for WallHistogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WallHistogram")
+            .field("count", &self.count)
+            .field("p50_ns", &self.quantile(0.50))
+            .field("p99_ns", &self.quantile(0.99))
+            .field("max_ns", &self.max)
+            .finish()
+    }
+}
+
+/// Bucket index of `v`.
+#[inline]
+pub(crate) fn bucket_of(v: u64) -> usize {
+    if v < SUB as u64 {
+        return v as usize;
+    }
+    let e = 63 - v.leading_zeros(); // >= SUB_BITS
+    let sub = ((v >> (e - SUB_BITS)) as usize) & (SUB - 1);
+    (e - SUB_BITS + 1) as usize * SUB + sub
+}
+
+/// Inclusive `(low, high)` value range of bucket `i`.
+pub(crate) fn bucket_range(i: usize) -> (u64, u64) {
+    if i < SUB {
+        return (i as u64, i as u64);
+    }
+    let e = (i / SUB) as u32 + SUB_BITS - 1;
+    let sub = (i % SUB) as u64;
+    let width = 1u64 << (e - SUB_BITS);
+    let low = (SUB as u64 + sub) << (e - SUB_BITS);
+    (low, low + (width - 1))
+}
+
+impl WallHistogram {
+    /// Record one duration. O(1), no allocation.
+    #[inline]
+    pub fn record(&mut self, ns: u64) {
+        let b = &mut self.counts[bucket_of(ns)];
+        *b = b.saturating_add(1);
+        self.count = self.count.saturating_add(1);
+        self.sum = self.sum.saturating_add(ns);
+        self.max = self.max.max(ns);
+    }
+
+    /// Number of samples.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Largest sample (exact), 0 when empty.
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// Mean (exact, integer), 0 when empty.
+    pub fn mean(&self) -> u64 {
+        self.sum.checked_div(self.count).unwrap_or(0)
+    }
+
+    /// Sum of all samples (saturating).
+    pub fn sum(&self) -> u64 {
+        self.sum
+    }
+
+    /// The `q`-quantile (`0.0..=1.0`), 0 when empty. See the type docs for
+    /// the precision.
+    pub fn quantile(&self, q: f64) -> u64 {
+        if self.count == 0 {
+            return 0;
+        }
+        let q = if q.is_nan() { 1.0 } else { q.clamp(0.0, 1.0) };
+        // Rank of the sample we want, 1-based: ceil(q * count), at least 1.
+        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut seen = 0u64;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen = seen.saturating_add(c);
+            if seen >= rank {
+                return bucket_range(i).1.min(self.max);
+            }
+        }
+        self.max
+    }
+}
+
+/// Counters for one sandbox.
+///
+/// `callbacks` counts `bulkhead_on_events` calls. `fuel_used`,
+/// `wall_ns_total` and `wall_ns_max` also include instantiation (start,
+/// version, buffer, init); the histogram [`SandboxStats::wall`] (and so
+/// [`SandboxStats::wall_p50_ns`] / [`SandboxStats::wall_p99_ns`] /
+/// [`SandboxStats::wall_max_ns`]) covers `bulkhead_on_events` calls only,
+/// and `instantiate_ns` is the wall time of the whole instantiation.
+#[derive(Clone, Debug, Default)]
+pub struct SandboxStats {
+    pub callbacks: u64,
+    pub fuel_used: u64,
+    pub host_calls: u64,
+    pub log_bytes: u64,
+    pub invalid_records: u64,
+    pub peak_memory_bytes: u64,
+    pub wall_ns_total: u64,
+    pub wall_ns_max: u64,
+    /// Host calls refused because the per-callback budget was spent.
+    pub host_calls_refused: u64,
+    /// Fuel used by the most recent guest call.
+    pub fuel_used_last: u64,
+    /// Largest fuel used by one guest call.
+    pub fuel_used_max: u64,
+    /// Wall time of instantiation (allocation, `start`, version, buffer,
+    /// init), ns.
+    pub instantiate_ns: u64,
+    /// Wall time of each `bulkhead_on_events` call.
+    pub wall: WallHistogram,
+}
+
+impl SandboxStats {
+    /// Median callback wall time, ns (bucket upper bound; ≤ 12.5 % high).
+    pub fn wall_p50_ns(&self) -> u64 {
+        self.wall.quantile(0.50)
+    }
+    /// 99th-percentile callback wall time, ns.
+    pub fn wall_p99_ns(&self) -> u64 {
+        self.wall.quantile(0.99)
+    }
+    /// Slowest callback, ns (exact).
+    pub fn wall_max_ns(&self) -> u64 {
+        self.wall.max()
+    }
+    /// Mean callback wall time, ns (exact).
+    pub fn wall_mean_ns(&self) -> u64 {
+        self.wall.mean()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_cover_every_value_contiguously() {
+        assert_eq!(bucket_of(0), 0);
+        assert_eq!(bucket_of(7), 7);
+        assert_eq!(bucket_of(8), 8);
+        assert_eq!(bucket_of(u64::MAX), WALL_HIST_BUCKETS - 1);
+        let mut next = 0u64;
+        for i in 0..WALL_HIST_BUCKETS {
+            let (lo, hi) = bucket_range(i);
+            assert_eq!(lo, next, "bucket {i}");
+            assert!(hi >= lo);
+            assert_eq!(bucket_of(lo), i);
+            assert_eq!(bucket_of(hi), i);
+            // Relative width at most 1/8.
+            if lo >= 8 {
+                assert!((hi - lo + 1) * 8 <= lo, "bucket {i}: {lo}..={hi}");
+            }
+            next = hi.wrapping_add(1);
+        }
+        assert_eq!(next, 0, "last bucket ends at u64::MAX");
+    }
+
+    #[test]
+    fn quantiles_are_close_and_bounded_by_max() {
+        let mut h = WallHistogram::default();
+        assert_eq!(h.quantile(0.5), 0);
+        for v in 1..=1000u64 {
+            h.record(v * 1000);
+        }
+        let p50 = h.quantile(0.5);
+        let p99 = h.quantile(0.99);
+        assert!((500_000..=500_000 * 9 / 8).contains(&p50), "{p50}");
+        assert!((990_000..=1_000_000).contains(&p99), "{p99}");
+        assert_eq!(h.quantile(1.0), 1_000_000);
+        assert_eq!(h.max(), 1_000_000);
+        assert_eq!(h.mean(), 500_500);
+        assert_eq!(h.count(), 1000);
+        let mut one = WallHistogram::default();
+        one.record(12_345);
+        assert_eq!(one.quantile(0.0), 12_345);
+        assert_eq!(one.quantile(0.99), 12_345);
+    }
+}

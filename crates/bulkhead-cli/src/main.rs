@@ -45,6 +45,19 @@ enum Cmd {
         #[arg(long, requires = "listen")]
         linger: bool,
     },
+    /// Make an ed25519 signing key: NAME.key (secret, mode 0600) and NAME.pub.
+    Keygen {
+        name: String,
+        /// Directory to write the two files into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Sign a strategy module: writes MODULE.sig (ed25519 over its blake3 hash).
+    Sign {
+        module: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
     /// Control-plane API tokens.
     Token {
         #[command(subcommand)]
@@ -115,6 +128,20 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Run { config, quiet, listen, tokens, pace, linger } => run(config, quiet, listen, tokens, pace, linger),
+        Cmd::Keygen { name, dir } => {
+            let (sk, pk) = bulkhead_provenance::keygen(&name)?;
+            let (skp, pkp) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub")));
+            sk.write(&skp)?;
+            pk.write(&pkp)?;
+            println!("secret key: {}\npublic key: {} (fingerprint {})", skp.display(), pkp.display(), pk.fingerprint());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Sign { module, key } => {
+            let key = bulkhead_provenance::SigningKeyFile::read(&key)?;
+            let sig = bulkhead_provenance::sign_module_file(&module, &key)?;
+            println!("signed {} -> {}", module.display(), sig.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Token { cmd: TokenCmd::Add { file, name, role } } => {
             let mut store = if file.exists() { TokenStore::load(&file)? } else { TokenStore::default() };
             let role = Role::parse(&role)

@@ -155,3 +155,37 @@ fn sample_data_file_runs() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("events: 10000"), "{out}");
 }
+
+#[test]
+fn signed_modules_run_and_unsigned_or_tampered_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, _, err) = bulkhead(&["keygen", "desk", "--dir", d.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for m in ["market_maker", "momentum", "misbehaving"] {
+        std::fs::copy(root().join(format!("strategies/wasm/{m}.wasm")), d.join(format!("{m}.wasm"))).unwrap();
+    }
+    let cfg = demo_variant(d, |t| {
+        t.replace(&format!("{}/strategies/wasm/", root().display()), &format!("{}/", d.display()))
+            .replace("overwrite_journal = true", &format!("overwrite_journal = true\ntrusted_keys = \"{}/desk.pub\"", d.display()))
+    });
+    // Nothing signed yet: refused, naming the module.
+    let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+    assert_user_error(code, &err, &["market_maker.wasm"]);
+    for m in ["market_maker", "momentum", "misbehaving"] {
+        let (code, _, err) =
+            bulkhead(&["sign", d.join(format!("{m}.wasm")).to_str().unwrap(), "--key", d.join("desk.key").to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("market-maker"), "{out}");
+    // One flipped byte: refused as tampered.
+    let path = d.join("momentum.wasm");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len() - 10;
+    bytes[n] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+    assert_user_error(code, &err, &["momentum.wasm"]);
+}

@@ -20,6 +20,8 @@ pub enum ConfigError {
     Field { path: PathBuf, field: String, message: String },
     #[error("{0}")]
     Policy(String),
+    #[error("{0}")]
+    Provenance(#[from] bulkhead_provenance::ProvenanceError),
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -45,6 +47,9 @@ pub struct RunSection {
     pub overwrite_journal: bool,
     /// Firm-wide risk policy (R5 firm throttles, R7 STP mode, R12, R13).
     pub firm_policy: Option<PathBuf>,
+    /// Trusted public keys: when set, every module must carry a valid
+    /// `MODULE.wasm.sig` from one of them (`bulkhead sign`), or the run is refused.
+    pub trusted_keys: Option<PathBuf>,
 }
 
 fn never() -> String {
@@ -186,6 +191,8 @@ pub struct LoadedStrategy {
     pub config_bytes: Vec<u8>,
     pub limits: Limits,
     pub restart: crate::engine::RestartPolicy,
+    /// Who signed the module (when the config requires signatures).
+    pub signer: Option<bulkhead_provenance::Signer>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
@@ -306,13 +313,23 @@ impl LoadedConfig {
             }
             _ => return Err(field("data".into(), "give `file` and/or `sources`, or `generator` (not both)".into())),
         };
+        let trusted = match &raw.run.trusted_keys {
+            Some(k) => Some(bulkhead_provenance::TrustedKeys::read(&base.join(k))?),
+            None => None,
+        };
         let mut strategies = Vec::new();
         for (i, s) in raw.strategies.iter().enumerate() {
             if strategies.iter().any(|x: &LoadedStrategy| x.name == s.name) {
                 return Err(field(format!("strategies[{i}].name"), format!("duplicate name `{}`", s.name)));
             }
             let module_path = base.join(&s.module);
-            let module_bytes = read(&module_path)?;
+            let (module_bytes, signer) = match &trusted {
+                Some(t) => {
+                    let (bytes, signer) = bulkhead_provenance::verify_module_file(&module_path, t)?;
+                    (bytes, Some(signer))
+                }
+                None => (read(&module_path)?, None),
+            };
             let policy_path = base.join(&s.policy);
             let policy_bytes = read(&policy_path)?;
             let policy_text = String::from_utf8(policy_bytes.clone())
@@ -332,6 +349,7 @@ impl LoadedConfig {
                 config_bytes,
                 limits: s.limits.clone(),
                 restart: s.restart,
+                signer,
             });
         }
         let firm_policy = match &raw.run.firm_policy {

@@ -124,10 +124,11 @@ pub fn prepare_run(cfg: &LoadedConfig) -> Result<PreparedRun, RunError> {
     let mut info = format!("bulkhead run v{}\nconfig blake3={}\n", env!("CARGO_PKG_VERSION"), hex(&cfg.config_hash));
     for (s, m) in cfg.strategies.iter().zip(&modules) {
         info.push_str(&format!(
-            "strategy {} module blake3={} policy blake3={}\n",
+            "strategy {} module blake3={} policy blake3={} signer={}\n",
             s.name,
             hex(&m.hash),
-            hex(&s.policy_hash)
+            hex(&s.policy_hash),
+            s.signer.as_ref().map_or_else(|| "unsigned".to_string(), |g| format!("{} ({})", g.name, g.fingerprint))
         ));
     }
     let mut engine = Engine::with_venue(cfg.instruments.clone(), cfg.venue_config(), writer, &info)?;

@@ -9,6 +9,7 @@
 ;;   4  open_orders(60000, 1024)             1024 records × 40 bytes past the end
 ;;   5  submit_order(64, 31)                 in bounds but one byte short: a
 ;;                                           malformed record, not a breach
+;;                                           (this mode parks no bid)
 ;; Expected for 0–4: `bad_pointer` naming the host call, quarantine, parked
 ;; bid cancelled. For 5: the record is refused (SBX_INVALID_ORDER, journalled
 ;; as INVALID) and the strategy keeps running.
@@ -63,7 +64,8 @@
     (local $last i32)
     (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
     (local.set $last (i32.add (i32.const 1024) (i32.mul (i32.sub (local.get $n) (i32.const 1)) (i32.const 64))))
-    (if (i32.and (i32.eqz (global.get $parked))
+    ;; Mode 5 is not a breach: it parks nothing, so the others' runs are untouched.
+    (if (i32.and (i32.and (i32.eqz (global.get $parked)) (i32.ne (global.get $mode) (i32.const 5)))
                  (i32.and (i32.gt_s (local.get $n) (i32.const 0))
                           (i32.eq (i32.load16_u (local.get $last)) (i32.const 2))))
       (then (call $park (local.get $last))))

@@ -7,7 +7,10 @@
 //! answered with anything but `UnknownOrder` (expected 0). Expected: every
 //! guess journalled as a refused CANCEL; no other strategy loses an order.
 #![cfg_attr(target_arch = "wasm32", no_std)]
-use hostile_common::{Base, Hostile, bulkhead_sdk::{Config, Ctx, ResultCode, log}};
+use hostile_common::{
+    Base, Hostile,
+    bulkhead_sdk::{Config, Ctx, ResultCode, log},
+};
 
 pub struct CancelForeign {
     base: Base,
@@ -24,17 +27,8 @@ impl Default for CancelForeign {
     }
 }
 
-const SPECIAL: [u64; 9] = [
-    0,
-    u64::MAX,
-    i64::MAX as u64,
-    (1 << 40) | 1,
-    (2 << 40) | 1,
-    (3 << 40) | 1,
-    (1 << 40) | 2,
-    (2 << 40) | 3,
-    1 << 39,
-];
+const SPECIAL: [u64; 9] =
+    [0, u64::MAX, i64::MAX as u64, (1 << 40) | 1, (2 << 40) | 1, (3 << 40) | 1, (1 << 40) | 2, (2 << 40) | 3, 1 << 39];
 
 impl CancelForeign {
     fn guess(&mut self, ctx: &mut Ctx, id: u64) {

@@ -3,7 +3,10 @@
 //! neither inlined nor turned into a loop). Expected: wasm stack overflow
 //! (`stack`), quarantine, parked bid cancelled.
 #![cfg_attr(target_arch = "wasm32", no_std)]
-use hostile_common::{Base, Hostile, bulkhead_sdk::{Config, Ctx}};
+use hostile_common::{
+    Base, Hostile,
+    bulkhead_sdk::{Config, Ctx},
+};
 
 pub struct DeepRecursion {
     base: Base,

@@ -3,7 +3,10 @@
 //! Expected: refused at load with an error naming the module file and
 //! `env::now`; nothing runs.
 #![cfg_attr(target_arch = "wasm32", no_std)]
-use hostile_common::{Base, Hostile, bulkhead_sdk::{Ctx, log}};
+use hostile_common::{
+    Base, Hostile,
+    bulkhead_sdk::{Ctx, log},
+};
 
 #[cfg(target_arch = "wasm32")]
 #[link(wasm_import_module = "env")]

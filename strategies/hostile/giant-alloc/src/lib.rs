@@ -3,7 +3,10 @@
 //! host's memory limit refuses it as a breach (`memory`), quarantine, parked
 //! bid cancelled.
 #![cfg_attr(target_arch = "wasm32", no_std)]
-use hostile_common::{Base, Hostile, bulkhead_sdk::{Config, Ctx}};
+use hostile_common::{
+    Base, Hostile,
+    bulkhead_sdk::{Config, Ctx},
+};
 
 pub struct GiantAlloc {
     base: Base,

@@ -5,7 +5,10 @@
 #![cfg_attr(target_arch = "wasm32", no_std)]
 use core::cell::UnsafeCell;
 
-use hostile_common::{Base, Hostile, bulkhead_sdk::{Config, Ctx, LOG_INFO}};
+use hostile_common::{
+    Base, Hostile,
+    bulkhead_sdk::{Config, Ctx, LOG_INFO},
+};
 
 const MAX: usize = 64 * 1024;
 struct Junk(UnsafeCell<[u8; MAX]>);

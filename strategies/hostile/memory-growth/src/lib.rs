@@ -3,7 +3,10 @@
 //! event (a leak), never giving up. Expected: the host's memory limit stops it
 //! (`memory`), quarantine, parked bid cancelled.
 #![cfg_attr(target_arch = "wasm32", no_std)]
-use hostile_common::{Base, Hostile, bulkhead_sdk::{Config, Ctx}};
+use hostile_common::{
+    Base, Hostile,
+    bulkhead_sdk::{Config, Ctx},
+};
 
 pub struct MemoryGrowth {
     base: Base,

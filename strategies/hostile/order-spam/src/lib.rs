@@ -5,7 +5,10 @@
 //! rate, message rate), every one journalled; with `per_event` above the host
 //! call budget (10 000) the callback faults (`host_calls`).
 #![cfg_attr(target_arch = "wasm32", no_std)]
-use hostile_common::{Base, Hostile, TAG_HOSTILE, bulkhead_sdk::{Config, Ctx, Order, Side}};
+use hostile_common::{
+    Base, Hostile, TAG_HOSTILE,
+    bulkhead_sdk::{Config, Ctx, Order, Side},
+};
 
 pub struct OrderSpam {
     base: Base,

@@ -6,7 +6,11 @@
 //! Expected: clearly under the deadline → no fault, it keeps trading; clearly
 //! over → `deadline`, quarantine, parked bid cancelled.
 #![cfg_attr(target_arch = "wasm32", no_std)]
-use hostile_common::{Base, Hostile, bulkhead_sdk::{Config, Ctx}, spin};
+use hostile_common::{
+    Base, Hostile,
+    bulkhead_sdk::{Config, Ctx},
+    spin,
+};
 
 pub struct SlowCallback {
     base: Base,

@@ -8,7 +8,10 @@
 //! Expected: `trap` with the trap code in the message, quarantine, parked bid
 //! cancelled.
 #![cfg_attr(target_arch = "wasm32", no_std)]
-use hostile_common::{Base, Hostile, bulkhead_sdk::{Config, Ctx}};
+use hostile_common::{
+    Base, Hostile,
+    bulkhead_sdk::{Config, Ctx},
+};
 
 #[derive(Default, Clone, Copy)]
 enum How {

@@ -7,7 +7,10 @@
 //! prevention cancels the aggressor (`VENUE_SELF_TRADE`); the strategy never
 //! trades with itself; nothing it did outlives the callback.
 #![cfg_attr(target_arch = "wasm32", no_std)]
-use hostile_common::{Base, Hostile, TAG_HOSTILE, bulkhead_sdk::{Config, Ctx, Order, Side}};
+use hostile_common::{
+    Base, Hostile, TAG_HOSTILE,
+    bulkhead_sdk::{Config, Ctx, Order, Side},
+};
 
 pub struct WashTrade {
     base: Base,

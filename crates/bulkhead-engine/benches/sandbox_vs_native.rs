@@ -37,10 +37,9 @@ fn root() -> &'static Path {
 }
 
 fn instruments() -> Vec<Instrument> {
-    let spec: InstrumentSpec = toml::from_str(
-        "symbol = \"BTC-USDT-PERP\"\nkind = \"perpetual\"\ntick_size = \"0.1\"\nlot_size = \"0.001\"\n",
-    )
-    .unwrap();
+    let spec: InstrumentSpec =
+        toml::from_str("symbol = \"BTC-USDT-PERP\"\nkind = \"perpetual\"\ntick_size = \"0.1\"\nlot_size = \"0.001\"\n")
+            .unwrap();
     vec![Instrument::from_spec(0, &spec).unwrap()]
 }
 
@@ -99,7 +98,8 @@ impl HostApi for NullHost {
 
 fn load_module(rt: &SandboxRuntime) -> StrategyModule {
     let path = root().join("strategies/wasm/momentum.wasm");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-strategies.sh)", path.display()));
+    let bytes =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-strategies.sh)", path.display()));
     rt.load("momentum.wasm", &bytes).unwrap()
 }
 
@@ -110,7 +110,8 @@ fn bench(c: &mut Criterion) {
     let limits = Limits { deadline_us: 1_000_000, ..Limits::default() };
 
     // Both variants must do the same work.
-    let native_fills = run_pipeline(&events, StrategyKind::Native(Box::new(Native(NativeRunner::new(Momentum::default())))));
+    let native_fills =
+        run_pipeline(&events, StrategyKind::Native(Box::new(Native(NativeRunner::new(Momentum::default())))));
     let wasm_fills = run_pipeline(&events, StrategyKind::Wasm { runtime: &rt, module: &module, limits: &limits });
     assert_eq!(native_fills, wasm_fills, "native and sandboxed runs must agree");
 

@@ -199,22 +199,6 @@ fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })
 }
 
-/// One line for a TOML error: line number, the field on that line, the problem.
-pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().trim().replace('\n', " ");
-    let Some(span) = e.span() else { return message };
-    let start = span.start.min(text.len());
-    let line_no = text[..start].matches('\n').count() + 1;
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next().unwrap_or("").trim();
-    match line.split_once('=') {
-        Some((key, _)) if !line.starts_with('[') && !line.starts_with('#') => {
-            format!("line {line_no}: field `{}`: {message}", key.trim().trim_matches('"'))
-        }
-        _ => format!("line {line_no}: {message}"),
-    }
-}
-
 /// Render a TOML table as the `key = value` lines strategies receive.
 pub fn config_lines(t: &toml::Table) -> String {
     let mut s = String::new();
@@ -233,8 +217,10 @@ impl LoadedConfig {
         let bytes = read(path)?;
         let text = String::from_utf8(bytes.clone())
             .map_err(|e| ConfigError::Parse { path: path.into(), message: format!("not UTF-8: {e}") })?;
-        let raw: RunConfig = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.into(), message: describe_toml_error(&text, &e) })?;
+        let raw: RunConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: bulkhead_risk::describe_toml_error(&text, &e),
+        })?;
         Self::from_raw(path, raw, blake3::hash(&bytes).into())
     }
 
@@ -249,8 +235,9 @@ impl LoadedConfig {
             if instruments.iter().any(|x: &Instrument| x.symbol == spec.symbol) {
                 return Err(field(format!("instruments[{i}].symbol"), format!("duplicate symbol `{}`", spec.symbol)));
             }
-            instruments
-                .push(Instrument::from_spec(i as u32, spec).map_err(|e| field(format!("instruments[{i}]"), e.to_string()))?);
+            instruments.push(
+                Instrument::from_spec(i as u32, spec).map_err(|e| field(format!("instruments[{i}]"), e.to_string()))?,
+            );
         }
         match raw.run.fsync.as_str() {
             "never" | "always" => {}
@@ -263,7 +250,12 @@ impl LoadedConfig {
         if let Some(f) = &raw.data.file {
             sources.insert(
                 0,
-                SourceSection { file: f.clone(), format: raw.data.format, symbol: None, symbol_map: Default::default() },
+                SourceSection {
+                    file: f.clone(),
+                    format: raw.data.format,
+                    symbol: None,
+                    symbol_map: Default::default(),
+                },
             );
         }
         let data = match (sources.is_empty(), &raw.data.generator) {
@@ -288,10 +280,9 @@ impl LoadedConfig {
                 }
             }
             (true, Some(g)) => {
-                let inst = instruments
-                    .iter()
-                    .find(|i| i.symbol == g.symbol)
-                    .ok_or_else(|| field("data.generator.symbol".into(), format!("unknown instrument `{}`", g.symbol)))?;
+                let inst = instruments.iter().find(|i| i.symbol == g.symbol).ok_or_else(|| {
+                    field("data.generator.symbol".into(), format!("unknown instrument `{}`", g.symbol))
+                })?;
                 let start_price = inst
                     .price_to_ticks(&g.start_price)
                     .map_err(|e| field("data.generator.start_price".into(), e.to_string()))?;

@@ -72,9 +72,19 @@ pub struct StrategyStats {
 pub enum Status {
     Running,
     /// Faulted; restarts at `restart_at_ns` (event time) under its restart policy.
-    Backoff { kind: String, message: String, at_ns: u64, restart_at_ns: u64, attempt: u32 },
+    Backoff {
+        kind: String,
+        message: String,
+        at_ns: u64,
+        restart_at_ns: u64,
+        attempt: u32,
+    },
     /// Faulted and stays down (no restart policy, or its budget is spent).
-    Quarantined { kind: String, message: String, at_ns: u64 },
+    Quarantined {
+        kind: String,
+        message: String,
+        at_ns: u64,
+    },
 }
 
 impl Status {
@@ -741,7 +751,9 @@ impl Engine {
                 now: self.now,
             };
             let outcome = match &mut slot.runner {
-                Runner::Wasm(sb) => sb.on_events(chunk, self.now, &mut ctx).map_err(|f| (f.kind().to_string(), f.to_string())),
+                Runner::Wasm(sb) => {
+                    sb.on_events(chunk, self.now, &mut ctx).map_err(|f| (f.kind().to_string(), f.to_string()))
+                }
                 Runner::Native(n) => match n.on_events(&mut ctx, chunk) {
                     0 => Ok(()),
                     rc => Err(("guest_error".to_string(), format!("on_events returned {rc}"))),

@@ -75,7 +75,8 @@ pub fn open_source(cfg: &LoadedConfig) -> Result<Box<dyn MarketSource>, RunError
         DataPlan::Files(files) => {
             let mut sources: Vec<Box<dyn MarketSource>> = Vec::new();
             for (path, format, symbol, map) in files {
-                let mut opts = ReaderOptions { skip_bad_lines: cfg.raw.data.skip_bad_lines, ..ReaderOptions::default() };
+                let mut opts =
+                    ReaderOptions { skip_bad_lines: cfg.raw.data.skip_bad_lines, ..ReaderOptions::default() };
                 opts.symbol = symbol.clone();
                 for (from, to) in map {
                     opts = opts.map_symbol(from, to);
@@ -86,7 +87,9 @@ pub fn open_source(cfg: &LoadedConfig) -> Result<Box<dyn MarketSource>, RunError
                     F::TardisTrades => Box::new(TardisTradesReader::open(path, i, &opts)?),
                     F::TardisQuotes => Box::new(TardisQuotesReader::open(path, i, &opts)?),
                     F::BinanceAggTrades => Box::new(BinanceAggTradesReader::open(path, i, &opts)?),
-                    F::TardisBookSnapshot25 => Box::new(QuoteSource::new(TardisBookSnapshotReader::open(path, i, &opts)?)),
+                    F::TardisBookSnapshot25 => {
+                        Box::new(QuoteSource::new(TardisBookSnapshotReader::open(path, i, &opts)?))
+                    }
                     F::TardisIncrementalBookL2 => {
                         Box::new(QuoteSource::new(TardisIncrementalL2Reader::open(path, i, &opts)?))
                     }

@@ -13,8 +13,20 @@ fn reason_name(code: u16) -> String {
 pub fn render(r: &RunReport) -> String {
     let mut out = String::new();
     let headers = [
-        "strategy", "state", "events", "submitted", "accepted", "rejected", "fills", "position", "realised", "unrealised",
-        "fees", "fuel", "peak mem", "faults",
+        "strategy",
+        "state",
+        "events",
+        "submitted",
+        "accepted",
+        "rejected",
+        "fills",
+        "position",
+        "realised",
+        "unrealised",
+        "fees",
+        "fuel",
+        "peak mem",
+        "faults",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
     for s in &r.strategies {
@@ -58,8 +70,9 @@ pub fn render(r: &RunReport) -> String {
             faults,
         ]);
     }
-    let widths: Vec<usize> =
-        (0..headers.len()).map(|c| rows.iter().map(|r| r[c].len()).chain([headers[c].len()]).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|c| rows.iter().map(|r| r[c].len()).chain([headers[c].len()]).max().unwrap_or(0))
+        .collect();
     let line = |cells: &[String]| {
         let mut s = String::new();
         for (c, cell) in cells.iter().enumerate() {

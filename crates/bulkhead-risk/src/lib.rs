@@ -116,5 +116,7 @@ pub use bulkhead_abi::Reason;
 pub use decision::{Decision, NO_INSTRUMENT};
 pub use engine::{Cause, OrderRef, Pnl, RiskAction, RiskEngine, Scope, TradingState, Transition};
 pub use firm::{FirmPolicy, StpMode};
-pub use policy::{CollarReference, InstrumentLimits, KIND_NAMES, MmpAction, Policy, PolicyError, kind_index};
+pub use policy::{
+    CollarReference, InstrumentLimits, KIND_NAMES, MmpAction, Policy, PolicyError, describe_toml_error, kind_index,
+};
 pub use throttle::TokenBucket;

@@ -194,22 +194,26 @@ const MAX_COUNT: i64 = 1_000_000;
 /// Deserialize TOML, turning parser errors into [`PolicyError::Parse`] with
 /// the line number and, where the line is `key = value`, the field name.
 pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<T, PolicyError> {
-    toml::from_str(text).map_err(|e| {
-        let mut message = e.message().trim().to_string();
-        if let Some(span) = e.span() {
-            let start = span.start.min(text.len());
-            let line_no = text[..start].matches('\n').count() + 1;
-            let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-            let line = text[line_start..].lines().next().unwrap_or("").trim();
-            message = match line.split_once('=') {
-                Some((key, _)) if !line.starts_with('[') && !line.starts_with('#') => {
-                    format!("line {line_no}: field `{}`: {message}", key.trim().trim_matches('"'))
-                }
-                _ => format!("line {line_no}: {message}"),
-            };
+    toml::from_str(text)
+        .map_err(|e| PolicyError::Parse { file: source.to_string(), message: describe_toml_error(text, &e) })
+}
+
+/// One line for a TOML error: the line number, the field on that line (where
+/// the line is `key = value`) and the problem. Shared by every TOML file
+/// Bulkhead reads (policies here, run configs in the engine).
+pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else { return message };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    match line.split_once('=') {
+        Some((key, _)) if !line.starts_with('[') && !line.starts_with('#') => {
+            format!("line {line_no}: field `{}`: {message}", key.trim().trim_matches('"'))
         }
-        PolicyError::Parse { file: source.to_string(), message }
-    })
+        _ => format!("line {line_no}: {message}"),
+    }
 }
 
 pub(crate) struct Ctx<'a> {

@@ -51,6 +51,15 @@ pub(crate) fn fsync_to_code(p: FsyncPolicy) -> (u16, u32) {
         FsyncPolicy::Never => (0, 0),
         FsyncPolicy::Always => (1, 0),
         FsyncPolicy::EveryN(n) => (2, n),
+        FsyncPolicy::Group { records, .. } => (3, records),
+    }
+}
+
+/// Bytes 26..28 of the segment header: the Group policy's millis, else 0.
+pub(crate) fn fsync_millis(p: FsyncPolicy) -> u16 {
+    match p {
+        FsyncPolicy::Group { millis, .. } => millis,
+        _ => 0,
     }
 }
 
@@ -61,6 +70,8 @@ pub(crate) struct SegmentHeader {
     pub segment_bytes: u64,
     pub fsync_code: u16,
     pub fsync_every: u32,
+    /// Group policy's millis (header bytes 26..28), else 0.
+    pub fsync_millis: u16,
     pub first_seq: u64,
     pub prev_hash: [u8; 32],
 }
@@ -74,7 +85,7 @@ impl SegmentHeader {
         b[12..16].copy_from_slice(&self.index.to_le_bytes());
         b[16..24].copy_from_slice(&self.segment_bytes.to_le_bytes());
         b[24..26].copy_from_slice(&self.fsync_code.to_le_bytes());
-        // 26..28 reserved = 0
+        b[26..28].copy_from_slice(&self.fsync_millis.to_le_bytes());
         b[28..32].copy_from_slice(&self.fsync_every.to_le_bytes());
         b[32..40].copy_from_slice(&self.first_seq.to_le_bytes());
         b[40..72].copy_from_slice(&self.prev_hash);
@@ -101,14 +112,16 @@ impl SegmentHeader {
         if blake3::hash(&b[..HEADER_HASHED_LEN]).as_bytes() != &b[72..104] {
             return Err(VerifyErrorKind::HeaderChecksum);
         }
-        if u16_at(b, 26) != 0 {
+        let fsync_code = u16_at(b, 24);
+        let fsync_millis = u16_at(b, 26);
+        if fsync_code != 3 && fsync_millis != 0 {
             return Err(VerifyErrorKind::BadHeader { reason: "reserved header field is not zero" });
         }
-        let fsync_code = u16_at(b, 24);
         let fsync_every = u32_at(b, 28);
         match (fsync_code, fsync_every) {
             (0 | 1, 0) => {}
             (2, n) if n > 0 => {}
+            (3, n) if n > 0 && fsync_millis > 0 => {}
             _ => return Err(VerifyErrorKind::BadHeader { reason: "unknown fsync policy code" }),
         }
         let mut prev_hash = [0u8; 32];
@@ -118,6 +131,7 @@ impl SegmentHeader {
             segment_bytes: u64_at(b, 16),
             fsync_code,
             fsync_every,
+            fsync_millis,
             first_seq: u64_at(b, 32),
             prev_hash,
         })
@@ -170,6 +184,7 @@ mod tests {
             segment_bytes: 1 << 20,
             fsync_code: 2,
             fsync_every: 64,
+            fsync_millis: 0,
             first_seq: 1234,
             prev_hash: [9; 32],
         };

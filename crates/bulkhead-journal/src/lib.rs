@@ -25,9 +25,9 @@
 //! | 10 | 2 | header length, `104` |
 //! | 12 | 4 | segment index (must equal the index in the file name) |
 //! | 16 | 8 | segment size limit in bytes the writer was using (informational) |
-//! | 24 | 2 | fsync policy code: `0` Never, `1` Always, `2` EveryN (informational) |
-//! | 26 | 2 | reserved, `0` |
-//! | 28 | 4 | N for EveryN, else `0` |
+//! | 24 | 2 | fsync policy code: `0` Never, `1` Always, `2` EveryN, `3` Group (informational) |
+//! | 26 | 2 | Group: M (milliseconds), else reserved `0` |
+//! | 28 | 4 | N for EveryN and Group (records), else `0` |
 //! | 32 | 8 | `first_seq`: sequence number of the first record in this segment (= records in all earlier segments) |
 //! | 40 | 32 | `prev_hash`: hash of the last record of the previous segment; all zeros in segment 0. If the previous segment had no records, the chain value it carried (its own `prev_hash`, or the genesis hash below for segment 0) |
 //! | 72 | 32 | header checksum: `blake3(bytes 0..72)` |
@@ -81,5 +81,5 @@ pub use format::{
     FORMAT_VERSION, HASH_LEN, MAGIC, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_EXT, SEGMENT_HEADER_LEN,
     genesis_hash, segment_file_name,
 };
-pub use reader::{JournalReader, Record, VerifyReport, verify};
-pub use writer::{FsyncPolicy, JournalParams, JournalSummary, JournalWriter, RecoveryReport};
+pub use reader::{JournalReader, Record, VerifyReport, verify, verify_with};
+pub use writer::{FsyncPolicy, FsyncStats, JournalParams, JournalSummary, JournalWriter, RecoveryReport};

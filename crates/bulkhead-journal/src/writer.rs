@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
 use crate::format::{
     HASH_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_HEADER_LEN, SegmentHeader, encode_record_header,
-    fsync_to_code, genesis_hash, parse_segment_file_name, segment_file_name,
+    fsync_millis, fsync_to_code, genesis_hash, parse_segment_file_name, segment_file_name,
 };
 use crate::reader::{ScanError, Scanner};
 
@@ -21,6 +21,11 @@ pub enum FsyncPolicy {
     Always,
     /// After every N appends, the buffer is written out and fsynced. N must be > 0.
     EveryN(u32),
+    /// Group commit: fsync once `records` appends are pending or the oldest
+    /// pending append is `millis` ms old (checked at each append), whichever
+    /// comes first. Both must be > 0. The only use of the wall clock in the
+    /// journal, and it decides nothing but *when* an fsync happens.
+    Group { records: u32, millis: u16 },
     /// Never fsync except in `finish` (and after recovery). For backtests.
     Never,
 }
@@ -49,6 +54,11 @@ impl JournalParams {
         }
         if self.fsync == FsyncPolicy::EveryN(0) {
             return Err(JournalError::InvalidParams("FsyncPolicy::EveryN needs N > 0"));
+        }
+        if let FsyncPolicy::Group { records, millis } = self.fsync
+            && (records == 0 || millis == 0)
+        {
+            return Err(JournalError::InvalidParams("FsyncPolicy::Group needs records > 0 and millis > 0"));
         }
         Ok(())
     }
@@ -102,7 +112,23 @@ pub struct JournalWriter {
     total_bytes: u64,
     segments: u32,
     unsynced: u32,
+    /// When the oldest not-yet-fsynced append was made (Group policy).
+    pending_since: Option<std::time::Instant>,
+    /// Records with `seq < durable_seq` have been fsynced.
+    durable_seq: u64,
+    fsyncs: FsyncStats,
     poisoned: bool,
+}
+
+/// fsync latency of one writer (wall clock; informational, decides nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FsyncStats {
+    /// fsyncs of a segment file.
+    pub count: u64,
+    /// Total time spent in them.
+    pub total_ns: u64,
+    /// The slowest one.
+    pub max_ns: u64,
 }
 
 impl JournalWriter {
@@ -129,6 +155,7 @@ impl JournalWriter {
             segment_bytes: params.segment_bytes,
             fsync_code: fsync_to_code(params.fsync).0,
             fsync_every: fsync_to_code(params.fsync).1,
+            fsync_millis: fsync_millis(params.fsync),
             first_seq: 0,
             prev_hash: [0; 32],
         };
@@ -146,6 +173,9 @@ impl JournalWriter {
             total_bytes: SEGMENT_HEADER_LEN as u64,
             segments: 1,
             unsynced: 0,
+            pending_since: None,
+            durable_seq: 0,
+            fsyncs: FsyncStats::default(),
             poisoned: false,
         };
         // Make the (empty) journal exist on disk right away.
@@ -189,7 +219,13 @@ impl JournalWriter {
         let mut seg_records = s.seg_records;
         let mut total_bytes = s.bytes;
         let file = match &failure {
-            None => open_for_append(&last_path, None)?,
+            None => {
+                // What an earlier writer left in the page cache becomes durable
+                // before we report it as such.
+                let file = open_for_append(&last_path, None)?;
+                file.sync_all().map_err(|e| JournalError::io(&last_path, e))?;
+                file
+            }
             Some(e) => {
                 let Some(cut) = torn_tail_offset(e, last_index, &last_path)? else {
                     return Err(JournalError::Corrupt(e.clone()));
@@ -212,6 +248,7 @@ impl JournalWriter {
                         segment_bytes: params.segment_bytes,
                         fsync_code: fsync_to_code(params.fsync).0,
                         fsync_every: fsync_to_code(params.fsync).1,
+                        fsync_millis: fsync_millis(params.fsync),
                         first_seq: s.next_seq,
                         prev_hash: if last_index == 0 { [0; 32] } else { s.chain },
                     };
@@ -239,6 +276,9 @@ impl JournalWriter {
             total_bytes,
             segments,
             unsynced: 0,
+            pending_since: None,
+            durable_seq: s.next_seq,
+            fsyncs: FsyncStats::default(),
             poisoned: false,
         };
         let report = RecoveryReport {
@@ -292,6 +332,13 @@ impl JournalWriter {
                     self.flush()?;
                 }
             }
+            FsyncPolicy::Group { records, millis } => {
+                self.unsynced += 1;
+                let since = *self.pending_since.get_or_insert_with(std::time::Instant::now);
+                if self.unsynced >= records || since.elapsed().as_millis() >= u128::from(millis) {
+                    self.flush()?;
+                }
+            }
         }
         Ok(seq)
     }
@@ -306,6 +353,37 @@ impl JournalWriter {
             self.sync_file()?;
         }
         Ok(())
+    }
+
+    /// Make every record appended so far durable now (write out and fsync),
+    /// whatever the policy; a no-op when nothing is pending. The engine calls
+    /// this before it releases an action to a venue (group commit).
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned { dir: self.dir.clone() });
+        }
+        if self.durable_seq == self.next_seq {
+            return Ok(());
+        }
+        self.write_out()?;
+        self.sync_file()
+    }
+
+    /// Records with a sequence number below this are on stable storage
+    /// (fsynced). Under `Never` it moves only at [`finish`](Self::finish)
+    /// and explicit [`sync`](Self::sync) calls.
+    pub fn durable_seq(&self) -> u64 {
+        self.durable_seq
+    }
+
+    /// The policy this writer follows.
+    pub fn fsync_policy(&self) -> FsyncPolicy {
+        self.params.fsync
+    }
+
+    /// fsync count and latency so far.
+    pub fn fsync_stats(&self) -> FsyncStats {
+        self.fsyncs
     }
 
     /// Write out, fsync the segment and the directory, and return a summary.
@@ -351,7 +429,15 @@ impl JournalWriter {
 
     fn sync_file(&mut self) -> Result<(), JournalError> {
         self.unsynced = 0;
-        self.out.get_ref().sync_data().map_err(|e| self.poison(e))
+        self.pending_since = None;
+        let t = std::time::Instant::now();
+        self.out.get_ref().sync_data().map_err(|e| self.poison(e))?;
+        let ns = t.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.fsyncs.count += 1;
+        self.fsyncs.total_ns = self.fsyncs.total_ns.saturating_add(ns);
+        self.fsyncs.max_ns = self.fsyncs.max_ns.max(ns);
+        self.durable_seq = self.next_seq;
+        Ok(())
     }
 
     /// Close the current segment and start the next one.
@@ -369,6 +455,7 @@ impl JournalWriter {
             segment_bytes: self.params.segment_bytes,
             fsync_code: code,
             fsync_every: every,
+            fsync_millis: fsync_millis(self.params.fsync),
             first_seq: self.next_seq,
             prev_hash: self.last_hash,
         };

@@ -434,7 +434,9 @@ fn oversized_record_gets_its_own_segment() {
 
 #[test]
 fn fsync_policies_round_trip() {
-    for fsync in [FsyncPolicy::Always, FsyncPolicy::EveryN(3), FsyncPolicy::Never] {
+    for fsync in
+        [FsyncPolicy::Always, FsyncPolicy::EveryN(3), FsyncPolicy::Group { records: 4, millis: 7 }, FsyncPolicy::Never]
+    {
         let tmp = tempfile::tempdir().unwrap();
         let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 512 }).unwrap();
         for i in 0..20u64 {
@@ -451,9 +453,50 @@ fn fsync_policies_round_trip() {
                 FsyncPolicy::Never => 0,
                 FsyncPolicy::Always => 1,
                 FsyncPolicy::EveryN(_) => 2,
+                FsyncPolicy::Group { .. } => 3,
             }
         );
+        let millis = u16::from_le_bytes([b[26], b[27]]);
+        assert_eq!(millis, if let FsyncPolicy::Group { millis, .. } = fsync { millis } else { 0 });
     }
+}
+
+#[test]
+fn group_commit_tracks_what_is_durable() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A group so large it never fills: only explicit syncs make records durable.
+    let fsync = FsyncPolicy::Group { records: 1000, millis: 60_000 };
+    let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20 }).unwrap();
+    for i in 0..10u64 {
+        w.append(1, i, &payload_for(i)).unwrap();
+    }
+    assert_eq!(w.durable_seq(), 0, "nothing fsynced yet");
+    let before = w.fsync_stats().count;
+    w.sync().unwrap();
+    assert_eq!(w.durable_seq(), 10);
+    assert_eq!(w.fsync_stats().count, before + 1);
+    w.sync().unwrap();
+    assert_eq!(w.fsync_stats().count, before + 1, "nothing pending: no fsync");
+    // The record bound: the 1000th pending append triggers a group commit.
+    for i in 10..1010u64 {
+        w.append(1, i, b"x").unwrap();
+    }
+    assert_eq!(w.durable_seq(), 1010);
+    // The time bound (1 ms): an append after the deadline commits the group.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let fsync = FsyncPolicy::Group { records: 1_000_000, millis: 1 };
+    let mut w2 = JournalWriter::create(tmp2.path(), JournalParams { fsync, segment_bytes: 1 << 20 }).unwrap();
+    w2.append(1, 0, b"a").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    w2.append(1, 1, b"b").unwrap();
+    assert_eq!(w2.durable_seq(), 2);
+    w2.finish().unwrap();
+    w.finish().unwrap();
+    assert!(JournalWriter::create(
+        &tmp.path().join("bad"),
+        JournalParams { fsync: FsyncPolicy::Group { records: 0, millis: 5 }, segment_bytes: 1 << 20 }
+    )
+    .is_err());
 }
 
 #[test]

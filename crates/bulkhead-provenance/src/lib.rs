@@ -1,7 +1,7 @@
 //! # bulkhead-provenance — who built this strategy module?
 //!
 //! Owns: Ed25519 keys for module signers, detached signatures over a module's
-//! blake3 hash, the trusted-keys list, and verification with a distinct error
+//! blake3 hash, signed journal checkpoints ([`JournalCheckpoint`]), the trusted-keys list, and verification with a distinct error
 //! for each way a module can fail it (unsigned, tampered, unknown signer, bad
 //! signature, malformed file).
 //!
@@ -37,6 +37,9 @@
 //! name in the signature file; both are reported.
 
 #![forbid(unsafe_code)]
+
+mod checkpoint;
+pub use checkpoint::{CHECKPOINT_TAG, JournalCheckpoint};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -138,6 +138,43 @@ impl SegmentHeader {
     }
 }
 
+/// Payloads up to this size are hashed in one call over a stack copy of
+/// `prev ‖ header ‖ payload` (one BLAKE3 chunk: 1024 bytes), which is much
+/// cheaper per record than a streaming `Hasher` for the small records that
+/// make up most of a journal.
+pub(crate) const ONE_CHUNK_PAYLOAD: usize = 1024 - HASH_LEN - RECORD_HEADER_LEN;
+
+/// `blake3(prev ‖ header ‖ payload)`: a record's chain hash.
+#[inline]
+pub(crate) fn chain_hash(prev: &[u8; HASH_LEN], hdr: &[u8; RECORD_HEADER_LEN], payload: &[u8]) -> [u8; HASH_LEN] {
+    if payload.len() <= 256 - HASH_LEN - RECORD_HEADER_LEN {
+        chain_hash_in::<256>(prev, hdr, payload)
+    } else if payload.len() <= ONE_CHUNK_PAYLOAD {
+        chain_hash_in::<1024>(prev, hdr, payload)
+    } else {
+        let mut h = blake3::Hasher::new();
+        h.update(prev);
+        h.update(hdr);
+        h.update(payload);
+        *h.finalize().as_bytes()
+    }
+}
+
+/// [`chain_hash`] over a stack copy of `N` bytes (the smaller, the less to clear).
+#[inline]
+fn chain_hash_in<const N: usize>(
+    prev: &[u8; HASH_LEN],
+    hdr: &[u8; RECORD_HEADER_LEN],
+    payload: &[u8],
+) -> [u8; HASH_LEN] {
+    let mut buf = [0u8; N];
+    let n = HASH_LEN + RECORD_HEADER_LEN + payload.len();
+    buf[..HASH_LEN].copy_from_slice(prev);
+    buf[HASH_LEN..HASH_LEN + RECORD_HEADER_LEN].copy_from_slice(hdr);
+    buf[HASH_LEN + RECORD_HEADER_LEN..n].copy_from_slice(payload);
+    *blake3::hash(&buf[..n]).as_bytes()
+}
+
 /// Encode the fixed 24-byte record header.
 #[inline]
 pub(crate) fn encode_record_header(len: u32, kind: u16, seq: u64, ts_ns: u64) -> [u8; RECORD_HEADER_LEN] {

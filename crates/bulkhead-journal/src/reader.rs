@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
 use crate::format::{
-    HASH_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_record_header, genesis_hash,
+    HASH_LEN, MAX_PAYLOAD, ONE_CHUNK_PAYLOAD, chain_hash, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_record_header, genesis_hash,
     parse_segment_file_name, segment_file_name,
 };
 
@@ -197,15 +197,32 @@ impl Scanner {
             }
             let needed = (RECORD_HEADER_LEN + len as usize + HASH_LEN) as u64;
 
-            let mut hasher = blake3::Hasher::new();
-            hasher.update(&self.chain);
-            hasher.update(&hdr);
             if let Some(buf) = payload.as_deref_mut() {
                 buf.clear();
                 buf.reserve_exact(len as usize);
             }
-            // Stream the payload straight out of the read buffer into the hasher.
-            let mut left = len as usize;
+            // Fast path: a small payload wholly in the read buffer is hashed
+            // in one call (see `chain_hash`).
+            let mut fast = None;
+            if (len as usize) <= ONE_CHUNK_PAYLOAD
+                && let Ok(chunk) = cur.reader.fill_buf()
+                && chunk.len() >= len as usize
+            {
+                let body = &chunk[..len as usize];
+                fast = Some(chain_hash(&self.chain, &hdr, body));
+                if let Some(buf) = payload.as_deref_mut() {
+                    buf.extend_from_slice(body);
+                }
+                cur.reader.consume(len as usize);
+            }
+            let mut hasher = fast.is_none().then(|| {
+                let mut h = blake3::Hasher::new();
+                h.update(&self.chain);
+                h.update(&hdr);
+                h
+            });
+            // Otherwise stream the payload straight out of the read buffer into the hasher.
+            let mut left = if fast.is_some() { 0 } else { len as usize };
             while left > 0 {
                 let chunk = match cur.reader.fill_buf() {
                     Ok(c) => c,
@@ -220,7 +237,9 @@ impl Scanner {
                     return self.fail(loc, VerifyErrorKind::TruncatedRecord { needed, available });
                 }
                 let n = chunk.len().min(left);
-                hasher.update(&chunk[..n]);
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&chunk[..n]);
+                }
                 if let Some(buf) = payload.as_deref_mut() {
                     buf.extend_from_slice(&chunk[..n]);
                 }
@@ -239,7 +258,11 @@ impl Scanner {
                 let available = (RECORD_HEADER_LEN + len as usize + got) as u64;
                 return self.fail(loc, VerifyErrorKind::TruncatedRecord { needed, available });
             }
-            let computed = *hasher.finalize().as_bytes();
+            let computed = match (fast, &hasher) {
+                (Some(h), _) => h,
+                (None, Some(h)) => *h.finalize().as_bytes(),
+                (None, None) => unreachable!("a hasher exists whenever the fast path was not taken"),
+            };
             if computed != stored {
                 return self.fail(loc, VerifyErrorKind::HashMismatch);
             }

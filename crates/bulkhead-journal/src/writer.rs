@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
 use crate::format::{
     HASH_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_HEADER_LEN, SegmentHeader, encode_record_header,
-    fsync_millis, fsync_to_code, genesis_hash, parse_segment_file_name, segment_file_name,
+    chain_hash, fsync_millis, fsync_to_code, genesis_hash, parse_segment_file_name, segment_file_name,
 };
 use crate::reader::{ScanError, Scanner};
 
@@ -307,18 +307,13 @@ impl JournalWriter {
         }
         let seq = self.next_seq;
         let hdr = encode_record_header(payload.len() as u32, kind, seq, ts_ns);
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(&self.last_hash);
-        hasher.update(&hdr);
-        hasher.update(payload);
-        let hash = hasher.finalize();
-        let hash: &[u8; HASH_LEN] = hash.as_bytes();
+        let hash = chain_hash(&self.last_hash, &hdr, payload);
         let res =
-            self.out.write_all(&hdr).and_then(|()| self.out.write_all(payload)).and_then(|()| self.out.write_all(hash));
+            self.out.write_all(&hdr).and_then(|()| self.out.write_all(payload)).and_then(|()| self.out.write_all(&hash));
         if let Err(e) = res {
             return Err(self.poison(e));
         }
-        self.last_hash = *hash;
+        self.last_hash = hash;
         self.next_seq += 1;
         self.seg_len += rec_len;
         self.seg_records += 1;

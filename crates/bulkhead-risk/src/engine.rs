@@ -9,6 +9,7 @@ use bulkhead_model::{Instrument, Position, format_money};
 
 use crate::decision::{Decision, NO_INSTRUMENT};
 use crate::firm::{FirmPolicy, StpMode};
+use crate::limits::{self, LimitChange, LimitError};
 use crate::options::{GreeksError, lot_greeks};
 use crate::policy::{CollarReference, InstrumentLimits, MmpAction, Policy, kind_index};
 use crate::throttle::TokenBucket;
@@ -464,6 +465,53 @@ impl RiskEngine {
 
     pub fn policy(&self, strategy: u32) -> Option<&Policy> {
         self.strategies.get(strategy as usize).map(|b| &b.policy)
+    }
+
+    /// Check a change of one limit of `strategy`'s policy at run time: the
+    /// value is parsed and validated as the policy file would be (errors name
+    /// the field) and refused if above the firm policy where it caps that
+    /// quantity. Changes nothing; pass the result to
+    /// [`RiskEngine::apply_limit`] (after journalling it) before any other
+    /// limit change or policy update. Fields: see [`crate::STRATEGY_LIMIT_FIELDS`]
+    /// and [`crate::INSTRUMENT_LIMIT_FIELDS`].
+    pub fn check_limit(&self, strategy: u32, field: &str, value: &str) -> Result<LimitChange, LimitError> {
+        let book = self.strategies.get(strategy as usize).ok_or(LimitError::UnknownStrategy(strategy))?;
+        let firm = self.firm.as_ref().map(|f| &f.policy);
+        let (field, before, after, policy) = limits::prepare(&book.policy, firm, &self.instruments, field, value)?;
+        Ok(LimitChange { strategy, field, before, after, policy })
+    }
+
+    /// Put a change from [`RiskEngine::check_limit`] into force, whole: the
+    /// very next check uses it. The R5 token buckets keep the tokens they
+    /// have (refilled up to the latest event time, capped at the new burst)
+    /// and refill at the new rate from then on. R8 is re-evaluated at once,
+    /// so a tightened loss limit may leave a transition pending
+    /// ([`RiskEngine::has_pending`]).
+    pub fn apply_limit(&mut self, change: LimitChange) {
+        let si = change.strategy as usize;
+        if si >= self.strategies.len() {
+            return;
+        }
+        let mut slots = vec![None; self.instruments.len()];
+        for l in &change.policy.instruments {
+            if let Some(s) = self.slot(l.instrument) {
+                slots[s] = Some(*l);
+            }
+        }
+        let now = self.now;
+        let book = &mut self.strategies[si];
+        book.limits = slots;
+        book.orders.set_rate(change.policy.max_orders_per_sec, now);
+        book.messages.set_rate(change.policy.max_messages_per_sec, now);
+        book.policy = change.policy;
+        self.eval_loss(si);
+    }
+
+    /// Every limit of `strategy` that [`RiskEngine::check_limit`] can change,
+    /// with the value in force as text in the policy file's units, sorted by
+    /// field name. Empty for an unknown strategy.
+    pub fn limit_values(&self, strategy: u32) -> Vec<(String, String)> {
+        self.strategies.get(strategy as usize).map_or_else(Vec::new, |b| limits::values(&b.policy, &self.instruments))
     }
 
     /// Install (or replace) the firm-wide policy: R5 firm throttles (buckets

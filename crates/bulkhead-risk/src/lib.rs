@@ -104,10 +104,16 @@
 //!    journal the transition with the operator as cause (risk does not
 //!    report kill / `set_state` transitions: the caller knows who did it).
 //! 8. Options: [`RiskEngine::set_implied_vol`] when an implied vol is known.
+//! 9. Operator limit changes: [`RiskEngine::check_limit`] (validates, changes
+//!    nothing), journal the command, then [`RiskEngine::apply_limit`] (the
+//!    next check uses the new limit), then handle pending transitions as in 6
+//!    (a tightened loss limit may trip R8 at once). See the `limits` module
+//!    docs for the fields and the firm caps.
 
 mod decision;
 mod engine;
 mod firm;
+mod limits;
 mod options;
 mod policy;
 mod throttle;
@@ -116,6 +122,7 @@ pub use bulkhead_abi::Reason;
 pub use decision::{Decision, NO_INSTRUMENT};
 pub use engine::{Cause, OrderRef, Pnl, RiskAction, RiskEngine, Scope, TradingState, Transition};
 pub use firm::{FirmPolicy, StpMode};
+pub use limits::{INSTRUMENT_LIMIT_FIELDS, LimitChange, LimitError, STRATEGY_LIMIT_FIELDS};
 pub use policy::{
     CollarReference, InstrumentLimits, KIND_NAMES, MmpAction, Policy, PolicyError, describe_toml_error, kind_index,
 };

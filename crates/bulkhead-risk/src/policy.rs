@@ -189,7 +189,7 @@ struct RawInstrumentLimits {
 /// Milliseconds per policy field → ns; `None` stays `None`.
 const MAX_MS: i64 = 86_400_000;
 
-const MAX_COUNT: i64 = 1_000_000;
+pub(crate) const MAX_COUNT: i64 = 1_000_000;
 
 /// Deserialize TOML, turning parser errors into [`PolicyError::Parse`] with
 /// the line number and, where the line is `key = value`, the field name.

@@ -46,6 +46,17 @@ impl TokenBucket {
         }
     }
 
+    /// Change the rate (and so the burst) at `now_ns`: the bucket first
+    /// refills up to `now_ns` at the old rate, then keeps the tokens it has,
+    /// capped at the new burst, and refills at the new rate from then on. A
+    /// lower rate never leaves more than one second's worth; a higher one
+    /// does not hand out a fresh full burst.
+    pub fn set_rate(&mut self, rate_per_sec: u32, now_ns: u64) {
+        self.refill(now_ns);
+        self.rate = rate_per_sec;
+        self.level = self.level.min(Self::cap(rate_per_sec));
+    }
+
     /// Whole tokens available at `now_ns` (without taking any).
     pub fn available(&self, now_ns: u64) -> u64 {
         let mut b = *self;
@@ -71,5 +82,31 @@ mod tests {
         assert_eq!(b.available(100_000_000_000), 2);
         // time going backwards refills nothing
         assert!(!b.try_take(1));
+    }
+
+    #[test]
+    fn set_rate_keeps_tokens_capped_at_the_new_burst() {
+        let mut b = TokenBucket::new(10);
+        for _ in 0..4 {
+            assert!(b.try_take(0));
+        }
+        // 6 left; lowering to 3/s caps them at 3.
+        b.set_rate(3, 0);
+        assert_eq!((b.rate(), b.available(0)), (3, 3));
+        for _ in 0..3 {
+            assert!(b.try_take(0));
+        }
+        assert!(!b.try_take(0));
+        // Raising to 100/s does not refill at once …
+        b.set_rate(100, 0);
+        assert_eq!(b.available(0), 0);
+        // … but refills at the new rate: 10 ms = 1 token.
+        assert_eq!(b.available(10_000_000), 1);
+        assert_eq!(b.available(2_000_000_000), 100);
+        // Tokens earned before the change at the old rate are kept.
+        let mut c = TokenBucket::new(2);
+        assert!(c.try_take(0) && c.try_take(0));
+        c.set_rate(50, 1_000_000_000); // 1 s at 2/s = 2 tokens
+        assert_eq!(c.available(1_000_000_000), 2);
     }
 }

@@ -176,7 +176,11 @@ impl ModuleCache {
         let path = self.path_for(module_hash);
         let r = (|| -> Result<(), String> {
             let artifact = module.serialize().map_err(|e| format!("{e:#}"))?;
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            // Unique per write: two threads of one process storing the same
+            // module must not share (and interleave into) one temp file.
+            static WRITE_SEQ: AtomicU64 = AtomicU64::new(0);
+            let seq = WRITE_SEQ.fetch_add(1, Ordering::Relaxed);
+            let tmp = path.with_extension(format!("tmp{}-{seq}", std::process::id()));
             let mut f = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
             f.write_all(MAGIC)
                 .and_then(|_| f.write_all(blake3::hash(&artifact).as_bytes()))

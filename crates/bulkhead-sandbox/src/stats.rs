@@ -75,6 +75,16 @@ impl WallHistogram {
         self.max = self.max.max(ns);
     }
 
+    /// Add every sample of `other` (exact: same buckets, same max).
+    pub fn merge(&mut self, other: &WallHistogram) {
+        for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *a = a.saturating_add(*b);
+        }
+        self.count = self.count.saturating_add(other.count);
+        self.sum = self.sum.saturating_add(other.sum);
+        self.max = self.max.max(other.max);
+    }
+
     /// Number of samples.
     pub fn count(&self) -> u64 {
         self.count
@@ -93,6 +103,13 @@ impl WallHistogram {
     /// Sum of all samples (saturating).
     pub fn sum(&self) -> u64 {
         self.sum
+    }
+
+    /// The non-empty buckets in increasing order, as (inclusive upper bound
+    /// of the bucket in ns, samples in it). For exporting the distribution
+    /// (e.g. as a Prometheus histogram).
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| (bucket_range(i).1, *c))
     }
 
     /// The `q`-quantile (`0.0..=1.0`), 0 when empty. See the type docs for
@@ -147,6 +164,26 @@ pub struct SandboxStats {
 }
 
 impl SandboxStats {
+    /// Fold in the counters of another instance of the same strategy (one
+    /// the supervisor replaced): counts and totals add up, peaks and maxima
+    /// take the larger, `fuel_used_last` becomes `other`'s, and the
+    /// histogram holds both instances' callbacks.
+    pub fn merge(&mut self, other: &SandboxStats) {
+        self.callbacks = self.callbacks.saturating_add(other.callbacks);
+        self.fuel_used = self.fuel_used.saturating_add(other.fuel_used);
+        self.host_calls = self.host_calls.saturating_add(other.host_calls);
+        self.log_bytes = self.log_bytes.saturating_add(other.log_bytes);
+        self.invalid_records = self.invalid_records.saturating_add(other.invalid_records);
+        self.peak_memory_bytes = self.peak_memory_bytes.max(other.peak_memory_bytes);
+        self.wall_ns_total = self.wall_ns_total.saturating_add(other.wall_ns_total);
+        self.wall_ns_max = self.wall_ns_max.max(other.wall_ns_max);
+        self.host_calls_refused = self.host_calls_refused.saturating_add(other.host_calls_refused);
+        self.fuel_used_last = other.fuel_used_last;
+        self.fuel_used_max = self.fuel_used_max.max(other.fuel_used_max);
+        self.instantiate_ns = self.instantiate_ns.saturating_add(other.instantiate_ns);
+        self.wall.merge(&other.wall);
+    }
+
     /// Median callback wall time, ns (bucket upper bound; ≤ 12.5 % high).
     pub fn wall_p50_ns(&self) -> u64 {
         self.wall.quantile(0.50)
@@ -206,9 +243,57 @@ mod tests {
         assert_eq!(h.max(), 1_000_000);
         assert_eq!(h.mean(), 500_500);
         assert_eq!(h.count(), 1000);
+        let b: Vec<(u64, u64)> = h.buckets().collect();
+        assert_eq!(b.iter().map(|(_, c)| c).sum::<u64>(), 1000);
+        assert!(b.windows(2).all(|w| w[0].0 < w[1].0));
+        // every sample lies at or under its bucket's bound, within 12.5 %
+        assert_eq!(b.first().map(|(hi, _)| bucket_of(*hi)), Some(bucket_of(1000)));
+        assert_eq!(b.last().map(|(hi, _)| bucket_of(*hi)), Some(bucket_of(1_000_000)));
         let mut one = WallHistogram::default();
         one.record(12_345);
+        assert_eq!(one.buckets().collect::<Vec<_>>(), vec![(bucket_range(bucket_of(12_345)).1, 1)]);
         assert_eq!(one.quantile(0.0), 12_345);
         assert_eq!(one.quantile(0.99), 12_345);
+    }
+
+    #[test]
+    fn merged_histogram_equals_one_fed_every_sample() {
+        let (mut a, mut b, mut all) = (WallHistogram::default(), WallHistogram::default(), WallHistogram::default());
+        for v in 1..=300u64 {
+            let x = v * v * 37 % 100_003;
+            if v % 3 == 0 {
+                b.record(x)
+            } else {
+                a.record(x)
+            }
+            all.record(x);
+        }
+        a.merge(&b);
+        assert_eq!((a.count(), a.sum(), a.max()), (all.count(), all.sum(), all.max()));
+        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 1.0] {
+            assert_eq!(a.quantile(q), all.quantile(q), "q={q}");
+        }
+        let mut s = SandboxStats {
+            callbacks: 2,
+            fuel_used: 10,
+            host_calls: 3,
+            log_bytes: 4,
+            peak_memory_bytes: 100,
+            ..Default::default()
+        };
+        let t = SandboxStats {
+            callbacks: 1,
+            fuel_used: 5,
+            host_calls: 1,
+            log_bytes: 6,
+            peak_memory_bytes: 50,
+            fuel_used_last: 7,
+            ..Default::default()
+        };
+        s.merge(&t);
+        assert_eq!(
+            (s.callbacks, s.fuel_used, s.host_calls, s.log_bytes, s.peak_memory_bytes, s.fuel_used_last),
+            (3, 15, 4, 10, 100, 7)
+        );
     }
 }

@@ -11,7 +11,10 @@
 #   --seed S              generator seed (default 42)
 #   --nautilus-events N   run NautilusTrader (and a same-data Bulkhead pair) on the
 #                         first N events only (default: all)
-#   --scaling-events N    events per scaling run (default: min(events, 1000000))
+#   --scaling-events N    events per scaling run (default: min(events, 1000000), and at
+#                         most 10000000 / strategies, so every scaling run does about
+#                         the same number of strategy callbacks: 1000 strategies
+#                         see 10000 events)
 #   --scaling "1 10 ..."  strategy counts for the scaling runs (default "1 10 100 1000")
 #   --skip-nautilus       skip the Python side
 #   --skip-scaling        skip the scaling runs
@@ -49,7 +52,9 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$NAUT_EVENTS" ] || NAUT_EVENTS="$EVENTS"
 [ "$NAUT_EVENTS" -le "$EVENTS" ] || NAUT_EVENTS="$EVENTS"
+SCALE_EXPLICIT=1
 if [ -z "$SCALE_EVENTS" ]; then
+    SCALE_EXPLICIT=0
     SCALE_EVENTS=$(( EVENTS < 1000000 ? EVENTS : 1000000 ))
 fi
 
@@ -118,7 +123,11 @@ fi
 
 if [ "$SKIP_SCALING" = 0 ]; then
     for n in $SCALING; do
-        run "scaling_$n" "$RUNNER" --data "$DATA" --mode sandboxed --strategies "$n" --events "$SCALE_EVENTS" \
+        n_events="$SCALE_EVENTS"
+        if [ "$SCALE_EXPLICIT" = 0 ] && [ $(( 10000000 / n )) -lt "$n_events" ]; then
+            n_events=$(( 10000000 / n ))
+        fi
+        run "scaling_$n" "$RUNNER" --data "$DATA" --mode sandboxed --strategies "$n" --events "$n_events" \
             --wasm "$OUT/bench_ema.wasm" --config "$CONFIG"
     done
 fi

@@ -187,7 +187,9 @@ fn main() {
             None => StrategyKind::Native(Box::new(Native(NativeRunner::new(BenchEma::default())))),
         };
         let name = format!("bench-ema-{i}");
-        engine.add_strategy(StrategySetup { name: &name, policy: policy.clone(), config, kind }).expect("add strategy");
+        engine
+            .add_strategy(StrategySetup { name: &name, policy: policy.clone(), config, kind, signer: None })
+            .expect("add strategy");
     }
     let setup_s = t_setup.elapsed().as_secs_f64();
     let rss_after_setup = peak_rss_kib();

@@ -5,13 +5,16 @@
 //! User errors print one clear line naming the file and field and exit 2;
 //! no panics, no backtraces.
 
+mod journal_cmd;
+
 use anyhow::{Context, Result};
 use bulkhead_data::{Generator, GeneratorSpec, write_event};
-use bulkhead_engine::{LoadedConfig, report};
+use bulkhead_engine::{JournalMode, LoadedConfig, report};
 use bulkhead_server::engine_control::EngineControl;
-use bulkhead_server::{Role, ServerOptions, TokenStore};
+use bulkhead_server::{Role, ServerOptions, TlsFiles, TokenStore};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use journal_cmd::JournalCmd;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +47,22 @@ enum Cmd {
         /// Keep serving the final state after the run ends, until Ctrl-C.
         #[arg(long, requires = "listen")]
         linger: bool,
+        /// Serve the control plane over HTTPS (rustls) with this certificate
+        /// chain (PEM, leaf first); needs --tls-key.
+        #[arg(long, requires_all = ["listen", "tls_key"])]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Continue an interrupted run: cut a torn journal tail, re-derive the
+        /// journalled records from the same config and data (refusing if they
+        /// differ), then append. Starts afresh if there is no journal.
+        #[arg(long)]
+        resume: bool,
+        /// Print `acked SEQ` on stdout whenever more journal records are
+        /// durable under the fsync policy (records below SEQ survive a crash).
+        #[arg(long)]
+        ack_lines: bool,
     },
     /// Make an ed25519 signing key: NAME.key (secret, mode 0600) and NAME.pub.
     Keygen {
@@ -102,11 +121,6 @@ enum TokenCmd {
     },
 }
 
-#[derive(Subcommand)]
-enum JournalCmd {
-    /// Check every hash-chain link; print OK or the first bad record.
-    Verify { path: PathBuf },
-}
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -127,7 +141,12 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Run { config, quiet, listen, tokens, pace, linger } => run(config, quiet, listen, tokens, pace, linger),
+        Cmd::Run { config, quiet, listen, tokens, pace, linger, tls_cert, tls_key, resume, ack_lines } => {
+            let mode = if resume { JournalMode::Resume } else { JournalMode::Create };
+            let tls = tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles { cert, key });
+            let serve = Serve { listen, tokens, tls };
+            run(config, quiet, serve, pace, linger, mode, ack_lines)
+        }
         Cmd::Keygen { name, dir } => {
             let (sk, pk) = bulkhead_provenance::keygen(&name)?;
             let (skp, pkp) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub")));
@@ -153,22 +172,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             eprintln!("token `{name}` ({}) added to {}; it is shown only now", role.as_str(), file.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Journal { cmd: JournalCmd::Verify { path } } => match bulkhead_journal::verify(&path) {
-            Ok(r) => {
-                println!(
-                    "OK: {} records in {} segment(s), {} bytes, last hash {}",
-                    r.records,
-                    r.segments,
-                    r.bytes,
-                    r.last_hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => {
-                println!("BAD: {e}");
-                Ok(ExitCode::from(1))
-            }
-        },
+        Cmd::Journal { cmd } => journal_cmd::dispatch(cmd),
         Cmd::GenData { out, events, seed, symbol, start_price, tick_size, lot_size } => {
             let spec: bulkhead_model::InstrumentSpec = toml::from_str(&format!(
                 "symbol = {symbol:?}\nkind = \"perpetual\"\ntick_size = {tick_size:?}\nlot_size = {lot_size:?}\n"
@@ -189,17 +193,25 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Where and how `run` serves the control plane.
+struct Serve {
+    listen: Option<std::net::SocketAddr>,
+    tokens: Option<PathBuf>,
+    tls: Option<TlsFiles>,
+}
+
 fn run(
     config: PathBuf,
     quiet: bool,
-    listen: Option<std::net::SocketAddr>,
-    tokens: Option<PathBuf>,
+    serve: Serve,
     pace: Option<f64>,
     linger: bool,
+    mode: JournalMode,
+    ack_lines: bool,
 ) -> Result<ExitCode> {
     let cfg = LoadedConfig::load(&config)?;
-    if listen.is_some() || pace.is_some() {
-        return run_live(&cfg, quiet, listen, tokens, pace, linger);
+    if serve.listen.is_some() || pace.is_some() {
+        return run_live(&cfg, quiet, serve, pace, linger, mode);
     }
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
@@ -207,15 +219,51 @@ fn run(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let report = bulkhead_engine::run_config(&cfg, &mut |n, total| {
-        if let Some(t) = total {
-            bar.set_length(t);
+    let bulkhead_engine::PreparedRun { mut engine, mut source, recovery, runtime, .. } =
+        bulkhead_engine::prepare_run_with(&cfg, mode)?;
+    if let Some(r) = &recovery {
+        eprintln!(
+            "resuming {}: {} records kept{}",
+            cfg.journal_dir.display(),
+            r.records,
+            r.torn_tail.as_ref().map_or(String::new(), |t| format!(", torn tail of {} bytes cut ({t})", r.dropped_bytes))
+        );
+    }
+    bar.set_length(source.len_hint().unwrap_or(0));
+    let mut acked = u64::MAX;
+    let mut out = std::io::stdout().lock();
+    engine.run_controlled(source.as_mut(), &mut |n| bar.set_position(n), &mut |e, _| {
+        if ack_lines && e.journal_durable_seq() != acked {
+            acked = e.journal_durable_seq();
+            // A supervisor reading these must see them now, not at exit.
+            let _ = writeln!(out, "acked {acked}").and_then(|()| out.flush());
         }
-        bar.set_position(n);
     })?;
+    drop(out);
+    let report = engine.finish()?;
+    if ack_lines {
+        println!("acked {}", report.journal.records);
+    }
     bar.finish_and_clear();
     print_report(&report, started, &cfg);
+    print_module_cache(&cfg, &runtime);
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line on the precompiled-module cache when the config names one.
+fn print_module_cache(cfg: &LoadedConfig, runtime: &bulkhead_sandbox::SandboxRuntime) {
+    let Some(dir) = &cfg.module_cache else { return };
+    match runtime.cache_stats() {
+        Some(c) => println!(
+            "module cache: {}: {} loaded from cache, {} compiled, {} written, {} refused",
+            dir.display(),
+            c.hits,
+            c.misses + c.rejected,
+            c.writes,
+            c.rejected
+        ),
+        None => println!("module cache: {}: unusable (see the log), every module compiled", dir.display()),
+    }
 }
 
 fn print_report(report: &bulkhead_engine::RunReport, started: Instant, cfg: &LoadedConfig) {
@@ -234,23 +282,27 @@ fn print_report(report: &bulkhead_engine::RunReport, started: Instant, cfg: &Loa
 fn run_live(
     cfg: &LoadedConfig,
     quiet: bool,
-    listen: Option<std::net::SocketAddr>,
-    tokens: Option<PathBuf>,
+    serve: Serve,
     pace: Option<f64>,
     linger: bool,
+    mode: JournalMode,
 ) -> Result<ExitCode> {
-    let prepared = bulkhead_engine::prepare_run(cfg)?;
-    let bulkhead_engine::PreparedRun { mut engine, runtime, mut source } = prepared;
-    let (handle, guard) = match listen {
+    let prepared = bulkhead_engine::prepare_run_with(cfg, mode)?;
+    let bulkhead_engine::PreparedRun { mut engine, runtime, mut source, .. } = prepared;
+    let (handle, guard) = match serve.listen {
         Some(addr) => {
-            let path = tokens.context("--tokens FILE is required with --listen (create one with `bulkhead token add`)")?;
+            let path =
+                serve.tokens.context("--tokens FILE is required with --listen (create one with `bulkhead token add`)")?;
             let store = TokenStore::load(&path)?;
-            let (h, g) = bulkhead_server::start(addr, store, ServerOptions::default())?;
-            eprintln!("control plane on http://{}/ (dashboard), API under /api/v1", g.local_addr());
+            let scheme = if serve.tls.is_some() { "https" } else { "http" };
+            let options = ServerOptions { tls: serve.tls, ..ServerOptions::default() };
+            let (h, g) = bulkhead_server::start(addr, store, options)?;
+            eprintln!("control plane on {scheme}://{}/ (dashboard), API under /api/v1", g.local_addr());
             (h, Some(g))
         }
         None => (bulkhead_server::channel(&ServerOptions::default()).0, None),
     };
+    let cache_runtime = runtime.clone();
     let mut control = EngineControl::new(handle, runtime, pace, &cfg.raw.run.fsync);
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(source.len_hint().unwrap_or(0)) };
     let started = Instant::now();
@@ -266,6 +318,7 @@ fn run_live(
     }
     let report = engine.finish()?;
     print_report(&report, started, cfg);
+    print_module_cache(cfg, &cache_runtime);
     drop(guard);
     Ok(ExitCode::SUCCESS)
 }

@@ -189,3 +189,17 @@ fn signed_modules_run_and_unsigned_or_tampered_ones_are_refused() {
     let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
     assert_user_error(code, &err, &["momentum.wasm"]);
 }
+
+#[test]
+fn module_cache_compiles_once_then_loads_from_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    // The demo config sets `module_cache = "out/module-cache"` (relative to the config).
+    let cfg = demo_variant(dir.path(), |t| t);
+    let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("module cache: ") && out.contains(": 0 loaded from cache, 3 compiled, 3 written"), "{out}");
+    assert!(dir.path().join("out/module-cache").is_dir());
+    let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": 3 loaded from cache, 0 compiled, 0 written"), "{out}");
+}

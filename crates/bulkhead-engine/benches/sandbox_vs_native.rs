@@ -58,7 +58,9 @@ fn run_pipeline(events: &[Event], kind: StrategyKind<'_>) -> u64 {
     let journal = JournalWriter::create(&dir.path().join("j"), JournalParams::default()).unwrap();
     let mut engine =
         Engine::new(insts.clone(), FeeSchedule { maker_ppm: -100, taker_ppm: 500 }, journal, "bench").unwrap();
-    engine.add_strategy(StrategySetup { name: "momentum", policy: policy(&insts), config: CONFIG, kind }).unwrap();
+    engine
+        .add_strategy(StrategySetup { name: "momentum", policy: policy(&insts), config: CONFIG, kind, signer: None })
+        .unwrap();
     for e in events {
         engine.on_market(*e).unwrap();
     }

@@ -32,6 +32,25 @@ pub struct RunConfig {
     pub instruments: Vec<InstrumentSpec>,
     pub data: DataSection,
     pub strategies: Vec<StrategySection>,
+    /// Per-expiry option volatility (Black-76): the venue's option marks and
+    /// R9 greeks of every option with that expiry.
+    #[serde(default)]
+    pub option_vols: Vec<OptionVolSection>,
+}
+
+/// `[[option_vols]] expiry = NS, vol = "0.55"`: the volatility of every
+/// option instrument whose `expiry` (ns since the epoch, as in
+/// `[[instruments]]`) is `expiry`. Used for the venue's option marks and for
+/// R9 delta / vega limits, where it takes precedence over a policy's
+/// `option_vol`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionVolSection {
+    /// Expiry in ns since the epoch; at least one option must expire then.
+    pub expiry: u64,
+    /// Annualised volatility as a decimal string ("0.55" = 55 %), > 0 and
+    /// ≤ 10, at most 4 decimals.
+    pub vol: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -50,6 +69,10 @@ pub struct RunSection {
     /// Trusted public keys: when set, every module must carry a valid
     /// `MODULE.wasm.sig` from one of them (`bulkhead sign`), or the run is refused.
     pub trusted_keys: Option<PathBuf>,
+    /// Precompiled-module cache directory (relative to the config file;
+    /// created mode 0700 if missing). Absent = compile every module at load.
+    /// A cache never changes what runs: see `bulkhead-sandbox`'s `cache` module.
+    pub module_cache: Option<PathBuf>,
 }
 
 fn never() -> String {
@@ -173,6 +196,60 @@ pub struct LoadedConfig {
     pub data: DataPlan,
     pub strategies: Vec<LoadedStrategy>,
     pub firm_policy: Option<bulkhead_risk::FirmPolicy>,
+    /// `run.module_cache`, resolved against the config file's directory.
+    pub module_cache: Option<PathBuf>,
+    /// `(expiry ns, vol in bps of vol)` from `[[option_vols]]`, in file order.
+    pub option_vols: Vec<(u64, i64)>,
+    /// The files this config was built from, verbatim, under the names the
+    /// journal's `CONFIG` records use (`run_config`, `firm_policy`,
+    /// `policy:<strategy>`).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Where [`LoadedConfig::from_raw_with`] gets the files a config names: the
+/// file system ([`FsFiles`]), or a journal's `CONFIG` records for replay.
+pub trait ConfigFiles {
+    /// The bytes of the file a config names. `role` says which
+    /// (`firm_policy`, `policy:<strategy>`); `path` is where the config says it is.
+    fn read(&mut self, role: &str, path: &Path) -> Result<Vec<u8>, ConfigError>;
+    /// Strategy `name`'s module bytes, verified against `trusted` if given.
+    fn module(
+        &mut self,
+        name: &str,
+        path: &Path,
+        trusted: Option<&bulkhead_provenance::TrustedKeys>,
+    ) -> Result<(Vec<u8>, Option<bulkhead_provenance::Signer>), ConfigError>;
+    /// Whether market-data files must exist (not when replaying a journal).
+    fn needs_data(&self) -> bool {
+        true
+    }
+    /// Whether `run.trusted_keys` is read and enforced.
+    fn needs_trusted_keys(&self) -> bool {
+        true
+    }
+}
+
+/// The file system, paths relative to the config file.
+pub struct FsFiles;
+
+impl ConfigFiles for FsFiles {
+    fn read(&mut self, _role: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+        read(path)
+    }
+    fn module(
+        &mut self,
+        _name: &str,
+        path: &Path,
+        trusted: Option<&bulkhead_provenance::TrustedKeys>,
+    ) -> Result<(Vec<u8>, Option<bulkhead_provenance::Signer>), ConfigError> {
+        Ok(match trusted {
+            Some(t) => {
+                let (bytes, signer) = bulkhead_provenance::verify_module_file(path, t)?;
+                (bytes, Some(signer))
+            }
+            None => (read(path)?, None),
+        })
+    }
 }
 
 pub enum DataPlan {
@@ -193,6 +270,26 @@ pub struct LoadedStrategy {
     pub restart: crate::engine::RestartPolicy,
     /// Who signed the module (when the config requires signatures).
     pub signer: Option<bulkhead_provenance::Signer>,
+}
+
+/// `never` | `always` | `every:N` | `every:N:Mms` (N, M > 0).
+pub fn parse_fsync(s: &str) -> Option<bulkhead_journal::FsyncPolicy> {
+    use bulkhead_journal::FsyncPolicy;
+    match s {
+        "never" => Some(FsyncPolicy::Never),
+        "always" => Some(FsyncPolicy::Always),
+        _ => {
+            let rest = s.strip_prefix("every:")?;
+            match rest.split_once(':') {
+                None => rest.parse::<u32>().ok().filter(|&n| n > 0).map(FsyncPolicy::EveryN),
+                Some((n, ms)) => {
+                    let records = n.parse::<u32>().ok().filter(|&n| n > 0)?;
+                    let millis = ms.strip_suffix("ms")?.parse::<u16>().ok().filter(|&m| m > 0)?;
+                    Some(FsyncPolicy::Group { records, millis })
+                }
+            }
+        }
+    }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
@@ -221,10 +318,34 @@ impl LoadedConfig {
             path: path.into(),
             message: bulkhead_risk::describe_toml_error(&text, &e),
         })?;
-        Self::from_raw(path, raw, blake3::hash(&bytes).into())
+        let mut cfg = Self::from_raw(path, raw, blake3::hash(&bytes).into())?;
+        cfg.files.insert(0, ("run_config".into(), bytes));
+        Ok(cfg)
+    }
+
+    /// Parse a run config's text (`path` names it in errors and anchors its
+    /// relative paths) and load what it names through `files`.
+    pub fn from_text_with(path: &Path, text: &str, files: &mut dyn ConfigFiles) -> Result<LoadedConfig, ConfigError> {
+        let raw: RunConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: bulkhead_risk::describe_toml_error(text, &e),
+        })?;
+        let mut cfg = Self::from_raw_with(path, raw, blake3::hash(text.as_bytes()).into(), files)?;
+        cfg.files.insert(0, ("run_config".into(), text.as_bytes().to_vec()));
+        Ok(cfg)
     }
 
     pub fn from_raw(path: &Path, raw: RunConfig, config_hash: [u8; 32]) -> Result<LoadedConfig, ConfigError> {
+        Self::from_raw_with(path, raw, config_hash, &mut FsFiles)
+    }
+
+    pub fn from_raw_with(
+        path: &Path,
+        raw: RunConfig,
+        config_hash: [u8; 32],
+        fs: &mut dyn ConfigFiles,
+    ) -> Result<LoadedConfig, ConfigError> {
+        let mut journal_files: Vec<(String, Vec<u8>)> = Vec::new();
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let field = |field: String, message: String| ConfigError::Field { path: path.into(), field, message };
         if raw.instruments.is_empty() {
@@ -239,12 +360,39 @@ impl LoadedConfig {
                 Instrument::from_spec(i as u32, spec).map_err(|e| field(format!("instruments[{i}]"), e.to_string()))?,
             );
         }
-        match raw.run.fsync.as_str() {
-            "never" | "always" => {}
-            s if s.strip_prefix("every:").is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n > 0)) => {}
-            other => {
-                return Err(field("run.fsync".into(), format!("`{other}` is not never, always or every:N")));
+        // Options need their underlying's id (R9 greeks in risk; venue marks).
+        if let Err(e) = bulkhead_model::link_underlyings(&mut instruments) {
+            let unknown = |s: &InstrumentSpec| {
+                s.underlying.as_ref().is_some_and(|u| u == &s.symbol || !raw.instruments.iter().any(|x| &x.symbol == u))
+            };
+            let i = raw.instruments.iter().position(unknown).unwrap_or(0);
+            return Err(field(format!("instruments[{i}].underlying"), e.to_string()));
+        }
+        let mut option_vols: Vec<(u64, i64)> = Vec::new();
+        for (i, ov) in raw.option_vols.iter().enumerate() {
+            let f = |name: &str| format!("option_vols[{i}].{name}");
+            if !instruments.iter().any(|x| x.option.is_some() && x.expiry == Some(ov.expiry)) {
+                return Err(field(f("expiry"), format!("no option instrument expires at {}", ov.expiry)));
             }
+            if option_vols.iter().any(|&(e, _)| e == ov.expiry) {
+                return Err(field(f("expiry"), format!("duplicate expiry {}", ov.expiry)));
+            }
+            let bps = bulkhead_model::Decimal::parse(&ov.vol)
+                .and_then(|d| d.to_units(bulkhead_model::Decimal { mantissa: 1, scale: 4 }))
+                .map_err(|e| field(f("vol"), format!("{e} (a decimal with at most 4 places, e.g. \"0.55\")")))?;
+            if !(1..=100_000).contains(&bps) {
+                return Err(field(f("vol"), format!("`{}` must be > 0 and at most 10 (1000 %)", ov.vol)));
+            }
+            option_vols.push((ov.expiry, bps));
+        }
+        if parse_fsync(&raw.run.fsync).is_none() {
+            return Err(field(
+                "run.fsync".into(),
+                format!(
+                    "`{}` is not never, always, every:N (records) or every:N:Mms (group commit: N records or M ms, M ≤ 65535)",
+                    raw.run.fsync
+                ),
+            ));
         }
         let mut sources: Vec<SourceSection> = raw.data.sources.clone();
         if let Some(f) = &raw.data.file {
@@ -263,7 +411,7 @@ impl LoadedConfig {
                 let mut files = Vec::new();
                 for (i, src) in sources.into_iter().enumerate() {
                     let p = base.join(&src.file);
-                    if !p.is_file() {
+                    if fs.needs_data() && !p.is_file() {
                         let name = if raw.data.file.is_some() && i == 0 {
                             "data.file".to_string()
                         } else {
@@ -305,8 +453,8 @@ impl LoadedConfig {
             _ => return Err(field("data".into(), "give `file` and/or `sources`, or `generator` (not both)".into())),
         };
         let trusted = match &raw.run.trusted_keys {
-            Some(k) => Some(bulkhead_provenance::TrustedKeys::read(&base.join(k))?),
-            None => None,
+            Some(k) if fs.needs_trusted_keys() => Some(bulkhead_provenance::TrustedKeys::read(&base.join(k))?),
+            _ => None,
         };
         let mut strategies = Vec::new();
         for (i, s) in raw.strategies.iter().enumerate() {
@@ -314,15 +462,11 @@ impl LoadedConfig {
                 return Err(field(format!("strategies[{i}].name"), format!("duplicate name `{}`", s.name)));
             }
             let module_path = base.join(&s.module);
-            let (module_bytes, signer) = match &trusted {
-                Some(t) => {
-                    let (bytes, signer) = bulkhead_provenance::verify_module_file(&module_path, t)?;
-                    (bytes, Some(signer))
-                }
-                None => (read(&module_path)?, None),
-            };
+            let (module_bytes, signer) = fs.module(&s.name, &module_path, trusted.as_ref())?;
             let policy_path = base.join(&s.policy);
-            let policy_bytes = read(&policy_path)?;
+            let role = format!("policy:{}", s.name);
+            let policy_bytes = fs.read(&role, &policy_path)?;
+            journal_files.push((role, policy_bytes.clone()));
             let policy_text = String::from_utf8(policy_bytes.clone())
                 .map_err(|e| ConfigError::Parse { path: policy_path.clone(), message: format!("not UTF-8: {e}") })?;
             let policy = Policy::from_toml(&policy_text, &policy_path.display().to_string(), &instruments)
@@ -347,7 +491,9 @@ impl LoadedConfig {
             None => None,
             Some(f) => {
                 let p = base.join(f);
-                let text = String::from_utf8(read(&p)?)
+                let bytes = fs.read("firm_policy", &p)?;
+                journal_files.push(("firm_policy".into(), bytes.clone()));
+                let text = String::from_utf8(bytes)
                     .map_err(|e| ConfigError::Parse { path: p.clone(), message: format!("not UTF-8: {e}") })?;
                 Some(
                     bulkhead_risk::FirmPolicy::from_toml(&text, &p.display().to_string(), &instruments)
@@ -361,24 +507,20 @@ impl LoadedConfig {
         Ok(LoadedConfig {
             path: path.to_path_buf(),
             journal_dir: base.join(&raw.run.journal),
+            module_cache: raw.run.module_cache.as_ref().map(|d| base.join(d)),
+            option_vols,
             raw,
             config_hash,
             instruments,
             data,
             strategies,
             firm_policy,
+            files: journal_files,
         })
     }
 
     pub fn fsync(&self) -> bulkhead_journal::FsyncPolicy {
-        use bulkhead_journal::FsyncPolicy;
-        match self.raw.run.fsync.as_str() {
-            "always" => FsyncPolicy::Always,
-            s => match s.strip_prefix("every:").and_then(|n| n.parse().ok()) {
-                Some(n) => FsyncPolicy::EveryN(n),
-                None => FsyncPolicy::Never,
-            },
-        }
+        parse_fsync(&self.raw.run.fsync).unwrap_or(bulkhead_journal::FsyncPolicy::Never)
     }
 
     pub fn fees(&self) -> FeeSchedule {

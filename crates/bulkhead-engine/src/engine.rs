@@ -5,11 +5,12 @@ use bulkhead_abi::{
     Event, EventKind, HostApi, MAX_BATCH, OpenOrderRecord, OrderRequest, PositionRecord, Reason, ResultCode, Side,
 };
 use bulkhead_data::{DataError, MarketSource};
-use bulkhead_journal::{JournalError, JournalSummary, JournalWriter};
+use bulkhead_journal::{JournalError, JournalReader, JournalSummary, JournalWriter};
 use bulkhead_model::Instrument;
 use bulkhead_risk::{Policy, RiskEngine, Scope, TradingState};
 use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime, StrategyModule};
-use bulkhead_venue::{FeeSchedule, NewOrder, SimVenue, VenueConfig, VenueEvent, VenueNotice};
+use crate::venues::Venues;
+use bulkhead_venue::{FeeSchedule, NewOrder, VenueConfig, VenueEvent, VenueNotice};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -35,6 +36,10 @@ pub enum EngineError {
     Data(#[from] DataError),
     #[error("strategy `{name}`: {message}")]
     Strategy { name: String, message: String },
+    #[error(
+        "cannot resume: journal record #{seq} is {journalled} but this run produces {now} there (different config, modules or data?)"
+    )]
+    ResumeDiverged { seq: u64, journalled: String, now: String },
 }
 
 /// A strategy compiled natively (benchmarks): same callbacks as the wasm
@@ -155,31 +160,80 @@ struct Slot {
     /// Resources used by instances the supervisor replaced.
     retired_fuel: u64,
     retired_peak: u64,
+    /// Every counter of the instances replaced so far, merged.
+    retired: bulkhead_sandbox::SandboxStats,
+    /// Verified signer's ed25519 key of the running module (zero = unsigned).
+    signer: [u8; 32],
 }
 
 enum Action {
     Submit(NewOrder),
-    Cancel(u64),
-    /// Cancel a (possibly other strategy's) order for a risk cause (R7).
-    CancelFor(u64, Reason),
+    /// Venue order id, instrument.
+    Cancel(u64, u32),
+    /// Cancel a (possibly other strategy's) order for a risk cause (R7):
+    /// venue order id, instrument, reason.
+    CancelFor(u64, u32, Reason),
     CancelAll(u32, Option<u32>),
 }
 
 /// Journal writer with an error latch: host calls cannot return I/O errors to
 /// a guest, so the first failure is kept and the run stops after the callback.
+///
+/// Two more jobs:
+/// - **Durability gate** ([`JournalSink::make_durable`]): under any fsync
+///   policy but `never`, the records that decide an action are fsynced
+///   before the action is released to the venue (group commit).
+/// - **Resume**: while `prefix` holds records of an earlier, interrupted run
+///   of the same config, every record this run would write must equal the
+///   next one of the prefix (kind, time, payload) and is not written again;
+///   when the prefix is exhausted, appending continues. Because the run is
+///   deterministic, this rebuilds positions, open orders, trading states and
+///   the strategies' own memory exactly as they were at the crash.
 pub struct JournalSink {
     w: JournalWriter,
-    error: Option<JournalError>,
+    error: Option<EngineError>,
     ts: u64,
     scratch: Vec<u8>,
+    gate: bool,
+    prefix: Option<JournalReader>,
+    resumed: u64,
 }
 
 impl JournalSink {
+    fn new(w: JournalWriter, prefix: Option<JournalReader>) -> Self {
+        let gate = w.fsync_policy() != bulkhead_journal::FsyncPolicy::Never;
+        JournalSink { w, error: None, ts: 0, scratch: Vec::new(), gate, prefix, resumed: 0 }
+    }
     fn write(&mut self, kind: u16, payload: &[u8]) {
-        if self.error.is_none()
-            && let Err(e) = self.w.append(kind, self.ts, payload)
-        {
-            self.error = Some(e);
+        if self.error.is_some() {
+            return;
+        }
+        if let Some(prefix) = &mut self.prefix {
+            match prefix.next() {
+                Some(Ok(rec)) => {
+                    if rec.kind != kind || rec.ts_ns != self.ts || rec.payload != payload {
+                        self.error = Some(EngineError::ResumeDiverged {
+                            seq: rec.seq,
+                            journalled: format!("{} at {} ns", records::kind_name(rec.kind), rec.ts_ns),
+                            now: format!("{} at {} ns", records::kind_name(kind), self.ts),
+                        });
+                    } else {
+                        self.resumed += 1;
+                    }
+                    return;
+                }
+                Some(Err(e)) => {
+                    self.error = Some(e.into());
+                    return;
+                }
+                None => {
+                    self.prefix = None;
+                    tracing::info!(records = self.resumed, "resume: journal prefix reproduced; appending");
+                }
+            }
+        }
+        if let Err(e) = self.w.append(kind, self.ts, payload) {
+            self.error = Some(e.into());
         }
     }
     /// Header bytes then a variable-length tail, via the reusable scratch buffer.
@@ -191,11 +245,38 @@ impl JournalSink {
         self.write(kind, &buf);
         self.scratch = buf;
     }
-    fn check(&mut self) -> Result<(), JournalError> {
+    /// Make what was written so far durable if the policy asks for it.
+    /// `false` if the journal has failed: then nothing may be released.
+    fn make_durable(&mut self) -> bool {
+        if self.error.is_none()
+            && self.gate
+            && let Err(e) = self.w.sync()
+        {
+            self.error = Some(e.into());
+        }
+        self.error.is_none()
+    }
+    fn check(&mut self) -> Result<(), EngineError> {
         match self.error.take() {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+    /// At the end of a resumed run: records left in the prefix are records
+    /// this run did not reproduce.
+    fn check_prefix_consumed(&mut self) -> Result<(), EngineError> {
+        if let Some(prefix) = &mut self.prefix
+            && let Some(rec) = prefix.next()
+        {
+            let rec = rec?;
+            return Err(EngineError::ResumeDiverged {
+                seq: rec.seq,
+                journalled: format!("{} at {} ns", records::kind_name(rec.kind), rec.ts_ns),
+                now: "the end of the run".into(),
+            });
+        }
+        self.prefix = None;
+        Ok(())
     }
 }
 
@@ -206,7 +287,7 @@ struct HostCtx<'a> {
     risk: &'a mut RiskEngine,
     journal: &'a mut JournalSink,
     actions: &'a mut Vec<Action>,
-    venue: &'a SimVenue,
+    venue: &'a Venues,
     now: u64,
 }
 
@@ -221,7 +302,7 @@ impl HostApi for HostCtx<'_> {
         let d = self.risk.check_order_stp(sid, self.now, req, &mut stp);
         // R7 cancel-oldest / cancel-both: the resting orders go first.
         for o in stp.drain(..) {
-            self.actions.push(Action::CancelFor(o.order_id, Reason::CancelledBySelfTradePrevention));
+            self.actions.push(Action::CancelFor(o.order_id, req.instrument, Reason::CancelledBySelfTradePrevention));
         }
         *self.stp = stp;
         let mut p = Payload::<{ records::ORDER_PAYLOAD }>::new();
@@ -269,21 +350,22 @@ impl HostApi for HostCtx<'_> {
     fn cancel_order(&mut self, id: u64) -> i32 {
         let sid = self.book.sid;
         self.book.stats.cancels_requested += 1;
-        let mut p = Payload::<18>::new();
-        p.u32(sid).u64(id);
-        if !self.book.open.contains_key(&id) {
-            p.u16(Reason::InvalidOrder.code()).i32(-1);
-            self.journal.write(records::CANCEL, p.bytes());
-            return ResultCode::UnknownOrder as i32;
-        }
+        // The message throttle is charged before the id is looked up: a
+        // strategy guessing ids it does not own spends its own budget.
         let d = self.risk.check_cancel(sid, self.now);
-        p.u16(d.reason.code()).i32(self.book.open[&id].instrument as i32);
+        let known = self.book.open.get(&id).map(|o| o.instrument);
+        let reason = if !d.accepted() { d.reason } else if known.is_none() { Reason::InvalidOrder } else { d.reason };
+        let mut p = Payload::<18>::new();
+        p.u32(sid).u64(id).u16(reason.code()).i32(known.map_or(-1, |i| i as i32));
         self.journal.write(records::CANCEL, p.bytes());
         if !d.accepted() {
             *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;
             return ResultCode::Rejected as i32;
         }
-        self.actions.push(Action::Cancel(global_id(sid, id)));
+        let Some(instrument) = known else {
+            return ResultCode::UnknownOrder as i32;
+        };
+        self.actions.push(Action::Cancel(global_id(sid, id), instrument));
         ResultCode::Ok as i32
     }
 
@@ -386,6 +468,9 @@ pub struct StrategySetup<'a> {
     pub policy: Policy,
     pub config: &'a [u8],
     pub kind: StrategyKind<'a>,
+    /// ed25519 public key of the module's verified signer (journalled in
+    /// `MODULE`); `None` = unsigned or not verified.
+    pub signer: Option<[u8; 32]>,
 }
 
 pub enum StrategyKind<'a> {
@@ -393,11 +478,11 @@ pub enum StrategyKind<'a> {
     Native(Box<dyn NativeStrategy>),
 }
 
-/// One run: instruments, one venue, the strategies, the journal.
+/// One run: instruments, their venues, the strategies, the journal.
 pub struct Engine {
     instruments: Vec<Instrument>,
     risk: RiskEngine,
-    venue: SimVenue,
+    venue: Venues,
     journal: JournalSink,
     slots: Vec<Slot>,
     actions: Vec<Action>,
@@ -430,12 +515,50 @@ impl Engine {
         journal: JournalWriter,
         run_info: &str,
     ) -> Result<Engine, EngineError> {
-        let mut journal = JournalSink { w: journal, error: None, ts: 0, scratch: Vec::new() };
+        let venues = Venues::single(&instruments, venue);
+        Self::build(instruments, venues, JournalSink::new(journal, None), run_info)
+    }
+
+    /// A run over several venues: each venue's config and the instrument
+    /// ids it owns (see [`Venues`]). `prefix`: as in [`Engine::resume`].
+    pub fn with_venues(
+        instruments: Vec<Instrument>,
+        venues: Vec<(VenueConfig, Vec<u32>)>,
+        journal: JournalWriter,
+        prefix: Option<JournalReader>,
+        run_info: &str,
+    ) -> Result<Engine, EngineError> {
+        let venues = Venues::new(&instruments, venues);
+        Self::build(instruments, venues, JournalSink::new(journal, prefix), run_info)
+    }
+
+    /// As [`Engine::with_venue`], resuming an interrupted run: `journal` was
+    /// opened with `JournalWriter::open_append` (torn tail cut) and `prefix`
+    /// reads the records it holds. Feed the same source from its start: the
+    /// engine re-derives every journalled record (and refuses with
+    /// [`EngineError::ResumeDiverged`] if one differs), then appends.
+    pub fn resume(
+        instruments: Vec<Instrument>,
+        venue: VenueConfig,
+        journal: JournalWriter,
+        prefix: JournalReader,
+        run_info: &str,
+    ) -> Result<Engine, EngineError> {
+        let venues = Venues::single(&instruments, venue);
+        Self::build(instruments, venues, JournalSink::new(journal, Some(prefix)), run_info)
+    }
+
+    fn build(
+        instruments: Vec<Instrument>,
+        venue: Venues,
+        mut journal: JournalSink,
+        run_info: &str,
+    ) -> Result<Engine, EngineError> {
         journal.write(records::RUN_START, run_info.as_bytes());
         journal.check()?;
         Ok(Engine {
             risk: RiskEngine::new(instruments.clone()),
-            venue: SimVenue::with_config(instruments.clone(), venue),
+            venue,
             last_mid: vec![None; instruments.len()],
             instruments,
             journal,
@@ -455,6 +578,16 @@ impl Engine {
     /// with, so the supervisor can restart them.
     pub fn set_runtime(&mut self, runtime: Arc<SandboxRuntime>) {
         self.runtime = Some(runtime);
+    }
+
+    /// R9 / option marks: the volatility (bps of vol, 5500 = 55 %) of every
+    /// option expiring at `expiry_ns`, for the venue's Black-76 marks and for
+    /// risk's greeks (over a policy's `option_vol`). From `[[option_vols]]`.
+    pub fn set_expiry_vol(&mut self, expiry_ns: u64, vol_bps: i64) {
+        self.venue.set_vol(expiry_ns, vol_bps as f64 / 10_000.0);
+        for inst in self.instruments.iter().filter(|i| i.option.is_some() && i.expiry == Some(expiry_ns)) {
+            self.risk.set_implied_vol(inst.id, vol_bps);
+        }
     }
 
     /// Firm-wide limits across all strategies (R5 firm throttles, R7, R12, R13).
@@ -495,8 +628,9 @@ impl Engine {
             ),
             StrategyKind::Native(_) => (None, None),
         };
-        let mut p = Payload::<36>::new();
-        p.u32(sid).put(&module_hash.unwrap_or([0; 32]));
+        let signer = setup.signer.unwrap_or([0; 32]);
+        let mut p = Payload::<{ records::MODULE_HEAD }>::new();
+        p.u32(sid).put(&module_hash.unwrap_or([0; 32])).put(&signer);
         self.journal.write_var(records::MODULE, p.bytes(), setup.name.as_bytes());
         let mut ctx = HostCtx {
             stp: &mut self.stp,
@@ -534,6 +668,8 @@ impl Engine {
             history,
             retired_fuel: 0,
             retired_peak: 0,
+            retired: Default::default(),
+            signer,
         });
         if let Some((kind, msg)) = fault {
             self.quarantine(sid, &kind, msg);
@@ -569,10 +705,32 @@ impl Engine {
         Ok(())
     }
 
+    /// Journal a file the run was configured from (`records::CONFIG`).
+    pub fn journal_config_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), EngineError> {
+        let n = u16::try_from(name.len()).unwrap_or(u16::MAX);
+        self.journal.write_var(records::CONFIG, &n.to_le_bytes(), &[&name.as_bytes()[..usize::from(n)], bytes].concat());
+        self.journal.check()
+    }
+
     /// Journal an operator command (before it takes effect).
     pub fn journal_command(&mut self, line: &str) -> Result<(), EngineError> {
         self.journal.write(records::COMMAND, line.as_bytes());
-        Ok(self.journal.check()?)
+        self.journal.make_durable();
+        self.journal.check()
+    }
+
+    /// The risk engine, read-only (policies and limits in force, for the
+    /// control plane; validate limit changes with `RiskEngine::check_limit`).
+    pub fn risk(&self) -> &RiskEngine {
+        &self.risk
+    }
+
+    /// Put a limit change from `RiskEngine::check_limit` into force (journal
+    /// the command first), then journal and carry out any state change it
+    /// causes at once (a tightened R8 loss limit).
+    pub fn apply_limit(&mut self, change: bulkhead_risk::LimitChange) {
+        self.risk.apply_limit(change);
+        self.apply_risk_outcomes();
     }
 
     /// Cancel every open order in `scope` at the venue (kill switch / mass cancel).
@@ -616,11 +774,13 @@ impl Engine {
         if let Some(m) = module {
             r.module = m;
             self.slots[i].module_hash = Some(self.slots[i].restart.as_ref().map_or([0; 32], |r| r.module.hash));
+            // A hot-deployed module carries no verified signature.
+            self.slots[i].signer = [0; 32];
         }
         self.mass_cancel(Scope::Strategy(sid), Reason::CancelledByKillSwitch);
         let hash = self.slots[i].module_hash.unwrap_or([0; 32]);
-        let mut p = Payload::<36>::new();
-        p.u32(sid).put(&hash);
+        let mut p = Payload::<{ records::MODULE_HEAD }>::new();
+        p.u32(sid).put(&hash).put(&self.slots[i].signer);
         let name = self.slots[i].name.clone();
         self.journal.write_var(records::MODULE, p.bytes(), name.as_bytes());
         self.slots[i].status = Status::Backoff {
@@ -671,6 +831,22 @@ impl Engine {
     }
     pub fn journal_position(&self) -> (u64, [u8; 32]) {
         (self.journal.w.next_seq(), self.journal.w.last_hash())
+    }
+
+    /// Records below this sequence number are fsynced (acknowledged).
+    pub fn journal_durable_seq(&self) -> u64 {
+        self.journal.w.durable_seq()
+    }
+
+    /// fsync count and latency of the journal so far.
+    pub fn journal_fsync_stats(&self) -> bulkhead_journal::FsyncStats {
+        self.journal.w.fsync_stats()
+    }
+
+    /// On a resumed run: how many journalled records have been reproduced so
+    /// far, and whether the engine is still inside the old prefix.
+    pub fn resume_progress(&self) -> (u64, bool) {
+        (self.journal.resumed, self.journal.prefix.is_some())
     }
 
     /// Feed one market event through the whole pipeline.
@@ -766,7 +942,7 @@ impl Engine {
             }
             self.process_actions();
             if let Err(e) = self.journal.check() {
-                result = Err(e.into());
+                result = Err(e);
                 break;
             }
         }
@@ -775,14 +951,24 @@ impl Engine {
     }
 
     fn process_actions(&mut self) {
+        if self.actions.is_empty() {
+            return;
+        }
+        if !self.journal.make_durable() {
+            // The records deciding these actions are not (durably) in the
+            // journal: nothing may reach the venue. The run stops at the
+            // caller's journal check.
+            self.actions.clear();
+            return;
+        }
         for action in std::mem::take(&mut self.actions) {
             match action {
                 Action::Submit(o) => self.venue.submit(self.now, &o, &mut self.venue_out),
-                Action::Cancel(gid) => {
-                    self.venue.cancel(self.now, gid, Reason::CancelledByStrategy, &mut self.venue_out);
+                Action::Cancel(gid, inst) => {
+                    self.venue.cancel(self.now, inst, gid, Reason::CancelledByStrategy, &mut self.venue_out);
                 }
-                Action::CancelFor(gid, reason) => {
-                    self.venue.cancel(self.now, gid, reason, &mut self.venue_out);
+                Action::CancelFor(gid, inst, reason) => {
+                    self.venue.cancel(self.now, inst, gid, reason, &mut self.venue_out);
                 }
                 Action::CancelAll(sid, inst) => {
                     self.venue.cancel_account(self.now, sid, inst, Reason::CancelledByStrategy, &mut self.venue_out);
@@ -1003,6 +1189,7 @@ impl Engine {
                 if let Runner::Wasm(old) = std::mem::replace(&mut slot.runner, Runner::Wasm(Box::new(sb))) {
                     slot.retired_fuel += old.stats().fuel_used;
                     slot.retired_peak = slot.retired_peak.max(old.stats().peak_memory_bytes);
+                    slot.retired.merge(old.stats());
                 }
                 slot.status = Status::Running;
                 slot.history.push(StateChange {
@@ -1041,8 +1228,8 @@ impl Engine {
     /// Cancel what is still open, close the journal, and report.
     pub fn finish(mut self) -> Result<RunReport, EngineError> {
         // Let orders still in flight (venue latency) arrive before the final cancel.
-        let order_latency = self.venue.config().order_latency_ns;
-        let flush_at = self.now.saturating_add(order_latency).saturating_add(self.venue.config().md_latency_ns);
+        let (order_latency, md_latency) = self.venue.max_latency_ns();
+        let flush_at = self.now.saturating_add(order_latency).saturating_add(md_latency);
         self.venue.advance(flush_at, &mut self.venue_out);
         self.route_venue_events();
         for sid in 0..self.slots.len() as u32 {
@@ -1061,6 +1248,7 @@ impl Engine {
         );
         self.journal.write(records::RUN_END, summary.as_bytes());
         self.journal.check()?;
+        self.journal.check_prefix_consumed()?;
         let journal = self.journal.w.finish()?;
         Ok(RunReport { events: self.events, strategies, journal, instruments: self.instruments })
     }
@@ -1081,8 +1269,13 @@ impl Engine {
                 positions.push((inst.id, p.qty));
             }
         }
+        // Every instance this strategy has had (the supervisor may have replaced some).
         let sb = match &slot.runner {
-            Runner::Wasm(sb) => Some(sb.stats().clone()),
+            Runner::Wasm(sb) => {
+                let mut all = slot.retired.clone();
+                all.merge(sb.stats());
+                Some(all)
+            }
             _ => None,
         };
         StrategyReport {
@@ -1096,8 +1289,8 @@ impl Engine {
             realised,
             unrealised,
             fees,
-            fuel_used: slot.retired_fuel + sb.as_ref().map_or(0, |s| s.fuel_used),
-            peak_memory_bytes: slot.retired_peak.max(sb.as_ref().map_or(0, |s| s.peak_memory_bytes)),
+            fuel_used: sb.as_ref().map_or(slot.retired_fuel, |s| s.fuel_used),
+            peak_memory_bytes: sb.as_ref().map_or(slot.retired_peak, |s| s.peak_memory_bytes),
             sandbox: sb,
         }
     }
@@ -1130,6 +1323,8 @@ pub struct StrategyReport {
     pub fees: i64,
     pub fuel_used: u64,
     pub peak_memory_bytes: u64,
+    /// Sandbox counters (wall-time histogram, host calls, log bytes, …)
+    /// merged over every instance the strategy has had; `None` for native.
     pub sandbox: Option<bulkhead_sandbox::SandboxStats>,
 }
 

@@ -24,13 +24,30 @@
 //!    asked for in that callback is dropped, the strategy is HALTED in risk,
 //!    its open orders are cancelled at the venue, and the others carry on with
 //!    the same event.
+//!
+//! ## Durability, crash recovery, replay
+//! - Under any fsync policy but `never`, the journal is fsynced before an
+//!   action (order, cancel) or an operator command is released: what the
+//!   venue sees was durably decided first (group commit: `every:N:Mms`
+//!   bounds the loss of records that release nothing).
+//! - A run started with [`JournalMode::Resume`] on an existing journal cuts a
+//!   torn tail, then re-derives every journalled record from the same config
+//!   and data (refusing at the first one that differs) before it appends. The
+//!   run is deterministic, so this restores positions, open orders, trading
+//!   states and the strategies' own memory exactly as they were.
+//! - The journal begins with the config files verbatim (`CONFIG`) and the
+//!   modules' hashes (`MODULE`), so [`replay`] can rebuild a run from the
+//!   journal alone and compare every decision; [`decode`] reads any record.
 
 pub mod config;
+pub mod decode;
 pub mod engine;
 pub mod records;
+pub mod replay;
 pub mod report;
+pub mod venues;
 
-pub use config::{ConfigError, DataPlan, LoadedConfig};
+pub use config::{ConfigError, ConfigFiles, DataPlan, FsFiles, LoadedConfig};
 pub use engine::{
     Engine, EngineError, NativeStrategy, RestartPolicy, RunReport, StateChange, Status, StrategyKind, StrategyReport,
     StrategySetup,
@@ -106,24 +123,70 @@ pub struct PreparedRun {
     pub engine: Engine,
     pub runtime: std::sync::Arc<SandboxRuntime>,
     pub source: Box<dyn MarketSource>,
+    /// Set when an existing journal was resumed: what recovery found.
+    pub recovery: Option<bulkhead_journal::RecoveryReport>,
+}
+
+/// What to do with the config's journal directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalMode {
+    /// Start a new journal (refused if one exists, unless the config says
+    /// `overwrite_journal`).
+    Create,
+    /// Continue an interrupted run: cut a torn tail, re-derive the journalled
+    /// prefix from the same config and data, then append. Starts a new
+    /// journal if there is none.
+    Resume,
 }
 
 /// Load and check every module first (a bad module stops the run before
 /// anything is journalled), open the journal and the data, add strategies.
 pub fn prepare_run(cfg: &LoadedConfig) -> Result<PreparedRun, RunError> {
-    let runtime = std::sync::Arc::new(SandboxRuntime::new().map_err(|e| RunError::Runtime(e.to_string()))?);
+    prepare_run_with(cfg, JournalMode::Create)
+}
+
+fn journal_exists(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut d| {
+        d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(bulkhead_journal::SEGMENT_EXT)))
+    })
+}
+
+/// As [`prepare_run`], choosing how the journal is opened.
+pub fn prepare_run_with(cfg: &LoadedConfig, mode: JournalMode) -> Result<PreparedRun, RunError> {
+    let source = open_source(cfg)?;
+    let (engine, runtime, recovery) = prepare_engine(cfg, mode)?;
+    Ok(PreparedRun { engine, runtime, source, recovery })
+}
+
+type Prepared = (Engine, std::sync::Arc<SandboxRuntime>, Option<bulkhead_journal::RecoveryReport>);
+
+/// The engine of a run with every strategy added; the market data is the caller's.
+pub(crate) fn prepare_engine(cfg: &LoadedConfig, mode: JournalMode) -> Result<Prepared, RunError> {
+    let runtime_config =
+        bulkhead_sandbox::RuntimeConfig { cache_dir: cfg.module_cache.clone(), ..Default::default() };
+    let runtime = std::sync::Arc::new(
+        SandboxRuntime::with_config(runtime_config).map_err(|e| RunError::Runtime(e.to_string()))?,
+    );
     let mut modules = Vec::new();
     for s in &cfg.strategies {
         let name = s.module_path.display().to_string();
         modules.push(runtime.load(&name, &s.module_bytes)?);
     }
-    let source = open_source(cfg)?;
-    if cfg.raw.run.overwrite_journal && cfg.journal_dir.exists() {
+    let resume = mode == JournalMode::Resume && journal_exists(&cfg.journal_dir);
+    if !resume && cfg.raw.run.overwrite_journal && cfg.journal_dir.exists() {
         std::fs::remove_dir_all(&cfg.journal_dir)
             .map_err(|source| RunError::JournalDir { path: cfg.journal_dir.clone(), source })?;
     }
     let params = JournalParams { fsync: cfg.fsync(), ..JournalParams::default() };
-    let writer = JournalWriter::create(&cfg.journal_dir, params)?;
+    let (writer, recovery) = if resume {
+        let (w, report) = JournalWriter::open_append(&cfg.journal_dir, params)?;
+        if let Some(torn) = &report.torn_tail {
+            tracing::warn!(dropped_bytes = report.dropped_bytes, problem = %torn, "resume: torn journal tail cut");
+        }
+        (w, Some(report))
+    } else {
+        (JournalWriter::create(&cfg.journal_dir, params)?, None)
+    };
     let mut info = format!("bulkhead run v{}\nconfig blake3={}\n", env!("CARGO_PKG_VERSION"), hex(&cfg.config_hash));
     for (s, m) in cfg.strategies.iter().zip(&modules) {
         info.push_str(&format!(
@@ -134,21 +197,35 @@ pub fn prepare_run(cfg: &LoadedConfig) -> Result<PreparedRun, RunError> {
             s.signer.as_ref().map_or_else(|| "unsigned".to_string(), |g| format!("{} ({})", g.name, g.fingerprint))
         ));
     }
-    let mut engine = Engine::with_venue(cfg.instruments.clone(), cfg.venue_config(), writer, &info)?;
+    let mut engine = match recovery {
+        Some(_) => {
+            let prefix = bulkhead_journal::JournalReader::open(&cfg.journal_dir)?;
+            Engine::resume(cfg.instruments.clone(), cfg.venue_config(), writer, prefix, &info)?
+        }
+        None => Engine::with_venue(cfg.instruments.clone(), cfg.venue_config(), writer, &info)?,
+    };
+    for (name, bytes) in &cfg.files {
+        engine.journal_config_file(name, bytes)?;
+    }
     engine.set_runtime(runtime.clone());
+    // Before any strategy can place an order (its `init` may).
+    if let Some(firm) = &cfg.firm_policy {
+        engine.set_firm_policy(firm.clone());
+    }
+    for &(expiry_ns, vol_bps) in &cfg.option_vols {
+        engine.set_expiry_vol(expiry_ns, vol_bps);
+    }
     for (s, m) in cfg.strategies.iter().zip(&modules) {
         let sid = engine.add_strategy(StrategySetup {
             name: &s.name,
             policy: s.policy.clone(),
             config: &s.config_bytes,
             kind: StrategyKind::Wasm { runtime: &runtime, module: m, limits: &s.limits },
+            signer: s.signer.as_ref().map(|g| g.public_key),
         })?;
         engine.set_restart_policy(sid, s.restart);
     }
-    if let Some(firm) = &cfg.firm_policy {
-        engine.set_firm_policy(firm.clone());
-    }
-    Ok(PreparedRun { engine, runtime, source })
+    Ok((engine, runtime, recovery))
 }
 
 /// Run a loaded config to the end and report.

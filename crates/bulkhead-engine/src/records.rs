@@ -9,8 +9,14 @@ use bulkhead_abi::{EVENT_SIZE, Event, ORDER_REQUEST_SIZE, OrderRequest};
 
 /// `RUN_START`: UTF-8 text: format version, config and policy hashes.
 pub const RUN_START: u16 = 1;
-/// `MODULE`: sid u32, blake3 hash [32], then the strategy name (UTF-8).
+/// `MODULE`: sid u32, blake3 hash of the module [32], ed25519 public key of
+/// its verified signer [32] (all zero = unsigned: the run does not require
+/// signatures, a native strategy, or a hot-deployed module), then the
+/// strategy name (UTF-8). Written when a strategy is added and again on every
+/// restart or redeploy by an operator. The first [`MODULE_HEAD`] bytes are fixed.
 pub const MODULE: u16 = 2;
+/// Length of the fixed part of a `MODULE` payload (sid, hash, signer key).
+pub const MODULE_HEAD: usize = 4 + 32 + 32;
 /// `MARKET`: one 64-byte ABI [`Event`] (trade or quote) as it entered the engine.
 pub const MARKET: u16 = 3;
 /// `ORDER`: sid u32, order id u64, reason u16, pad u16, limit i64,
@@ -43,6 +49,11 @@ pub const NOTICE: u16 = 13;
 /// `COMMAND`: an operator action, UTF-8 (`halt scope=global actor=ops role=operator`),
 /// written before the action takes effect.
 pub const COMMAND: u16 = 14;
+/// `CONFIG`: a file the run was configured from, verbatim, journalled at
+/// the start so the journal alone says what ran: name length u16, name
+/// (UTF-8: `run_config`, `firm_policy`, `policy:<strategy>`), the file's bytes.
+/// `bulkhead journal replay` rebuilds the run from these.
+pub const CONFIG: u16 = 15;
 
 pub fn kind_name(kind: u16) -> &'static str {
     match kind {
@@ -60,6 +71,7 @@ pub fn kind_name(kind: u16) -> &'static str {
         RUN_END => "run_end",
         NOTICE => "notice",
         COMMAND => "command",
+        CONFIG => "config",
         _ => "unknown",
     }
 }

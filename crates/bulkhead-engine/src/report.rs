@@ -1,4 +1,10 @@
 //! The per-strategy table printed at the end of a run.
+//!
+//! Resource columns (wasm strategies; `-` for native ones), over every
+//! instance the strategy has had: `fuel` used, callback wall time `cb p50` /
+//! `cb p99` / `cb max` (of `bulkhead_on_events` calls; the quantiles are
+//! histogram bucket bounds, at most 12.5 % high and never above the max),
+//! `host calls`, `log bytes` and `peak mem` (largest linear memory).
 
 use crate::engine::{RunReport, Status};
 use bulkhead_abi::Reason;
@@ -7,6 +13,16 @@ use std::fmt::Write;
 
 fn reason_name(code: u16) -> String {
     Reason::from_code(code).map_or_else(|| format!("code_{code}"), |r| r.name().to_string())
+}
+
+/// A duration for the table: `850ns`, `12.3µs`, `4.1ms`, `1.25s`.
+pub fn format_ns(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns}ns"),
+        1_000..1_000_000 => format!("{:.1}µs", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1}ms", ns as f64 / 1e6),
+        _ => format!("{:.2}s", ns as f64 / 1e9),
+    }
 }
 
 /// Render the final report as a plain-text table.
@@ -25,11 +41,18 @@ pub fn render(r: &RunReport) -> String {
         "unrealised",
         "fees",
         "fuel",
+        "cb p50",
+        "cb p99",
+        "cb max",
+        "host calls",
+        "log bytes",
         "peak mem",
         "faults",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
+    let dash = || "-".to_string();
     for s in &r.strategies {
+        let sb = s.sandbox.as_ref();
         let rejected: u64 = s.stats.rejected.values().sum();
         let position = if s.positions.is_empty() {
             "0".to_string()
@@ -66,12 +89,17 @@ pub fn render(r: &RunReport) -> String {
             format_money(s.unrealised),
             format_money(s.fees),
             s.fuel_used.to_string(),
+            sb.map_or_else(dash, |x| format_ns(x.wall_p50_ns())),
+            sb.map_or_else(dash, |x| format_ns(x.wall_p99_ns())),
+            sb.map_or_else(dash, |x| format_ns(x.wall_max_ns())),
+            sb.map_or_else(dash, |x| x.host_calls.to_string()),
+            sb.map_or_else(dash, |x| x.log_bytes.to_string()),
             format!("{:.1} MiB", s.peak_memory_bytes as f64 / (1024.0 * 1024.0)),
             faults,
         ]);
     }
     let widths: Vec<usize> = (0..headers.len())
-        .map(|c| rows.iter().map(|r| r[c].len()).chain([headers[c].len()]).max().unwrap_or(0))
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).chain([headers[c].len()]).max().unwrap_or(0))
         .collect();
     let line = |cells: &[String]| {
         let mut s = String::new();

@@ -4,13 +4,13 @@
 //! side never touches trading state.
 
 use crate::{
-    Command, CommandError, ControlHandle, EngineStatus, InstrumentSnapshot, JournalStatus, OrderCounts,
-    OrderSnapshot, Pnl, PositionSnapshot, Resources, Scope, Snapshot, StrategySnapshot, TradingState,
+    Command, CommandError, ControlHandle, EngineStatus, InstrumentSnapshot, JournalStatus, LatencyHistogram,
+    OrderCounts, OrderSnapshot, Pnl, PositionSnapshot, Resources, Scope, Snapshot, StrategySnapshot, TradingState,
 };
 use bulkhead_abi::Reason;
 use bulkhead_engine::{Engine, Status};
 use bulkhead_model::Instrument;
-use bulkhead_risk::{Scope as RiskScope, TradingState as RiskState};
+use bulkhead_risk::{LimitError, Scope as RiskScope, TradingState as RiskState};
 use bulkhead_sandbox::SandboxRuntime;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,10 +153,16 @@ impl EngineControl {
                 engine.redeploy(sid, Some(module), line).map_err(CommandError::Conflict)?;
                 Ok(format!("strategy `{name}` now runs module {hash}"))
             }
-            Command::SetLimit { field, .. } => Err(CommandError::invalid(
-                "field",
-                format!("changing `{field}` at run time is not supported yet; edit the policy file and restart"),
-            )),
+            Command::SetLimit { strategy: name, field, value } => {
+                let sid = strategy(engine, name)?;
+                // Validate the whole change first (as the policy file would be,
+                // and against the firm policy); nothing changes if it fails.
+                let change = engine.risk().check_limit(sid, field, value).map_err(|e| limit_error(name, e))?;
+                let msg = format!("strategy `{name}`: {} {} -> {}", change.field(), change.before(), change.after());
+                journal(engine)?;
+                engine.apply_limit(change);
+                Ok(msg)
+            }
         }
     }
 
@@ -164,6 +170,17 @@ impl EngineControl {
     pub fn publish(&mut self, engine: &Engine) {
         self.last_publish = (engine.events(), Instant::now());
         self.handle.publish(snapshot(engine, self.phase, self.pace, &self.fsync));
+    }
+}
+
+/// A refused limit change as the API reports it: an unknown field names
+/// `field`; a refused value names `value`, and the message names the policy
+/// field and the rule (range, lot, firm cap).
+fn limit_error(strategy: &str, e: LimitError) -> CommandError {
+    match e {
+        LimitError::UnknownStrategy(_) => CommandError::not_found("strategy", strategy),
+        e @ LimitError::UnknownField { .. } => CommandError::invalid("field", e.to_string()),
+        e @ LimitError::Invalid { .. } => CommandError::invalid("value", e.to_string()),
     }
 }
 
@@ -215,6 +232,7 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: &str) ->
         snap.pnl.fees += r.fees;
         let sb = r.sandbox.clone().unwrap_or_default();
         snap.strategies.push(StrategySnapshot {
+            limits: engine.risk().limit_values(sid).into_iter().collect(),
             name: r.name.clone(),
             state,
             state_cause: r.history.last().map(|c| c.reason.clone()),
@@ -226,8 +244,9 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: &str) ->
                 peak_memory_bytes: r.peak_memory_bytes,
                 host_calls: sb.host_calls,
                 log_bytes: sb.log_bytes,
+                callback_p50_ns: sb.wall_p50_ns(),
+                callback_p99_ns: sb.wall_p99_ns(),
                 faults: r.stats.faults,
-                ..Resources::default()
             },
             orders: OrderCounts {
                 submitted: r.stats.submitted,
@@ -242,7 +261,7 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: &str) ->
                 fills: r.stats.fills,
             },
             pnl,
-            ..StrategySnapshot::default()
+            callback_latency: LatencyHistogram::from_wall(&sb.wall),
         });
         for (inst_id, lots) in &r.positions {
             let inst = &instruments[*inst_id as usize];
@@ -269,6 +288,15 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: &str) ->
         }
     }
     let (records, last_hash) = engine.journal_position();
-    snap.journal = JournalStatus { records, last_hash: hex(&last_hash), fsync: fsync.into(), ..JournalStatus::default() };
+    let f = engine.journal_fsync_stats();
+    snap.journal = JournalStatus {
+        records,
+        last_hash: hex(&last_hash),
+        fsync: fsync.into(),
+        fsyncs: f.count,
+        fsync_total_ns: f.total_ns,
+        fsync_max_ns: f.max_ns,
+        ..JournalStatus::default()
+    };
     snap
 }

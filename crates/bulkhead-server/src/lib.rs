@@ -23,7 +23,7 @@
 //! | [`Reply::send`] | once per received command, after journalling and applying (or refusing) it | a one-shot send |
 //! | [`ControlHandle::publish`] | every N events (e.g. 10 000) and/or every M ms (e.g. 100), after any command, and once at the end | one `Arc` swap in a `watch` (the engine builds the `Snapshot`) |
 //! | [`ControlHandle::emit`] | on fills, rejects, faults, state changes (guard with [`ControlHandle::has_subscribers`] to skip building events nobody reads) | a bounded `broadcast` send; slow subscribers lose messages, the engine never blocks |
-//! | [`Metrics::callback_latency`] once per strategy, then [`Histogram::observe_ns`] per callback; [`Metrics::journal_fsync`] per fsync | hot path | three relaxed atomic adds |
+//! | [`Metrics::journal_fsync`] then [`Histogram::observe_ns`] per fsync (optional: for an engine that times each fsync) | hot path | three relaxed atomic adds |
 //!
 //! For each command the engine MUST, in this order:
 //! 1. check it (unknown strategy / instrument / limit field, value outside
@@ -54,6 +54,10 @@
 //! and, only if [`ServerOptions::metrics_public`] is set, `GET /metrics`.
 //! Viewer: all reads, `/metrics`, `/openapi.json`, the stream. Operator:
 //! halt, reduce, resume, cancel, restart. Admin: limits, deploy.
+//!
+//! With [`ServerOptions::tls`] the same routes are served over HTTPS only
+//! (rustls, ring provider, HTTP/1.1); certificate and key are loaded and
+//! checked by [`start`].
 
 pub mod auth;
 pub mod command;
@@ -61,14 +65,15 @@ pub mod engine_control;
 mod http;
 pub mod metrics;
 pub mod snapshot;
+mod tls;
 
 pub use auth::{Role, TokenEntry, TokenError, TokenStore, hash_token};
 pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, Scope};
 pub use metrics::{Histogram, Metrics};
 pub use snapshot::{
-    DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot, JournalStatus, LiveEvent, MAX_RECENT,
-    MONEY_SCALE, OrderCounts, OrderSnapshot, Pnl, PositionSnapshot, Resources, Snapshot, StrategySnapshot,
-    TradingState,
+    DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot, JournalStatus, LatencyHistogram,
+    LiveEvent, MAX_RECENT, MONEY_SCALE, OrderCounts, OrderSnapshot, Pnl, PositionSnapshot, Resources, Snapshot,
+    StrategySnapshot, TradingState,
 };
 
 use std::net::SocketAddr;
@@ -96,6 +101,18 @@ pub struct ServerOptions {
     pub stream_capacity: usize,
     /// Tokio worker threads (the engine keeps the other cores).
     pub worker_threads: usize,
+    /// Serve HTTPS (rustls) with this certificate and key instead of plain
+    /// HTTP. `None` (the default): plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for [`ServerOptions::tls`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first (PEM `CERTIFICATE` blocks).
+    pub cert: std::path::PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    pub key: std::path::PathBuf,
 }
 
 impl Default for ServerOptions {
@@ -108,6 +125,7 @@ impl Default for ServerOptions {
             command_queue: 64,
             stream_capacity: 1024,
             worker_threads: 1,
+            tls: None,
         }
     }
 }
@@ -120,6 +138,9 @@ pub enum ServerError {
     Runtime(std::io::Error),
     #[error("no API tokens: every request would be refused (add one with `bulkhead token add`)")]
     NoTokens,
+    /// The TLS certificate or key could not be used; names the file.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 fn now_unix_ms() -> u64 {
@@ -331,8 +352,10 @@ impl Drop for ServerGuard {
 
 /// Bind `addr`, start the control plane on its own thread, and return the
 /// engine's handle plus the guard that keeps it alive. Binding errors
-/// (address in use, permission) are returned here, not later. A
-/// non-loopback address is allowed but logged as a warning (no TLS yet).
+/// (address in use, permission) and TLS errors (unreadable certificate or
+/// key, a key that does not match) are returned here, not later. With
+/// [`ServerOptions::tls`] the server speaks HTTPS only; a non-loopback
+/// address without TLS is allowed but logged as a warning.
 pub fn start(
     addr: SocketAddr,
     tokens: TokenStore,
@@ -341,10 +364,11 @@ pub fn start(
     if tokens.is_empty() {
         return Err(ServerError::NoTokens);
     }
+    let tls = options.tls.as_ref().map(tls::server_config).transpose()?;
     let listener = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
     listener.set_nonblocking(true).map_err(|source| ServerError::Bind { addr, source })?;
-    if !local.ip().is_loopback() {
+    if !local.ip().is_loopback() && tls.is_none() {
         tracing::warn!(%local, "control plane listening on a non-loopback address without TLS");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -362,18 +386,47 @@ pub fn start(
         .name("bulkhead-server".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let listener = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::error!(error = %e, "control plane listener");
-                        return;
+                type Serve = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
+                let serve: Serve = match tls {
+                    None => {
+                        let listener = match tokio::net::TcpListener::from_std(listener) {
+                            Ok(l) => l,
+                            Err(e) => {
+                                tracing::error!(error = %e, "control plane listener");
+                                return;
+                            }
+                        };
+                        let mut graceful = stop_rx.clone();
+                        Box::pin(
+                            axum::serve(listener, app)
+                                .with_graceful_shutdown(async move {
+                                    let _ = graceful.wait_for(|s| *s).await;
+                                })
+                                .into_future(),
+                        )
+                    }
+                    Some(config) => {
+                        let server = match axum_server::from_tcp_rustls(
+                            listener,
+                            axum_server::tls_rustls::RustlsConfig::from_config(config),
+                        ) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::error!(error = %e, "control plane listener");
+                                return;
+                            }
+                        };
+                        let tls_handle = axum_server::Handle::new();
+                        let (h, mut graceful) = (tls_handle.clone(), stop_rx.clone());
+                        tokio::spawn(async move {
+                            let _ = graceful.wait_for(|s| *s).await;
+                            h.graceful_shutdown(Some(Duration::from_secs(2)));
+                        });
+                        let server = server.handle(tls_handle).http1_only();
+                        Box::pin(server.serve(app.into_make_service()))
                     }
                 };
-                let mut graceful = stop_rx.clone();
-                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                    let _ = graceful.wait_for(|s| *s).await;
-                });
-                let mut task = tokio::spawn(serve.into_future());
+                let mut task = tokio::spawn(serve);
                 let mut stop = stop_rx;
                 tokio::select! {
                     _ = stop.wait_for(|s| *s) => {

@@ -1,9 +1,14 @@
 //! Prometheus text exposition (format 0.0.4), written by hand.
 //!
-//! Counters and gauges are rendered from the latest [`Snapshot`] (the engine
-//! keeps the cumulative counts; the server holds none). Latency histograms
-//! are the exception: the engine observes each callback / fsync directly
-//! into a lock-free [`Histogram`] it got from the handle once.
+//! Everything is rendered from the latest [`Snapshot`] (the engine keeps the
+//! cumulative counts; the server holds none), including the per-strategy
+//! callback-latency histogram: the sandbox records every callback's wall
+//! time in its own log-linear histogram and the snapshot carries a copy
+//! ([`crate::LatencyHistogram`]), re-bucketed here to
+//! [`CALLBACK_BUCKETS_NS`]. It covers the running sandbox instance, so a
+//! restart or redeploy resets it (Prometheus treats that as a counter
+//! reset). The one exception is the journal fsync histogram, which an
+//! engine that times each fsync may feed through [`Metrics::journal_fsync`].
 //!
 //! Families (all prefixed `bulkhead_`; `strategy`, `instrument` labels):
 //!
@@ -22,7 +27,7 @@
 //! | `bulkhead_strategy_faults_total` | counter | strategy |
 //! | `bulkhead_strategy_open_orders` | gauge | strategy |
 //! | `bulkhead_strategy_pnl` | gauge (quote currency) | strategy, component=realised\|unrealised\|fees |
-//! | `bulkhead_strategy_callback_duration_seconds` | histogram | strategy |
+//! | `bulkhead_strategy_callback_duration_seconds` | histogram (from the sandbox's own measurements, see above) | strategy |
 //! | `bulkhead_position_lots` | gauge | strategy, instrument |
 //! | `bulkhead_instrument_state` | gauge | instrument |
 //! | `bulkhead_global_state` | gauge | |
@@ -30,7 +35,10 @@
 //! | `bulkhead_event_lag_seconds` | gauge | |
 //! | `bulkhead_journal_records_total` | counter | |
 //! | `bulkhead_journal_bytes` | gauge | |
-//! | `bulkhead_journal_fsync_duration_seconds` | histogram | |
+//! | `bulkhead_journal_fsyncs_total` | counter (the engine's journal writer) | |
+//! | `bulkhead_journal_fsync_seconds_total` | counter | |
+//! | `bulkhead_journal_fsync_max_seconds` | gauge | |
+//! | `bulkhead_journal_fsync_duration_seconds` | histogram (only if the engine feeds [`Metrics::journal_fsync`]; the built-in engine reports count, total and max above) | |
 //! | `bulkhead_snapshot_seq` | gauge | |
 //! | `bulkhead_snapshot_age_seconds` | gauge | |
 //! | `bulkhead_commands_total` | counter | command, outcome=ok\|refused\|error |
@@ -115,26 +123,34 @@ impl Histogram {
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        let mut cum = 0u64;
-        for (i, b) in self.bounds_ns.iter().enumerate() {
-            cum += self.counts[i].load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{}\"}} {cum}", fmt_f64(*b as f64 / 1e9));
+        let mut cum = Vec::with_capacity(self.counts.len());
+        let mut c = 0u64;
+        for n in self.counts.iter() {
+            c += n.load(Relaxed);
+            cum.push(c);
         }
-        cum += self.counts[self.bounds_ns.len()].load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cum}");
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
-        let _ = writeln!(out, "{name}_sum{braces} {}", fmt_f64(self.sum_ns.load(Relaxed) as f64 / 1e9));
-        // `count` equals the +Inf bucket by construction of what we print.
-        let _ = writeln!(out, "{name}_count{braces} {cum}");
+        render_buckets(out, name, labels, self.bounds_ns, &cum, self.sum_ns.load(Relaxed));
     }
 }
 
-/// Histograms the engine feeds, plus the server's own counters (commands
-/// answered, stream messages dropped) — none of it trading state.
+/// One histogram series: `cumulative` has one count per bound plus the
+/// total (+Inf). `_count` is the +Inf bucket by construction.
+fn render_buckets(out: &mut String, name: &str, labels: &str, bounds_ns: &[u64], cumulative: &[u64], sum_ns: u64) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    for (b, cum) in bounds_ns.iter().zip(cumulative) {
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{}\"}} {cum}", fmt_f64(*b as f64 / 1e9));
+    }
+    let total = cumulative.get(bounds_ns.len()).copied().unwrap_or(0);
+    let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {total}");
+    let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+    let _ = writeln!(out, "{name}_sum{braces} {}", fmt_f64(sum_ns as f64 / 1e9));
+    let _ = writeln!(out, "{name}_count{braces} {total}");
+}
+
+/// The fsync histogram an engine may feed, plus the server's own counters
+/// (commands answered, stream messages dropped) — none of it trading state.
 #[derive(Debug)]
 pub struct Metrics {
-    callback: Mutex<BTreeMap<String, Arc<Histogram>>>,
     fsync: Arc<Histogram>,
     commands: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     pub(crate) stream_dropped: AtomicU64,
@@ -143,7 +159,6 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            callback: Mutex::new(BTreeMap::new()),
             fsync: Arc::new(Histogram::new(FSYNC_BUCKETS_NS)),
             commands: Mutex::new(BTreeMap::new()),
             stream_dropped: AtomicU64::new(0),
@@ -152,13 +167,6 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// The callback-latency histogram of one strategy (created on first
-    /// use; the same one again for the same name, e.g. after a restart).
-    /// Get it once per strategy and keep the `Arc`: this call takes a lock.
-    pub fn callback_latency(&self, strategy: &str) -> Arc<Histogram> {
-        let mut m = self.callback.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry(strategy.to_string()).or_insert_with(|| Arc::new(Histogram::new(CALLBACK_BUCKETS_NS))).clone()
-    }
     /// The journal fsync-latency histogram.
     pub fn journal_fsync(&self) -> Arc<Histogram> {
         self.fsync.clone()
@@ -292,11 +300,12 @@ pub fn render(snap: &Snapshot, metrics: &Metrics, now_unix_ms: u64, subscribers:
         }
     }
     {
-        let hs = metrics.callback.lock().unwrap_or_else(|e| e.into_inner());
         let name = "bulkhead_strategy_callback_duration_seconds";
-        o.family(name, "histogram", "Wall time of one strategy callback.");
-        for (strategy, h) in hs.iter() {
-            h.render(&mut o.s, name, &format!("strategy=\"{}\"", escape_label(strategy)));
+        o.family(name, "histogram", "Wall time of one strategy callback (running sandbox instance).");
+        for s in strategies {
+            let h = &s.callback_latency;
+            let labels = format!("strategy=\"{}\"", escape_label(&s.name));
+            render_buckets(&mut o.s, name, &labels, CALLBACK_BUCKETS_NS, &h.cumulative(CALLBACK_BUCKETS_NS), h.sum_ns);
         }
     }
     o.family("bulkhead_position_lots", "gauge", "Signed position in lots.");
@@ -317,6 +326,12 @@ pub fn render(snap: &Snapshot, metrics: &Metrics, now_unix_ms: u64, subscribers:
     o.sample("bulkhead_journal_records_total", &[], snap.journal.records);
     o.family("bulkhead_journal_bytes", "gauge", "Bytes in the journal's segment files.");
     o.sample("bulkhead_journal_bytes", &[], snap.journal.bytes);
+    o.family("bulkhead_journal_fsyncs_total", "counter", "Journal segment fsyncs.");
+    o.sample("bulkhead_journal_fsyncs_total", &[], snap.journal.fsyncs);
+    o.family("bulkhead_journal_fsync_seconds_total", "counter", "Wall time spent in journal segment fsyncs.");
+    o.sample("bulkhead_journal_fsync_seconds_total", &[], fmt_f64(snap.journal.fsync_total_ns as f64 / 1e9));
+    o.family("bulkhead_journal_fsync_max_seconds", "gauge", "Slowest journal segment fsync so far.");
+    o.sample("bulkhead_journal_fsync_max_seconds", &[], fmt_f64(snap.journal.fsync_max_ns as f64 / 1e9));
     {
         let name = "bulkhead_journal_fsync_duration_seconds";
         o.family(name, "histogram", "Latency of one journal fsync.");
@@ -357,6 +372,30 @@ mod tests {
         assert!(s.contains("x_bucket{strategy=\"a\",le=\"0.000005\"} 2\n"), "{s}");
         assert!(s.contains("x_bucket{strategy=\"a\",le=\"+Inf\"} 3\n"), "{s}");
         assert!(s.contains("x_count{strategy=\"a\"} 3\n"), "{s}");
+    }
+
+    #[test]
+    fn engine_histograms_rebucket_conservatively() {
+        let mut w = bulkhead_sandbox::WallHistogram::default();
+        for ns in [900, 1_000, 3_000, 3_000, 200_000_000] {
+            w.record(ns);
+        }
+        let h = crate::LatencyHistogram::from_wall(&w);
+        assert_eq!((h.count, h.sum_ns), (5, 200_007_900));
+        let c = h.cumulative(CALLBACK_BUCKETS_NS);
+        assert_eq!(c.len(), CALLBACK_BUCKETS_NS.len() + 1);
+        // 900 ns is recorded in 896..=959: under 1 µs. 1000 ns is in
+        // 960..=1023, so it counts under 2.5 µs (never understated).
+        assert_eq!(&c[..3], &[1, 2, 4]);
+        assert!(c.windows(2).all(|p| p[0] <= p[1]));
+        assert_eq!(c[CALLBACK_BUCKETS_NS.len() - 1], 4, "200 ms is over the last bound");
+        assert_eq!(c[CALLBACK_BUCKETS_NS.len()], 5);
+        let mut s = String::new();
+        render_buckets(&mut s, "x", "strategy=\"a\"", CALLBACK_BUCKETS_NS, &c, h.sum_ns);
+        assert!(s.contains("x_bucket{strategy=\"a\",le=\"0.0000025\"} 2\n"), "{s}");
+        assert!(s.contains("x_bucket{strategy=\"a\",le=\"+Inf\"} 5\n"), "{s}");
+        assert!(s.contains("x_sum{strategy=\"a\"} 0.2000079\n"), "{s}");
+        assert!(s.contains("x_count{strategy=\"a\"} 5\n"), "{s}");
     }
 
     #[test]

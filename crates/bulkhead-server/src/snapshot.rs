@@ -109,6 +109,48 @@ pub struct StrategySnapshot {
     pub resources: Resources,
     pub orders: OrderCounts,
     pub pnl: Pnl,
+    /// Wall time of each callback of the running sandbox, as the engine
+    /// measured it (rendered by `/metrics`; not in the JSON API, which has
+    /// `resources.callback_p50_ns` / `callback_p99_ns`).
+    #[serde(skip)]
+    pub callback_latency: LatencyHistogram,
+}
+
+/// A latency distribution in the engine's own buckets: what
+/// `bulkhead_sandbox::WallHistogram` records (log-linear buckets ≤ 12.5 %
+/// wide), copied out so the server can render it without touching the
+/// engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LatencyHistogram {
+    /// Non-empty buckets in increasing order: (inclusive upper bound, ns;
+    /// samples in the bucket — not cumulative).
+    pub buckets: Vec<(u64, u64)>,
+    /// Sum of all samples, ns (exact).
+    pub sum_ns: u64,
+    /// Number of samples (= Σ bucket counts).
+    pub count: u64,
+}
+
+impl LatencyHistogram {
+    pub fn from_wall(h: &bulkhead_sandbox::WallHistogram) -> LatencyHistogram {
+        LatencyHistogram { buckets: h.buckets().collect(), sum_ns: h.sum(), count: h.count() }
+    }
+
+    /// Cumulative counts at each of `bounds_ns` (ascending), then the total.
+    /// A sample counts under the first bound at or above the upper edge of
+    /// its recording bucket, so the result never understates a latency
+    /// (it may overstate one by the bucket width, at most 12.5 %).
+    pub fn cumulative(&self, bounds_ns: &[u64]) -> Vec<u64> {
+        let mut out = vec![0u64; bounds_ns.len() + 1];
+        for &(hi, n) in &self.buckets {
+            let i = bounds_ns.iter().position(|&b| hi <= b).unwrap_or(bounds_ns.len());
+            out[i] += n;
+        }
+        for i in 1..out.len() {
+            out[i] += out[i - 1];
+        }
+        out
+    }
 }
 
 /// Sandbox resource use, cumulative since the strategy (re)started.
@@ -222,6 +264,11 @@ pub struct JournalStatus {
     pub last_hash: String,
     /// "none" | "batch" | "always" — whatever the run config says.
     pub fsync: String,
+    /// Segment fsyncs so far, their total and their largest wall time (ns),
+    /// as the journal writer measured them.
+    pub fsyncs: u64,
+    pub fsync_total_ns: u64,
+    pub fsync_max_ns: u64,
 }
 
 /// One thing that just happened, for the live stream. Sent as an SSE event

@@ -29,20 +29,32 @@ struct Live {
     source: Box<dyn bulkhead_data::MarketSource>,
     addr: std::net::SocketAddr,
     _guard: bulkhead_server::ServerGuard,
+    viewer: String,
     operator: String,
     admin: String,
 }
 
 fn live(cfg: &LoadedConfig) -> Live {
-    let PreparedRun { engine, runtime, source } = prepare_run(cfg).unwrap();
+    let PreparedRun { engine, runtime, source, .. } = prepare_run(cfg).unwrap();
     let mut store = TokenStore::default();
+    let (viewer, e) = TokenStore::generate("watcher", Role::Viewer).unwrap();
+    store.add(e).unwrap();
     let (operator, e) = TokenStore::generate("ops", Role::Operator).unwrap();
     store.add(e).unwrap();
     let (admin, e) = TokenStore::generate("root", Role::Admin).unwrap();
     store.add(e).unwrap();
     let (handle, guard) = start("127.0.0.1:0".parse().unwrap(), store, ServerOptions::default()).unwrap();
     let addr = guard.local_addr();
-    Live { engine, control: EngineControl::new(handle, runtime, None, "never"), source, addr, _guard: guard, operator, admin }
+    Live {
+        engine,
+        control: EngineControl::new(handle, runtime, None, "never"),
+        source,
+        addr,
+        _guard: guard,
+        viewer,
+        operator,
+        admin,
+    }
 }
 
 impl Live {
@@ -92,10 +104,7 @@ fn a_kill_through_the_api_cancels_every_open_order_and_is_journalled_first() {
     l.engine.finish().unwrap();
 
     let recs = journal(tmp.path());
-    let cmd = recs
-        .iter()
-        .position(|r| r.kind == records::COMMAND)
-        .expect("the command is journalled");
+    let cmd = recs.iter().position(|r| r.kind == records::COMMAND).expect("the command is journalled");
     assert_eq!(String::from_utf8_lossy(&recs[cmd].payload), "halt scope=global actor=ops role=operator");
     let mut kill_cancels = 0;
     for r in &recs[..cmd] {
@@ -161,4 +170,142 @@ fn hot_deploy_of_one_strategy_leaves_the_others_decisions_unchanged() {
     assert!(swapped.stats.submitted > 0, "the new module tried to trade");
     assert_eq!(swapped.stats.accepted, accepted_before, "its policy let nothing new through");
     assert_eq!(decisions_of_others(a.path()), decisions_of_others(b.path()));
+}
+
+/// (sid, reason, limit, order qty in lots) of every ORDER record after index `from`.
+fn orders_after(recs: &[bulkhead_journal::Record], from: usize) -> Vec<(u32, u16, i64, i64)> {
+    recs[from..]
+        .iter()
+        .filter(|r| r.kind == records::ORDER)
+        .map(|r| {
+            let p = &r.payload;
+            let i64_at = |o: usize| i64::from_le_bytes(p[o..o + 8].try_into().unwrap());
+            (
+                u32::from_le_bytes(p[0..4].try_into().unwrap()),
+                u16::from_le_bytes([p[12], p[13]]),
+                i64_at(16),
+                bulkhead_abi::OrderRequest::decode(&p[40..]).unwrap().qty,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_admin_changes_a_limit_and_the_next_order_over_it_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = live(&demo(tmp.path(), 8_000));
+    l.step(1_500);
+    let mm = l.engine.strategy_id("market-maker").unwrap();
+    let qty_of = |e: &Engine| e.risk().policy(mm).unwrap().limits(0).unwrap().max_order_qty;
+    assert_eq!(qty_of(&l.engine), 50, "market_maker.toml: max_order_qty = 0.05 (50 lots)");
+    let path = "/api/v1/strategies/market-maker/limits";
+    let body = br#"{"field":"max_order_qty","value":"0.005"}"#;
+
+    // Viewers and operators may not change limits.
+    for token in [l.viewer.clone(), l.operator.clone()] {
+        let r = l.call("POST", path, &token, body);
+        assert_eq!(r.status, 403, "{}", r.text());
+    }
+    assert_eq!(qty_of(&l.engine), 50);
+
+    // Above the firm policy (firm.toml: max_position = "1"): 422 naming the
+    // field, nothing changes.
+    let before = l.engine.risk().policy(mm).unwrap().clone();
+    let r = l.call("POST", path, &l.admin.clone(), br#"{"field":"max_position","value":"1.5"}"#);
+    assert_eq!(r.status, 422, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["field"], "value", "{j}");
+    let err = j["error"].as_str().unwrap();
+    assert!(err.contains("`max_position`") && err.contains("firm policy"), "{err}");
+    // Another firm-capped field, given as a JSON number.
+    let r = l.call("POST", path, &l.admin.clone(), br#"{"field":"max_gross_notional","value":100000.01}"#);
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.json()["error"].as_str().unwrap().contains("`max_gross_notional`"), "{}", r.text());
+    // Not a multiple of the lot, a wrong type, an unknown field.
+    let r = l.call("POST", path, &l.admin.clone(), br#"{"field":"max_position","value":"0.0005"}"#);
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.json()["error"].as_str().unwrap().contains("multiple of lot size"), "{}", r.text());
+    let r = l.call("POST", path, &l.admin.clone(), br#"{"field":"max_open_orders","value":true}"#);
+    assert_eq!((r.status, r.json()["field"].as_str()), (422, Some("value")), "{}", r.text());
+    let r = l.call("POST", path, &l.admin.clone(), br#"{"field":"max_open_orders","value":"2.5"}"#);
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.json()["error"].as_str().unwrap().contains("not an integer"), "{}", r.text());
+    let r = l.call("POST", path, &l.admin.clone(), br#"{"field":"sides","value":"1"}"#);
+    assert_eq!((r.status, r.json()["field"].as_str()), (422, Some("field")), "{}", r.text());
+    assert_eq!(l.engine.risk().policy(mm).unwrap(), &before, "refused changes left the policy alone");
+
+    // The snapshot shows the limits in force under the names the API takes.
+    let r = l.call("GET", "/api/v1/strategies/market-maker", &l.viewer.clone(), b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let limits = &r.json()["strategy"]["limits"];
+    assert_eq!(limits["max_order_qty"], "0.05", "{limits}");
+    assert_eq!(limits["max_position"], "0.2", "{limits}");
+    assert_eq!(limits["instrument_limits.\"BTC-USDT-PERP\".max_position"], "0.2", "{limits}");
+
+    // The admin tightens max_order_qty to 5 lots: the market maker quotes 10.
+    let r = l.call("POST", path, &l.admin.clone(), body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["message"].as_str().unwrap().contains("max_order_qty 0.05 -> 0.005"), "{}", r.text());
+    assert_eq!(qty_of(&l.engine), 5);
+    let r = l.call("GET", "/api/v1/strategies/market-maker", &l.viewer.clone(), b"");
+    assert_eq!(r.json()["strategy"]["limits"]["max_order_qty"], "0.005", "{}", r.text());
+
+    l.step(u64::MAX);
+    l.engine.finish().unwrap();
+    let recs = journal(tmp.path());
+    let cmds: Vec<(usize, String)> = recs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.kind == records::COMMAND)
+        .map(|(i, r)| (i, String::from_utf8_lossy(&r.payload).into_owned()))
+        .collect();
+    // Only the accepted change is journalled, with the token's name.
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
+    let (at, line) = &cmds[0];
+    assert_eq!(line, "set_limit strategy=market-maker field=max_order_qty value=0.005 actor=root role=admin");
+    let r2 = bulkhead_abi::Reason::MaxOrderQty.code();
+    let before = orders_after(&recs[..*at], 0);
+    assert!(before.iter().any(|o| o.0 == mm && o.1 == 0 && o.3 == 10), "10-lot quotes were accepted before");
+    assert!(!before.iter().any(|o| o.0 == mm && o.1 == r2), "no R2 qty reject before the change");
+    let after = orders_after(&recs, *at);
+    let mm_after: Vec<_> = after.iter().filter(|o| o.0 == mm).collect();
+    assert!(!mm_after.is_empty(), "the market maker kept quoting");
+    // Every market-maker order after the change is checked against 5 lots.
+    for o in &mm_after {
+        if o.3 > 5 {
+            assert_eq!((o.1, o.2), (r2, 5), "order over the new limit: {o:?}");
+        }
+    }
+    assert_eq!(mm_after[0].1, r2, "the very next order is refused: {:?}", mm_after[0]);
+}
+
+#[test]
+fn metrics_after_a_run_have_per_strategy_callback_latency_histograms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = demo(tmp.path(), 3_000);
+    cfg.raw.run.fsync = "every:500".into();
+    let mut l = live(&cfg);
+    l.step(u64::MAX);
+    l.control.finished(&mut l.engine);
+    let r = request(l.addr, "GET", "/metrics", Some(&l.viewer), None);
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    let fams = common::prom::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let n = "bulkhead_strategy_callback_duration_seconds";
+    let counts = common::prom::check_cumulative_histogram(&fams, n, "strategy", &["market-maker", "momentum"]);
+    // One callback per event batch: every event reached both strategies.
+    for (name, count) in ["market-maker", "momentum"].iter().zip(&counts) {
+        let sid = l.engine.strategy_id(name).unwrap();
+        let report = l.engine.strategy_report(sid).unwrap();
+        let sb = report.sandbox.as_ref().unwrap();
+        assert_eq!(*count, sb.wall.count() as f64, "{name}");
+        assert_eq!(*count, sb.callbacks as f64, "{name}: every on_events call is timed");
+        assert!(*count >= 3_000.0, "{name}: {count}");
+    }
+    // Engine-wide: the journal writer's own fsync count, total and max.
+    let one = |n: &str| fams[n].samples[0].value;
+    let fsyncs = l.engine.journal_fsync_stats().count;
+    assert!(fsyncs >= 3_000 / 500, "every:500 over 3000 events and their orders: {fsyncs}");
+    assert_eq!(one("bulkhead_journal_fsyncs_total"), fsyncs as f64);
+    assert!(one("bulkhead_journal_fsync_max_seconds") <= one("bulkhead_journal_fsync_seconds_total"));
 }

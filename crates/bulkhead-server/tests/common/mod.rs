@@ -3,6 +3,8 @@
 //! applying it, answers, republishes), and a tiny blocking HTTP/1.1 client.
 #![allow(dead_code)]
 
+pub mod prom;
+
 use bulkhead_server::*;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -78,6 +80,7 @@ fn initial_snapshot() -> Snapshot {
             },
             orders: OrderCounts { submitted: 10, accepted: 8, rejected, cancels: 2, fills: 5 },
             pnl: Pnl { realised: 150_000_000, unrealised: -20_000_000, fees: 1_000_000 },
+            callback_latency: LatencyHistogram::default(),
         });
         s.positions.push(PositionSnapshot {
             strategy: name.to_string(),
@@ -114,8 +117,16 @@ fn initial_snapshot() -> Snapshot {
         kind: "fuel_exhausted".into(),
         message: "callback ran out of fuel".into(),
     });
-    s.journal =
-        JournalStatus { records: 100, bytes: 4096, segments: 1, last_hash: "cd".repeat(32), fsync: "batch".into() };
+    s.journal = JournalStatus {
+        records: 100,
+        bytes: 4096,
+        segments: 1,
+        last_hash: "cd".repeat(32),
+        fsync: "batch".into(),
+        fsyncs: 4,
+        fsync_total_ns: 600_000,
+        fsync_max_ns: 250_000,
+    };
     s
 }
 
@@ -222,15 +233,23 @@ pub fn start_harness(options: ServerOptions) -> Harness {
     let journal = Arc::new(Mutex::new(Vec::new()));
     let applied = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
+    // The first snapshot is published before the harness is handed out:
+    // a test's first read must not race it.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let engine = {
         let (journal, applied, stop) = (journal.clone(), applied.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut snap = initial_snapshot();
-            for name in STRATEGIES {
-                handle.metrics().callback_latency(name).observe_ns(5_000);
+            // The fake engine's callback wall times, as a sandbox records them.
+            let mut walls: Vec<bulkhead_sandbox::WallHistogram> =
+                STRATEGIES.iter().map(|_| bulkhead_sandbox::WallHistogram::default()).collect();
+            for (w, st) in walls.iter_mut().zip(snap.strategies.iter_mut()) {
+                w.record(5_000);
+                st.callback_latency = LatencyHistogram::from_wall(w);
             }
             handle.metrics().journal_fsync().observe_ns(150_000);
             handle.publish(snap.clone());
+            let _ = ready_tx.send(());
             let mut tick = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 // "events"
@@ -243,8 +262,8 @@ pub fn start_harness(options: ServerOptions) -> Harness {
                         st.pnl.unrealised += if tick % 7 < 4 { 1_000_000 } else { -700_000 };
                     }
                 }
-                let h = handle.metrics().callback_latency("alpha");
-                h.observe_ns(3_000 + tick % 50_000);
+                walls[0].record(3_000 + tick % 50_000);
+                snap.strategies[0].callback_latency = LatencyHistogram::from_wall(&walls[0]);
                 // between events: drain commands
                 let mut changed = false;
                 while let Some((cmd, actor, reply)) = handle.try_recv() {
@@ -273,6 +292,7 @@ pub fn start_harness(options: ServerOptions) -> Harness {
             }
         })
     };
+    ready_rx.recv().expect("fake engine thread started");
     Harness {
         addr,
         tokens: Tokens { viewer, operator, admin },
@@ -377,7 +397,7 @@ pub fn request_with(
 
 /// Read one response: up to its Content-Length, to the end of a chunked
 /// body, or to EOF (some servers ignore `Connection: close`).
-pub fn read_response(s: &mut TcpStream) -> Vec<u8> {
+pub fn read_response(s: &mut impl Read) -> Vec<u8> {
     let mut raw = Vec::new();
     let mut buf = [0u8; 64 * 1024];
     loop {

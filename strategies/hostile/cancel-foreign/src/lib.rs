@@ -4,7 +4,8 @@
 //! like other strategies' venue ids (`(sid + 1) << 40 | n`), 0, `u64::MAX`
 //! and `i64::MAX`, and finally `cancel_all` on an instrument that does not
 //! exist. When done it logs `foreign_ok=N`, the number of guesses the host
-//! answered with anything but `UnknownOrder` (expected 0). Expected: every
+//! the host accepted (expected 0; `UnknownOrder` and a throttle's `Rejected` are
+//! the right answers). Expected: every
 //! guess journalled as a refused CANCEL; no other strategy loses an order.
 #![cfg_attr(target_arch = "wasm32", no_std)]
 use hostile_common::{
@@ -35,8 +36,10 @@ impl CancelForeign {
         if self.base.parked == Some(id) {
             return;
         }
+        // Refused (unknown id, or throttled) is the expected answer; only a
+        // cancel the host accepted would be a breach.
         match ctx.cancel(id) {
-            Err(ResultCode::UnknownOrder) => {}
+            Err(ResultCode::UnknownOrder | ResultCode::Rejected) => {}
             _ => self.ok += 1,
         }
     }
@@ -63,7 +66,7 @@ impl Hostile for CancelForeign {
                 self.guess(ctx, id);
             } else {
                 // An instrument that does not exist: nothing of anyone's may go.
-                if !matches!(ctx.cancel_all(Some(7)), Ok(0)) {
+                if matches!(ctx.cancel_all(Some(7)), Ok(n) if n > 0) {
                     self.ok += 1;
                 }
                 self.done = true;

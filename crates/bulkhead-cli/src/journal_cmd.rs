@@ -1,0 +1,315 @@
+//! `bulkhead journal …`: verify (with signed checkpoints), show, replay, checkpoint.
+
+use anyhow::{Context, Result, bail};
+use bulkhead_engine::decode::{self, KIND_NAMES};
+use bulkhead_engine::records;
+use bulkhead_journal::JournalReader;
+use bulkhead_provenance::{JournalCheckpoint, SigningKeyFile, TrustedKeys};
+use clap::Subcommand;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum JournalCmd {
+    /// Check every hash-chain link and every signed checkpoint in the
+    /// journal directory; print OK or the first problem (exit 1).
+    Verify {
+        path: PathBuf,
+        /// Checkpoints must be signed by one of these keys (else their
+        /// signatures are checked against the key they name, which proves
+        /// consistency but not who signed).
+        #[arg(long)]
+        trusted_keys: Option<PathBuf>,
+    },
+    /// Print records readably, filtered.
+    Show {
+        path: PathBuf,
+        /// Only records about this strategy (by name); repeatable.
+        #[arg(long)]
+        strategy: Vec<String>,
+        /// Only these kinds (run_start, module, market, order, cancel, venue,
+        /// fault, state, log, timer, invalid, run_end, notice, command, config); repeatable.
+        #[arg(long)]
+        kind: Vec<String>,
+        /// Only records with event time ≥ this (ns).
+        #[arg(long)]
+        from_ns: Option<u64>,
+        /// Only records with event time ≤ this (ns).
+        #[arg(long)]
+        to_ns: Option<u64>,
+        /// Stop after this many records.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-run the journalled run with the modules in DIR (matched by blake3)
+    /// on the journalled market data and commands; report every strategy
+    /// whose decisions differ (exit 1 if any does).
+    Replay {
+        path: PathBuf,
+        #[arg(long)]
+        modules: PathBuf,
+    },
+    /// Sign the journal's last record (ed25519 over its chain hash) and write
+    /// `checkpoint-<seq>.bhc` into the journal directory.
+    Checkpoint {
+        path: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+fn hex(h: &[u8]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn dispatch(cmd: JournalCmd) -> Result<ExitCode> {
+    match cmd {
+        JournalCmd::Verify { path, trusted_keys } => verify(&path, trusted_keys.as_deref()),
+        JournalCmd::Show { path, strategy, kind, from_ns, to_ns, limit, json } => {
+            show(&path, &strategy, &kind, from_ns, to_ns, limit, json)
+        }
+        JournalCmd::Replay { path, modules } => replay(&path, &modules),
+        JournalCmd::Checkpoint { path, key } => {
+            let key = SigningKeyFile::read(&key)?;
+            let mut last = None;
+            let report = bulkhead_journal::verify_with(&path, &mut |seq, h| last = Some((seq, *h)))
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("the journal must verify before it is checkpointed")?;
+            let Some((seq, hash)) = last else { bail!("{}: the journal has no records", path.display()) };
+            let cp = JournalCheckpoint::sign(seq, hash, &key);
+            let file = path.join(cp.file_name());
+            cp.write(&file)?;
+            println!(
+                "checkpoint: record #{seq} of {} (hash {}) signed by {} -> {}",
+                report.records,
+                hex(&hash),
+                key.signer_name(),
+                file.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn checkpoints(dir: &Path) -> Result<Vec<(PathBuf, JournalCheckpoint)>> {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "bhc"))
+        .collect();
+    files.sort();
+    for f in files {
+        let cp = JournalCheckpoint::read(&f)?;
+        out.push((f, cp));
+    }
+    Ok(out)
+}
+
+fn verify(path: &Path, trusted: Option<&Path>) -> Result<ExitCode> {
+    let trusted = trusted.map(TrustedKeys::read).transpose()?;
+    let cps = checkpoints(path)?;
+    let wanted: BTreeMap<u64, usize> = cps.iter().enumerate().map(|(i, (_, c))| (c.seq, i)).collect();
+    let mut seen: BTreeMap<usize, [u8; 32]> = BTreeMap::new();
+    let r = match bulkhead_journal::verify_with(path, &mut |seq, h| {
+        if let Some(&i) = wanted.get(&seq) {
+            seen.insert(i, *h);
+        }
+    }) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("BAD: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let mut notes = Vec::new();
+    for (i, (file, cp)) in cps.iter().enumerate() {
+        let who = match cp.verify_signature(trusted.as_ref()) {
+            Ok(name) => name,
+            Err(e) => {
+                println!("BAD: {}: {e}", file.display());
+                return Ok(ExitCode::from(1));
+            }
+        };
+        match seen.get(&i) {
+            None => {
+                println!(
+                    "BAD: {}: {who} signed record #{} but the journal ends at record #{}: records were cut off",
+                    file.display(),
+                    cp.seq,
+                    r.records.saturating_sub(1)
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Some(h) if *h != cp.record_hash => {
+                println!(
+                    "BAD: {}: record #{} has hash {} but {who} signed {}: the journal was rewritten at or before it",
+                    file.display(),
+                    cp.seq,
+                    hex(h),
+                    hex(&cp.record_hash)
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Some(_) => notes.push(format!("#{} by {who}", cp.seq)),
+        }
+    }
+    println!(
+        "OK: {} records in {} segment(s), {} bytes, last hash {}",
+        r.records,
+        r.segments,
+        r.bytes,
+        hex(&r.last_hash)
+    );
+    if !notes.is_empty() {
+        let how = if trusted.is_some() { "trusted key" } else { "own key only: pass --trusted-keys to check who" };
+        println!("checkpoints: {} verified ({how}): {}", notes.len(), notes.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(
+    path: &Path,
+    strategies: &[String],
+    kinds: &[String],
+    from_ns: Option<u64>,
+    to_ns: Option<u64>,
+    limit: Option<u64>,
+    json: bool,
+) -> Result<ExitCode> {
+    for k in kinds {
+        if !KIND_NAMES.contains(&k.as_str()) {
+            bail!("--kind: `{k}` is not one of {}", KIND_NAMES.join(", "));
+        }
+    }
+    // Strategy names come from the journal's MODULE records.
+    let mut names: BTreeMap<u32, String> = BTreeMap::new();
+    let reader = JournalReader::open(path).with_context(|| format!("{}", path.display()))?;
+    for rec in reader {
+        let rec = rec?;
+        if rec.kind == records::MODULE
+            && let Ok(decode::Decoded::Module { sid, name, .. }) = decode::decode(rec.kind, &rec.payload)
+        {
+            names.entry(sid).or_insert(name);
+        }
+    }
+    let mut wanted_sids = Vec::new();
+    for s in strategies {
+        match names.iter().find(|(_, n)| *n == s) {
+            Some((sid, _)) => wanted_sids.push(*sid),
+            None => bail!(
+                "--strategy: no strategy `{s}` in this journal (it has: {})",
+                names.values().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    let name_of = |sid: u32| names.get(&sid).cloned().unwrap_or_else(|| format!("strategy {sid}"));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut shown = 0u64;
+    for rec in JournalReader::open(path)? {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                out.flush()?;
+                bail!("journal stops verifying: {e}");
+            }
+        };
+        if limit.is_some_and(|l| shown >= l) {
+            break;
+        }
+        let kind = records::kind_name(rec.kind);
+        if (!kinds.is_empty() && !kinds.iter().any(|k| k == kind))
+            || from_ns.is_some_and(|f| rec.ts_ns < f)
+            || to_ns.is_some_and(|t| rec.ts_ns > t)
+        {
+            continue;
+        }
+        let d = decode::decode(rec.kind, &rec.payload);
+        if !wanted_sids.is_empty() && !d.as_ref().is_ok_and(|d| d.sid().is_some_and(|s| wanted_sids.contains(&s))) {
+            continue;
+        }
+        shown += 1;
+        // A reader that went away (`| head`) is not an error.
+        let res = match (&d, json) {
+            (Ok(d), true) => {
+                let mut v = serde_json::to_value(d)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("seq".into(), rec.seq.into());
+                    o.insert("ts_ns".into(), rec.ts_ns.into());
+                    if let Some(sid) = d.sid() {
+                        o.insert("strategy".into(), name_of(sid).into());
+                    }
+                }
+                writeln!(out, "{v}")
+            }
+            (Err(e), true) => {
+                writeln!(out, "{}", serde_json::json!({"seq": rec.seq, "ts_ns": rec.ts_ns, "record": kind, "error": e.to_string()}))
+            }
+            (Ok(d), false) => writeln!(out, "#{:<9} {:>20} {:<9} {}", rec.seq, rec.ts_ns, kind, d.summary(&name_of)),
+            (Err(e), false) => writeln!(out, "#{:<9} {:>20} {:<9} UNDECODABLE: {e}", rec.seq, rec.ts_ns, kind),
+        };
+        if res.is_err() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let _ = out.flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn replay(path: &Path, modules: &Path) -> Result<ExitCode> {
+    let r = bulkhead_engine::replay::replay(path, modules)?;
+    for m in &r.modules {
+        if m.changed {
+            println!(
+                "module CHANGED: strategy `{}` ran blake3 {} but {} is {}",
+                m.strategy,
+                m.journal_hash,
+                m.path.display(),
+                m.hash
+            );
+        } else {
+            println!("module ok: strategy `{}` = {} ({})", m.strategy, m.path.display(), m.journal_hash);
+        }
+    }
+    println!(
+        "replayed {} market events and {} operator commands: {} records journalled, {} replayed",
+        r.market_events, r.commands, r.records_journalled, r.records_replayed
+    );
+    for (text, why) in &r.commands_skipped {
+        println!("command NOT replayed: `{text}`: {why}");
+    }
+    for s in &r.strategies {
+        match &s.first_difference {
+            None => println!("strategy `{}`: all {} decisions reproduced", s.strategy, s.journalled),
+            Some((i, a, b)) => {
+                println!(
+                    "strategy `{}`: DIFFERS: {} of {} journalled decisions ({} replayed) differ; first at decision {i}:",
+                    s.strategy, s.differing, s.journalled, s.replayed
+                );
+                println!("    journal: {}", a.as_deref().unwrap_or("(none)"));
+                println!("    replay:  {}", b.as_deref().unwrap_or("(none)"));
+            }
+        }
+    }
+    if r.deadline_faults > 0 {
+        println!(
+            "note: {} wall-clock deadline fault(s) in the two runs; deadlines depend on machine load and are not deterministic",
+            r.deadline_faults
+        );
+    }
+    if r.identical() {
+        println!("IDENTICAL: every decision reproduced");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        match r.first_record_difference {
+            Some(seq) if seq != u64::MAX => println!("DIFFERENT: first differing record is #{seq} of the journal"),
+            _ => println!("DIFFERENT"),
+        }
+        Ok(ExitCode::from(1))
+    }
+}

@@ -1,0 +1,498 @@
+//! Deterministic replay: re-derive every decision of a journalled run.
+//!
+//! The journal holds everything a run was made of: the config files
+//! (`CONFIG` records, verbatim), the modules' blake3 hashes (`MODULE`), every
+//! market event as it entered the engine (`MARKET`) and every operator
+//! command at the point it took effect (`COMMAND`). [`replay`] rebuilds the
+//! run from those alone, finds each strategy's module in a directory **by
+//! hash**, feeds the journalled market events and commands to a fresh engine
+//! (journalling to a scratch directory), and compares the two journals
+//! record by record and, per strategy, decision by decision.
+//!
+//! A module whose hash is not in the directory but whose file name is (the
+//! same `momentum.wasm`, rebuilt) is replayed anyway and reported as
+//! **changed**; its differing decisions are then the point of the report.
+//!
+//! Not deterministic by design, and reported as such when they differ: wall
+//! clock deadline faults (`deadline`), which depend on the machine's load.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bulkhead_abi::{Event, Reason};
+use bulkhead_data::{DataError, MarketSource};
+use bulkhead_journal::{JournalError, JournalReader, Record};
+use bulkhead_risk::{Scope, TradingState};
+
+use crate::config::{ConfigError, ConfigFiles, LoadedConfig};
+use crate::decode::{self, Decoded};
+use crate::{JournalMode, RunError, records};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("journal {}: {source}", dir.display())]
+    Journal { dir: PathBuf, source: JournalError },
+    #[error("journal {}: {problem}", dir.display())]
+    Incomplete { dir: PathBuf, problem: String },
+    #[error("modules directory {}: {source}", dir.display())]
+    ModulesDir { dir: PathBuf, source: std::io::Error },
+    #[error(
+        "strategy `{strategy}`: no module in {} has blake3 {hash} (and none is named `{file}`)",
+        dir.display()
+    )]
+    ModuleMissing { strategy: String, hash: String, file: String, dir: PathBuf },
+    #[error("rebuilding the config from the journal: {0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("scratch directory: {0}")]
+    Scratch(std::io::Error),
+}
+
+/// How a strategy's module was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleMatch {
+    pub strategy: String,
+    /// blake3 recorded in the journal.
+    pub journal_hash: String,
+    /// The file replayed.
+    pub path: PathBuf,
+    /// Its blake3 (differs from `journal_hash` when `changed`).
+    pub hash: String,
+    /// Found by name, not by hash: the module is not the one that ran.
+    pub changed: bool,
+}
+
+/// One strategy's decisions compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrategyComparison {
+    pub strategy: String,
+    pub journalled: u64,
+    pub replayed: u64,
+    /// First differing decision: index among this strategy's decisions, then
+    /// the journalled and the replayed one (`None` = there is none).
+    pub first_difference: Option<(u64, Option<String>, Option<String>)>,
+    /// How many decisions differ at the same index (plus the length difference).
+    pub differing: u64,
+}
+
+/// What [`replay`] found.
+#[derive(Debug, Clone)]
+pub struct ReplayReport {
+    pub modules: Vec<ModuleMatch>,
+    pub market_events: u64,
+    pub commands: u64,
+    /// Commands that could not be re-applied (text, why).
+    pub commands_skipped: Vec<(String, String)>,
+    /// Records after the run's header (config and modules) in each journal.
+    pub records_journalled: u64,
+    pub records_replayed: u64,
+    /// First record (sequence number in the original) that differs.
+    pub first_record_difference: Option<u64>,
+    pub strategies: Vec<StrategyComparison>,
+    /// Wall-clock deadline faults in either journal (not deterministic by design).
+    pub deadline_faults: u64,
+}
+
+impl ReplayReport {
+    /// Every decision reproduced and no module changed.
+    pub fn identical(&self) -> bool {
+        self.first_record_difference.is_none()
+            && self.records_journalled == self.records_replayed
+            && self.strategies.iter().all(|s| s.first_difference.is_none())
+            && self.modules.iter().all(|m| !m.changed)
+    }
+}
+
+fn hex(h: &[u8]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn open(dir: &Path) -> Result<JournalReader, ReplayError> {
+    JournalReader::open(dir).map_err(|source| ReplayError::Journal { dir: dir.into(), source })
+}
+
+/// The journal's market events, streamed (nothing else is read).
+struct JournalMarket {
+    reader: JournalReader,
+    len: u64,
+    dir: PathBuf,
+}
+
+impl MarketSource for JournalMarket {
+    fn next_event(&mut self) -> Result<Option<Event>, DataError> {
+        for rec in self.reader.by_ref() {
+            let rec = rec.map_err(|e| DataError::Setup { path: self.dir.clone(), problem: e.to_string() })?;
+            if rec.kind == records::MARKET {
+                return Event::decode(&rec.payload).map(Some).map_err(|e| DataError::Setup {
+                    path: self.dir.clone(),
+                    problem: format!("record #{}: market event: {e:?}", rec.seq),
+                });
+            }
+        }
+        Ok(None)
+    }
+    fn len_hint(&self) -> Option<u64> {
+        Some(self.len)
+    }
+}
+
+/// The run's files from the journal; modules from a directory.
+struct JournalFiles<'a> {
+    files: &'a BTreeMap<String, Vec<u8>>,
+    modules: &'a BTreeMap<String, (PathBuf, Vec<u8>)>,
+}
+
+impl ConfigFiles for JournalFiles<'_> {
+    fn read(&mut self, role: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+        self.files.get(role).cloned().ok_or_else(|| ConfigError::Io {
+            path: path.into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("the journal has no `{role}` record")),
+        })
+    }
+    fn module(
+        &mut self,
+        name: &str,
+        path: &Path,
+        _trusted: Option<&bulkhead_provenance::TrustedKeys>,
+    ) -> Result<(Vec<u8>, Option<bulkhead_provenance::Signer>), ConfigError> {
+        match self.modules.get(name) {
+            Some((_, bytes)) => Ok((bytes.clone(), None)),
+            None => Err(ConfigError::Io {
+                path: path.into(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no module found for this strategy"),
+            }),
+        }
+    }
+    fn needs_data(&self) -> bool {
+        false
+    }
+    fn needs_trusted_keys(&self) -> bool {
+        false
+    }
+}
+
+/// What the first pass over the journal collects.
+#[derive(Default)]
+struct Header {
+    files: BTreeMap<String, Vec<u8>>,
+    /// sid → (name, blake3)
+    modules: BTreeMap<u32, (String, [u8; 32])>,
+    market: u64,
+    /// (market events before it, text)
+    commands: Vec<(u64, String)>,
+}
+
+fn scan(dir: &Path) -> Result<Header, ReplayError> {
+    let mut h = Header::default();
+    for rec in open(dir)? {
+        let rec = rec.map_err(|source| ReplayError::Journal { dir: dir.into(), source })?;
+        match rec.kind {
+            records::MARKET => h.market += 1,
+            records::CONFIG | records::MODULE | records::COMMAND => {
+                let bad = |e: decode::DecodeError| ReplayError::Incomplete {
+                    dir: dir.into(),
+                    problem: format!("record #{}: {e}", rec.seq),
+                };
+                match decode::decode(rec.kind, &rec.payload).map_err(bad)? {
+                    Decoded::Config { name, .. } => {
+                        let n = 2 + name.len();
+                        h.files.insert(name, rec.payload[n..].to_vec());
+                    }
+                    Decoded::Module { sid, name, .. } => {
+                        let mut hash = [0u8; 32];
+                        hash.copy_from_slice(&rec.payload[4..36]);
+                        // A redeploy journals the module again; the first is what started.
+                        h.modules.entry(sid).or_insert((name, hash));
+                    }
+                    Decoded::Command { text } => h.commands.push((h.market, text)),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(h)
+}
+
+/// Every `*.wasm` in `dir` (not recursive), by blake3.
+fn index_modules(dir: &Path) -> Result<Vec<(PathBuf, [u8; 32], Vec<u8>)>, ReplayError> {
+    let err = |source| ReplayError::ModulesDir { dir: dir.into(), source };
+    let mut out = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(err)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let bytes = std::fs::read(&p).map_err(err)?;
+        out.push((p, *blake3::hash(&bytes).as_bytes(), bytes));
+    }
+    Ok(out)
+}
+
+/// Apply one journalled operator command to the replaying engine. Commands
+/// are journalled before they take effect and applied at the same event
+/// boundary as in the original run.
+fn apply_command(
+    engine: &mut crate::Engine,
+    text: &str,
+    runtime: &bulkhead_sandbox::SandboxRuntime,
+    modules: &[(PathBuf, [u8; 32], Vec<u8>)],
+) -> Result<(), String> {
+    let mut words = text.split_whitespace();
+    let kind = words.next().unwrap_or_default();
+    let args: BTreeMap<&str, &str> = words.filter_map(|w| w.split_once('=')).collect();
+    let scope = |engine: &crate::Engine| -> Result<Scope, String> {
+        match args.get("scope").copied() {
+            Some("global") => Ok(Scope::Global),
+            Some(s) => match s.split_once(':') {
+                Some(("strategy", n)) => engine.strategy_id(n).map(Scope::Strategy).ok_or(format!("unknown strategy `{n}`")),
+                Some(("instrument", n)) => {
+                    engine.instrument_id(n).map(Scope::Instrument).ok_or(format!("unknown instrument `{n}`"))
+                }
+                _ => Err(format!("bad scope `{s}`")),
+            },
+            None => Err("no scope".into()),
+        }
+    };
+    let strategy = |engine: &crate::Engine| -> Result<u32, String> {
+        let n = args.get("strategy").ok_or("no strategy")?;
+        engine.strategy_id(n).ok_or(format!("unknown strategy `{n}`"))
+    };
+    // The replayed journal must hold the same COMMAND record.
+    let journal = |engine: &mut crate::Engine| engine.journal_command(text).map_err(|e| e.to_string());
+    match kind {
+        "halt" | "reduce" | "resume" => {
+            let state = match kind {
+                "halt" => TradingState::Halted,
+                "reduce" => TradingState::Reducing,
+                _ => TradingState::Active,
+            };
+            let s = scope(engine)?;
+            journal(engine)?;
+            engine.operator_state(s, state, text);
+        }
+        "mass_cancel" => {
+            let s = scope(engine)?;
+            journal(engine)?;
+            engine.mass_cancel(s, Reason::CancelledByKillSwitch);
+        }
+        "restart" => {
+            let sid = strategy(engine)?;
+            journal(engine)?;
+            engine.redeploy(sid, None, text)?;
+        }
+        "deploy" => {
+            let sid = strategy(engine)?;
+            let want = args.get("module_blake3").ok_or("no module_blake3")?;
+            let (path, _, bytes) = modules
+                .iter()
+                .find(|(_, h, _)| hex(h) == *want)
+                .ok_or(format!("no module with blake3 {want} in the modules directory"))?;
+            let name = format!("{} (deployed)", args.get("strategy").copied().unwrap_or_default());
+            let module = runtime.load(&name, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            journal(engine)?;
+            engine.redeploy(sid, Some(module), text)?;
+        }
+        other => return Err(format!("`{other}` commands cannot be replayed")),
+    }
+    Ok(())
+}
+
+/// A digest per decision record, per strategy, in journal order.
+fn decisions(dir: &Path) -> Result<(BTreeMap<u32, Vec<(u64, u64)>>, u64), ReplayError> {
+    let mut out: BTreeMap<u32, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut deadline = 0;
+    for rec in open(dir)? {
+        let rec = rec.map_err(|source| ReplayError::Journal { dir: dir.into(), source })?;
+        if !matches!(
+            rec.kind,
+            records::ORDER | records::CANCEL | records::VENUE | records::FAULT | records::TIMER | records::INVALID
+        ) {
+            continue;
+        }
+        let Ok(d) = decode::decode(rec.kind, &rec.payload) else { continue };
+        if let Decoded::Fault { fault, .. } = &d
+            && fault == "deadline"
+        {
+            deadline += 1;
+        }
+        if let Some(sid) = d.sid() {
+            out.entry(sid).or_default().push((rec.seq, digest(&rec)));
+        }
+    }
+    Ok((out, deadline))
+}
+
+fn digest(r: &Record) -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(&r.kind.to_le_bytes());
+    h.update(&r.ts_ns.to_le_bytes());
+    h.update(&r.payload);
+    u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+fn describe(dir: &Path, seq: u64, names: &dyn Fn(u32) -> String) -> Option<String> {
+    let rec = open(dir).ok()?.filter_map(Result::ok).find(|r| r.seq == seq)?;
+    let text = match decode::decode(rec.kind, &rec.payload) {
+        Ok(d) => d.summary(names),
+        Err(e) => e.to_string(),
+    };
+    Some(format!("#{seq} at {} ns: {text}", rec.ts_ns))
+}
+
+/// Is this record part of the run's header (start text, config, modules)?
+fn is_header(kind: u16) -> bool {
+    matches!(kind, records::RUN_START | records::CONFIG | records::MODULE)
+}
+
+/// Replay the journal in `journal_dir` with the modules in `modules_dir`.
+pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, ReplayError> {
+    bulkhead_journal::verify(journal_dir).map_err(|e| ReplayError::Journal {
+        dir: journal_dir.into(),
+        source: JournalError::Corrupt(e),
+    })?;
+    let header = scan(journal_dir)?;
+    let incomplete = |problem: String| ReplayError::Incomplete { dir: journal_dir.into(), problem };
+    let config_text = header.files.get("run_config").ok_or_else(|| {
+        incomplete("no `run_config` CONFIG record (journals written before replay support cannot be replayed)".into())
+    })?;
+    let config_text = String::from_utf8(config_text.clone()).map_err(|e| incomplete(format!("run_config: {e}")))?;
+    let raw: crate::config::RunConfig =
+        toml::from_str(&config_text).map_err(|e| incomplete(format!("run_config does not parse: {e}")))?;
+
+    // Modules: by hash, else by the file name the config gave.
+    let available = index_modules(modules_dir)?;
+    let mut chosen: BTreeMap<String, (PathBuf, Vec<u8>)> = BTreeMap::new();
+    let mut matches = Vec::new();
+    for (sid, (name, hash)) in &header.modules {
+        let file = raw
+            .strategies
+            .get(*sid as usize)
+            .and_then(|s| s.module.file_name())
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (path, found, bytes, changed) = match available.iter().find(|(_, h, _)| h == hash) {
+            Some((p, h, b)) => (p, h, b, false),
+            None => match available.iter().find(|(p, _, _)| p.file_name().is_some_and(|f| f.to_string_lossy() == file))
+            {
+                Some((p, h, b)) => (p, h, b, true),
+                None => {
+                    return Err(ReplayError::ModuleMissing {
+                        strategy: name.clone(),
+                        hash: hex(hash),
+                        file,
+                        dir: modules_dir.into(),
+                    });
+                }
+            },
+        };
+        chosen.insert(name.clone(), (path.clone(), bytes.clone()));
+        matches.push(ModuleMatch {
+            strategy: name.clone(),
+            journal_hash: hex(hash),
+            path: path.clone(),
+            hash: hex(found),
+            changed,
+        });
+    }
+
+    let scratch = tempfile::Builder::new().prefix("bulkhead-replay-").tempdir().map_err(ReplayError::Scratch)?;
+    // The config's own path anchors nothing that is read (files come from
+    // the journal, modules from `modules_dir`, data from MARKET records).
+    let anchor = scratch.path().join("journalled-config.toml");
+    let mut files = JournalFiles { files: &header.files, modules: &chosen };
+    let mut cfg = LoadedConfig::from_text_with(&anchor, &config_text, &mut files)?;
+    cfg.journal_dir = scratch.path().join("journal");
+    cfg.raw.run.fsync = "never".into();
+    cfg.raw.run.overwrite_journal = false;
+
+    let (mut engine, runtime, _) = crate::prepare_engine(&cfg, JournalMode::Create)?;
+    let mut source = JournalMarket { reader: open(journal_dir)?, len: header.market, dir: journal_dir.into() };
+    let mut pending = header.commands.iter().peekable();
+    let mut skipped = Vec::new();
+    let mut seen = 0u64;
+    engine
+        .run_controlled(&mut source, &mut |_| {}, &mut |engine, _ts| {
+            while let Some((at, text)) = pending.peek() {
+                if *at != seen {
+                    break;
+                }
+                if let Err(why) = apply_command(engine, text, &runtime, &available) {
+                    skipped.push((text.clone(), why));
+                }
+                pending.next();
+            }
+            seen += 1;
+        })
+        .map_err(RunError::from)?;
+    // Commands after the last market event (applied before the end of the run).
+    for (_, text) in pending {
+        if let Err(why) = apply_command(&mut engine, text, &runtime, &available) {
+            skipped.push((text.clone(), why));
+        }
+    }
+    engine.finish().map_err(RunError::from)?;
+    let replayed_dir = cfg.journal_dir.clone();
+
+    // Record by record, after the header.
+    let body = |dir: &Path| -> Result<Vec<(u64, u64)>, ReplayError> {
+        let mut v = Vec::new();
+        for rec in open(dir)? {
+            let rec = rec.map_err(|source| ReplayError::Journal { dir: dir.into(), source })?;
+            if !is_header(rec.kind) {
+                v.push((rec.seq, digest(&rec)));
+            }
+        }
+        Ok(v)
+    };
+    let a = body(journal_dir)?;
+    let b = body(&replayed_dir)?;
+    let first_record_difference = a
+        .iter()
+        .zip(&b)
+        .find(|(x, y)| x.1 != y.1)
+        .map(|(x, _)| x.0)
+        .or_else(|| (a.len() != b.len()).then(|| a.get(b.len()).map_or(u64::MAX, |x| x.0)));
+
+    let (da, dead_a) = decisions(journal_dir)?;
+    let (db, dead_b) = decisions(&replayed_dir)?;
+    let names: BTreeMap<u32, String> = header.modules.iter().map(|(s, (n, _))| (*s, n.clone())).collect();
+    let name_of = |sid: u32| names.get(&sid).cloned().unwrap_or_else(|| format!("strategy {sid}"));
+    let mut strategies = Vec::new();
+    for (sid, name) in &names {
+        let empty = Vec::new();
+        let x = da.get(sid).unwrap_or(&empty);
+        let y = db.get(sid).unwrap_or(&empty);
+        let mut differing = x.iter().zip(y).filter(|(p, q)| p.1 != q.1).count() as u64;
+        differing += x.len().abs_diff(y.len()) as u64;
+        let first = x.iter().zip(y).position(|(p, q)| p.1 != q.1).or((x.len() != y.len()).then(|| x.len().min(y.len())));
+        let first_difference = first.map(|i| {
+            (
+                i as u64,
+                x.get(i).and_then(|(seq, _)| describe(journal_dir, *seq, &name_of)),
+                y.get(i).and_then(|(seq, _)| describe(&replayed_dir, *seq, &name_of)),
+            )
+        });
+        strategies.push(StrategyComparison {
+            strategy: name.clone(),
+            journalled: x.len() as u64,
+            replayed: y.len() as u64,
+            first_difference,
+            differing,
+        });
+    }
+    Ok(ReplayReport {
+        modules: matches,
+        market_events: header.market,
+        commands: header.commands.len() as u64,
+        commands_skipped: skipped,
+        records_journalled: a.len() as u64,
+        records_replayed: b.len() as u64,
+        first_record_difference,
+        strategies,
+        deadline_faults: dead_a + dead_b,
+    })
+}

@@ -1,0 +1,149 @@
+//! Several simulated venues in one run, each owning a set of instruments.
+//!
+//! Instrument ids are global to the run; every venue is built with the whole
+//! instrument list (so ids, option underlyings and marks resolve the same
+//! way everywhere) but only ever sees the market data, orders and cancels of
+//! the instruments it owns. Each venue keeps its own fees, latency, STP mode,
+//! book, queue positions and account positions; risk stays firm-wide.
+//!
+//! Routing is by instrument, never by trying venues in turn, so the order in
+//! which venues see things is fixed by the input: same inputs, same journal.
+
+use bulkhead_abi::Reason;
+use bulkhead_model::{Instrument, Position};
+use bulkhead_venue::{NewOrder, SimVenue, VenueConfig, VenueEvent, VenueNotice};
+
+pub struct Venues {
+    list: Vec<SimVenue>,
+    /// instrument id → index into `list`.
+    by_instrument: Vec<usize>,
+}
+
+impl Venues {
+    /// `venues`: each venue's config and the instrument ids it owns. Every
+    /// instrument must be owned by exactly one venue (the run config checks
+    /// this and names the field); an instrument no venue lists goes to the first.
+    pub fn new(instruments: &[Instrument], venues: Vec<(VenueConfig, Vec<u32>)>) -> Self {
+        let mut by_instrument = vec![0usize; instruments.len()];
+        let mut list = Vec::with_capacity(venues.len().max(1));
+        for (k, (config, owned)) in venues.into_iter().enumerate() {
+            for id in owned {
+                if let Some(slot) = by_instrument.get_mut(id as usize) {
+                    *slot = k;
+                }
+            }
+            list.push(SimVenue::with_config(instruments.to_vec(), config));
+        }
+        if list.is_empty() {
+            list.push(SimVenue::with_config(instruments.to_vec(), VenueConfig::default()));
+        }
+        Venues { list, by_instrument }
+    }
+
+    /// One venue owning every instrument.
+    pub fn single(instruments: &[Instrument], config: VenueConfig) -> Self {
+        Self::new(instruments, vec![(config, (0..instruments.len() as u32).collect())])
+    }
+
+    fn index(&self, instrument: u32) -> usize {
+        self.by_instrument.get(instrument as usize).copied().unwrap_or(0)
+    }
+
+    /// The venue that owns `instrument` (the first for an unknown id: it
+    /// refuses unknown instruments itself).
+    pub fn of(&self, instrument: u32) -> &SimVenue {
+        &self.list[self.index(instrument)]
+    }
+
+    fn of_mut(&mut self, instrument: u32) -> &mut SimVenue {
+        let i = self.index(instrument);
+        &mut self.list[i]
+    }
+
+    pub fn all(&self) -> &[SimVenue] {
+        &self.list
+    }
+
+    pub fn instrument(&self, id: u32) -> Option<&Instrument> {
+        self.of(id).instrument(id)
+    }
+
+    pub fn position(&self, account: u32, instrument: u32) -> Position {
+        self.of(instrument).position(account, instrument)
+    }
+
+    pub fn set_vol(&mut self, expiry_ns: u64, vol: f64) {
+        for v in &mut self.list {
+            v.set_vol(expiry_ns, vol);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_quote(
+        &mut self,
+        ts_ns: u64,
+        instrument: u32,
+        bid: i64,
+        bid_qty: i64,
+        ask: i64,
+        ask_qty: i64,
+        out: &mut Vec<VenueEvent>,
+    ) {
+        self.of_mut(instrument).on_quote(ts_ns, instrument, bid, bid_qty, ask, ask_qty, out);
+    }
+
+    pub fn on_trade(
+        &mut self,
+        ts_ns: u64,
+        instrument: u32,
+        price: i64,
+        qty: i64,
+        side: bulkhead_abi::Side,
+        out: &mut Vec<VenueEvent>,
+    ) {
+        self.of_mut(instrument).on_trade(ts_ns, instrument, price, qty, side, out);
+    }
+
+    pub fn submit(&mut self, ts_ns: u64, order: &NewOrder, out: &mut Vec<VenueEvent>) {
+        self.of_mut(order.instrument).submit(ts_ns, order, out);
+    }
+
+    pub fn cancel(&mut self, ts_ns: u64, instrument: u32, order_id: u64, reason: Reason, out: &mut Vec<VenueEvent>) {
+        self.of_mut(instrument).cancel(ts_ns, order_id, reason, out);
+    }
+
+    /// One account's orders, on one instrument's venue or (`None`) on every
+    /// venue in configuration order. Returns how many.
+    pub fn cancel_account(
+        &mut self,
+        ts_ns: u64,
+        account: u32,
+        instrument: Option<u32>,
+        reason: Reason,
+        out: &mut Vec<VenueEvent>,
+    ) -> usize {
+        match instrument {
+            Some(i) => self.of_mut(i).cancel_account(ts_ns, account, Some(i), reason, out),
+            None => self.list.iter_mut().map(|v| v.cancel_account(ts_ns, account, None, reason, out)).sum(),
+        }
+    }
+
+    pub fn take_notices(&mut self, out: &mut Vec<VenueNotice>) {
+        for v in &mut self.list {
+            v.take_notices(out);
+        }
+    }
+
+    pub fn advance(&mut self, ts_ns: u64, out: &mut Vec<VenueEvent>) {
+        for v in &mut self.list {
+            v.advance(ts_ns, out);
+        }
+    }
+
+    /// The longest order-entry plus market-data latency of any venue.
+    pub fn max_latency_ns(&self) -> (u64, u64) {
+        let o = self.list.iter().map(|v| v.config().order_latency_ns).max().unwrap_or(0);
+        let m = self.list.iter().map(|v| v.config().md_latency_ns).max().unwrap_or(0);
+        (o, m)
+    }
+}

@@ -1,0 +1,184 @@
+//! Crash recovery, durability gating and replay, in process, on the demo
+//! config with the real wasm strategies. (The SIGKILL test drives the binary:
+//! crates/bulkhead-cli/tests/journal_cli.rs.)
+
+use bulkhead_engine::replay::replay;
+use bulkhead_engine::{DataPlan, EngineError, JournalMode, LoadedConfig, PreparedRun, RunError, prepare_run_with};
+use bulkhead_journal::{FsyncPolicy, JournalReader};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The demo, shortened, journalling into `dir/journal`, with its config text
+/// edited by `edit` (so the journalled `run_config` is what ran).
+fn demo(dir: &Path, events: u64, edit: impl Fn(String) -> String) -> LoadedConfig {
+    let examples = root().join("examples").canonicalize().unwrap();
+    let text = std::fs::read_to_string(examples.join("demo.toml"))
+        .unwrap()
+        .replace("\"../strategies/", &format!("\"{}/strategies/", root().canonicalize().unwrap().display()))
+        .replace("\"policies/", &format!("\"{}/policies/", examples.display()))
+        .replace("events = 1_000_000", &format!("events = {events}"))
+        .replace("journal = \"out/demo.journal\"", "journal = \"journal\"");
+    let path = dir.join("run.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    let cfg = LoadedConfig::load(&path).unwrap_or_else(|e| panic!("{e} (did scripts/build-strategies.sh run?)"));
+    assert!(matches!(cfg.data, DataPlan::Generator(_)));
+    cfg
+}
+
+fn run(cfg: &LoadedConfig, mode: JournalMode) -> Result<bulkhead_engine::RunReport, RunError> {
+    let PreparedRun { mut engine, mut source, .. } = prepare_run_with(cfg, mode)?;
+    engine.run(source.as_mut(), &mut |_| {})?;
+    Ok(engine.finish()?)
+}
+
+fn segments(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bhj"))
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for (name, bytes) in segments(from) {
+        std::fs::write(to.join(name), bytes).unwrap();
+    }
+}
+
+/// Byte offsets (segment file, offset) where each record starts.
+fn record_starts(dir: &Path) -> Vec<(u32, u64)> {
+    JournalReader::open(dir).unwrap().map(|r| r.unwrap()).map(|r| (r.segment, r.offset)).collect()
+}
+
+#[test]
+fn resume_after_a_crash_anywhere_reproduces_the_uninterrupted_journal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = demo(tmp.path(), 3_000, |t| t);
+    run(&cfg, JournalMode::Create).unwrap();
+    let reference = segments(&cfg.journal_dir);
+    let starts = record_starts(&cfg.journal_dir);
+    assert!(starts.len() > 1000, "{} records", starts.len());
+    // Cut points: before the first record, at record boundaries and in the
+    // middle of records (torn tails), early, middle and late.
+    let mut cuts = Vec::new();
+    for &i in &[0usize, 1, 7, starts.len() / 3, starts.len() / 2, starts.len() - 2, starts.len() - 1] {
+        let (seg, off) = starts[i];
+        cuts.push((seg, off));
+        cuts.push((seg, off + 13));
+    }
+    for (n, (seg, off)) in cuts.into_iter().enumerate() {
+        let case = tmp.path().join(format!("case{n}"));
+        std::fs::create_dir_all(&case).unwrap();
+        let mut c = demo(&case, 3_000, |t| t);
+        copy_dir(&cfg.journal_dir, &c.journal_dir);
+        let seg_file = c.journal_dir.join(bulkhead_journal::segment_file_name(seg));
+        std::fs::OpenOptions::new().write(true).open(&seg_file).unwrap().set_len(off).unwrap();
+        c.raw.run.overwrite_journal = true; // must not wipe a journal it resumes
+        run(&c, JournalMode::Resume).unwrap_or_else(|e| panic!("cut at {seg}:{off}: {e}"));
+        assert!(segments(&c.journal_dir) == reference, "cut at segment {seg} offset {off}: journal differs");
+    }
+}
+
+#[test]
+fn resume_refuses_a_journal_from_a_different_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = demo(tmp.path(), 2_000, |t| t);
+    run(&cfg, JournalMode::Create).unwrap();
+    let records = record_starts(&cfg.journal_dir).len() as u64;
+    // Same journal directory, different strategy parameter.
+    let other = demo(tmp.path(), 2_000, |t| t.replace("fast = 20", "fast = 21"));
+    let err = run(&other, JournalMode::Resume).unwrap_err();
+    match err {
+        RunError::Engine(EngineError::ResumeDiverged { seq, .. }) => assert!(seq < 10, "header record #{seq}"),
+        e => panic!("expected ResumeDiverged, got {e}"),
+    }
+    // Nothing was appended to the journal it refused.
+    assert_eq!(bulkhead_journal::verify(&cfg.journal_dir).unwrap().records, records);
+}
+
+#[test]
+fn actions_wait_for_a_durable_journal_under_group_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A group that never fills on its own: every fsync is one the engine
+    // forced before releasing actions to the venue.
+    let cfg = demo(tmp.path(), 2_000, |t| t.replace("fsync = \"never\"", "fsync = \"every:1000000:60000ms\""));
+    assert_eq!(cfg.fsync(), FsyncPolicy::Group { records: 1_000_000, millis: 60_000 });
+    let PreparedRun { mut engine, mut source, .. } = prepare_run_with(&cfg, JournalMode::Create).unwrap();
+    engine.run(source.as_mut(), &mut |_| {}).unwrap();
+    let fsyncs = engine.journal_fsync_stats().count;
+    let durable = engine.journal_durable_seq();
+    engine.finish().unwrap();
+    // Callbacks that released orders or cancels = distinct event times of
+    // passed ORDER/CANCEL records (each callback's actions share its time).
+    let mut release_times: Vec<u64> = JournalReader::open(&cfg.journal_dir)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .filter(|r| {
+            (r.kind == bulkhead_engine::records::ORDER || r.kind == bulkhead_engine::records::CANCEL)
+                && u16::from_le_bytes([r.payload[12], r.payload[13]]) == 0
+        })
+        .map(|r| r.ts_ns)
+        .collect();
+    release_times.dedup();
+    assert!(!release_times.is_empty());
+    assert!(
+        fsyncs >= release_times.len() as u64,
+        "{fsyncs} fsyncs for {} event times with released actions",
+        release_times.len()
+    );
+    assert!(durable > 0);
+    // Durability changes when, not what: same decisions as with fsync never.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let never = demo(tmp2.path(), 2_000, |t| t);
+    run(&never, JournalMode::Create).unwrap();
+    let body = |d: &Path| -> Vec<_> {
+        JournalReader::open(d)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .filter(|r| r.kind != bulkhead_engine::records::RUN_START && r.kind != bulkhead_engine::records::CONFIG)
+            .map(|r| (r.kind, r.ts_ns, r.payload))
+            .collect()
+    };
+    assert!(body(&cfg.journal_dir) == body(&never.journal_dir));
+}
+
+#[test]
+fn replay_reproduces_every_decision_and_names_a_changed_module() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = demo(tmp.path(), 3_000, |t| t);
+    run(&cfg, JournalMode::Create).unwrap();
+    let modules = root().join("strategies/wasm");
+    let r = replay(&cfg.journal_dir, &modules).unwrap();
+    assert!(r.identical(), "{r:#?}");
+    assert_eq!(r.market_events, 3_000);
+    assert_eq!(r.strategies.len(), 3);
+    assert!(r.strategies.iter().all(|s| s.journalled > 0 && s.journalled == s.replayed));
+
+    // momentum.wasm rebuilt differently: bench_ema's bytes under its name.
+    let changed = tmp.path().join("changed");
+    std::fs::create_dir_all(&changed).unwrap();
+    for m in ["market_maker", "misbehaving"] {
+        std::fs::copy(modules.join(format!("{m}.wasm")), changed.join(format!("{m}.wasm"))).unwrap();
+    }
+    std::fs::copy(modules.join("bench_ema.wasm"), changed.join("momentum.wasm")).unwrap();
+    let r = replay(&cfg.journal_dir, &changed).unwrap();
+    assert!(!r.identical());
+    let m = r.modules.iter().find(|m| m.strategy == "momentum").unwrap();
+    assert!(m.changed && m.journal_hash != m.hash, "{m:?}");
+    assert!(r.modules.iter().filter(|m| m.strategy != "momentum").all(|m| !m.changed));
+    let s = r.strategies.iter().find(|s| s.strategy == "momentum").unwrap();
+    let (_, journalled, _) = s.first_difference.as_ref().expect("momentum's decisions differ");
+    assert!(journalled.as_deref().is_some_and(|t| t.contains("momentum")), "{s:?}");
+
+    // A module missing altogether is an error naming the strategy and hash.
+    std::fs::remove_file(changed.join("momentum.wasm")).unwrap();
+    let e = replay(&cfg.journal_dir, &changed).unwrap_err().to_string();
+    assert!(e.contains("momentum") && e.contains(&m.journal_hash), "{e}");
+}

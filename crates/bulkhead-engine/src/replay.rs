@@ -296,6 +296,14 @@ fn apply_command(
             journal(engine)?;
             engine.redeploy(sid, Some(module), text)?;
         }
+        "set_limit" => {
+            let sid = strategy(engine)?;
+            let field = args.get("field").ok_or("no field")?;
+            let value = args.get("value").ok_or("no value")?;
+            let change = engine.risk().check_limit(sid, field, value).map_err(|e| e.to_string())?;
+            journal(engine)?;
+            engine.apply_limit(change);
+        }
         other => return Err(format!("`{other}` commands cannot be replayed")),
     }
     Ok(())

@@ -182,3 +182,45 @@ fn replay_reproduces_every_decision_and_names_a_changed_module() {
     let e = replay(&cfg.journal_dir, &changed).unwrap_err().to_string();
     assert!(e.contains("momentum") && e.contains(&m.journal_hash), "{e}");
 }
+
+/// Operator commands are journalled where they took effect; replay applies
+/// them at the same event boundary and reproduces everything after them.
+#[test]
+fn replay_reapplies_operator_commands_at_the_same_point() {
+    use bulkhead_risk::{Scope, TradingState};
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = demo(tmp.path(), 3_000, |t| t);
+    let PreparedRun { mut engine, mut source, .. } = prepare_run_with(&cfg, JournalMode::Create).unwrap();
+    let mut n = 0u64;
+    engine
+        .run_controlled(source.as_mut(), &mut |_| {}, &mut |e, _| {
+            n += 1;
+            if n == 700 {
+                let line = "set_limit strategy=market-maker field=max_order_qty value=0.005 actor=root role=admin";
+                let sid = e.strategy_id("market-maker").unwrap();
+                let change = e.risk().check_limit(sid, "max_order_qty", "0.005").unwrap();
+                e.journal_command(line).unwrap();
+                e.apply_limit(change);
+            }
+            if n == 1_500 {
+                let line = "halt scope=strategy:market-maker actor=ops role=operator";
+                let sid = e.strategy_id("market-maker").unwrap();
+                e.journal_command(line).unwrap();
+                e.operator_state(Scope::Strategy(sid), TradingState::Halted, line);
+            }
+        })
+        .unwrap();
+    engine.finish().unwrap();
+    let r = replay(&cfg.journal_dir, &root().join("strategies/wasm")).unwrap();
+    assert_eq!(r.commands, 2);
+    assert!(r.commands_skipped.is_empty(), "{:?}", r.commands_skipped);
+    assert!(r.identical(), "{r:#?}");
+    // The commands mattered: without them the market maker decides differently.
+    let plain = tempfile::tempdir().unwrap();
+    let cfg2 = demo(plain.path(), 3_000, |t| t);
+    run(&cfg2, JournalMode::Create).unwrap();
+    let orders = |d: &Path| {
+        JournalReader::open(d).unwrap().map(|r| r.unwrap()).filter(|r| r.kind == bulkhead_engine::records::ORDER).count()
+    };
+    assert_ne!(orders(&cfg.journal_dir), orders(&cfg2.journal_dir));
+}

@@ -28,7 +28,11 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     pub run: RunSection,
+    /// The first venue: it owns every instrument no `[[venues]]` entry lists.
     pub venue: VenueSection,
+    /// More venues in the same run, each owning the instruments it lists.
+    #[serde(default)]
+    pub venues: Vec<VenueSection>,
     pub instruments: Vec<InstrumentSpec>,
     pub data: DataSection,
     pub strategies: Vec<StrategySection>,
@@ -94,6 +98,10 @@ pub struct VenueSection {
     /// Same-account self-trade prevention: cancel_newest | cancel_oldest | cancel_both.
     #[serde(default)]
     pub stp: bulkhead_venue::StpMode,
+    /// Symbols this venue trades (required in `[[venues]]`; in `[venue]`,
+    /// optional: it also gets every instrument no other venue lists).
+    #[serde(default)]
+    pub instruments: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -198,6 +206,9 @@ pub struct LoadedConfig {
     pub firm_policy: Option<bulkhead_risk::FirmPolicy>,
     /// `run.module_cache`, resolved against the config file's directory.
     pub module_cache: Option<PathBuf>,
+    /// Each venue's config and the instrument ids it owns (`[venue]` first,
+    /// then `[[venues]]` in file order).
+    pub venues: Vec<(bulkhead_venue::VenueConfig, Vec<u32>)>,
     /// `(expiry ns, vol in bps of vol)` from `[[option_vols]]`, in file order.
     pub option_vols: Vec<(u64, i64)>,
     /// The files this config was built from, verbatim, under the names the
@@ -270,6 +281,68 @@ pub struct LoadedStrategy {
     pub restart: crate::engine::RestartPolicy,
     /// Who signed the module (when the config requires signatures).
     pub signer: Option<bulkhead_provenance::Signer>,
+}
+
+fn venue_config(v: &VenueSection) -> bulkhead_venue::VenueConfig {
+    bulkhead_venue::VenueConfig {
+        name: v.name.clone(),
+        fees: FeeSchedule { maker_ppm: v.maker_fee_ppm, taker_ppm: v.taker_fee_ppm },
+        stp: v.stp,
+        order_latency_ns: v.order_latency_ns,
+        md_latency_ns: v.md_latency_ns,
+        ..bulkhead_venue::VenueConfig::default()
+    }
+}
+
+/// Which venue owns which instrument: `[[venues]]` own what they list,
+/// `[venue]` the rest. Errors name the field.
+type VenuePlan = Vec<(bulkhead_venue::VenueConfig, Vec<u32>)>;
+fn venue_plan(raw: &RunConfig, instruments: &[Instrument]) -> Result<VenuePlan, (String, String)> {
+    let all: Vec<(&VenueSection, String)> = std::iter::once((&raw.venue, "venue".to_string()))
+        .chain(raw.venues.iter().enumerate().map(|(i, v)| (v, format!("venues[{i}]"))))
+        .collect();
+    let mut owner: Vec<Option<usize>> = vec![None; instruments.len()];
+    for (k, (v, at)) in all.iter().enumerate() {
+        if all[..k].iter().any(|(w, _)| w.name == v.name) {
+            return Err((format!("{at}.name"), format!("duplicate venue name `{}`", v.name)));
+        }
+        if k > 0 && v.instruments.is_empty() {
+            return Err((format!("{at}.instruments"), "list the symbols this venue trades".into()));
+        }
+        for (j, sym) in v.instruments.iter().enumerate() {
+            let f = format!("{at}.instruments[{j}]");
+            let Some(id) = instruments.iter().position(|i| &i.symbol == sym) else {
+                return Err((f, format!("unknown instrument `{sym}`")));
+            };
+            if let Some(o) = owner[id] {
+                return Err((f, format!("`{sym}` is already traded on venue `{}`", all[o].0.name)));
+            }
+            owner[id] = Some(k);
+        }
+    }
+    let owner: Vec<usize> = owner.into_iter().map(|o| o.unwrap_or(0)).collect();
+    // An option is marked from its underlying's prices, which only its own venue sees.
+    for (id, inst) in instruments.iter().enumerate() {
+        if let Some(u) = inst.underlying
+            && owner[u as usize] != owner[id]
+        {
+            return Err((
+                format!("instruments[{id}].underlying"),
+                format!(
+                    "`{}` trades on venue `{}` but its underlying `{}` on `{}`: put them on the same venue",
+                    inst.symbol, all[owner[id]].0.name, instruments[u as usize].symbol, all[owner[u as usize]].0.name
+                ),
+            ));
+        }
+    }
+    Ok(all
+        .iter()
+        .enumerate()
+        .map(|(k, (v, _))| {
+            let ids = (0..instruments.len() as u32).filter(|&i| owner[i as usize] == k).collect();
+            (venue_config(v), ids)
+        })
+        .collect())
 }
 
 /// `never` | `always` | `every:N` | `every:N:Mms` (N, M > 0).
@@ -368,6 +441,7 @@ impl LoadedConfig {
             let i = raw.instruments.iter().position(unknown).unwrap_or(0);
             return Err(field(format!("instruments[{i}].underlying"), e.to_string()));
         }
+        let venues = venue_plan(&raw, &instruments).map_err(|(f, m)| field(f, m))?;
         let mut option_vols: Vec<(u64, i64)> = Vec::new();
         for (i, ov) in raw.option_vols.iter().enumerate() {
             let f = |name: &str| format!("option_vols[{i}].{name}");
@@ -509,6 +583,7 @@ impl LoadedConfig {
             journal_dir: base.join(&raw.run.journal),
             module_cache: raw.run.module_cache.as_ref().map(|d| base.join(d)),
             option_vols,
+            venues,
             raw,
             config_hash,
             instruments,
@@ -527,15 +602,8 @@ impl LoadedConfig {
         FeeSchedule { maker_ppm: self.raw.venue.maker_fee_ppm, taker_ppm: self.raw.venue.taker_fee_ppm }
     }
 
+    /// The first venue's config (`[venue]`).
     pub fn venue_config(&self) -> bulkhead_venue::VenueConfig {
-        let v = &self.raw.venue;
-        bulkhead_venue::VenueConfig {
-            name: v.name.clone(),
-            fees: self.fees(),
-            stp: v.stp,
-            order_latency_ns: v.order_latency_ns,
-            md_latency_ns: v.md_latency_ns,
-            ..bulkhead_venue::VenueConfig::default()
-        }
+        venue_config(&self.raw.venue)
     }
 }

@@ -1228,15 +1228,19 @@ impl Engine {
     /// Cancel what is still open, close the journal, and report.
     pub fn finish(mut self) -> Result<RunReport, EngineError> {
         // Let orders still in flight (venue latency) arrive before the final cancel.
+        // What happens at the end is journalled at the time it happens.
         let (order_latency, md_latency) = self.venue.max_latency_ns();
         let flush_at = self.now.saturating_add(order_latency).saturating_add(md_latency);
         self.venue.advance(flush_at, &mut self.venue_out);
+        (self.now, self.journal.ts) = (flush_at, flush_at);
         self.route_venue_events();
         for sid in 0..self.slots.len() as u32 {
             self.venue.cancel_account(flush_at, sid, None, Reason::CancelledAtEnd, &mut self.venue_out);
             self.route_venue_events();
         }
-        self.venue.advance(flush_at.saturating_add(order_latency), &mut self.venue_out);
+        let end = flush_at.saturating_add(order_latency);
+        self.venue.advance(end, &mut self.venue_out);
+        (self.now, self.journal.ts) = (end, end);
         self.route_venue_events();
         let strategies: Vec<StrategyReport> = (0..self.slots.len()).map(|i| self.report(i)).collect();
         let summary = format!(

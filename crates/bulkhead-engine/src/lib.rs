@@ -197,13 +197,11 @@ pub(crate) fn prepare_engine(cfg: &LoadedConfig, mode: JournalMode) -> Result<Pr
             s.signer.as_ref().map_or_else(|| "unsigned".to_string(), |g| format!("{} ({})", g.name, g.fingerprint))
         ));
     }
-    let mut engine = match recovery {
-        Some(_) => {
-            let prefix = bulkhead_journal::JournalReader::open(&cfg.journal_dir)?;
-            Engine::resume(cfg.instruments.clone(), cfg.venue_config(), writer, prefix, &info)?
-        }
-        None => Engine::with_venue(cfg.instruments.clone(), cfg.venue_config(), writer, &info)?,
+    let prefix = match recovery {
+        Some(_) => Some(bulkhead_journal::JournalReader::open(&cfg.journal_dir)?),
+        None => None,
     };
+    let mut engine = Engine::with_venues(cfg.instruments.clone(), cfg.venues.clone(), writer, prefix, &info)?;
     for (name, bytes) in &cfg.files {
         engine.journal_config_file(name, bytes)?;
     }

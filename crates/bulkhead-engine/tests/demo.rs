@@ -171,7 +171,7 @@ fn order_entry_latency_delays_orders_and_stays_deterministic() {
     let zero = run(&short_demo(a.path(), 30_000));
     let slow_cfg = |dir: &Path| {
         let mut cfg = short_demo(dir, 30_000);
-        cfg.raw.venue.order_latency_ns = 5_000_000;
+        cfg.venues[0].0.order_latency_ns = 5_000_000;
         cfg
     };
     let slow = run(&slow_cfg(b.path()));

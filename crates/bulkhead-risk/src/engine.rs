@@ -1183,6 +1183,41 @@ impl RiskEngine {
         self.eval_loss(strategy as usize);
     }
 
+    /// The venue changed a position without an order of the strategy's:
+    /// a liquidation or an expiry settlement closed it (`close` = the
+    /// strategy's signed position before, closed at `price` ticks), and/or
+    /// funding moved `funding` money (+ received, − paid). Risk's position,
+    /// firm exposure and R8 PnL follow the venue's, so R4, R8, R10 and R12
+    /// keep judging the real book. An unknown strategy or instrument is ignored.
+    pub fn position_changed_by_venue(
+        &mut self,
+        strategy: u32,
+        instrument: u32,
+        ts_ns: u64,
+        close: Option<(i64, i64)>,
+        funding: i64,
+    ) {
+        self.now = self.now.max(ts_ns);
+        let si = strategy as usize;
+        let Some(s) = self.slot(instrument) else { return };
+        let Some(book) = self.strategies.get_mut(si) else { return };
+        if let Some((qty, price)) = close
+            && qty != 0
+        {
+            let delta = qty.saturating_neg();
+            book.exposure[s].position = book.exposure[s].position.saturating_add(delta);
+            self.firm_exposure[s].position = self.firm_exposure[s].position.saturating_add(delta);
+            let side = if qty > 0 { Side::Sell } else { Side::Buy };
+            if price > 0 {
+                book.pnl[s].apply_fill(&self.instruments[s], side, price, qty.saturating_abs(), 0);
+            }
+        }
+        if funding != 0 {
+            book.pnl[s].apply_funding(funding);
+        }
+        self.eval_loss(si);
+    }
+
     /// Cancelled, expired or rejected by the venue: the order leaves the open set.
     pub fn order_closed(&mut self, strategy: u32, order_id: u64) {
         self.remove_open(strategy, order_id);

@@ -98,6 +98,17 @@ pub struct VenueSection {
     /// Same-account self-trade prevention: cancel_newest | cancel_oldest | cancel_both.
     #[serde(default)]
     pub stp: bulkhead_venue::StpMode,
+    /// Where non-option marks come from: mid | index_plus_basis | external.
+    #[serde(default)]
+    pub mark: bulkhead_venue::MarkSource,
+    /// Fee on liquidation closes, ppm of the closed notional.
+    pub liquidation_fee_ppm: Option<i64>,
+    /// Option fee cap, ppm of the premium notional.
+    pub option_fee_cap_ppm: Option<i64>,
+    /// Continuously compounded rate for Black-76 option marks.
+    pub rate: Option<f64>,
+    /// Volatility for option expiries without `[[option_vols]]`.
+    pub default_vol: Option<f64>,
     /// Symbols this venue trades (required in `[[venues]]`; in `[venue]`,
     /// optional: it also gets every instrument no other venue lists).
     #[serde(default)]
@@ -192,6 +203,10 @@ pub struct StrategySection {
     /// Supervisor: `{ max_restarts = N, backoff_ms = M }`; default never.
     #[serde(default)]
     pub restart: crate::engine::RestartPolicy,
+    /// Collateral (decimal money of the settlement currency) the strategy's
+    /// account holds on each venue. With it the venue margins the account
+    /// and liquidates positions below maintenance margin; without, never.
+    pub collateral: Option<String>,
 }
 
 /// A config with everything it refers to read, parsed and checked.
@@ -281,17 +296,41 @@ pub struct LoadedStrategy {
     pub restart: crate::engine::RestartPolicy,
     /// Who signed the module (when the config requires signatures).
     pub signer: Option<bulkhead_provenance::Signer>,
+    /// Collateral in money units (1e-8), if margined.
+    pub collateral: Option<i64>,
 }
 
 fn venue_config(v: &VenueSection) -> bulkhead_venue::VenueConfig {
+    let d = bulkhead_venue::VenueConfig::default();
     bulkhead_venue::VenueConfig {
         name: v.name.clone(),
         fees: FeeSchedule { maker_ppm: v.maker_fee_ppm, taker_ppm: v.taker_fee_ppm },
         stp: v.stp,
         order_latency_ns: v.order_latency_ns,
         md_latency_ns: v.md_latency_ns,
-        ..bulkhead_venue::VenueConfig::default()
+        mark: v.mark,
+        liquidation_fee_ppm: v.liquidation_fee_ppm.unwrap_or(d.liquidation_fee_ppm),
+        option_fee_cap_ppm: v.option_fee_cap_ppm.unwrap_or(d.option_fee_cap_ppm),
+        rate: v.rate.unwrap_or(d.rate),
+        default_vol: v.default_vol.or(d.default_vol),
+        ..d
     }
+}
+
+fn check_venue_numbers(v: &VenueSection, at: &str) -> Result<(), (String, String)> {
+    let ppm = |x: Option<i64>, name: &str| match x {
+        Some(p) if !(0..=1_000_000).contains(&p) => Err((format!("{at}.{name}"), format!("{p} is not 0..=1000000 ppm"))),
+        _ => Ok(()),
+    };
+    ppm(v.liquidation_fee_ppm, "liquidation_fee_ppm")?;
+    ppm(v.option_fee_cap_ppm, "option_fee_cap_ppm")?;
+    if v.rate.is_some_and(|r| !r.is_finite() || r.abs() > 1.0) {
+        return Err((format!("{at}.rate"), "must be a finite rate within ±1 (100 %)".into()));
+    }
+    if v.default_vol.is_some_and(|x| !x.is_finite() || x <= 0.0 || x > 10.0) {
+        return Err((format!("{at}.default_vol"), "must be > 0 and at most 10 (1000 %)".into()));
+    }
+    Ok(())
 }
 
 /// Which venue owns which instrument: `[[venues]]` own what they list,
@@ -303,6 +342,7 @@ fn venue_plan(raw: &RunConfig, instruments: &[Instrument]) -> Result<VenuePlan, 
         .collect();
     let mut owner: Vec<Option<usize>> = vec![None; instruments.len()];
     for (k, (v, at)) in all.iter().enumerate() {
+        check_venue_numbers(v, at)?;
         if all[..k].iter().any(|(w, _)| w.name == v.name) {
             return Err((format!("{at}.name"), format!("duplicate venue name `{}`", v.name)));
         }
@@ -559,6 +599,21 @@ impl LoadedConfig {
                 limits: s.limits.clone(),
                 restart: s.restart,
                 signer,
+                collateral: match &s.collateral {
+                    None => None,
+                    Some(c) => Some(
+                        bulkhead_model::Decimal::parse(c)
+                            .and_then(|d| d.to_units(bulkhead_model::Decimal { mantissa: 1, scale: 8 }))
+                            .ok()
+                            .filter(|&m| m >= 0)
+                            .ok_or_else(|| {
+                                field(
+                                    format!("strategies[{i}].collateral"),
+                                    format!("`{c}` is not a non-negative decimal with at most 8 places"),
+                                )
+                            })?,
+                    ),
+                },
             });
         }
         let firm_policy = match &raw.run.firm_policy {

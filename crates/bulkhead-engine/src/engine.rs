@@ -705,6 +705,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Give a strategy's account collateral on every venue: it is then
+    /// margined and liquidated below maintenance margin.
+    pub fn set_collateral(&mut self, sid: u32, money: i64) {
+        self.venue.set_collateral(sid, money);
+    }
+
     /// Journal a file the run was configured from (`records::CONFIG`).
     pub fn journal_config_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), EngineError> {
         let n = u16::try_from(name.len()).unwrap_or(u16::MAX);

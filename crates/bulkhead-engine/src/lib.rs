@@ -222,6 +222,9 @@ pub(crate) fn prepare_engine(cfg: &LoadedConfig, mode: JournalMode) -> Result<Pr
             signer: s.signer.as_ref().map(|g| g.public_key),
         })?;
         engine.set_restart_policy(sid, s.restart);
+        if let Some(c) = s.collateral {
+            engine.set_collateral(sid, c);
+        }
     }
     Ok((engine, runtime, recovery))
 }

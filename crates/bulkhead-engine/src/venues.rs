@@ -72,6 +72,13 @@ impl Venues {
         self.of(instrument).position(account, instrument)
     }
 
+    /// The account's collateral on every venue (each margins it on its own).
+    pub fn set_collateral(&mut self, account: u32, money: i64) {
+        for v in &mut self.list {
+            v.set_collateral(account, money);
+        }
+    }
+
     pub fn set_vol(&mut self, expiry_ns: u64, vol: f64) {
         for v in &mut self.list {
             v.set_vol(expiry_ns, vol);

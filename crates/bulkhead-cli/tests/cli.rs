@@ -1,41 +1,9 @@
 //! The binary's behaviour on bad input: one clear line naming the file and
 //! the field, line or offset; exit status 2; no panic, no backtrace.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn bulkhead(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bulkhead")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
-
-/// A copy of the demo config in `dir` with `edit` applied to its text; the
-/// strategies' modules and policies point back into the repository.
-fn demo_variant(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
-    let text = std::fs::read_to_string(root().join("examples/demo.toml")).unwrap();
-    let examples = root().join("examples");
-    let text = text
-        .replace("\"../strategies/", &format!("\"{}/strategies/", root().display()))
-        .replace("\"policies/", &format!("\"{}/policies/", examples.display()))
-        .replace("events = 1_000_000", "events = 3_000");
-    let path = dir.join("cfg.toml");
-    std::fs::write(&path, edit(text)).unwrap();
-    path
-}
-
-fn assert_user_error(code: i32, stderr: &str, needles: &[&str]) {
-    assert_eq!(code, 2, "stderr: {stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line expected: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
-    for n in needles {
-        assert!(stderr.contains(n), "`{n}` not in: {stderr}");
-    }
-}
+use common::{assert_user_error, bulkhead, demo_variant, root};
 
 #[test]
 fn a_short_demo_runs_and_its_journal_verifies() {

@@ -304,6 +304,7 @@ fn run_live(
     };
     let cache_runtime = runtime.clone();
     let mut control = EngineControl::new(handle, runtime, pace, &cfg.raw.run.fsync);
+    control.require_signed_modules(cfg.raw.run.trusted_keys.is_some());
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(source.len_hint().unwrap_or(0)) };
     let started = Instant::now();
     engine.run_controlled(source.as_mut(), &mut |n| bar.set_position(n), &mut |e, ts| control.before_event(e, ts))?;

@@ -31,6 +31,9 @@ pub struct EngineControl {
     last_publish: (u64, Instant),
     fsync: String,
     phase: &'static str,
+    /// The run only runs signed modules (`run.trusted_keys`): an unsigned
+    /// module may not come in through the API either.
+    signed_only: bool,
 }
 
 impl EngineControl {
@@ -43,7 +46,14 @@ impl EngineControl {
             last_publish: (0, Instant::now()),
             fsync: fsync.to_string(),
             phase: "running",
+            signed_only: false,
         }
+    }
+
+    /// The run requires signed modules (`run.trusted_keys`): refuse hot
+    /// deploys, which carry no signature, instead of letting them around it.
+    pub fn require_signed_modules(&mut self, yes: bool) {
+        self.signed_only = yes;
     }
 
     /// Call before each market event with that event's time.
@@ -144,6 +154,12 @@ impl EngineControl {
             }
             Command::Deploy { strategy: name, module_bytes } => {
                 let sid = strategy(engine, name)?;
+                if self.signed_only {
+                    return Err(CommandError::Conflict(format!(
+                        "strategy `{name}`: this run only runs signed modules (run.trusted_keys) and a deploy \
+                         carries no signature; sign the module and restart the run with it"
+                    )));
+                }
                 let module = self
                     .runtime
                     .load(&format!("{name} (deployed)"), module_bytes)

@@ -172,6 +172,24 @@ fn hot_deploy_of_one_strategy_leaves_the_others_decisions_unchanged() {
     assert_eq!(decisions_of_others(a.path()), decisions_of_others(b.path()));
 }
 
+/// A run that requires signed modules does not take an (unsigned) module
+/// through the API: 409, nothing journalled, the strategy keeps its module.
+#[test]
+fn hot_deploy_is_refused_when_the_run_requires_signed_modules() {
+    let a = tempfile::tempdir().unwrap();
+    let mut l = live(&demo(a.path(), 2_000));
+    l.control.require_signed_modules(true);
+    l.step(200);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let wasm = std::fs::read(root.join("strategies/wasm/market_maker.wasm")).unwrap();
+    let r = l.call("POST", "/api/v1/strategies/misbehaving/deploy", &l.admin.clone(), &wasm);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("signed modules"), "{}", r.text());
+    l.step(u64::MAX);
+    l.engine.finish().unwrap();
+    assert!(journal(a.path()).iter().all(|r| r.kind != records::COMMAND), "a refused deploy is not journalled");
+}
+
 /// (sid, reason, limit, order qty in lots) of every ORDER record after index `from`.
 fn orders_after(recs: &[bulkhead_journal::Record], from: usize) -> Vec<(u32, u16, i64, i64)> {
     recs[from..]

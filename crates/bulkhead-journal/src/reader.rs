@@ -168,6 +168,39 @@ impl Scanner {
             let offset = cur.offset;
             let loc = Location::Record { segment, seq: self.next_seq, offset };
 
+            // Fast path: a small, well-formed record wholly inside the read
+            // buffer is checked in place (no copies through `read`). Anything
+            // else, including every kind of damage, takes the careful path
+            // below from the same position, which reports it precisely.
+            if let Ok(buf) = cur.reader.fill_buf()
+                && buf.len() >= RECORD_HEADER_LEN
+            {
+                let hdr: [u8; RECORD_HEADER_LEN] = buf[..RECORD_HEADER_LEN].try_into().expect("length checked");
+                let (len, kind, reserved, seq, ts_ns) = decode_record_header(&hdr);
+                let len = len as usize;
+                let needed = RECORD_HEADER_LEN + len + HASH_LEN;
+                if len <= ONE_CHUNK_PAYLOAD && reserved == 0 && seq == self.next_seq && buf.len() >= needed {
+                    let body = &buf[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len];
+                    let computed = chain_hash(&self.chain, &hdr, body);
+                    if computed[..] == buf[RECORD_HEADER_LEN + len..needed] {
+                        if let Some(p) = payload.as_deref_mut() {
+                            p.clear();
+                            p.extend_from_slice(body);
+                        }
+                        cur.reader.consume(needed);
+                        let needed = needed as u64;
+                        cur.offset += needed;
+                        self.chain = computed;
+                        self.next_seq += 1;
+                        self.records += 1;
+                        self.seg_records += 1;
+                        self.bytes += needed;
+                        self.seg_bytes += needed;
+                        return Some(Ok(RecMeta { seq, kind, ts_ns, hash: computed, segment, offset }));
+                    }
+                }
+            }
+
             let mut hdr = [0u8; RECORD_HEADER_LEN];
             let got = match read_full(&mut cur.reader, &mut hdr) {
                 Ok(n) => n,

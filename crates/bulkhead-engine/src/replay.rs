@@ -196,8 +196,10 @@ fn scan(dir: &Path) -> Result<Header, ReplayError> {
                 };
                 match decode::decode(rec.kind, &rec.payload).map_err(bad)? {
                     Decoded::Config { name, .. } => {
-                        let n = 2 + name.len();
-                        h.files.insert(name, rec.payload[n..].to_vec());
+                        // The raw name length (decode checked it is there):
+                        // a lossy name may not have the same length.
+                        let n = 2 + usize::from(u16::from_le_bytes([rec.payload[0], rec.payload[1]]));
+                        h.files.insert(name, rec.payload.get(n..).unwrap_or_default().to_vec());
                     }
                     Decoded::Module { sid, name, .. } => {
                         let mut hash = [0u8; 32];

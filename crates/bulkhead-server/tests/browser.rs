@@ -211,7 +211,7 @@ fn dashboard_logs_in_shows_strategies_and_halts_one() {
         d.find(&format!("[data-testid=strategy-state][data-strategy={name}]")).map(|e| d.text(&e)).unwrap_or_default()
     };
     for name in STRATEGIES {
-        assert_eq!(state(&d, name), "active");
+        d.wait(&format!("{name} active"), 10, |d| (state(d, name) == "active").then_some(()));
     }
     d.wait("the live stream", 10, |d| {
         let e = d.find("[data-testid=stream-status]").ok()?;
@@ -227,8 +227,9 @@ fn dashboard_logs_in_shows_strategies_and_halts_one() {
 
     // The fake engine applied it; the table shows it; the others still trade.
     d.wait("beta halted", 15, |d| (state(d, "beta") == "halted").then_some(()));
-    assert_eq!(state(&d, "alpha"), "active");
-    assert_eq!(state(&d, "gamma"), "active");
+    for name in ["alpha", "gamma"] {
+        d.wait(&format!("{name} still active"), 10, |d| (state(d, name) == "active").then_some(()));
+    }
     assert_eq!(h.journal.lock().unwrap().clone(), vec!["halt scope=strategy:beta actor=ops role=operator".to_string()]);
     // The action shows up in the log (from the live stream or the reply).
     d.wait("the halt in the event log", 10, |d| {
@@ -242,6 +243,8 @@ fn dashboard_logs_in_shows_strategies_and_halts_one() {
     d.s("POST", "/alert/dismiss", Some(json!({}))).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(h.journal.lock().unwrap().len(), 1);
-    assert_eq!(state(&d, "beta"), "halted");
+    // Read through re-renders of the table (a row being replaced reads as "").
+    d.wait("beta still halted", 10, |d| (state(d, "beta") == "halted").then_some(()));
+    assert_eq!(h.journal.lock().unwrap().len(), 1, "the dismissed resume was not sent");
     screenshot(&d);
 }

@@ -150,6 +150,16 @@ impl Scanner {
         Some(Err(ScanError::Io { path, source }))
     }
 
+    /// Book-keeping for one record whose chain hash checked out.
+    fn accept(&mut self, hash: [u8; HASH_LEN], bytes: u64) {
+        self.chain = hash;
+        self.next_seq += 1;
+        self.records += 1;
+        self.seg_records += 1;
+        self.bytes += bytes;
+        self.seg_bytes += bytes;
+    }
+
     /// Next verified record, `None` at the end of the journal (or after an error).
     /// If `payload` is given it is cleared and receives the record's payload.
     pub fn next(&mut self, mut payload: Option<&mut Vec<u8>>) -> Option<Result<RecMeta, ScanError>> {
@@ -188,14 +198,8 @@ impl Scanner {
                             p.extend_from_slice(body);
                         }
                         cur.reader.consume(needed);
-                        let needed = needed as u64;
-                        cur.offset += needed;
-                        self.chain = computed;
-                        self.next_seq += 1;
-                        self.records += 1;
-                        self.seg_records += 1;
-                        self.bytes += needed;
-                        self.seg_bytes += needed;
+                        cur.offset += needed as u64;
+                        self.accept(computed, needed as u64);
                         return Some(Ok(RecMeta { seq, kind, ts_ns, hash: computed, segment, offset }));
                     }
                 }
@@ -300,12 +304,7 @@ impl Scanner {
                 return self.fail(loc, VerifyErrorKind::HashMismatch);
             }
             cur.offset += needed;
-            self.chain = computed;
-            self.next_seq += 1;
-            self.records += 1;
-            self.seg_records += 1;
-            self.bytes += needed;
-            self.seg_bytes += needed;
+            self.accept(computed, needed);
             return Some(Ok(RecMeta { seq, kind, ts_ns, hash: computed, segment, offset }));
         }
     }

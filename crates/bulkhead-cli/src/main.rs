@@ -159,6 +159,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let key = bulkhead_provenance::SigningKeyFile::read(&key)?;
             let sig = bulkhead_provenance::sign_module_file(&module, &key)?;
             println!("signed {} -> {}", module.display(), sig.display());
+            // What a hot deploy to a run with trusted keys sends along.
+            let line = bulkhead_provenance::ModuleSignature::read(&sig)?.to_line();
+            println!("hot deploy header: {}: {line}", bulkhead_server::SIGNATURE_HEADER);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Token { cmd: TokenCmd::Add { file, name, role } } => {
@@ -304,7 +307,7 @@ fn run_live(
     };
     let cache_runtime = runtime.clone();
     let mut control = EngineControl::new(handle, runtime, pace, &cfg.raw.run.fsync);
-    control.require_signed_modules(cfg.raw.run.trusted_keys.is_some());
+    control.require_signed_modules(cfg.trusted_keys.clone());
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(source.len_hint().unwrap_or(0)) };
     let started = Instant::now();
     engine.run_controlled(source.as_mut(), &mut |n| bar.set_position(n), &mut |e, ts| control.before_event(e, ts))?;

@@ -141,9 +141,13 @@ fn signed_modules_run_and_unsigned_or_tampered_ones_are_refused() {
     let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
     assert_user_error(code, &err, &["market_maker.wasm"]);
     for m in ["market_maker", "momentum", "misbehaving"] {
-        let (code, _, err) =
+        let (code, out, err) =
             bulkhead(&["sign", d.join(format!("{m}.wasm")).to_str().unwrap(), "--key", d.join("desk.key").to_str().unwrap()]);
         assert_eq!(code, 0, "{err}");
+        // It also prints the signature as a hot deploy's header carries it.
+        let sig = std::fs::read_to_string(d.join(format!("{m}.wasm.sig"))).unwrap();
+        let header = format!("X-Bulkhead-Signature: {}", sig.trim_end().replace('\n', " "));
+        assert!(out.lines().any(|l| l == format!("hot deploy header: {header}")), "{out}");
     }
     let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
     assert_eq!(code, 0, "{err}");

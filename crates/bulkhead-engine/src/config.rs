@@ -230,6 +230,10 @@ pub struct LoadedConfig {
     /// journal's `CONFIG` records use (`run_config`, `firm_policy`,
     /// `policy:<strategy>`).
     pub files: Vec<(String, Vec<u8>)>,
+    /// `run.trusted_keys`, read, when the modules were verified against it
+    /// (a hot deploy in this run must verify against the same keys). `None`
+    /// for an unsigned run and when the config was rebuilt from a journal.
+    pub trusted_keys: Option<bulkhead_provenance::TrustedKeys>,
 }
 
 /// Where [`LoadedConfig::from_raw_with`] gets the files a config names: the
@@ -646,6 +650,7 @@ impl LoadedConfig {
             strategies,
             firm_policy,
             files: journal_files,
+            trusted_keys: trusted,
         })
     }
 

@@ -768,8 +768,15 @@ impl Engine {
 
     /// Replace a strategy's module (hot deploy) or restart it with the same
     /// one: its open orders are cancelled, a fresh instance starts with its
-    /// config, nothing else is touched.
-    pub fn redeploy(&mut self, sid: u32, module: Option<StrategyModule>, cause: &str) -> Result<(), String> {
+    /// config, nothing else is touched. A deployed module's `signer` is the
+    /// ed25519 key its signature was verified against (journalled in the
+    /// `MODULE` record; `None` = unsigned); a restart keeps the current one.
+    pub fn redeploy(
+        &mut self,
+        sid: u32,
+        module: Option<(StrategyModule, Option<[u8; 32]>)>,
+        cause: &str,
+    ) -> Result<(), String> {
         let i = sid as usize;
         if self.runtime.is_none() {
             return Err("no sandbox runtime attached to this engine".into());
@@ -777,11 +784,10 @@ impl Engine {
         let Some(r) = self.slots.get_mut(i).and_then(|s| s.restart.as_mut()) else {
             return Err("not a wasm strategy".into());
         };
-        if let Some(m) = module {
+        if let Some((m, signer)) = module {
             r.module = m;
             self.slots[i].module_hash = Some(self.slots[i].restart.as_ref().map_or([0; 32], |r| r.module.hash));
-            // A hot-deployed module carries no verified signature.
-            self.slots[i].signer = [0; 32];
+            self.slots[i].signer = signer.unwrap_or([0; 32]);
         }
         self.mass_cancel(Scope::Strategy(sid), Reason::CancelledByKillSwitch);
         let hash = self.slots[i].module_hash.unwrap_or([0; 32]);

@@ -295,8 +295,14 @@ fn apply_command(
                 .ok_or(format!("no module with blake3 {want} in the modules directory"))?;
             let name = format!("{} (deployed)", args.get("strategy").copied().unwrap_or_default());
             let module = runtime.load(&name, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            // The original run verified the signature before journalling the
+            // command; the command names the key it was verified against.
+            let signer = match args.get("signer_key") {
+                Some(k) => Some(bulkhead_provenance::from_hex::<32>(k).map_err(|e| format!("signer_key: {e}"))?),
+                None => None,
+            };
             journal(engine)?;
-            engine.redeploy(sid, Some(module), text)?;
+            engine.redeploy(sid, Some((module, signer)), text)?;
         }
         "set_limit" => {
             let sid = strategy(engine)?;

@@ -109,7 +109,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// Parse exactly `N` bytes of hex (either case).
-fn from_hex<const N: usize>(s: &str) -> Result<[u8; N], String> {
+pub fn from_hex<const N: usize>(s: &str) -> Result<[u8; N], String> {
     if s.len() != 2 * N {
         return Err(format!("expected {} hex digits, found {}", 2 * N, s.len()));
     }
@@ -428,6 +428,37 @@ impl ModuleSignature {
         let public_key = from_hex::<32>(field(3, "public-key")?).map_err(|p| malformed(4, p))?;
         let signature = from_hex::<64>(field(4, "signature")?).map_err(|p| malformed(5, p))?;
         Ok(ModuleSignature { module_hash, signer, public_key, signature })
+    }
+
+    /// The signature on one line: the file's five lines joined by spaces
+    /// (what an HTTP header can carry, e.g. a hot deploy's
+    /// `X-Bulkhead-Signature`; `tr '\n' ' ' < MODULE.wasm.sig` gives the same).
+    pub fn to_line(&self) -> String {
+        self.to_text().trim_end().replace('\n', " ")
+    }
+
+    /// Parse [`to_line`](Self::to_line)'s form: the file's nine words
+    /// separated by any whitespace. Errors name the line of the file form
+    /// the bad word belongs to.
+    pub fn parse_line(source_name: &str, text: &str) -> Result<Self, ProvenanceError> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if words.len() != 9 {
+            return Err(ProvenanceError::Malformed {
+                what: "signature",
+                source_name: source_name.to_string(),
+                line: 1,
+                problem: format!(
+                    "expected 9 words (`{SIGNATURE_TAG} module-blake3 <hex> signer <name> public-key <hex> \
+                     signature <hex>`), found {}",
+                    words.len()
+                ),
+            });
+        }
+        let text = format!(
+            "{}\n{} {}\n{} {}\n{} {}\n{} {}\n",
+            words[0], words[1], words[2], words[3], words[4], words[5], words[6], words[7], words[8]
+        );
+        Self::parse(source_name, &text)
     }
 
     pub fn read(path: &Path) -> Result<Self, ProvenanceError> {

@@ -56,6 +56,11 @@ impl fmt::Display for Scope {
     }
 }
 
+/// The request header that carries a hot-deployed module's signature: the
+/// `MODULE.wasm.sig` file's text on one line
+/// ([`bulkhead_provenance::ModuleSignature::to_line`]).
+pub const SIGNATURE_HEADER: &str = "X-Bulkhead-Signature";
+
 /// An operator action, as the engine receives it.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Command {
@@ -75,8 +80,11 @@ pub enum Command {
     /// firm policy with [`CommandError::Invalid`] naming `value`.
     SetLimit { strategy: String, field: String, value: String },
     /// Replace a strategy's wasm module (bytes start with the wasm magic;
-    /// everything else is the engine's / sandbox's to validate).
-    Deploy { strategy: String, module_bytes: Vec<u8> },
+    /// everything else is the engine's / sandbox's to validate). `signature`
+    /// is the module's detached signature (the `X-Bulkhead-Signature`
+    /// header); a run with `run.trusted_keys` verifies it before anything is
+    /// journalled and refuses the deploy without one.
+    Deploy { strategy: String, module_bytes: Vec<u8>, signature: Option<bulkhead_provenance::ModuleSignature> },
     /// Re-instantiate a strategy from its current module (clears a quarantine).
     Restart { strategy: String },
 }
@@ -108,7 +116,7 @@ impl Command {
                 format!("scope={s}")
             }
             Command::SetLimit { strategy, field, value } => format!("strategy={strategy} field={field} value={value}"),
-            Command::Deploy { strategy, module_bytes } => format!(
+            Command::Deploy { strategy, module_bytes, .. } => format!(
                 "strategy={strategy} module_blake3={} module_len={}",
                 blake3::hash(module_bytes).to_hex(),
                 module_bytes.len()
@@ -122,9 +130,12 @@ impl Command {
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Command::Deploy { strategy, module_bytes } => {
-                f.debug_struct("Deploy").field("strategy", strategy).field("module_len", &module_bytes.len()).finish()
-            }
+            Command::Deploy { strategy, module_bytes, signature } => f
+                .debug_struct("Deploy")
+                .field("strategy", strategy)
+                .field("module_len", &module_bytes.len())
+                .field("signer", &signature.as_ref().map(|s| &s.signer))
+                .finish(),
             Command::Halt(s) => f.debug_tuple("Halt").field(s).finish(),
             Command::Reduce(s) => f.debug_tuple("Reduce").field(s).finish(),
             Command::Resume(s) => f.debug_tuple("Resume").field(s).finish(),

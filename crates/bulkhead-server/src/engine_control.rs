@@ -5,11 +5,13 @@
 
 use crate::{
     Command, CommandError, ControlHandle, EngineStatus, InstrumentSnapshot, JournalStatus, LatencyHistogram,
-    OrderCounts, OrderSnapshot, Pnl, PositionSnapshot, Resources, Scope, Snapshot, StrategySnapshot, TradingState,
+    OrderCounts, OrderSnapshot, Pnl, PositionSnapshot, Resources, SIGNATURE_HEADER, Scope, Snapshot, StrategySnapshot,
+    TradingState,
 };
 use bulkhead_abi::Reason;
 use bulkhead_engine::{Engine, Status};
 use bulkhead_model::Instrument;
+use bulkhead_provenance::{ProvenanceError, TrustedKeys};
 use bulkhead_risk::{LimitError, Scope as RiskScope, TradingState as RiskState};
 use bulkhead_sandbox::SandboxRuntime;
 use std::sync::Arc;
@@ -33,7 +35,8 @@ pub struct EngineControl {
     phase: &'static str,
     /// The run only runs signed modules (`run.trusted_keys`): an unsigned
     /// module may not come in through the API either.
-    signed_only: bool,
+    /// `run.trusted_keys`: hot deploys must be signed by one of these.
+    trusted: Option<TrustedKeys>,
 }
 
 impl EngineControl {
@@ -46,14 +49,15 @@ impl EngineControl {
             last_publish: (0, Instant::now()),
             fsync: fsync.to_string(),
             phase: "running",
-            signed_only: false,
+            trusted: None,
         }
     }
 
-    /// The run requires signed modules (`run.trusted_keys`): refuse hot
-    /// deploys, which carry no signature, instead of letting them around it.
-    pub fn require_signed_modules(&mut self, yes: bool) {
-        self.signed_only = yes;
+    /// The run requires signed modules (`run.trusted_keys`): a hot deploy
+    /// must carry a signature (`X-Bulkhead-Signature`) that verifies against
+    /// these keys, or it is refused before anything is journalled.
+    pub fn require_signed_modules(&mut self, trusted: Option<TrustedKeys>) {
+        self.trusted = trusted;
     }
 
     /// Call before each market event with that event's time.
@@ -152,22 +156,34 @@ impl EngineControl {
                 engine.redeploy(sid, None, line).map_err(CommandError::Conflict)?;
                 Ok(format!("strategy `{name}` restarted"))
             }
-            Command::Deploy { strategy: name, module_bytes } => {
+            Command::Deploy { strategy: name, module_bytes, signature } => {
                 let sid = strategy(engine, name)?;
-                if self.signed_only {
-                    return Err(CommandError::Conflict(format!(
-                        "strategy `{name}`: this run only runs signed modules (run.trusted_keys) and a deploy \
-                         carries no signature; sign the module and restart the run with it"
-                    )));
-                }
-                let module = self
-                    .runtime
-                    .load(&format!("{name} (deployed)"), module_bytes)
-                    .map_err(|e| CommandError::invalid("module", e.to_string()))?;
-                journal(engine)?;
+                let label = format!("{name} (deployed)");
+                let signer = match &self.trusted {
+                    Some(trusted) => Some(
+                        bulkhead_provenance::verify_module(&label, module_bytes, signature.as_ref(), trusted)
+                            .map_err(|e| signature_error(name, e))?,
+                    ),
+                    None => None,
+                };
+                let module =
+                    self.runtime.load(&label, module_bytes).map_err(|e| CommandError::invalid("module", e.to_string()))?;
                 let hash = hex(&module.hash);
-                engine.redeploy(sid, Some(module), line).map_err(CommandError::Conflict)?;
-                Ok(format!("strategy `{name}` now runs module {hash}"))
+                // The journalled command names the key the signature was
+                // verified against (replay records the same signer).
+                let (line, signed) = match &signer {
+                    Some(s) => (
+                        format!("{line} signer={} signer_key={}", s.name, hex(&s.public_key)),
+                        format!(", signed by {} ({})", s.name, s.fingerprint),
+                    ),
+                    None if signature.is_some() => {
+                        (line.to_string(), ", unsigned: this run has no trusted keys to check the signature".into())
+                    }
+                    None => (line.to_string(), String::new()),
+                };
+                engine.journal_command(&line).map_err(|e| CommandError::Internal(format!("journal: {e}")))?;
+                engine.redeploy(sid, Some((module, signer.map(|s| s.public_key))), &line).map_err(CommandError::Conflict)?;
+                Ok(format!("strategy `{name}` now runs module {hash}{signed}"))
             }
             Command::SetLimit { strategy: name, field, value } => {
                 let sid = strategy(engine, name)?;
@@ -192,6 +208,19 @@ impl EngineControl {
 /// A refused limit change as the API reports it: an unknown field names
 /// `field`; a refused value names `value`, and the message names the policy
 /// field and the rule (range, lot, firm cap).
+/// A hot deploy's signature failed verification: no signature is a
+/// conflict with the run's rule (409); a signature that does not verify is
+/// a bad value of the header that carried it (422).
+fn signature_error(strategy: &str, e: ProvenanceError) -> CommandError {
+    match e {
+        ProvenanceError::Unsigned { .. } => CommandError::Conflict(format!(
+            "strategy `{strategy}`: this run only runs signed modules (run.trusted_keys); send the module's \
+             signature in the {SIGNATURE_HEADER} header (its .sig file on one line: `tr '\\n' ' ' < MODULE.wasm.sig`)"
+        )),
+        e => CommandError::invalid(SIGNATURE_HEADER, format!("strategy `{strategy}`: {e} ({})", e.kind())),
+    }
+}
+
 fn limit_error(strategy: &str, e: LimitError) -> CommandError {
     match e {
         LimitError::UnknownStrategy(_) => CommandError::not_found("strategy", strategy),

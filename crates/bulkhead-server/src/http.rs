@@ -7,7 +7,8 @@
 //! passed, so a refused request changes nothing.
 
 use crate::auth::{Role, TokenStore};
-use crate::command::{Actor, Command, CommandError, Scope};
+use crate::command::{Actor, Command, CommandError, SIGNATURE_HEADER, Scope};
+use bulkhead_provenance::ModuleSignature;
 use crate::metrics;
 use crate::snapshot::{DecisionKind, LiveEvent, Snapshot};
 use crate::{ControlClient, ServerOptions, SubmitError, now_unix_ms};
@@ -657,6 +658,8 @@ async fn set_limit(
 }
 
 /// Body: the wasm module's bytes (`application/wasm` or `application/octet-stream`).
+/// Optional header [`SIGNATURE_HEADER`]: the module's signature (required
+/// when the run has `run.trusted_keys`).
 async fn deploy(
     State(st): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -675,12 +678,38 @@ async fn deploy(
     if bytes[4..8] != [1, 0, 0, 0] {
         return Err(ApiError::unprocessable("body", "unsupported wasm binary version (expected 1: a core module)"));
     }
-    let target = json!({
+    let module_hash = blake3::hash(&bytes);
+    let signature = match headers.get(SIGNATURE_HEADER) {
+        None => None,
+        Some(v) => {
+            let text = v.to_str().map_err(|_| {
+                ApiError::unprocessable(SIGNATURE_HEADER, "not ASCII text: expected the .sig file's lines on one line")
+            })?;
+            let sig = ModuleSignature::parse_line(SIGNATURE_HEADER, text)
+                .map_err(|e| ApiError::unprocessable(SIGNATURE_HEADER, e.to_string()))?;
+            if sig.module_hash != *module_hash.as_bytes() {
+                return Err(ApiError::unprocessable(
+                    SIGNATURE_HEADER,
+                    format!(
+                        "the signature is for module blake3 {}, the body is module blake3 {}",
+                        bulkhead_provenance::to_hex(&sig.module_hash),
+                        module_hash.to_hex()
+                    ),
+                ));
+            }
+            Some(sig)
+        }
+    };
+    let mut target = json!({
         "strategy": name,
-        "module_blake3": blake3::hash(&bytes).to_hex().to_string(),
+        "module_blake3": module_hash.to_hex().to_string(),
         "module_len": bytes.len(),
     });
-    submit(&st, actor, Command::Deploy { strategy: name, module_bytes: bytes.to_vec() }, target).await
+    if let Some(sig) = &signature {
+        target["signer"] = json!(sig.signer);
+        target["public_key"] = json!(bulkhead_provenance::to_hex(&sig.public_key));
+    }
+    submit(&st, actor, Command::Deploy { strategy: name, module_bytes: bytes.to_vec(), signature }, target).await
 }
 
 #[cfg(test)]

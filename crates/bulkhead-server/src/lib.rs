@@ -68,7 +68,7 @@ pub mod snapshot;
 mod tls;
 
 pub use auth::{Role, TokenEntry, TokenError, TokenStore, hash_token};
-pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, Scope};
+pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, SIGNATURE_HEADER, Scope};
 pub use metrics::{Histogram, Metrics};
 pub use snapshot::{
     DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot, JournalStatus, LatencyHistogram,

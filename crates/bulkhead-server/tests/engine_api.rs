@@ -9,7 +9,7 @@ use bulkhead_journal::JournalReader;
 use bulkhead_risk::{Scope, TradingState};
 use bulkhead_server::engine_control::EngineControl;
 use bulkhead_server::{Role, ServerOptions, TokenStore, start};
-use common::request;
+use common::{request, request_with};
 use std::path::Path;
 
 fn demo(dir: &Path, events: u64) -> LoadedConfig {
@@ -69,9 +69,21 @@ impl Live {
     /// Send a request from another thread while the engine loop keeps
     /// draining commands between events (here: without advancing the market).
     fn call(&mut self, method: &str, path: &str, token: &str, body: &[u8]) -> common::Resp {
-        let (addr, method, path, token, body) =
-            (self.addr, method.to_string(), path.to_string(), token.to_string(), body.to_vec());
-        let t = std::thread::spawn(move || request(addr, &method, &path, Some(&token), Some(&body)));
+        self.call_with(method, path, token, &[], body)
+    }
+    /// [`call`](Self::call) with extra request headers.
+    fn call_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: &str,
+        extra: &[(&str, String)],
+        body: &[u8],
+    ) -> common::Resp {
+        let mut headers = vec![("Authorization".to_string(), format!("Bearer {token}"))];
+        headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        let (addr, method, path, body) = (self.addr, method.to_string(), path.to_string(), body.to_vec());
+        let t = std::thread::spawn(move || request_with(addr, &method, &path, &headers, Some(&body)));
         while !t.is_finished() {
             let now = self.engine.now_ns();
             self.control.before_event(&mut self.engine, now);
@@ -172,22 +184,66 @@ fn hot_deploy_of_one_strategy_leaves_the_others_decisions_unchanged() {
     assert_eq!(decisions_of_others(a.path()), decisions_of_others(b.path()));
 }
 
-/// A run that requires signed modules does not take an (unsigned) module
-/// through the API: 409, nothing journalled, the strategy keeps its module.
+/// A run that requires signed modules takes a hot deploy only with a
+/// signature (header `X-Bulkhead-Signature`) by a trusted key: unsigned is
+/// 409, a bad or untrusted or mismatched signature is 422 naming the
+/// header, each with nothing journalled; a good one is journalled with its
+/// signer, the MODULE record names the key, and the journal replays.
 #[test]
-fn hot_deploy_is_refused_when_the_run_requires_signed_modules() {
+fn hot_deploy_in_a_signed_run_needs_a_trusted_signature() {
+    const POST: &str = "POST";
+    use bulkhead_provenance::{SigningKeyFile, TrustedKeys, sign_module};
     let a = tempfile::tempdir().unwrap();
     let mut l = live(&demo(a.path(), 2_000));
-    l.control.require_signed_modules(true);
+    let desk = SigningKeyFile::from_seed("desk-1", &[7; 32]).unwrap();
+    let stranger = SigningKeyFile::from_seed("desk-1", &[8; 32]).unwrap();
+    l.control.require_signed_modules(Some(TrustedKeys::new(vec![desk.public_key()])));
     l.step(200);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let wasm = std::fs::read(root.join("strategies/wasm/market_maker.wasm")).unwrap();
-    let r = l.call("POST", "/api/v1/strategies/misbehaving/deploy", &l.admin.clone(), &wasm);
+    let other = std::fs::read(root.join("strategies/wasm/momentum.wasm")).unwrap();
+    let path = "/api/v1/strategies/misbehaving/deploy";
+    let admin = l.admin.clone();
+    let sig = |m: &[u8], k: &SigningKeyFile| vec![("X-Bulkhead-Signature", sign_module(m, k).to_line())];
+
+    let r = l.call(POST, path, &admin, &wasm);
     assert_eq!(r.status, 409, "{}", r.text());
-    assert!(r.text().contains("signed modules"), "{}", r.text());
+    assert!(r.text().contains("signed modules") && r.text().contains("X-Bulkhead-Signature"), "{}", r.text());
+    let refusals = [
+        (sig(&wasm, &stranger), "unknown_signer"),
+        (sig(&other, &desk), "the signature is for module blake3"),
+        (vec![("X-Bulkhead-Signature", "bulkhead-signature-v1 module-blake3".to_string())], "expected 9 words"),
+        (vec![("X-Bulkhead-Signature", sign_module(&wasm, &desk).to_line().replace(" signature ", " signature 00"))], "line 5"),
+    ];
+    for (headers, why) in refusals {
+        let r = l.call_with(POST, path, &admin, &headers, &wasm);
+        assert_eq!(r.status, 422, "{why}: {}", r.text());
+        assert!(r.text().contains("X-Bulkhead-Signature") && r.text().contains(why), "{why}: {}", r.text());
+    }
+    assert!(journal(a.path()).iter().all(|r| r.kind != records::COMMAND), "a refused deploy is not journalled");
+
+    let r = l.call_with(POST, path, &admin, &sig(&wasm, &desk), &wasm);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("signed by desk-1"), "{}", r.text());
     l.step(u64::MAX);
     l.engine.finish().unwrap();
-    assert!(journal(a.path()).iter().all(|r| r.kind != records::COMMAND), "a refused deploy is not journalled");
+    let key_hex = bulkhead_provenance::to_hex(&desk.public_key().to_bytes());
+    let recs = journal(a.path());
+    let commands: Vec<String> = recs
+        .iter()
+        .filter(|r| r.kind == records::COMMAND)
+        .map(|r| String::from_utf8_lossy(&r.payload).into_owned())
+        .collect();
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert!(commands[0].contains(&format!("signer=desk-1 signer_key={key_hex}")), "{commands:?}");
+    let deployed = recs.iter().rfind(|r| r.kind == records::MODULE).unwrap();
+    assert_eq!(&deployed.payload[36..68], &desk.public_key().to_bytes()[..], "MODULE record names the signer");
+    assert_eq!(&deployed.payload[4..36], blake3::hash(&wasm).as_bytes());
+    // The journal replays: the command, signer_key included, is re-applied
+    // (replay compares records after the header; MODULE records are header).
+    let report = bulkhead_engine::replay::replay(&a.path().join("journal"), &root.join("strategies/wasm")).unwrap();
+    assert!(report.identical(), "{report:?}");
+    assert_eq!(report.commands, 1);
 }
 
 /// (sid, reason, limit, order qty in lots) of every ORDER record after index `from`.

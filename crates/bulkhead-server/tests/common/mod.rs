@@ -199,7 +199,7 @@ fn apply(s: &mut Snapshot, cmd: &Command, actor: &Actor, h: &ControlHandle) -> C
             }
             Ok(format!("{strategy}.{field} = {value}"))
         }
-        Command::Deploy { strategy, module_bytes } => {
+        Command::Deploy { strategy, module_bytes, .. } => {
             if !known(strategy) {
                 return Err(CommandError::not_found("strategy", strategy));
             }

@@ -188,7 +188,9 @@ fn show(
         }
     }
     // Strategy names come from the journal's MODULE records.
+    // Instruments (for risk messages in decimal units) from its run_config.
     let mut names: BTreeMap<u32, String> = BTreeMap::new();
+    let mut instruments = Vec::new();
     let reader = JournalReader::open(path).with_context(|| format!("{}", path.display()))?;
     for rec in reader {
         let rec = rec?;
@@ -196,6 +198,15 @@ fn show(
             && let Ok(decode::Decoded::Module { sid, name, .. }) = decode::decode(rec.kind, &rec.payload)
         {
             names.entry(sid).or_insert(name);
+        }
+        if rec.kind == records::CONFIG
+            && instruments.is_empty()
+            && let Some((name, text)) = config_record(&rec.payload)
+            && name == "run_config"
+        {
+            // A journal without a parsable run_config still shows; its
+            // rejects then read in raw integer units only.
+            instruments = decode::instruments_from_run_config(text).unwrap_or_default();
         }
     }
     let mut wanted_sids = Vec::new();
@@ -244,13 +255,23 @@ fn show(
                     if let Some(sid) = d.sid() {
                         o.insert("strategy".into(), name_of(sid).into());
                     }
+                    if let Some(m) = d.risk_message(&instruments) {
+                        o.insert("message".into(), m.into());
+                    }
                 }
                 writeln!(out, "{v}")
             }
             (Err(e), true) => {
-                writeln!(out, "{}", serde_json::json!({"seq": rec.seq, "ts_ns": rec.ts_ns, "record": kind, "error": e.to_string()}))
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"seq": rec.seq, "ts_ns": rec.ts_ns, "record": kind, "error": e.to_string()})
+                )
             }
-            (Ok(d), false) => writeln!(out, "#{:<9} {:>20} {:<9} {}", rec.seq, rec.ts_ns, kind, d.summary(&name_of)),
+            (Ok(d), false) => match d.risk_message(&instruments) {
+                Some(m) => writeln!(out, "#{:<9} {:>20} {:<9} {} — {m}", rec.seq, rec.ts_ns, kind, d.summary(&name_of)),
+                None => writeln!(out, "#{:<9} {:>20} {:<9} {}", rec.seq, rec.ts_ns, kind, d.summary(&name_of)),
+            },
             (Err(e), false) => writeln!(out, "#{:<9} {:>20} {:<9} UNDECODABLE: {e}", rec.seq, rec.ts_ns, kind),
         };
         if res.is_err() {
@@ -312,4 +333,13 @@ fn replay(path: &Path, modules: &Path) -> Result<ExitCode> {
         }
         Ok(ExitCode::from(1))
     }
+}
+
+/// A CONFIG record's file name and text (`u16` name length, name, file
+/// bytes); `None` if it is not that shape or not UTF-8.
+fn config_record(payload: &[u8]) -> Option<(&str, &str)> {
+    let n = usize::from(u16::from_le_bytes([*payload.first()?, *payload.get(1)?]));
+    let name = std::str::from_utf8(payload.get(2..2 + n)?).ok()?;
+    let text = std::str::from_utf8(payload.get(2 + n..)?).ok()?;
+    Some((name, text))
 }

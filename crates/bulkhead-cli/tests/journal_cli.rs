@@ -108,11 +108,21 @@ fn show_prints_filtered_records_as_text_and_json() {
         assert_eq!(v["record"], "order", "{v}");
         assert_eq!(v["strategy"], "momentum", "{v}");
         assert!(v["reason_name"].is_string() && v["order"]["qty"].is_i64() && v["seq"].is_u64(), "{v}");
+        // A refusal also carries risk's own words, in decimal units.
+        if v["reason"] == 0 {
+            assert!(v.get("message").is_none(), "{v}");
+        } else {
+            let m = v["message"].as_str().unwrap_or_else(|| panic!("no message: {v}"));
+            assert!(m.starts_with(v["reason_name"].as_str().unwrap()) && m.contains("BTC-USDT-PERP"), "{v}");
+        }
     }
+    let rejected = lines.iter().filter(|v| v["reason"] != 0).count();
+    assert!(rejected > 0, "the demo's momentum strategy has no refused order to read");
     // The same selection as text: one line each, with the decision spelled out.
     let (_, text, _) = bulkhead(&["journal", "show", j, "--strategy", "momentum", "--kind", "order"]);
     assert_eq!(text.lines().count(), lines.len());
     assert!(text.lines().all(|l| l.contains("momentum order #")), "{text}");
+    assert_eq!(text.lines().filter(|l| l.contains("REJECTED") && l.contains(" — R")).count(), rejected, "{text}");
 
     // A time window and a limit.
     let ts: Vec<u64> = lines.iter().map(|v| v["ts_ns"].as_u64().unwrap()).collect();

@@ -175,6 +175,24 @@ impl Decoded {
         )
     }
 
+    /// The risk engine's own words for a refused order, with the numbers in
+    /// the instrument's decimal units (e.g. `R2_MAX_ORDER_QTY: order qty 0.6
+    /// exceeds limit 0.5 (BTC-USDT-PERP)`): what a compliance reader wants
+    /// beside the raw integers. `None` for anything but a rejected order.
+    /// `instruments` is the run's universe ([`instruments_from_run_config`]).
+    pub fn risk_message(&self, instruments: &[bulkhead_model::Instrument]) -> Option<String> {
+        let Decoded::Order { reason, limit, requested, current, order, .. } = self else { return None };
+        let reason = Reason::from_code(*reason).filter(|r| *r != Reason::Accepted)?;
+        let d = bulkhead_risk::Decision {
+            reason,
+            limit: *limit,
+            requested: *requested,
+            current: *current,
+            instrument: order.instrument,
+        };
+        Some(d.message(instruments))
+    }
+
     /// One line of human-readable text (no time or sequence number).
     pub fn summary(&self, names: &dyn Fn(u32) -> String) -> String {
         match self {
@@ -381,6 +399,24 @@ fn order_view(r: &OrderRequest) -> OrderView {
     }
 }
 
+/// The instruments of a journalled run, from its `run_config` CONFIG record
+/// (the config file verbatim): what [`Decoded::risk_message`] needs to speak
+/// in decimal units. An error names what did not parse.
+pub fn instruments_from_run_config(text: &str) -> Result<Vec<bulkhead_model::Instrument>, String> {
+    #[derive(serde::Deserialize)]
+    struct Only {
+        #[serde(default)]
+        instruments: Vec<bulkhead_model::InstrumentSpec>,
+    }
+    let only: Only = toml::from_str(text).map_err(|e| format!("run_config: {}", e.message()))?;
+    let mut out = Vec::with_capacity(only.instruments.len());
+    for (i, spec) in only.instruments.iter().enumerate() {
+        out.push(bulkhead_model::Instrument::from_spec(i as u32, spec).map_err(|e| format!("instruments[{i}]: {e}"))?);
+    }
+    bulkhead_model::link_underlyings(&mut out).map_err(|e| format!("instruments: {e}"))?;
+    Ok(out)
+}
+
 fn reason_name(code: u16) -> &'static str {
     Reason::from_code(code).map_or("UNKNOWN_REASON", Reason::name)
 }
@@ -533,7 +569,21 @@ mod tests {
         p.u32(1).u64(5).u16(Reason::MaxOrderQty.code()).u16(0).i64(10).i64(12).i64(0).order(&req);
         let d = decode(records::ORDER, p.bytes()).unwrap();
         let text = d.summary(&|s| format!("s{s}"));
-        assert!(text.contains("s1 order #5 buy limit gtc") && text.contains("R2_MAX_ORDER_QTY (limit 10, requested 12"), "{text}");
+        assert!(
+            text.contains("s1 order #5 buy limit gtc") && text.contains("R2_MAX_ORDER_QTY (limit 10, requested 12"),
+            "{text}"
+        );
         assert_eq!(d.sid(), Some(1));
+        let instruments = instruments_from_run_config(
+            "[run]\nname = \"x\"\n[[instruments]]\nsymbol = \"BTC-USDT-PERP\"\nkind = \"perpetual\"\n\
+             tick_size = \"0.1\"\nlot_size = \"0.001\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            d.risk_message(&instruments).as_deref(),
+            Some("R2_MAX_ORDER_QTY: order qty 0.012 exceeds limit 0.01 (BTC-USDT-PERP)")
+        );
+        let e = instruments_from_run_config("[[instruments]]\nsymbol = 3\n").unwrap_err();
+        assert!(e.starts_with("run_config: "), "{e}");
     }
 }

@@ -114,6 +114,9 @@ fn case(name: &str) -> Case {
         "trap_div_by_zero" => {
             c("trap / panic / unreachable", h(Rust("trap"), "how = \"div0\""), fault("trap", "unreachable"), true)
         }
+        "trap_integer_divide" => {
+            c("trap / panic / unreachable", h(Wat("div_zero"), ""), fault("trap", "integer divide by zero"), true)
+        }
         "start_loop" => c(
             "a start function that loops",
             h(Wat("start_loop"), ""),
@@ -277,6 +280,7 @@ const ALL_CASES: &[&str] = &[
     "trap_unreachable",
     "trap_out_of_bounds",
     "trap_div_by_zero",
+    "trap_integer_divide",
     "start_loop",
     "forbidden_wasi",
     "forbidden_env",
@@ -654,6 +658,7 @@ containment_tests!(
     trap_unreachable,
     trap_out_of_bounds,
     trap_div_by_zero,
+    trap_integer_divide,
     start_loop,
     forbidden_wasi,
     forbidden_env,

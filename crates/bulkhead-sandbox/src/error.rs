@@ -54,8 +54,10 @@ pub enum Fault {
     MemoryLimit { requested: u64, limit: u64 },
     #[error("strategy asked for a table of {requested} elements, over its limit of {limit} elements")]
     TableLimit { requested: u64, limit: u64 },
-    #[error("strategy overflowed its wasm stack (recursion too deep)")]
-    StackOverflow,
+    /// `limit_bytes`: the wasm stack in force (wasmtime's limit is
+    /// engine-wide: the runtime's, at least what the strategy asked for).
+    #[error("strategy overflowed its wasm stack of {limit_bytes} bytes (recursion too deep)")]
+    StackOverflow { limit_bytes: usize },
     #[error("strategy trapped: {code}")]
     Trap { code: String },
     #[error("strategy made more than {limit} host calls in one callback")]
@@ -84,7 +86,7 @@ impl Fault {
             Fault::Deadline { .. } => "deadline",
             Fault::MemoryLimit { .. } => "memory",
             Fault::TableLimit { .. } => "table",
-            Fault::StackOverflow => "stack",
+            Fault::StackOverflow { .. } => "stack",
             Fault::Trap { .. } => "trap",
             Fault::HostCallBudget { .. } => "host_calls",
             Fault::LogRate { .. } => "log_rate",

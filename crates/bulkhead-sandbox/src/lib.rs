@@ -494,6 +494,9 @@ impl SandboxRuntime {
     ) -> Result<Sandbox, Fault> {
         let instantiate_began = Instant::now();
         self.precheck(module, limits)?;
+        // The stack in force is the engine's (at least what was asked for):
+        // a stack-overflow fault reports that figure.
+        let limits = &Limits { stack_bytes: self.max_stack, ..limits.clone() };
         if config.len() > MAX_CONFIG_LEN {
             return Err(Fault::Instantiate {
                 message: format!("config is {} bytes, over the maximum of {MAX_CONFIG_LEN}", config.len()),
@@ -734,7 +737,7 @@ fn classify(
         return match *t {
             Trap::OutOfFuel => Fault::FuelExhausted { limit: limits.fuel_per_callback },
             Trap::Interrupt => Fault::Deadline { limit_us: limits.deadline_us },
-            Trap::StackOverflow => Fault::StackOverflow,
+            Trap::StackOverflow => Fault::StackOverflow { limit_bytes: limits.stack_bytes },
             Trap::UnreachableCodeReached => Fault::Trap { code: "unreachable".to_string() },
             t => {
                 // Display is "wasm trap: <description>"; keep the description.

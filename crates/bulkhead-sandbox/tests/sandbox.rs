@@ -443,8 +443,9 @@ fn deep_recursion_is_stack_overflow() {
         },
         &lim(),
     );
-    assert_eq!(f, Fault::StackOverflow);
+    assert_eq!(f, Fault::StackOverflow { limit_bytes: 512 * 1024 });
     assert_eq!(f.kind(), "stack");
+    assert!(f.to_string().contains("524288 bytes"), "{f}");
 }
 
 #[test]

@@ -82,6 +82,8 @@ def main() -> int:
                 "bulkhead_native": {k: same_nat[k] for k in ("orders", "fills", "position_lots")} if same_nat else None,
                 "nautilus": {k: naut[k] for k in ("orders", "fills", "position_lots")},
             }
+    verdict = agreement_verdict(runs)
+    ratios["agreement_verdict"] = verdict
     scaling = sorted((r for k, r in runs.items() if k.startswith("scaling_")), key=lambda r: r["strategies"])
 
     results = {"command": args.command, "machine": machine(), "runs": runs, "ratios": ratios}
@@ -117,10 +119,13 @@ def main() -> int:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
     print()
     for k, v in ratios.items():
-        if k != "agreement":
+        if k not in ("agreement", "agreement_verdict"):
             print(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
     if "agreement" in ratios:
         print("agreement:", json.dumps(ratios["agreement"]))
+    for line in verdict["problems"]:
+        print("DISAGREE:", line)
+    print("agreement verdict:", "OK" if verdict["ok"] else "FAILED", f"({verdict['checked']} checks)")
 
     if scaling:
         print()
@@ -157,7 +162,7 @@ def main() -> int:
             import matplotlib.pyplot as plt
         except ImportError:
             print("(matplotlib not available: no plot)")
-            return 0
+            return 0 if verdict["ok"] else 3
         n = [r["strategies"] for r in scaling]
         fig, ax = plt.subplots(figsize=(7, 4.5))
         ax.plot(n, [r["events_per_s"] for r in scaling], "o-", label="market events/s")
@@ -181,7 +186,48 @@ def main() -> int:
         fig.tight_layout()
         fig.savefig(os.path.join(args.out, "scaling.png"), dpi=110)
         print(f"\nwrote {os.path.join(args.out, 'scaling.png')}")
-    return 0
+    return 0 if verdict["ok"] else 3
+
+
+# Nautilus runs the same strategy logic under its own fill model (see
+# BENCHMARKS.md, "Agreement"): its order and fill counts may differ by this
+# fraction, and its final position by this many lots. Native and sandboxed
+# Bulkhead run the same code on the same engine and must agree exactly.
+NAUTILUS_COUNT_TOLERANCE = 0.001
+NAUTILUS_POSITION_TOLERANCE_LOTS = 1
+
+
+def agreement_verdict(runs: dict) -> dict:
+    """Do the engines agree closely enough to show they did the same work?"""
+    problems, checked = [], 0
+    keys = ("orders", "fills", "position_lots")
+    pairs = [("native", "sandboxed"), ("native_subset", "sandboxed_subset")]
+    for a, b in pairs:
+        if a in runs and b in runs:
+            for k in keys:
+                checked += 1
+                if runs[a].get(k) != runs[b].get(k):
+                    problems.append(f"{a} {k}={runs[a].get(k)} but {b} {k}={runs[b].get(k)} (must be equal)")
+    naut = runs.get("nautilus")
+    if naut:
+        ref = next(
+            (runs[k] for k in ("sandboxed_subset", "sandboxed") if k in runs and runs[k]["events"] == naut["events"]),
+            None,
+        )
+        if ref is None:
+            problems.append("no Bulkhead run over the same events as NautilusTrader")
+        else:
+            for k in ("orders", "fills"):
+                checked += 1
+                x, y = ref[k], naut[k]
+                if abs(x - y) > NAUTILUS_COUNT_TOLERANCE * max(x, y, 1):
+                    problems.append(f"{k}: Bulkhead {x}, Nautilus {y}: more than {NAUTILUS_COUNT_TOLERANCE:.1%} apart")
+            checked += 1
+            if abs(ref["position_lots"] - naut["position_lots"]) > NAUTILUS_POSITION_TOLERANCE_LOTS:
+                problems.append(
+                    f"final position: Bulkhead {ref['position_lots']} lots, Nautilus {naut['position_lots']} lots"
+                )
+    return {"ok": not problems, "checked": checked, "problems": problems}
 
 
 if __name__ == "__main__":

@@ -119,14 +119,25 @@ enum TokenCmd {
         #[arg(long)]
         role: String,
     },
+    /// List the tokens in FILE: name, role, created (never hashes).
+    List {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Remove a token from FILE (refuses to remove the last admin). A
+    /// running server keeps its own copy: revoke there with
+    /// `DELETE /api/v1/tokens/NAME` to have it take effect at once.
+    Revoke {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
 }
-
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BULKHEAD_LOG").unwrap_or_else(|_| "error".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BULKHEAD_LOG").unwrap_or_else(|_| "error".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -166,13 +177,38 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Token { cmd: TokenCmd::Add { file, name, role } } => {
             let mut store = if file.exists() { TokenStore::load(&file)? } else { TokenStore::default() };
-            let role = Role::parse(&role)
-                .with_context(|| format!("--role: `{role}` is not viewer, operator or admin"))?;
+            let role =
+                Role::parse(&role).with_context(|| format!("--role: `{role}` is not viewer, operator or admin"))?;
             let (plain, entry) = TokenStore::generate(&name, role)?;
             store.add(entry)?;
-            std::fs::write(&file, store.to_toml()).with_context(|| format!("{}", file.display()))?;
+            store.save(&file)?;
             println!("{plain}");
             eprintln!("token `{name}` ({}) added to {}; it is shown only now", role.as_str(), file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Token { cmd: TokenCmd::List { file } } => {
+            let store = TokenStore::load(&file)?;
+            println!("{:<24} {:<9} created", "name", "role");
+            for e in store.entries() {
+                println!("{:<24} {:<9} {}", e.name, e.role.as_str(), e.created.as_deref().unwrap_or("-"));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Token { cmd: TokenCmd::Revoke { file, name } } => {
+            let mut store = TokenStore::load(&file)?;
+            let role = store
+                .get(&name)
+                .map(|e| e.role)
+                .with_context(|| format!("--name: no token `{name}` in {}", file.display()))?;
+            if role == Role::Admin && store.entries().filter(|e| e.role == Role::Admin).count() == 1 {
+                anyhow::bail!(
+                    "--name: `{name}` is the last admin token in {}; add another admin first",
+                    file.display()
+                );
+            }
+            store.remove(&name);
+            store.save(&file)?;
+            eprintln!("token `{name}` ({}) removed from {}", role.as_str(), file.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Journal { cmd } => journal_cmd::dispatch(cmd),
@@ -218,8 +254,10 @@ fn run(
     }
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} events ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} events ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
     let bulkhead_engine::PreparedRun { mut engine, mut source, recovery, runtime, .. } =
@@ -229,7 +267,9 @@ fn run(
             "resuming {}: {} records kept{}",
             cfg.journal_dir.display(),
             r.records,
-            r.torn_tail.as_ref().map_or(String::new(), |t| format!(", torn tail of {} bytes cut ({t})", r.dropped_bytes))
+            r.torn_tail
+                .as_ref()
+                .map_or(String::new(), |t| format!(", torn tail of {} bytes cut ({t})", r.dropped_bytes))
         );
     }
     bar.set_length(source.len_hint().unwrap_or(0));
@@ -294,11 +334,12 @@ fn run_live(
     let bulkhead_engine::PreparedRun { mut engine, runtime, mut source, .. } = prepared;
     let (handle, guard) = match serve.listen {
         Some(addr) => {
-            let path =
-                serve.tokens.context("--tokens FILE is required with --listen (create one with `bulkhead token add`)")?;
+            let path = serve
+                .tokens
+                .context("--tokens FILE is required with --listen (create one with `bulkhead token add`)")?;
             let store = TokenStore::load(&path)?;
             let scheme = if serve.tls.is_some() { "https" } else { "http" };
-            let options = ServerOptions { tls: serve.tls, ..ServerOptions::default() };
+            let options = ServerOptions { tls: serve.tls, tokens_file: Some(path), ..ServerOptions::default() };
             let (h, g) = bulkhead_server::start(addr, store, options)?;
             eprintln!("control plane on {scheme}://{}/ (dashboard), API under /api/v1", g.local_addr());
             (h, Some(g))

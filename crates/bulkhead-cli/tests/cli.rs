@@ -175,3 +175,34 @@ fn module_cache_compiles_once_then_loads_from_cache() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(": 3 loaded from cache, 0 compiled, 0 written"), "{out}");
 }
+
+#[test]
+fn tokens_are_added_listed_and_revoked_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens.toml");
+    let f = file.to_str().unwrap();
+    for (name, role) in [("root", "admin"), ("ops", "operator")] {
+        let (code, out, err) = bulkhead(&["token", "add", "--file", f, "--name", name, "--role", role]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.trim().starts_with("bh_") && !std::fs::read_to_string(&file).unwrap().contains(out.trim()));
+    }
+    let (code, out, err) = bulkhead(&["token", "list", "--file", f]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Vec<&str>> = out.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!((rows[0][0], rows[0][1], rows[1][0], rows[1][1]), ("root", "admin", "ops", "operator"), "{out}");
+    assert!(rows[0][2].ends_with('Z'), "created: {out}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    for hash in text.lines().filter_map(|l| l.strip_prefix("hash = \"")) {
+        assert!(!out.contains(hash.trim_end_matches('"')), "a hash is listed: {out}");
+    }
+    let (code, _, err) = bulkhead(&["token", "revoke", "--file", f, "--name", "root"]);
+    assert_user_error(code, &err, &["--name", "last admin"]);
+    let (code, _, err) = bulkhead(&["token", "revoke", "--file", f, "--name", "nobody"]);
+    assert_user_error(code, &err, &["--name", "nobody"]);
+    let (code, _, err) = bulkhead(&["token", "revoke", "--file", f, "--name", "ops"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = bulkhead(&["token", "list", "--file", f]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+}

@@ -312,6 +312,8 @@ fn apply_command(
             journal(engine)?;
             engine.apply_limit(change);
         }
+        // API token changes touch no trading state: only the record recurs.
+        "token_create" | "token_revoke" => journal(engine)?,
         other => return Err(format!("`{other}` commands cannot be replayed")),
     }
     Ok(())

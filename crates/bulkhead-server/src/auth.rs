@@ -7,7 +7,12 @@
 //! name = "alice"          # appears in the journal as the actor of her commands
 //! role = "operator"       # viewer | operator | admin
 //! hash = "…64 hex…"       # blake3 of the token text; the token itself is never stored
+//! created = "2026-12-02T04:55:00Z"   # when it was made (UTC; optional in older files)
 //! ```
+//!
+//! The file is only ever replaced whole ([`TokenStore::save`]: a temporary
+//! file in the same directory, fsynced, then renamed over it), so a reader
+//! or a crash sees the old set or the new one, never half of either.
 //!
 //! Tokens are `bh_` followed by 64 hex digits (32 random bytes from the OS).
 //! A request's bearer token is hashed with blake3 and compared with *every*
@@ -57,6 +62,10 @@ pub struct TokenEntry {
     pub role: Role,
     /// blake3 of the token text, 64 lowercase hex digits.
     pub hash: String,
+    /// When the token was made, RFC 3339 UTC (`2026-12-02T04:55:00Z`);
+    /// `None` for entries written before this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +108,63 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'))
+}
+
+/// True if `name` can name a token: 1-64 characters of `[A-Za-z0-9_.@-]`.
+pub fn valid_token_name(name: &str) -> bool {
+    valid_name(name)
+}
+
+/// A new token file written beside the real one, not yet in place.
+#[derive(Debug)]
+pub struct PendingWrite {
+    tmp: std::path::PathBuf,
+    path: std::path::PathBuf,
+    done: bool,
+}
+
+impl PendingWrite {
+    /// Rename the temporary file over the real one and fsync the directory.
+    pub fn commit(mut self) -> Result<(), TokenError> {
+        let io = |source| TokenError::Io { path: self.path.display().to_string(), source };
+        std::fs::rename(&self.tmp, &self.path).map_err(io)?;
+        self.done = true;
+        #[cfg(unix)]
+        if let Some(dir) = self.path.parent() {
+            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Now as RFC 3339 UTC with whole seconds (`2026-12-02T04:55:00Z`).
+pub fn utc_now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+fn rfc3339(unix_secs: u64) -> String {
+    let (days, rem) = ((unix_secs / 86_400) as i64, unix_secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3_600, rem % 3_600 / 60, rem % 60)
 }
 
 fn decode_hex32(s: &str) -> Option<[u8; 32]> {
@@ -164,6 +230,35 @@ impl TokenStore {
         toml::to_string(&file).unwrap_or_default()
     }
 
+    /// Replace the file at `path` with this store, atomically: see
+    /// [`TokenStore::write_pending`] and [`PendingWrite::commit`].
+    pub fn save(&self, path: &Path) -> Result<(), TokenError> {
+        self.write_pending(path)?.commit()
+    }
+
+    /// First half of [`TokenStore::save`]: write the new file text to a
+    /// temporary file beside `path` (mode 0600) and fsync it. Nothing
+    /// visible changes until [`PendingWrite::commit`]; dropping the pending
+    /// write removes the temporary file.
+    pub fn write_pending(&self, path: &Path) -> Result<PendingWrite, TokenError> {
+        use std::io::Write;
+        let io = |source| TokenError::Io { path: path.display().to_string(), source };
+        let name = path.file_name().ok_or_else(|| io(std::io::Error::other("not a file name")))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".tmp.{}", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let pending = PendingWrite { tmp: tmp.clone(), path: path.to_path_buf(), done: false };
+        let mut f = opts.open(&tmp).map_err(io)?;
+        f.write_all(self.to_toml().as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        Ok(pending)
+    }
+
     /// Add an entry (e.g. one from [`TokenStore::generate`]).
     pub fn add(&mut self, entry: TokenEntry) -> Result<(), TokenError> {
         if !valid_name(&entry.name) {
@@ -189,6 +284,11 @@ impl TokenStore {
         self.tokens.len() != before
     }
 
+    /// The entry named `name`.
+    pub fn get(&self, name: &str) -> Option<&TokenEntry> {
+        self.entries().find(|e| e.name == name)
+    }
+
     pub fn entries(&self) -> impl Iterator<Item = &TokenEntry> {
         self.tokens.iter().map(|t| &t.entry)
     }
@@ -212,7 +312,8 @@ impl TokenStore {
         for b in bytes {
             plaintext.push_str(&format!("{b:02x}"));
         }
-        let entry = TokenEntry { name: name.to_string(), role, hash: hash_token(&plaintext) };
+        let entry =
+            TokenEntry { name: name.to_string(), role, hash: hash_token(&plaintext), created: Some(utc_now_rfc3339()) };
         Ok((plaintext, entry))
     }
 
@@ -267,6 +368,34 @@ mod tests {
         );
         let e = TokenStore::from_toml_str(&dup, "t.toml").unwrap_err().to_string();
         assert!(e.contains("tokens[1].name"), "{e}");
+    }
+
+    #[test]
+    fn dates_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_796_186_100), "2026-12-02T04:35:00Z");
+    }
+
+    #[test]
+    fn save_replaces_the_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        let (pt, entry) = TokenStore::generate("alice", Role::Admin).unwrap();
+        let mut s = TokenStore::new();
+        s.add(entry).unwrap();
+        s.save(&path).unwrap();
+        let back = TokenStore::load(&path).unwrap();
+        assert_eq!(back.verify(&pt), Some(("alice", Role::Admin)));
+        assert!(back.get("alice").unwrap().created.as_deref().is_some_and(|c| c.ends_with('Z')));
+        // A pending write that is dropped leaves the old file and no litter.
+        s.remove("alice");
+        drop(s.write_pending(&path).unwrap());
+        assert_eq!(TokenStore::load(&path).unwrap().len(), 1);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // An entry without `created` (older files) still loads.
+        let old = format!("[[tokens]]\nname = \"a\"\nrole = \"viewer\"\nhash = \"{}\"\n", "ab".repeat(32));
+        assert_eq!(TokenStore::from_toml_str(&old, "t").unwrap().get("a").unwrap().created, None);
     }
 
     #[test]

@@ -87,11 +87,23 @@ pub enum Command {
     Deploy { strategy: String, module_bytes: Vec<u8>, signature: Option<bulkhead_provenance::ModuleSignature> },
     /// Re-instantiate a strategy from its current module (clears a quarantine).
     Restart { strategy: String },
+    /// Add or revoke an API token (admin). The server owns the token file
+    /// and applies the change after the engine has journalled it; the
+    /// engine only journals it (no trading state changes). Never carries a
+    /// token's text or hash.
+    Tokens(TokenChange),
+}
+
+/// A change to the API token set (see [`Command::Tokens`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenChange {
+    Create { name: String, role: Role },
+    Revoke { name: String },
 }
 
 impl Command {
     /// A short stable name: `halt`, `reduce`, `resume`, `mass_cancel`,
-    /// `set_limit`, `deploy`, `restart`.
+    /// `set_limit`, `deploy`, `restart`, `token_create`, `token_revoke`.
     pub fn kind(&self) -> &'static str {
         match self {
             Command::Halt(_) => "halt",
@@ -101,6 +113,8 @@ impl Command {
             Command::SetLimit { .. } => "set_limit",
             Command::Deploy { .. } => "deploy",
             Command::Restart { .. } => "restart",
+            Command::Tokens(TokenChange::Create { .. }) => "token_create",
+            Command::Tokens(TokenChange::Revoke { .. }) => "token_revoke",
         }
     }
 
@@ -109,7 +123,8 @@ impl Command {
     /// clock, no map iteration; a deployed module appears as its blake3
     /// hash and length, never its bytes).
     ///
-    /// e.g. `halt scope=strategy:mm actor=alice role=operator`
+    /// e.g. `halt scope=strategy:mm actor=alice role=operator`,
+    /// `token_create token=bob token_role=viewer actor=root role=admin`
     pub fn journal_line(&self, actor: &Actor) -> String {
         let what = match self {
             Command::Halt(s) | Command::Reduce(s) | Command::Resume(s) | Command::MassCancel(s) => {
@@ -122,6 +137,8 @@ impl Command {
                 module_bytes.len()
             ),
             Command::Restart { strategy } => format!("strategy={strategy}"),
+            Command::Tokens(TokenChange::Create { name, role }) => format!("token={name} token_role={}", role.as_str()),
+            Command::Tokens(TokenChange::Revoke { name }) => format!("token={name}"),
         };
         format!("{} {what} actor={} role={}", self.kind(), actor.name, actor.role.as_str())
     }
@@ -147,6 +164,7 @@ impl fmt::Debug for Command {
                 .field("value", value)
                 .finish(),
             Command::Restart { strategy } => f.debug_struct("Restart").field("strategy", strategy).finish(),
+            Command::Tokens(change) => f.debug_tuple("Tokens").field(change).finish(),
         }
     }
 }

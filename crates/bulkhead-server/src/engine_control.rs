@@ -195,6 +195,12 @@ impl EngineControl {
                 engine.apply_limit(change);
                 Ok(msg)
             }
+            // The server owns the token set; the engine only journals the
+            // change (with the admin's name) before the server applies it.
+            Command::Tokens(_) => {
+                journal(engine)?;
+                Ok(format!("{} journalled", cmd.kind()))
+            }
         }
     }
 

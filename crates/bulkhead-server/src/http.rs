@@ -8,7 +8,6 @@
 
 use crate::auth::{Role, TokenStore};
 use crate::command::{Actor, Command, CommandError, SIGNATURE_HEADER, Scope};
-use bulkhead_provenance::ModuleSignature;
 use crate::metrics;
 use crate::snapshot::{DecisionKind, LiveEvent, Snapshot};
 use crate::{ControlClient, ServerOptions, SubmitError, now_unix_ms};
@@ -18,8 +17,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
+use bulkhead_provenance::ModuleSignature;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -27,6 +27,8 @@ use std::convert::Infallible;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock};
 use tokio::sync::{broadcast, watch};
+
+mod tokens;
 
 const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 const DASHBOARD_JS: &str = include_str!("dashboard.js");
@@ -38,6 +40,8 @@ pub(crate) struct AppState {
     tokens: Arc<RwLock<TokenStore>>,
     opts: Arc<ServerOptions>,
     stop: watch::Receiver<bool>,
+    /// Token changes one at a time (check, journal, write, swap).
+    token_changes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
@@ -47,7 +51,7 @@ impl AppState {
         opts: ServerOptions,
         stop: watch::Receiver<bool>,
     ) -> AppState {
-        AppState { client, tokens, opts: Arc::new(opts), stop }
+        AppState { client, tokens, opts: Arc::new(opts), stop, token_changes: Arc::default() }
     }
 }
 
@@ -111,6 +115,8 @@ pub(crate) fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/api/v1/strategies/{name}/limits", post(set_limit))
         .route("/api/v1/strategies/{name}/deploy", post(deploy))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{name}", delete(tokens::revoke))
         .route_layer(middleware::from_fn_with_state(Role::Admin, require_role));
     Router::new()
         .route("/", get(dashboard))
@@ -535,6 +541,25 @@ fn is_decimal(s: &str) -> bool {
 
 // ---------------------------------------------------------------- commands
 
+/// The status (and field) of the engine's refusal of a command.
+fn refusal_status(e: &CommandError) -> (StatusCode, Option<String>) {
+    match e {
+        CommandError::NotFound { what, .. } => (StatusCode::NOT_FOUND, Some(what.clone())),
+        CommandError::Invalid { field, .. } => (StatusCode::UNPROCESSABLE_ENTITY, Some(field.clone())),
+        CommandError::Conflict(_) => (StatusCode::CONFLICT, None),
+        CommandError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
+    }
+}
+
+/// The status of a command that got no answer from the engine.
+fn submit_error_status(e: &SubmitError) -> StatusCode {
+    match e {
+        SubmitError::EngineGone | SubmitError::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
+        SubmitError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        SubmitError::Dropped => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// Hand a command to the engine and turn its answer into a response.
 async fn submit(st: &AppState, actor: Actor, command: Command, target: Value) -> ApiResult {
     let kind = command.kind();
@@ -548,24 +573,14 @@ async fn submit(st: &AppState, actor: Actor, command: Command, target: Value) ->
         }
         Ok(Err(e)) => {
             st.client.metrics.command_answered(kind, "refused");
-            let (status, field) = match &e {
-                CommandError::NotFound { what, .. } => (StatusCode::NOT_FOUND, Some(what.clone())),
-                CommandError::Invalid { field, .. } => (StatusCode::UNPROCESSABLE_ENTITY, Some(field.clone())),
-                CommandError::Conflict(_) => (StatusCode::CONFLICT, None),
-                CommandError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
-            };
+            let (status, field) = refusal_status(&e);
             let message = e.to_string();
             (status, json!({ "error": message, "field": field }), false, message)
         }
         Err(e) => {
             st.client.metrics.command_answered(kind, "error");
-            let status = match e {
-                SubmitError::EngineGone | SubmitError::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
-                SubmitError::Timeout => StatusCode::GATEWAY_TIMEOUT,
-                SubmitError::Dropped => StatusCode::INTERNAL_SERVER_ERROR,
-            };
             let message = e.to_string();
-            (status, json!({ "error": message, "field": null }), false, message)
+            (submit_error_status(&e), json!({ "error": message, "field": null }), false, message)
         }
     };
     st.client.emit(LiveEvent::Command { actor, command: format!("{kind} {target}"), ok, message });

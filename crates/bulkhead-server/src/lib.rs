@@ -53,7 +53,11 @@
 //! `GET /dashboard.js` (static files with no data; the page asks for a token)
 //! and, only if [`ServerOptions::metrics_public`] is set, `GET /metrics`.
 //! Viewer: all reads, `/metrics`, `/openapi.json`, the stream. Operator:
-//! halt, reduce, resume, cancel, restart. Admin: limits, deploy.
+//! halt, reduce, resume, cancel, restart. Admin: limits, deploy, tokens
+//! (`GET/POST /api/v1/tokens`, `DELETE /api/v1/tokens/{name}`: a change is
+//! a [`Command::Tokens`] the engine journals with the admin's name; only
+//! then does the server write [`ServerOptions::tokens_file`] and swap the
+//! token set, so the next request sees it).
 //!
 //! With [`ServerOptions::tls`] the same routes are served over HTTPS only
 //! (rustls, ring provider, HTTP/1.1); certificate and key are loaded and
@@ -67,8 +71,8 @@ pub mod metrics;
 pub mod snapshot;
 mod tls;
 
-pub use auth::{Role, TokenEntry, TokenError, TokenStore, hash_token};
-pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, SIGNATURE_HEADER, Scope};
+pub use auth::{PendingWrite, Role, TokenEntry, TokenError, TokenStore, hash_token, valid_token_name};
+pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, SIGNATURE_HEADER, Scope, TokenChange};
 pub use metrics::{Histogram, Metrics};
 pub use snapshot::{
     DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot, JournalStatus, LatencyHistogram,
@@ -104,6 +108,11 @@ pub struct ServerOptions {
     /// Serve HTTPS (rustls) with this certificate and key instead of plain
     /// HTTP. `None` (the default): plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// The run's token file. With it, admins manage tokens through the API
+    /// (`/api/v1/tokens`): each change is journalled by the engine, then
+    /// written to this file (temporary file + rename) and takes effect for
+    /// the next request. `None`: the token API refuses changes (409).
+    pub tokens_file: Option<std::path::PathBuf>,
 }
 
 /// PEM files for [`ServerOptions::tls`].
@@ -126,6 +135,7 @@ impl Default for ServerOptions {
             stream_capacity: 1024,
             worker_threads: 1,
             tls: None,
+            tokens_file: None,
         }
     }
 }
@@ -314,6 +324,11 @@ pub fn channel(options: &ServerOptions) -> (ControlHandle, ControlClient) {
     )
 }
 
+/// Replace the token set every request is checked against.
+pub(crate) fn swap_tokens(slot: &RwLock<TokenStore>, tokens: TokenStore) {
+    *slot.write().unwrap_or_else(|e| e.into_inner()) = tokens;
+}
+
 /// Keeps the server running; dropping it (or [`ServerGuard::shutdown`])
 /// stops accepting, ends live streams, waits up to 2 s for requests in
 /// flight, and joins the server thread.
@@ -330,8 +345,9 @@ impl ServerGuard {
         self.addr
     }
     /// Swap the token set (e.g. after `bulkhead token add` rewrote the file).
+    /// The token API swaps it the same way after each change.
     pub fn reload_tokens(&self, tokens: TokenStore) {
-        *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = tokens;
+        swap_tokens(&self.tokens, tokens);
     }
     pub fn shutdown(mut self) {
         self.stop_now();

@@ -83,7 +83,10 @@ fn the_control_plane_serves_https_with_the_given_certificate() {
     let tmp = tempfile::tempdir().unwrap();
     let cert = self_signed();
     let files = write_files(tmp.path(), &cert);
-    let h = start_harness(ServerOptions { tls: Some(files), ..ServerOptions::default() });
+    let mut h = start_live(LiveOptions {
+        server: ServerOptions { tls: Some(files), ..ServerOptions::default() },
+        ..LiveOptions::default()
+    });
 
     // A real request over TLS, with the usual auth.
     let r = https(h.addr, &cert.der, "GET", "/api/v1/whoami", Some(&h.tokens.viewer), None).unwrap();
@@ -95,10 +98,9 @@ fn the_control_plane_serves_https_with_the_given_certificate() {
     assert_eq!(r.status, 200);
     common::prom::parse(&r.text()).unwrap();
     // Commands too: an operator halts a strategy over HTTPS.
-    let body = br#"{"scope":"strategy","name":"beta"}"#;
+    let body = br#"{"scope":"strategy","name":"momentum"}"#;
     let r = https(h.addr, &cert.der, "POST", "/api/v1/halt", Some(&h.tokens.operator), Some(body)).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(h.journal.lock().unwrap().last().unwrap(), "halt scope=strategy:beta actor=ops role=operator");
 
     // Plain HTTP to the TLS port gets no HTTP answer (rustls refuses the
     // bytes with an alert and closes).
@@ -116,6 +118,7 @@ fn the_control_plane_serves_https_with_the_given_certificate() {
     let other = self_signed();
     let e = https(h.addr, &other.der, "GET", "/api/v1/whoami", Some(&h.tokens.viewer), None).unwrap_err();
     assert!(e.to_string().contains("certificate"), "{e}");
+    assert_eq!(h.stop(), ["halt scope=strategy:momentum actor=ops role=operator"]);
 }
 
 #[test]

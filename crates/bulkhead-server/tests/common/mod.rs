@@ -1,6 +1,8 @@
-//! Test drivers: a fake engine loop that honours the `ControlHandle`
-//! contract (owns a Snapshot, journals each command with its actor before
-//! applying it, answers, republishes), and a tiny blocking HTTP/1.1 client.
+//! Test drivers: [`start_live`], the real engine (the demo strategies on a
+//! small generated market, a real journal) on its own thread behind a real
+//! server; a fake engine loop ([`start_harness`]) kept only for what the
+//! real engine does not publish yet (live state-change events, decision and
+//! fault lists, fixed metric values); and a tiny blocking HTTP/1.1 client.
 #![allow(dead_code)]
 
 pub mod prom;
@@ -207,6 +209,7 @@ fn apply(s: &mut Snapshot, cmd: &Command, actor: &Actor, h: &ControlHandle) -> C
             st.module_hash = Some(blake3::hash(module_bytes).to_hex().to_string());
             Ok(format!("deployed {} bytes to {strategy}", module_bytes.len()))
         }
+        Command::Tokens(_) => Ok("journalled".into()),
         Command::Restart { strategy } => {
             if !known(strategy) {
                 return Err(CommandError::not_found("strategy", strategy));
@@ -301,6 +304,140 @@ pub fn start_harness(options: ServerOptions) -> Harness {
         stop,
         engine: Some(engine),
         guard: Some(guard),
+    }
+}
+
+// ------------------------------------------------------------ real engine
+
+/// The demo's strategies, in config order.
+pub const DEMO_STRATEGIES: [&str; 3] = ["market-maker", "momentum", "misbehaving"];
+
+/// The real engine, running on its own thread behind a real server.
+pub struct Live {
+    pub addr: SocketAddr,
+    pub tokens: Tokens,
+    /// The run's token file (the server's `tokens_file`).
+    pub tokens_file: std::path::PathBuf,
+    pub dir: tempfile::TempDir,
+    stop: Arc<AtomicBool>,
+    engine: Option<JoinHandle<()>>,
+}
+
+/// What [`start_live`] runs.
+pub struct LiveOptions {
+    /// Market events to generate (the demo market: ~1 ms apart).
+    pub events: u64,
+    /// Paper mode: replay at this multiple of real time; `None`: as fast as
+    /// possible, then linger (keep answering) until stopped.
+    pub pace: Option<f64>,
+    pub server: ServerOptions,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions { events: 2_000, pace: None, server: ServerOptions::default() }
+    }
+}
+
+pub fn demo_config(dir: &std::path::Path, events: u64) -> bulkhead_engine::LoadedConfig {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo.toml");
+    let mut cfg = bulkhead_engine::LoadedConfig::load(&path)
+        .unwrap_or_else(|e| panic!("{e} (did scripts/build-strategies.sh run?)"));
+    cfg.journal_dir = dir.join("journal");
+    cfg.raw.run.overwrite_journal = false;
+    if let bulkhead_engine::DataPlan::Generator(spec) = &mut cfg.data {
+        spec.events = events;
+    }
+    cfg
+}
+
+/// Start the demo strategies on a real engine behind a real server on a
+/// loopback port, with one token per role saved to a token file. Returns
+/// once the first snapshot is published.
+pub fn start_live(opts: LiveOptions) -> Live {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens_file = dir.path().join("tokens.toml");
+    let mut store = TokenStore::new();
+    let (viewer, e) = TokenStore::generate("watcher", Role::Viewer).unwrap();
+    store.add(e).unwrap();
+    let (operator, e) = TokenStore::generate("ops", Role::Operator).unwrap();
+    store.add(e).unwrap();
+    let (admin, e) = TokenStore::generate("root", Role::Admin).unwrap();
+    store.add(e).unwrap();
+    store.save(&tokens_file).unwrap();
+    let mut server = opts.server;
+    server.tokens_file.get_or_insert_with(|| tokens_file.clone());
+    let cfg = demo_config(dir.path(), opts.events);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let engine = {
+        let stop = stop.clone();
+        let pace = opts.pace;
+        std::thread::spawn(move || {
+            let bulkhead_engine::PreparedRun { mut engine, runtime, mut source, .. } =
+                bulkhead_engine::prepare_run(&cfg).expect("prepare the demo run");
+            let (handle, guard) = start("127.0.0.1:0".parse().unwrap(), store, server).expect("start server");
+            let mut control = engine_control::EngineControl::new(handle, runtime, pace, "never");
+            control.publish(&engine);
+            let _ = ready_tx.send(guard.local_addr());
+            while !stop.load(Ordering::SeqCst) {
+                let Some(ev) = source.next_event().expect("market data") else { break };
+                control.before_event(&mut engine, ev.ts_ns);
+                engine.on_market(ev).expect("engine");
+            }
+            control.finished(&mut engine);
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+                control.finished(&mut engine);
+            }
+            drop(control);
+            guard.shutdown();
+            engine.finish().expect("finish the run");
+        })
+    };
+    let addr = ready_rx.recv().expect("the engine thread started");
+    Live { addr, tokens: Tokens { viewer, operator, admin }, tokens_file, dir, stop, engine: Some(engine) }
+}
+
+impl Live {
+    /// Stop the engine, finish the run (journal flushed) and return the
+    /// journalled operator commands, in order.
+    pub fn stop(&mut self) -> Vec<String> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(e) = self.engine.take() {
+            e.join().expect("engine thread");
+        }
+        self.journal()
+            .into_iter()
+            .filter(|r| r.kind == bulkhead_engine::records::COMMAND)
+            .map(|r| String::from_utf8_lossy(&r.payload).into_owned())
+            .collect()
+    }
+    /// Every journal record (after [`Live::stop`]).
+    pub fn journal(&self) -> Vec<bulkhead_journal::Record> {
+        bulkhead_journal::JournalReader::open(&self.dir.path().join("journal")).unwrap().map(|r| r.unwrap()).collect()
+    }
+    /// GET `path` as the viewer until `pred` holds (snapshots are published
+    /// right after each command, but a read can race the publish).
+    pub fn wait_for(&self, path: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = request(self.addr, "GET", path, Some(&self.tokens.viewer), None).json();
+            if pred(&v) {
+                return v;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting on {path}: {v}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(e) = self.engine.take() {
+            let _ = e.join();
+        }
     }
 }
 

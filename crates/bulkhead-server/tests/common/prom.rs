@@ -1,7 +1,13 @@
-//! A strict Prometheus text-format (0.0.4) parser for the tests: refuses
-//! what Prometheus would (bad names, bad escapes, duplicate series, families
-//! split apart, counters not ending in `_total`, histograms whose buckets
-//! are not cumulative or lack `+Inf`, `_sum` or a matching `_count`).
+//! `/metrics` as a scraper reads it: parsed by the `prometheus-parse` crate
+//! (its line grammar, [`prometheus_parse::LineInfo`], and its samples,
+//! [`prometheus_parse::Scrape`]), plus the checks that crate does not make
+//! and Prometheus conventions ask for: every line understood (the crate
+//! skips what it cannot read), a newline at the end, one `# HELP` and one
+//! `# TYPE` per family before its samples, families kept together, valid
+//! names and label escapes, no duplicate series, counters named `_total`
+//! and never negative, histograms with increasing `le`, cumulative buckets
+//! ending in `+Inf`, a `_sum`, and a `_count` equal to the `+Inf` bucket.
+use prometheus_parse::{LineInfo, Scrape, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug)]
@@ -35,16 +41,17 @@ fn parse_value(s: &str) -> Result<f64, String> {
         _ => s.parse::<f64>().map_err(|_| format!("bad value `{s}`")),
     }
 }
+fn le_text(v: f64) -> String {
+    if v == f64::INFINITY { "+Inf".into() } else { format!("{v}") }
+}
 
-fn parse_labels(s: &str) -> Result<(BTreeMap<String, String>, &str), String> {
-    // s starts just after '{'
+/// Label syntax (the crate splits on `,` and `=` without checking it):
+/// valid names, quoted values, only `\\`, `\"`, `\n` escapes, no repeats.
+fn check_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
     let mut labels = BTreeMap::new();
     let b = s.as_bytes();
     let mut i = 0;
-    loop {
-        if b.get(i) == Some(&b'}') {
-            return Ok((labels, &s[i + 1..]));
-        }
+    while i < b.len() {
         let eq = s[i..].find('=').ok_or("label without =")? + i;
         let name = &s[i..eq];
         if !valid_label_name(name) {
@@ -70,9 +77,6 @@ fn parse_labels(s: &str) -> Result<(BTreeMap<String, String>, &str), String> {
                 }
                 Some(_) => {
                     let ch = s[j..].chars().next().unwrap();
-                    if ch == '\n' {
-                        return Err("raw newline in label value".into());
-                    }
                     val.push(ch);
                     j += ch.len_utf8();
                 }
@@ -84,96 +88,128 @@ fn parse_labels(s: &str) -> Result<(BTreeMap<String, String>, &str), String> {
         i = j + 1;
         match b.get(i) {
             Some(b',') => i += 1,
-            Some(b'}') => {}
-            _ => return Err("expected , or } after label".into()),
+            None => {}
+            _ => return Err("expected , after a label".into()),
         }
     }
+    Ok(labels)
 }
 
-/// Parse and validate; returns families by name.
+/// Parse with `prometheus-parse` and validate; returns families by name.
 pub fn parse(text: &str) -> Result<BTreeMap<String, Family>, String> {
     if !text.ends_with('\n') {
         return Err("exposition must end with a newline".into());
     }
-    let mut fams: BTreeMap<String, Family> = BTreeMap::new();
+    // The stricter line-by-line pass, on the crate's own line grammar.
+    let mut kinds: BTreeMap<String, String> = BTreeMap::new();
     let mut helps = BTreeSet::new();
     let mut current: Option<String> = None;
     let mut closed = BTreeSet::new();
     let mut series = BTreeSet::new();
+    let mut sample_lines = 0usize;
     for (n, line) in text.lines().enumerate() {
-        let err = |m: String| format!("line {}: {m}: {line}", n + 1);
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# ") {
-            let mut parts = rest.splitn(3, ' ');
-            let (kw, name) = (parts.next().unwrap(), parts.next().ok_or_else(|| err("no name".into()))?);
-            if !valid_metric_name(name) {
-                return Err(err("bad metric name".into()));
-            }
-            match kw {
-                "HELP" if !helps.insert(name.to_string()) => return Err(err("second HELP".into())),
-                "HELP" => {}
-                "TYPE" => {
-                    let kind = parts.next().ok_or_else(|| err("no type".into()))?;
-                    if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
-                        return Err(err("unknown type".into()));
-                    }
-                    if fams.contains_key(name) {
-                        return Err(err("second TYPE".into()));
-                    }
-                    if let Some(c) = current.replace(name.to_string()) {
-                        closed.insert(c);
-                    }
-                    fams.insert(name.to_string(), Family { kind: kind.to_string(), samples: Vec::new() });
+        let err = |m: &str| format!("line {}: {m}: {line}", n + 1);
+        match LineInfo::parse(line) {
+            LineInfo::Empty => {}
+            LineInfo::Doc { metric_name, .. } => {
+                if !valid_metric_name(metric_name) {
+                    return Err(err("bad metric name"));
                 }
-                _ => {}
+                if !helps.insert(metric_name.to_string()) {
+                    return Err(err("second HELP"));
+                }
             }
-            continue;
+            LineInfo::Type { metric_name, metric_alias, .. } => {
+                let name = metric_alias.unwrap_or(metric_name);
+                // The crate reads an unknown type as untyped; Prometheus refuses it.
+                let kind = line.split_whitespace().nth(3).unwrap_or_default();
+                if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
+                    return Err(err("unknown type"));
+                }
+                if !valid_metric_name(&name) {
+                    return Err(err("bad metric name"));
+                }
+                if kinds.insert(name.clone(), kind.to_string()).is_some() {
+                    return Err(err("second TYPE"));
+                }
+                if !helps.contains(&name) {
+                    return Err(err("TYPE without a HELP before it"));
+                }
+                if let Some(c) = current.replace(name) {
+                    closed.insert(c);
+                }
+            }
+            LineInfo::Sample { metric_name, labels, value, timestamp } => {
+                sample_lines += 1;
+                if !valid_metric_name(metric_name) {
+                    return Err(err("bad metric name"));
+                }
+                let labels = labels.map(check_labels).transpose().map_err(|e| err(&e))?.unwrap_or_default();
+                parse_value(value).map_err(|e| err(&e))?;
+                if let Some(ts) = timestamp {
+                    ts.parse::<i64>().map_err(|_| err("bad timestamp"))?;
+                }
+                let fam = current.as_deref().ok_or_else(|| err("sample before any TYPE"))?;
+                let belongs = match kinds[fam].as_str() {
+                    "histogram" => ["_bucket", "_sum", "_count"].iter().any(|s| metric_name == format!("{fam}{s}")),
+                    _ => metric_name == fam,
+                };
+                if !belongs {
+                    return Err(err(&format!("sample `{metric_name}` does not belong to family `{fam}`")));
+                }
+                if closed.contains(fam) {
+                    return Err(err("family is not contiguous"));
+                }
+                if !series.insert(format!("{metric_name}{labels:?}")) {
+                    return Err(err("duplicate series"));
+                }
+            }
+            LineInfo::Ignored if line.starts_with('#') => {}
+            LineInfo::Ignored => return Err(err("not a sample, a comment or a blank line")),
         }
-        if line.starts_with('#') {
-            continue;
-        }
-        let name_end = line.find(['{', ' ']).ok_or_else(|| err("no value".into()))?;
-        let name = &line[..name_end];
-        if !valid_metric_name(name) {
-            return Err(err("bad metric name".into()));
-        }
-        let (labels, rest) = if line.as_bytes()[name_end] == b'{' {
-            parse_labels(&line[name_end + 1..]).map_err(err)?
-        } else {
-            (BTreeMap::new(), &line[name_end..])
-        };
-        let rest = rest.strip_prefix(' ').ok_or_else(|| err("expected a space before the value".into()))?;
-        let mut vt = rest.split(' ');
-        let value = parse_value(vt.next().unwrap()).map_err(err)?;
-        if let Some(ts) = vt.next() {
-            ts.parse::<i64>().map_err(|_| err("bad timestamp".into()))?;
-        }
-        if vt.next().is_some() {
-            return Err(err("trailing text".into()));
-        }
-        let fam_name = current.clone().ok_or_else(|| err("sample before any TYPE".into()))?;
-        let fam = fams.get_mut(&fam_name).unwrap();
-        let ok_name = match fam.kind.as_str() {
-            "histogram" => {
-                [&*fam_name, &format!("{fam_name}_bucket"), &format!("{fam_name}_sum"), &format!("{fam_name}_count")]
+    }
+    if let Some(h) = helps.iter().find(|h| !kinds.contains_key(*h)) {
+        return Err(format!("HELP for `{h}` without a TYPE"));
+    }
+
+    // The samples, as the crate reads them.
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).map_err(|e| e.to_string())?;
+    let mut fams: BTreeMap<String, Family> =
+        kinds.iter().map(|(n, k)| (n.clone(), Family { kind: k.clone(), samples: Vec::new() })).collect();
+    let mut read = 0usize;
+    for s in scrape.samples {
+        let labels: BTreeMap<String, String> = s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let (family, samples) = match &s.value {
+            Value::Histogram(buckets) => (
+                s.metric.clone(),
+                buckets
                     .iter()
-                    .skip(1)
-                    .any(|s| *s == name)
+                    .map(|b| {
+                        let mut labels = labels.clone();
+                        labels.insert("le".into(), le_text(b.less_than));
+                        Sample { name: format!("{}_bucket", s.metric), labels, value: b.count }
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Value::Summary(_) => return Err(format!("{}: summaries are not used here", s.metric)),
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => {
+                // A histogram's `_sum` and `_count` come back untyped.
+                let family = ["_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| {
+                        let base = s.metric.strip_suffix(suffix)?;
+                        (kinds.get(base).map(String::as_str) == Some("histogram")).then(|| base.to_string())
+                    })
+                    .unwrap_or_else(|| s.metric.clone());
+                (family, vec![Sample { name: s.metric.clone(), labels, value: *v }])
             }
-            _ => name == fam_name,
         };
-        if !ok_name {
-            return Err(err(format!("sample `{name}` does not belong to family `{fam_name}`")));
-        }
-        if closed.contains(name) {
-            return Err(err("family is not contiguous".into()));
-        }
-        if !series.insert(format!("{name}{labels:?}")) {
-            return Err(err("duplicate series".into()));
-        }
-        fam.samples.push(Sample { name: name.to_string(), labels, value });
+        let fam = fams.get_mut(&family).ok_or_else(|| format!("sample `{}` has no family", s.metric))?;
+        read += samples.len();
+        fam.samples.extend(samples);
+    }
+    if read != sample_lines {
+        return Err(format!("prometheus-parse read {read} samples from {sample_lines} sample lines"));
     }
     for (name, f) in &fams {
         if f.kind == "counter" {
@@ -191,39 +227,56 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Family>, String> {
     Ok(fams)
 }
 
-fn check_histogram(name: &str, f: &Family) -> Result<(), String> {
-    let mut groups: BTreeMap<Vec<(String, String)>, Vec<&Sample>> = BTreeMap::new();
+/// One histogram series (labels other than `le`): buckets by increasing
+/// `le`, `_sum`, `_count`.
+type Series = (Vec<(f64, f64)>, Option<f64>, Option<f64>);
+
+fn series_of(f: &Family) -> BTreeMap<Vec<(String, String)>, Series> {
+    let mut groups: BTreeMap<Vec<(String, String)>, Series> = BTreeMap::new();
     for s in &f.samples {
         let key: Vec<_> = s.labels.iter().filter(|(k, _)| *k != "le").map(|(k, v)| (k.clone(), v.clone())).collect();
-        groups.entry(key).or_default().push(s);
+        let g = groups.entry(key).or_default();
+        if s.name.ends_with("_bucket") {
+            g.0.push((s.labels.get("le").map_or(f64::NAN, |le| parse_value(le).unwrap_or(f64::NAN)), s.value));
+        } else if s.name.ends_with("_sum") {
+            g.1 = Some(s.value);
+        } else if s.name.ends_with("_count") {
+            g.2 = Some(s.value);
+        }
     }
-    for (key, samples) in groups {
-        let buckets: Vec<_> = samples.iter().filter(|s| s.name.ends_with("_bucket")).collect();
-        let mut last_le = f64::NEG_INFINITY;
-        let mut last_count = 0.0;
-        for b in &buckets {
-            let le: f64 = parse_value(b.labels.get("le").ok_or(format!("{name}: bucket without le"))?)?;
-            if le <= last_le || b.value < last_count {
+    // The crate does not keep the buckets' order: put them by `le`.
+    for g in groups.values_mut() {
+        g.0.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    groups
+}
+
+fn check_histogram(name: &str, f: &Family) -> Result<(), String> {
+    for (key, (buckets, sum, count)) in series_of(f) {
+        let mut last = (f64::NEG_INFINITY, 0.0);
+        for &(le, n) in &buckets {
+            if le.is_nan() {
+                return Err(format!("{name} {key:?}: bucket without a numeric le"));
+            }
+            if le <= last.0 || n < last.1 {
                 return Err(format!("{name} {key:?}: buckets not increasing"));
             }
-            last_le = le;
-            last_count = b.value;
+            last = (le, n);
         }
-        if last_le != f64::INFINITY {
+        if last.0 != f64::INFINITY {
             return Err(format!("{name} {key:?}: no +Inf bucket"));
         }
-        let count = samples.iter().find(|s| s.name.ends_with("_count")).ok_or(format!("{name}: no _count"))?;
-        samples.iter().find(|s| s.name.ends_with("_sum")).ok_or(format!("{name}: no _sum"))?;
-        if count.value != last_count {
-            return Err(format!("{name} {key:?}: _count != +Inf bucket"));
+        sum.ok_or(format!("{name} {key:?}: no _sum"))?;
+        if count != Some(last.1) {
+            return Err(format!("{name} {key:?}: _count {count:?} != +Inf bucket {}", last.1));
         }
     }
     Ok(())
 }
 
-/// Assert that histogram `name` has a series for each `label=value` with
-/// cumulative buckets ending in `+Inf`, `_count` equal to the `+Inf` bucket
-/// and `_count > 0`. Returns the counts in the order of `values`.
+/// Assert that histogram `name` has a series for each `label=value` with at
+/// least two buckets, samples in it (`_count > 0`, `_sum > 0`). Returns the
+/// counts in the order of `values`. ([`parse`] checked the buckets.)
 pub fn check_cumulative_histogram(
     fams: &BTreeMap<String, Family>,
     name: &str,
@@ -232,33 +285,19 @@ pub fn check_cumulative_histogram(
 ) -> Vec<f64> {
     let f = fams.get(name).unwrap_or_else(|| panic!("no family {name}"));
     assert_eq!(f.kind, "histogram", "{name}");
+    let series = series_of(f);
     values
         .iter()
         .map(|v| {
-            let of = |suffix: &str| -> Vec<&Sample> {
-                f.samples
-                    .iter()
-                    .filter(|s| {
-                        s.name == format!("{name}{suffix}") && s.labels.get(label).map(String::as_str) == Some(*v)
-                    })
-                    .collect()
-            };
-            let buckets = of("_bucket");
+            let (_, (buckets, sum, count)) = series
+                .iter()
+                .find(|(k, _)| k.iter().any(|(l, x)| l == label && x == v))
+                .unwrap_or_else(|| panic!("{name}{{{label}={v}}}: no series"));
             assert!(buckets.len() >= 2, "{name}{{{label}={v}}}: buckets {buckets:?}");
-            let mut last = (f64::NEG_INFINITY, 0.0);
-            for b in &buckets {
-                let le = parse_value(&b.labels["le"]).unwrap();
-                assert!(le > last.0 && b.value >= last.1, "{name}{{{label}={v}}}: not cumulative: {buckets:?}");
-                last = (le, b.value);
-            }
-            assert_eq!(last.0, f64::INFINITY, "{name}{{{label}={v}}}: last bucket is not +Inf");
-            let count = of("_count");
-            let sum = of("_sum");
-            assert_eq!((count.len(), sum.len()), (1, 1), "{name}{{{label}={v}}}");
-            assert_eq!(count[0].value, last.1, "{name}{{{label}={v}}}: _count != +Inf bucket");
-            assert!(count[0].value > 0.0, "{name}{{{label}={v}}}: no samples");
-            assert!(sum[0].value > 0.0, "{name}{{{label}={v}}}: _sum is {}", sum[0].value);
-            count[0].value
+            let count = count.unwrap_or_else(|| panic!("{name}{{{label}={v}}}: no _count"));
+            assert!(count > 0.0, "{name}{{{label}={v}}}: no samples");
+            assert!(sum.is_some_and(|s| s > 0.0), "{name}{{{label}={v}}}: _sum is {sum:?}");
+            count
         })
         .collect()
 }

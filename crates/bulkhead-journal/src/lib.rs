@@ -82,4 +82,6 @@ pub use format::{
     genesis_hash, segment_file_name,
 };
 pub use reader::{JournalReader, Record, VerifyReport, verify, verify_with};
-pub use writer::{FsyncPolicy, FsyncStats, JournalParams, JournalSummary, JournalWriter, RecoveryReport};
+pub use writer::{
+    BLOB_DIR, FsyncPolicy, FsyncStats, JournalParams, JournalSummary, JournalWriter, RecoveryReport, read_blob,
+};

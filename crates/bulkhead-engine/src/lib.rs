@@ -39,6 +39,7 @@
 //!   modules' hashes (`MODULE`), so [`replay`] can rebuild a run from the
 //!   journal alone and compare every decision; [`decode`] reads any record.
 
+pub mod commands;
 pub mod config;
 pub mod decode;
 pub mod engine;

@@ -190,7 +190,7 @@ enum Action {
 ///   deterministic, this rebuilds positions, open orders, trading states and
 ///   the strategies' own memory exactly as they were at the crash. Operator
 ///   commands are the one input not in the config or the data: the engine
-///   [`peek`](JournalSink::peek)s for `COMMAND` records at each event
+///   peeks for `COMMAND` records at each event
 ///   boundary and re-applies them ([`Engine::apply_command`]).
 pub struct JournalSink {
     w: JournalWriter,

@@ -22,8 +22,8 @@ pub enum FsyncPolicy {
     /// After every N appends, the buffer is written out and fsynced. N must be > 0.
     EveryN(u32),
     /// Group commit: fsync once `records` appends are pending or the oldest
-    /// pending append is `millis` ms old (checked at each append), whichever
-    /// comes first. Both must be > 0. The only use of the wall clock in the
+    /// pending append is `millis` ms old (checked at each append and by
+    /// [`JournalWriter::tick`]), whichever comes first. Both must be > 0. The only use of the wall clock in the
     /// journal, and it decides nothing but *when* an fsync happens.
     Group { records: u32, millis: u16 },
     /// Never fsync except in `finish` (and after recovery). For backtests.

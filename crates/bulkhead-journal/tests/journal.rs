@@ -299,7 +299,7 @@ fn middle_segment_truncated_at_a_record_boundary_is_found_where_records_are_miss
     // Cut segment 2 cleanly just before its middle record: what is left of
     // it verifies on its own; the records after the cut are gone.
     let r = middle_record(&recs);
-    let last_in_seg = recs.iter().filter(|x| x.segment == 2).last().unwrap();
+    let last_in_seg = recs.iter().rfind(|x| x.segment == 2).unwrap();
     fs::OpenOptions::new().write(true).open(seg(&dir, 2)).unwrap().set_len(r.offset).unwrap();
     let e = expect_record_error(&dir, r, VerifyErrorKind::SegmentCutShort { next_first_seq: last_in_seg.seq + 1 });
     assert!(
@@ -317,7 +317,7 @@ fn middle_segment_truncated_at_a_record_boundary_is_found_where_records_are_miss
     // Cut down to the bare header: the first record of the segment is named.
     let (_t2, dir2, recs2) = fixture();
     let first = recs2.iter().find(|x| x.segment == 3).unwrap();
-    let last = recs2.iter().filter(|x| x.segment == 3).last().unwrap();
+    let last = recs2.iter().rfind(|x| x.segment == 3).unwrap();
     fs::OpenOptions::new().write(true).open(seg(&dir2, 3)).unwrap().set_len(SEGMENT_HEADER_LEN as u64).unwrap();
     expect_record_error(&dir2, first, VerifyErrorKind::SegmentCutShort { next_first_seq: last.seq + 1 });
 }

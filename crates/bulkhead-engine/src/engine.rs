@@ -190,8 +190,8 @@ enum Action {
 ///   deterministic, this rebuilds positions, open orders, trading states and
 ///   the strategies' own memory exactly as they were at the crash. Operator
 ///   commands are the one input not in the config or the data: the engine
-///   peeks for `COMMAND` records at each event
-///   boundary and re-applies them ([`Engine::apply_command`]).
+///   peeks for `COMMAND` records at each event boundary and re-applies them
+///   ([`Engine::apply_command`]).
 pub struct JournalSink {
     w: JournalWriter,
     error: Option<EngineError>,
@@ -759,11 +759,7 @@ impl Engine {
     /// Journal a file the run was configured from (`records::CONFIG`).
     pub fn journal_config_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), EngineError> {
         let n = u16::try_from(name.len()).unwrap_or(u16::MAX);
-        self.journal.write_var(
-            records::CONFIG,
-            &n.to_le_bytes(),
-            &[&name.as_bytes()[..usize::from(n)], bytes].concat(),
-        );
+        self.journal.write_var(records::CONFIG, &n.to_le_bytes(), &[&name.as_bytes()[..usize::from(n)], bytes].concat());
         self.journal.check()
     }
 

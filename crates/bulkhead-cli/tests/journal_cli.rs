@@ -60,9 +60,9 @@ fn sigkill_at_random_points_loses_nothing_acknowledged_and_resume_completes_the_
     let reference = segments(&journal_of(&ref_cfg));
     let total = good_prefix(&journal_of(&ref_cfg));
 
-    // Each round lives a random 0 .. run/10 (at least 40 ms): about 20 rounds
-    // add up to one uninterrupted run, so the kills spread over the whole run.
-    let window = (run_ms / 10).max(40);
+    // Each round lives a random 0 .. 100 ms (start-up) + run/10: about 20
+    // rounds add up to one uninterrupted run, so the kills spread over it.
+    let window = 100 + run_ms / 10;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let (mut kills, mut appending_kills, mut finished_rounds) = (0u32, 0u32, 0u32);
     let mut kept_before = 0;
@@ -106,18 +106,19 @@ fn sigkill_at_random_points_loses_nothing_acknowledged_and_resume_completes_the_
         );
         assert!(kept >= kept_before, "round {round}: {kept_before} records before, {kept} after");
         // The chain verifies up to a torn tail, and a tear is only ever at the end.
-        if let Err(e) = bulkhead_journal::verify(&journal_of(&crash_cfg))
-            && e.kind != bulkhead_journal::VerifyErrorKind::NoSegments
+        // (Killed before the journal was created: nothing to check.)
+        let segs = if journal_of(&crash_cfg).is_dir() { segments(&journal_of(&crash_cfg)).len() } else { 0 };
+        if segs > 0
+            && let Err(e) = bulkhead_journal::verify(&journal_of(&crash_cfg))
         {
-            let last = std::fs::read_dir(journal_of(&crash_cfg)).unwrap().count() as u32 - 1;
-            assert_eq!(e.segment(), Some(last), "round {round}: damage before the tail: {e}");
+            assert_eq!(e.segment(), Some(segs as u32 - 1), "round {round}: damage before the tail: {e}");
         }
         appending_kills += u32::from(kept > kept_before);
         kept_before = kept;
     }
     assert!(kills >= KILLS, "only {kills} kills landed (uninterrupted run: {run_ms} ms)");
     // Not only start-up and re-derivation: many kills hit a run that was appending.
-    assert!(appending_kills >= KILLS / 3, "only {appending_kills} of {kills} kills landed while appending");
+    assert!(appending_kills >= KILLS / 4, "only {appending_kills} of {kills} kills landed while appending");
     let (code, _, err) = bulkhead(&["run", crash_cfg.to_str().unwrap(), "--quiet", "--resume"]);
     assert_eq!(code, 0, "{err}");
     let (code, out, _) = bulkhead(&["journal", "verify", journal_of(&crash_cfg).to_str().unwrap()]);

@@ -33,14 +33,19 @@ fn journal_of(cfg: &Path) -> PathBuf {
     cfg.parent().unwrap().join("out/demo.journal")
 }
 
-/// Run the demo (group commit) and SIGKILL it at pseudo-random points, again
-/// and again, each time restarting with `--resume`; then let it finish. No
-/// record acknowledged (`acked N` on stdout) before a kill may be missing
-/// after it, and the final journal must be byte-identical to a run that was
-/// never interrupted.
+/// Run the demo (group commit) and SIGKILL it at pseudo-random points (a
+/// seeded generator), again and again, each time restarting with
+/// `--resume`; then let it finish. At least 20 kills land — during start-up,
+/// while the journalled prefix is re-derived and while new records are being
+/// appended. No record acknowledged (`acked N` on stdout) before a kill may
+/// be missing after it, the chain verifies after every kill, and the final
+/// journal must be byte-identical to a run that was never interrupted.
 #[test]
 fn sigkill_at_random_points_loses_nothing_acknowledged_and_resume_completes_the_run() {
-    let edit = |t: String| t.replace("events = 3_000", "events = 40_000").replace("fsync = \"never\"", "fsync = \"every:256:2ms\"");
+    const KILLS: u32 = 24;
+    let edit = |t: String| {
+        t.replace("events = 3_000", "events = 20_000").replace("fsync = \"never\"", "fsync = \"every:256:2ms\"")
+    };
     let tmp = tempfile::tempdir().unwrap();
     let ref_dir = tmp.path().join("reference");
     let crash_dir = tmp.path().join("crash");
@@ -48,25 +53,32 @@ fn sigkill_at_random_points_loses_nothing_acknowledged_and_resume_completes_the_
     std::fs::create_dir_all(&crash_dir).unwrap();
     let ref_cfg = demo_variant(&ref_dir, edit);
     let crash_cfg = demo_variant(&crash_dir, edit);
-    let started = std::time::Instant::now();
+    let test_started = std::time::Instant::now();
     let (code, _, err) = bulkhead(&["run", ref_cfg.to_str().unwrap(), "--quiet"]);
     assert_eq!(code, 0, "{err}");
-    // Each round kills within a quarter of what an uninterrupted run takes here.
-    let run_ms = started.elapsed().as_millis() as u64;
+    let run_ms = test_started.elapsed().as_millis() as u64;
     let reference = segments(&journal_of(&ref_cfg));
+    let total = good_prefix(&journal_of(&ref_cfg));
 
+    // Each round lives a random 0 .. 100 ms (start-up) + run/10: about 20
+    // rounds add up to one uninterrupted run, so the kills spread over it.
+    let window = 100 + run_ms / 10;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut kills = 0;
-    for round in 0..8 {
+    let (mut kills, mut appending_kills, mut finished_rounds) = (0u32, 0u32, 0u32);
+    let mut kept_before = 0;
+    for round in 0..3 * KILLS {
+        if kills >= KILLS {
+            break;
+        }
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let delay = 20 + (seed >> 33) % (run_ms / 4).max(1);
+        let delay_us = (seed >> 24) % (window * 1000);
         let mut child = Command::new(env!("CARGO_BIN_EXE_bulkhead"))
             .args(["run", crash_cfg.to_str().unwrap(), "--quiet", "--resume", "--ack-lines"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
+        std::thread::sleep(Duration::from_micros(delay_us));
         let finished = child.try_wait().unwrap().is_some();
         child.kill().ok(); // SIGKILL
         let status = child.wait().unwrap();
@@ -77,19 +89,46 @@ fn sigkill_at_random_points_loses_nothing_acknowledged_and_resume_completes_the_
         assert!(!err.contains("panicked"), "round {round}: {err}");
         if finished {
             assert!(status.success(), "round {round}: {err}");
-            break;
+            finished_rounds += 1;
+            // The run completed: start over from an empty journal so every
+            // kill still lands in a run that has work left.
+            assert!(segments(&journal_of(&crash_cfg)) == reference, "round {round}: completed journal differs");
+            std::fs::remove_dir_all(journal_of(&crash_cfg)).unwrap();
+            kept_before = 0;
+            continue;
         }
         kills += 1;
         let acked = out.lines().filter_map(|l| l.strip_prefix("acked ")?.parse::<u64>().ok()).max().unwrap_or(0);
         let kept = good_prefix(&journal_of(&crash_cfg));
-        assert!(kept >= acked, "round {round} (killed after {delay} ms): {acked} records acknowledged, {kept} survive");
+        assert!(
+            kept >= acked,
+            "round {round} (killed after {delay_us} us): {acked} records acknowledged, {kept} survive"
+        );
+        assert!(kept >= kept_before, "round {round}: {kept_before} records before, {kept} after");
+        // The chain verifies up to a torn tail, and a tear is only ever at the end.
+        // (Killed before the journal was created: nothing to check.)
+        let segs = if journal_of(&crash_cfg).is_dir() { segments(&journal_of(&crash_cfg)).len() } else { 0 };
+        if segs > 0
+            && let Err(e) = bulkhead_journal::verify(&journal_of(&crash_cfg))
+        {
+            assert_eq!(e.segment(), Some(segs as u32 - 1), "round {round}: damage before the tail: {e}");
+        }
+        appending_kills += u32::from(kept > kept_before);
+        kept_before = kept;
     }
-    assert!(kills >= 3, "only {kills} kills landed before the run finished (uninterrupted run: {run_ms} ms)");
+    assert!(kills >= KILLS, "only {kills} kills landed (uninterrupted run: {run_ms} ms)");
+    // Not only start-up and re-derivation: many kills hit a run that was appending.
+    assert!(appending_kills >= KILLS / 4, "only {appending_kills} of {kills} kills landed while appending");
     let (code, _, err) = bulkhead(&["run", crash_cfg.to_str().unwrap(), "--quiet", "--resume"]);
     assert_eq!(code, 0, "{err}");
     let (code, out, _) = bulkhead(&["journal", "verify", journal_of(&crash_cfg).to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(segments(&journal_of(&crash_cfg)) == reference, "resumed journal differs from the uninterrupted one");
+    eprintln!(
+        "{kills} kills ({appending_kills} while appending, {finished_rounds} rounds ran to the end) over a run of \
+         {total} records / {run_ms} ms; test took {} ms",
+        test_started.elapsed().as_millis()
+    );
 }
 
 #[test]
@@ -128,7 +167,16 @@ fn show_prints_filtered_records_as_text_and_json() {
     let ts: Vec<u64> = lines.iter().map(|v| v["ts_ns"].as_u64().unwrap()).collect();
     let (from, to) = (ts[0], ts[ts.len() / 2]);
     let (_, out, _) = bulkhead(&[
-        "journal", "show", j, "--kind", "market", "--from-ns", &from.to_string(), "--to-ns", &to.to_string(), "--json",
+        "journal",
+        "show",
+        j,
+        "--kind",
+        "market",
+        "--from-ns",
+        &from.to_string(),
+        "--to-ns",
+        &to.to_string(),
+        "--json",
     ]);
     assert!(out.lines().all(|l| {
         let t = serde_json::from_str::<serde_json::Value>(l).unwrap()["ts_ns"].as_u64().unwrap();
@@ -156,7 +204,8 @@ fn signed_checkpoint_reveals_a_cut_or_rewritten_journal() {
     assert_eq!(bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]).0, 0);
     let j = journal_of(&cfg);
     let js = j.to_str().unwrap();
-    let (code, out, err) = bulkhead(&["journal", "checkpoint", js, "--key", keys.join("auditor.key").to_str().unwrap()]);
+    let (code, out, err) =
+        bulkhead(&["journal", "checkpoint", js, "--key", keys.join("auditor.key").to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("signed by auditor"), "{out}");
     let (code, out, _) = bulkhead(&["journal", "verify", js, "--trusted-keys", trusted.to_str().unwrap()]);
@@ -164,7 +213,8 @@ fn signed_checkpoint_reveals_a_cut_or_rewritten_journal() {
     assert!(out.contains("checkpoints: 1 verified (trusted key)") && out.contains("by auditor"), "{out}");
 
     // Not signed by a trusted key.
-    let (code, out, _) = bulkhead(&["journal", "verify", js, "--trusted-keys", keys.join("mallory.pub").to_str().unwrap()]);
+    let (code, out, _) =
+        bulkhead(&["journal", "verify", js, "--trusted-keys", keys.join("mallory.pub").to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(out.starts_with("BAD: ") && out.contains("not in the trusted keys"), "{out}");
 
@@ -180,14 +230,16 @@ fn signed_checkpoint_reveals_a_cut_or_rewritten_journal() {
     std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(last.offset).unwrap();
     assert!(bulkhead_journal::verify(&cut).is_ok());
     // ...but the checkpoint knows.
-    let (code, out, _) = bulkhead(&["journal", "verify", cut.to_str().unwrap(), "--trusted-keys", trusted.to_str().unwrap()]);
+    let (code, out, _) =
+        bulkhead(&["journal", "verify", cut.to_str().unwrap(), "--trusted-keys", trusted.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(out.contains("BAD: ") && out.contains("cut off") && out.contains(&format!("#{}", last.seq)), "{out}");
 
     // A rewritten journal (another run, rehashed end to end) under the old checkpoint.
     let other_dir = tmp.path().join("other");
     std::fs::create_dir_all(&other_dir).unwrap();
-    let other = demo_variant(&other_dir, |t| t.replace("seed = 42", "seed = 43").replace("events = 3_000", "events = 3_500"));
+    let other =
+        demo_variant(&other_dir, |t| t.replace("seed = 42", "seed = 43").replace("events = 3_000", "events = 3_500"));
     assert_eq!(bulkhead(&["run", other.to_str().unwrap(), "--quiet"]).0, 0);
     let oj = journal_of(&other);
     for e in std::fs::read_dir(&j).unwrap() {
@@ -196,7 +248,8 @@ fn signed_checkpoint_reveals_a_cut_or_rewritten_journal() {
             std::fs::copy(&p, oj.join(p.file_name().unwrap())).unwrap();
         }
     }
-    let (code, out, _) = bulkhead(&["journal", "verify", oj.to_str().unwrap(), "--trusted-keys", trusted.to_str().unwrap()]);
+    let (code, out, _) =
+        bulkhead(&["journal", "verify", oj.to_str().unwrap(), "--trusted-keys", trusted.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(out.contains("BAD: ") && out.contains("rewritten"), "{out}");
 }
@@ -208,7 +261,8 @@ fn replay_command_reports_identical_then_a_changed_module() {
     assert_eq!(bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]).0, 0);
     let j = journal_of(&cfg);
     let modules = root().join("strategies/wasm");
-    let (code, out, err) = bulkhead(&["journal", "replay", j.to_str().unwrap(), "--modules", modules.to_str().unwrap()]);
+    let (code, out, err) =
+        bulkhead(&["journal", "replay", j.to_str().unwrap(), "--modules", modules.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("IDENTICAL") && out.contains("strategy `momentum`: all"), "{out}");
 
@@ -222,4 +276,30 @@ fn replay_command_reports_identical_then_a_changed_module() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("module CHANGED: strategy `momentum`"), "{out}");
     assert!(out.contains("strategy `momentum`: DIFFERS") && out.contains("DIFFERENT"), "{out}");
+}
+
+/// `journal verify` on a journal whose middle segment was cut cleanly at a
+/// record boundary (every remaining record verifies on its own) names the
+/// segment, the first missing record and the byte offset of the cut.
+#[test]
+fn verify_names_the_cut_in_a_middle_segment_truncated_at_a_record_boundary() {
+    use bulkhead_journal::{FsyncPolicy, JournalParams, JournalWriter};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let mut w = JournalWriter::create(&dir, JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 4096 }).unwrap();
+    for i in 0..500u64 {
+        w.append(7, i, &[i as u8; 40]).unwrap();
+    }
+    w.finish().unwrap();
+    let recs: Vec<_> = JournalReader::open(&dir).unwrap().map(Result::unwrap).collect();
+    assert!(recs.last().unwrap().segment >= 3);
+    let in_seg1: Vec<_> = recs.iter().filter(|r| r.segment == 1).collect();
+    let cut = in_seg1[in_seg1.len() / 2];
+    let seg = dir.join(bulkhead_journal::segment_file_name(1));
+    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(cut.offset).unwrap();
+    let (code, out, _) = bulkhead(&["journal", "verify", dir.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    let want = format!("segment 00000001.bhj record #{} at byte {}: segment ends early", cut.seq, cut.offset);
+    assert!(out.starts_with("BAD: ") && out.contains(&want), "{out}");
+    assert!(out.contains(&format!("next segment starts at record #{}", in_seg1.last().unwrap().seq + 1)), "{out}");
 }

@@ -188,7 +188,10 @@ enum Action {
 ///   next one of the prefix (kind, time, payload) and is not written again;
 ///   when the prefix is exhausted, appending continues. Because the run is
 ///   deterministic, this rebuilds positions, open orders, trading states and
-///   the strategies' own memory exactly as they were at the crash.
+///   the strategies' own memory exactly as they were at the crash. Operator
+///   commands are the one input not in the config or the data: the engine
+///   peeks for `COMMAND` records at each event boundary and re-applies them
+///   ([`Engine::apply_command`]).
 pub struct JournalSink {
     w: JournalWriter,
     error: Option<EngineError>,
@@ -196,20 +199,53 @@ pub struct JournalSink {
     scratch: Vec<u8>,
     gate: bool,
     prefix: Option<JournalReader>,
+    /// The prefix's next record, read ahead by `peek`.
+    peeked: Option<bulkhead_journal::Record>,
     resumed: u64,
 }
 
 impl JournalSink {
     fn new(w: JournalWriter, prefix: Option<JournalReader>) -> Self {
         let gate = w.fsync_policy() != bulkhead_journal::FsyncPolicy::Never;
-        JournalSink { w, error: None, ts: 0, scratch: Vec::new(), gate, prefix, resumed: 0 }
+        JournalSink { w, error: None, ts: 0, scratch: Vec::new(), gate, prefix, peeked: None, resumed: 0 }
+    }
+    /// While resuming: the next journalled record this run must reproduce.
+    /// `None` once the prefix is exhausted, which ends the resume (or after
+    /// an error).
+    fn peek(&mut self) -> Option<&bulkhead_journal::Record> {
+        if self.error.is_some() {
+            return None;
+        }
+        if self.peeked.is_none() {
+            match self.prefix.as_mut()?.next() {
+                Some(Ok(rec)) => self.peeked = Some(rec),
+                Some(Err(e)) => {
+                    self.error = Some(e.into());
+                    return None;
+                }
+                None => {
+                    self.prefix = None;
+                    tracing::info!(records = self.resumed, "resume: journal prefix reproduced; appending");
+                    return None;
+                }
+            }
+        }
+        self.peeked.as_ref()
+    }
+    /// Still inside the journalled prefix of a resumed run?
+    fn resuming(&mut self) -> bool {
+        self.peek().is_some()
     }
     fn write(&mut self, kind: u16, payload: &[u8]) {
         if self.error.is_some() {
             return;
         }
         if let Some(prefix) = &mut self.prefix {
-            match prefix.next() {
+            let next = match self.peeked.take() {
+                Some(rec) => Some(Ok(rec)),
+                None => prefix.next(),
+            };
+            match next {
                 Some(Ok(rec)) => {
                     if rec.kind != kind || rec.ts_ns != self.ts || rec.payload != payload {
                         self.error = Some(EngineError::ResumeDiverged {
@@ -265,18 +301,16 @@ impl JournalSink {
     /// At the end of a resumed run: records left in the prefix are records
     /// this run did not reproduce.
     fn check_prefix_consumed(&mut self) -> Result<(), EngineError> {
-        if let Some(prefix) = &mut self.prefix
-            && let Some(rec) = prefix.next()
-        {
-            let rec = rec?;
+        if let Some(rec) = self.peek() {
+            let (seq, kind, ts) = (rec.seq, rec.kind, rec.ts_ns);
             return Err(EngineError::ResumeDiverged {
-                seq: rec.seq,
-                journalled: format!("{} at {} ns", records::kind_name(rec.kind), rec.ts_ns),
+                seq,
+                journalled: format!("{} at {ts} ns", records::kind_name(kind)),
                 now: "the end of the run".into(),
             });
         }
         self.prefix = None;
-        Ok(())
+        self.check()
     }
 }
 
@@ -495,6 +529,9 @@ pub struct Engine {
     now: u64,
     /// Needed only to restart wasm strategies (supervisor).
     runtime: Option<Arc<SandboxRuntime>>,
+    /// Audit of the durability gate: venue actions released while a record
+    /// deciding them was not yet durable under the fsync policy (must stay 0).
+    undurable_releases: u64,
 }
 
 impl Engine {
@@ -571,6 +608,7 @@ impl Engine {
             events: 0,
             now: 0,
             runtime: None,
+            undurable_releases: 0,
         })
     }
 
@@ -695,12 +733,19 @@ impl Engine {
         control: &mut dyn FnMut(&mut Engine, u64),
     ) -> Result<(), EngineError> {
         while let Some(ev) = source.next_event()? {
-            control(self, ev.ts_ns);
+            // Resuming: the journalled commands are the operator's; `control`
+            // (new commands, pacing) starts once the prefix is reproduced.
+            self.reapply_journalled_commands()?;
+            if !self.journal.resuming() {
+                control(self, ev.ts_ns);
+            }
             self.on_market(ev)?;
             if self.events & 0x3fff == 0 {
                 progress(self.events);
             }
         }
+        // Commands journalled after the last event.
+        self.reapply_journalled_commands()?;
         progress(self.events);
         Ok(())
     }
@@ -723,6 +768,97 @@ impl Engine {
         self.journal.write(records::COMMAND, line.as_bytes());
         self.journal.make_durable();
         self.journal.check()
+    }
+
+    /// Journal a hot-deploy command (as [`Engine::journal_command`]) after
+    /// storing the module's bytes in the journal directory, content-addressed
+    /// by blake3 (`blobs/<hex>`, durable first), so resume and replay can
+    /// load the module the command names (`module_blake3=`).
+    pub fn journal_deploy(&mut self, line: &str, module_bytes: &[u8]) -> Result<(), EngineError> {
+        self.journal.check()?;
+        self.journal.w.store_blob(module_bytes)?;
+        self.journal_command(line)
+    }
+
+    /// Group commit's time bound while the run loop waits (paced runs): if
+    /// the oldest unsynced record is older than the policy's `M` ms, fsync
+    /// now. Cheap when nothing is pending; a no-op under other policies.
+    /// `false` if the journal has failed: the error stays latched and the
+    /// run stops at the next event's journal check.
+    pub fn tick_durability(&mut self) -> bool {
+        if self.journal.error.is_none()
+            && let Err(e) = self.journal.w.tick()
+        {
+            self.journal.error = Some(e.into());
+        }
+        self.journal.error.is_none()
+    }
+
+    /// Resuming: re-apply every `COMMAND` record that comes next in the
+    /// journalled prefix, exactly as the operator's command was applied in
+    /// the interrupted run (same event boundary, same code as replay). A
+    /// deployed module is loaded from the journal's blobs.
+    fn reapply_journalled_commands(&mut self) -> Result<(), EngineError> {
+        while let Some(rec) = self.journal.peek() {
+            if rec.kind != records::COMMAND {
+                break;
+            }
+            let seq = rec.seq;
+            let text = String::from_utf8_lossy(&rec.payload).into_owned();
+            let dir = self.journal.w.dir().to_path_buf();
+            let outcome = self.apply_command(&text, &|h| bulkhead_journal::read_blob(&dir, h).ok().flatten());
+            self.journal.check()?;
+            if self.journal.peeked.as_ref().is_some_and(|r| r.seq == seq) {
+                // Refused before it was journalled: the run cannot go on as it did.
+                return Err(EngineError::ResumeDiverged {
+                    seq,
+                    journalled: format!("command `{text}`"),
+                    now: format!("a command that cannot be re-applied ({})", outcome.err().unwrap_or_default()),
+                });
+            }
+            if let Err(why) = outcome {
+                // It was journalled and then failed, as it did in the run.
+                tracing::info!(command = %text, %why, "resume: journalled command failed again, as in the run");
+            }
+        }
+        self.journal.check()
+    }
+
+    /// Venue actions released while a record deciding them was not yet
+    /// durable under the fsync policy. The durability gate keeps this at 0;
+    /// it is counted at every release point so tests can prove it.
+    pub fn undurable_releases(&self) -> u64 {
+        self.undurable_releases
+    }
+
+    /// The sandbox runtime attached with [`Engine::set_runtime`] (load a
+    /// hot-deployed module with it).
+    pub fn sandbox_runtime(&self) -> Option<Arc<SandboxRuntime>> {
+        self.runtime.clone()
+    }
+
+    /// Count a release that would break the gate: records before
+    /// `decided` (the sequence number after the deciding records) must be
+    /// durable when the action reaches the venue.
+    fn audit_release(&mut self, decided: u64) {
+        if self.journal.gate && self.journal.prefix.is_none() && self.journal.w.durable_seq() < decided {
+            self.undurable_releases += 1;
+        }
+    }
+
+    /// Cancel a strategy's open orders at the venue for a cause journalled
+    /// just before (risk outcome, fault, kill switch, end of run): the
+    /// deciding records are made durable first (the durability gate).
+    fn cancel_account_gated(&mut self, sid: u32, instrument: Option<u32>, reason: Reason) -> usize {
+        if !self.journal.make_durable() {
+            // Not durably decided: nothing is released; the run stops at
+            // the caller's journal check.
+            return 0;
+        }
+        self.audit_release(self.journal.w.next_seq());
+        let n = self.venue.cancel_account(self.now, sid, instrument, reason, &mut self.venue_out);
+        self.route_venue_events();
+        n
     }
 
     /// The risk engine, read-only (policies and limits in force, for the
@@ -748,8 +884,7 @@ impl Engine {
                 Scope::Instrument(i) => Some(i),
                 _ => None,
             };
-            n += self.venue.cancel_account(self.now, sid, inst, reason, &mut self.venue_out);
-            self.route_venue_events();
+            n += self.cancel_account_gated(sid, inst, reason);
         }
         n
     }
@@ -973,7 +1108,9 @@ impl Engine {
             self.actions.clear();
             return;
         }
+        let decided = self.journal.w.next_seq();
         for action in std::mem::take(&mut self.actions) {
+            self.audit_release(decided);
             match action {
                 Action::Submit(o) => self.venue.submit(self.now, &o, &mut self.venue_out),
                 Action::Cancel(gid, inst) => {
@@ -1089,8 +1226,7 @@ impl Engine {
         let actions: Vec<bulkhead_risk::RiskAction> = self.risk.take_actions().collect();
         for a in actions {
             let bulkhead_risk::RiskAction::CancelAll { strategy, reason } = a;
-            self.venue.cancel_account(self.now, strategy, None, reason, &mut self.venue_out);
-            self.route_venue_events();
+            self.cancel_account_gated(strategy, None, reason);
         }
     }
 
@@ -1191,8 +1327,7 @@ impl Engine {
         };
         slot.book.inbox.clear();
         slot.book.timers.clear();
-        self.venue.cancel_account(self.now, sid, None, Reason::CancelledOnFault, &mut self.venue_out);
-        self.route_venue_events();
+        self.cancel_account_gated(sid, None, Reason::CancelledOnFault);
     }
 
     /// Bring a strategy in backoff back with a fresh instance of its module.
@@ -1258,6 +1393,8 @@ impl Engine {
 
     /// Cancel what is still open, close the journal, and report.
     pub fn finish(mut self) -> Result<RunReport, EngineError> {
+        // Resuming: commands journalled after the last event come first.
+        self.reapply_journalled_commands()?;
         // Let orders still in flight (venue latency) arrive before the final cancel.
         // What happens at the end is journalled at the time it happens.
         let (order_latency, md_latency) = self.venue.max_latency_ns();
@@ -1266,8 +1403,7 @@ impl Engine {
         (self.now, self.journal.ts) = (flush_at, flush_at);
         self.route_venue_events();
         for sid in 0..self.slots.len() as u32 {
-            self.venue.cancel_account(flush_at, sid, None, Reason::CancelledAtEnd, &mut self.venue_out);
-            self.route_venue_events();
+            self.cancel_account_gated(sid, None, Reason::CancelledAtEnd);
         }
         let end = flush_at.saturating_add(order_latency);
         self.venue.advance(end, &mut self.venue_out);

@@ -26,19 +26,32 @@
 //!    the same event.
 //!
 //! ## Durability, crash recovery, replay
-//! - Under any fsync policy but `never`, the journal is fsynced before an
-//!   action (order, cancel) or an operator command is released: what the
-//!   venue sees was durably decided first (group commit: `every:N:Mms`
-//!   bounds the loss of records that release nothing).
+//! - Under any fsync policy but `never`, the journal is fsynced before every
+//!   release to a venue — orders and cancels a strategy asks for, and the
+//!   cancels the engine starts itself (risk outcomes R8/R14, cancel-on-fault,
+//!   kill switch / mass cancel, end of run) — and before an operator command
+//!   takes effect: what the venue sees was durably decided first. Every
+//!   release point is audited ([`Engine::undurable_releases`] stays 0).
+//!   Group commit (`every:N:Mms`) bounds the loss of records that release
+//!   nothing; [`Engine::tick_durability`] enforces the `M` ms bound while the
+//!   loop idles (the control plane's paced loop calls it while it waits).
 //! - A run started with [`JournalMode::Resume`] on an existing journal cuts a
 //!   torn tail, then re-derives every journalled record from the same config
-//!   and data (refusing at the first one that differs) before it appends. The
-//!   run is deterministic, so this restores positions, open orders, trading
-//!   states and the strategies' own memory exactly as they were.
+//!   and data (refusing at the first one that differs) before it appends.
+//!   Operator commands are not in the config or the data: each journalled
+//!   `COMMAND` is re-applied at the event boundary where it was journalled
+//!   ([`commands`], the same code [`replay`] uses); a hot deploy's module is
+//!   read from the journal directory ([`Engine::journal_deploy`] stores it
+//!   there, content-addressed, before journalling the command). While the
+//!   prefix is being reproduced the run loop's `control` callback is not
+//!   called (no new commands, no pacing). The run is deterministic, so this
+//!   restores positions, open orders, trading states and the strategies'
+//!   own memory exactly as they were.
 //! - The journal begins with the config files verbatim (`CONFIG`) and the
 //!   modules' hashes (`MODULE`), so [`replay`] can rebuild a run from the
 //!   journal alone and compare every decision; [`decode`] reads any record.
 
+pub mod commands;
 pub mod config;
 pub mod decode;
 pub mod engine;

@@ -19,10 +19,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use bulkhead_abi::{Event, Reason};
+use bulkhead_abi::Event;
 use bulkhead_data::{DataError, MarketSource};
 use bulkhead_journal::{JournalError, JournalReader, Record};
-use bulkhead_risk::{Scope, TradingState};
 
 use crate::config::{ConfigError, ConfigFiles, LoadedConfig};
 use crate::decode::{self, Decoded};
@@ -234,91 +233,6 @@ fn index_modules(dir: &Path) -> Result<Vec<(PathBuf, [u8; 32], Vec<u8>)>, Replay
     Ok(out)
 }
 
-/// Apply one journalled operator command to the replaying engine. Commands
-/// are journalled before they take effect and applied at the same event
-/// boundary as in the original run.
-fn apply_command(
-    engine: &mut crate::Engine,
-    text: &str,
-    runtime: &bulkhead_sandbox::SandboxRuntime,
-    modules: &[(PathBuf, [u8; 32], Vec<u8>)],
-) -> Result<(), String> {
-    let mut words = text.split_whitespace();
-    let kind = words.next().unwrap_or_default();
-    let args: BTreeMap<&str, &str> = words.filter_map(|w| w.split_once('=')).collect();
-    let scope = |engine: &crate::Engine| -> Result<Scope, String> {
-        match args.get("scope").copied() {
-            Some("global") => Ok(Scope::Global),
-            Some(s) => match s.split_once(':') {
-                Some(("strategy", n)) => engine.strategy_id(n).map(Scope::Strategy).ok_or(format!("unknown strategy `{n}`")),
-                Some(("instrument", n)) => {
-                    engine.instrument_id(n).map(Scope::Instrument).ok_or(format!("unknown instrument `{n}`"))
-                }
-                _ => Err(format!("bad scope `{s}`")),
-            },
-            None => Err("no scope".into()),
-        }
-    };
-    let strategy = |engine: &crate::Engine| -> Result<u32, String> {
-        let n = args.get("strategy").ok_or("no strategy")?;
-        engine.strategy_id(n).ok_or(format!("unknown strategy `{n}`"))
-    };
-    // The replayed journal must hold the same COMMAND record.
-    let journal = |engine: &mut crate::Engine| engine.journal_command(text).map_err(|e| e.to_string());
-    match kind {
-        "halt" | "reduce" | "resume" => {
-            let state = match kind {
-                "halt" => TradingState::Halted,
-                "reduce" => TradingState::Reducing,
-                _ => TradingState::Active,
-            };
-            let s = scope(engine)?;
-            journal(engine)?;
-            engine.operator_state(s, state, text);
-        }
-        "mass_cancel" => {
-            let s = scope(engine)?;
-            journal(engine)?;
-            engine.mass_cancel(s, Reason::CancelledByKillSwitch);
-        }
-        "restart" => {
-            let sid = strategy(engine)?;
-            journal(engine)?;
-            engine.redeploy(sid, None, text)?;
-        }
-        "deploy" => {
-            let sid = strategy(engine)?;
-            let want = args.get("module_blake3").ok_or("no module_blake3")?;
-            let (path, _, bytes) = modules
-                .iter()
-                .find(|(_, h, _)| hex(h) == *want)
-                .ok_or(format!("no module with blake3 {want} in the modules directory"))?;
-            let name = format!("{} (deployed)", args.get("strategy").copied().unwrap_or_default());
-            let module = runtime.load(&name, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-            // The original run verified the signature before journalling the
-            // command; the command names the key it was verified against.
-            let signer = match args.get("signer_key") {
-                Some(k) => Some(bulkhead_provenance::from_hex::<32>(k).map_err(|e| format!("signer_key: {e}"))?),
-                None => None,
-            };
-            journal(engine)?;
-            engine.redeploy(sid, Some((module, signer)), text)?;
-        }
-        "set_limit" => {
-            let sid = strategy(engine)?;
-            let field = args.get("field").ok_or("no field")?;
-            let value = args.get("value").ok_or("no value")?;
-            let change = engine.risk().check_limit(sid, field, value).map_err(|e| e.to_string())?;
-            journal(engine)?;
-            engine.apply_limit(change);
-        }
-        // API token changes touch no trading state: only the record recurs.
-        "token_create" | "token_revoke" => journal(engine)?,
-        other => return Err(format!("`{other}` commands cannot be replayed")),
-    }
-    Ok(())
-}
-
 /// A digest per decision record, per strategy, in journal order.
 fn decisions(dir: &Path) -> Result<(BTreeMap<u32, Vec<(u64, u64)>>, u64), ReplayError> {
     let mut out: BTreeMap<u32, Vec<(u64, u64)>> = BTreeMap::new();
@@ -368,10 +282,8 @@ fn is_header(kind: u16) -> bool {
 
 /// Replay the journal in `journal_dir` with the modules in `modules_dir`.
 pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, ReplayError> {
-    bulkhead_journal::verify(journal_dir).map_err(|e| ReplayError::Journal {
-        dir: journal_dir.into(),
-        source: JournalError::Corrupt(e),
-    })?;
+    bulkhead_journal::verify(journal_dir)
+        .map_err(|e| ReplayError::Journal { dir: journal_dir.into(), source: JournalError::Corrupt(e) })?;
     let header = scan(journal_dir)?;
     let incomplete = |problem: String| ReplayError::Incomplete { dir: journal_dir.into(), problem };
     let config_text = header.files.get("run_config").ok_or_else(|| {
@@ -427,7 +339,16 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
     cfg.raw.run.fsync = "never".into();
     cfg.raw.run.overwrite_journal = false;
 
-    let (mut engine, runtime, _) = crate::prepare_engine(&cfg, JournalMode::Create)?;
+    let (mut engine, _runtime, _) = crate::prepare_engine(&cfg, JournalMode::Create)?;
+    // A deployed module: from the modules directory by hash, else the one
+    // the run stored in the journal directory when it was deployed.
+    let lookup = |h: &[u8; 32]| -> Option<Vec<u8>> {
+        available
+            .iter()
+            .find(|(_, x, _)| x == h)
+            .map(|(_, _, b)| b.clone())
+            .or_else(|| bulkhead_journal::read_blob(journal_dir, h).ok().flatten())
+    };
     let mut source = JournalMarket { reader: open(journal_dir)?, len: header.market, dir: journal_dir.into() };
     let mut pending = header.commands.iter().peekable();
     let mut skipped = Vec::new();
@@ -438,7 +359,7 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
                 if *at != seen {
                     break;
                 }
-                if let Err(why) = apply_command(engine, text, &runtime, &available) {
+                if let Err(why) = engine.apply_command(text, &lookup) {
                     skipped.push((text.clone(), why));
                 }
                 pending.next();
@@ -448,7 +369,7 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
         .map_err(RunError::from)?;
     // Commands after the last market event (applied before the end of the run).
     for (_, text) in pending {
-        if let Err(why) = apply_command(&mut engine, text, &runtime, &available) {
+        if let Err(why) = engine.apply_command(text, &lookup) {
             skipped.push((text.clone(), why));
         }
     }
@@ -486,7 +407,8 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
         let y = db.get(sid).unwrap_or(&empty);
         let mut differing = x.iter().zip(y).filter(|(p, q)| p.1 != q.1).count() as u64;
         differing += x.len().abs_diff(y.len()) as u64;
-        let first = x.iter().zip(y).position(|(p, q)| p.1 != q.1).or((x.len() != y.len()).then(|| x.len().min(y.len())));
+        let first =
+            x.iter().zip(y).position(|(p, q)| p.1 != q.1).or((x.len() != y.len()).then(|| x.len().min(y.len())));
         let first_difference = first.map(|i| {
             (
                 i as u64,

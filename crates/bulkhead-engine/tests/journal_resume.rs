@@ -220,7 +220,266 @@ fn replay_reapplies_operator_commands_at_the_same_point() {
     let cfg2 = demo(plain.path(), 3_000, |t| t);
     run(&cfg2, JournalMode::Create).unwrap();
     let orders = |d: &Path| {
-        JournalReader::open(d).unwrap().map(|r| r.unwrap()).filter(|r| r.kind == bulkhead_engine::records::ORDER).count()
+        JournalReader::open(d)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .filter(|r| r.kind == bulkhead_engine::records::ORDER)
+            .count()
     };
     assert_ne!(orders(&cfg.journal_dir), orders(&cfg2.journal_dir));
+}
+
+/// Every file of a journal directory (segments, blobs, checkpoints), by
+/// relative path.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for (name, bytes) in tree(from) {
+        let p = to.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+}
+
+/// The market maker's module with a custom section appended: same code,
+/// another blake3, so it is in no modules directory, only in the journal.
+fn deployed_module() -> Vec<u8> {
+    let mut wasm = std::fs::read(root().join("strategies/wasm/market_maker.wasm")).unwrap();
+    let name = b"bulkhead-test";
+    let body = b"hot deployed";
+    wasm.push(0); // custom section
+    wasm.push((1 + name.len() + body.len()) as u8);
+    wasm.push(name.len() as u8);
+    wasm.extend_from_slice(name);
+    wasm.extend_from_slice(body);
+    wasm
+}
+
+/// An operator, as the control plane applies commands (validate, journal,
+/// apply), at fixed event counts. `done` holds the counts whose command is
+/// already journalled (a resumed run must not send those again).
+fn operator(e: &mut bulkhead_engine::Engine, done: &mut Vec<u64>) {
+    use bulkhead_risk::{Scope, TradingState};
+    let n = e.events();
+    if done.contains(&n) {
+        return;
+    }
+    match n {
+        700 => {
+            let sid = e.strategy_id("market-maker").unwrap();
+            let change = e.risk().check_limit(sid, "max_order_qty", "0.005").unwrap();
+            e.journal_command("set_limit strategy=market-maker field=max_order_qty value=0.005 actor=root role=admin")
+                .unwrap();
+            e.apply_limit(change);
+        }
+        1_200 => {
+            let wasm = deployed_module();
+            let line = format!(
+                "deploy strategy=misbehaving module_blake3={} module_len={} actor=root role=admin",
+                blake3::hash(&wasm).to_hex(),
+                wasm.len()
+            );
+            let module = e.sandbox_runtime().unwrap().load("misbehaving (deployed)", &wasm).unwrap();
+            let sid = e.strategy_id("misbehaving").unwrap();
+            e.journal_deploy(&line, &wasm).unwrap();
+            e.redeploy(sid, Some((module, None)), &line).unwrap();
+        }
+        1_500 => {
+            let line = "halt scope=strategy:market-maker actor=ops role=operator";
+            let sid = e.strategy_id("market-maker").unwrap();
+            e.journal_command(line).unwrap();
+            e.operator_state(Scope::Strategy(sid), TradingState::Halted, line);
+        }
+        1_800 => {
+            let line = "mass_cancel scope=global actor=ops role=operator";
+            e.journal_command(line).unwrap();
+            e.mass_cancel(Scope::Global, bulkhead_abi::Reason::CancelledByKillSwitch);
+        }
+        _ => return,
+    }
+    done.push(n);
+}
+
+fn run_operated(cfg: &LoadedConfig, mode: JournalMode, done: &mut Vec<u64>) -> Result<(), RunError> {
+    let PreparedRun { mut engine, mut source, .. } = prepare_run_with(cfg, mode)?;
+    engine.run_controlled(source.as_mut(), &mut |_| {}, &mut |e, _| operator(e, done))?;
+    engine.finish()?;
+    Ok(())
+}
+
+/// The event counts whose command a (cut) journal already holds.
+fn journalled_commands(dir: &Path) -> Vec<u64> {
+    let mut markets = 0;
+    let mut out = Vec::new();
+    for r in JournalReader::open(dir).unwrap().map_while(Result::ok) {
+        match r.kind {
+            bulkhead_engine::records::MARKET => markets += 1,
+            bulkhead_engine::records::COMMAND => out.push(markets),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Operator commands (set_limit, a hot deploy, halt, mass cancel) are inputs
+/// the config and data do not hold: resume re-applies each journalled one at
+/// its event boundary, and the deployed module comes from the journal
+/// directory (stored by blake3 before the command was journalled). Cut
+/// anywhere — before a command, right after its COMMAND record, inside its
+/// effects — the resumed journal is byte-identical to the uninterrupted one.
+#[test]
+fn resume_reapplies_journalled_operator_commands_including_a_hot_deploy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = demo(tmp.path(), 2_500, |t| t);
+    run_operated(&cfg, JournalMode::Create, &mut Vec::new()).unwrap();
+    let reference = tree(&cfg.journal_dir);
+    assert_eq!(journalled_commands(&cfg.journal_dir), [700, 1_200, 1_500, 1_800]);
+    assert!(reference.iter().any(|(n, _)| n.starts_with("blobs/")), "the deployed module is stored");
+    let recs: Vec<_> = JournalReader::open(&cfg.journal_dir).unwrap().map(Result::unwrap).collect();
+    let mut cuts = Vec::new();
+    for (i, r) in recs.iter().enumerate() {
+        if r.kind == bulkhead_engine::records::COMMAND {
+            for j in [i, i + 1, i + 2] {
+                cuts.push((recs[j].segment, recs[j].offset));
+            }
+            cuts.push((recs[i + 1].segment, recs[i + 1].offset + 13));
+        }
+    }
+    cuts.push((recs[recs.len() / 3].segment, recs[recs.len() / 3].offset));
+    cuts.push((recs[recs.len() - 3].segment, recs[recs.len() - 3].offset + 5));
+    for (n, (seg, off)) in cuts.into_iter().enumerate() {
+        let case = tmp.path().join(format!("case{n}"));
+        std::fs::create_dir_all(&case).unwrap();
+        let c = demo(&case, 2_500, |t| t);
+        copy_tree(&cfg.journal_dir, &c.journal_dir);
+        let seg_file = c.journal_dir.join(bulkhead_journal::segment_file_name(seg));
+        std::fs::OpenOptions::new().write(true).open(&seg_file).unwrap().set_len(off).unwrap();
+        // The operator re-sends only what the journal does not hold.
+        let mut done = journalled_commands(&c.journal_dir);
+        run_operated(&c, JournalMode::Resume, &mut done).unwrap_or_else(|e| panic!("cut at {seg}:{off}: {e}"));
+        assert!(tree(&c.journal_dir) == reference, "cut at segment {seg} offset {off}: journal differs");
+    }
+
+    // Replay finds the deployed module in the journal directory (it is in
+    // no modules directory) and reproduces every decision.
+    let r = replay(&cfg.journal_dir, &root().join("strategies/wasm")).unwrap();
+    assert_eq!(r.commands, 4);
+    assert!(r.commands_skipped.is_empty(), "{:?}", r.commands_skipped);
+    assert!(r.identical(), "{r:#?}");
+
+    // Without the module's bytes a resume refuses at the deploy command.
+    let case = tmp.path().join("no-blob");
+    std::fs::create_dir_all(&case).unwrap();
+    let c = demo(&case, 2_500, |t| t);
+    copy_tree(&cfg.journal_dir, &c.journal_dir);
+    std::fs::remove_dir_all(c.journal_dir.join(bulkhead_journal::BLOB_DIR)).unwrap();
+    match run_operated(&c, JournalMode::Resume, &mut vec![700, 1_200, 1_500, 1_800]).unwrap_err() {
+        RunError::Engine(EngineError::ResumeDiverged { journalled, now, .. }) => {
+            assert!(
+                journalled.contains("deploy strategy=misbehaving") && now.contains("no module"),
+                "{journalled} / {now}"
+            )
+        }
+        e => panic!("expected ResumeDiverged, got {e}"),
+    }
+}
+
+/// The durability gate covers every release to the venue: orders and
+/// cancels a strategy asks for, and cancels the engine starts itself for a
+/// fault (cancel-on-fault), a risk outcome (R8 loss limit), an operator
+/// kill switch or mass cancel, and the end of the run. Under a group commit
+/// that never fills on its own, the engine audits `durable_seq` at each
+/// release: no action may reach the venue before its deciding record is
+/// fsynced.
+#[test]
+fn every_venue_release_waits_for_its_deciding_record_to_be_durable() {
+    use bulkhead_abi::{Event, EventKind, Reason};
+    use bulkhead_risk::{Scope, TradingState};
+    let tmp = tempfile::tempdir().unwrap();
+    // No maker rebate: the market maker loses, for R8.
+    let cfg = demo(tmp.path(), 2_500, |t| {
+        t.replace("fsync = \"never\"", "fsync = \"every:1000000:60000ms\"")
+            .replace("maker_fee_ppm = -100", "maker_fee_ppm = 0")
+    });
+    let PreparedRun { mut engine, mut source, .. } = prepare_run_with(&cfg, JournalMode::Create).unwrap();
+    engine
+        .run_controlled(source.as_mut(), &mut |_| {}, &mut |e, _| {
+            let mm = e.strategy_id("market-maker").unwrap();
+            let line = |what: &str| format!("{what} actor=t role=admin");
+            match e.events() {
+                // Kill switch on the market maker's resting quotes, then back.
+                800 => {
+                    let l = line("halt scope=strategy:market-maker");
+                    e.journal_command(&l).unwrap();
+                    e.operator_state(Scope::Strategy(mm), TradingState::Halted, &l);
+                }
+                900 => {
+                    let l = line("resume scope=strategy:market-maker");
+                    e.journal_command(&l).unwrap();
+                    e.operator_state(Scope::Strategy(mm), TradingState::Active, &l);
+                }
+                // R8: a loss limit of one cent stops the traders at their next mark.
+                1_200 => {
+                    for name in ["market-maker", "momentum"] {
+                        let sid = e.strategy_id(name).unwrap();
+                        let c = e.risk().check_limit(sid, "loss_limit_halt", "0.01").unwrap();
+                        e.journal_command(&line(&format!(
+                            "set_limit strategy={name} field=loss_limit_halt value=0.01"
+                        )))
+                        .unwrap();
+                        e.apply_limit(c);
+                    }
+                }
+                _ => {}
+            }
+        })
+        .unwrap();
+    let undurable = engine.undurable_releases();
+    engine.finish().unwrap();
+    assert_eq!(undurable, 0, "venue actions released before their deciding record was durable");
+    // The run did exercise each engine-started cancel.
+    let reasons: Vec<u16> = JournalReader::open(&cfg.journal_dir)
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|r| r.kind == bulkhead_engine::records::VENUE)
+        .filter_map(|r| Event::decode(&r.payload[4..]).ok())
+        .filter(|e| e.kind == EventKind::OrderCancelled)
+        .map(|e| e.a as u16)
+        .collect();
+    for reason in [Reason::CancelledOnFault, Reason::CancelledByKillSwitch, Reason::LossLimitHalted] {
+        assert!(reasons.contains(&reason.code()), "no {} cancel in {reasons:?}", reason.name());
+    }
+}
+
+/// Group commit's time bound holds while the run loop idles: the paced
+/// loop calls `tick_durability` while it waits for the market.
+#[test]
+fn tick_durability_commits_an_idle_group_on_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = demo(tmp.path(), 300, |t| t.replace("fsync = \"never\"", "fsync = \"every:1000000:20ms\""));
+    let PreparedRun { mut engine, mut source, .. } = prepare_run_with(&cfg, JournalMode::Create).unwrap();
+    engine.run(source.as_mut(), &mut |_| {}).unwrap();
+    let (next, _) = engine.journal_position();
+    assert!(engine.tick_durability());
+    // The last events released nothing: their records are pending.
+    assert!(engine.journal_durable_seq() < next, "nothing pending to test with");
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    assert!(engine.tick_durability());
+    assert_eq!(engine.journal_durable_seq(), next, "idle past the bound: everything fsynced");
+    engine.finish().unwrap();
 }

@@ -32,6 +32,10 @@ pub enum JournalError {
     /// The segment index space (u32) is exhausted.
     #[error("journal `{}` has reached the maximum number of segments", dir.display())]
     TooManySegments { dir: PathBuf },
+    /// A stored blob ([`JournalWriter::store_blob`](crate::JournalWriter::store_blob)) does not
+    /// hash to its name: altered or damaged.
+    #[error("journal blob `{}` is damaged: its content does not hash to its name", path.display())]
+    BlobCorrupt { path: PathBuf },
     /// An earlier I/O error left the writer in an unknown state; it refuses further writes.
     /// Reopen with `JournalWriter::open_append`, which repairs a torn tail.
     #[error("journal writer for `{}` is unusable after an earlier I/O error; reopen it", dir.display())]
@@ -80,6 +84,10 @@ pub enum VerifyErrorKind {
     SegmentIndexMismatch { found: u32 },
     #[error("header says the segment starts at record #{found} (segments missing, swapped or reordered)")]
     SegmentSeqMismatch { found: u64 },
+    #[error(
+        "segment ends early: the next segment starts at record #{next_first_seq} (records cut off the end of this segment)"
+    )]
+    SegmentCutShort { next_first_seq: u64 },
     #[error("previous-segment hash in header does not match the previous segment's last record (segment chain broken)")]
     SegmentChainBroken,
     #[error("bad length {len} (maximum payload is {MAX_PAYLOAD})")]

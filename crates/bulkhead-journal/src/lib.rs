@@ -1,8 +1,9 @@
 //! # bulkhead-journal — the append-only, hash-chained audit journal
 //!
 //! **Owns:** the on-disk format, appending ([`JournalWriter`]), verification ([`verify`]),
-//! streaming reading ([`JournalReader`]) and torn-tail recovery
-//! ([`JournalWriter::open_append`]).
+//! streaming reading ([`JournalReader`]), torn-tail recovery
+//! ([`JournalWriter::open_append`]) and content-addressed blobs stored beside the segments
+//! ([`JournalWriter::store_blob`], [`read_blob`]).
 //!
 //! **Must never:** interpret the payloads it stores (a record's `kind` is an opaque `u16`
 //! defined by the engine), read the clock (event time is supplied by the caller), silently
@@ -14,7 +15,16 @@
 //!
 //! A journal is a **directory** of segment files named `00000000.bhj`, `00000001.bhj`, ...
 //! (the segment index in decimal, zero-padded to 8 digits, wider if ever needed). Indices
-//! start at 0 and are contiguous. Other files in the directory are ignored.
+//! start at 0 and are contiguous. Other files in the directory are ignored by the chain.
+//!
+//! ### Blobs (`blobs/` subdirectory)
+//!
+//! Opaque byte strings a record refers to by hash (the engine stores hot-deployed modules):
+//! the file `blobs/<64 lowercase hex digits of blake3(content)>`, the content verbatim. A blob
+//! is written to a temporary name, fsynced, renamed and its directory fsynced (unless the
+//! policy is `Never`) before [`JournalWriter::store_blob`] returns, so a record naming it can
+//! be made durable after it. Blobs are not part of the chain; the name is the check:
+//! [`read_blob`] refuses a file whose content does not hash to its name.
 //!
 //! ### Segment header (104 bytes, at offset 0 of every segment)
 //!
@@ -58,6 +68,12 @@
 //! chain value becomes the record's hash. The **first** failure is reported ([`VerifyError`]:
 //! segment, expected sequence number, byte offset in the segment file, and what is wrong).
 //!
+//! A segment that ends cleanly at a record boundary but is followed by a segment whose header
+//! says more records (with another `prev_hash`) came before it was cut short: that is reported
+//! at the place the records are missing (the end of the short segment, the first missing
+//! sequence number: [`VerifyErrorKind::SegmentCutShort`]), not at the intact header after it.
+//! A header whose `first_seq` alone disagrees is [`VerifyErrorKind::SegmentSeqMismatch`].
+//!
 //! The chain proves order and integrity of everything up to the last record. It cannot, on
 //! its own, detect that whole records or segments were cut off the **end**, or that the
 //! whole journal was rewritten: keep [`VerifyReport::last_hash`] (or
@@ -67,8 +83,11 @@
 //!
 //! A writer starts a new segment when the next record would make the current one exceed
 //! `segment_bytes` (a segment always holds at least one record, so oversized records get their
-//! own). Appends are buffered; [`FsyncPolicy`] says when they are fsynced. A crash can leave a
-//! torn record at the end of the last segment; [`JournalWriter::open_append`] truncates it
+//! own). Appends are buffered; [`FsyncPolicy`] says when they are fsynced. Group commit's time
+//! bound is checked at each append and by [`JournalWriter::tick`], which a caller that idles
+//! (no appends) calls so records never stay unsynced longer than `M` ms;
+//! [`JournalWriter::sync`] makes everything durable now (the engine's gate before it releases
+//! an action). A crash can leave a torn record at the end of the last segment; [`JournalWriter::open_append`] truncates it
 //! (and reports what it dropped) and refuses any other damage.
 
 mod error;
@@ -82,4 +101,6 @@ pub use format::{
     genesis_hash, segment_file_name,
 };
 pub use reader::{JournalReader, Record, VerifyReport, verify, verify_with};
-pub use writer::{FsyncPolicy, FsyncStats, JournalParams, JournalSummary, JournalWriter, RecoveryReport};
+pub use writer::{
+    BLOB_DIR, FsyncPolicy, FsyncStats, JournalParams, JournalSummary, JournalWriter, RecoveryReport, read_blob,
+};

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
 use crate::format::{
-    HASH_LEN, MAX_PAYLOAD, ONE_CHUNK_PAYLOAD, chain_hash, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_record_header, genesis_hash,
-    parse_segment_file_name, segment_file_name,
+    HASH_LEN, MAX_PAYLOAD, ONE_CHUNK_PAYLOAD, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, chain_hash,
+    decode_record_header, genesis_hash, parse_segment_file_name, segment_file_name,
 };
 
 /// Read buffer for verification and reading: large, so that verify streams at disk/hash speed.
@@ -344,6 +344,14 @@ impl Scanner {
         };
         if h.index != index {
             return self.fail(loc, VerifyErrorKind::SegmentIndexMismatch { found: h.index });
+        }
+        if index > 0 && h.first_seq > self.next_seq && h.prev_hash != self.chain {
+            // The previous segment ended cleanly at a record boundary, but
+            // this one says more records (with another last hash) came
+            // before it: the previous segment was cut short. Name the place
+            // the records are missing from, not the intact header.
+            let at = Location::Record { segment: index - 1, seq: self.next_seq, offset: self.seg_bytes };
+            return self.fail(at, VerifyErrorKind::SegmentCutShort { next_first_seq: h.first_seq });
         }
         if h.first_seq != self.next_seq {
             return self.fail(loc, VerifyErrorKind::SegmentSeqMismatch { found: h.first_seq });

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
 use crate::format::{
-    HASH_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_HEADER_LEN, SegmentHeader, encode_record_header,
-    chain_hash, fsync_millis, fsync_to_code, genesis_hash, parse_segment_file_name, segment_file_name,
+    HASH_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_HEADER_LEN, SegmentHeader, chain_hash,
+    encode_record_header, fsync_millis, fsync_to_code, genesis_hash, parse_segment_file_name, segment_file_name,
 };
 use crate::reader::{ScanError, Scanner};
 
@@ -22,8 +22,8 @@ pub enum FsyncPolicy {
     /// After every N appends, the buffer is written out and fsynced. N must be > 0.
     EveryN(u32),
     /// Group commit: fsync once `records` appends are pending or the oldest
-    /// pending append is `millis` ms old (checked at each append), whichever
-    /// comes first. Both must be > 0. The only use of the wall clock in the
+    /// pending append is `millis` ms old (checked at each append and by
+    /// [`JournalWriter::tick`]), whichever comes first. Both must be > 0. The only use of the wall clock in the
     /// journal, and it decides nothing but *when* an fsync happens.
     Group { records: u32, millis: u16 },
     /// Never fsync except in `finish` (and after recovery). For backtests.
@@ -308,8 +308,11 @@ impl JournalWriter {
         let seq = self.next_seq;
         let hdr = encode_record_header(payload.len() as u32, kind, seq, ts_ns);
         let hash = chain_hash(&self.last_hash, &hdr, payload);
-        let res =
-            self.out.write_all(&hdr).and_then(|()| self.out.write_all(payload)).and_then(|()| self.out.write_all(&hash));
+        let res = self
+            .out
+            .write_all(&hdr)
+            .and_then(|()| self.out.write_all(payload))
+            .and_then(|()| self.out.write_all(&hash));
         if let Err(e) = res {
             return Err(self.poison(e));
         }
@@ -362,6 +365,56 @@ impl JournalWriter {
         }
         self.write_out()?;
         self.sync_file()
+    }
+
+    /// Group commit's time bound without waiting for the next append: if
+    /// the policy is `Group` and the oldest pending append is `millis` old,
+    /// write out and fsync now. Returns whether it did. Cheap when nothing
+    /// is pending (no clock read); a run loop that idles (paced, waiting for
+    /// the market) calls it so records never sit unsynced longer than the
+    /// policy says.
+    pub fn tick(&mut self) -> Result<bool, JournalError> {
+        let FsyncPolicy::Group { millis, .. } = self.params.fsync else { return Ok(false) };
+        match self.pending_since {
+            Some(since) if since.elapsed().as_millis() >= u128::from(millis) => {
+                self.flush()?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Store `bytes` beside the journal, content-addressed: the file
+    /// `blobs/<blake3 hex>` of the journal directory (see the crate docs).
+    /// Idempotent; under any policy but `Never` the blob is fsynced (file
+    /// and directories) before this returns, so a record that names its
+    /// hash can be made durable after it. Returns the blake3 hash.
+    pub fn store_blob(&mut self, bytes: &[u8]) -> Result<[u8; 32], JournalError> {
+        let hash = *blake3::hash(bytes).as_bytes();
+        let blobs = self.dir.join(BLOB_DIR);
+        let path = blobs.join(hex(&hash));
+        if read_blob(&self.dir, &hash).is_ok_and(|b| b.is_some()) {
+            return Ok(hash);
+        }
+        let durable = self.params.fsync != FsyncPolicy::Never;
+        let created = !blobs.is_dir();
+        std::fs::create_dir_all(&blobs).map_err(|e| JournalError::io(&blobs, e))?;
+        let tmp = blobs.join(format!("{}.tmp", hex(&hash)));
+        let io = |e| JournalError::io(&tmp, e);
+        let mut f = File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        if durable {
+            f.sync_all().map_err(io)?;
+        }
+        drop(f);
+        std::fs::rename(&tmp, &path).map_err(|e| JournalError::io(&path, e))?;
+        if durable {
+            sync_dir(&blobs)?;
+            if created {
+                sync_dir(&self.dir)?;
+            }
+        }
+        Ok(hash)
     }
 
     /// Records with a sequence number below this are on stable storage
@@ -473,6 +526,26 @@ impl JournalWriter {
         self.total_bytes += SEGMENT_HEADER_LEN as u64;
         self.segments += 1;
         Ok(())
+    }
+}
+
+/// Subdirectory of a journal holding content-addressed blobs.
+pub const BLOB_DIR: &str = "blobs";
+
+fn hex(h: &[u8; 32]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A blob stored with [`JournalWriter::store_blob`] in the journal `dir`:
+/// `Ok(None)` if there is none with this hash, an error if the file does
+/// not hash to its name.
+pub fn read_blob(dir: &Path, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, JournalError> {
+    let path = dir.join(BLOB_DIR).join(hex(hash));
+    match std::fs::read(&path) {
+        Ok(bytes) if blake3::hash(&bytes).as_bytes() == hash => Ok(Some(bytes)),
+        Ok(_) => Err(JournalError::BlobCorrupt { path }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(JournalError::io(&path, e)),
     }
 }
 

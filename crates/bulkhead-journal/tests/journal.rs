@@ -293,6 +293,35 @@ fn swapped_segment_files_are_found() {
     assert_eq!(e.offset(), Some(0));
 }
 
+#[test]
+fn middle_segment_truncated_at_a_record_boundary_is_found_where_records_are_missing() {
+    let (_t, dir, recs) = fixture();
+    // Cut segment 2 cleanly just before its middle record: what is left of
+    // it verifies on its own; the records after the cut are gone.
+    let r = middle_record(&recs);
+    let last_in_seg = recs.iter().rfind(|x| x.segment == 2).unwrap();
+    fs::OpenOptions::new().write(true).open(seg(&dir, 2)).unwrap().set_len(r.offset).unwrap();
+    let e = expect_record_error(&dir, r, VerifyErrorKind::SegmentCutShort { next_first_seq: last_in_seg.seq + 1 });
+    assert!(
+        e.to_string()
+            .contains(&format!("segment 00000002.bhj record #{} at byte {}: segment ends early", r.seq, r.offset)),
+        "{e}"
+    );
+    // The reader yields exactly the records before the cut, then the error.
+    let got: Vec<_> = JournalReader::open(&dir).unwrap().collect();
+    assert_eq!(got.iter().filter(|x| x.is_ok()).count() as u64, r.seq);
+    assert!(got.last().unwrap().is_err());
+    // Not a torn tail: recovery refuses to "repair" it.
+    assert!(matches!(JournalWriter::open_append(&dir, params(2048)), Err(JournalError::Corrupt(_))));
+
+    // Cut down to the bare header: the first record of the segment is named.
+    let (_t2, dir2, recs2) = fixture();
+    let first = recs2.iter().find(|x| x.segment == 3).unwrap();
+    let last = recs2.iter().rfind(|x| x.segment == 3).unwrap();
+    fs::OpenOptions::new().write(true).open(seg(&dir2, 3)).unwrap().set_len(SEGMENT_HEADER_LEN as u64).unwrap();
+    expect_record_error(&dir2, first, VerifyErrorKind::SegmentCutShort { next_first_seq: last.seq + 1 });
+}
+
 /// Rewrite a segment header field and recompute the header checksum (a deliberate forger).
 fn forge_header(p: &Path, edit: impl FnOnce(&mut [u8])) {
     let mut b = fs::read(p).unwrap();
@@ -492,11 +521,64 @@ fn group_commit_tracks_what_is_durable() {
     assert_eq!(w2.durable_seq(), 2);
     w2.finish().unwrap();
     w.finish().unwrap();
-    assert!(JournalWriter::create(
-        &tmp.path().join("bad"),
-        JournalParams { fsync: FsyncPolicy::Group { records: 0, millis: 5 }, segment_bytes: 1 << 20 }
-    )
-    .is_err());
+    assert!(
+        JournalWriter::create(
+            &tmp.path().join("bad"),
+            JournalParams { fsync: FsyncPolicy::Group { records: 0, millis: 5 }, segment_bytes: 1 << 20 }
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn tick_enforces_the_group_time_bound_while_nothing_is_appended() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fsync = FsyncPolicy::Group { records: 1_000_000, millis: 5 };
+    let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20 }).unwrap();
+    assert!(!w.tick().unwrap(), "nothing pending");
+    w.append(1, 0, b"a").unwrap();
+    w.append(1, 1, b"b").unwrap();
+    assert!(!w.tick().unwrap(), "younger than the bound");
+    assert_eq!(w.durable_seq(), 0);
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    let before = w.fsync_stats().count;
+    assert!(w.tick().unwrap(), "past the bound: committed without another append");
+    assert_eq!(w.durable_seq(), 2);
+    assert_eq!(w.fsync_stats().count, before + 1);
+    assert!(!w.tick().unwrap(), "nothing pending again");
+    w.finish().unwrap();
+    // Other policies have no time bound: tick never syncs.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let mut w =
+        JournalWriter::create(tmp2.path(), JournalParams { fsync: FsyncPolicy::EveryN(100), segment_bytes: 1 << 20 })
+            .unwrap();
+    w.append(1, 0, b"a").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    assert!(!w.tick().unwrap());
+    assert_eq!(w.durable_seq(), 0);
+}
+
+#[test]
+fn blobs_are_content_addressed_beside_the_segments_and_checked_on_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let fsync = FsyncPolicy::Group { records: 10, millis: 5 };
+    let mut w = JournalWriter::create(&dir, JournalParams { fsync, segment_bytes: 1 << 20 }).unwrap();
+    let bytes = b"\0asm module bytes".to_vec();
+    let h = w.store_blob(&bytes).unwrap();
+    assert_eq!(&h, blake3::hash(&bytes).as_bytes());
+    assert_eq!(w.store_blob(&bytes).unwrap(), h, "idempotent");
+    w.append(1, 0, &h).unwrap();
+    w.finish().unwrap();
+    assert_eq!(read_blob(&dir, &h).unwrap().as_deref(), Some(&bytes[..]));
+    assert_eq!(read_blob(&dir, &[7; 32]).unwrap(), None);
+    // Blobs are not segments: verify and append ignore them.
+    assert_eq!(verify(&dir).unwrap().records, 1);
+    JournalWriter::open_append(&dir, params(1 << 20)).unwrap();
+    // An altered blob is refused, not believed.
+    let path = dir.join(BLOB_DIR).join(blake3::Hash::from(h).to_hex().as_str());
+    fs::write(&path, b"other bytes").unwrap();
+    assert!(matches!(read_blob(&dir, &h), Err(JournalError::BlobCorrupt { .. })));
 }
 
 #[test]

@@ -244,8 +244,12 @@ fn base_config(config: &RuntimeConfig) -> Config {
     cfg.consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(config.max_stack_bytes)
-        // Replay must reproduce decisions bit for bit.
-        .cranelift_nan_canonicalization(true);
+        // Replay must reproduce decisions bit for bit, on any host CPU:
+        // NaNs produced by float arithmetic are canonical, and relaxed SIMD
+        // (on by default in wasmtime 48) takes its deterministic,
+        // spec-classified lowering instead of the host's fastest one.
+        .cranelift_nan_canonicalization(true)
+        .relaxed_simd_deterministic(true);
     cfg
 }
 

@@ -485,3 +485,53 @@ proptest! {
         });
     }
 }
+
+// ------------------------------------------------------- float determinism
+
+/// NaNs made by float arithmetic (scalar and SIMD) come out canonical, and
+/// relaxed SIMD takes its deterministic lowering: the guest logs the raw
+/// bits of what it computed and the host checks them. On x86-64 without
+/// these settings, `0.0 / 0.0` is the *negative* quiet NaN, a payload NaN
+/// keeps its payload, `i32x4.relaxed_trunc_f32x4_s` gives `0x80000000` for
+/// NaN and out-of-range lanes and `i8x16.relaxed_swizzle` wraps indices ≥ 16.
+#[test]
+fn float_results_are_canonical_and_relaxed_simd_is_deterministic() {
+    let body = r#"
+    (f64.store (i32.const 4096) (f64.div (f64.const 0) (f64.const 0)))
+    (f64.store (i32.const 4104) (f64.sqrt (f64.const -1)))
+    (f64.store (i32.const 4112) (f64.add (f64.reinterpret_i64 (i64.const 0xfff0000000000123)) (f64.const 1)))
+    (f32.store (i32.const 4120) (f32.div (f32.const 0) (f32.const 0)))
+    (f32.store (i32.const 4124) (f32.mul (f32.const inf) (f32.const 0)))
+    (f64.store (i32.const 4128) (f64.div (f64.reinterpret_i64 (i64.const 0x7ff0000000000001)) (f64.const 2)))
+    (v128.store (i32.const 4136) (f32x4.div (v128.const f32x4 0 -0 0 -0) (v128.const f32x4 0 0 -0 -0)))
+    (v128.store (i32.const 4152) (i32x4.relaxed_trunc_f32x4_s (v128.const f32x4 nan 3e9 -3e9 1.5)))
+    (v128.store (i32.const 4168) (i8x16.relaxed_swizzle
+        (v128.const i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+        (v128.const i8x16 16 32 127 -128 0 1 2 3 15 14 17 -1 4 5 6 7)))
+    (drop (call $log (i32.const 3) (i32.const 4096) (i32.const 88)))
+    (i32.const 0)"#;
+    let rt = SandboxRuntime::new().expect("rt");
+    let m = load(&rt, &module(IMPORTS, body));
+    let mut host = Host::default();
+    let mut sb = rt.instantiate(&m, &lim(), b"", 0, &mut host).expect("instantiate");
+    sb.on_events(&[ev(0, 0, 0)], 0, &mut host).expect("runs");
+    let b = &host.logs[0];
+    assert_eq!(b.len(), 88);
+    let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+    let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+    const F64_NAN: u64 = 0x7ff8_0000_0000_0000;
+    const F32_NAN: u32 = 0x7fc0_0000;
+    for (at, what) in [(0, "0/0"), (8, "sqrt(-1)"), (16, "payload NaN + 1"), (32, "payload NaN / 2")] {
+        assert_eq!(u64_at(at), F64_NAN, "f64 {what}: {:#018x}", u64_at(at));
+    }
+    assert_eq!(u32_at(24), F32_NAN, "f32 0/0: {:#010x}", u32_at(24));
+    assert_eq!(u32_at(28), F32_NAN, "f32 inf*0: {:#010x}", u32_at(28));
+    for lane in 0..4 {
+        assert_eq!(u32_at(40 + 4 * lane), F32_NAN, "f32x4.div lane {lane}: {:#010x}", u32_at(40 + 4 * lane));
+    }
+    // Deterministic relaxed truncation = i32x4.trunc_sat_f32x4_s.
+    let trunc: Vec<i32> = (0..4).map(|l| u32_at(56 + 4 * l) as i32).collect();
+    assert_eq!(trunc, [0, i32::MAX, i32::MIN, 1]);
+    // Deterministic relaxed swizzle = i8x16.swizzle: indices ≥ 16 give 0.
+    assert_eq!(&b[72..88], &[0, 0, 0, 0, 1, 2, 3, 4, 16, 15, 0, 0, 5, 6, 7, 8]);
+}

@@ -71,6 +71,8 @@ impl EngineControl {
                 std::thread::sleep((due - start.elapsed()).min(Duration::from_millis(20)));
                 self.drain_commands(engine);
                 self.maybe_publish(engine);
+                // Group commit's M ms bound while no record is appended.
+                engine.tick_durability();
             }
         }
         self.maybe_publish(engine);
@@ -81,6 +83,7 @@ impl EngineControl {
     pub fn finished(&mut self, engine: &mut Engine) {
         self.phase = "finished";
         self.drain_commands(engine);
+        engine.tick_durability();
         self.publish(engine);
     }
 
@@ -181,7 +184,10 @@ impl EngineControl {
                     }
                     None => (line.to_string(), String::new()),
                 };
-                engine.journal_command(&line).map_err(|e| CommandError::Internal(format!("journal: {e}")))?;
+                // The module's bytes go into the journal directory first (resume and replay load it).
+                engine
+                    .journal_deploy(&line, module_bytes)
+                    .map_err(|e| CommandError::Internal(format!("journal: {e}")))?;
                 engine.redeploy(sid, Some((module, signer.map(|s| s.public_key))), &line).map_err(CommandError::Conflict)?;
                 Ok(format!("strategy `{name}` now runs module {hash}{signed}"))
             }

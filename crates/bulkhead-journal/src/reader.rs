@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
 use crate::format::{
-    HASH_LEN, MAX_PAYLOAD, ONE_CHUNK_PAYLOAD, chain_hash, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_record_header, genesis_hash,
-    parse_segment_file_name, segment_file_name,
+    HASH_LEN, MAX_PAYLOAD, ONE_CHUNK_PAYLOAD, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, chain_hash,
+    decode_record_header, genesis_hash, parse_segment_file_name, segment_file_name,
 };
 
 /// Read buffer for verification and reading: large, so that verify streams at disk/hash speed.

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
 use crate::format::{
-    HASH_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_HEADER_LEN, SegmentHeader, encode_record_header,
-    chain_hash, fsync_millis, fsync_to_code, genesis_hash, parse_segment_file_name, segment_file_name,
+    HASH_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_HEADER_LEN, SegmentHeader, chain_hash,
+    encode_record_header, fsync_millis, fsync_to_code, genesis_hash, parse_segment_file_name, segment_file_name,
 };
 use crate::reader::{ScanError, Scanner};
 
@@ -117,6 +117,10 @@ pub struct JournalWriter {
     /// Records with `seq < durable_seq` have been fsynced.
     durable_seq: u64,
     fsyncs: FsyncStats,
+    /// Opt-in: the wall time of each fsync since the last
+    /// [`JournalWriter::take_fsync_samples`], and how many may be kept.
+    samples: Option<(Vec<u64>, usize)>,
+    samples_dropped: u64,
     poisoned: bool,
 }
 
@@ -176,6 +180,8 @@ impl JournalWriter {
             pending_since: None,
             durable_seq: 0,
             fsyncs: FsyncStats::default(),
+            samples: None,
+            samples_dropped: 0,
             poisoned: false,
         };
         // Make the (empty) journal exist on disk right away.
@@ -279,6 +285,8 @@ impl JournalWriter {
             pending_since: None,
             durable_seq: s.next_seq,
             fsyncs: FsyncStats::default(),
+            samples: None,
+            samples_dropped: 0,
             poisoned: false,
         };
         let report = RecoveryReport {
@@ -308,8 +316,11 @@ impl JournalWriter {
         let seq = self.next_seq;
         let hdr = encode_record_header(payload.len() as u32, kind, seq, ts_ns);
         let hash = chain_hash(&self.last_hash, &hdr, payload);
-        let res =
-            self.out.write_all(&hdr).and_then(|()| self.out.write_all(payload)).and_then(|()| self.out.write_all(&hash));
+        let res = self
+            .out
+            .write_all(&hdr)
+            .and_then(|()| self.out.write_all(payload))
+            .and_then(|()| self.out.write_all(&hash));
         if let Err(e) = res {
             return Err(self.poison(e));
         }
@@ -381,6 +392,34 @@ impl JournalWriter {
         self.fsyncs
     }
 
+    /// Keep the wall time of each fsync from now on (for a latency
+    /// histogram), at most `cap` between two [`take_fsync_samples`](Self::take_fsync_samples)
+    /// calls (later ones are counted, not kept). Off by default: costs
+    /// nothing unless asked for. Informational, like [`FsyncStats`].
+    pub fn record_fsync_samples(&mut self, cap: usize) {
+        self.samples = Some((Vec::with_capacity(cap.min(4096)), cap));
+    }
+
+    /// Move the fsync times (ns) kept since the last call into `out`;
+    /// returns how many were not kept because the buffer was full.
+    pub fn take_fsync_samples(&mut self, out: &mut Vec<u64>) -> u64 {
+        if let Some((buf, _)) = &mut self.samples {
+            out.append(buf);
+        }
+        std::mem::take(&mut self.samples_dropped)
+    }
+
+    /// Bytes of all segment files so far (headers and records, including
+    /// what is still in the write buffer).
+    pub fn bytes(&self) -> u64 {
+        self.total_bytes
+    }
+
+    /// Number of segment files so far.
+    pub fn segments(&self) -> u32 {
+        self.segments
+    }
+
     /// Write out, fsync the segment and the directory, and return a summary.
     pub fn finish(mut self) -> Result<JournalSummary, JournalError> {
         if self.poisoned {
@@ -431,6 +470,13 @@ impl JournalWriter {
         self.fsyncs.count += 1;
         self.fsyncs.total_ns = self.fsyncs.total_ns.saturating_add(ns);
         self.fsyncs.max_ns = self.fsyncs.max_ns.max(ns);
+        if let Some((buf, cap)) = &mut self.samples {
+            if buf.len() < *cap {
+                buf.push(ns);
+            } else {
+                self.samples_dropped += 1;
+            }
+        }
         self.durable_seq = self.next_seq;
         Ok(())
     }

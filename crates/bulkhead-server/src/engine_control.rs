@@ -2,6 +2,15 @@
 //! running [`Engine`] at event boundaries (journalled first), publishes
 //! snapshots, and paces paper runs. Runs on the engine's thread; the HTTP
 //! side never touches trading state.
+//!
+//! At every event boundary it also drains the engine's observer feed
+//! (turned on at the first boundary, so what strategies did in `init`
+//! before the control plane attached is in the journal and the strategy
+//! states but not in the rings): risk decisions, venue rejects and
+//! undecodable order records go to the decision ring, faults to the fault
+//! ring, and rejects, fills, faults and state changes to the live stream
+//! (only while someone listens). Journal fsync timings feed the fsync
+//! histogram.
 
 use crate::{
     Command, CommandError, ControlHandle, DecisionKind, DecisionRecord, EngineStatus, FaultRecord, Histogram,

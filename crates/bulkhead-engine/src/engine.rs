@@ -1,6 +1,7 @@
 //! The core loop: market data → strategies → risk → venue → fills → strategies.
 
 use crate::records::{self, Payload};
+use crate::venues::Venues;
 use bulkhead_abi::{
     Event, EventKind, HostApi, MAX_BATCH, OpenOrderRecord, OrderRequest, PositionRecord, Reason, ResultCode, Side,
 };
@@ -9,7 +10,6 @@ use bulkhead_journal::{JournalError, JournalReader, JournalSummary, JournalWrite
 use bulkhead_model::Instrument;
 use bulkhead_risk::{Policy, RiskEngine, Scope, TradingState};
 use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime, StrategyModule};
-use crate::venues::Venues;
 use bulkhead_venue::{FeeSchedule, NewOrder, VenueConfig, VenueEvent, VenueNotice};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -119,6 +119,65 @@ pub struct StateChange {
     pub at_ns: u64,
     pub state: &'static str,
     pub reason: String,
+}
+
+/// One notable thing the engine did, for an observer such as the control
+/// plane ([`Engine::enable_observer`]). `seq` is the journal sequence number
+/// of the record that decided it. Plain data read from what was journalled:
+/// observing changes nothing the engine decides or writes.
+#[derive(Clone, Debug)]
+pub enum Observed {
+    /// A pre-trade risk decision on an order (`ORDER` record), accepted or
+    /// not. `decision.message(engine.instruments())` is the human text.
+    Order { seq: u64, ts_ns: u64, sid: u32, order_id: u64, order: OrderRequest, decision: bulkhead_risk::Decision },
+    /// An order record the sandbox could not decode (`INVALID`): refused
+    /// with `InvalidOrder`.
+    Invalid { seq: u64, ts_ns: u64, sid: u32, error: String },
+    /// The venue refused an order risk had accepted (`VENUE`).
+    VenueReject { seq: u64, ts_ns: u64, sid: u32, order_id: u64, instrument: u32, reason: u16 },
+    /// A fill (`VENUE`); `remaining` is what is left of the order.
+    Fill {
+        seq: u64,
+        ts_ns: u64,
+        sid: u32,
+        order_id: u64,
+        instrument: u32,
+        side: Side,
+        price: i64,
+        qty: i64,
+        fee: i64,
+        maker: bool,
+        remaining: i64,
+    },
+    /// A strategy faulted (`FAULT`) and was contained.
+    Fault { seq: u64, ts_ns: u64, sid: u32, kind: String, message: String },
+    /// A trading state changed (`STATE`): operator, risk (R8, R14) or supervisor.
+    State { seq: u64, ts_ns: u64, scope: Scope, state: TradingState, cause: String },
+    /// The supervisor took a faulted strategy down: `status` is `backoff`
+    /// (a restart is due) or `quarantined` (it stays down). Follows the
+    /// `Fault` and the `State` (halted) it comes with; not a record of its own.
+    Supervisor { ts_ns: u64, sid: u32, status: &'static str, reason: String },
+}
+
+/// The opt-in feed behind [`Engine::enable_observer`]: a bounded queue
+/// (oldest dropped, counted) that exists only when enabled. Disabled, each
+/// observation point costs one branch on `on`.
+#[derive(Default)]
+struct Observer {
+    on: bool,
+    cap: usize,
+    queue: std::collections::VecDeque<Observed>,
+    dropped: u64,
+}
+
+impl Observer {
+    fn push(&mut self, o: Observed) {
+        if self.queue.len() >= self.cap {
+            self.queue.pop_front();
+            self.dropped += 1;
+        }
+        self.queue.push_back(o);
+    }
 }
 
 /// What the supervisor needs to bring a wasm strategy back.
@@ -236,9 +295,10 @@ impl JournalSink {
     fn resuming(&mut self) -> bool {
         self.peek().is_some()
     }
-    fn write(&mut self, kind: u16, payload: &[u8]) {
+    /// Returns the record's sequence number (`u64::MAX` once the journal has failed).
+    fn write(&mut self, kind: u16, payload: &[u8]) -> u64 {
         if self.error.is_some() {
-            return;
+            return u64::MAX;
         }
         if let Some(prefix) = &mut self.prefix {
             let next = match self.peeked.take() {
@@ -256,11 +316,11 @@ impl JournalSink {
                     } else {
                         self.resumed += 1;
                     }
-                    return;
+                    return rec.seq;
                 }
                 Some(Err(e)) => {
                     self.error = Some(e.into());
-                    return;
+                    return u64::MAX;
                 }
                 None => {
                     self.prefix = None;
@@ -268,18 +328,23 @@ impl JournalSink {
                 }
             }
         }
-        if let Err(e) = self.w.append(kind, self.ts, payload) {
-            self.error = Some(e.into());
+        match self.w.append(kind, self.ts, payload) {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.error = Some(e.into());
+                u64::MAX
+            }
         }
     }
     /// Header bytes then a variable-length tail, via the reusable scratch buffer.
-    fn write_var(&mut self, kind: u16, head: &[u8], tail: &[u8]) {
+    fn write_var(&mut self, kind: u16, head: &[u8], tail: &[u8]) -> u64 {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         buf.extend_from_slice(head);
         buf.extend_from_slice(tail);
-        self.write(kind, &buf);
+        let seq = self.write(kind, &buf);
         self.scratch = buf;
+        seq
     }
     /// Make what was written so far durable if the policy asks for it.
     /// `false` if the journal has failed: then nothing may be released.
@@ -322,6 +387,7 @@ struct HostCtx<'a> {
     journal: &'a mut JournalSink,
     actions: &'a mut Vec<Action>,
     venue: &'a Venues,
+    observer: &'a mut Observer,
     now: u64,
 }
 
@@ -341,7 +407,17 @@ impl HostApi for HostCtx<'_> {
         *self.stp = stp;
         let mut p = Payload::<{ records::ORDER_PAYLOAD }>::new();
         p.u32(sid).u64(local).u16(d.reason.code()).u16(0).i64(d.limit).i64(d.requested).i64(d.current).order(req);
-        self.journal.write(records::ORDER, p.bytes());
+        let seq = self.journal.write(records::ORDER, p.bytes());
+        if self.observer.on {
+            self.observer.push(Observed::Order {
+                seq,
+                ts_ns: self.now,
+                sid,
+                order_id: local,
+                order: *req,
+                decision: d,
+            });
+        }
         if d.accepted() {
             let gid = global_id(sid, local);
             self.risk.order_opened(sid, gid, req);
@@ -388,7 +464,13 @@ impl HostApi for HostCtx<'_> {
         // strategy guessing ids it does not own spends its own budget.
         let d = self.risk.check_cancel(sid, self.now);
         let known = self.book.open.get(&id).map(|o| o.instrument);
-        let reason = if !d.accepted() { d.reason } else if known.is_none() { Reason::InvalidOrder } else { d.reason };
+        let reason = if !d.accepted() {
+            d.reason
+        } else if known.is_none() {
+            Reason::InvalidOrder
+        } else {
+            d.reason
+        };
         let mut p = Payload::<18>::new();
         p.u32(sid).u64(id).u16(reason.code()).i32(known.map_or(-1, |i| i as i32));
         self.journal.write(records::CANCEL, p.bytes());
@@ -484,7 +566,11 @@ impl HostApi for HostCtx<'_> {
         *self.book.stats.rejected.entry(Reason::InvalidOrder.code()).or_default() += 1;
         let mut p = Payload::<4>::new();
         p.u32(self.book.sid);
-        self.journal.write_var(records::INVALID, p.bytes(), err.to_string().as_bytes());
+        let error = err.to_string();
+        let seq = self.journal.write_var(records::INVALID, p.bytes(), error.as_bytes());
+        if self.observer.on {
+            self.observer.push(Observed::Invalid { seq, ts_ns: self.now, sid: self.book.sid, error });
+        }
     }
 }
 
@@ -532,6 +618,8 @@ pub struct Engine {
     /// Audit of the durability gate: venue actions released while a record
     /// deciding them was not yet durable under the fsync policy (must stay 0).
     undurable_releases: u64,
+    /// Opt-in feed of notable events (control plane); off by default.
+    observer: Observer,
 }
 
 impl Engine {
@@ -609,6 +697,7 @@ impl Engine {
             now: 0,
             runtime: None,
             undurable_releases: 0,
+            observer: Observer::default(),
         })
     }
 
@@ -677,6 +766,7 @@ impl Engine {
             journal: &mut self.journal,
             actions: &mut self.actions,
             venue: &self.venue,
+            observer: &mut self.observer,
             now: self.now,
         };
         let (runner, fault) = match setup.kind {
@@ -759,7 +849,11 @@ impl Engine {
     /// Journal a file the run was configured from (`records::CONFIG`).
     pub fn journal_config_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), EngineError> {
         let n = u16::try_from(name.len()).unwrap_or(u16::MAX);
-        self.journal.write_var(records::CONFIG, &n.to_le_bytes(), &[&name.as_bytes()[..usize::from(n)], bytes].concat());
+        self.journal.write_var(
+            records::CONFIG,
+            &n.to_le_bytes(),
+            &[&name.as_bytes()[..usize::from(n)], bytes].concat(),
+        );
         self.journal.check()
     }
 
@@ -901,27 +995,60 @@ impl Engine {
         if state == TradingState::Halted { self.mass_cancel(scope, Reason::CancelledByKillSwitch) } else { 0 }
     }
 
+    /// Check, changing nothing, that [`Engine::redeploy`] of `sid` — with
+    /// `module`, or its current module for a restart — can be carried out:
+    /// a runtime is attached, the strategy runs wasm (a native strategy
+    /// cannot be restarted or redeployed), and the module fits the
+    /// strategy's limits and the runtime's pool (initial memory and tables,
+    /// stack, pool slot: everything decided without running guest code).
+    /// The control plane calls this before it journals the command, so a
+    /// refused deploy or restart journals nothing.
+    pub fn check_redeploy(&self, sid: u32, module: Option<&StrategyModule>) -> Result<(), String> {
+        let Some(runtime) = self.runtime.as_ref() else {
+            return Err("no sandbox runtime attached to this engine".into());
+        };
+        let Some(slot) = self.slots.get(sid as usize) else {
+            return Err(format!("no strategy #{sid}"));
+        };
+        let Some(r) = slot.restart.as_ref() else {
+            return Err(format!(
+                "strategy `{}` is a native strategy: only wasm strategies can be restarted or redeployed",
+                slot.name
+            ));
+        };
+        let m = module.unwrap_or(&r.module);
+        runtime.check_fits(m, &r.limits).map_err(|f| {
+            format!("module `{}` cannot run under strategy `{}`'s limits: {f} ({})", m.name, slot.name, f.kind())
+        })
+    }
+
     /// Replace a strategy's module (hot deploy) or restart it with the same
     /// one: its open orders are cancelled, a fresh instance starts with its
     /// config, nothing else is touched. A deployed module's `signer` is the
     /// ed25519 key its signature was verified against (journalled in the
     /// `MODULE` record; `None` = unsigned); a restart keeps the current one.
+    ///
+    /// `Err` only for what [`Engine::check_redeploy`] refuses, before
+    /// anything changes. Once accepted, the swap is done and journalled
+    /// (`MODULE`) and the fresh instance runs its `start` function, ABI
+    /// check and `init` like any start; if that faults, the fault is a
+    /// normal journalled fault (`FAULT`, strategy HALTED, cancel-on-fault)
+    /// and the supervisor applies the strategy's restart policy to the new
+    /// module. The returned status tells which: `Running`, `Backoff` or
+    /// `Quarantined` (with the fault's kind and message).
     pub fn redeploy(
         &mut self,
         sid: u32,
         module: Option<(StrategyModule, Option<[u8; 32]>)>,
         cause: &str,
-    ) -> Result<(), String> {
+    ) -> Result<Status, String> {
+        self.check_redeploy(sid, module.as_ref().map(|(m, _)| m))?;
         let i = sid as usize;
-        if self.runtime.is_none() {
-            return Err("no sandbox runtime attached to this engine".into());
-        }
-        let Some(r) = self.slots.get_mut(i).and_then(|s| s.restart.as_mut()) else {
-            return Err("not a wasm strategy".into());
-        };
-        if let Some((m, signer)) = module {
+        if let Some((m, signer)) = module
+            && let Some(r) = self.slots[i].restart.as_mut()
+        {
             r.module = m;
-            self.slots[i].module_hash = Some(self.slots[i].restart.as_ref().map_or([0; 32], |r| r.module.hash));
+            self.slots[i].module_hash = Some(r.module.hash);
             self.slots[i].signer = signer.unwrap_or([0; 32]);
         }
         self.mass_cancel(Scope::Strategy(sid), Reason::CancelledByKillSwitch);
@@ -942,14 +1069,14 @@ impl Engine {
             // an operator restart does not spend the fault budget
             r.restarts = r.restarts.saturating_sub(1);
         }
-        match &self.slots[i].status {
-            Status::Running => Ok(()),
-            other => Err(format!("strategy did not start: {other:?}")),
-        }
+        Ok(self.slots[i].status.clone())
     }
 
     pub fn strategy_id(&self, name: &str) -> Option<u32> {
         self.slots.iter().position(|s| s.name == name).map(|i| i as u32)
+    }
+    pub fn strategy_name(&self, sid: u32) -> Option<&str> {
+        self.slots.get(sid as usize).map(|s| s.name.as_str())
     }
     pub fn strategy_count(&self) -> usize {
         self.slots.len()
@@ -988,6 +1115,43 @@ impl Engine {
     /// fsync count and latency of the journal so far.
     pub fn journal_fsync_stats(&self) -> bulkhead_journal::FsyncStats {
         self.journal.w.fsync_stats()
+    }
+
+    /// Bytes and segment files of the journal so far.
+    pub fn journal_size(&self) -> (u64, u32) {
+        (self.journal.w.bytes(), self.journal.w.segments())
+    }
+
+    /// Start the opt-in feed of notable events for an observer (the control
+    /// plane): every risk decision on an order, invalid order records, venue
+    /// rejects, fills, faults, trading-state changes and the supervisor
+    /// taking a strategy down ([`Observed`]), plus the wall time of each
+    /// journal fsync. At most `cap` of each are held between two drains (the
+    /// oldest are dropped and counted). Off by default — a backtest pays one
+    /// branch per observation point — and it never changes what is decided
+    /// or journalled. Calling it again only changes `cap`.
+    pub fn enable_observer(&mut self, cap: usize) {
+        let cap = cap.max(1);
+        if !self.observer.on {
+            self.observer.queue = std::collections::VecDeque::with_capacity(cap.min(4096));
+            self.journal.w.record_fsync_samples(cap);
+        }
+        self.observer.on = true;
+        self.observer.cap = cap;
+    }
+
+    /// Move what was observed since the last call into `out`, oldest first;
+    /// returns how many were dropped because the feed was full.
+    pub fn drain_observed(&mut self, out: &mut Vec<Observed>) -> u64 {
+        out.extend(self.observer.queue.drain(..));
+        std::mem::take(&mut self.observer.dropped)
+    }
+
+    /// Move the journal fsync times (ns) measured since the last call into
+    /// `out` (only once [`Engine::enable_observer`] was called); returns how
+    /// many were dropped because the buffer was full.
+    pub fn drain_fsync_ns(&mut self, out: &mut Vec<u64>) -> u64 {
+        self.journal.w.take_fsync_samples(out)
     }
 
     /// On a resumed run: how many journalled records have been reproduced so
@@ -1071,6 +1235,7 @@ impl Engine {
                 journal: &mut self.journal,
                 actions: &mut self.actions,
                 venue: &self.venue,
+                observer: &mut self.observer,
                 now: self.now,
             };
             let outcome = match &mut slot.runner {
@@ -1198,7 +1363,34 @@ impl Engine {
             }
             let mut p = Payload::<{ records::VENUE_PAYLOAD }>::new();
             p.u32(sid).event(&ev);
-            self.journal.write(records::VENUE, p.bytes());
+            let seq = self.journal.write(records::VENUE, p.bytes());
+            if self.observer.on {
+                let (ts_ns, order_id, instrument) = (self.now, ev.id, ev.instrument);
+                match ev.kind {
+                    EventKind::OrderRejected => self.observer.push(Observed::VenueReject {
+                        seq,
+                        ts_ns,
+                        sid,
+                        order_id,
+                        instrument,
+                        reason: ev.a as u16,
+                    }),
+                    EventKind::Fill => self.observer.push(Observed::Fill {
+                        seq,
+                        ts_ns,
+                        sid,
+                        order_id,
+                        instrument,
+                        side: ev.side.unwrap_or(Side::Buy),
+                        price: ev.price,
+                        qty: ev.qty,
+                        fee: ev.a,
+                        maker: ev.flags & bulkhead_abi::EVENT_FLAG_MAKER != 0,
+                        remaining: ev.b,
+                    }),
+                    _ => {}
+                }
+            }
             if slot.status == Status::Running {
                 book.inbox.push(ev);
             }
@@ -1279,7 +1471,11 @@ impl Engine {
         p.u32(sid).u16(kind.len() as u16);
         let mut text = kind.as_bytes().to_vec();
         text.extend_from_slice(message.as_bytes());
-        self.journal.write_var(records::FAULT, p.bytes(), &text);
+        let seq = self.journal.write_var(records::FAULT, p.bytes(), &text);
+        if self.observer.on {
+            let (kind, message) = (kind.to_string(), message.clone());
+            self.observer.push(Observed::Fault { seq, ts_ns: self.now, sid, kind, message });
+        }
         tracing::warn!(strategy = %self.slots[sid as usize].name, kind, %message, "strategy quarantined");
         // Orders decided inside the faulting callback never reach the venue.
         for action in std::mem::take(&mut self.actions) {
@@ -1327,6 +1523,12 @@ impl Engine {
         };
         slot.book.inbox.clear();
         slot.book.timers.clear();
+        if self.observer.on
+            && let Some(last) = slot.history.last()
+        {
+            let (status, reason) = (slot.status.name(), last.reason.clone());
+            self.observer.push(Observed::Supervisor { ts_ns: now, sid, status, reason });
+        }
         self.cancel_account_gated(sid, None, Reason::CancelledOnFault);
     }
 
@@ -1348,6 +1550,7 @@ impl Engine {
             journal: &mut self.journal,
             actions: &mut self.actions,
             venue: &self.venue,
+            observer: &mut self.observer,
             now: self.now,
         };
         match runtime.instantiate(&module, &limits, &config, self.now, &mut ctx) {
@@ -1388,7 +1591,10 @@ impl Engine {
         };
         let mut p = Payload::<6>::new();
         p.u8(code).u32(target).u8(st);
-        self.journal.write_var(records::STATE, p.bytes(), cause.as_bytes());
+        let seq = self.journal.write_var(records::STATE, p.bytes(), cause.as_bytes());
+        if self.observer.on {
+            self.observer.push(Observed::State { seq, ts_ns: self.now, scope, state, cause: cause.to_string() });
+        }
     }
 
     /// Cancel what is still open, close the journal, and report.

@@ -25,6 +25,38 @@
 //!    its open orders are cancelled at the venue, and the others carry on with
 //!    the same event.
 //!
+//! ## Hot deploy and restart (operator commands)
+//! [`Engine::check_redeploy`] decides, changing nothing, whether a deploy or
+//! restart can be carried out: the strategy runs wasm (a native strategy
+//! cannot be restarted or redeployed) and the module fits the strategy's
+//! limits and the runtime's pool. Together with loading the module (compile,
+//! import and export rules), that is everything that can be known without
+//! running guest code, and the control plane does all of it before it
+//! journals the command: a refused deploy or restart journals nothing and
+//! leaves the running instance alone.
+//!
+//! Once accepted, [`Engine::redeploy`] is applied whole: open orders
+//! cancelled, `MODULE` journalled, a fresh instance started. Starting runs
+//! guest code (a `start` function, the ABI check, `init`); if that faults,
+//! the deploy is **not** undone — the new module is the strategy's module —
+//! and the fault is an ordinary one: journalled (`FAULT`), the strategy
+//! HALTED, cancel-on-fault, and the supervisor applies the strategy's
+//! restart policy to the new module (backoff and restart, or quarantined).
+//! `redeploy` returns the resulting [`Status`] so the operator is told.
+//! Undoing would need the old instance kept alive past a journalled swap,
+//! and a replay would then have to re-decide the rollback; keeping the
+//! journalled fault is the simpler truth.
+//!
+//! ## Observer feed (control plane)
+//! [`Engine::enable_observer`] turns on a bounded queue of [`Observed`]
+//! events — every risk decision on an order, invalid order records, venue
+//! rejects, fills, faults, trading-state changes, the supervisor taking a
+//! strategy down — and per-fsync journal timings, drained with
+//! [`Engine::drain_observed`] / [`Engine::drain_fsync_ns`]. Off by default:
+//! then each observation point is one branch on a bool and nothing is
+//! allocated (backtests and the demo pay nothing). It only copies what was
+//! journalled; it never changes a decision or a journal byte.
+//!
 //! ## Durability, crash recovery, replay
 //! - Under any fsync policy but `never`, the journal is fsynced before every
 //!   release to a venue — orders and cancels a strategy asks for, and the
@@ -62,8 +94,8 @@ pub mod venues;
 
 pub use config::{ConfigError, ConfigFiles, DataPlan, FsFiles, LoadedConfig};
 pub use engine::{
-    Engine, EngineError, NativeStrategy, RestartPolicy, RunReport, StateChange, Status, StrategyKind, StrategyReport,
-    StrategySetup,
+    Engine, EngineError, NativeStrategy, Observed, RestartPolicy, RunReport, StateChange, Status, StrategyKind,
+    StrategyReport, StrategySetup,
 };
 
 use bulkhead_data::{CsvReader, Generator, MarketSource};
@@ -175,11 +207,9 @@ type Prepared = (Engine, std::sync::Arc<SandboxRuntime>, Option<bulkhead_journal
 
 /// The engine of a run with every strategy added; the market data is the caller's.
 pub(crate) fn prepare_engine(cfg: &LoadedConfig, mode: JournalMode) -> Result<Prepared, RunError> {
-    let runtime_config =
-        bulkhead_sandbox::RuntimeConfig { cache_dir: cfg.module_cache.clone(), ..Default::default() };
-    let runtime = std::sync::Arc::new(
-        SandboxRuntime::with_config(runtime_config).map_err(|e| RunError::Runtime(e.to_string()))?,
-    );
+    let runtime_config = bulkhead_sandbox::RuntimeConfig { cache_dir: cfg.module_cache.clone(), ..Default::default() };
+    let runtime =
+        std::sync::Arc::new(SandboxRuntime::with_config(runtime_config).map_err(|e| RunError::Runtime(e.to_string()))?);
     let mut modules = Vec::new();
     for s in &cfg.strategies {
         let name = s.module_path.display().to_string();

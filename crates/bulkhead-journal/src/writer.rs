@@ -117,6 +117,10 @@ pub struct JournalWriter {
     /// Records with `seq < durable_seq` have been fsynced.
     durable_seq: u64,
     fsyncs: FsyncStats,
+    /// Opt-in: the wall time of each fsync since the last
+    /// [`JournalWriter::take_fsync_samples`], and how many may be kept.
+    samples: Option<(Vec<u64>, usize)>,
+    samples_dropped: u64,
     poisoned: bool,
 }
 
@@ -176,6 +180,8 @@ impl JournalWriter {
             pending_since: None,
             durable_seq: 0,
             fsyncs: FsyncStats::default(),
+            samples: None,
+            samples_dropped: 0,
             poisoned: false,
         };
         // Make the (empty) journal exist on disk right away.
@@ -279,6 +285,8 @@ impl JournalWriter {
             pending_since: None,
             durable_seq: s.next_seq,
             fsyncs: FsyncStats::default(),
+            samples: None,
+            samples_dropped: 0,
             poisoned: false,
         };
         let report = RecoveryReport {
@@ -434,6 +442,34 @@ impl JournalWriter {
         self.fsyncs
     }
 
+    /// Keep the wall time of each fsync from now on (for a latency
+    /// histogram), at most `cap` between two [`take_fsync_samples`](Self::take_fsync_samples)
+    /// calls (later ones are counted, not kept). Off by default: costs
+    /// nothing unless asked for. Informational, like [`FsyncStats`].
+    pub fn record_fsync_samples(&mut self, cap: usize) {
+        self.samples = Some((Vec::with_capacity(cap.min(4096)), cap));
+    }
+
+    /// Move the fsync times (ns) kept since the last call into `out`;
+    /// returns how many were not kept because the buffer was full.
+    pub fn take_fsync_samples(&mut self, out: &mut Vec<u64>) -> u64 {
+        if let Some((buf, _)) = &mut self.samples {
+            out.append(buf);
+        }
+        std::mem::take(&mut self.samples_dropped)
+    }
+
+    /// Bytes of all segment files so far (headers and records, including
+    /// what is still in the write buffer).
+    pub fn bytes(&self) -> u64 {
+        self.total_bytes
+    }
+
+    /// Number of segment files so far.
+    pub fn segments(&self) -> u32 {
+        self.segments
+    }
+
     /// Write out, fsync the segment and the directory, and return a summary.
     pub fn finish(mut self) -> Result<JournalSummary, JournalError> {
         if self.poisoned {
@@ -484,6 +520,13 @@ impl JournalWriter {
         self.fsyncs.count += 1;
         self.fsyncs.total_ns = self.fsyncs.total_ns.saturating_add(ns);
         self.fsyncs.max_ns = self.fsyncs.max_ns.max(ns);
+        if let Some((buf, cap)) = &mut self.samples {
+            if buf.len() < *cap {
+                buf.push(ns);
+            } else {
+                self.samples_dropped += 1;
+            }
+        }
         self.durable_seq = self.next_seq;
         Ok(())
     }

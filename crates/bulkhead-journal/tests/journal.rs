@@ -712,6 +712,36 @@ fn open_append_refuses_damage_that_is_not_a_torn_tail() {
     assert!(matches!(JournalWriter::open_append(&dir2, params(2048)), Err(JournalError::Corrupt(_))));
 }
 
+/// Opt-in fsync timings: one sample per fsync, bounded, counted when full;
+/// bytes and segments as the summary will report them.
+#[test]
+fn fsync_samples_bytes_and_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = JournalParams { fsync: FsyncPolicy::Always, segment_bytes: 400 };
+    let mut w = JournalWriter::create(tmp.path(), p).unwrap();
+    w.append(1, 1, b"before sampling").unwrap();
+    let mut got = Vec::new();
+    assert_eq!(w.take_fsync_samples(&mut got), 0);
+    assert!(got.is_empty(), "nothing is kept unless asked for");
+    let before = w.fsync_stats().count;
+    w.record_fsync_samples(3);
+    for i in 0..5u64 {
+        w.append(1, i, &[7; 100]).unwrap();
+    }
+    let dropped = w.take_fsync_samples(&mut got);
+    assert_eq!(got.len() as u64 + dropped, w.fsync_stats().count - before, "every fsync from then on");
+    assert_eq!(got.len(), 3, "at most the cap is kept");
+    assert!(dropped >= 2);
+    assert!(got.iter().all(|&ns| ns <= w.fsync_stats().max_ns));
+    got.clear();
+    assert_eq!(w.take_fsync_samples(&mut got), 0);
+    assert!(got.is_empty());
+    let (bytes, segments) = (w.bytes(), w.segments());
+    assert!(segments > 1, "400-byte segments roll");
+    let s = w.finish().unwrap();
+    assert_eq!((bytes, segments), (s.bytes, s.segments));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 

@@ -427,6 +427,14 @@ impl SandboxRuntime {
         Ok(StrategyModule { name: name.to_string(), hash, module, from_cache, unfit: None })
     }
 
+    /// What [`SandboxRuntime::instantiate`] checks before it allocates or
+    /// runs any guest code: the stack, the pool slot, the module's initial
+    /// memory and tables against `limits`. Lets a caller refuse a module
+    /// (e.g. a hot deploy) before it commits to anything.
+    pub fn check_fits(&self, module: &StrategyModule, limits: &Limits) -> Result<(), Fault> {
+        self.precheck(module, limits)
+    }
+
     /// Refuse, before allocating anything, what the pool or the strategy's
     /// limits cannot hold.
     fn precheck(&self, module: &StrategyModule, limits: &Limits) -> Result<(), Fault> {

@@ -247,7 +247,7 @@ async function loadLog() {
     const [f, d] = await Promise.all([api("GET", "/api/v1/faults?limit=50"), api("GET", "/api/v1/decisions?kind=reject&limit=50")]);
     const items = [];
     for (const x of f.faults) items.push(["fault", x.seq, x.strategy + ": " + x.kind + " — " + x.message]);
-    for (const x of d.decisions) items.push(["reject", x.seq, x.strategy + " " + (x.instrument || "") + ": " + x.reason + " " + x.detail]);
+    for (const x of d.decisions) items.push(["reject", x.seq, x.strategy + " " + (x.instrument || "") + ": " + (x.message || x.reason + " " + x.detail)]);
     items.sort((a, b) => a[1] - b[1]);
     for (const [k, , t] of items) addLog(k, t);
   } catch (_) { /* shown by refresh */ }
@@ -256,7 +256,7 @@ async function loadLog() {
 function describe(ev) {
   switch (ev.type) {
     case "fill": return ev.strategy + " " + ev.side + " " + ev.qty + " " + ev.instrument + " @ " + ev.price;
-    case "reject": return ev.strategy + " " + (ev.instrument || "") + ": " + ev.reason;
+    case "reject": return ev.strategy + " " + (ev.instrument || "") + ": " + (ev.message || ev.reason);
     case "fault": return ev.strategy + ": " + ev.kind + " — " + ev.message;
     case "state_change": return (ev.scope === "global" ? "firm" : (ev.name || ev.symbol)) + " → " + ev.state + " (" + ev.cause + ")";
     case "command": return ev.actor.name + ": " + ev.command + " → " + (ev.ok ? "ok" : "refused") + ": " + ev.message;

@@ -2,18 +2,28 @@
 //! running [`Engine`] at event boundaries (journalled first), publishes
 //! snapshots, and paces paper runs. Runs on the engine's thread; the HTTP
 //! side never touches trading state.
+//!
+//! At every event boundary it also drains the engine's observer feed
+//! (turned on at the first boundary, so what strategies did in `init`
+//! before the control plane attached is in the journal and the strategy
+//! states but not in the rings): risk decisions, venue rejects and
+//! undecodable order records go to the decision ring, faults to the fault
+//! ring, and rejects, fills, faults and state changes to the live stream
+//! (only while someone listens). Journal fsync timings feed the fsync
+//! histogram.
 
 use crate::{
-    Command, CommandError, ControlHandle, EngineStatus, InstrumentSnapshot, JournalStatus, LatencyHistogram,
-    OrderCounts, OrderSnapshot, Pnl, PositionSnapshot, Resources, SIGNATURE_HEADER, Scope, Snapshot, StrategySnapshot,
-    TradingState,
+    Command, CommandError, ControlHandle, DecisionKind, DecisionRecord, EngineStatus, FaultRecord, Histogram,
+    InstrumentSnapshot, JournalStatus, LatencyHistogram, LiveEvent, MAX_DECISIONS, MAX_RECENT, OrderCounts,
+    OrderSnapshot, Pnl, PositionSnapshot, Resources, SIGNATURE_HEADER, Scope, Snapshot, StrategySnapshot, TradingState,
 };
 use bulkhead_abi::Reason;
-use bulkhead_engine::{Engine, Status};
+use bulkhead_engine::{Engine, Observed, Status};
 use bulkhead_model::Instrument;
 use bulkhead_provenance::{ProvenanceError, TrustedKeys};
 use bulkhead_risk::{LimitError, Scope as RiskScope, TradingState as RiskState};
 use bulkhead_sandbox::SandboxRuntime;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +31,10 @@ use std::time::{Duration, Instant};
 const PUBLISH_EVERY_EVENTS: u64 = 10_000;
 /// … or this much wall time.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+/// The engine's observer feed holds at most this many events between two
+/// drains (one drain per market event, so only a burst inside one event —
+/// e.g. a mass cancel of many orders — could come near it).
+const OBSERVE_CAP: usize = 65_536;
 
 /// Drives one engine from one [`ControlHandle`].
 pub struct EngineControl {
@@ -37,11 +51,32 @@ pub struct EngineControl {
     /// module may not come in through the API either.
     /// `run.trusted_keys`: hot deploys must be signed by one of these.
     trusted: Option<TrustedKeys>,
+    /// Paper mode: how late the last event started against the schedule.
+    lag_ns: u64,
+    /// The engine's observer feed is on (enabled at the first event boundary).
+    observing: bool,
+    observed: Vec<Observed>,
+    observed_dropped: u64,
+    fsync_ns: Vec<u64>,
+    fsync_hist: Arc<Histogram>,
+    /// The newest [`MAX_DECISIONS`] decisions and [`MAX_RECENT`] faults,
+    /// oldest first: what `/api/v1/decisions` and `/api/v1/faults` serve.
+    decisions: VecDeque<Arc<DecisionRecord>>,
+    faults: VecDeque<Arc<FaultRecord>>,
 }
 
 impl EngineControl {
     pub fn new(handle: ControlHandle, runtime: Arc<SandboxRuntime>, pace: Option<f64>, fsync: &str) -> Self {
+        let fsync_hist = handle.metrics().journal_fsync();
         EngineControl {
+            lag_ns: 0,
+            observing: false,
+            observed: Vec::new(),
+            observed_dropped: 0,
+            fsync_ns: Vec::new(),
+            fsync_hist,
+            decisions: VecDeque::new(),
+            faults: VecDeque::new(),
             handle,
             runtime,
             pace: pace.filter(|p| *p > 0.0),
@@ -62,6 +97,7 @@ impl EngineControl {
 
     /// Call before each market event with that event's time.
     pub fn before_event(&mut self, engine: &mut Engine, next_ts: u64) {
+        self.observe(engine);
         self.drain_commands(engine);
         if let Some(pace) = self.pace {
             let (start, first_ts) = *self.wall_start.get_or_insert((Instant::now(), next_ts));
@@ -74,6 +110,7 @@ impl EngineControl {
                 // Group commit's M ms bound while no record is appended.
                 engine.tick_durability();
             }
+            self.lag_ns = start.elapsed().saturating_sub(due).as_nanos().min(u64::MAX as u128) as u64;
         }
         self.maybe_publish(engine);
     }
@@ -82,9 +119,215 @@ impl EngineControl {
     /// (they get a conflict) until the caller drops this.
     pub fn finished(&mut self, engine: &mut Engine) {
         self.phase = "finished";
+        self.lag_ns = 0;
+        self.observe(engine);
         self.drain_commands(engine);
         engine.tick_durability();
         self.publish(engine);
+    }
+
+    /// Take what the engine observed since the last call: keep decisions
+    /// and faults in the rings, send fills, rejects, faults and state
+    /// changes to the live stream, feed the fsync histogram. Turns the
+    /// engine's observer feed on the first time.
+    fn observe(&mut self, engine: &mut Engine) {
+        if !self.observing {
+            engine.enable_observer(OBSERVE_CAP);
+            self.observing = true;
+        }
+        let dropped = engine.drain_observed(&mut self.observed);
+        if dropped > 0 {
+            self.observed_dropped += dropped;
+            tracing::warn!(dropped, "control plane: the engine's observer feed overflowed");
+        }
+        engine.drain_fsync_ns(&mut self.fsync_ns);
+        for ns in self.fsync_ns.drain(..) {
+            self.fsync_hist.observe_ns(ns);
+        }
+        if self.observed.is_empty() {
+            return;
+        }
+        let stream = self.handle.has_subscribers();
+        let mut observed = std::mem::take(&mut self.observed);
+        for o in observed.drain(..) {
+            self.record(engine, o, stream);
+        }
+        self.observed = observed;
+    }
+
+    fn record(&mut self, engine: &Engine, o: Observed, stream: bool) {
+        let name = |sid: u32| engine.strategy_name(sid).map_or_else(|| format!("#{sid}"), str::to_string);
+        let instruments = engine.instruments();
+        let symbol = |i: u32| instruments.get(i as usize).map(|x| x.symbol.clone());
+        match o {
+            Observed::Order { seq, ts_ns, sid, order_id, order, decision: d } => {
+                let inst = instruments.get(order.instrument as usize);
+                let (side, qty, price) = match inst {
+                    Some(i) => (order.side.name().to_string(), i.format_qty(order.qty), i.format_price(order.price)),
+                    None => {
+                        (order.side.name().to_string(), format!("{} lots", order.qty), format!("{} ticks", order.price))
+                    }
+                };
+                let sym = symbol(order.instrument);
+                let accepted = d.accepted();
+                let message = if accepted {
+                    format!("{}: {side} {qty} {} @ {price}", d.reason.name(), sym.as_deref().unwrap_or("?"))
+                } else {
+                    d.message(instruments)
+                };
+                let rec = DecisionRecord {
+                    seq,
+                    ts_ns,
+                    strategy: name(sid),
+                    instrument: sym,
+                    source: "risk",
+                    order_id: Some(order_id),
+                    side: Some(side),
+                    price: Some(price),
+                    qty: Some(qty),
+                    kind: if accepted { DecisionKind::Accept } else { DecisionKind::Reject },
+                    reason: d.reason.name().to_string(),
+                    reason_code: d.reason.code(),
+                    limit: d.limit,
+                    requested: d.requested,
+                    current: d.current,
+                    detail: format!("limit={} requested={} current={}", d.limit, d.requested, d.current),
+                    message,
+                };
+                self.push_decision(rec, stream && !accepted);
+            }
+            Observed::Invalid { seq, ts_ns, sid, error } => {
+                let r = Reason::InvalidOrder;
+                let rec = DecisionRecord {
+                    seq,
+                    ts_ns,
+                    strategy: name(sid),
+                    instrument: None,
+                    source: "host",
+                    order_id: None,
+                    side: None,
+                    price: None,
+                    qty: None,
+                    kind: DecisionKind::Reject,
+                    reason: r.name().to_string(),
+                    reason_code: r.code(),
+                    limit: 0,
+                    requested: 0,
+                    current: 0,
+                    detail: String::new(),
+                    message: format!("{}: {error}", r.name()),
+                };
+                self.push_decision(rec, stream);
+            }
+            Observed::VenueReject { seq, ts_ns, sid, order_id, instrument, reason } => {
+                let rname = Reason::from_code(reason).map_or_else(|| reason.to_string(), |r| r.name().to_string());
+                let sym = symbol(instrument);
+                let message =
+                    format!("{rname}: the venue rejected order {order_id} ({})", sym.as_deref().unwrap_or("?"));
+                let rec = DecisionRecord {
+                    seq,
+                    ts_ns,
+                    strategy: name(sid),
+                    instrument: sym,
+                    source: "venue",
+                    order_id: Some(order_id),
+                    side: None,
+                    price: None,
+                    qty: None,
+                    kind: DecisionKind::Reject,
+                    reason: rname,
+                    reason_code: reason,
+                    limit: 0,
+                    requested: 0,
+                    current: 0,
+                    detail: String::new(),
+                    message,
+                };
+                self.push_decision(rec, stream);
+            }
+            Observed::Fill { seq, ts_ns, sid, order_id, instrument, side, price, qty, fee, maker, remaining } => {
+                if stream {
+                    let inst = instruments.get(instrument as usize);
+                    let fmt_q = |l: i64| inst.map_or_else(|| l.to_string(), |i| i.format_qty(l));
+                    self.handle.emit(LiveEvent::Fill {
+                        seq,
+                        ts_ns,
+                        strategy: name(sid),
+                        instrument: symbol(instrument).unwrap_or_default(),
+                        order_id,
+                        side: side.name().into(),
+                        price: inst.map_or_else(|| price.to_string(), |i| i.format_price(price)),
+                        qty: fmt_q(qty),
+                        fee,
+                        maker,
+                        remaining: fmt_q(remaining),
+                    });
+                }
+            }
+            Observed::Fault { seq, ts_ns, sid, kind, message } => {
+                let rec = FaultRecord { seq, ts_ns, strategy: name(sid), kind, message };
+                if stream {
+                    self.handle.emit(LiveEvent::Fault {
+                        seq,
+                        ts_ns,
+                        strategy: rec.strategy.clone(),
+                        kind: rec.kind.clone(),
+                        message: rec.message.clone(),
+                    });
+                }
+                if self.faults.len() >= MAX_RECENT {
+                    self.faults.pop_front();
+                }
+                self.faults.push_back(Arc::new(rec));
+            }
+            Observed::State { seq, ts_ns, scope, state, cause } => {
+                if stream {
+                    let scope = match scope {
+                        RiskScope::Global => Scope::Global,
+                        RiskScope::Strategy(sid) => Scope::Strategy(name(sid)),
+                        RiskScope::Instrument(i) => Scope::Instrument(symbol(i).unwrap_or_else(|| format!("#{i}"))),
+                    };
+                    self.handle.emit(LiveEvent::StateChange {
+                        seq: Some(seq),
+                        ts_ns,
+                        scope,
+                        state: to_state(state),
+                        cause,
+                    });
+                }
+            }
+            Observed::Supervisor { ts_ns, sid, status, reason } => {
+                if stream {
+                    self.handle.emit(LiveEvent::StateChange {
+                        seq: None,
+                        ts_ns,
+                        scope: Scope::Strategy(name(sid)),
+                        state: TradingState::Quarantined,
+                        cause: format!("{status}: {reason}"),
+                    });
+                }
+            }
+        }
+    }
+
+    fn push_decision(&mut self, rec: DecisionRecord, emit: bool) {
+        if emit {
+            self.handle.emit(LiveEvent::Reject {
+                seq: rec.seq,
+                ts_ns: rec.ts_ns,
+                strategy: rec.strategy.clone(),
+                instrument: rec.instrument.clone(),
+                order_id: rec.order_id,
+                source: rec.source,
+                reason: rec.reason.clone(),
+                reason_code: rec.reason_code,
+                message: rec.message.clone(),
+            });
+        }
+        if self.decisions.len() >= MAX_DECISIONS {
+            self.decisions.pop_front();
+        }
+        self.decisions.push_back(Arc::new(rec));
     }
 
     fn maybe_publish(&mut self, engine: &Engine) {
@@ -95,14 +338,14 @@ impl EngineControl {
     }
 
     fn drain_commands(&mut self, engine: &mut Engine) {
-        let mut any = false;
         while let Some((cmd, actor, reply)) = self.handle.try_recv() {
-            any = true;
             let result = self.apply(engine, &cmd, &cmd.journal_line(&actor));
-            reply.send(result);
-        }
-        if any {
+            // What the command did (state changes, cancels, a deployed
+            // module's faults) is in the rings and the snapshot before the
+            // caller hears back.
+            self.observe(engine);
             self.publish(engine);
+            reply.send(result);
         }
     }
 
@@ -155,9 +398,10 @@ impl EngineControl {
             }
             Command::Restart { strategy: name } => {
                 let sid = strategy(engine, name)?;
+                engine.check_redeploy(sid, None).map_err(CommandError::Conflict)?;
                 journal(engine)?;
-                engine.redeploy(sid, None, line).map_err(CommandError::Conflict)?;
-                Ok(format!("strategy `{name}` restarted"))
+                let status = engine.redeploy(sid, None, line).map_err(CommandError::Conflict)?;
+                Ok(format!("strategy `{name}` restarted{}", start_note(&status)))
             }
             Command::Deploy { strategy: name, module_bytes, signature } => {
                 let sid = strategy(engine, name)?;
@@ -169,8 +413,15 @@ impl EngineControl {
                     ),
                     None => None,
                 };
-                let module =
-                    self.runtime.load(&label, module_bytes).map_err(|e| CommandError::invalid("module", e.to_string()))?;
+                // Refuse, before anything is journalled: a native strategy,
+                // a module that does not compile or breaks the import /
+                // export rules, or one that cannot fit the strategy's limits.
+                engine.check_redeploy(sid, None).map_err(CommandError::Conflict)?;
+                let module = self
+                    .runtime
+                    .load(&label, module_bytes)
+                    .map_err(|e| CommandError::invalid("module", e.to_string()))?;
+                engine.check_redeploy(sid, Some(&module)).map_err(|e| CommandError::invalid("module", e))?;
                 let hash = hex(&module.hash);
                 // The journalled command names the key the signature was
                 // verified against (replay records the same signer).
@@ -188,8 +439,10 @@ impl EngineControl {
                 engine
                     .journal_deploy(&line, module_bytes)
                     .map_err(|e| CommandError::Internal(format!("journal: {e}")))?;
-                engine.redeploy(sid, Some((module, signer.map(|s| s.public_key))), &line).map_err(CommandError::Conflict)?;
-                Ok(format!("strategy `{name}` now runs module {hash}{signed}"))
+                let status = engine
+                    .redeploy(sid, Some((module, signer.map(|s| s.public_key))), &line)
+                    .map_err(CommandError::Conflict)?;
+                Ok(format!("strategy `{name}` now runs module {hash}{signed}{}", start_note(&status)))
             }
             Command::SetLimit { strategy: name, field, value } => {
                 let sid = strategy(engine, name)?;
@@ -213,7 +466,29 @@ impl EngineControl {
     /// Build and publish a snapshot of the engine now.
     pub fn publish(&mut self, engine: &Engine) {
         self.last_publish = (engine.events(), Instant::now());
-        self.handle.publish(snapshot(engine, self.phase, self.pace, &self.fsync));
+        let mut snap = snapshot(engine, self.phase, self.pace, &self.fsync);
+        snap.engine.event_lag_ns = self.lag_ns;
+        snap.engine.observed_dropped = self.observed_dropped;
+        snap.decisions = self.decisions.iter().cloned().collect();
+        snap.faults = self.faults.iter().cloned().collect();
+        self.handle.publish(snap);
+    }
+}
+
+/// How the fresh instance of a restart or deploy started: nothing to add
+/// if it runs; otherwise its start fault and what the supervisor does next
+/// (the command itself was accepted and applied).
+fn start_note(status: &Status) -> String {
+    match status {
+        Status::Running => String::new(),
+        Status::Backoff { kind, message, restart_at_ns, attempt, .. } => format!(
+            "; but the new instance faulted while starting ({kind}: {message}): journalled, open orders cancelled, \
+             the supervisor restarts it at ts {restart_at_ns} (attempt {attempt})"
+        ),
+        Status::Quarantined { kind, message, .. } => format!(
+            "; but the new instance faulted while starting ({kind}: {message}): journalled, open orders cancelled, \
+             quarantined (its restart policy allows no further restart)"
+        ),
     }
 }
 
@@ -266,7 +541,13 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: &str) ->
     let instruments: &[Instrument] = engine.instruments();
     let mut snap = Snapshot {
         event_time_ns: engine.now_ns(),
-        engine: EngineStatus { phase: phase.into(), events_processed: engine.events(), event_lag_ns: 0, pace },
+        engine: EngineStatus {
+            phase: phase.into(),
+            events_processed: engine.events(),
+            event_lag_ns: 0,
+            observed_dropped: 0,
+            pace,
+        },
         global_state: to_state(engine.trading_state(RiskScope::Global)),
         ..Snapshot::default()
     };
@@ -346,14 +627,16 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: &str) ->
     }
     let (records, last_hash) = engine.journal_position();
     let f = engine.journal_fsync_stats();
+    let (bytes, segments) = engine.journal_size();
     snap.journal = JournalStatus {
         records,
+        bytes,
+        segments,
         last_hash: hex(&last_hash),
         fsync: fsync.into(),
         fsyncs: f.count,
         fsync_total_ns: f.total_ns,
         fsync_max_ns: f.max_ns,
-        ..JournalStatus::default()
     };
     snap
 }

@@ -277,16 +277,47 @@ fn check_instrument(snap: &Snapshot, symbol: &str, field: &str) -> ApiResult<()>
     }
 }
 
-fn limit_param(q: &BTreeMap<String, String>, default: usize) -> ApiResult<usize> {
+fn limit_param(q: &BTreeMap<String, String>, default: usize, max: usize) -> ApiResult<usize> {
     match q.get("limit") {
         None => Ok(default),
         Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=crate::MAX_RECENT).contains(&n) => Ok(n),
-            _ => Err(ApiError::unprocessable(
-                "limit",
-                format!("limit must be an integer from 1 to {}, got `{v}`", crate::MAX_RECENT),
-            )),
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::unprocessable("limit", format!("limit must be an integer from 1 to {max}, got `{v}`"))),
         },
+    }
+}
+
+/// `from_ns` / `to_ns`: an inclusive event-time window (ns).
+fn time_window(q: &BTreeMap<String, String>) -> ApiResult<(u64, u64)> {
+    let bound = |name: &str, default: u64| match q.get(name) {
+        None => Ok(default),
+        Some(v) => v.parse::<u64>().map_err(|_| {
+            ApiError::unprocessable(
+                name,
+                format!("`{name}` must be an event time in ns (an unsigned integer), got `{v}`"),
+            )
+        }),
+    };
+    let (from, to) = (bound("from_ns", 0)?, bound("to_ns", u64::MAX)?);
+    if from > to {
+        return Err(ApiError::unprocessable("from_ns", format!("`from_ns` ({from}) is after `to_ns` ({to})")));
+    }
+    Ok((from, to))
+}
+
+/// `reason`: a reason name (`R2_MAX_ORDER_QTY`, any case) or its code (`201`).
+fn reason_param(q: &BTreeMap<String, String>) -> ApiResult<Option<u16>> {
+    let Some(v) = q.get("reason") else { return Ok(None) };
+    let found = match v.parse::<u16>() {
+        Ok(code) => bulkhead_abi::Reason::from_code(code),
+        Err(_) => bulkhead_abi::Reason::ALL.iter().copied().find(|r| r.name().eq_ignore_ascii_case(v)),
+    };
+    match found {
+        Some(r) => Ok(Some(r.code())),
+        None => Err(ApiError::unprocessable(
+            "reason",
+            format!("unknown reason `{v}`: give a reason name such as `R2_MAX_ORDER_QTY` or its numeric code"),
+        )),
     }
 }
 
@@ -347,9 +378,10 @@ async fn orders(State(st): State<AppState>, q: Params) -> ApiResult {
     Ok(Json(json!({ "seq": s.seq, "orders": rows })).into_response())
 }
 
-/// Newest first.
+/// Newest first. Filters: `strategy`, `kind` (accept | reject), `reason`
+/// (name or code), `from_ns` / `to_ns` (event time, inclusive), `limit`.
 async fn decisions(State(st): State<AppState>, q: Params) -> ApiResult {
-    let q = params(q, &["strategy", "kind", "limit"])?;
+    let q = params(q, &["strategy", "kind", "reason", "from_ns", "to_ns", "limit"])?;
     let s = st.client.snapshot();
     if let Some(name) = q.get("strategy") {
         check_strategy(&s, name, "strategy")?;
@@ -361,28 +393,51 @@ async fn decisions(State(st): State<AppState>, q: Params) -> ApiResult {
                 ApiError::unprocessable("kind", format!("kind must be `accept` or `reject`, got `{k}`"))
             })?),
         };
-    let limit = limit_param(&q, 100)?;
-    let rows: Vec<_> = s
+    let reason = reason_param(&q)?;
+    let (from, to) = time_window(&q)?;
+    let limit = limit_param(&q, 100, crate::MAX_DECISIONS)?;
+    let rows: Vec<&crate::DecisionRecord> = s
         .decisions
         .iter()
         .rev()
+        .map(|d| &**d)
         .filter(|d| q.get("strategy").is_none_or(|n| &d.strategy == n))
         .filter(|d| kind.is_none_or(|k| d.kind == k))
+        .filter(|d| reason.is_none_or(|r| d.reason_code == r))
+        .filter(|d| (from..=to).contains(&d.ts_ns))
         .take(limit)
         .collect();
     Ok(Json(json!({ "seq": s.seq, "decisions": rows })).into_response())
 }
 
-/// Newest first.
+/// Newest first. Filters: `strategy`, `kind` (fault kind, e.g.
+/// `fuel_exhausted`), `from_ns` / `to_ns`, `limit`.
 async fn faults(State(st): State<AppState>, q: Params) -> ApiResult {
-    let q = params(q, &["strategy", "limit"])?;
+    let q = params(q, &["strategy", "kind", "from_ns", "to_ns", "limit"])?;
     let s = st.client.snapshot();
     if let Some(name) = q.get("strategy") {
         check_strategy(&s, name, "strategy")?;
     }
-    let limit = limit_param(&q, 100)?;
-    let rows: Vec<_> =
-        s.faults.iter().rev().filter(|f| q.get("strategy").is_none_or(|n| &f.strategy == n)).take(limit).collect();
+    if let Some(k) = q.get("kind")
+        && (k.is_empty() || !k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    {
+        return Err(ApiError::unprocessable(
+            "kind",
+            format!("kind must be a fault kind such as `fuel_exhausted` or `trap`, got `{k}`"),
+        ));
+    }
+    let (from, to) = time_window(&q)?;
+    let limit = limit_param(&q, 100, crate::MAX_RECENT)?;
+    let rows: Vec<&crate::FaultRecord> = s
+        .faults
+        .iter()
+        .rev()
+        .map(|f| &**f)
+        .filter(|f| q.get("strategy").is_none_or(|n| &f.strategy == n))
+        .filter(|f| q.get("kind").is_none_or(|k| &f.kind == k))
+        .filter(|f| (from..=to).contains(&f.ts_ns))
+        .take(limit)
+        .collect();
     Ok(Json(json!({ "seq": s.seq, "faults": rows })).into_response())
 }
 

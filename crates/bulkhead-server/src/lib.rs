@@ -25,6 +25,15 @@
 //! | [`ControlHandle::emit`] | on fills, rejects, faults, state changes (guard with [`ControlHandle::has_subscribers`] to skip building events nobody reads) | a bounded `broadcast` send; slow subscribers lose messages, the engine never blocks |
 //! | [`Metrics::journal_fsync`] then [`Histogram::observe_ns`] per fsync (optional: for an engine that times each fsync) | hot path | three relaxed atomic adds |
 //!
+//! [`engine_control::EngineControl`] does all of this for the built-in
+//! engine: at every event boundary it drains the engine's observer feed
+//! (`Engine::enable_observer`, turned on at the first boundary), keeps the
+//! newest [`MAX_DECISIONS`] decisions and [`MAX_RECENT`] faults in rings it
+//! publishes in the snapshot, emits fills, rejects, faults and state
+//! changes, feeds the fsync histogram from the journal's own per-fsync
+//! timings, and in paper mode reports how far it is behind its pacing
+//! schedule (`event_lag_ns`; 0 when not paced).
+//!
 //! For each command the engine MUST, in this order:
 //! 1. check it (unknown strategy / instrument / limit field, value outside
 //!    the firm policy, module that does not load) and refuse with a
@@ -76,8 +85,8 @@ pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, 
 pub use metrics::{Histogram, Metrics};
 pub use snapshot::{
     DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot, JournalStatus, LatencyHistogram,
-    LiveEvent, MAX_RECENT, MONEY_SCALE, OrderCounts, OrderSnapshot, Pnl, PositionSnapshot, Resources, Snapshot,
-    StrategySnapshot, TradingState,
+    LiveEvent, MAX_DECISIONS, MAX_RECENT, MONEY_SCALE, OrderCounts, OrderSnapshot, Pnl, PositionSnapshot, Resources,
+    Snapshot, StrategySnapshot, TradingState,
 };
 
 use std::net::SocketAddr;
@@ -168,13 +177,14 @@ pub struct ControlHandle {
 
 impl ControlHandle {
     /// Replace the published snapshot. Stamps `seq` and `published_unix_ms`
-    /// and keeps only the newest [`MAX_RECENT`] decisions and faults.
+    /// and keeps only the newest [`MAX_DECISIONS`] decisions and
+    /// [`MAX_RECENT`] faults.
     pub fn publish(&mut self, mut snap: Snapshot) {
         self.seq += 1;
         snap.seq = self.seq;
         snap.published_unix_ms = now_unix_ms();
-        if snap.decisions.len() > MAX_RECENT {
-            let n = snap.decisions.len() - MAX_RECENT;
+        if snap.decisions.len() > MAX_DECISIONS {
+            let n = snap.decisions.len() - MAX_DECISIONS;
             snap.decisions.drain(..n);
         }
         if snap.faults.len() > MAX_RECENT {

@@ -7,8 +7,9 @@
 //! ([`crate::LatencyHistogram`]), re-bucketed here to
 //! [`CALLBACK_BUCKETS_NS`]. It covers the running sandbox instance, so a
 //! restart or redeploy resets it (Prometheus treats that as a counter
-//! reset). The one exception is the journal fsync histogram, which an
-//! engine that times each fsync may feed through [`Metrics::journal_fsync`].
+//! reset). The one exception is the journal fsync histogram, fed through
+//! [`Metrics::journal_fsync`] (the built-in `EngineControl` feeds it from the
+//! journal writer's own per-fsync timings, from the first event on).
 //!
 //! Families (all prefixed `bulkhead_`; `strategy`, `instrument` labels):
 //!
@@ -32,13 +33,13 @@
 //! | `bulkhead_instrument_state` | gauge | instrument |
 //! | `bulkhead_global_state` | gauge | |
 //! | `bulkhead_events_processed_total` | counter | |
-//! | `bulkhead_event_lag_seconds` | gauge | |
+//! | `bulkhead_event_lag_seconds` | gauge (paper mode; 0 unpaced) | |
 //! | `bulkhead_journal_records_total` | counter | |
 //! | `bulkhead_journal_bytes` | gauge | |
 //! | `bulkhead_journal_fsyncs_total` | counter (the engine's journal writer) | |
 //! | `bulkhead_journal_fsync_seconds_total` | counter | |
 //! | `bulkhead_journal_fsync_max_seconds` | gauge | |
-//! | `bulkhead_journal_fsync_duration_seconds` | histogram (only if the engine feeds [`Metrics::journal_fsync`]; the built-in engine reports count, total and max above) | |
+//! | `bulkhead_journal_fsync_duration_seconds` | histogram (fed through [`Metrics::journal_fsync`]; `EngineControl` feeds every fsync the journal times) | |
 //! | `bulkhead_snapshot_seq` | gauge | |
 //! | `bulkhead_snapshot_age_seconds` | gauge | |
 //! | `bulkhead_commands_total` | counter | command, outcome=ok\|refused\|error |
@@ -320,7 +321,11 @@ pub fn render(snap: &Snapshot, metrics: &Metrics, now_unix_ms: u64, subscribers:
     o.sample("bulkhead_global_state", &[], snap.global_state.code());
     o.family("bulkhead_events_processed_total", "counter", "Market events processed by the engine.");
     o.sample("bulkhead_events_processed_total", &[], snap.engine.events_processed);
-    o.family("bulkhead_event_lag_seconds", "gauge", "How far event processing is behind its schedule.");
+    o.family(
+        "bulkhead_event_lag_seconds",
+        "gauge",
+        "Paper mode: how far the engine is behind its pacing schedule (wall time since the first event minus paced event time) when it starts an event. 0 in an unpaced replay, which has no schedule to be behind.",
+    );
     o.sample("bulkhead_event_lag_seconds", &[], fmt_f64(snap.engine.event_lag_ns as f64 / 1e9));
     o.family("bulkhead_journal_records_total", "counter", "Records appended to the journal.");
     o.sample("bulkhead_journal_records_total", &[], snap.journal.records);
@@ -334,7 +339,7 @@ pub fn render(snap: &Snapshot, metrics: &Metrics, now_unix_ms: u64, subscribers:
     o.sample("bulkhead_journal_fsync_max_seconds", &[], fmt_f64(snap.journal.fsync_max_ns as f64 / 1e9));
     {
         let name = "bulkhead_journal_fsync_duration_seconds";
-        o.family(name, "histogram", "Latency of one journal fsync.");
+        o.family(name, "histogram", "Latency of one journal fsync, as the journal writer timed it.");
         metrics.fsync.render(&mut o.s, name, "");
     }
     o.family("bulkhead_snapshot_seq", "gauge", "Sequence number of the latest published snapshot.");

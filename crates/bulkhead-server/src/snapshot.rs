@@ -11,13 +11,24 @@
 use crate::command::{Actor, Scope};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Money units per 1.0 of the quote currency (`bulkhead_model::MONEY_SCALE`).
 pub const MONEY_SCALE: i64 = 100_000_000;
 
-/// The most entries kept in [`Snapshot::decisions`] and [`Snapshot::faults`];
-/// [`crate::ControlHandle::publish`] keeps only the newest this many.
+/// The most entries kept in [`Snapshot::faults`] (and the most
+/// `/api/v1/faults?limit=` takes); [`crate::ControlHandle::publish`] keeps
+/// only the newest this many.
 pub const MAX_RECENT: usize = 1000;
+
+/// The most entries kept in [`Snapshot::decisions`] (and the most
+/// `/api/v1/decisions?limit=` takes).
+pub const MAX_DECISIONS: usize = 10_000;
+
+/// Serialize shared records as the records themselves.
+fn shared<T: Serialize, S: serde::Serializer>(v: &[Arc<T>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|x| &**x))
+}
 
 /// A trading state (R11), plus the supervisor's quarantine for a strategy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -68,10 +79,14 @@ pub struct Snapshot {
     pub orders: Vec<OrderSnapshot>,
     /// Firm-wide totals.
     pub pnl: Pnl,
-    /// Recent risk decisions, oldest first, at most [`MAX_RECENT`].
-    pub decisions: Vec<DecisionRecord>,
+    /// Recent decisions on orders (risk, plus venue rejects and invalid
+    /// order records), oldest first, at most [`MAX_DECISIONS`]. Shared with
+    /// the engine-side ring, so publishing does not copy the records.
+    #[serde(serialize_with = "shared")]
+    pub decisions: Vec<Arc<DecisionRecord>>,
     /// Recent faults, oldest first, at most [`MAX_RECENT`].
-    pub faults: Vec<FaultRecord>,
+    #[serde(serialize_with = "shared")]
+    pub faults: Vec<Arc<FaultRecord>>,
     pub journal: JournalStatus,
 }
 
@@ -80,9 +95,14 @@ pub struct EngineStatus {
     /// "starting", "running", "paused", "finished", "failed".
     pub phase: String,
     pub events_processed: u64,
-    /// How far event processing is behind its schedule (paper mode: wall
-    /// clock vs. paced event time), ns; 0 when not paced.
+    /// Paper mode (`pace` set): how far the engine is behind its pacing
+    /// schedule when it starts an event — wall time since the first event
+    /// minus (event time since the first event ÷ pace), ns, never negative.
+    /// 0 when not paced: a flat-out replay has no schedule to be behind.
     pub event_lag_ns: u64,
+    /// Observed events (decisions, fills, faults, …) the engine's bounded
+    /// feed dropped before the control plane drained it (0 normally).
+    pub observed_dropped: u64,
     /// Paper-mode pace (1.0 = real time), None when replaying flat out.
     pub pace: Option<f64>,
 }
@@ -232,21 +252,40 @@ impl DecisionKind {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct DecisionRecord {
-    /// Journal sequence number of the decision record.
+    /// Journal sequence number of the decision record (`ORDER`, or `VENUE`
+    /// / `INVALID` for the other sources).
     pub seq: u64,
     pub ts_ns: u64,
     pub strategy: String,
     pub instrument: Option<String>,
+    /// Who decided: `risk` (pre-trade check), `venue` (the venue refused an
+    /// order risk accepted), `host` (an order record that did not decode).
+    pub source: &'static str,
+    /// The strategy-scoped order id (None for an undecodable record).
+    pub order_id: Option<u64>,
+    /// The order as submitted, decimal text (risk decisions only).
+    pub side: Option<String>,
+    pub price: Option<String>,
+    pub qty: Option<String>,
     pub kind: DecisionKind,
-    /// Reason name (`OK` on accept), e.g. `R3_PRICE_COLLAR`.
+    /// Reason name (`ACCEPTED` on accept), e.g. `R3_PRICE_COLLAR`.
     pub reason: String,
     pub reason_code: u16,
-    /// Limit / requested / current, as the risk engine reported them.
+    /// Limit / requested / current as the risk engine reported them (units
+    /// per reason: `bulkhead_risk::Decision`); 0 for the other sources.
+    pub limit: i64,
+    pub requested: i64,
+    pub current: i64,
+    /// The same three figures as text: `limit=… requested=… current=…`.
     pub detail: String,
+    /// Human text with the figures in decimal units, e.g.
+    /// `R2_MAX_ORDER_QTY: order qty 0.6 exceeds limit 0.5 (BTC-USDT-PERP)`.
+    pub message: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct FaultRecord {
+    /// Journal sequence number of the `FAULT` record.
     pub seq: u64,
     pub ts_ns: u64,
     pub strategy: String,
@@ -277,6 +316,8 @@ pub struct JournalStatus {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveEvent {
     Fill {
+        /// Journal sequence number of the `VENUE` record.
+        seq: u64,
         ts_ns: u64,
         strategy: String,
         instrument: String,
@@ -286,22 +327,35 @@ pub enum LiveEvent {
         qty: String,
         fee: i64,
         maker: bool,
+        /// What is left of the order, decimal text.
+        remaining: String,
     },
+    /// An order refused by risk, the venue or the host (as in
+    /// [`DecisionRecord::source`]).
     Reject {
+        seq: u64,
         ts_ns: u64,
         strategy: String,
         instrument: Option<String>,
         order_id: Option<u64>,
+        source: &'static str,
         reason: String,
         reason_code: u16,
+        message: String,
     },
     Fault {
+        seq: u64,
         ts_ns: u64,
         strategy: String,
         kind: String,
         message: String,
     },
+    /// A trading state changed (R11: operator, R8 / R14 risk, supervisor
+    /// restarts), or the supervisor took a faulted strategy down (`state`
+    /// `quarantined`, also while it waits for a restart; `seq` null: not a
+    /// record of its own).
     StateChange {
+        seq: Option<u64>,
         ts_ns: u64,
         #[serde(flatten)]
         scope: Scope,

@@ -4,7 +4,7 @@
 #[allow(dead_code)]
 mod common;
 
-use bulkhead_engine::{DataPlan, Engine, LoadedConfig, PreparedRun, prepare_run, records};
+use bulkhead_engine::{DataPlan, Engine, LoadedConfig, PreparedRun, Status, prepare_run, records};
 use bulkhead_journal::JournalReader;
 use bulkhead_risk::{Scope, TradingState};
 use bulkhead_server::engine_control::EngineControl;
@@ -80,6 +80,12 @@ impl Live {
         extra: &[(&str, String)],
         body: &[u8],
     ) -> common::Resp {
+        // The engine publishes at most every 100 ms or 10 000 events (and
+        // after each command); a test reads right after stepping, so bring
+        // the snapshot up to this event boundary first.
+        let now = self.engine.now_ns();
+        self.control.before_event(&mut self.engine, now);
+        self.control.publish(&self.engine);
         let mut headers = vec![("Authorization".to_string(), format!("Bearer {token}"))];
         headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let (addr, method, path, body) = (self.addr, method.to_string(), path.to_string(), body.to_vec());
@@ -213,7 +219,10 @@ fn hot_deploy_in_a_signed_run_needs_a_trusted_signature() {
         (sig(&wasm, &stranger), "unknown_signer"),
         (sig(&other, &desk), "the signature is for module blake3"),
         (vec![("X-Bulkhead-Signature", "bulkhead-signature-v1 module-blake3".to_string())], "expected 9 words"),
-        (vec![("X-Bulkhead-Signature", sign_module(&wasm, &desk).to_line().replace(" signature ", " signature 00"))], "line 5"),
+        (
+            vec![("X-Bulkhead-Signature", sign_module(&wasm, &desk).to_line().replace(" signature ", " signature 00"))],
+            "line 5",
+        ),
     ];
     for (headers, why) in refusals {
         let r = l.call_with(POST, path, &admin, &headers, &wasm);
@@ -382,4 +391,297 @@ fn metrics_after_a_run_have_per_strategy_callback_latency_histograms() {
     assert!(fsyncs >= 3_000 / 500, "every:500 over 3000 events and their orders: {fsyncs}");
     assert_eq!(one("bulkhead_journal_fsyncs_total"), fsyncs as f64);
     assert!(one("bulkhead_journal_fsync_max_seconds") <= one("bulkhead_journal_fsync_seconds_total"));
+}
+
+/// Reads a live stream (SSE) on its own thread into a shared text.
+struct StreamTap {
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl StreamTap {
+    fn open(addr: std::net::SocketAddr, token: &str) -> StreamTap {
+        use std::io::{BufRead, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n").unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let out = seen.clone();
+        std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(s);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                out.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let tap = StreamTap { seen };
+        tap.wait_for(&["event: hello"]);
+        tap
+    }
+    fn text(&self) -> String {
+        self.seen.lock().unwrap().clone()
+    }
+    /// Wait until every needle has been seen (10 s at most).
+    fn wait_for(&self, needles: &[&str]) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !needles.iter().all(|n| self.text().contains(n)) {
+            assert!(std::time::Instant::now() < deadline, "stream never carried {needles:?}:\n{}", self.text());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    /// The JSON data of every event of type `event`.
+    fn events(&self, event: &str) -> Vec<serde_json::Value> {
+        let text = self.text();
+        let mut out = Vec::new();
+        let mut lines = text.lines();
+        while let Some(l) = lines.next() {
+            if l == format!("event: {event}") {
+                let data = lines.next().and_then(|d| d.strip_prefix("data: ")).expect("data line");
+                out.push(serde_json::from_str(data).unwrap());
+            }
+        }
+        out
+    }
+}
+
+/// The real engine's own events reach the control plane: the misbehaving
+/// strategy's fuel fault in `/api/v1/faults` and on the stream, a risk
+/// reject (after a limit change) in `/api/v1/decisions` filtered by reason
+/// with its human message, fills and state changes on the stream. Each
+/// record names the journal record it came from.
+#[test]
+fn faults_rejects_fills_and_state_changes_reach_the_api_and_the_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = live(&demo(tmp.path(), 6_000));
+    let tap = StreamTap::open(l.addr, &l.viewer);
+    l.step(3_000);
+    let viewer = l.viewer.clone();
+
+    // The fuel fault (demo.toml: misbehaving loops on its 1000th event).
+    let r = l.call("GET", "/api/v1/faults", &viewer, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let faults = r.json()["faults"].as_array().unwrap().clone();
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    let f = &faults[0];
+    assert_eq!((f["strategy"].as_str(), f["kind"].as_str()), (Some("misbehaving"), Some("fuel")), "{f}");
+    assert!(f["message"].as_str().unwrap().contains("fuel"), "{f}");
+    let fault_seq = f["seq"].as_u64().unwrap();
+    for (q, n) in [("?kind=fuel&strategy=misbehaving", 1), ("?kind=trap", 0), ("?strategy=momentum", 0)] {
+        let r = l.call("GET", &format!("/api/v1/faults{q}"), &viewer, b"");
+        assert_eq!(r.json()["faults"].as_array().map(Vec::len), Some(n), "{q}: {}", r.text());
+    }
+    let at = f["ts_ns"].as_u64().unwrap();
+    let r = l.call("GET", &format!("/api/v1/faults?from_ns={}", at + 1), &viewer, b"");
+    assert_eq!(r.json()["faults"].as_array().map(Vec::len), Some(0), "{}", r.text());
+    tap.wait_for(&["event: fault", "event: fill", "event: state_change"]);
+    let streamed = tap.events("fault");
+    assert_eq!(streamed.len(), 1, "{streamed:?}");
+    assert_eq!((streamed[0]["strategy"].as_str(), streamed[0]["kind"].as_str()), (Some("misbehaving"), Some("fuel")));
+    assert_eq!(streamed[0]["seq"].as_u64(), Some(fault_seq));
+    // The fault halts the strategy (risk) and the supervisor quarantines it.
+    let states = tap.events("state_change");
+    assert!(
+        states.iter().any(|s| s["name"] == "misbehaving" && s["state"] == "halted" && s["cause"] == "fault: fuel"),
+        "{states:?}"
+    );
+    assert!(states.iter().any(|s| s["name"] == "misbehaving" && s["state"] == "quarantined"), "{states:?}");
+    let fills = tap.events("fill");
+    let mm_fills = l.engine.strategy_report(0).unwrap().stats.fills + l.engine.strategy_report(1).unwrap().stats.fills;
+    assert_eq!(fills.len() as u64, mm_fills, "every fill so far is on the stream: {fills:?}");
+    assert!(fills.iter().all(|f| f["instrument"] == "BTC-USDT-PERP" && f["qty"].as_str().is_some()), "{fills:?}");
+
+    // A risk reject: the admin tightens the market maker's max_order_qty
+    // below the 10 lots it quotes.
+    let r = l.call(
+        "POST",
+        "/api/v1/strategies/market-maker/limits",
+        &l.admin.clone(),
+        br#"{"field":"max_order_qty","value":"0.005"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    l.step(1_000);
+    let r = l.call("GET", "/api/v1/decisions?reason=R2_MAX_ORDER_QTY", &viewer, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rejects = r.json()["decisions"].as_array().unwrap().clone();
+    assert!(!rejects.is_empty(), "{}", r.text());
+    for d in &rejects {
+        assert_eq!((d["strategy"].as_str(), d["kind"].as_str()), (Some("market-maker"), Some("reject")), "{d}");
+        assert_eq!((d["limit"].as_i64(), d["requested"].as_i64()), (Some(5), Some(10)), "{d}");
+        assert_eq!(
+            d["message"].as_str(),
+            Some("R2_MAX_ORDER_QTY: order qty 0.01 exceeds limit 0.005 (BTC-USDT-PERP)"),
+            "{d}"
+        );
+    }
+    let code = bulkhead_abi::Reason::MaxOrderQty.code();
+    let r = l.call("GET", &format!("/api/v1/decisions?reason={code}&kind=reject&strategy=market-maker"), &viewer, b"");
+    assert_eq!(r.json()["decisions"].as_array().map(Vec::len), Some(rejects.len()), "{}", r.text());
+    // Newest first; a window of one decision's time holds it.
+    let newest = &rejects[0];
+    assert!(rejects.windows(2).all(|w| w[0]["seq"].as_u64() > w[1]["seq"].as_u64()));
+    let ts = newest["ts_ns"].as_u64().unwrap();
+    let r = l.call("GET", &format!("/api/v1/decisions?reason=r2_max_order_qty&from_ns={ts}&to_ns={ts}"), &viewer, b"");
+    let window = r.json()["decisions"].as_array().unwrap().clone();
+    assert!(window.iter().any(|d| d["seq"] == newest["seq"]) && window.iter().all(|d| d["ts_ns"] == ts), "{window:?}");
+    let r = l.call("GET", "/api/v1/decisions?kind=accept&limit=5", &viewer, b"");
+    let accepts = r.json()["decisions"].as_array().unwrap().clone();
+    assert_eq!(accepts.len(), 5, "{accepts:?}");
+    assert!(accepts.iter().all(|d| d["reason"] == "ACCEPTED" && d["source"] == "risk"), "{accepts:?}");
+    // The same reject on the stream, with its message.
+    tap.wait_for(&["R2_MAX_ORDER_QTY: order qty 0.01 exceeds limit 0.005"]);
+    let streamed = tap.events("reject");
+    assert!(streamed.iter().any(|e| e["seq"] == newest["seq"] && e["message"] == newest["message"]), "{streamed:?}");
+
+    // Bad filter values name the parameter.
+    for (q, field) in [
+        ("decisions?reason=R99_NOPE", "reason"),
+        ("decisions?reason=65000", "reason"),
+        ("decisions?from_ns=-1", "from_ns"),
+        ("decisions?to_ns=soon", "to_ns"),
+        ("decisions?from_ns=10&to_ns=9", "from_ns"),
+        ("decisions?limit=0", "limit"),
+        ("decisions?limit=10001", "limit"),
+        ("decisions?kind=maybe", "kind"),
+        ("decisions?colour=red", "colour"),
+        ("faults?kind=Fuel!", "kind"),
+        ("faults?to_ns=1.5", "to_ns"),
+        ("faults?reason=fuel", "reason"),
+    ] {
+        let r = l.call("GET", &format!("/api/v1/{q}"), &viewer, b"");
+        assert_eq!((r.status, r.json()["field"].as_str()), (422, Some(field)), "{q}: {}", r.text());
+    }
+
+    // Every record the API showed is the journal's own.
+    l.step(u64::MAX);
+    l.engine.finish().unwrap();
+    let recs = journal(tmp.path());
+    assert_eq!(recs[fault_seq as usize].kind, records::FAULT);
+    assert_eq!(recs[newest["seq"].as_u64().unwrap() as usize].kind, records::ORDER);
+    assert_eq!(recs[fills[0]["seq"].as_u64().unwrap() as usize].kind, records::VENUE);
+}
+
+/// A native strategy that does nothing (for the restart refusal).
+struct Idle;
+impl bulkhead_engine::NativeStrategy for Idle {
+    fn init(&mut self, _: &mut dyn bulkhead_abi::HostApi, _: u64, _: &[u8]) -> i32 {
+        0
+    }
+    fn on_events(&mut self, _: &mut dyn bulkhead_abi::HostApi, _: &[bulkhead_abi::Event]) -> i32 {
+        0
+    }
+}
+
+/// Nothing half-applied: a deploy whose module breaks the import rules is a
+/// 422 naming the module and the import, and a restart or deploy of a
+/// native strategy a 409, each before anything is journalled, with the
+/// running strategy untouched. A deploy that is accepted but whose new
+/// instance faults while starting (a looping `start` function) is applied:
+/// journalled, answered 200 saying so, and a normal fault the supervisor
+/// handles (here: no restart policy, quarantined).
+#[test]
+fn a_refused_deploy_or_restart_changes_nothing_and_journals_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = live(&demo(tmp.path(), 3_000));
+    let policy = l.engine.risk().policy(1).unwrap().clone();
+    l.engine
+        .add_strategy(bulkhead_engine::StrategySetup {
+            name: "idle",
+            policy,
+            config: b"",
+            kind: bulkhead_engine::StrategyKind::Native(Box::new(Idle)),
+            signer: None,
+        })
+        .unwrap();
+    l.step(300);
+    let admin = l.admin.clone();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let hostile = |f: &str| wat::parse_file(root.join("strategies/hostile/wat").join(f)).unwrap();
+    let mm = l.engine.strategy_id("market-maker").unwrap();
+    let before = (l.engine.journal_position(), l.engine.strategy_report(mm).unwrap().module_hash);
+
+    let r = l.call("POST", "/api/v1/strategies/market-maker/deploy", &admin, &hostile("forbidden_name.wat"));
+    assert_eq!((r.status, r.json()["field"].as_str()), (422, Some("module")), "{}", r.text());
+    let err = r.json()["error"].as_str().unwrap().to_string();
+    assert!(err.contains("market-maker (deployed)") && err.contains("bulkhead::now"), "{err}");
+    let wasm = std::fs::read(root.join("strategies/wasm/momentum.wasm")).unwrap();
+    for (path, body) in [("idle/restart", &b""[..]), ("idle/deploy", &wasm[..])] {
+        let r = l.call("POST", &format!("/api/v1/strategies/{path}"), &admin, body);
+        assert_eq!(r.status, 409, "{path}: {}", r.text());
+        assert!(r.text().contains("native strategy"), "{path}: {}", r.text());
+    }
+    let after = (l.engine.journal_position(), l.engine.strategy_report(mm).unwrap().module_hash);
+    assert_eq!(before, after, "nothing journalled, the market maker runs the same module");
+    let submitted = l.engine.strategy_report(mm).unwrap().stats.submitted;
+    l.step(300);
+    assert_eq!(l.engine.status(mm), Some(&Status::Running));
+    assert!(l.engine.strategy_report(mm).unwrap().stats.submitted > submitted, "and keeps trading");
+
+    // Accepted, but the new instance's `start` loops: applied and journalled.
+    let looping = hostile("start_loop.wat");
+    let r = l.call("POST", "/api/v1/strategies/momentum/deploy", &admin, &looping);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let msg = r.json()["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("faulted while starting (fuel") && msg.contains("quarantined"), "{msg}");
+    let momentum = l.engine.strategy_id("momentum").unwrap();
+    assert!(matches!(l.engine.status(momentum), Some(Status::Quarantined { kind, .. }) if kind == "fuel"));
+    let r = l.call("GET", "/api/v1/faults?strategy=momentum", &l.viewer.clone(), b"");
+    assert_eq!(r.json()["faults"].as_array().map(Vec::len), Some(1), "{}", r.text());
+    l.step(u64::MAX);
+    l.engine.finish().unwrap();
+    let recs = journal(tmp.path());
+    let kinds: Vec<u16> = recs.iter().map(|r| r.kind).collect();
+    let cmd = kinds.iter().position(|&k| k == records::COMMAND).unwrap();
+    assert_eq!(kinds.iter().filter(|&&k| k == records::COMMAND).count(), 1, "only the accepted deploy");
+    assert!(String::from_utf8_lossy(&recs[cmd].payload).starts_with("deploy strategy=momentum"));
+    assert!(kinds[cmd..].contains(&records::MODULE) && kinds[cmd..].contains(&records::FAULT));
+}
+
+/// Engine-wide metrics: the fsync histogram is fed from the journal's own
+/// fsync timings (one sample per fsync), and the journal's bytes and
+/// segments are filled in; a paced run reports how far it is behind.
+#[test]
+fn metrics_have_the_journal_fsync_histogram_size_and_event_lag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = demo(tmp.path(), 2_000);
+    cfg.raw.run.fsync = "every:200".into();
+    let mut l = live(&cfg);
+    let before = l.engine.journal_fsync_stats().count;
+    l.step(u64::MAX);
+    l.control.finished(&mut l.engine);
+    let r = request(l.addr, "GET", "/metrics", Some(&l.viewer), None);
+    let text = r.text();
+    let fams = common::prom::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let one = |n: &str| fams[n].samples.iter().find(|s| s.name == n).unwrap_or_else(|| panic!("{n}")).value;
+    let h = "bulkhead_journal_fsync_duration_seconds";
+    let count = fams[h].samples.iter().find(|s| s.name == format!("{h}_count")).unwrap().value;
+    let sum = fams[h].samples.iter().find(|s| s.name == format!("{h}_sum")).unwrap().value;
+    let fsyncs = l.engine.journal_fsync_stats();
+    assert!(count > 0.0, "{text}");
+    assert_eq!(count, (fsyncs.count - before) as f64, "one sample per fsync since the control plane attached");
+    assert!(sum > 0.0 && sum <= fsyncs.total_ns as f64 / 1e9 + 1e-9, "{sum} vs {fsyncs:?}");
+    let (bytes, segments) = l.engine.journal_size();
+    assert!(bytes > 100_000 && segments >= 1, "{bytes} {segments}");
+    assert_eq!(one("bulkhead_journal_bytes"), bytes as f64);
+    let r = request(l.addr, "GET", "/api/v1/journal", Some(&l.viewer), None);
+    assert_eq!(
+        (r.json()["journal"]["bytes"].as_u64(), r.json()["journal"]["segments"].as_u64()),
+        (Some(bytes), Some(1))
+    );
+    assert_eq!(one("bulkhead_event_lag_seconds"), 0.0, "not paced: no schedule to be behind");
+
+    // Paced far faster than the engine can go: it is behind by about its
+    // own run time.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = demo(tmp.path(), 500);
+    let PreparedRun { mut engine, runtime, mut source, .. } = prepare_run(&cfg).unwrap();
+    let (handle, client) = bulkhead_server::channel(&ServerOptions::default());
+    let mut control = EngineControl::new(handle, runtime, Some(1e6), "never");
+    let began = std::time::Instant::now();
+    while let Some(ev) = source.next_event().unwrap() {
+        control.before_event(&mut engine, ev.ts_ns);
+        engine.on_market(ev).unwrap();
+    }
+    let wall = began.elapsed().as_nanos() as u64;
+    control.publish(&engine);
+    let lag = client.snapshot().engine.event_lag_ns;
+    assert!(lag > 0 && lag <= wall, "lag {lag} ns, run {wall} ns");
 }

@@ -101,24 +101,33 @@ fn initial_snapshot() -> Snapshot {
             remaining: "0.001".into(),
             tag: 7,
         });
-        s.decisions.push(DecisionRecord {
+        s.decisions.push(std::sync::Arc::new(DecisionRecord {
             seq: 10 + i as u64,
             ts_ns: 1_000 + i as u64,
             strategy: name.to_string(),
             instrument: Some(SYMBOL.into()),
+            source: "risk",
+            order_id: Some(1),
+            side: Some("buy".into()),
+            price: Some("49000.0".into()),
+            qty: Some("0.02".into()),
             kind: if i == 1 { DecisionKind::Reject } else { DecisionKind::Accept },
-            reason: if i == 1 { "R2_MAX_ORDER_QTY".into() } else { "OK".into() },
+            reason: if i == 1 { "R2_MAX_ORDER_QTY".into() } else { "ACCEPTED".into() },
             reason_code: if i == 1 { 201 } else { 0 },
+            limit: 10,
+            requested: 20,
+            current: 0,
             detail: "limit=10 requested=20 current=0".into(),
-        });
+            message: "R2_MAX_ORDER_QTY: order qty 0.02 exceeds limit 0.01 (BTC-USDT-PERP)".into(),
+        }));
     }
-    s.faults.push(FaultRecord {
+    s.faults.push(std::sync::Arc::new(FaultRecord {
         seq: 42,
         ts_ns: 2_000,
         strategy: "gamma".into(),
         kind: "fuel_exhausted".into(),
         message: "callback ran out of fuel".into(),
-    });
+    }));
     s.journal = JournalStatus {
         records: 100,
         bytes: 4096,
@@ -158,6 +167,7 @@ fn apply(s: &mut Snapshot, cmd: &Command, actor: &Actor, h: &ControlHandle) -> C
             }
         }
         h.emit(LiveEvent::StateChange {
+            seq: None,
             ts_ns: s.event_time_ns,
             scope: scope.clone(),
             state,

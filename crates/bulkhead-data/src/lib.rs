@@ -46,8 +46,8 @@ mod tests;
 pub use book::{BookSide, L2Book, Level, QuoteSource};
 pub use csv::{CsvReader, DataError, write_event};
 pub use formats::{
-    BinanceAggTradesReader, ReaderOptions, TardisBookSnapshotReader, TardisIncrementalL2Reader, TardisQuotesReader,
-    TardisTradesReader, TimeField,
+    BinanceAggTradesReader, ReaderOptions, TardisBookSnapshotReader, TardisDerivativeTickerReader,
+    TardisIncrementalL2Reader, TardisQuotesReader, TardisTradesReader, TimeField,
 };
 pub use generator::{Generator, GeneratorSpec};
 pub use l2gen::{L2Generator, L2GeneratorSpec};
@@ -82,19 +82,21 @@ pub enum MarketEvent {
     /// A snapshot follows: clear the instrument's book before applying the
     /// snapshot's (`is_snapshot = true`) deltas.
     BookSnapshotStart { ts_ns: u64, instrument: u32 },
+    /// `EventKind::Ticker` record (mark, index, funding rate).
+    Ticker(Event),
 }
 
 impl MarketEvent {
     pub fn ts_ns(&self) -> u64 {
         match self {
-            MarketEvent::Trade(e) | MarketEvent::Quote(e) => e.ts_ns,
+            MarketEvent::Trade(e) | MarketEvent::Quote(e) | MarketEvent::Ticker(e) => e.ts_ns,
             MarketEvent::BookDelta(d) => d.ts_ns,
             MarketEvent::BookSnapshotStart { ts_ns, .. } => *ts_ns,
         }
     }
     pub fn instrument(&self) -> u32 {
         match self {
-            MarketEvent::Trade(e) | MarketEvent::Quote(e) => e.instrument,
+            MarketEvent::Trade(e) | MarketEvent::Quote(e) | MarketEvent::Ticker(e) => e.instrument,
             MarketEvent::BookDelta(d) => d.instrument,
             MarketEvent::BookSnapshotStart { instrument, .. } => *instrument,
         }

@@ -83,7 +83,7 @@ fn hex(h: &[u8]) -> String {
 pub fn open_source(cfg: &LoadedConfig) -> Result<Box<dyn MarketSource>, RunError> {
     use bulkhead_data::{
         BinanceAggTradesReader, MergedSource, QuoteSource, ReaderOptions, TardisBookSnapshotReader,
-        TardisIncrementalL2Reader, TardisQuotesReader, TardisTradesReader,
+        TardisDerivativeTickerReader, TardisIncrementalL2Reader, TardisQuotesReader, TardisTradesReader,
     };
     use config::FileFormat as F;
     Ok(match &cfg.data {
@@ -104,12 +104,16 @@ pub fn open_source(cfg: &LoadedConfig) -> Result<Box<dyn MarketSource>, RunError
                     F::TardisTrades => Box::new(TardisTradesReader::open(path, i, &opts)?),
                     F::TardisQuotes => Box::new(TardisQuotesReader::open(path, i, &opts)?),
                     F::BinanceAggTrades => Box::new(BinanceAggTradesReader::open(path, i, &opts)?),
+                    // Book data reaches the venue level by level (queue
+                    // positions, depth), followed by each message's top of
+                    // book as a `Quote` (what strategies see by default).
                     F::TardisBookSnapshot25 => {
-                        Box::new(QuoteSource::new(TardisBookSnapshotReader::open(path, i, &opts)?))
+                        Box::new(QuoteSource::with_levels(TardisBookSnapshotReader::open(path, i, &opts)?))
                     }
                     F::TardisIncrementalBookL2 => {
-                        Box::new(QuoteSource::new(TardisIncrementalL2Reader::open(path, i, &opts)?))
+                        Box::new(QuoteSource::with_levels(TardisIncrementalL2Reader::open(path, i, &opts)?))
                     }
+                    F::TardisDerivativeTicker => Box::new(TardisDerivativeTickerReader::open(path, i, &opts)?),
                 });
             }
             if sources.len() == 1 { sources.remove(0) } else { Box::new(MergedSource::new(sources)) }
@@ -212,6 +216,10 @@ pub(crate) fn prepare_engine(cfg: &LoadedConfig, mode: JournalMode) -> Result<Pr
     }
     for &(expiry_ns, vol_bps) in &cfg.option_vols {
         engine.set_expiry_vol(expiry_ns, vol_bps);
+    }
+    engine.set_strategy_book_levels(cfg.raw.data.strategy_book_levels);
+    for &(instrument, price) in &cfg.settlements {
+        engine.set_settlement_price(instrument, price);
     }
     for (s, m) in cfg.strategies.iter().zip(&modules) {
         let sid = engine.add_strategy(StrategySetup {

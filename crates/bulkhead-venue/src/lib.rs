@@ -453,6 +453,8 @@ struct InstState {
     /// Trading closed (expiry reached or settled).
     expired: bool,
     settled: Option<i64>,
+    /// Settlement price given up front (`set_settlement_price`).
+    settle_at: Option<i64>,
 }
 
 /// The simulated exchange. See the crate docs for the exact fill model.
@@ -513,6 +515,7 @@ impl SimVenue {
                 next_funding: 0,
                 expired: false,
                 settled: None,
+                settle_at: None,
             })
             .collect();
         SimVenue {
@@ -621,6 +624,44 @@ impl SimVenue {
         qty: i64,
         out: &mut Vec<VenueEvent>,
     ) {
+        self.on_depth(ts_ns, instrument, side, price, qty, out);
+        let i = instrument as usize;
+        if i >= self.books.len() || price <= 0 {
+            return;
+        }
+        let book = &self.books[i];
+        let top = |s: Side| -> (i64, i64) {
+            let d = book.depth(s);
+            let e = match s {
+                Side::Buy => d.last_key_value(),
+                Side::Sell => d.first_key_value(),
+            };
+            e.map_or((0, 0), |(p, q)| (*p, *q))
+        };
+        let (bp, bq) = top(Side::Buy);
+        let (ap, aq) = top(Side::Sell);
+        let q = Quote { bid_px: bp, bid_qty: bq, ask_px: ap, ask_qty: aq };
+        if book.quote != Some(q) {
+            self.apply_quote(instrument, q, out);
+        }
+        self.check_margin(out);
+    }
+
+    /// As [`SimVenue::on_book_level`] but only the depth and the queue
+    /// positions at that price change: the top-of-book quote is left to the
+    /// caller's next `on_quote` (the engine's path: a data source applies a
+    /// whole exchange message of levels, then sends the resulting top of
+    /// book once, so a half-applied message never shows a crossed book).
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_depth(
+        &mut self,
+        ts_ns: u64,
+        instrument: u32,
+        side: Side,
+        price: i64,
+        qty: i64,
+        out: &mut Vec<VenueEvent>,
+    ) {
         self.advance_to(ts_ns, None, out);
         let i = instrument as usize;
         if i >= self.books.len() || price <= 0 {
@@ -653,22 +694,6 @@ impl SimVenue {
                 }
             }
         }
-        let book = &self.books[i];
-        let top = |s: Side| -> (i64, i64) {
-            let d = book.depth(s);
-            let e = match s {
-                Side::Buy => d.last_key_value(),
-                Side::Sell => d.first_key_value(),
-            };
-            e.map_or((0, 0), |(p, q)| (*p, *q))
-        };
-        let (bp, bq) = top(Side::Buy);
-        let (ap, aq) = top(Side::Sell);
-        let q = Quote { bid_px: bp, bid_qty: bq, ask_px: ap, ask_qty: aq };
-        if book.quote != Some(q) {
-            self.apply_quote(instrument, q, out);
-        }
-        self.check_margin(out);
     }
 
     /// Start of an L2 snapshot: forget the displayed depth of `instrument`

@@ -1,8 +1,9 @@
 //! # bulkhead-data — market data in: a deterministic generator and file readers
 //!
 //! Owns: turning market data (synthetic or from files) into a stream of
-//! fixed-layout [`bulkhead_abi::Event`] records (trades and best bid/ask
-//! quotes) in integer ticks and lots, in timestamp order.
+//! fixed-layout [`bulkhead_abi::Event`] records (trades, best bid/ask
+//! quotes, L2 levels, derivative tickers) in integer ticks and lots, in
+//! timestamp order.
 //!
 //! Must never: read the wall clock or any unseeded randomness (the same seed
 //! gives the same events, byte for byte), load a whole file into memory, or
@@ -23,9 +24,14 @@
 //!
 //! ## Third-party formats
 //! [`formats`] streams Tardis-style CSV (`trades`, `quotes`, `book_snapshot_25`,
-//! `incremental_book_L2`) and Binance `aggTrades` CSV, plain or gzipped, as
-//! [`MarketEvent`]s. Book-level data goes through an [`L2Book`] and comes out
-//! as top-of-book quotes via [`QuoteSource`]; [`MergedSource`] merges several
+//! `incremental_book_L2`, `derivative_ticker`) and Binance `aggTrades` CSV,
+//! plain or gzipped, as [`MarketEvent`]s. Book-level data goes through an
+//! [`L2Book`] and comes out as top-of-book quotes via [`QuoteSource`] (with
+//! [`QuoteSource::with_levels`] also as ABI `BookLevel` / `BookClear`
+//! events, each message's levels before its quote: what the engine feeds
+//! the venue). Derivative tickers become ABI `Ticker` events (mark, index,
+//! funding rate; marks rounded to the nearest tick, rates to 1e-12).
+//! [`MergedSource`] merges several
 //! sources in timestamp order. [`l2gen`] generates realistic incremental L2
 //! data deterministically, and [`samples`] writes the files in `examples/data/`.
 

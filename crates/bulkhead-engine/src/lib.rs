@@ -10,12 +10,32 @@
 //! journal; read the wall clock or iterate a hash map in a way that decides
 //! anything (same inputs → byte-identical journal).
 //!
+//! ## Market data (`open_source`)
+//! Every source yields ABI events, each journalled as `MARKET` (so replay and
+//! resume feed exactly the same stream). L2 files (`tardis_incremental_book_l2`,
+//! `tardis_book_snapshot25`) yield each book change as `BookLevel` /
+//! `BookClear` followed by the message's top of book as `Quote`: the venue
+//! applies levels as depth (queue positions behind displayed size, see
+//! `bulkhead-venue`) and the quote as top of book. Strategies get the quotes;
+//! levels too only with `[data] strategy_book_levels = true` (default off).
+//! `tardis_derivative_ticker` yields `Ticker` events: funding rate and index
+//! always go to the venue, the data's mark only if the venue's `mark =
+//! "external"`; strategies do not receive them. A venue with `mark =
+//! "index_plus_basis"` or `"external"` and no ticker source is refused at
+//! load (`venue.mark`). Risk's R3 `collar_reference = "mark"` is the venue's
+//! mark at the moment of the check (the mid while there is none).
+//! `[[settlements]]` gives dated instruments their settlement price; a run
+//! whose data ends before such an expiry runs the venue clock on to it in
+//! `finish` (funding and other expiries due on the way happen too).
+//!
 //! ## Ordering within one market event (deterministic)
 //! 1. journal `MARKET`; update risk reference prices; the venue matches resting
 //!    orders against the event (fill model in `bulkhead-venue`); responses are
 //!    journalled and queued to their owners;
 //! 2. for each running strategy in config order: due timers are queued; the
-//!    strategy receives its queued events then the market event (batches of at
+//!    strategy receives its queued events then the market event (an event
+//!    not delivered to strategies — a ticker, or a level by default — still
+//!    flushes what is queued for them) (batches of at
 //!    most `MAX_BATCH`); each host call is risk-checked and journalled at once;
 //!    accepted orders and cancels go to the venue right after the callback
 //!    returns, in call order, and the venue's responses are journalled and

@@ -81,9 +81,10 @@
 //! ## Queue position of a resting order
 //! When an order starts resting at price `p` on side `s`, its `queue_ahead` is
 //! the market's currently available displayed size on side `s` if `p` equals
-//! that side's quote price; otherwise 0 (better than the displayed best: it is
-//! first; worse than the best, or no quote on that side: depth is unknown and
-//! the venue assumes nothing is ahead). Afterwards `queue_ahead` only shrinks:
+//! that side's quote price; otherwise, with L2 depth (below), the displayed
+//! size at `p`; otherwise 0 (better than the displayed best: it is first;
+//! worse than the best without depth data: depth is unknown and the venue
+//! assumes nothing is ahead). Afterwards `queue_ahead` only shrinks:
 //! - trades printing at `p` against side `s` erode it (below);
 //! - a trade printing strictly through `p` sets it to 0;
 //! - a new quote whose side-`s` price equals `p` caps it at the displayed
@@ -141,11 +142,17 @@
 //! With `L = 0` (default) everything is immediate, as before. To drain
 //! in-flight actions at the end of a run call `advance(last_ts + L)`.
 //!
-//! ## L2 depth and queue position (`on_book_level`)
+//! ## L2 depth and queue position (`on_book_level`, `on_depth`)
 //! An L2 update sets the displayed size at one price. The venue keeps the
-//! depth and derives the top-of-book quote from it (a changed best level is
-//! applied like `on_quote`). Aggressive orders still take only the best
-//! displayed level (deeper levels feed queue positions only). An order that
+//! depth; `on_book_level` also derives the top-of-book quote from it (a
+//! changed best level is applied like `on_quote`), `on_depth` does not: the
+//! engine applies a whole exchange message of levels with `on_depth` and then
+//! the message's top of book with `on_quote` (from `bulkhead-data`'s
+//! `QuoteSource::with_levels`), so a half-applied message never looks
+//! crossed. Aggressive orders still take only the best displayed level
+//! (the quote's size); deeper levels feed queue positions only — walking
+//! displayed depth is not modelled, so a large aggressive order's fill
+//! beyond the best level is cancelled (IOC) or rests (GTC) instead. An order that
 //! comes to rest at a displayed price is queued behind that level's size
 //! (capped by the still available top size if it is the best level). At a
 //! level update `old → new` of a level where prints of total `t` occurred
@@ -189,7 +196,9 @@
 //!   `liquidation_fee_ppm`; one `Liquidation` notice per position.
 //! - Expiry: at `expiry` trading stops and the instrument settles at its mark
 //!   (options: intrinsic value from the underlying's mark / settlement price,
-//!   see `Instrument::intrinsic`); with no mark it waits for `settle`.
+//!   see `Instrument::intrinsic`) — or at the price given up front with
+//!   `set_settlement_price` (run config `[[settlements]]`), which wins; with
+//!   neither it waits for `settle`.
 //!   `settle(ts, inst, price)` settles explicitly. Settlement cancels its
 //!   orders (`CancelledAtExpiry`), closes every position at the price without
 //!   fee (`Settlement` notices) and emits `InstrumentSettled`.

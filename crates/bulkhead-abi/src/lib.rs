@@ -32,6 +32,20 @@
 //! | `set_timer` | `(at_ns: i64, token: i64) -> i32` | [`ResultCode`] |
 //! | `log` | `(level: i32, ptr: i32, len: i32) -> i32` | [`ResultCode`] |
 //!
+//! ## Versioning rule
+//! [`ABI_VERSION`] changes only when an existing record layout, import,
+//! export or the meaning of an existing field or code changes. Appending is
+//! not a version change: new [`EventKind`]s and [`Reason`] codes get new
+//! numbers (never reused or renumbered), and a guest must ignore an event
+//! kind it does not know. [`Event::decode`] reports such a record as
+//! [`DecodeError`] on field `kind` ([`DecodeError::is_unknown_kind`]);
+//! `bulkhead-sdk` skips those silently (other malformed records are counted
+//! and logged). Market kinds appended after version 1 shipped (`BookLevel`,
+//! `BookClear`, `Ticker`) reach a strategy only when the run opts in (see
+//! `bulkhead-engine`'s `[data] strategy_book_levels`), so a guest built with
+//! an older SDK (which logs unknown kinds as malformed) sees exactly what it
+//! saw before by default.
+//!
 //! All integers are little-endian. Prices are integer ticks of the
 //! instrument, quantities integer lots, money in 1e-8 units of the quote
 //! currency, times in nanoseconds of event time.
@@ -350,6 +364,14 @@ pub struct DecodeError {
     pub problem: &'static str,
 }
 
+impl DecodeError {
+    /// The record is well-formed but its kind is newer than this decoder
+    /// (guests must skip it silently; see "Versioning rule").
+    pub const fn is_unknown_kind(&self) -> bool {
+        self.offset == 0 && matches!(self.field.as_bytes(), b"kind")
+    }
+}
+
 impl core::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "field `{}` at byte {}: {}", self.field, self.offset, self.problem)
@@ -570,6 +592,19 @@ pub enum EventKind {
     Fill = 6,
     /// A timer the strategy set fired: `id` = token.
     Timer = 7,
+    // --- appended by issue 5 (L2 depth, derivative tickers); never renumber ---
+    /// One L2 book level now displays `qty` lots at `price` on `side`
+    /// (`Buy` = bid, `Sell` = ask; `qty` 0 = level removed); `flags` bit1 =
+    /// part of a snapshot. Top-of-book changes still come as `Quote`.
+    BookLevel = 8,
+    /// The instrument's displayed depth is cleared: a snapshot follows.
+    BookClear = 9,
+    /// Derivative ticker: `price` = mark (ticks), `a` = index (ticks), `qty`
+    /// = funding rate in units of 1e-12 (positive: longs pay), `b` = predicted
+    /// funding rate (1e-12), `id` = next funding time (ns, 0 = unknown);
+    /// `flags` bits say which are present: [`TICKER_MARK`], [`TICKER_INDEX`],
+    /// [`TICKER_FUNDING`], [`TICKER_PREDICTED`].
+    Ticker = 10,
 }
 
 impl EventKind {
@@ -582,12 +617,24 @@ impl EventKind {
             5 => EventKind::OrderCancelled,
             6 => EventKind::Fill,
             7 => EventKind::Timer,
+            8 => EventKind::BookLevel,
+            9 => EventKind::BookClear,
+            10 => EventKind::Ticker,
             _ => return None,
         })
     }
 }
 
 pub const EVENT_FLAG_MAKER: u8 = 1;
+/// `BookLevel` flag: the level is part of a snapshot.
+pub const EVENT_FLAG_SNAPSHOT: u8 = 2;
+/// `Ticker` flags: which fields carry a value.
+pub const TICKER_MARK: u8 = 1;
+pub const TICKER_INDEX: u8 = 2;
+pub const TICKER_FUNDING: u8 = 4;
+pub const TICKER_PREDICTED: u8 = 8;
+/// Scale of `Ticker` funding rates: `qty` = rate × 10^12.
+pub const FUNDING_RATE_SCALE: u32 = 12;
 
 /// A fixed-layout event record (64 bytes).
 ///

@@ -222,6 +222,8 @@ pub struct QuoteSource<S> {
     done: bool,
     book_events: u64,
     crossed: u64,
+    /// Also emit every book change as `BookLevel` / `BookClear` events.
+    levels: bool,
 }
 
 impl<S: MarketEventSource> QuoteSource<S> {
@@ -237,7 +239,19 @@ impl<S: MarketEventSource> QuoteSource<S> {
             done: false,
             book_events: 0,
             crossed: 0,
+            levels: false,
         }
+    }
+
+    /// As [`QuoteSource::new`], and every book change also comes out, as it
+    /// is read, as an ABI `BookLevel` event (`side` Buy = bid / Sell = ask,
+    /// `price`, `qty` = new size, 0 = removed; `flags` has
+    /// `EVENT_FLAG_SNAPSHOT` for snapshot rows) or `BookClear` (a snapshot
+    /// starts). The batch's `Quote` (same rules as without levels) follows
+    /// its last level, so a consumer can apply the levels as depth and the
+    /// quote as the new top of book.
+    pub fn with_levels(inner: S) -> QuoteSource<S> {
+        QuoteSource { levels: true, ..QuoteSource::new(inner) }
     }
 
     /// The current book of `instrument`, if any book data was seen for it.
@@ -324,8 +338,19 @@ impl<S: MarketEventSource> QuoteSource<S> {
                 continue;
             }
             match ev {
-                MarketEvent::Trade(e) | MarketEvent::Quote(e) => return Ok(Some(e)),
+                MarketEvent::Trade(e) | MarketEvent::Quote(e) | MarketEvent::Ticker(e) => return Ok(Some(e)),
                 MarketEvent::BookDelta(d) => {
+                    if self.levels {
+                        let mut e = Event::new(EventKind::BookLevel, d.instrument, d.ts_ns);
+                        e.side = Some(match d.side {
+                            BookSide::Bid => bulkhead_abi::Side::Buy,
+                            BookSide::Ask => bulkhead_abi::Side::Sell,
+                        });
+                        e.price = d.price;
+                        e.qty = d.qty.max(0);
+                        e.flags = if d.is_snapshot { bulkhead_abi::EVENT_FLAG_SNAPSHOT } else { 0 };
+                        self.out.push_back(e);
+                    }
                     let b = self.book_mut(d.instrument);
                     b.book.apply_delta(&d);
                     b.dirty = true;
@@ -334,6 +359,9 @@ impl<S: MarketEventSource> QuoteSource<S> {
                     self.book_events += 1;
                 }
                 MarketEvent::BookSnapshotStart { ts_ns, instrument } => {
+                    if self.levels {
+                        self.out.push_back(Event::new(EventKind::BookClear, instrument, ts_ns));
+                    }
                     let b = self.book_mut(instrument);
                     b.book.clear();
                     b.dirty = true;
@@ -356,10 +384,21 @@ impl<S: MarketEventSource> MarketSource for QuoteSource<S> {
 }
 
 impl<S: MarketEventSource> MarketEventSource for QuoteSource<S> {
-    /// Yields the adapted stream (trades and quotes only).
+    /// Yields the adapted stream (trades, tickers and quotes; with levels
+    /// also the book changes).
     fn next_market_event(&mut self) -> Result<Option<MarketEvent>, DataError> {
         Ok(self.next_quote_or_trade()?.map(|e| match e.kind {
             EventKind::Trade => MarketEvent::Trade(e),
+            EventKind::Ticker => MarketEvent::Ticker(e),
+            EventKind::BookLevel => MarketEvent::BookDelta(BookDelta {
+                ts_ns: e.ts_ns,
+                instrument: e.instrument,
+                side: if e.side == Some(bulkhead_abi::Side::Sell) { BookSide::Ask } else { BookSide::Bid },
+                price: e.price,
+                qty: e.qty,
+                is_snapshot: e.flags & bulkhead_abi::EVENT_FLAG_SNAPSHOT != 0,
+            }),
+            EventKind::BookClear => MarketEvent::BookSnapshotStart { ts_ns: e.ts_ns, instrument: e.instrument },
             _ => MarketEvent::Quote(e),
         }))
     }

@@ -6,6 +6,7 @@
 //! | [`TardisQuotesReader`] | `exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount` |
 //! | [`TardisBookSnapshotReader`] | `exchange,symbol,timestamp,local_timestamp,asks[0].price,asks[0].amount,bids[0].price,bids[0].amount,…` (any depth: 4 columns per level) |
 //! | [`TardisIncrementalL2Reader`] | `exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount` |
+//! | [`TardisDerivativeTickerReader`] | `exchange,symbol,timestamp,local_timestamp,funding_timestamp,funding_rate,predicted_funding_rate,open_interest,last_price,index_price,mark_price` |
 //! | [`BinanceAggTradesReader`] | `agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker[,is_best_match]`, header optional |
 //!
 //! Tardis timestamps are microseconds since the epoch; event time is
@@ -335,7 +336,7 @@ macro_rules! event_source {
         impl MarketSource for Reader<$t> {
             fn next_event(&mut self) -> Result<Option<Event>, DataError> {
                 Ok(self.next_market_event()?.and_then(|e| match e {
-                    MarketEvent::Trade(e) | MarketEvent::Quote(e) => Some(e),
+                    MarketEvent::Trade(e) | MarketEvent::Quote(e) | MarketEvent::Ticker(e) => Some(e),
                     _ => None,
                 }))
             }
@@ -381,6 +382,8 @@ pub type TardisQuotesReader = Reader<TardisQuotes>;
 pub type TardisBookSnapshotReader = Reader<TardisBookSnapshot>;
 /// Tardis `incremental_book_L2`.
 pub type TardisIncrementalL2Reader = Reader<TardisIncrementalL2>;
+/// Tardis `derivative_ticker` (mark, index, funding rate).
+pub type TardisDerivativeTickerReader = Reader<TardisDerivativeTicker>;
 /// Binance `aggTrades`.
 pub type BinanceAggTradesReader = Reader<BinanceAggTrades>;
 
@@ -747,5 +750,172 @@ impl Format for BinanceAggTrades {
         e.qty = qty;
         e.id = id;
         Ok((ts, Some(MarketEvent::Trade(e))))
+    }
+}
+
+// ---------------------------------------------------------------- derivative_ticker
+
+#[doc(hidden)]
+pub struct TardisDerivativeTicker;
+constructors!(TardisDerivativeTicker, |_: &Path, _: &ReaderOptions| Ok::<_, DataError>(TardisDerivativeTicker));
+event_source!(TardisDerivativeTicker);
+
+const TICKER_HEADER: &str = "exchange,symbol,timestamp,local_timestamp,funding_timestamp,funding_rate,\
+                             predicted_funding_rate,open_interest,last_price,index_price,mark_price";
+
+/// A decimal (`-0.000125`, `1.5e-5`, `43251.37`) as `(mantissa, exponent)`:
+/// value = mantissa × 10^exponent.
+fn parse_real(s: &[u8]) -> Result<(i128, i32), String> {
+    let bad = || format!("`{}` is not a decimal number", show(s));
+    let (neg, body) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (num, exp) = match body.iter().position(|&c| c == b'e' || c == b'E') {
+        Some(k) => {
+            let e = std::str::from_utf8(&body[k + 1..]).ok().and_then(|t| t.parse::<i32>().ok()).ok_or_else(bad)?;
+            (&body[..k], e)
+        }
+        None => (body, 0),
+    };
+    let (int, frac) = match num.iter().position(|&c| c == b'.') {
+        Some(k) => (&num[..k], &num[k + 1..]),
+        None => (num, &num[num.len()..]),
+    };
+    if int.is_empty() && frac.is_empty()
+        || !int.iter().chain(frac).all(u8::is_ascii_digit)
+        || !(-60..=60).contains(&exp)
+    {
+        return Err(bad());
+    }
+    let mut m: i128 = 0;
+    for &c in int.iter().chain(frac) {
+        m = m
+            .checked_mul(10)
+            .and_then(|m| m.checked_add((c - b'0') as i128))
+            .ok_or_else(|| format!("`{}` has too many digits", show(s)))?;
+    }
+    Ok((if neg { -m } else { m }, exp - frac.len() as i32))
+}
+
+/// `m × 10^e / unit` with `unit = um × 10^-us`, rounded to nearest (half
+/// away from zero) when `round`, else truncated toward zero.
+fn scale_to(m: i128, e: i32, um: i128, us: i32, round: bool) -> Option<i64> {
+    // value / unit = m × 10^(e + us) / um
+    let p = e + us;
+    let (num, den) = if p >= 0 {
+        (m.checked_mul(10i128.checked_pow(p as u32)?)?, um)
+    } else {
+        (m, um.checked_mul(10i128.checked_pow((-p) as u32)?)?)
+    };
+    let q = num / den;
+    let r = num % den;
+    let q = if round && 2 * r.abs() >= den { q + num.signum() } else { q };
+    i64::try_from(q).ok()
+}
+
+impl Format for TardisDerivativeTicker {
+    fn ts_field(&self, time: TimeField) -> &'static str {
+        tardis_ts_field(time)
+    }
+    fn header(&mut self, line: &[u8]) -> Result<bool, FieldError> {
+        tardis_header(line, TICKER_HEADER)
+    }
+    /// Empty fields are absent values. Mark and index prices are rounded to
+    /// the nearest tick (exchanges compute them off the tick grid); funding
+    /// rates are kept to 12 decimals (truncated toward zero). A line with no
+    /// mark, index or funding rate yields no event.
+    fn parse(&mut self, cx: &mut Cx, line: &[u8], _out: &mut VecDeque<MarketEvent>) -> Parsed {
+        use bulkhead_abi::{FUNDING_RATE_SCALE, TICKER_FUNDING, TICKER_INDEX, TICKER_MARK, TICKER_PREDICTED};
+        let mut f = Fields::new(line);
+        let (key, ex, sym) = tardis_instrument(&mut f, line)?;
+        let idx = cx.resolve(key, ex, sym)?;
+        let ts = cx.tardis_ts(f.next("timestamp")?, f.next("local_timestamp")?)?;
+        let funding_ts = f.next("funding_timestamp")?;
+        let funding_ts = if funding_ts.is_empty() {
+            0
+        } else {
+            parse_u64(funding_ts)
+                .ok()
+                .and_then(|t| t.checked_mul(1000))
+                .ok_or_else(|| ferr("funding_timestamp", format!("`{}` is not a µs timestamp", show(funding_ts))))?
+        };
+        let rate = |field: &'static str, v: &[u8]| -> Result<Option<i64>, FieldError> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            let (m, e) = parse_real(v).map_err(|p| ferr(field, p))?;
+            let r = scale_to(m, e, 1, FUNDING_RATE_SCALE as i32, false).ok_or_else(|| ferr(field, "out of range"))?;
+            if r.unsigned_abs() > 10u64.pow(FUNDING_RATE_SCALE) {
+                return Err(ferr(field, format!("`{}` is not a rate within ±1", show(v))));
+            }
+            Ok(Some(r))
+        };
+        let funding = rate("funding_rate", f.next("funding_rate")?)?;
+        let predicted = rate("predicted_funding_rate", f.next("predicted_funding_rate")?)?;
+        let oi = f.next("open_interest")?;
+        if !oi.is_empty() {
+            parse_real(oi).map_err(|p| ferr("open_interest", p))?;
+        }
+        let tick = cx.instruments[idx].tick_size;
+        let price = |field: &'static str, v: &[u8]| -> Result<Option<i64>, FieldError> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            let (m, e) = parse_real(v).map_err(|p| ferr(field, p))?;
+            let t = scale_to(m, e, tick.mantissa as i128, tick.scale as i32, true)
+                .ok_or_else(|| ferr(field, "out of range"))?;
+            if t <= 0 {
+                return Err(ferr(field, "must be > 0"));
+            }
+            Ok(Some(t))
+        };
+        let _last = price("last_price", f.next("last_price")?)?;
+        let index = price("index_price", f.next("index_price")?)?;
+        let mark = price("mark_price", f.next("mark_price")?)?;
+        f.finish()?;
+        cx.check_ts(ts)?;
+        if funding.is_none() && index.is_none() && mark.is_none() {
+            return Ok((ts, None));
+        }
+        let mut e = Event::new(EventKind::Ticker, cx.instruments[idx].id, ts);
+        e.id = funding_ts;
+        let mut flags = 0;
+        if let Some(m) = mark {
+            e.price = m;
+            flags |= TICKER_MARK;
+        }
+        if let Some(i) = index {
+            e.a = i;
+            flags |= TICKER_INDEX;
+        }
+        if let Some(r) = funding {
+            e.qty = r;
+            flags |= TICKER_FUNDING;
+        }
+        if let Some(r) = predicted {
+            e.b = r;
+            flags |= TICKER_PREDICTED;
+        }
+        e.flags = flags;
+        Ok((ts, Some(MarketEvent::Ticker(e))))
+    }
+}
+
+#[cfg(test)]
+mod ticker_num_tests {
+    use super::*;
+
+    #[test]
+    fn reals_scale_exactly() {
+        let r = |s: &str| parse_real(s.as_bytes()).unwrap();
+        assert_eq!(scale_to(r("0.0001").0, r("0.0001").1, 1, 12, false), Some(100_000_000));
+        assert_eq!(scale_to(r("-1.5e-5").0, r("-1.5e-5").1, 1, 12, false), Some(-15_000_000));
+        // 43251.37 on a 0.5 tick: 86502.74 ticks → 86503
+        assert_eq!(scale_to(r("43251.37").0, r("43251.37").1, 5, 1, true), Some(86_503));
+        assert_eq!(scale_to(r("43251.2").0, r("43251.2").1, 5, 1, true), Some(86_502));
+        assert!(parse_real(b"1.2.3").is_err());
+        assert!(parse_real(b"e5").is_err());
     }
 }

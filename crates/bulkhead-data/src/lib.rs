@@ -1,8 +1,9 @@
 //! # bulkhead-data — market data in: a deterministic generator and file readers
 //!
 //! Owns: turning market data (synthetic or from files) into a stream of
-//! fixed-layout [`bulkhead_abi::Event`] records (trades and best bid/ask
-//! quotes) in integer ticks and lots, in timestamp order.
+//! fixed-layout [`bulkhead_abi::Event`] records (trades, best bid/ask
+//! quotes, L2 levels, derivative tickers) in integer ticks and lots, in
+//! timestamp order.
 //!
 //! Must never: read the wall clock or any unseeded randomness (the same seed
 //! gives the same events, byte for byte), load a whole file into memory, or
@@ -23,9 +24,14 @@
 //!
 //! ## Third-party formats
 //! [`formats`] streams Tardis-style CSV (`trades`, `quotes`, `book_snapshot_25`,
-//! `incremental_book_L2`) and Binance `aggTrades` CSV, plain or gzipped, as
-//! [`MarketEvent`]s. Book-level data goes through an [`L2Book`] and comes out
-//! as top-of-book quotes via [`QuoteSource`]; [`MergedSource`] merges several
+//! `incremental_book_L2`, `derivative_ticker`) and Binance `aggTrades` CSV,
+//! plain or gzipped, as [`MarketEvent`]s. Book-level data goes through an
+//! [`L2Book`] and comes out as top-of-book quotes via [`QuoteSource`] (with
+//! [`QuoteSource::with_levels`] also as ABI `BookLevel` / `BookClear`
+//! events, each message's levels before its quote: what the engine feeds
+//! the venue). Derivative tickers become ABI `Ticker` events (mark, index,
+//! funding rate; marks rounded to the nearest tick, rates to 1e-12).
+//! [`MergedSource`] merges several
 //! sources in timestamp order. [`l2gen`] generates realistic incremental L2
 //! data deterministically, and [`samples`] writes the files in `examples/data/`.
 
@@ -46,8 +52,8 @@ mod tests;
 pub use book::{BookSide, L2Book, Level, QuoteSource};
 pub use csv::{CsvReader, DataError, write_event};
 pub use formats::{
-    BinanceAggTradesReader, ReaderOptions, TardisBookSnapshotReader, TardisIncrementalL2Reader, TardisQuotesReader,
-    TardisTradesReader, TimeField,
+    BinanceAggTradesReader, ReaderOptions, TardisBookSnapshotReader, TardisDerivativeTickerReader,
+    TardisIncrementalL2Reader, TardisQuotesReader, TardisTradesReader, TimeField,
 };
 pub use generator::{Generator, GeneratorSpec};
 pub use l2gen::{L2Generator, L2GeneratorSpec};
@@ -82,19 +88,21 @@ pub enum MarketEvent {
     /// A snapshot follows: clear the instrument's book before applying the
     /// snapshot's (`is_snapshot = true`) deltas.
     BookSnapshotStart { ts_ns: u64, instrument: u32 },
+    /// `EventKind::Ticker` record (mark, index, funding rate).
+    Ticker(Event),
 }
 
 impl MarketEvent {
     pub fn ts_ns(&self) -> u64 {
         match self {
-            MarketEvent::Trade(e) | MarketEvent::Quote(e) => e.ts_ns,
+            MarketEvent::Trade(e) | MarketEvent::Quote(e) | MarketEvent::Ticker(e) => e.ts_ns,
             MarketEvent::BookDelta(d) => d.ts_ns,
             MarketEvent::BookSnapshotStart { ts_ns, .. } => *ts_ns,
         }
     }
     pub fn instrument(&self) -> u32 {
         match self {
-            MarketEvent::Trade(e) | MarketEvent::Quote(e) => e.instrument,
+            MarketEvent::Trade(e) | MarketEvent::Quote(e) | MarketEvent::Ticker(e) => e.instrument,
             MarketEvent::BookDelta(d) => d.instrument,
             MarketEvent::BookSnapshotStart { instrument, .. } => *instrument,
         }

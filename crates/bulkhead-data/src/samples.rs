@@ -18,6 +18,7 @@ pub const TARDIS_QUOTES: &str = "tardis_quotes_BTCUSDT.csv";
 pub const TARDIS_BOOK_SNAPSHOT_25: &str = "tardis_book_snapshot_25_BTCUSDT.csv";
 pub const TARDIS_INCREMENTAL_L2: &str = "tardis_incremental_book_L2_BTCUSDT.csv";
 pub const TARDIS_INCREMENTAL_L2_GZ: &str = "tardis_incremental_book_L2_BTCUSDT.csv.gz";
+pub const TARDIS_DERIVATIVE_TICKER: &str = "tardis_derivative_ticker_BTCUSDT.csv";
 pub const BINANCE_AGG_TRADES: &str = "BTCUSDT-aggTrades-2024-01-01.csv";
 pub const BINANCE_AGG_TRADES_NO_HEADER: &str = "BTCUSDT-aggTrades-spot-2024-01-01.csv";
 
@@ -109,6 +110,34 @@ fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
     enc.finish()
 }
 
+/// `Ticker` events behind the derivative_ticker sample: one a second for
+/// 20 s from the trade samples' start, mark and index near 65000, funding
+/// rate stepping from 0.0001 down by 0.000003 a second (last: 0.000043),
+/// predicted rate 0.000001 below it, the next 8-hourly funding time; the
+/// sixth row has no index price.
+pub fn sample_tickers() -> Vec<Event> {
+    use bulkhead_abi::{TICKER_FUNDING, TICKER_INDEX, TICKER_MARK, TICKER_PREDICTED};
+    let start = GeneratorSpec::default().start_ts_ns;
+    let funding_ts = (start / 28_800_000_000_000 + 1) * 28_800_000_000_000;
+    (0..20i64)
+        .map(|k| {
+            let mut e = Event::new(EventKind::Ticker, 0, start + k as u64 * 1_000_000_000);
+            e.price = 650_000 + 3 * k; // mark, ticks of 0.1
+            e.a = 649_990 + 2 * k; // index
+            e.qty = 100_000_000 - 3_000_000 * k; // 0.0001 − k × 0.000003, in 1e-12
+            e.b = e.qty - 1_000_000;
+            e.id = funding_ts;
+            e.flags = TICKER_MARK | TICKER_INDEX | TICKER_FUNDING | TICKER_PREDICTED;
+            if k == 5 {
+                // a row without an index price (seen on some venues)
+                e.a = 0;
+                e.flags &= !TICKER_INDEX;
+            }
+            e
+        })
+        .collect()
+}
+
 /// The sample files as (file name, bytes).
 pub fn sample_files() -> io::Result<Vec<(&'static str, Vec<u8>)>> {
     let inst = sample_instrument();
@@ -146,12 +175,17 @@ pub fn sample_files() -> io::Result<Vec<(&'static str, Vec<u8>)>> {
         bw.trade(&mut spot, e)?;
     }
     let l2gz = gzip(&l2)?;
+    let mut tick = format!("{}\n", writers::TARDIS_DERIVATIVE_TICKER_HEADER).into_bytes();
+    for e in sample_tickers() {
+        tw.derivative_ticker(&mut tick, &e)?;
+    }
     Ok(vec![
         (TARDIS_TRADES, t),
         (TARDIS_QUOTES, q),
         (TARDIS_BOOK_SNAPSHOT_25, snap),
         (TARDIS_INCREMENTAL_L2, l2),
         (TARDIS_INCREMENTAL_L2_GZ, l2gz),
+        (TARDIS_DERIVATIVE_TICKER, tick),
         (BINANCE_AGG_TRADES, fut),
         (BINANCE_AGG_TRADES_NO_HEADER, spot),
     ])

@@ -114,6 +114,112 @@ fn tardis_quotes_sample_round_trips() {
 }
 
 #[test]
+fn tardis_derivative_ticker_sample_round_trips_plain_and_gz() {
+    let path = data(samples::TARDIS_DERIVATIVE_TICKER);
+    let got: Vec<Event> = drain(TardisDerivativeTickerReader::open(&path, &insts(), &sample_options()).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|e| match e {
+            MarketEvent::Ticker(e) => e,
+            other => panic!("not a ticker: {other:?}"),
+        })
+        .collect();
+    assert_eq!(got, samples::sample_tickers());
+    // hand-checked: first row 0.0001 = 10^8 × 1e-12, mark 65000.0, index 64999.0
+    assert_eq!((got[0].qty, got[0].price, got[0].a), (100_000_000, 650_000, 649_990));
+    assert_eq!(got[5].flags & bulkhead_abi::TICKER_INDEX, 0);
+    let mut w = TardisWriter::new(samples::EXCHANGE, samples::FILE_SYMBOL, &sample_instrument(), samples::LATENCY_US);
+    let mut out = format!("{}\n", writers::TARDIS_DERIVATIVE_TICKER_HEADER).into_bytes();
+    for e in &got {
+        w.derivative_ticker(&mut out, e).unwrap();
+    }
+    assert!(out == std::fs::read(&path).unwrap());
+    // gzipped: the same events
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("t.csv.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &out).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let again = drain(TardisDerivativeTickerReader::open(&gz, &insts(), &sample_options()).unwrap()).unwrap();
+    assert_eq!(again.len(), got.len());
+    // as a MarketSource (what the engine reads)
+    let mut r = TardisDerivativeTickerReader::open(&path, &insts(), &sample_options()).unwrap();
+    let mut n = 0;
+    while let Some(e) = MarketSource::next_event(&mut r).unwrap() {
+        assert_eq!(e.kind, EventKind::Ticker);
+        n += 1;
+    }
+    assert_eq!(n, 20);
+}
+
+#[test]
+fn quote_source_with_levels_emits_levels_then_the_batch_quote() {
+    // two levels at t=1 (one message), a snapshot at t=2
+    let evs = vec![
+        MarketEvent::BookDelta(BookDelta {
+            ts_ns: 1,
+            instrument: 0,
+            side: BookSide::Bid,
+            price: 100,
+            qty: 5,
+            is_snapshot: false,
+        }),
+        MarketEvent::BookDelta(BookDelta {
+            ts_ns: 1,
+            instrument: 0,
+            side: BookSide::Ask,
+            price: 101,
+            qty: 7,
+            is_snapshot: false,
+        }),
+        MarketEvent::BookSnapshotStart { ts_ns: 2, instrument: 0 },
+        MarketEvent::BookDelta(BookDelta {
+            ts_ns: 2,
+            instrument: 0,
+            side: BookSide::Bid,
+            price: 99,
+            qty: 3,
+            is_snapshot: true,
+        }),
+        MarketEvent::BookDelta(BookDelta {
+            ts_ns: 2,
+            instrument: 0,
+            side: BookSide::Ask,
+            price: 101,
+            qty: 7,
+            is_snapshot: true,
+        }),
+    ];
+    struct V(std::vec::IntoIter<MarketEvent>);
+    impl MarketEventSource for V {
+        fn next_market_event(&mut self) -> Result<Option<MarketEvent>, DataError> {
+            Ok(self.0.next())
+        }
+    }
+    let mut q = QuoteSource::with_levels(V(evs.into_iter()));
+    let mut got = Vec::new();
+    while let Some(e) = q.next_quote_or_trade().unwrap() {
+        got.push((e.kind, e.ts_ns, e.side, e.price, e.qty, e.a, e.b, e.flags));
+    }
+    use EventKind::*;
+    let b = Some(Side::Buy);
+    let s = Some(Side::Sell);
+    let f = bulkhead_abi::EVENT_FLAG_SNAPSHOT;
+    assert_eq!(
+        got,
+        vec![
+            (BookLevel, 1, b, 100, 5, 0, 0, 0),
+            (BookLevel, 1, s, 101, 7, 0, 0, 0),
+            (Quote, 1, None, 100, 5, 101, 7, 0),
+            (BookClear, 2, None, 0, 0, 0, 0, 0),
+            (BookLevel, 2, b, 99, 3, 0, 0, f),
+            (BookLevel, 2, s, 101, 7, 0, 0, f),
+            (Quote, 2, None, 99, 3, 101, 7, 0),
+        ]
+    );
+}
+
+#[test]
 fn tardis_incremental_l2_sample_round_trips_plain_and_gz() {
     let plain = drain(
         TardisIncrementalL2Reader::open(&data(samples::TARDIS_INCREMENTAL_L2), &insts(), &sample_options()).unwrap(),
@@ -254,6 +360,7 @@ fn malformed_cases() -> Vec<(&'static str, &'static str, &'static str, &'static 
     let qh = writers::TARDIS_QUOTES_HEADER;
     let lh = writers::TARDIS_L2_HEADER;
     let bh = writers::BINANCE_AGG_TRADES_HEADER;
+    let dh = writers::TARDIS_DERIVATIVE_TICKER_HEADER;
     let sh = "exchange,symbol,timestamp,local_timestamp,asks[0].price,asks[0].amount,bids[0].price,bids[0].amount,asks[1].price,asks[1].amount,bids[1].price,bids[1].amount";
     vec![
         ("trades", th, "x,BTCUSDT,10,20,1,buy,65000.1,0.001", "x,BTCUSDT,10,20,1,buy,65000.15,0.001", "price"),
@@ -327,6 +434,34 @@ fn malformed_cases() -> Vec<(&'static str, &'static str, &'static str, &'static 
             "2,65000.1,0.001,1,1,1700000000000,true,Maybe",
             "is_best_match",
         ),
+        (
+            "ticker",
+            dh,
+            "x,BTCUSDT,10,20,28800000000,0.0001,,,,65000.1,65000.2",
+            "x,BTCUSDT,10,20,28800000000,0.0001,,,,65000.1,abc",
+            "mark_price",
+        ),
+        (
+            "ticker",
+            dh,
+            "x,BTCUSDT,10,20,28800000000,0.0001,,,,65000.1,65000.2",
+            "x,BTCUSDT,10,20,28800000000,1.5,,,,65000.1,65000.2",
+            "funding_rate",
+        ),
+        (
+            "ticker",
+            dh,
+            "x,BTCUSDT,10,20,28800000000,0.0001,,,,65000.1,65000.2",
+            "x,BTCUSDT,10,20,soon,0.0001,,,,65000.1,65000.2",
+            "funding_timestamp",
+        ),
+        (
+            "ticker",
+            dh,
+            "x,BTCUSDT,10,20,28800000000,0.0001,,,,65000.1,65000.2",
+            "x,BTCUSDT,10,20,28800000000,0.0001,,,,-1,65000.2",
+            "index_price",
+        ),
     ]
 }
 
@@ -338,6 +473,7 @@ fn open_any(fmt: &str, path: &Path, opts: &ReaderOptions) -> Box<dyn MarketEvent
         "l2" => Box::new(TardisIncrementalL2Reader::open(path, &i, opts).unwrap()),
         "snap" => Box::new(TardisBookSnapshotReader::open(path, &i, opts).unwrap()),
         "binance" => Box::new(BinanceAggTradesReader::open(path, &i, opts).unwrap()),
+        "ticker" => Box::new(TardisDerivativeTickerReader::open(path, &i, opts).unwrap()),
         _ => unreachable!(),
     }
 }

@@ -11,6 +11,9 @@ pub const TARDIS_TRADES_HEADER: &str = "exchange,symbol,timestamp,local_timestam
 pub const TARDIS_QUOTES_HEADER: &str =
     "exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount";
 pub const TARDIS_L2_HEADER: &str = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount";
+pub const TARDIS_DERIVATIVE_TICKER_HEADER: &str = "exchange,symbol,timestamp,local_timestamp,funding_timestamp,\
+                                                   funding_rate,predicted_funding_rate,open_interest,last_price,\
+                                                   index_price,mark_price";
 pub const BINANCE_AGG_TRADES_HEADER: &str =
     "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker";
 
@@ -90,6 +93,33 @@ impl TardisWriter {
         self.px(e.a);
         self.px(e.price);
         self.qt(e.qty);
+        self.end(w)
+    }
+
+    /// `derivative_ticker` row from a `Ticker` event (absent fields empty;
+    /// rates written with 12 decimals; `open_interest` and `last_price`
+    /// empty).
+    pub fn derivative_ticker(&mut self, w: &mut impl Write, e: &Event) -> io::Result<()> {
+        use bulkhead_abi::{TICKER_FUNDING, TICKER_INDEX, TICKER_MARK, TICKER_PREDICTED};
+        self.start(e.ts_ns);
+        self.buf.push(b',');
+        if e.id > 0 {
+            push_u64(&mut self.buf, e.id / 1000);
+        }
+        let rate = Grid::new(bulkhead_model::Decimal { mantissa: 1, scale: bulkhead_abi::FUNDING_RATE_SCALE });
+        for (flag, v) in [(TICKER_FUNDING, e.qty), (TICKER_PREDICTED, e.b)] {
+            self.buf.push(b',');
+            if e.flags & flag != 0 {
+                rate.format(v, &mut self.buf);
+            }
+        }
+        self.buf.extend_from_slice(b",,");
+        for (flag, v) in [(TICKER_INDEX, e.a), (TICKER_MARK, e.price)] {
+            self.buf.push(b',');
+            if e.flags & flag != 0 {
+                self.price.format(v, &mut self.buf);
+            }
+        }
         self.end(w)
     }
 

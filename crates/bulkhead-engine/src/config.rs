@@ -40,6 +40,24 @@ pub struct RunConfig {
     /// R9 greeks of every option with that expiry.
     #[serde(default)]
     pub option_vols: Vec<OptionVolSection>,
+    /// Settlement prices of dated instruments, used at expiry instead of
+    /// the mark then (so a future without quotes still settles).
+    #[serde(default)]
+    pub settlements: Vec<SettlementSection>,
+}
+
+/// `[[settlements]] symbol = "BTC-27DEC24", price = "64000.5"`: the
+/// instrument (a future or option with an `expiry`) settles at `price` (a
+/// decimal on its tick grid; for an option the payoff per unit) when its
+/// expiry is reached, even if the market data ends earlier (the run's
+/// clock then runs on to the expiry at the end). Without it an instrument
+/// settles at its mark at expiry (the data's mark with `mark = "external"`
+/// and a `tardis_derivative_ticker` source), or waits if it has none.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementSection {
+    pub symbol: String,
+    pub price: String,
 }
 
 /// `[[option_vols]] expiry = NS, vol = "0.55"`: the volatility of every
@@ -131,6 +149,12 @@ pub struct DataSection {
     /// Skip and count malformed lines instead of stopping (not for `bulkhead`).
     #[serde(default)]
     pub skip_bad_lines: bool,
+    /// L2 formats: strategies also receive each book level change
+    /// (`BookLevel` / `BookClear` events, `Strategy::on_book_level`), not
+    /// only the top of book as quotes. Default off: the venue always gets
+    /// the levels; strategies see what they saw before.
+    #[serde(default)]
+    pub strategy_book_levels: bool,
 }
 
 /// One market-data file of a multi-file run.
@@ -158,6 +182,8 @@ pub enum FileFormat {
     TardisQuotes,
     TardisBookSnapshot25,
     TardisIncrementalBookL2,
+    /// Tardis `derivative_ticker`: mark, index and funding rate for the venue.
+    TardisDerivativeTicker,
     BinanceAggTrades,
 }
 
@@ -226,6 +252,8 @@ pub struct LoadedConfig {
     pub venues: Vec<(bulkhead_venue::VenueConfig, Vec<u32>)>,
     /// `(expiry ns, vol in bps of vol)` from `[[option_vols]]`, in file order.
     pub option_vols: Vec<(u64, i64)>,
+    /// `(instrument id, price ticks)` from `[[settlements]]`, in file order.
+    pub settlements: Vec<(u32, i64)>,
     /// The files this config was built from, verbatim, under the names the
     /// journal's `CONFIG` records use (`run_config`, `firm_policy`,
     /// `policy:<strategy>`).
@@ -323,7 +351,9 @@ fn venue_config(v: &VenueSection) -> bulkhead_venue::VenueConfig {
 
 fn check_venue_numbers(v: &VenueSection, at: &str) -> Result<(), (String, String)> {
     let ppm = |x: Option<i64>, name: &str| match x {
-        Some(p) if !(0..=1_000_000).contains(&p) => Err((format!("{at}.{name}"), format!("{p} is not 0..=1000000 ppm"))),
+        Some(p) if !(0..=1_000_000).contains(&p) => {
+            Err((format!("{at}.{name}"), format!("{p} is not 0..=1000000 ppm")))
+        }
         _ => Ok(()),
     };
     ppm(v.liquidation_fee_ppm, "liquidation_fee_ppm")?;
@@ -570,6 +600,50 @@ impl LoadedConfig {
             }
             _ => return Err(field("data".into(), "give `file` and/or `sources`, or `generator` (not both)".into())),
         };
+        let mut settlements: Vec<(u32, i64)> = Vec::new();
+        for (i, st) in raw.settlements.iter().enumerate() {
+            let f = |name: &str| format!("settlements[{i}].{name}");
+            let inst = instruments
+                .iter()
+                .find(|x| x.symbol == st.symbol)
+                .ok_or_else(|| field(f("symbol"), format!("unknown instrument `{}`", st.symbol)))?;
+            if inst.expiry.is_none() {
+                return Err(field(
+                    f("symbol"),
+                    format!("`{}` has no expiry: only dated instruments settle", st.symbol),
+                ));
+            }
+            if settlements.iter().any(|&(id, _)| id == inst.id) {
+                return Err(field(f("symbol"), format!("duplicate settlement for `{}`", st.symbol)));
+            }
+            let px = inst.price_to_ticks(&st.price).map_err(|e| field(f("price"), e.to_string()))?;
+            if px < 0 {
+                return Err(field(f("price"), "must be ≥ 0".into()));
+            }
+            settlements.push((inst.id, px));
+        }
+        // A mark source that needs data needs a ticker source to feed it.
+        let has_ticker =
+            matches!(&data, DataPlan::Files(fs) if fs.iter().any(|f| f.1 == FileFormat::TardisDerivativeTicker));
+        for (k, (vcfg, owned)) in venues.iter().enumerate() {
+            use bulkhead_venue::MarkSource;
+            let at = if k == 0 { "venue.mark".to_string() } else { format!("venues[{}].mark", k - 1) };
+            let needs = owned.iter().any(|&id| instruments[id as usize].option.is_none());
+            let name = match vcfg.mark {
+                MarkSource::Mid => continue,
+                MarkSource::IndexPlusBasis => "index_plus_basis",
+                MarkSource::External => "external",
+            };
+            if needs && !has_ticker {
+                return Err(field(
+                    at,
+                    format!(
+                        "`{name}` needs index / mark prices from the data: add a `[[data.sources]]` with \
+                         format = \"tardis_derivative_ticker\" (or use mark = \"mid\")"
+                    ),
+                ));
+            }
+        }
         let trusted = match &raw.run.trusted_keys {
             Some(k) if fs.needs_trusted_keys() => Some(bulkhead_provenance::TrustedKeys::read(&base.join(k))?),
             _ => None,
@@ -642,6 +716,7 @@ impl LoadedConfig {
             journal_dir: base.join(&raw.run.journal),
             module_cache: raw.run.module_cache.as_ref().map(|d| base.join(d)),
             option_vols,
+            settlements,
             venues,
             raw,
             config_hash,

@@ -364,6 +364,9 @@ pub fn event_view(e: &Event) -> EventView {
             EventKind::OrderCancelled => "order_cancelled",
             EventKind::Fill => "fill",
             EventKind::Timer => "timer",
+            EventKind::BookLevel => "book_level",
+            EventKind::BookClear => "book_clear",
+            EventKind::Ticker => "ticker",
         },
         side: e.side.map(side_name),
         instrument: e.instrument,
@@ -487,7 +490,9 @@ pub fn decode(kind: u16, payload: &[u8]) -> Result<Decoded, DecodeError> {
             },
             cause: c.text("cause", 6)?,
         },
-        records::LOG => Decoded::Log { sid: c.u32("sid", 0)?, level: c.i32("level", 4)?, message: c.text("message", 8)? },
+        records::LOG => {
+            Decoded::Log { sid: c.u32("sid", 0)?, level: c.i32("level", 4)?, message: c.text("message", 8)? }
+        }
         records::TIMER => Decoded::Timer {
             sid: c.u32("sid", 0)?,
             at_ns: c.u64("at_ns", 4)?,

@@ -399,6 +399,8 @@ impl HostApi for HostCtx<'_> {
         self.book.stats.submitted += 1;
         let mut stp = std::mem::take(self.stp);
         stp.clear();
+        // R3 "mark" = the venue's mark now (risk falls back to the mid without one).
+        self.risk.set_mark(req.instrument, self.venue.mark(req.instrument));
         let d = self.risk.check_order_stp(sid, self.now, req, &mut stp);
         // R7 cancel-oldest / cancel-both: the resting orders go first.
         for o in stp.drain(..) {
@@ -611,6 +613,11 @@ pub struct Engine {
     stp: Vec<bulkhead_risk::OrderRef>,
     batch: Vec<Event>,
     last_mid: Vec<Option<i64>>,
+    /// Strategies also receive `BookLevel` / `BookClear` events.
+    strategy_book_levels: bool,
+    /// Instruments with a configured settlement price and their expiry
+    /// (`finish` advances the venues to it if the data ends earlier).
+    settle_at_expiry: Vec<u64>,
     events: u64,
     now: u64,
     /// Needed only to restart wasm strategies (supervisor).
@@ -685,6 +692,8 @@ impl Engine {
             risk: RiskEngine::new(instruments.clone()),
             venue,
             last_mid: vec![None; instruments.len()],
+            strategy_book_levels: false,
+            settle_at_expiry: Vec::new(),
             instruments,
             journal,
             slots: Vec::new(),
@@ -714,6 +723,24 @@ impl Engine {
         self.venue.set_vol(expiry_ns, vol_bps as f64 / 10_000.0);
         for inst in self.instruments.iter().filter(|i| i.option.is_some() && i.expiry == Some(expiry_ns)) {
             self.risk.set_implied_vol(inst.id, vol_bps);
+        }
+    }
+
+    /// Whether strategies also receive the L2 `BookLevel` / `BookClear`
+    /// market events (`[data] strategy_book_levels`; default: no, they see
+    /// the top of book as `Quote`s). Set before the first event.
+    pub fn set_strategy_book_levels(&mut self, on: bool) {
+        self.strategy_book_levels = on;
+    }
+
+    /// Settle `instrument` at `price` ticks when its expiry is reached
+    /// (instead of its mark then); with an expiry after the last market
+    /// event, [`Engine::finish`] advances the clock to it. Journalled as the
+    /// venue's `SETTLEMENT` notices when it happens.
+    pub fn set_settlement_price(&mut self, instrument: u32, price: i64) {
+        self.venue.set_settlement_price(instrument, price);
+        if let Some(e) = self.instruments.get(instrument as usize).and_then(|i| i.expiry) {
+            self.settle_at_expiry.push(e);
         }
     }
 
@@ -1181,10 +1208,22 @@ impl Engine {
                     let side = ev.side.unwrap_or(Side::Buy);
                     self.venue.on_trade(ev.ts_ns, inst, ev.price, ev.qty, side, &mut self.venue_out);
                 }
+                EventKind::BookLevel => {
+                    if let Some(side) = ev.side {
+                        self.venue.on_depth(ev.ts_ns, inst, side, ev.price, ev.qty, &mut self.venue_out);
+                    }
+                }
+                EventKind::BookClear => self.venue.on_book_clear(ev.ts_ns, inst, &mut self.venue_out),
+                EventKind::Ticker => self.on_ticker(&ev),
                 _ => {}
             }
             self.route_venue_events();
         }
+        let deliver = match ev.kind {
+            EventKind::BookLevel | EventKind::BookClear => self.strategy_book_levels,
+            EventKind::Ticker => false,
+            _ => true,
+        };
         for i in 0..self.slots.len() {
             if let Status::Backoff { restart_at_ns, .. } = self.slots[i].status
                 && restart_at_ns <= self.now
@@ -1195,10 +1234,34 @@ impl Engine {
                 continue;
             }
             self.fire_timers(i);
-            self.deliver(i, ev)?;
+            if deliver {
+                self.deliver(i, Some(ev))?;
+            } else if !self.slots[i].book.inbox.is_empty() {
+                // Not for strategies, but what it caused (liquidation, expiry) is.
+                self.deliver(i, None)?;
+            }
         }
         self.journal.check()?;
         Ok(())
+    }
+
+    /// A derivative ticker: funding rate and index always reach the venue;
+    /// the data's mark only when the venue's mark source is `external`.
+    fn on_ticker(&mut self, ev: &Event) {
+        use bulkhead_abi::{FUNDING_RATE_SCALE, TICKER_FUNDING, TICKER_INDEX, TICKER_MARK};
+        let inst = ev.instrument;
+        if ev.flags & TICKER_FUNDING != 0 {
+            self.venue.set_funding_rate(inst, bulkhead_model::Decimal { mantissa: ev.qty, scale: FUNDING_RATE_SCALE });
+        }
+        if ev.flags & TICKER_INDEX != 0 && ev.a > 0 {
+            self.venue.set_index(ev.ts_ns, inst, ev.a, &mut self.venue_out);
+        }
+        if ev.flags & TICKER_MARK != 0
+            && ev.price > 0
+            && self.venue.of(inst).config().mark == bulkhead_venue::MarkSource::External
+        {
+            self.venue.set_mark(ev.ts_ns, inst, ev.price, &mut self.venue_out);
+        }
     }
 
     fn fire_timers(&mut self, i: usize) {
@@ -1218,11 +1281,11 @@ impl Engine {
     }
 
     /// Deliver the strategy's pending events plus `ev` in batches.
-    fn deliver(&mut self, i: usize, ev: Event) -> Result<(), EngineError> {
+    fn deliver(&mut self, i: usize, ev: Option<Event>) -> Result<(), EngineError> {
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         batch.append(&mut self.slots[i].book.inbox);
-        batch.push(ev);
+        batch.extend(ev);
         let mut result = Ok(());
         for chunk in batch.chunks(MAX_BATCH) {
             let slot = &mut self.slots[i];
@@ -1604,7 +1667,11 @@ impl Engine {
         // Let orders still in flight (venue latency) arrive before the final cancel.
         // What happens at the end is journalled at the time it happens.
         let (order_latency, md_latency) = self.venue.max_latency_ns();
-        let flush_at = self.now.saturating_add(order_latency).saturating_add(md_latency);
+        let mut flush_at = self.now.saturating_add(order_latency).saturating_add(md_latency);
+        // A configured settlement happens even if the data ends before expiry.
+        if let Some(&e) = self.settle_at_expiry.iter().max() {
+            flush_at = flush_at.max(e);
+        }
         self.venue.advance(flush_at, &mut self.venue_out);
         (self.now, self.journal.ts) = (flush_at, flush_at);
         self.route_venue_events();

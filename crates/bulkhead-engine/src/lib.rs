@@ -10,12 +10,32 @@
 //! journal; read the wall clock or iterate a hash map in a way that decides
 //! anything (same inputs → byte-identical journal).
 //!
+//! ## Market data (`open_source`)
+//! Every source yields ABI events, each journalled as `MARKET` (so replay and
+//! resume feed exactly the same stream). L2 files (`tardis_incremental_book_l2`,
+//! `tardis_book_snapshot25`) yield each book change as `BookLevel` /
+//! `BookClear` followed by the message's top of book as `Quote`: the venue
+//! applies levels as depth (queue positions behind displayed size, see
+//! `bulkhead-venue`) and the quote as top of book. Strategies get the quotes;
+//! levels too only with `[data] strategy_book_levels = true` (default off).
+//! `tardis_derivative_ticker` yields `Ticker` events: funding rate and index
+//! always go to the venue, the data's mark only if the venue's `mark =
+//! "external"`; strategies do not receive them. A venue with `mark =
+//! "index_plus_basis"` or `"external"` and no ticker source is refused at
+//! load (`venue.mark`). Risk's R3 `collar_reference = "mark"` is the venue's
+//! mark at the moment of the check (the mid while there is none).
+//! `[[settlements]]` gives dated instruments their settlement price; a run
+//! whose data ends before such an expiry runs the venue clock on to it in
+//! `finish` (funding and other expiries due on the way happen too).
+//!
 //! ## Ordering within one market event (deterministic)
 //! 1. journal `MARKET`; update risk reference prices; the venue matches resting
 //!    orders against the event (fill model in `bulkhead-venue`); responses are
 //!    journalled and queued to their owners;
 //! 2. for each running strategy in config order: due timers are queued; the
-//!    strategy receives its queued events then the market event (batches of at
+//!    strategy receives its queued events then the market event (an event
+//!    not delivered to strategies — a ticker, or a level by default — still
+//!    flushes what is queued for them) (batches of at
 //!    most `MAX_BATCH`); each host call is risk-checked and journalled at once;
 //!    accepted orders and cancels go to the venue right after the callback
 //!    returns, in call order, and the venue's responses are journalled and
@@ -128,7 +148,7 @@ fn hex(h: &[u8]) -> String {
 pub fn open_source(cfg: &LoadedConfig) -> Result<Box<dyn MarketSource>, RunError> {
     use bulkhead_data::{
         BinanceAggTradesReader, MergedSource, QuoteSource, ReaderOptions, TardisBookSnapshotReader,
-        TardisIncrementalL2Reader, TardisQuotesReader, TardisTradesReader,
+        TardisDerivativeTickerReader, TardisIncrementalL2Reader, TardisQuotesReader, TardisTradesReader,
     };
     use config::FileFormat as F;
     Ok(match &cfg.data {
@@ -149,12 +169,16 @@ pub fn open_source(cfg: &LoadedConfig) -> Result<Box<dyn MarketSource>, RunError
                     F::TardisTrades => Box::new(TardisTradesReader::open(path, i, &opts)?),
                     F::TardisQuotes => Box::new(TardisQuotesReader::open(path, i, &opts)?),
                     F::BinanceAggTrades => Box::new(BinanceAggTradesReader::open(path, i, &opts)?),
+                    // Book data reaches the venue level by level (queue
+                    // positions, depth), followed by each message's top of
+                    // book as a `Quote` (what strategies see by default).
                     F::TardisBookSnapshot25 => {
-                        Box::new(QuoteSource::new(TardisBookSnapshotReader::open(path, i, &opts)?))
+                        Box::new(QuoteSource::with_levels(TardisBookSnapshotReader::open(path, i, &opts)?))
                     }
                     F::TardisIncrementalBookL2 => {
-                        Box::new(QuoteSource::new(TardisIncrementalL2Reader::open(path, i, &opts)?))
+                        Box::new(QuoteSource::with_levels(TardisIncrementalL2Reader::open(path, i, &opts)?))
                     }
+                    F::TardisDerivativeTicker => Box::new(TardisDerivativeTickerReader::open(path, i, &opts)?),
                 });
             }
             if sources.len() == 1 { sources.remove(0) } else { Box::new(MergedSource::new(sources)) }
@@ -255,6 +279,10 @@ pub(crate) fn prepare_engine(cfg: &LoadedConfig, mode: JournalMode) -> Result<Pr
     }
     for &(expiry_ns, vol_bps) in &cfg.option_vols {
         engine.set_expiry_vol(expiry_ns, vol_bps);
+    }
+    engine.set_strategy_book_levels(cfg.raw.data.strategy_book_levels);
+    for &(instrument, price) in &cfg.settlements {
+        engine.set_settlement_price(instrument, price);
     }
     for (s, m) in cfg.strategies.iter().zip(&modules) {
         let sid = engine.add_strategy(StrategySetup {

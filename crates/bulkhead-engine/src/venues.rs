@@ -111,6 +111,44 @@ impl Venues {
         self.of_mut(instrument).on_trade(ts_ns, instrument, price, qty, side, out);
     }
 
+    /// One L2 level (depth and queue positions only; the top of book comes as a quote).
+    pub fn on_depth(
+        &mut self,
+        ts_ns: u64,
+        instrument: u32,
+        side: bulkhead_abi::Side,
+        price: i64,
+        qty: i64,
+        out: &mut Vec<VenueEvent>,
+    ) {
+        self.of_mut(instrument).on_depth(ts_ns, instrument, side, price, qty, out);
+    }
+
+    pub fn on_book_clear(&mut self, ts_ns: u64, instrument: u32, out: &mut Vec<VenueEvent>) {
+        self.of_mut(instrument).on_book_clear(ts_ns, instrument, out);
+    }
+
+    /// The owning venue's mark of `instrument`.
+    pub fn mark(&self, instrument: u32) -> Option<i64> {
+        self.of(instrument).mark(instrument)
+    }
+
+    pub fn set_index(&mut self, ts_ns: u64, instrument: u32, price: i64, out: &mut Vec<VenueEvent>) {
+        self.of_mut(instrument).set_index(ts_ns, instrument, price, out);
+    }
+
+    pub fn set_mark(&mut self, ts_ns: u64, instrument: u32, price: i64, out: &mut Vec<VenueEvent>) {
+        self.of_mut(instrument).set_mark(ts_ns, instrument, Some(price), out);
+    }
+
+    pub fn set_funding_rate(&mut self, instrument: u32, rate: bulkhead_model::Decimal) {
+        self.of_mut(instrument).set_funding_rate(instrument, rate);
+    }
+
+    pub fn set_settlement_price(&mut self, instrument: u32, price: i64) {
+        self.of_mut(instrument).set_settlement_price(instrument, price);
+    }
+
     pub fn submit(&mut self, ts_ns: u64, order: &NewOrder, out: &mut Vec<VenueEvent>) {
         self.of_mut(order.instrument).submit(ts_ns, order, out);
     }

@@ -148,6 +148,8 @@ struct RefPrices {
     quote: Option<(i64, i64)>,
     /// Last trade price.
     last: Option<i64>,
+    /// The venue's mark (ticks), as the engine last gave it (`set_mark`).
+    mark: Option<i64>,
     /// Event time of the last valid quote / trade.
     quote_ts: u64,
     last_ts: u64,
@@ -164,7 +166,12 @@ impl RefPrices {
     /// Reference price in half-ticks (2 × ticks), so a mid is exact.
     fn half_ticks(&self, r: CollarReference) -> Option<i128> {
         match r {
-            CollarReference::Mid | CollarReference::Mark => self.quote.map(|(b, a)| b as i128 + a as i128),
+            CollarReference::Mid => self.quote.map(|(b, a)| b as i128 + a as i128),
+            // The venue's mark; without one (no mark source yet), the mid.
+            CollarReference::Mark => match self.mark {
+                Some(m) => Some(2 * m as i128),
+                None => self.quote.map(|(b, a)| b as i128 + a as i128),
+            },
             CollarReference::Last => self.last.map(|p| 2 * p as i128),
         }
     }
@@ -560,6 +567,16 @@ impl RiskEngine {
             r.quote_ts = ts_ns;
         }
         self.revalue(s);
+    }
+
+    /// The venue's current mark price of `instrument` in ticks (`None`: it
+    /// has none). The R3 reference for `collar_reference = "mark"`; with no
+    /// mark that reference falls back to the mid. The engine sets it right
+    /// before every order check. Its R13 age and jump state are the quote's.
+    pub fn set_mark(&mut self, instrument: u32, mark: Option<i64>) {
+        if let Some(s) = self.slot(instrument) {
+            self.refs[s].mark = mark.filter(|&m| m > 0);
+        }
     }
 
     /// Last trade price in ticks at the latest event time seen. Prefer

@@ -13,7 +13,10 @@ pub enum CollarReference {
     Mid,
     /// Price of the last market trade.
     Last,
-    /// Mark price. There is no separate mark feed yet, so mark = mid.
+    /// The venue's mark price (mid, index + basis, the data's mark, Black-76
+    /// for options: see `bulkhead-venue`), handed in by the engine with
+    /// `RiskEngine::set_mark`; while the venue has no mark, the mid. R13
+    /// staleness and jumps are judged on the quotes.
     Mark,
 }
 

@@ -5,7 +5,7 @@ use bulkhead_abi::{
     DecodeError, Event, EventKind, HostApi, LOG_WARN, OpenOrderRecord, OrderRequest, PositionRecord, Reason,
 };
 
-use crate::events::{Fill, OrderUpdate, Quote, Trade};
+use crate::events::{BookLevel, Fill, OrderUpdate, Quote, Trade};
 use crate::{Ctx, Strategy};
 
 /// Export result: the config length or event count does not fit the buffer.
@@ -21,7 +21,8 @@ pub(crate) fn run_init<S: Strategy>(s: &mut S, host: &mut dyn HostApi, now_ns: u
 }
 
 /// Dispatch a batch. Malformed records are skipped (and reported once per
-/// batch through the log); the rest of the batch is still delivered.
+/// batch through the log); records of an event kind newer than this SDK are
+/// skipped silently; the rest of the batch is still delivered.
 pub(crate) fn run_events<S, I>(s: &mut S, host: &mut dyn HostApi, events: I) -> i32
 where
     S: Strategy,
@@ -37,6 +38,8 @@ where
                     bad += 1;
                 }
             }
+            // A kind newer than this SDK: skipped silently (ABI versioning rule).
+            Err(e) if e.is_unknown_kind() => {}
             Err(_) => bad += 1,
         }
     }
@@ -64,6 +67,9 @@ pub(crate) fn dispatch<S: Strategy>(s: &mut S, ctx: &mut Ctx, e: &Event) -> bool
             None => return false,
         },
         EventKind::Timer => s.on_timer(ctx, e.id),
+        EventKind::BookLevel | EventKind::BookClear => s.on_book_level(ctx, &BookLevel::from_event(e)),
+        // Not delivered to strategies in this version; ignored if it comes.
+        EventKind::Ticker => {}
     }
     true
 }
@@ -282,7 +288,8 @@ mod tests {
         let mut r = NativeRunner::new(Rec::default());
         assert_eq!(r.on_event_bytes(&mut host, &bytes), 0);
         assert_eq!(r.strategy().seen, ["trade@1 100 1 None", "timer@5 1"]);
-        assert_eq!(host.calls, [Call::Log(LOG_WARN, "bulkhead-sdk: skipped 3 malformed event record(s)".into())]);
+        // The unknown kind (99) is skipped silently: the ABI lets hosts add kinds.
+        assert_eq!(host.calls, [Call::Log(LOG_WARN, "bulkhead-sdk: skipped 2 malformed event record(s)".into())]);
     }
 
     /// A strategy that exercises every Ctx wrapper when a timer fires.

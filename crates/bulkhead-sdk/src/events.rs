@@ -1,6 +1,6 @@
 //! Typed views of the ABI [`Event`] records, one per event kind.
 
-use bulkhead_abi::{EVENT_FLAG_MAKER, Event, Reason, Side};
+use bulkhead_abi::{EVENT_FLAG_MAKER, EVENT_FLAG_SNAPSHOT, Event, EventKind, Reason, Side};
 
 /// A trade printed in the market.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +42,39 @@ impl Quote {
     /// Mid price rounded down to a tick (`None` unless two-sided).
     pub fn mid(&self) -> Option<i64> {
         self.is_two_sided().then(|| self.bid_px + (self.ask_px - self.bid_px) / 2)
+    }
+}
+
+/// One L2 book level (or a clear of the whole book before a snapshot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookLevel {
+    /// Instrument id.
+    pub instrument: u32,
+    /// Event time.
+    pub ts_ns: u64,
+    /// `true`: the book was cleared (a snapshot follows); other fields are 0 / `None`.
+    pub clear: bool,
+    /// `Buy` = bid level, `Sell` = ask level.
+    pub side: Option<Side>,
+    /// Price in ticks.
+    pub price: i64,
+    /// Displayed lots now at that price (0 = level removed).
+    pub qty: i64,
+    /// The level is part of a snapshot.
+    pub snapshot: bool,
+}
+
+impl BookLevel {
+    pub(crate) fn from_event(e: &Event) -> BookLevel {
+        BookLevel {
+            instrument: e.instrument,
+            ts_ns: e.ts_ns,
+            clear: e.kind == EventKind::BookClear,
+            side: e.side,
+            price: e.price,
+            qty: e.qty,
+            snapshot: e.flags & EVENT_FLAG_SNAPSHOT != 0,
+        }
     }
 }
 

@@ -50,7 +50,7 @@ pub use bulkhead_abi::{
 pub use config::Config;
 pub use ctx::{Ctx, EMPTY_OPEN_ORDER, LogBuf, Order, OrderId};
 pub use dispatch::{ERR_BAD_LENGTH, ERR_NOT_INITIALIZED, NativeRunner};
-pub use events::{Fill, OrderUpdate, Quote, Trade};
+pub use events::{BookLevel, Fill, OrderUpdate, Quote, Trade};
 #[cfg(target_arch = "wasm32")]
 pub use wasm::WasmHost;
 
@@ -91,6 +91,13 @@ pub trait Strategy {
     /// A timer set with [`Ctx::set_timer`] fired.
     fn on_timer(&mut self, ctx: &mut Ctx, token: u64) {
         let _ = (ctx, token);
+    }
+    /// One L2 level changed, or (`l.clear`) the book was cleared before a
+    /// snapshot. Delivered only when the run sets `[data]
+    /// strategy_book_levels = true`; top-of-book changes always come as
+    /// [`Strategy::on_quote`].
+    fn on_book_level(&mut self, ctx: &mut Ctx, l: &BookLevel) {
+        let _ = (ctx, l);
     }
 }
 

@@ -360,6 +360,9 @@ impl SimVenue {
     // ---- expiry -----------------------------------------------------------
 
     fn auto_settlement_price(&self, k: u32) -> Option<i64> {
+        if let Some(p) = self.state[k as usize].settle_at {
+            return Some(p);
+        }
         let inst = &self.instruments[k as usize];
         if inst.kind == InstrumentKind::Option {
             let u = inst.underlying?;
@@ -367,6 +370,15 @@ impl SimVenue {
             Some(inst.intrinsic(&self.instruments[u as usize], up))
         } else {
             self.mark(k)
+        }
+    }
+
+    /// The price `instrument` settles at when its expiry is reached (its own
+    /// ticks; an option: the payoff per unit), instead of its mark then. So
+    /// a dated future without quotes or mark still settles at expiry.
+    pub fn set_settlement_price(&mut self, instrument: u32, price: i64) {
+        if let Some(st) = self.state.get_mut(instrument as usize) {
+            st.settle_at = Some(price);
         }
     }
 

@@ -494,3 +494,109 @@ fn venues_are_independent_and_configs_deserialize() {
     v.set_basis(0, 3);
     assert_eq!(v.mark(0), Some(103));
 }
+
+#[test]
+fn black76_greeks_match_hulls_published_figures() {
+    // Hull, "Options, Futures, and Other Derivatives" (8th ed.), ch. 19 "The
+    // Greek Letters", the running example: a European call on a
+    // non-dividend stock, S0 = 49, K = 50, r = 5 %, σ = 20 %, T = 20 weeks
+    // (0.3846 y). Published: price 2.40 (§19.1), delta 0.522 (§19.4), theta
+    // −4.31 per year (§19.5), gamma 0.066 (§19.6), vega 12.1 (§19.8).
+    // A stock option is Black-76 on the forward F = S0·e^{rT}, so
+    // ∂C/∂S = e^{rT}·delta_F, Γ_S = e^{2rT}·Γ_F, vega is the same, and
+    // Θ_S (S fixed) = Θ_F (F fixed) − r·S0·N(d1).
+    let (s0, k, r, vol, t): (f64, f64, f64, f64, f64) = (49.0, 50.0, 0.05, 0.20, 20.0 / 52.0);
+    let f = s0 * (r * t).exp();
+    let c = black76::price(OptionType::Call, f, k, t, vol, r);
+    let g = black76::greeks(OptionType::Call, f, k, t, vol, r);
+    let delta_s = g.delta * (r * t).exp();
+    let gamma_s = g.gamma * (2.0 * r * t).exp();
+    let theta_s = g.theta - r * s0 * delta_s;
+    let near = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol;
+    assert!(near(c, 2.40, 0.005), "price {c}");
+    assert!(near(delta_s, 0.522, 0.0005), "delta {delta_s}");
+    assert!(near(gamma_s, 0.066, 0.0005), "gamma {gamma_s}");
+    assert!(near(g.vega, 12.1, 0.05), "vega {}", g.vega);
+    assert!(near(theta_s, -4.31, 0.005), "theta {theta_s}");
+    // Put-call parity of the greeks (Black-76): delta_c − delta_p = e^{-rT}.
+    let p = black76::greeks(OptionType::Put, f, k, t, vol, r);
+    assert!(near(g.delta - p.delta, (-r * t).exp(), 1e-12));
+}
+
+#[test]
+fn inverse_perpetual_funding_and_margin_in_base_currency() {
+    // BTCUSD inverse perpetual: tick 0.5 USD, 1 contract = 100 USD, margined
+    // and settled in BTC (money units 1e-8 BTC). IM 1 %, MM 5 %, funding
+    // 0.01 % every 1000 ns; marks from data (`external`).
+    let spec = InstrumentSpec {
+        tick_size: "0.5".into(),
+        multiplier: "100".into(),
+        inverse: true,
+        initial_margin_bps: 100,
+        maintenance_margin_bps: 500,
+        funding_interval_ns: Some(1000),
+        funding_rate: Some("0.0001".into()),
+        ..spec("BTCUSD", InstrumentKind::Perpetual)
+    };
+    let mut v = build(vec![spec], VenueConfig { mark: MarkSource::External, ..VenueConfig::default() });
+    let mut out = Vec::new();
+    let btc = USD; // 1e8 money units = 1 BTC here
+    v.set_collateral(1, 6 * btc / 10); // 0.6 BTC
+    v.set_mark(10, 0, Some(100_000), &mut out); // 50 000 USD
+    v.on_quote(10, 0, 99_998, 5_000, 100_000, 5_000, &mut out);
+    v.submit(10, &market(1, 1, 0, B, 1_000), &mut out); // long 1000 × 100 USD @ 50 000
+    assert_eq!(v.position(1, 0).qty, 1_000);
+    // Value = 100 000 USD / 50 000 = 2 BTC. Funding at 1000: the long pays
+    // 2 BTC × 0.0001 = 0.0002 BTC = 20 000 units.
+    v.advance(1500, &mut out);
+    match notices(&mut v).as_slice() {
+        [VenueNotice::Funding { ts_ns: 1000, account: 1, qty: 1_000, mark: 100_000, amount, .. }] => {
+            assert_eq!(*amount, -20_000)
+        }
+        other => panic!("{other:?}"),
+    }
+    // Equity 0.6 − 0.0002 BTC; IM 1 % × 2 BTC = 0.02; MM 5 % × 2 = 0.1 BTC.
+    assert_eq!(v.account_margin(1), Some((59_980_000, 2_000_000, 10_000_000)));
+    // Mark 62 500: value 1.6 BTC, the long gains 2 − 1.6 = 0.4 BTC; MM 0.08 BTC.
+    v.set_mark(1600, 0, Some(125_000), &mut out);
+    assert_eq!(v.account_margin(1), Some((99_980_000, 1_600_000, 8_000_000)));
+    // Mark 40 000: value 2.5 BTC, loss 0.5 BTC → equity 0.0998 BTC < MM
+    // 5 % × 2.5 = 0.125 BTC: liquidated at the mark, realising −0.5 BTC.
+    v.set_mark(1700, 0, Some(80_000), &mut out);
+    match notices(&mut v).as_slice() {
+        [
+            VenueNotice::Liquidation {
+                account: 1, qty: 1_000, price: 80_000, pnl, equity, maintenance, side: S, ..
+            },
+        ] => {
+            assert_eq!((*pnl, *equity, *maintenance), (-50_000_000, 9_980_000, 12_500_000))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(v.position(1, 0).qty, 0);
+}
+
+#[test]
+fn configured_settlement_price_settles_a_future_without_quotes() {
+    // A future whose market went quiet: no quote, no mark at expiry (mid
+    // source, never quoted). Without a settlement price it would only stop
+    // trading; with one it settles at it.
+    let mut v = build(vec![future(1000)], VenueConfig::default());
+    v.set_settlement_price(0, 105);
+    let mut out = Vec::new();
+    // Two accounts trade with each other (no market quote at all).
+    v.submit(10, &order(1, 1, 0, S, 100, 3), &mut out);
+    v.submit(10, &order(2, 2, 0, B, 100, 3), &mut out);
+    assert_eq!(v.mark(0), None);
+    v.advance(1000, &mut out);
+    let n = notices(&mut v);
+    // long 3 @ 100 settles at 105: +15 USD; the short −15 USD.
+    assert_eq!(
+        n,
+        vec![
+            VenueNotice::Settlement { ts_ns: 1000, account: 1, instrument: 0, qty: -3, price: 105, pnl: -15 * USD },
+            VenueNotice::Settlement { ts_ns: 1000, account: 2, instrument: 0, qty: 3, price: 105, pnl: 15 * USD },
+            VenueNotice::InstrumentSettled { ts_ns: 1000, instrument: 0, price: 105 },
+        ]
+    );
+}

@@ -81,9 +81,10 @@
 //! ## Queue position of a resting order
 //! When an order starts resting at price `p` on side `s`, its `queue_ahead` is
 //! the market's currently available displayed size on side `s` if `p` equals
-//! that side's quote price; otherwise 0 (better than the displayed best: it is
-//! first; worse than the best, or no quote on that side: depth is unknown and
-//! the venue assumes nothing is ahead). Afterwards `queue_ahead` only shrinks:
+//! that side's quote price; otherwise, with L2 depth (below), the displayed
+//! size at `p`; otherwise 0 (better than the displayed best: it is first;
+//! worse than the best without depth data: depth is unknown and the venue
+//! assumes nothing is ahead). Afterwards `queue_ahead` only shrinks:
 //! - trades printing at `p` against side `s` erode it (below);
 //! - a trade printing strictly through `p` sets it to 0;
 //! - a new quote whose side-`s` price equals `p` caps it at the displayed
@@ -141,11 +142,17 @@
 //! With `L = 0` (default) everything is immediate, as before. To drain
 //! in-flight actions at the end of a run call `advance(last_ts + L)`.
 //!
-//! ## L2 depth and queue position (`on_book_level`)
+//! ## L2 depth and queue position (`on_book_level`, `on_depth`)
 //! An L2 update sets the displayed size at one price. The venue keeps the
-//! depth and derives the top-of-book quote from it (a changed best level is
-//! applied like `on_quote`). Aggressive orders still take only the best
-//! displayed level (deeper levels feed queue positions only). An order that
+//! depth; `on_book_level` also derives the top-of-book quote from it (a
+//! changed best level is applied like `on_quote`), `on_depth` does not: the
+//! engine applies a whole exchange message of levels with `on_depth` and then
+//! the message's top of book with `on_quote` (from `bulkhead-data`'s
+//! `QuoteSource::with_levels`), so a half-applied message never looks
+//! crossed. Aggressive orders still take only the best displayed level
+//! (the quote's size); deeper levels feed queue positions only — walking
+//! displayed depth is not modelled, so a large aggressive order's fill
+//! beyond the best level is cancelled (IOC) or rests (GTC) instead. An order that
 //! comes to rest at a displayed price is queued behind that level's size
 //! (capped by the still available top size if it is the best level). At a
 //! level update `old → new` of a level where prints of total `t` occurred
@@ -189,7 +196,9 @@
 //!   `liquidation_fee_ppm`; one `Liquidation` notice per position.
 //! - Expiry: at `expiry` trading stops and the instrument settles at its mark
 //!   (options: intrinsic value from the underlying's mark / settlement price,
-//!   see `Instrument::intrinsic`); with no mark it waits for `settle`.
+//!   see `Instrument::intrinsic`) — or at the price given up front with
+//!   `set_settlement_price` (run config `[[settlements]]`), which wins; with
+//!   neither it waits for `settle`.
 //!   `settle(ts, inst, price)` settles explicitly. Settlement cancels its
 //!   orders (`CancelledAtExpiry`), closes every position at the price without
 //!   fee (`Settlement` notices) and emits `InstrumentSettled`.
@@ -453,6 +462,8 @@ struct InstState {
     /// Trading closed (expiry reached or settled).
     expired: bool,
     settled: Option<i64>,
+    /// Settlement price given up front (`set_settlement_price`).
+    settle_at: Option<i64>,
 }
 
 /// The simulated exchange. See the crate docs for the exact fill model.
@@ -513,6 +524,7 @@ impl SimVenue {
                 next_funding: 0,
                 expired: false,
                 settled: None,
+                settle_at: None,
             })
             .collect();
         SimVenue {
@@ -621,6 +633,44 @@ impl SimVenue {
         qty: i64,
         out: &mut Vec<VenueEvent>,
     ) {
+        self.on_depth(ts_ns, instrument, side, price, qty, out);
+        let i = instrument as usize;
+        if i >= self.books.len() || price <= 0 {
+            return;
+        }
+        let book = &self.books[i];
+        let top = |s: Side| -> (i64, i64) {
+            let d = book.depth(s);
+            let e = match s {
+                Side::Buy => d.last_key_value(),
+                Side::Sell => d.first_key_value(),
+            };
+            e.map_or((0, 0), |(p, q)| (*p, *q))
+        };
+        let (bp, bq) = top(Side::Buy);
+        let (ap, aq) = top(Side::Sell);
+        let q = Quote { bid_px: bp, bid_qty: bq, ask_px: ap, ask_qty: aq };
+        if book.quote != Some(q) {
+            self.apply_quote(instrument, q, out);
+        }
+        self.check_margin(out);
+    }
+
+    /// As [`SimVenue::on_book_level`] but only the depth and the queue
+    /// positions at that price change: the top-of-book quote is left to the
+    /// caller's next `on_quote` (the engine's path: a data source applies a
+    /// whole exchange message of levels, then sends the resulting top of
+    /// book once, so a half-applied message never shows a crossed book).
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_depth(
+        &mut self,
+        ts_ns: u64,
+        instrument: u32,
+        side: Side,
+        price: i64,
+        qty: i64,
+        out: &mut Vec<VenueEvent>,
+    ) {
         self.advance_to(ts_ns, None, out);
         let i = instrument as usize;
         if i >= self.books.len() || price <= 0 {
@@ -653,22 +703,6 @@ impl SimVenue {
                 }
             }
         }
-        let book = &self.books[i];
-        let top = |s: Side| -> (i64, i64) {
-            let d = book.depth(s);
-            let e = match s {
-                Side::Buy => d.last_key_value(),
-                Side::Sell => d.first_key_value(),
-            };
-            e.map_or((0, 0), |(p, q)| (*p, *q))
-        };
-        let (bp, bq) = top(Side::Buy);
-        let (ap, aq) = top(Side::Sell);
-        let q = Quote { bid_px: bp, bid_qty: bq, ask_px: ap, ask_qty: aq };
-        if book.quote != Some(q) {
-            self.apply_quote(instrument, q, out);
-        }
-        self.check_margin(out);
     }
 
     /// Start of an L2 snapshot: forget the displayed depth of `instrument`

@@ -184,6 +184,23 @@ fn launch(chromium: &PathBuf, chromedriver: &PathBuf) -> Driver {
     d
 }
 
+/// Find and click `css`, again if the live table re-rendered the element
+/// between the two (a stale element reference), for up to 5 s.
+fn click_fresh(d: &Driver, css: &str) {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match d.find(css).and_then(|e| d.click(&e)) {
+            Ok(()) => return,
+            Err(e) if e.contains("stale element") || e.contains("no element matches") => {
+                last = e;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("click {css}: {e}"),
+        }
+    }
+    panic!("click {css}: still stale after 5 s: {last}");
+}
+
 #[test]
 fn dashboard_logs_in_shows_strategies_and_halts_one() {
     let Some((chromium, chromedriver)) = binaries() else { return };
@@ -221,8 +238,7 @@ fn dashboard_logs_in_shows_strategies_and_halts_one() {
     });
 
     // Halt momentum: a confirm dialog guards the button.
-    let halt = d.find("[data-testid=halt-btn][data-strategy=momentum]").unwrap();
-    d.click(&halt).unwrap();
+    click_fresh(&d, "[data-testid=halt-btn][data-strategy=momentum]");
     let prompt = d.wait("the confirm dialog", 10, |d| d.s("GET", "/alert/text", None).ok());
     assert!(prompt.as_str().unwrap().contains("Halt strategy momentum"), "{prompt}");
     d.s("POST", "/alert/accept", Some(json!({}))).unwrap();
@@ -236,8 +252,7 @@ fn dashboard_logs_in_shows_strategies_and_halts_one() {
         d.text(&e).contains("momentum").then_some(())
     });
     // Dismissing the dialog does nothing.
-    let resume = d.find("[data-testid=resume-btn][data-strategy=momentum]").unwrap();
-    d.click(&resume).unwrap();
+    click_fresh(&d, "[data-testid=resume-btn][data-strategy=momentum]");
     d.wait("the confirm dialog", 10, |d| d.s("GET", "/alert/text", None).ok());
     d.s("POST", "/alert/dismiss", Some(json!({}))).unwrap();
     std::thread::sleep(Duration::from_millis(300));

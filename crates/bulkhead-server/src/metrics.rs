@@ -403,6 +403,61 @@ mod tests {
         assert!(s.contains("x_count{strategy=\"a\"} 5\n"), "{s}");
     }
 
+    /// The exact figures a scrape shows for a hand-built snapshot: one
+    /// strategy with one 5 µs callback, a journal with known fsync totals,
+    /// one 150 µs fsync fed through the histogram. Times are in seconds.
+    #[test]
+    fn a_snapshot_renders_to_exact_samples() {
+        use crate::snapshot::{LatencyHistogram, OrderCounts, Pnl, Resources, StrategySnapshot};
+        let mut snap = Snapshot { seq: 3, ..Snapshot::default() };
+        let mut wall = bulkhead_sandbox::WallHistogram::default();
+        wall.record(5_000);
+        let mut rejected = BTreeMap::new();
+        rejected.insert("R2_MAX_ORDER_QTY".to_string(), 2);
+        snap.strategies.push(StrategySnapshot {
+            name: "beta".into(),
+            resources: Resources { fuel_used: 123_456, peak_memory_bytes: 1 << 20, ..Resources::default() },
+            orders: OrderCounts { submitted: 10, accepted: 8, rejected, cancels: 2, fills: 5 },
+            pnl: Pnl { realised: 150 * MONEY_SCALE / 100, unrealised: 0, fees: 0 },
+            callback_latency: LatencyHistogram::from_wall(&wall),
+            ..StrategySnapshot::default()
+        });
+        snap.journal.fsyncs = 4;
+        snap.journal.fsync_total_ns = 600_000;
+        snap.journal.fsync_max_ns = 250_000;
+        let metrics = Metrics::default();
+        metrics.journal_fsync().observe_ns(150_000);
+        metrics.command_answered("mass_cancel", "ok");
+        let text = render(&snap, &metrics, 0, 0);
+        let has = |line: &str| assert!(text.lines().any(|l| l == line), "no line `{line}` in\n{text}");
+        let o = "bulkhead_strategy_orders_total";
+        has(&format!("{o}{{strategy=\"beta\",outcome=\"accepted\",reason=\"none\"}} 8"));
+        has(&format!("{o}{{strategy=\"beta\",outcome=\"rejected\",reason=\"R2_MAX_ORDER_QTY\"}} 2"));
+        has("bulkhead_strategy_orders_submitted_total{strategy=\"beta\"} 10");
+        has("bulkhead_strategy_fuel_used_total{strategy=\"beta\"} 123456");
+        has("bulkhead_strategy_memory_peak_bytes{strategy=\"beta\"} 1048576");
+        has("bulkhead_strategy_pnl{strategy=\"beta\",component=\"realised\"} 1.5");
+        // One 5 µs callback, recorded in the sandbox bucket 4608..=5119 ns:
+        // it counts from the 10 µs bucket on (never understated).
+        let n = "bulkhead_strategy_callback_duration_seconds";
+        has(&format!("{n}_bucket{{strategy=\"beta\",le=\"0.0000025\"}} 0"));
+        has(&format!("{n}_bucket{{strategy=\"beta\",le=\"0.000005\"}} 0"));
+        has(&format!("{n}_bucket{{strategy=\"beta\",le=\"0.00001\"}} 1"));
+        has(&format!("{n}_bucket{{strategy=\"beta\",le=\"+Inf\"}} 1"));
+        has(&format!("{n}_sum{{strategy=\"beta\"}} 0.000005"));
+        has(&format!("{n}_count{{strategy=\"beta\"}} 1"));
+        let n = "bulkhead_journal_fsync_duration_seconds";
+        has(&format!("{n}_bucket{{le=\"0.0001\"}} 0"));
+        has(&format!("{n}_bucket{{le=\"0.00025\"}} 1"));
+        has(&format!("{n}_sum 0.00015"));
+        has(&format!("{n}_count 1"));
+        has("bulkhead_journal_fsyncs_total 4");
+        has("bulkhead_journal_fsync_seconds_total 0.0006");
+        has("bulkhead_journal_fsync_max_seconds 0.00025");
+        has("# TYPE bulkhead_journal_fsync_max_seconds gauge");
+        has("bulkhead_commands_total{command=\"mass_cancel\",outcome=\"ok\"} 1");
+    }
+
     #[test]
     fn label_escaping() {
         assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");

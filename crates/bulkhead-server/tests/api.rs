@@ -1,8 +1,8 @@
-//! The API against a real server on a loopback port. Roles, auth and bad
-//! input run against the real engine (the demo strategies, see
-//! [`start_live`]); the fake engine loop ([`start_harness`]) is left only
-//! where the real engine does not publish the thing checked yet: decision
-//! lists, live state-change events, and fixed metric values.
+//! The API against a real server on a loopback port, with the real engine
+//! behind it (the demo strategies, see [`start_live`]): roles, auth, bad
+//! input, decision lists, `/metrics` and the live stream. The one test that
+//! needs an engine that never answers (504, then 503 once it is gone) starts
+//! the real server and holds its real `ControlHandle` without driving it.
 
 mod common;
 
@@ -29,10 +29,6 @@ const READS: &[&str] = &[
 
 fn live() -> Live {
     start_live(LiveOptions::default())
-}
-
-fn harness() -> Harness {
-    start_harness(ServerOptions::default())
 }
 
 fn assert_error(r: &Resp, status: u16, field: Option<&str>, contains: &str) {
@@ -338,22 +334,52 @@ fn query_parameters_are_checked() {
     );
 }
 
-/// The fake engine: the real one does not publish decision lists yet.
+/// GET `path` as the viewer and return its `decisions` array.
+fn decisions(h: &Live, path: &str) -> Vec<Value> {
+    let r = request(h.addr, "GET", path, Some(&h.tokens.viewer), None);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r.json()["decisions"].as_array().unwrap_or_else(|| panic!("{path}: {}", r.text())).clone()
+}
+
 #[test]
 fn decision_filters_select_and_order() {
-    let h = harness();
-    let v = Some(h.tokens.viewer.as_str());
-    let r = request(h.addr, "GET", "/api/v1/decisions?kind=reject", v, None).json();
-    let d = r["decisions"].as_array().unwrap();
-    assert_eq!(d.len(), 1);
-    assert_eq!(d[0]["strategy"], json!("beta"));
-    assert_eq!(d[0]["reason"], json!("R2_MAX_ORDER_QTY"));
-    let r = request(h.addr, "GET", "/api/v1/decisions?strategy=alpha&kind=accept&limit=5", v, None).json();
-    assert_eq!(r["decisions"].as_array().unwrap().len(), 1);
-    let r = request(h.addr, "GET", "/api/v1/decisions?limit=2", v, None).json();
-    let d = r["decisions"].as_array().unwrap();
-    assert_eq!(d.len(), 2);
-    assert_eq!(d[0]["strategy"], json!("gamma"), "newest first");
+    let h = live();
+    // The demo's market maker quotes from the first events on; the run
+    // also has a reject or two (R4 on the market maker, R7 on momentum).
+    // Once the run is over (2000 events) the lists no longer change.
+    h.wait_for("/api/v1/status", |v| v["engine"]["phase"] == json!("finished"));
+    let all = h.wait_for("/api/v1/decisions?limit=10000", |v| {
+        let d = v["decisions"].as_array();
+        d.is_some_and(|d| d.iter().filter(|x| x["kind"] == json!("reject")).count() >= 1)
+            && d.is_some_and(|d| d.iter().filter(|x| x["kind"] == json!("accept")).count() >= 5)
+    });
+    let all = all["decisions"].as_array().unwrap();
+    let rejects = decisions(&h, "/api/v1/decisions?kind=reject");
+    assert!(!rejects.is_empty());
+    for d in &rejects {
+        assert_eq!(d["kind"], json!("reject"), "{d}");
+        assert_ne!(d["reason"], json!("ACCEPTED"), "{d}");
+        assert!(d["message"].as_str().is_some_and(|m| !m.is_empty()), "{d}");
+    }
+    let accepts = decisions(&h, "/api/v1/decisions?strategy=market-maker&kind=accept&limit=5");
+    assert!(!accepts.is_empty() && accepts.len() <= 5, "{accepts:?}");
+    for d in &accepts {
+        assert_eq!((d["strategy"].as_str(), d["kind"].as_str()), (Some("market-maker"), Some("accept")), "{d}");
+    }
+    // Every list is newest first by seq; limit=2 is the two newest of all.
+    for list in [all, &rejects, &accepts] {
+        assert!(list.windows(2).all(|w| w[0]["seq"].as_u64() > w[1]["seq"].as_u64()), "{list:?}");
+    }
+    let two = decisions(&h, "/api/v1/decisions?limit=2");
+    assert_eq!(two.len(), 2, "{two:?}");
+    let newest = all.iter().filter_map(|d| d["seq"].as_u64()).max();
+    assert_eq!(two[0]["seq"].as_u64(), newest, "newest first: {two:?}");
+    let seqs = |l: &[Value]| l.iter().map(|d| d["seq"].as_u64().unwrap()).collect::<Vec<_>>();
+    assert_eq!(seqs(&two), seqs(&all[..2]), "{two:?}");
+    // The filters partition the list: every reject and every accept of it.
+    let n = |kind: &str| all.iter().filter(|d| d["kind"] == json!(kind)).count();
+    assert_eq!(rejects.len(), n("reject").min(100), "{rejects:?}");
+    assert_eq!(n("accept") + n("reject"), all.len());
 }
 
 #[test]
@@ -443,65 +469,166 @@ fn engine_not_running_is_503_and_silent_engine_is_504() {
 
 use common::prom;
 
+/// The value of the `name` sample in family `fam` whose labels include
+/// `labels`, if there is one.
+fn sample(
+    fams: &std::collections::BTreeMap<String, prom::Family>,
+    fam: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    let f = fams.get(fam).unwrap_or_else(|| panic!("no family {fam}"));
+    f.samples
+        .iter()
+        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+        .map(|s| s.value)
+}
+
+/// (strategy, family, labels, value).
+type Figure = (String, String, Vec<(String, String)>, f64);
+
+/// Per strategy, what both `/api/v1/strategies` and `/metrics` show.
+fn strategy_figures(v: &Value) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for st in v["strategies"].as_array().unwrap() {
+        let name = st["name"].as_str().unwrap().to_string();
+        let s = |l: &[(&str, &str)]| {
+            let mut v = vec![("strategy".to_string(), name.clone())];
+            v.extend(l.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+            v
+        };
+        let n = |x: &Value| x.as_u64().unwrap_or_else(|| panic!("not a count: {x} in {st}")) as f64;
+        let o = "bulkhead_strategy_orders_total";
+        out.push((
+            name.clone(),
+            o.into(),
+            s(&[("outcome", "accepted"), ("reason", "none")]),
+            n(&st["orders"]["accepted"]),
+        ));
+        for (reason, k) in st["orders"]["rejected"].as_object().unwrap() {
+            out.push((name.clone(), o.into(), s(&[("outcome", "rejected"), ("reason", reason)]), n(k)));
+        }
+        for (fam, x) in [
+            ("bulkhead_strategy_orders_submitted_total", &st["orders"]["submitted"]),
+            ("bulkhead_strategy_fills_total", &st["orders"]["fills"]),
+            ("bulkhead_strategy_cancels_total", &st["orders"]["cancels"]),
+            ("bulkhead_strategy_events_total", &st["resources"]["events"]),
+            ("bulkhead_strategy_callbacks_total", &st["resources"]["callbacks"]),
+            ("bulkhead_strategy_fuel_used_total", &st["resources"]["fuel_used"]),
+            ("bulkhead_strategy_faults_total", &st["resources"]["faults"]),
+            ("bulkhead_strategy_memory_peak_bytes", &st["resources"]["peak_memory_bytes"]),
+        ] {
+            out.push((name.clone(), fam.into(), s(&[]), n(x)));
+        }
+    }
+    out
+}
+
 #[test]
 fn metrics_parse_as_prometheus_text() {
-    let h = harness();
+    let h = live();
     assert_eq!(request(h.addr, "GET", "/metrics", None, None).status, 401);
-    // Wait until the fake engine has observed a few callbacks.
-    std::thread::sleep(Duration::from_millis(100));
-    // A command so that bulkhead_commands_total has a sample.
-    request(h.addr, "POST", "/api/v1/cancel", Some(&h.tokens.operator), Some(br#"{"scope":"global"}"#));
-    let r = request(h.addr, "GET", "/metrics", Some(&h.tokens.viewer), None);
-    assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
-    let text = r.text();
-    let fams = prom::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let get = |fam: &str, name: &str, labels: &[(&str, &str)]| -> f64 {
-        let f = fams.get(fam).unwrap_or_else(|| panic!("no family {fam}"));
-        f.samples
-            .iter()
-            .find(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
-            .unwrap_or_else(|| panic!("no sample {name}{labels:?}"))
-            .value
+    // The run is over: its counts no longer move.
+    h.wait_for("/api/v1/status", |v| v["engine"]["phase"] == json!("finished"));
+    // One mass cancel, so that bulkhead_commands_total has a sample.
+    let r = request(h.addr, "POST", "/api/v1/cancel", Some(&h.tokens.operator), Some(br#"{"scope":"global"}"#));
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A scrape between two equal reads of the strategies is of their figures.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (fams, strategies) = loop {
+        let before = request(h.addr, "GET", "/api/v1/strategies", Some(&h.tokens.viewer), None).json();
+        let r = request(h.addr, "GET", "/metrics", Some(&h.tokens.viewer), None);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+        let text = r.text();
+        let fams = prom::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let after = request(h.addr, "GET", "/api/v1/strategies", Some(&h.tokens.viewer), None).json();
+        if strategy_figures(&before) == strategy_figures(&after) {
+            break (fams, after);
+        }
+        assert!(Instant::now() < deadline, "the strategies' figures kept moving");
     };
-    assert_eq!(fams["bulkhead_strategy_orders_total"].kind, "counter");
+    for (kind, fams_of_kind) in [
+        (
+            "counter",
+            &["bulkhead_strategy_orders_total", "bulkhead_strategy_fuel_used_total", "bulkhead_commands_total"][..],
+        ),
+        ("gauge", &["bulkhead_strategy_state", "bulkhead_strategy_pnl", "bulkhead_journal_fsync_max_seconds"][..]),
+        ("histogram", &["bulkhead_strategy_callback_duration_seconds", "bulkhead_journal_fsync_duration_seconds"][..]),
+    ] {
+        for f in fams_of_kind {
+            assert_eq!(fams.get(*f).map(|f| f.kind.as_str()), Some(kind), "{f}");
+        }
+    }
+    // Every per-strategy figure the API shows is the scrape's.
+    let figures = strategy_figures(&strategies);
+    for (strategy, fam, labels, want) in &figures {
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        assert_eq!(sample(&fams, fam, fam, &labels), Some(*want), "{strategy}: {fam}{labels:?}");
+    }
+    // And they are consistent: the market maker traded; no strategy had
+    // more orders accepted or rejected than it submitted.
+    let get = |fam: &str, labels: &[(&str, &str)]| {
+        sample(&fams, fam, fam, labels).unwrap_or_else(|| panic!("no sample {fam}{labels:?}"))
+    };
     let o = "bulkhead_strategy_orders_total";
-    assert_eq!(get(o, o, &[("strategy", "beta"), ("outcome", "rejected"), ("reason", "R2_MAX_ORDER_QTY")]), 2.0);
-    assert_eq!(get(o, o, &[("strategy", "alpha"), ("outcome", "accepted"), ("reason", "none")]), 8.0);
-    let n = "bulkhead_strategy_fuel_used_total";
-    assert_eq!(get(n, n, &[("strategy", "gamma")]), 123_456.0);
-    let n = "bulkhead_strategy_pnl";
-    assert_eq!(get(n, n, &[("strategy", "alpha"), ("component", "realised")]), 1.5);
-    let n = "bulkhead_strategy_memory_peak_bytes";
-    assert_eq!(get(n, n, &[("strategy", "alpha")]), 1048576.0);
+    for name in DEMO_STRATEGIES {
+        let decided: f64 = fams[o].samples.iter().filter(|s| s.labels["strategy"] == name).map(|s| s.value).sum();
+        let submitted = get("bulkhead_strategy_orders_submitted_total", &[("strategy", name)]);
+        assert!(decided <= submitted, "{name}: {decided} decided of {submitted} submitted");
+        assert!(get("bulkhead_strategy_fuel_used_total", &[("strategy", name)]) > 0.0, "{name}");
+    }
+    let mm = [("strategy", "market-maker")];
+    assert!(get(o, &[("strategy", "market-maker"), ("outcome", "accepted")]) > 0.0);
+    assert!(get("bulkhead_strategy_fills_total", &mm) > 0.0);
+    // misbehaving ran out of fuel: one fault, quarantined (3).
+    let bad = [("strategy", "misbehaving")];
+    assert_eq!((get("bulkhead_strategy_faults_total", &bad), get("bulkhead_strategy_state", &bad)), (1.0, 3.0));
+    // Callback latencies: cumulative, one series per strategy, never more
+    // callbacks timed than run.
     let n = "bulkhead_strategy_callback_duration_seconds";
-    assert_eq!(fams[n].kind, "histogram");
-    assert!(get(n, &format!("{n}_count"), &[("strategy", "alpha")]) >= 2.0);
-    // beta: one callback of 5 µs, recorded in the sandbox bucket 4608..=5119 ns,
-    // so it counts from the 10 µs bucket on (never understated).
-    let beta = |le: &str| get(n, &format!("{n}_bucket"), &[("strategy", "beta"), ("le", le)]);
-    assert_eq!((beta("0.0000025"), beta("0.000005"), beta("0.00001"), beta("+Inf")), (0.0, 0.0, 1.0, 1.0));
-    assert_eq!(get(n, &format!("{n}_sum"), &[("strategy", "beta")]), 0.000005);
-    prom::check_cumulative_histogram(&fams, n, "strategy", &["alpha", "beta", "gamma"]);
-    let n = "bulkhead_journal_fsync_duration_seconds";
-    assert_eq!(get(n, &format!("{n}_bucket"), &[("le", "0.00025")]), 1.0);
-    assert_eq!(get("bulkhead_journal_fsyncs_total", "bulkhead_journal_fsyncs_total", &[]), 4.0);
-    let n = "bulkhead_journal_fsync_seconds_total";
-    assert_eq!(get(n, n, &[]), 0.0006);
-    let n = "bulkhead_journal_fsync_max_seconds";
-    assert_eq!((fams[n].kind.as_str(), get(n, n, &[])), ("gauge", 0.00025));
+    let counts = prom::check_cumulative_histogram(&fams, n, "strategy", &DEMO_STRATEGIES);
+    for (name, count) in DEMO_STRATEGIES.iter().zip(counts) {
+        assert!(count <= get("bulkhead_strategy_callbacks_total", &[("strategy", name)]), "{name}: {count}");
+    }
+    let events = get("bulkhead_events_processed_total", &[]);
+    assert!(events >= 2_000.0, "{events}");
+    assert!(get("bulkhead_journal_records_total", &[]) > events);
+    assert!(get("bulkhead_journal_fsync_seconds_total", &[]) >= get("bulkhead_journal_fsync_max_seconds", &[]));
     let n = "bulkhead_commands_total";
-    assert_eq!(get(n, n, &[("command", "mass_cancel"), ("outcome", "ok")]), 1.0);
+    assert_eq!(get(n, &[("command", "mass_cancel"), ("outcome", "ok")]), 1.0);
+    // Every family in the metrics module's table.
     for f in [
         "bulkhead_strategy_state",
         "bulkhead_strategy_events_total",
+        "bulkhead_strategy_callbacks_total",
+        "bulkhead_strategy_orders_submitted_total",
+        "bulkhead_strategy_orders_total",
+        "bulkhead_strategy_cancels_total",
         "bulkhead_strategy_fills_total",
+        "bulkhead_strategy_fuel_used_total",
+        "bulkhead_strategy_host_calls_total",
+        "bulkhead_strategy_memory_peak_bytes",
         "bulkhead_strategy_faults_total",
+        "bulkhead_strategy_open_orders",
+        "bulkhead_strategy_pnl",
+        "bulkhead_strategy_callback_duration_seconds",
+        "bulkhead_position_lots",
+        "bulkhead_instrument_state",
+        "bulkhead_global_state",
         "bulkhead_events_processed_total",
         "bulkhead_event_lag_seconds",
         "bulkhead_journal_records_total",
-        "bulkhead_position_lots",
+        "bulkhead_journal_bytes",
+        "bulkhead_journal_fsyncs_total",
+        "bulkhead_journal_fsync_seconds_total",
+        "bulkhead_journal_fsync_max_seconds",
+        "bulkhead_journal_fsync_duration_seconds",
+        "bulkhead_snapshot_seq",
         "bulkhead_snapshot_age_seconds",
+        "bulkhead_commands_total",
+        "bulkhead_stream_subscribers",
+        "bulkhead_stream_dropped_total",
     ] {
         assert!(fams.contains_key(f), "missing {f}");
     }
@@ -533,16 +660,36 @@ fn metrics_parse_as_prometheus_text() {
     }
 
     // With the opt-out, /metrics needs no token; everything else still does.
-    let open = start_harness(ServerOptions { metrics_public: true, ..ServerOptions::default() });
+    drop(h);
+    let server = ServerOptions { metrics_public: true, ..ServerOptions::default() };
+    let open = start_live(LiveOptions { server, ..LiveOptions::default() });
     let r = request(open.addr, "GET", "/metrics", None, None);
     assert_eq!(r.status, 200);
-    prom::parse(&r.text()).unwrap();
+    let fams = prom::parse(&r.text()).unwrap();
+    let states = &fams["bulkhead_strategy_state"].samples;
+    let names: Vec<&str> = states.iter().map(|s| s.labels["strategy"].as_str()).collect();
+    assert_eq!(names, DEMO_STRATEGIES, "the real engine's strategies");
     assert_eq!(request(open.addr, "GET", "/api/v1/strategies", None, None).status, 401);
+    assert_eq!(request(open.addr, "GET", "/api/v1/stream", None, None).status, 401);
+}
+
+/// The `data:` of every `event: {kind}` in an SSE transcript, as JSON.
+fn sse_events(seen: &str, kind: &str) -> Vec<Value> {
+    let head = format!("event: {kind}");
+    let mut out = Vec::new();
+    let mut lines = seen.lines();
+    while let Some(l) = lines.next() {
+        if l.trim_end() == head {
+            let data = lines.by_ref().find_map(|l| l.strip_prefix("data: ")).expect("data line");
+            out.push(serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}")));
+        }
+    }
+    out
 }
 
 #[test]
 fn the_live_stream_delivers_state_changes() {
-    let h = harness();
+    let h = live();
     assert_eq!(request(h.addr, "GET", "/api/v1/stream", None, None).status, 401);
     let mut s = TcpStream::connect(h.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -568,26 +715,38 @@ fn the_live_stream_delivers_state_changes() {
         seen.push_str(&next_line(&mut reader));
     }
     assert!(seen.to_ascii_lowercase().contains("content-type: text/event-stream"), "{seen}");
+    // The operator halts a real strategy; the engine applies it and the
+    // stream carries its state change and the command.
     let r = request(
         h.addr,
         "POST",
         "/api/v1/halt",
         Some(&h.tokens.operator),
-        Some(br#"{"scope":"strategy","name":"alpha"}"#),
+        Some(br#"{"scope":"strategy","name":"momentum"}"#),
     );
-    assert_eq!(r.status, 200);
-    while !(seen.contains("event: state_change") && seen.contains("event: command")) {
+    assert_eq!(r.status, 200, "{}", r.text());
+    let halted = |v: &Value| v["scope"] == json!("strategy") && v["name"] == json!("momentum");
+    loop {
+        // Complete events only: an event ends at a blank line.
+        if seen.ends_with("\n\n") || seen.ends_with("\r\n\r\n") {
+            let states = sse_events(&seen, "state_change");
+            if states.iter().any(halted) && !sse_events(&seen, "command").is_empty() {
+                break;
+            }
+        }
         assert!(Instant::now() < deadline, "no state_change/command events: {seen}");
         seen.push_str(&next_line(&mut reader));
     }
-    let data = seen
-        .lines()
-        .skip_while(|l| !l.starts_with("event: state_change"))
-        .find_map(|l| l.strip_prefix("data: "))
-        .expect("data line");
-    let v: Value = serde_json::from_str(data).unwrap();
-    assert_eq!(v["type"], json!("state_change"));
-    assert_eq!(v["scope"], json!("strategy"));
-    assert_eq!(v["name"], json!("alpha"));
-    assert_eq!(v["state"], json!("halted"));
+    let states = sse_events(&seen, "state_change");
+    let v = states.iter().find(|v| halted(v)).unwrap();
+    assert_eq!(v["type"], json!("state_change"), "{v}");
+    assert_eq!(v["state"], json!("halted"), "{v}");
+    let commands = sse_events(&seen, "command");
+    assert!(
+        commands.iter().any(|c| c["actor"]["name"] == json!("ops")
+            && c["ok"] == json!(true)
+            && c["command"].as_str().is_some_and(|c| c.starts_with("halt") && c.contains("momentum"))),
+        "{commands:?}"
+    );
+    h.wait_for("/api/v1/strategies/momentum", |v| v["strategy"]["state"] == json!("halted"));
 }

@@ -131,8 +131,7 @@ fn engine(strategies: u32) -> RiskEngine {
 
 /// Strategy `s` opens its `k`-th resting order (ids unique per strategy).
 fn rest(e: &mut RiskEngine, s: u32, k: u64) {
-    let (side, off) =
-        if k % 2 == 0 { (Side::Buy, -(10 + (k % 500) as i64)) } else { (Side::Sell, 10 + (k % 500) as i64) };
+    let (side, off) = if k % 2 == 0 { (Side::Buy, -(10 + k as i64)) } else { (Side::Sell, 10 + k as i64) };
     let o = if k % 4 < 2 { limit(0, side, 650_000 + off, 10) } else { limit(1, side, 300_000 + off, 10) };
     let d = e.check_and_open(s, 1, 1_000 + k, &o);
     assert!(d.accepted(), "{}", d.message(&instruments()));

@@ -274,16 +274,7 @@ pub(crate) fn prepare_engine(cfg: &LoadedConfig, mode: JournalMode) -> Result<Pr
     }
     engine.set_runtime(runtime.clone());
     // Before any strategy can place an order (its `init` may).
-    if let Some(firm) = &cfg.firm_policy {
-        engine.set_firm_policy(firm.clone());
-    }
-    for &(expiry_ns, vol_bps) in &cfg.option_vols {
-        engine.set_expiry_vol(expiry_ns, vol_bps);
-    }
-    engine.set_strategy_book_levels(cfg.raw.data.strategy_book_levels);
-    for &(instrument, price) in &cfg.settlements {
-        engine.set_settlement_price(instrument, price);
-    }
+    apply_run_settings(&mut engine, cfg);
     for (s, m) in cfg.strategies.iter().zip(&modules) {
         let sid = engine.add_strategy(StrategySetup {
             name: &s.name,
@@ -298,6 +289,23 @@ pub(crate) fn prepare_engine(cfg: &LoadedConfig, mode: JournalMode) -> Result<Pr
         }
     }
     Ok((engine, runtime, recovery))
+}
+
+/// The run-wide settings of a config that an engine needs before its first
+/// strategy is added: firm policy, per-expiry option vols, whether
+/// strategies get L2 levels, settlement prices. `bulkhead run` applies them
+/// here; so does anything else that builds an engine from a config.
+pub fn apply_run_settings(engine: &mut Engine, cfg: &LoadedConfig) {
+    if let Some(firm) = &cfg.firm_policy {
+        engine.set_firm_policy(firm.clone());
+    }
+    for &(expiry_ns, vol_bps) in &cfg.option_vols {
+        engine.set_expiry_vol(expiry_ns, vol_bps);
+    }
+    engine.set_strategy_book_levels(cfg.raw.data.strategy_book_levels);
+    for &(instrument, price) in &cfg.settlements {
+        engine.set_settlement_price(instrument, price);
+    }
 }
 
 /// Run a loaded config to the end and report.

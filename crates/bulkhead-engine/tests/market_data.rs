@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use bulkhead_abi::{Event, EventKind, HostApi, OrderRequest, OrderType, Reason, Side, TimeInForce};
-use bulkhead_engine::{Engine, LoadedConfig, NativeStrategy, StrategyKind, StrategySetup, open_source, records};
+use bulkhead_engine::{Engine, LoadedConfig, NativeStrategy, StrategyKind, StrategySetup, apply_run_settings, open_source, records};
 use bulkhead_journal::{JournalParams, JournalWriter};
 use containment_support::{Rec, read_journal, repo};
 
@@ -108,17 +108,14 @@ struct Outcome {
     results: Vec<i64>,
 }
 
-/// Run `cfg` as `bulkhead run` would (same source, venues, settlements and
-/// flags as `prepare_run`), with the scripted native strategy.
+/// Run `cfg` as `bulkhead run` would (same source, venues and run settings,
+/// `apply_run_settings`), with the scripted native strategy.
 fn run(cfg: &LoadedConfig, plan: Vec<(u64, OrderRequest)>) -> Outcome {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let results = Arc::new(Mutex::new(Vec::new()));
     let journal = JournalWriter::create(&cfg.journal_dir, JournalParams::default()).unwrap();
     let mut engine = Engine::with_venues(cfg.instruments.clone(), cfg.venues.clone(), journal, None, "test").unwrap();
-    engine.set_strategy_book_levels(cfg.raw.data.strategy_book_levels);
-    for &(i, p) in &cfg.settlements {
-        engine.set_settlement_price(i, p);
-    }
+    apply_run_settings(&mut engine, cfg);
     let script = Script { plan, seen: seen.clone(), results: results.clone() };
     engine
         .add_strategy(StrategySetup {

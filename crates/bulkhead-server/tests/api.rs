@@ -31,17 +31,6 @@ fn live() -> Live {
     start_live(LiveOptions::default())
 }
 
-fn assert_error(r: &Resp, status: u16, field: Option<&str>, contains: &str) {
-    assert_eq!(r.status, status, "body: {}", r.text());
-    let v = r.json();
-    let msg = v["error"].as_str().unwrap_or_else(|| panic!("no error message: {v}"));
-    assert!(msg.contains(contains), "error {msg:?} should contain {contains:?}");
-    match field {
-        Some(f) => assert_eq!(v["field"], json!(f), "{v}"),
-        None => assert!(v["field"].is_null(), "{v}"),
-    }
-}
-
 fn module(name: &str) -> Vec<u8> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     std::fs::read(root.join("strategies/wasm").join(name)).unwrap()

@@ -8,17 +8,6 @@ use bulkhead_server::{Role, ServerOptions, TokenStore, hash_token, start};
 use common::*;
 use serde_json::json;
 
-fn assert_error(r: &Resp, status: u16, field: Option<&str>, contains: &str) {
-    assert_eq!(r.status, status, "body: {}", r.text());
-    let v = r.json();
-    let msg = v["error"].as_str().unwrap_or_else(|| panic!("no error message: {v}"));
-    assert!(msg.contains(contains), "error {msg:?} should contain {contains:?}");
-    match field {
-        Some(f) => assert_eq!(v["field"], json!(f), "{v}"),
-        None => assert!(v["field"].is_null(), "{v}"),
-    }
-}
-
 fn names(v: &serde_json::Value) -> Vec<String> {
     v["tokens"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
 }

@@ -165,6 +165,19 @@ pub struct Resp {
     pub body: Vec<u8>,
 }
 
+/// An API error answer: this status, a message containing `contains`, and
+/// `field` naming the offending field (or none).
+pub fn assert_error(r: &Resp, status: u16, field: Option<&str>, contains: &str) {
+    assert_eq!(r.status, status, "body: {}", r.text());
+    let v = r.json();
+    let msg = v["error"].as_str().unwrap_or_else(|| panic!("no error message: {v}"));
+    assert!(msg.contains(contains), "error {msg:?} should contain {contains:?}");
+    match field {
+        Some(f) => assert_eq!(v["field"], serde_json::json!(f), "{v}"),
+        None => assert!(v["field"].is_null(), "{v}"),
+    }
+}
+
 impl Resp {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)

@@ -819,6 +819,55 @@ pub trait HostApi {
     /// The strategy passed an order record that failed validation; the
     /// strategy gets `-(Reason::InvalidOrder)` back. Hosts journal this.
     fn invalid_record(&mut self, _err: DecodeError) {}
+    /// Polled by the sandbox after every host call: `Some` once the host has
+    /// cut the strategy off because a budget the *host* keeps (journal bytes,
+    /// inbox) is spent. The guest is then trapped with it at once; nothing
+    /// the refused call asked for was journalled or done.
+    fn breach(&self) -> Option<Breach> {
+        None
+    }
+}
+
+/// A host-kept budget a strategy has spent ([`HostApi::breach`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Breach {
+    pub budget: HostBudget,
+    /// What the strategy asked for in all (at least `limit + 1`).
+    pub used: u64,
+    pub limit: u64,
+}
+
+/// The budgets a host keeps per strategy (the sandbox keeps fuel, host
+/// calls and guest calls itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostBudget {
+    /// Journal bytes the strategy's host calls cause in one market event.
+    JournalBytesPerEvent,
+    /// Journal bytes the strategy causes per second of event time (token
+    /// bucket, one second deep).
+    JournalBytesPerSec,
+    /// Events waiting for the strategy (its inbox: rejects, order updates,
+    /// fills, timers) between two deliveries.
+    InboxEvents,
+}
+
+impl HostBudget {
+    /// Stable snake_case fault kind (journal, metrics, API filters).
+    pub const fn kind(self) -> &'static str {
+        match self {
+            HostBudget::JournalBytesPerEvent => "journal_bytes",
+            HostBudget::JournalBytesPerSec => "journal_rate",
+            HostBudget::InboxEvents => "inbox_overflow",
+        }
+    }
+    /// What the limit counts, for messages.
+    pub const fn unit(self) -> &'static str {
+        match self {
+            HostBudget::JournalBytesPerEvent => "journal bytes per market event",
+            HostBudget::JournalBytesPerSec => "journal bytes per second of event time",
+            HostBudget::InboxEvents => "queued events (inbox)",
+        }
+    }
 }
 
 /// Log levels for the `log` import.

@@ -3,7 +3,8 @@
 use crate::records::{self, Payload};
 use crate::venues::Venues;
 use bulkhead_abi::{
-    Event, EventKind, HostApi, MAX_BATCH, OpenOrderRecord, OrderRequest, PositionRecord, Reason, ResultCode, Side,
+    Breach, Event, EventKind, HostApi, HostBudget, MAX_BATCH, OpenOrderRecord, OrderRequest, PositionRecord, Reason,
+    ResultCode, Side,
 };
 use bulkhead_data::{DataError, MarketSource};
 use bulkhead_journal::{JournalError, JournalReader, JournalSummary, JournalWriter};
@@ -206,6 +207,109 @@ struct Book {
     timers: Vec<(u64, u64)>,
     inbox: Vec<Event>,
     stats: StrategyStats,
+    /// The budgets the engine keeps for this strategy (see [`Budgets`]).
+    budgets: Budgets,
+    /// Set when a budget the engine keeps is spent: the guest is trapped at
+    /// once (the sandbox polls [`HostApi::breach`]), or, when it happens
+    /// between guest calls, the strategy is quarantined before its next one.
+    breach: Option<Breach>,
+}
+
+/// Per-strategy budgets the engine keeps (the sandbox keeps fuel, host calls
+/// and guest calls per market event). All run on event time and on what the
+/// strategy asks for, so a breach is deterministic.
+struct Budgets {
+    inbox_cap: usize,
+    journal_per_event: u64,
+    /// Journal bytes caused in the current market event.
+    journal_event: u64,
+    journal_rate: ByteBucket,
+}
+
+impl Budgets {
+    fn new(limits: &Limits, now_ns: u64) -> Self {
+        Budgets {
+            inbox_cap: limits.inbox_events as usize,
+            journal_per_event: limits.journal_bytes_per_event,
+            journal_event: 0,
+            journal_rate: ByteBucket::new(limits.journal_bytes_per_sec, now_ns),
+        }
+    }
+}
+
+/// Deterministic token bucket of bytes over event time, one second deep, in
+/// byte·nanoseconds so that short refills are never rounded away.
+struct ByteBucket {
+    rate_per_sec: u64,
+    scaled: u128,
+    last_ns: u64,
+}
+
+const NS_PER_SEC: u128 = 1_000_000_000;
+
+impl ByteBucket {
+    fn new(rate_per_sec: u64, now_ns: u64) -> Self {
+        ByteBucket { rate_per_sec, scaled: rate_per_sec as u128 * NS_PER_SEC, last_ns: now_ns }
+    }
+    fn refill(&mut self, now_ns: u64) {
+        if now_ns > self.last_ns {
+            let dt = u128::from(now_ns - self.last_ns);
+            let cap = self.rate_per_sec as u128 * NS_PER_SEC;
+            self.scaled = self.scaled.saturating_add(dt.saturating_mul(self.rate_per_sec as u128)).min(cap);
+            self.last_ns = now_ns;
+        }
+    }
+    fn take(&mut self, n: u64) -> bool {
+        let need = n as u128 * NS_PER_SEC;
+        if need <= self.scaled {
+            self.scaled -= need;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Book {
+    /// Queue an event for the strategy's next delivery. A full inbox drops
+    /// it and sets an `inbox_overflow` breach (the strategy is quarantined;
+    /// nothing it was owed matters any more). Never allocates past the cap.
+    fn push_inbox(&mut self, ev: Event) {
+        if self.inbox.len() < self.budgets.inbox_cap {
+            self.inbox.push(ev);
+            return;
+        }
+        let limit = self.budgets.inbox_cap as u64;
+        match &mut self.breach {
+            Some(b) if b.budget == HostBudget::InboxEvents => b.used = b.used.saturating_add(1),
+            Some(_) => {}
+            None => self.breach = Some(Breach { budget: HostBudget::InboxEvents, used: limit + 1, limit }),
+        }
+    }
+
+    /// Charge `bytes` of journal the strategy's host call is about to cause.
+    /// `false` (and a breach) if that would spend a budget: the caller then
+    /// journals and does nothing.
+    fn charge_journal(&mut self, payload: usize) -> bool {
+        if self.breach.is_some() {
+            return false;
+        }
+        let bytes = (payload + bulkhead_journal::RECORD_OVERHEAD) as u64;
+        let b = &mut self.budgets;
+        let event = b.journal_event.saturating_add(bytes);
+        if event > b.journal_per_event {
+            let limit = b.journal_per_event;
+            self.breach = Some(Breach { budget: HostBudget::JournalBytesPerEvent, used: event, limit });
+            return false;
+        }
+        if !b.journal_rate.take(bytes) {
+            let limit = b.journal_rate.rate_per_sec;
+            self.breach = Some(Breach { budget: HostBudget::JournalBytesPerSec, used: limit + bytes, limit });
+            return false;
+        }
+        b.journal_event = event;
+        true
+    }
 }
 
 struct Slot {
@@ -261,12 +365,67 @@ pub struct JournalSink {
     /// The prefix's next record, read ahead by `peek`.
     peeked: Option<bulkhead_journal::Record>,
     resumed: u64,
+    /// Inside a guest call ([`JournalSink::hold`]): records wait here, in
+    /// memory, until [`JournalSink::release`] after the call returns.
+    holding: bool,
+    /// Held records: kind, event time, payload range in `held_bytes`.
+    held: Vec<(u16, u64, u32, u32)>,
+    held_bytes: Vec<u8>,
+    /// Sequence number of the next record written (or matched, resuming).
+    next_seq: u64,
 }
 
 impl JournalSink {
     fn new(w: JournalWriter, prefix: Option<JournalReader>) -> Self {
         let gate = w.fsync_policy() != bulkhead_journal::FsyncPolicy::Never;
-        JournalSink { w, error: None, ts: 0, scratch: Vec::new(), gate, prefix, peeked: None, resumed: 0 }
+        let next_seq = if prefix.is_some() { 0 } else { w.next_seq() };
+        JournalSink {
+            w,
+            error: None,
+            ts: 0,
+            scratch: Vec::new(),
+            gate,
+            prefix,
+            peeked: None,
+            resumed: 0,
+            holding: false,
+            held: Vec::new(),
+            held_bytes: Vec::new(),
+            next_seq,
+        }
+    }
+
+    /// A guest call starts: until [`JournalSink::release`], records are kept
+    /// in memory (no write, no fsync, no read of a resumed prefix), so disk
+    /// latency is never charged to the guest's deadline. How much a guest
+    /// can make wait here is bounded by its journal-bytes budget per market
+    /// event.
+    fn hold(&mut self) {
+        self.holding = true;
+    }
+
+    /// The guest call returned: write the held records in order (appended,
+    /// or compared with the prefix when resuming) under the fsync policy.
+    /// Durability is then awaited at the release gate, before any of it
+    /// reaches a venue.
+    fn release(&mut self) {
+        self.holding = false;
+        if self.held.is_empty() {
+            return;
+        }
+        let mut held = std::mem::take(&mut self.held);
+        let mut bytes = std::mem::take(&mut self.held_bytes);
+        let ts = self.ts;
+        for &(kind, at, start, len) in &held {
+            self.ts = at;
+            let seq = self.write(kind, &bytes[start as usize..start as usize + len as usize]);
+            debug_assert!(seq == u64::MAX || seq + 1 == self.next_seq);
+        }
+        self.ts = ts;
+        held.clear();
+        bytes.clear();
+        self.held = held;
+        self.held_bytes = bytes;
     }
     /// While resuming: the next journalled record this run must reproduce.
     /// `None` once the prefix is exhausted, which ends the resume (or after
@@ -295,11 +454,28 @@ impl JournalSink {
     fn resuming(&mut self) -> bool {
         self.peek().is_some()
     }
-    /// Returns the record's sequence number (`u64::MAX` once the journal has failed).
+    /// Returns the record's sequence number (`u64::MAX` once the journal has
+    /// failed). While held, the number it will have once released.
     fn write(&mut self, kind: u16, payload: &[u8]) -> u64 {
         if self.error.is_some() {
             return u64::MAX;
         }
+        if self.holding {
+            let seq = self.next_seq + self.held.len() as u64;
+            // Payloads are far below 4 GiB (MAX_PAYLOAD); the held total is
+            // bounded by the guest's journal budget per market event.
+            self.held.push((kind, self.ts, self.held_bytes.len() as u32, payload.len() as u32));
+            self.held_bytes.extend_from_slice(payload);
+            return seq;
+        }
+        let seq = self.write_now(kind, payload);
+        if seq != u64::MAX {
+            self.next_seq = seq + 1;
+        }
+        seq
+    }
+
+    fn write_now(&mut self, kind: u16, payload: &[u8]) -> u64 {
         if let Some(prefix) = &mut self.prefix {
             let next = match self.peeked.take() {
                 Some(rec) => Some(Ok(rec)),
@@ -349,6 +525,7 @@ impl JournalSink {
     /// Make what was written so far durable if the policy asks for it.
     /// `false` if the journal has failed: then nothing may be released.
     fn make_durable(&mut self) -> bool {
+        debug_assert!(!self.holding, "durability is awaited outside guest calls");
         if self.error.is_none()
             && self.gate
             && let Err(e) = self.w.sync()
@@ -393,6 +570,11 @@ struct HostCtx<'a> {
 
 impl HostApi for HostCtx<'_> {
     fn submit_order(&mut self, req: &OrderRequest) -> i64 {
+        // Journal first: an order whose decision cannot be journalled is
+        // neither checked nor sent (the guest is trapped with the breach).
+        if !self.book.charge_journal(records::ORDER_PAYLOAD) {
+            return -(Reason::InvalidOrder.code() as i64);
+        }
         let sid = self.book.sid;
         let local = self.book.next_local;
         self.book.next_local += 1;
@@ -454,12 +636,15 @@ impl HostApi for HostCtx<'_> {
             e.price = req.price;
             e.qty = req.qty;
             e.a = d.reason.code() as i64;
-            self.book.inbox.push(e);
+            self.book.push_inbox(e);
             -(d.reason.code() as i64)
         }
     }
 
     fn cancel_order(&mut self, id: u64) -> i32 {
+        if !self.book.charge_journal(CANCEL_PAYLOAD) {
+            return ResultCode::Rejected as i32;
+        }
         let sid = self.book.sid;
         self.book.stats.cancels_requested += 1;
         // The message throttle is charged before the id is looked up: a
@@ -473,7 +658,7 @@ impl HostApi for HostCtx<'_> {
         } else {
             d.reason
         };
-        let mut p = Payload::<18>::new();
+        let mut p = Payload::<CANCEL_PAYLOAD>::new();
         p.u32(sid).u64(id).u16(reason.code()).i32(known.map_or(-1, |i| i as i32));
         self.journal.write(records::CANCEL, p.bytes());
         if !d.accepted() {
@@ -488,10 +673,13 @@ impl HostApi for HostCtx<'_> {
     }
 
     fn cancel_all(&mut self, instrument: Option<u32>) -> i32 {
+        if !self.book.charge_journal(CANCEL_PAYLOAD) {
+            return -(ResultCode::Rejected as i32);
+        }
         let sid = self.book.sid;
         self.book.stats.cancels_requested += 1;
         let d = self.risk.check_cancel(sid, self.now);
-        let mut p = Payload::<18>::new();
+        let mut p = Payload::<CANCEL_PAYLOAD>::new();
         p.u32(sid).u64(0).u16(d.reason.code()).i32(instrument.map_or(-1, |i| i as i32));
         self.journal.write(records::CANCEL, p.bytes());
         if !d.accepted() {
@@ -541,6 +729,9 @@ impl HostApi for HostCtx<'_> {
     }
 
     fn set_timer(&mut self, at_ns: u64, token: u64) -> i32 {
+        if !self.book.charge_journal(TIMER_PAYLOAD) {
+            return ResultCode::Rejected as i32;
+        }
         let rc = if at_ns <= self.now {
             ResultCode::TimerInPast
         } else if self.book.timers.len() >= MAX_TIMERS {
@@ -549,13 +740,16 @@ impl HostApi for HostCtx<'_> {
             self.book.timers.push((at_ns, token));
             ResultCode::Ok
         };
-        let mut p = Payload::<24>::new();
+        let mut p = Payload::<TIMER_PAYLOAD>::new();
         p.u32(self.book.sid).u64(at_ns).u64(token).i32(rc as i32);
         self.journal.write(records::TIMER, p.bytes());
         rc as i32
     }
 
     fn log(&mut self, level: i32, msg: &[u8]) -> i32 {
+        if !self.book.charge_journal(8 + msg.len()) {
+            return ResultCode::Rejected as i32;
+        }
         self.book.stats.logs += 1;
         let mut p = Payload::<8>::new();
         p.u32(self.book.sid).i32(level);
@@ -566,14 +760,33 @@ impl HostApi for HostCtx<'_> {
     fn invalid_record(&mut self, err: bulkhead_abi::DecodeError) {
         self.book.stats.invalid_records += 1;
         *self.book.stats.rejected.entry(Reason::InvalidOrder.code()).or_default() += 1;
+        let error = err.to_string();
+        if !self.book.charge_journal(4 + error.len()) {
+            return;
+        }
         let mut p = Payload::<4>::new();
         p.u32(self.book.sid);
-        let error = err.to_string();
         let seq = self.journal.write_var(records::INVALID, p.bytes(), error.as_bytes());
         if self.observer.on {
             self.observer.push(Observed::Invalid { seq, ts_ns: self.now, sid: self.book.sid, error });
         }
     }
+
+    fn breach(&self) -> Option<Breach> {
+        self.book.breach
+    }
+}
+
+/// `CANCEL` payload: sid, id, reason, instrument.
+const CANCEL_PAYLOAD: usize = 18;
+/// `TIMER` payload: sid, at, token, result.
+const TIMER_PAYLOAD: usize = 24;
+
+/// A host-kept budget breach as a fault (kind, message), as the sandbox
+/// reports it for a wasm strategy.
+fn breach_fault(b: Breach) -> (String, String) {
+    let f = bulkhead_sandbox::Fault::from(b);
+    (f.kind().to_string(), f.to_string())
 }
 
 pub fn trading_state_name(s: TradingState) -> &'static str {
@@ -761,6 +974,10 @@ impl Engine {
     pub fn add_strategy(&mut self, setup: StrategySetup<'_>) -> Result<u32, EngineError> {
         let sid = self.risk.add_strategy(setup.policy);
         debug_assert_eq!(sid as usize, self.slots.len());
+        let budget_limits = match &setup.kind {
+            StrategyKind::Wasm { limits, .. } => (*limits).clone(),
+            StrategyKind::Native(_) => Limits::default(),
+        };
         let mut book = Book {
             sid,
             next_local: 1,
@@ -768,6 +985,8 @@ impl Engine {
             timers: Vec::new(),
             inbox: Vec::new(),
             stats: StrategyStats::default(),
+            budgets: Budgets::new(&budget_limits, self.now),
+            breach: None,
         };
         let (module_hash, restart) = match &setup.kind {
             StrategyKind::Wasm { module, limits, .. } => (
@@ -796,6 +1015,7 @@ impl Engine {
             observer: &mut self.observer,
             now: self.now,
         };
+        ctx.journal.hold();
         let (runner, fault) = match setup.kind {
             StrategyKind::Wasm { runtime, module, limits } => {
                 match runtime.instantiate(module, limits, setup.config, self.now, &mut ctx) {
@@ -805,13 +1025,14 @@ impl Engine {
             }
             StrategyKind::Native(mut n) => {
                 let rc = n.init(&mut ctx, self.now, setup.config);
-                if rc == 0 {
-                    (Runner::Native(n), None)
-                } else {
-                    (Runner::None, Some(("guest_error".into(), format!("init returned {rc}"))))
+                match (rc, ctx.book.breach) {
+                    (_, Some(b)) => (Runner::None, Some(breach_fault(b))),
+                    (0, None) => (Runner::Native(n), None),
+                    (rc, None) => (Runner::None, Some(("guest_error".into(), format!("init returned {rc}")))),
                 }
             }
         };
+        ctx.journal.release();
         let history = vec![StateChange { at_ns: self.now, state: "running", reason: "started".into() }];
         self.slots.push(Slot {
             name: setup.name.to_string(),
@@ -1273,15 +1494,33 @@ impl Engine {
         // fire in (time, set order) order
         book.timers.sort_by_key(|&(at, _)| at);
         let due = book.timers.iter().take_while(|&&(at, _)| at <= now).count();
-        for (at, token) in book.timers.drain(..due) {
+        for i in 0..due {
+            let (at, token) = book.timers[i];
             let mut e = Event::new(EventKind::Timer, 0, at);
             e.id = token;
-            book.inbox.push(e);
+            book.push_inbox(e);
         }
+        book.timers.drain(..due);
     }
 
-    /// Deliver the strategy's pending events plus `ev` in batches.
+    /// Deliver the strategy's pending events plus `ev` in batches, all
+    /// under one market event's budgets (the sandbox's fuel, host calls and
+    /// guest calls; the engine's journal bytes). What the strategy causes
+    /// while this runs (rejects, order updates) waits in its bounded inbox
+    /// for the next market event. A breach quarantines the strategy.
     fn deliver(&mut self, i: usize, ev: Option<Event>) -> Result<(), EngineError> {
+        let slot = &mut self.slots[i];
+        if let Some(b) = slot.book.breach {
+            // Spent between guest calls (inbox overflow while routing).
+            let (kind, msg) = breach_fault(b);
+            self.quarantine(i as u32, &kind, msg);
+            return self.journal.check();
+        }
+        slot.book.budgets.journal_event = 0;
+        slot.book.budgets.journal_rate.refill(self.now);
+        if let Runner::Wasm(sb) = &mut slot.runner {
+            sb.begin_event();
+        }
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         batch.append(&mut self.slots[i].book.inbox);
@@ -1289,6 +1528,11 @@ impl Engine {
         let mut result = Ok(());
         for chunk in batch.chunks(MAX_BATCH) {
             let slot = &mut self.slots[i];
+            if let Some(b) = slot.book.breach {
+                let (kind, msg) = breach_fault(b);
+                self.quarantine(i as u32, &kind, msg);
+                break;
+            }
             slot.book.stats.events += chunk.len() as u64;
             slot.book.stats.callbacks += 1;
             let mut ctx = HostCtx {
@@ -1301,16 +1545,21 @@ impl Engine {
                 observer: &mut self.observer,
                 now: self.now,
             };
+            // Host calls journal to memory only: no disk I/O is charged to
+            // the guest's deadline; the records follow once it returns.
+            ctx.journal.hold();
             let outcome = match &mut slot.runner {
                 Runner::Wasm(sb) => {
                     sb.on_events(chunk, self.now, &mut ctx).map_err(|f| (f.kind().to_string(), f.to_string()))
                 }
-                Runner::Native(n) => match n.on_events(&mut ctx, chunk) {
-                    0 => Ok(()),
-                    rc => Err(("guest_error".to_string(), format!("on_events returned {rc}"))),
+                Runner::Native(n) => match (n.on_events(&mut ctx, chunk), ctx.book.breach) {
+                    (_, Some(b)) => Err(breach_fault(b)),
+                    (0, None) => Ok(()),
+                    (rc, None) => Err(("guest_error".to_string(), format!("on_events returned {rc}"))),
                 },
                 Runner::None => Ok(()),
             };
+            ctx.journal.release();
             if let Err((kind, msg)) = outcome {
                 self.quarantine(i as u32, &kind, msg);
                 break;
@@ -1455,7 +1704,7 @@ impl Engine {
                 }
             }
             if slot.status == Status::Running {
-                book.inbox.push(ev);
+                book.push_inbox(ev);
             }
         }
         self.journal_notices();
@@ -1586,6 +1835,7 @@ impl Engine {
         };
         slot.book.inbox.clear();
         slot.book.timers.clear();
+        slot.book.breach = None;
         if self.observer.on
             && let Some(last) = slot.history.last()
         {
@@ -1616,7 +1866,10 @@ impl Engine {
             observer: &mut self.observer,
             now: self.now,
         };
-        match runtime.instantiate(&module, &limits, &config, self.now, &mut ctx) {
+        ctx.journal.hold();
+        let started = runtime.instantiate(&module, &limits, &config, self.now, &mut ctx);
+        ctx.journal.release();
+        match started {
             Ok(sb) => {
                 if let Runner::Wasm(old) = std::mem::replace(&mut slot.runner, Runner::Wasm(Box::new(sb))) {
                     slot.retired_fuel += old.stats().fuel_used;

@@ -76,6 +76,45 @@ pub enum Fault {
     GuestError { callback: &'static str, code: i32 },
     #[error("strategy could not be instantiated: {message}")]
     Instantiate { message: String },
+    /// A budget that holds per market event (everything the strategy is
+    /// handed because of one market event, however many guest calls) or per
+    /// second of event time was spent. `kind` is one of [`BUDGET_KINDS`].
+    #[error("strategy exceeded its budget of {limit} {unit} (asked for {used})")]
+    Budget { kind: &'static str, unit: &'static str, used: u64, limit: u64 },
+}
+
+/// Fault kinds of [`Fault::Budget`]: the sandbox's own per-event budgets,
+/// then the host-kept ones ([`bulkhead_abi::HostBudget`]).
+pub const BUDGET_KINDS: [&str; 6] =
+    ["event_fuel", "event_host_calls", "event_callbacks", "journal_bytes", "journal_rate", "inbox_overflow"];
+
+/// Every fault kind a strategy can be quarantined with (stable names).
+pub const FAULT_KINDS: [&str; 19] = [
+    "fuel",
+    "deadline",
+    "memory",
+    "table",
+    "stack",
+    "trap",
+    "host_calls",
+    "log_rate",
+    "bad_pointer",
+    "abi_version",
+    "missing_buffer",
+    "guest_error",
+    "instantiate",
+    "event_fuel",
+    "event_host_calls",
+    "event_callbacks",
+    "journal_bytes",
+    "journal_rate",
+    "inbox_overflow",
+];
+
+impl From<bulkhead_abi::Breach> for Fault {
+    fn from(b: bulkhead_abi::Breach) -> Self {
+        Fault::Budget { kind: b.budget.kind(), unit: b.budget.unit(), used: b.used, limit: b.limit }
+    }
 }
 
 impl Fault {
@@ -95,6 +134,7 @@ impl Fault {
             Fault::MissingBuffer => "missing_buffer",
             Fault::GuestError { .. } => "guest_error",
             Fault::Instantiate { .. } => "instantiate",
+            Fault::Budget { kind, .. } => kind,
         }
     }
 }

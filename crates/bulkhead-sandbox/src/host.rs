@@ -139,6 +139,13 @@ pub(crate) struct StoreData {
     /// Host calls made in the current callback.
     pub(crate) host_calls: u32,
     pub(crate) host_call_limit: u32,
+    /// What is left of the current market event's budgets.
+    pub(crate) event: EventBudget,
+    /// Fuel the current call was armed with.
+    pub(crate) armed_fuel: u64,
+    /// The current call's fuel is the rest of the event's budget (smaller
+    /// than a callback's): running out of it is an `event_fuel` breach.
+    pub(crate) event_fuel_binds: bool,
     pub(crate) log: LogBucket,
     /// Reused buffer for `open_orders` (never reallocated after creation).
     pub(crate) scratch: Vec<OpenOrderRecord>,
@@ -148,15 +155,39 @@ pub(crate) struct StoreData {
     pub(crate) pending: Option<Fault>,
 }
 
+/// The budgets that hold per market event, over every guest call it takes
+/// ([`crate::Sandbox::begin_event`] starts a fresh one).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EventBudget {
+    pub(crate) fuel_left: u64,
+    pub(crate) host_calls: u32,
+    pub(crate) host_call_limit: u32,
+    pub(crate) callbacks: u32,
+}
+
+impl EventBudget {
+    pub(crate) fn new(limits: &crate::Limits) -> Self {
+        EventBudget {
+            fuel_left: limits.fuel_per_event,
+            host_calls: 0,
+            host_call_limit: limits.host_calls_per_event,
+            callbacks: 0,
+        }
+    }
+}
+
 impl StoreData {
-    pub(crate) fn new(limiter: Limiter, host_call_limit: u32, log: LogBucket) -> Self {
+    pub(crate) fn new(limiter: Limiter, limits: &crate::Limits, log: LogBucket) -> Self {
         let blank = OpenOrderRecord { id: 0, tag: 0, instrument: 0, side: Side::Buy, price: 0, remaining_qty: 0 };
         StoreData {
             host: HostSlot(None),
             memory: None,
             limiter,
             host_calls: 0,
-            host_call_limit,
+            host_call_limit: limits.host_calls_per_callback,
+            event: EventBudget::new(limits),
+            armed_fuel: 0,
+            event_fuel_binds: false,
             log,
             scratch: vec![blank; MAX_OPEN_ORDERS_QUERY],
             stats: SandboxStats::default(),
@@ -184,17 +215,32 @@ impl StoreData {
     }
 }
 
-/// Count a host call against the per-callback budget.
+/// Count a host call against the per-callback and per-market-event budgets.
 fn enter(caller: &mut Caller<'_, StoreData>) -> wasmtime::Result<()> {
     let d = caller.data_mut();
     d.host_calls = d.host_calls.saturating_add(1);
+    d.event.host_calls = d.event.host_calls.saturating_add(1);
     if d.host_calls > d.host_call_limit {
         d.stats.host_calls_refused = d.stats.host_calls_refused.saturating_add(1);
         let limit = d.host_call_limit;
         return Err(d.fail(Fault::HostCallBudget { limit }));
     }
+    if d.event.host_calls > d.event.host_call_limit {
+        d.stats.host_calls_refused = d.stats.host_calls_refused.saturating_add(1);
+        let (used, limit) = (d.event.host_calls as u64, d.event.host_call_limit as u64);
+        return Err(d.fail(Fault::Budget { kind: "event_host_calls", unit: "host calls per market event", used, limit }));
+    }
     d.stats.host_calls = d.stats.host_calls.saturating_add(1);
     Ok(())
+}
+
+/// After the host handled a call: if it has cut the strategy off (a budget
+/// it keeps is spent), trap the guest with that breach.
+fn checked<T>(d: &mut StoreData, host: &dyn HostApi, v: T) -> wasmtime::Result<T> {
+    match host.breach() {
+        None => Ok(v),
+        Some(b) => Err(d.fail(Fault::from(b))),
+    }
 }
 
 fn memory(caller: &mut Caller<'_, StoreData>) -> wasmtime::Result<Memory> {
@@ -229,28 +275,33 @@ fn submit_order(mut caller: Caller<'_, StoreData>, ptr: i32, len: i32) -> wasmti
     let (bytes, d) = mem.data_and_store_mut(&mut caller);
     let range = check_range("submit_order", u(ptr), u(len), bytes.len()).map_err(|f| d.fail(f))?;
     let host = d.host()?;
-    match OrderRequest::decode(&bytes[range]) {
-        Ok(req) => Ok(host.submit_order(&req)),
+    let rc = match OrderRequest::decode(&bytes[range]) {
+        Ok(req) => host.submit_order(&req),
         Err(e) => {
             d.stats.invalid_records = d.stats.invalid_records.saturating_add(1);
             tracing::debug!(error = %e, "strategy submitted an invalid order record");
             host.invalid_record(e);
-            Ok(-(Reason::InvalidOrder.code() as i64))
+            -(Reason::InvalidOrder.code() as i64)
         }
-    }
+    };
+    checked(d, host, rc)
 }
 
 fn cancel_order(mut caller: Caller<'_, StoreData>, id: i64) -> wasmtime::Result<i32> {
     enter(&mut caller)?;
-    let host = caller.data_mut().host()?;
-    Ok(host.cancel_order(id as u64))
+    let d = caller.data_mut();
+    let host = d.host()?;
+    let rc = host.cancel_order(id as u64);
+    checked(d, host, rc)
 }
 
 fn cancel_all(mut caller: Caller<'_, StoreData>, instrument: i32) -> wasmtime::Result<i32> {
     enter(&mut caller)?;
-    let host = caller.data_mut().host()?;
+    let d = caller.data_mut();
+    let host = d.host()?;
     let which = if instrument == -1 { None } else { Some(instrument as u32) };
-    Ok(host.cancel_all(which))
+    let rc = host.cancel_all(which);
+    checked(d, host, rc)
 }
 
 fn position(mut caller: Caller<'_, StoreData>, instrument: i32, out_ptr: i32) -> wasmtime::Result<i32> {
@@ -288,8 +339,10 @@ fn open_orders(mut caller: Caller<'_, StoreData>, out_ptr: i32, max: i32) -> was
 
 fn set_timer(mut caller: Caller<'_, StoreData>, at_ns: i64, token: i64) -> wasmtime::Result<i32> {
     enter(&mut caller)?;
-    let host = caller.data_mut().host()?;
-    Ok(host.set_timer(at_ns as u64, token as u64))
+    let d = caller.data_mut();
+    let host = d.host()?;
+    let rc = host.set_timer(at_ns as u64, token as u64);
+    checked(d, host, rc)
 }
 
 fn log(mut caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32) -> wasmtime::Result<i32> {
@@ -303,7 +356,8 @@ fn log(mut caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32) -> was
     }
     d.stats.log_bytes = d.stats.log_bytes.saturating_add(u(len));
     let host = d.host()?;
-    Ok(host.log(level, &bytes[range]))
+    let rc = host.log(level, &bytes[range]);
+    checked(d, host, rc)
 }
 
 /// Register every import of [`bulkhead_abi::IMPORTS`].

@@ -67,7 +67,7 @@ use bulkhead_abi::{
     MAX_CONFIG_LEN,
 };
 pub use cache::CacheStats;
-pub use error::{Fault, LoadError, SandboxError};
+pub use error::{BUDGET_KINDS, FAULT_KINDS, Fault, LoadError, SandboxError};
 pub use host::MAX_OPEN_ORDERS_QUERY;
 use host::{Limiter, LogBucket, StoreData};
 pub use stats::{SandboxStats, WALL_HIST_BUCKETS, WallHistogram};
@@ -98,6 +98,25 @@ pub struct Limits {
     pub log_bytes_per_sec: u64,
     /// Maximum elements of the (single) table.
     pub table_elements: u32,
+    /// Fuel for everything one market event causes, over all the guest
+    /// calls it takes to deliver (each call also stays within
+    /// `fuel_per_callback`). See [`Sandbox::begin_event`].
+    pub fuel_per_event: u64,
+    /// Host calls per market event, over all its guest calls.
+    pub host_calls_per_event: u32,
+    /// Guest calls (`bulkhead_on_events` batches) per market event.
+    pub callbacks_per_event: u32,
+    /// Enforced by the engine: events that may wait for the strategy
+    /// (rejects, order updates, fills, timers) between two deliveries; one
+    /// more is an `inbox_overflow` fault.
+    pub inbox_events: u32,
+    /// Enforced by the engine: journal bytes the strategy's host calls may
+    /// cause in one market event (order decisions, invalid records, cancels,
+    /// timers, logs).
+    pub journal_bytes_per_event: u64,
+    /// Enforced by the engine: journal bytes the strategy may cause per
+    /// second of event time (token bucket, one second deep).
+    pub journal_bytes_per_sec: u64,
 }
 
 impl Default for Limits {
@@ -110,6 +129,12 @@ impl Default for Limits {
             host_calls_per_callback: 10_000,
             log_bytes_per_sec: 65_536,
             table_elements: 10_000,
+            fuel_per_event: 20_000_000,
+            host_calls_per_event: 20_000,
+            callbacks_per_event: 32,
+            inbox_events: 4_096,
+            journal_bytes_per_event: 256 * 1024,
+            journal_bytes_per_sec: 4 * 1024 * 1024,
         }
     }
 }
@@ -516,7 +541,7 @@ impl SandboxRuntime {
         }
         let data = StoreData::new(
             Limiter { memory_limit: limits.memory_bytes, table_limit: limits.table_elements as u64, peak_memory: 0 },
-            limits.host_calls_per_callback,
+            limits,
             LogBucket::new(limits.log_bytes_per_sec, now_ns),
         );
         let mut store = Store::new(&self.engine, data);
@@ -529,10 +554,10 @@ impl SandboxRuntime {
 
         // Instantiation (and any `start` function) under the limits.
         let began = Instant::now();
-        arm(&mut store, limits);
+        arm(&mut store, limits, false);
         let linker = &self.linker;
         let inst = with_host(&mut store, host, |s| linker.instantiate(&mut *s, &module.module));
-        account(&mut store, limits, began, false);
+        account(&mut store, began, false);
         let instance = inst.map_err(|e| instance_fault(e, &store))?;
 
         let missing =
@@ -616,6 +641,26 @@ impl Sandbox {
         self.store.data_mut().log.refill(now_ns);
         for batch in events.chunks(MAX_BATCH) {
             self.write_events(batch)?;
+            let d = self.store.data_mut();
+            d.event.callbacks = d.event.callbacks.saturating_add(1);
+            if d.event.callbacks > self.limits.callbacks_per_event {
+                let (used, limit) = (d.event.callbacks as u64, self.limits.callbacks_per_event as u64);
+                return Err(self.freeze(Fault::Budget {
+                    kind: "event_callbacks",
+                    unit: "guest calls per market event",
+                    used,
+                    limit,
+                }));
+            }
+            if d.event.fuel_left == 0 {
+                let limit = self.limits.fuel_per_event;
+                return Err(self.freeze(Fault::Budget {
+                    kind: "event_fuel",
+                    unit: "fuel per market event",
+                    used: limit.saturating_add(1),
+                    limit,
+                }));
+            }
             let on_events = self.on_events_fn.clone();
             let st = &mut self.store.data_mut().stats;
             st.callbacks = st.callbacks.saturating_add(1);
@@ -625,6 +670,15 @@ impl Sandbox {
             }
         }
         Ok(())
+    }
+
+    /// Start the budgets that hold per market event: fuel, host calls and
+    /// guest calls over every `on_events` call until the next
+    /// `begin_event`. The engine calls it once per market event, before it
+    /// delivers anything that event caused. Without it the budgets run on
+    /// from instantiation (they never reset).
+    pub fn begin_event(&mut self) {
+        self.store.data_mut().event = host::EventBudget::new(&self.limits);
     }
 
     pub fn stats(&self) -> &SandboxStats {
@@ -669,9 +723,10 @@ impl Sandbox {
         f: impl FnOnce(&mut Store<StoreData>) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
         let began = Instant::now();
-        arm(&mut self.store, &self.limits);
+        let callback = what == "bulkhead_on_events";
+        arm(&mut self.store, &self.limits, callback);
         let r = with_host(&mut self.store, host, f);
-        account(&mut self.store, &self.limits, began, what == "bulkhead_on_events");
+        account(&mut self.store, began, callback);
         match r {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -689,26 +744,38 @@ fn deadline_ticks(deadline_us: u64) -> u64 {
     deadline_us.div_ceil(tick_us).max(1).saturating_add(1)
 }
 
-/// Reset per-call budgets before entering the guest.
-fn arm(store: &mut Store<StoreData>, limits: &Limits) {
+/// Reset per-call budgets before entering the guest. A callback
+/// (`bulkhead_on_events`) gets the smaller of its per-call fuel and what is
+/// left of the market event's fuel.
+fn arm(store: &mut Store<StoreData>, limits: &Limits, callback: bool) {
+    let fuel = if callback {
+        limits.fuel_per_callback.min(store.data().event.fuel_left)
+    } else {
+        limits.fuel_per_callback
+    };
     // set_fuel only fails when fuel is disabled, and the engine enables it.
-    if let Err(e) = store.set_fuel(limits.fuel_per_callback) {
+    if let Err(e) = store.set_fuel(fuel) {
         tracing::error!(error = %e, "could not set fuel");
     }
     store.set_epoch_deadline(deadline_ticks(limits.deadline_us));
     let d = store.data_mut();
+    d.armed_fuel = fuel;
+    d.event_fuel_binds = callback && fuel < limits.fuel_per_callback;
     d.host_calls = 0;
     d.pending = None;
 }
 
-/// Fold one call's fuel, wall time and peak memory into the stats; a
-/// `bulkhead_on_events` call (`callback`) also goes into the wall-time
-/// histogram. No allocation.
-fn account(store: &mut Store<StoreData>, limits: &Limits, began: Instant, callback: bool) {
+/// Fold one call's fuel, wall time and peak memory into the stats (and a
+/// callback's fuel into the market event's budget); a `bulkhead_on_events`
+/// call (`callback`) also goes into the wall-time histogram. No allocation.
+fn account(store: &mut Store<StoreData>, began: Instant, callback: bool) {
     let wall = began.elapsed().as_nanos().min(u64::MAX as u128) as u64;
     let left = store.get_fuel().unwrap_or(0);
-    let used = limits.fuel_per_callback.saturating_sub(left);
     let d = store.data_mut();
+    let used = d.armed_fuel.saturating_sub(left);
+    if callback {
+        d.event.fuel_left = d.event.fuel_left.saturating_sub(used);
+    }
     let s = &mut d.stats;
     s.fuel_used = s.fuel_used.saturating_add(used);
     s.fuel_used_last = used;
@@ -747,6 +814,12 @@ fn classify(
     }
     if let Some(t) = e.downcast_ref::<Trap>() {
         return match *t {
+            Trap::OutOfFuel if store.data().event_fuel_binds => Fault::Budget {
+                kind: "event_fuel",
+                unit: "fuel per market event",
+                used: limits.fuel_per_event.saturating_add(1),
+                limit: limits.fuel_per_event,
+            },
             Trap::OutOfFuel => Fault::FuelExhausted { limit: limits.fuel_per_callback },
             Trap::Interrupt => Fault::Deadline { limit_us: limits.deadline_us },
             Trap::StackOverflow => Fault::StackOverflow { limit_bytes: limits.stack_bytes },

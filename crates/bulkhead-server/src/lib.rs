@@ -122,6 +122,31 @@ pub struct ServerOptions {
     /// written to this file (temporary file + rename) and takes effect for
     /// the next request. `None`: the token API refuses changes (409).
     pub tokens_file: Option<std::path::PathBuf>,
+    /// A request's whole head (request line and headers) must arrive within
+    /// this, counted from when the server starts waiting for it — so it is
+    /// also how long a kept-alive connection may sit idle between requests
+    /// (hyper's `header_read_timeout`). Also bounds a TLS handshake.
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moved either way for this long is
+    /// closed (a stalled body, a client that stopped reading a stream).
+    /// Must exceed `command_timeout`; the stream sends a keep-alive comment
+    /// at a third of it.
+    pub idle_timeout: Duration,
+    /// A request body must arrive whole within this (408 after).
+    pub body_timeout: Duration,
+    /// Open connections at most in the general pool (all routes) …
+    pub max_connections: usize,
+    /// … and at most this many of them from one peer IP address.
+    pub max_connections_per_ip: usize,
+    /// Connections beyond those caps that are still accepted, one request
+    /// each, for operator commands with an operator/admin token and health
+    /// probes only (see "Connections and the operator reserve"). 0: none.
+    pub reserve_connections: usize,
+    /// Head-read timeout on a reserve connection.
+    pub reserve_head_timeout: Duration,
+    /// `/readyz` answers 503 `stalled` when the engine's last snapshot is
+    /// older than this while the run is running.
+    pub ready_max_staleness: Duration,
 }
 
 /// PEM files for [`ServerOptions::tls`].
@@ -145,6 +170,14 @@ impl Default for ServerOptions {
             worker_threads: 1,
             tls: None,
             tokens_file: None,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            max_connections_per_ip: 64,
+            reserve_connections: 32,
+            reserve_head_timeout: Duration::from_secs(2),
+            ready_max_staleness: Duration::from_secs(5),
         }
     }
 }
@@ -314,6 +347,10 @@ impl ControlClient {
             let _ = self.events.send(Arc::new(ev));
         }
     }
+    /// The engine dropped its handle (the run stopped).
+    pub(crate) fn engine_gone(&self) -> bool {
+        self.commands.is_closed()
+    }
     pub(crate) fn subscribers(&self) -> usize {
         self.events.receiver_count()
     }
@@ -407,63 +444,29 @@ pub fn start(
     let (handle, client) = channel(&options);
     let tokens = Arc::new(RwLock::new(tokens));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let app = http::router(http::AppState::new(client, tokens.clone(), options, stop_rx.clone()));
+    let limits = http::serve::Limits {
+        header_read_timeout: options.header_read_timeout,
+        idle_timeout: options.idle_timeout,
+        max_connections: options.max_connections.max(1),
+        max_connections_per_ip: options.max_connections_per_ip.max(1),
+        reserve_connections: options.reserve_connections,
+        reserve_head_timeout: options.reserve_head_timeout,
+    };
+    let pools = http::serve::Pools::new(limits, client.metrics.clone());
+    let apps = Arc::new(http::apps(http::AppState::new(client, tokens.clone(), options, stop_rx.clone())));
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let thread = std::thread::Builder::new()
         .name("bulkhead-server".into())
         .spawn(move || {
             runtime.block_on(async move {
-                type Serve = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
-                let serve: Serve = match tls {
-                    None => {
-                        let listener = match tokio::net::TcpListener::from_std(listener) {
-                            Ok(l) => l,
-                            Err(e) => {
-                                tracing::error!(error = %e, "control plane listener");
-                                return;
-                            }
-                        };
-                        let mut graceful = stop_rx.clone();
-                        Box::pin(
-                            axum::serve(listener, app)
-                                .with_graceful_shutdown(async move {
-                                    let _ = graceful.wait_for(|s| *s).await;
-                                })
-                                .into_future(),
-                        )
-                    }
-                    Some(config) => {
-                        let server = match axum_server::from_tcp_rustls(
-                            listener,
-                            axum_server::tls_rustls::RustlsConfig::from_config(config),
-                        ) {
-                            Ok(s) => s,
-                            Err(e) => {
-                                tracing::error!(error = %e, "control plane listener");
-                                return;
-                            }
-                        };
-                        let tls_handle = axum_server::Handle::new();
-                        let (h, mut graceful) = (tls_handle.clone(), stop_rx.clone());
-                        tokio::spawn(async move {
-                            let _ = graceful.wait_for(|s| *s).await;
-                            h.graceful_shutdown(Some(Duration::from_secs(2)));
-                        });
-                        let server = server.handle(tls_handle).http1_only();
-                        Box::pin(server.serve(app.into_make_service()))
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "control plane listener");
+                        return;
                     }
                 };
-                let mut task = tokio::spawn(serve);
-                let mut stop = stop_rx;
-                tokio::select! {
-                    _ = stop.wait_for(|s| *s) => {
-                        let _ = tokio::time::timeout(Duration::from_secs(2), &mut task).await;
-                    }
-                    r = &mut task => {
-                        if let Ok(Err(e)) = r {
-                            tracing::error!(error = %e, "control plane stopped");
-                        }
-                    }
-                }
+                http::serve::run(listener, tls, apps, pools, stop_rx).await;
             });
             runtime.shutdown_timeout(Duration::from_millis(500));
         })

@@ -393,20 +393,17 @@ fn time_window(q: &BTreeMap<String, String>) -> ApiResult<(u64, u64)> {
             )
         }),
     };
-    let (from, to) = (bound("from_ns", 0)?, bound("to_ns", u64::MAX)?);
-    if from > to {
-        return Err(ApiError::unprocessable("from_ns", format!("`from_ns` ({from}) is after `to_ns` ({to})")));
-    }
-    Ok((from, to))
+    // `from_ns` after `to_ns` is an empty window (the description cannot
+    // relate two parameters, so it is not an error).
+    Ok((bound("from_ns", 0)?, bound("to_ns", u64::MAX)?))
 }
 
-/// `reason`: a reason name (`R2_MAX_ORDER_QTY`, any case) or its code (`201`).
+/// `reason`: a reason name exactly (`R2_MAX_ORDER_QTY`) or its code in
+/// decimal (`201`) — the enum `/openapi.json` lists.
 fn reason_param(q: &BTreeMap<String, String>) -> ApiResult<Option<u16>> {
     let Some(v) = q.get("reason") else { return Ok(None) };
-    let found = match v.parse::<u16>() {
-        Ok(code) => bulkhead_abi::Reason::from_code(code),
-        Err(_) => bulkhead_abi::Reason::ALL.iter().copied().find(|r| r.name().eq_ignore_ascii_case(v)),
-    };
+    let found =
+        bulkhead_abi::Reason::ALL.iter().copied().find(|r| r.name() == v.as_str() || r.code().to_string() == *v);
     match found {
         Some(r) => Ok(Some(r.code())),
         None => Err(ApiError::unprocessable(
@@ -977,6 +974,76 @@ async fn deploy(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `/openapi.json` lists exactly the values the server accepts.
+    #[test]
+    fn openapi_enums_are_the_servers() {
+        let api: Value = serde_json::from_str(OPENAPI_JSON).unwrap();
+        let param = |path: &str, name: &str| -> Value {
+            let ps = api["paths"][path]["get"]["parameters"].as_array().unwrap();
+            ps.iter().find(|p| p["name"] == name).unwrap()["schema"]["enum"].clone()
+        };
+        let mut reasons: Vec<String> = Vec::new();
+        for r in bulkhead_abi::Reason::ALL {
+            reasons.push(r.name().to_string());
+            reasons.push(r.code().to_string());
+        }
+        assert_eq!(param("/api/v1/decisions", "reason"), json!(reasons));
+        assert_eq!(param("/api/v1/faults", "kind"), json!(FAULT_KINDS));
+        assert_eq!(param("/api/v1/decisions", "kind"), json!(["accept", "reject"]));
+    }
+
+    /// Every fault the sandbox can raise has a kind `?kind=` accepts.
+    #[test]
+    fn fault_kinds_are_complete() {
+        use bulkhead_sandbox::Fault as F;
+        let all = [
+            F::FuelExhausted { limit: 0 },
+            F::Deadline { limit_us: 0 },
+            F::MemoryLimit { requested: 0, limit: 0 },
+            F::TableLimit { requested: 0, limit: 0 },
+            F::StackOverflow { limit_bytes: 0 },
+            F::Trap { code: String::new() },
+            F::HostCallBudget { limit: 0 },
+            F::LogRate { limit_per_sec: 0 },
+            F::BadPointer { call: "", ptr: 0, len: 0, memory_size: 0 },
+            F::AbiVersion { found: 0, expected: 0 },
+            F::MissingBuffer,
+            F::GuestError { callback: "", code: 0 },
+            F::Instantiate { message: String::new() },
+        ];
+        for f in &all {
+            // A new variant must be added above (this match is exhaustive).
+            match f {
+                F::FuelExhausted { .. }
+                | F::Deadline { .. }
+                | F::MemoryLimit { .. }
+                | F::TableLimit { .. }
+                | F::StackOverflow { .. }
+                | F::Trap { .. }
+                | F::HostCallBudget { .. }
+                | F::LogRate { .. }
+                | F::BadPointer { .. }
+                | F::AbiVersion { .. }
+                | F::MissingBuffer
+                | F::GuestError { .. }
+                | F::Instantiate { .. } => {}
+            }
+            assert!(FAULT_KINDS.contains(&f.kind()), "{}", f.kind());
+        }
+        assert_eq!(all.len(), FAULT_KINDS.len());
+    }
+
+    #[test]
+    fn duplicate_keys_are_named() {
+        let e = json_object(br#"{"a":1,"b":{"c":1,"c":2}}"#).unwrap_err();
+        assert_eq!((e.status, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("c")));
+        let e = json_object(br#"{"a":1,"a":1}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("a"));
+        let e = json_object(br#"{"a":1} x"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(json_object(br#"{"a":[1,{"b":2}],"c":"d"}"#).unwrap().len(), 2);
+    }
 
     #[test]
     fn decimals() {

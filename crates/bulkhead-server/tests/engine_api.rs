@@ -478,10 +478,15 @@ fn faults_rejects_fills_and_state_changes_reach_the_api_and_the_stream() {
     let faults = r.json()["faults"].as_array().unwrap().clone();
     assert_eq!(faults.len(), 1, "{faults:?}");
     let f = &faults[0];
-    assert_eq!((f["strategy"].as_str(), f["kind"].as_str()), (Some("misbehaving"), Some("fuel")), "{f}");
-    assert!(f["message"].as_str().unwrap().contains("fuel"), "{f}");
+    // Fuel stops the loop; on a loaded machine the wall-clock deadline (the
+    // backstop) may fire first: either is this fault.
+    let kind = f["kind"].as_str().unwrap().to_string();
+    assert!(kind == "fuel" || kind == "deadline", "{f}");
+    assert_eq!(f["strategy"].as_str(), Some("misbehaving"), "{f}");
+    assert!(f["message"].as_str().unwrap().contains(if kind == "fuel" { "fuel" } else { "deadline" }), "{f}");
     let fault_seq = f["seq"].as_u64().unwrap();
-    for (q, n) in [("?kind=fuel&strategy=misbehaving", 1), ("?kind=trap", 0), ("?strategy=momentum", 0)] {
+    let by_kind = format!("?kind={kind}&strategy=misbehaving");
+    for (q, n) in [(by_kind.as_str(), 1), ("?kind=trap", 0), ("?strategy=momentum", 0)] {
         let r = l.call("GET", &format!("/api/v1/faults{q}"), &viewer, b"");
         assert_eq!(r.json()["faults"].as_array().map(Vec::len), Some(n), "{q}: {}", r.text());
     }
@@ -499,12 +504,12 @@ fn faults_rejects_fills_and_state_changes_reach_the_api_and_the_stream() {
     });
     let streamed = tap.events("fault");
     assert_eq!(streamed.len(), 1, "{streamed:?}");
-    assert_eq!((streamed[0]["strategy"].as_str(), streamed[0]["kind"].as_str()), (Some("misbehaving"), Some("fuel")));
+    assert_eq!((streamed[0]["strategy"].as_str(), streamed[0]["kind"].as_str()), (Some("misbehaving"), Some(&*kind)));
     assert_eq!(streamed[0]["seq"].as_u64(), Some(fault_seq));
     // The fault halts the strategy (risk) and the supervisor quarantines it.
     let states = tap.events("state_change");
     assert!(
-        states.iter().any(|s| s["name"] == "misbehaving" && s["state"] == "halted" && s["cause"] == "fault: fuel"),
+        states.iter().any(|s| s["name"] == "misbehaving" && s["state"] == "halted" && s["cause"] == format!("fault: {kind}")),
         "{states:?}"
     );
     assert!(states.iter().any(|s| s["name"] == "misbehaving" && s["state"] == "quarantined"), "{states:?}");
@@ -649,9 +654,19 @@ fn a_refused_deploy_or_restart_changes_nothing_and_journals_nothing() {
     let r = l.call("POST", "/api/v1/strategies/momentum/deploy", &admin, &looping);
     assert_eq!(r.status, 200, "{}", r.text());
     let msg = r.json()["message"].as_str().unwrap().to_string();
-    assert!(msg.contains("faulted while starting (fuel") && msg.contains("quarantined"), "{msg}");
+    // Fuel is the CPU bound that normally stops the loop; on a loaded
+    // machine the wall-clock deadline (the backstop) can fire first. Either
+    // is a start fault handled the same way (this waited on wall time:
+    // flaky under CPU stress).
+    assert!(
+        (msg.contains("faulted while starting (fuel") || msg.contains("faulted while starting (deadline"))
+            && msg.contains("quarantined"),
+        "{msg}"
+    );
     let momentum = l.engine.strategy_id("momentum").unwrap();
-    assert!(matches!(l.engine.status(momentum), Some(Status::Quarantined { kind, .. }) if kind == "fuel"));
+    assert!(
+        matches!(l.engine.status(momentum), Some(Status::Quarantined { kind, .. }) if kind == "fuel" || kind == "deadline")
+    );
     let r = l.call("GET", "/api/v1/faults?strategy=momentum", &l.viewer.clone(), b"");
     assert_eq!(r.json()["faults"].as_array().map(Vec::len), Some(1), "{}", r.text());
     l.step(u64::MAX);

@@ -223,3 +223,62 @@ fn an_operator_halt_gets_through_2000_idle_connections_and_a_read_flood() {
 fn running() -> LiveOptions {
     LiveOptions { events: 600_000, throttle: Some(Duration::from_millis(1)), ..LiveOptions::default() }
 }
+
+/// A live stream never drops silently: a subscriber that stops reading
+/// while 100 000 events (about 100 MB, far beyond any socket buffer) are
+/// emitted loses the oldest and is told how many, so what it receives
+/// plus what `lagged` reports is exactly what was emitted. (The real
+/// server; the test holds its `ControlHandle` as the engine would.)
+#[test]
+fn a_slow_stream_subscriber_is_told_exactly_how_many_events_it_missed() {
+    use bulkhead_server::{LiveEvent, Role, TokenStore, start};
+    let mut store = TokenStore::new();
+    let (viewer, e) = TokenStore::generate("watcher", Role::Viewer).unwrap();
+    store.add(e).unwrap();
+    let opts = ServerOptions { stream_capacity: 8, ..ServerOptions::default() };
+    let (handle, guard) = start("127.0.0.1:0".parse().unwrap(), store, opts).unwrap();
+    let mut s = TcpStream::connect(guard.local_addr()).unwrap();
+    write!(s, "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {viewer}\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    while !String::from_utf8_lossy(&seen).contains("event: hello") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "stream closed before hello");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(handle.has_subscribers());
+    const N: u64 = 100_000;
+    let message = "x".repeat(1_000);
+    for seq in 1..=N {
+        handle.emit(LiveEvent::Fault { seq, ts_ns: seq, strategy: "s".into(), kind: "trap".into(), message: message.clone() });
+    }
+    // Read until the last event arrives (it is the newest: never dropped).
+    let last = format!("\"seq\":{N},");
+    let (mut delivered, mut dropped, mut text) = (0u64, 0u64, String::from_utf8_lossy(&seen).into_owned());
+    loop {
+        // Count complete lines only; keep a partial tail for the next read.
+        let cut = text.rfind('\n').map_or(0, |i| i + 1);
+        for line in text[..cut].lines() {
+            if line == "event: fault" {
+                delivered += 1;
+            } else if let Some(d) = line.strip_prefix("data: ").filter(|d| d.contains("\"lagged\"")) {
+                let v: serde_json::Value = serde_json::from_str(d).unwrap();
+                assert_eq!(v["type"], "lagged", "{v}");
+                dropped += v["dropped"].as_u64().unwrap();
+            }
+        }
+        let done = text[..cut].contains(&last);
+        text.drain(..cut);
+        if done {
+            break;
+        }
+        let n = s.read(&mut buf).expect("the stream goes on until the last event");
+        assert!(n > 0, "stream closed early: {delivered} delivered, {dropped} reported dropped");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(dropped > 0, "100 MB never fit in the socket buffers: something must have been dropped");
+    assert_eq!(delivered + dropped, N, "delivered {delivered} + reported dropped {dropped}");
+    drop(handle);
+    guard.shutdown();
+}

@@ -139,6 +139,9 @@ impl EngineControl {
         if dropped > 0 {
             self.observed_dropped += dropped;
             tracing::warn!(dropped, "control plane: the engine's observer feed overflowed");
+            // The rings miss them and so does every live subscriber: say so
+            // on the stream, in order, before what the feed did keep.
+            self.handle.emit(LiveEvent::Lagged { dropped });
         }
         engine.drain_fsync_ns(&mut self.fsync_ns);
         for ns in self.fsync_ns.drain(..) {

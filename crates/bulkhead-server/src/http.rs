@@ -28,6 +28,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock};
 use tokio::sync::{broadcast, watch};
 
+pub(crate) mod serve;
 mod tokens;
 
 const DASHBOARD_HTML: &str = include_str!("dashboard.html");
@@ -90,6 +91,14 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T = Response> = Result<T, ApiError>;
 
+/// The general router and the reserve's (the same routes behind
+/// [`reserve_gate`]).
+pub(crate) fn apps(state: AppState) -> serve::Apps {
+    let general = router(state.clone());
+    let reserve = general.clone().layer(middleware::from_fn_with_state(state, reserve_gate));
+    serve::Apps { general, reserve }
+}
+
 pub(crate) fn router(state: AppState) -> Router {
     let viewer = Router::new()
         .route("/api/v1/status", get(status))
@@ -121,6 +130,8 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(dashboard))
         .route("/dashboard.js", get(dashboard_js))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .merge(viewer)
         .merge(operator)
         .merge(admin)
@@ -135,7 +146,11 @@ pub(crate) fn router(state: AppState) -> Router {
 
 fn is_public(method: &Method, path: &str, st: &AppState) -> bool {
     (method == Method::GET || method == Method::HEAD)
-        && (path == "/" || path == "/dashboard.js" || (path == "/metrics" && st.opts.metrics_public))
+        && (path == "/"
+            || path == "/dashboard.js"
+            || path == "/healthz"
+            || path == "/readyz"
+            || (path == "/metrics" && st.opts.metrics_public))
 }
 
 /// 401 unless the request carries a valid bearer token; puts the [`Actor`]
@@ -175,6 +190,31 @@ async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) 
         }
         None => ApiError::new(StatusCode::UNAUTHORIZED, "invalid token", Some("Authorization")).into_response(),
     }
+}
+
+/// On a reserve connection (the general pool is full): only an operator
+/// command with a valid operator / admin token, or a health probe, is
+/// served; anything else is 503 and the connection closes.
+async fn reserve_gate(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let health = (req.method() == Method::GET || req.method() == Method::HEAD) && matches!(path, "/healthz" | "/readyz");
+    let command = serve::is_operator_command(req.method(), path)
+        && serve::operator_token(&st.tokens, req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    if health || command {
+        if let Some(flag) = req.extensions().get::<serve::ConnInfo>().and_then(|c| c.admitted.as_ref()) {
+            flag.store(true, Relaxed);
+        }
+        return next.run(req).await;
+    }
+    let mut r = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "connection limit reached: only operator commands (halt, reduce, resume, cancel, restart) with an operator or \
+         admin token and health probes are served on this connection; retry later",
+        None,
+    )
+    .into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
 }
 
 /// 403 unless the authenticated actor has at least `min`.
@@ -233,6 +273,34 @@ async fn dashboard_js() -> Response {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], DASHBOARD_JS).into_response()
 }
 
+/// Liveness: the process answers. No data.
+async fn healthz() -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok\n").into_response()
+}
+
+/// Readiness, one word: `ready` (200) while the engine is attached and
+/// running and its snapshots are fresh; otherwise 503 with `starting` (no
+/// snapshot yet), `finished` (the run is over), `stopped` (the engine is
+/// gone, e.g. after a journal error) or `stalled` (no snapshot for
+/// [`ServerOptions::ready_max_staleness`]).
+async fn readyz(State(st): State<AppState>) -> Response {
+    let s = st.client.snapshot();
+    let age_ms = now_unix_ms().saturating_sub(s.published_unix_ms);
+    let word = if st.client.engine_gone() {
+        "stopped"
+    } else if s.seq == 0 {
+        "starting"
+    } else if s.engine.phase != "running" {
+        "finished"
+    } else if u128::from(age_ms) > st.opts.ready_max_staleness.as_millis() {
+        "stalled"
+    } else {
+        "ready"
+    };
+    let status = if word == "ready" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{word}\n")).into_response()
+}
+
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
 }
@@ -245,19 +313,46 @@ async fn metrics_text(State(st): State<AppState>) -> Response {
 
 // ---------------------------------------------------------------- reads
 
-type Params = Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>;
+type Params = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
 
-/// Parse query parameters, refusing any not in `allowed`.
+/// Parse query parameters, refusing any not in `allowed` and any given
+/// twice (`?kind=a&kind=b` has no single meaning).
 fn params(q: Params, allowed: &[&str]) -> ApiResult<BTreeMap<String, String>> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(format!("malformed query string: {e}"), None))?;
-    if let Some(k) = q.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::unprocessable(
-            k,
-            format!("unknown query parameter `{k}` (allowed: {})", allowed.join(", ")),
-        ));
+    let Query(pairs) = q.map_err(|e| ApiError::bad_request(format!("malformed query string: {e}"), None))?;
+    let mut out = BTreeMap::new();
+    for (k, v) in pairs {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::unprocessable(
+                &k,
+                format!("unknown query parameter `{k}` (allowed: {})", allowed.join(", ")),
+            ));
+        }
+        if out.contains_key(&k) {
+            return Err(ApiError::unprocessable(&k, format!("query parameter `{k}` given more than once")));
+        }
+        out.insert(k, v);
     }
-    Ok(q)
+    Ok(out)
 }
+
+/// Every fault kind the sandbox and the engine journal (`Fault::kind`, and
+/// `guest_error` for a native strategy); `GET /api/v1/faults?kind=` takes
+/// only these.
+pub(crate) const FAULT_KINDS: &[&str] = &[
+    "fuel",
+    "deadline",
+    "memory",
+    "table",
+    "stack",
+    "trap",
+    "host_calls",
+    "log_rate",
+    "bad_pointer",
+    "abi_version",
+    "missing_buffer",
+    "guest_error",
+    "instantiate",
+];
 
 fn check_strategy(snap: &Snapshot, name: &str, field: &str) -> ApiResult<()> {
     // Before the first publish there is nothing to check against; the
@@ -298,20 +393,17 @@ fn time_window(q: &BTreeMap<String, String>) -> ApiResult<(u64, u64)> {
             )
         }),
     };
-    let (from, to) = (bound("from_ns", 0)?, bound("to_ns", u64::MAX)?);
-    if from > to {
-        return Err(ApiError::unprocessable("from_ns", format!("`from_ns` ({from}) is after `to_ns` ({to})")));
-    }
-    Ok((from, to))
+    // `from_ns` after `to_ns` is an empty window (the description cannot
+    // relate two parameters, so it is not an error).
+    Ok((bound("from_ns", 0)?, bound("to_ns", u64::MAX)?))
 }
 
-/// `reason`: a reason name (`R2_MAX_ORDER_QTY`, any case) or its code (`201`).
+/// `reason`: a reason name exactly (`R2_MAX_ORDER_QTY`) or its code in
+/// decimal (`201`) — the enum `/openapi.json` lists.
 fn reason_param(q: &BTreeMap<String, String>) -> ApiResult<Option<u16>> {
     let Some(v) = q.get("reason") else { return Ok(None) };
-    let found = match v.parse::<u16>() {
-        Ok(code) => bulkhead_abi::Reason::from_code(code),
-        Err(_) => bulkhead_abi::Reason::ALL.iter().copied().find(|r| r.name().eq_ignore_ascii_case(v)),
-    };
+    let found =
+        bulkhead_abi::Reason::ALL.iter().copied().find(|r| r.name() == v.as_str() || r.code().to_string() == *v);
     match found {
         Some(r) => Ok(Some(r.code())),
         None => Err(ApiError::unprocessable(
@@ -419,11 +511,11 @@ async fn faults(State(st): State<AppState>, q: Params) -> ApiResult {
         check_strategy(&s, name, "strategy")?;
     }
     if let Some(k) = q.get("kind")
-        && (k.is_empty() || !k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        && !FAULT_KINDS.contains(&k.as_str())
     {
         return Err(ApiError::unprocessable(
             "kind",
-            format!("kind must be a fault kind such as `fuel_exhausted` or `trap`, got `{k}`"),
+            format!("unknown fault kind `{k}` (one of: {})", FAULT_KINDS.join(", ")),
         ));
     }
     let (from, to) = time_window(&q)?;
@@ -455,6 +547,7 @@ fn event_name(ev: &LiveEvent) -> &'static str {
         LiveEvent::Fault { .. } => "fault",
         LiveEvent::StateChange { .. } => "state_change",
         LiveEvent::Command { .. } => "command",
+        LiveEvent::Lagged { .. } => "lagged",
     }
 }
 
@@ -480,7 +573,8 @@ async fn stream(State(st): State<AppState>) -> Response {
                     .data(serde_json::to_string(&*ev).unwrap_or_else(|_| "{}".into())),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     metrics.stream_dropped.fetch_add(n, Relaxed);
-                    Event::default().event("lagged").data(json!({ "dropped": n }).to_string())
+                    let ev = LiveEvent::Lagged { dropped: n };
+                    Event::default().event("lagged").data(serde_json::to_string(&ev).unwrap_or_else(|_| "{}".into()))
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             },
@@ -488,12 +582,15 @@ async fn stream(State(st): State<AppState>) -> Response {
         };
         Some((Ok(ev), (rx, stop, metrics, None)))
     });
-    Sse::new(s).keep_alive(KeepAlive::default()).into_response()
+    // A keep-alive comment well inside the idle timeout, so a quiet stream
+    // is never taken for an idle connection.
+    let every = (st.opts.idle_timeout / 3).clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(15));
+    Sse::new(s).keep_alive(KeepAlive::new().interval(every)).into_response()
 }
 
 // ---------------------------------------------------------------- bodies
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Bytes> {
+async fn read_body(st: &AppState, headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Bytes> {
     let too_large = || {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {limit} bytes"), Some("body"))
     };
@@ -502,21 +599,103 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<B
     {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
+    let read = tokio::time::timeout(st.opts.body_timeout, Limited::new(body, limit).collect());
+    let Ok(read) = read.await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {} s", st.opts.body_timeout.as_secs_f64()),
+            Some("body"),
+        ));
+    };
+    match read {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Err(e) => Err(ApiError::bad_request(format!("could not read the request body: {e}"), Some("body"))),
     }
 }
 
-/// Parse a JSON object body: 400 if it is not JSON, 422 if not an object.
+/// A JSON value in which no object names a key twice (serde_json alone
+/// keeps the last). The first duplicate is left in `dup`.
+struct NoDuplicates<'a>(&'a std::cell::RefCell<Option<String>>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicates<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicates<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(NoDuplicates(self.0))? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if out.contains_key(&k) {
+                let msg = format!("duplicate key `{k}`");
+                *self.0.borrow_mut() = Some(k);
+                return Err(serde::de::Error::custom(msg));
+            }
+            let v = map.next_value_seed(NoDuplicates(self.0))?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Parse JSON: 400 if it is not JSON, 422 naming the key if an object
+/// repeats a key.
+fn parse_json(bytes: &[u8]) -> ApiResult<Value> {
+    use serde::de::DeserializeSeed;
+    let dup = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = NoDuplicates(&dup).deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| match dup.borrow_mut().take() {
+        Some(k) => ApiError::unprocessable(&k, format!("key `{k}` appears more than once in the JSON body")),
+        None => ApiError::bad_request(
+            format!("malformed JSON at line {} column {}: {e}", e.line(), e.column()),
+            Some("body"),
+        ),
+    })
+}
+
+/// Parse a JSON object body: 400 if it is not JSON, 422 if not an object
+/// or if it repeats a key.
 fn json_object(bytes: &[u8]) -> ApiResult<Map<String, Value>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("empty body: expected a JSON object", Some("body")));
     }
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request(format!("malformed JSON at line {} column {}: {e}", e.line(), e.column()), Some("body"))
-    })?;
+    let v = parse_json(bytes)?;
     match v {
         Value::Object(m) => Ok(m),
         other => Err(ApiError::unprocessable("body", format!("expected a JSON object, got {}", type_name(&other)))),
@@ -649,7 +828,7 @@ async fn scope_command(
     body: Body,
     make: fn(Scope) -> Command,
 ) -> ApiResult {
-    let bytes = read_body(&headers, body, st.opts.json_body_limit).await?;
+    let bytes = read_body(&st, &headers, body, st.opts.json_body_limit).await?;
     let scope = parse_scope(&bytes, &st.client.snapshot())?;
     let target = serde_json::to_value(&scope).unwrap_or(Value::Null);
     submit(&st, actor, make(scope), target).await
@@ -676,7 +855,7 @@ async fn restart(
     body: Body,
 ) -> ApiResult {
     check_strategy(&st.client.snapshot(), &name, "name")?;
-    let bytes = read_body(&headers, body, st.opts.json_body_limit).await?;
+    let bytes = read_body(&st, &headers, body, st.opts.json_body_limit).await?;
     if !bytes.iter().all(u8::is_ascii_whitespace) {
         only_fields(&json_object(&bytes)?, &[])?;
     }
@@ -684,7 +863,10 @@ async fn restart(
     submit(&st, actor, Command::Restart { strategy: name }, target).await
 }
 
-/// Body `{"field": "max_order_qty", "value": "2.5"}` (value: number or decimal string).
+/// Body `{"field": "max_order_qty", "value": "2.5"}`: the value is a decimal
+/// string, or a JSON integer (exact); a JSON number with a fraction or an
+/// exponent is refused, since JSON parsers read it as a binary float and
+/// `1234567890.12345678` would arrive as `1234567890.1234567`.
 async fn set_limit(
     State(st): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -694,7 +876,7 @@ async fn set_limit(
 ) -> ApiResult {
     let snap = st.client.snapshot();
     check_strategy(&snap, &name, "name")?;
-    let bytes = read_body(&headers, body, st.opts.json_body_limit).await?;
+    let bytes = read_body(&st, &headers, body, st.opts.json_body_limit).await?;
     let m = json_object(&bytes)?;
     only_fields(&m, &["field", "value"])?;
     let field = string_field(&m, "field")?;
@@ -710,12 +892,19 @@ async fn set_limit(
     }
     let value = match m.get("value") {
         None => return Err(ApiError::unprocessable("value", "missing field `value`")),
-        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+        Some(Value::Number(_)) => {
+            return Err(ApiError::unprocessable(
+                "value",
+                "`value` must be a decimal string such as \"2.5\" (or a whole JSON number): a JSON number with a \
+                 fraction or an exponent is read as a binary float and loses digits",
+            ));
+        }
         Some(Value::String(s)) => s.trim().to_string(),
         Some(other) => {
             return Err(ApiError::unprocessable(
                 "value",
-                format!("`value` must be a number or a decimal string, got {}", type_name(other)),
+                format!("`value` must be a decimal string or a whole number, got {}", type_name(other)),
             ));
         }
     };
@@ -738,7 +927,7 @@ async fn deploy(
     body: Body,
 ) -> ApiResult {
     check_strategy(&st.client.snapshot(), &name, "name")?;
-    let bytes = read_body(&headers, body, st.opts.deploy_body_limit).await?;
+    let bytes = read_body(&st, &headers, body, st.opts.deploy_body_limit).await?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request("empty body: expected the wasm module's bytes", Some("body")));
     }
@@ -785,6 +974,76 @@ async fn deploy(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `/openapi.json` lists exactly the values the server accepts.
+    #[test]
+    fn openapi_enums_are_the_servers() {
+        let api: Value = serde_json::from_str(OPENAPI_JSON).unwrap();
+        let param = |path: &str, name: &str| -> Value {
+            let ps = api["paths"][path]["get"]["parameters"].as_array().unwrap();
+            ps.iter().find(|p| p["name"] == name).unwrap()["schema"]["enum"].clone()
+        };
+        let mut reasons: Vec<String> = Vec::new();
+        for r in bulkhead_abi::Reason::ALL {
+            reasons.push(r.name().to_string());
+            reasons.push(r.code().to_string());
+        }
+        assert_eq!(param("/api/v1/decisions", "reason"), json!(reasons));
+        assert_eq!(param("/api/v1/faults", "kind"), json!(FAULT_KINDS));
+        assert_eq!(param("/api/v1/decisions", "kind"), json!(["accept", "reject"]));
+    }
+
+    /// Every fault the sandbox can raise has a kind `?kind=` accepts.
+    #[test]
+    fn fault_kinds_are_complete() {
+        use bulkhead_sandbox::Fault as F;
+        let all = [
+            F::FuelExhausted { limit: 0 },
+            F::Deadline { limit_us: 0 },
+            F::MemoryLimit { requested: 0, limit: 0 },
+            F::TableLimit { requested: 0, limit: 0 },
+            F::StackOverflow { limit_bytes: 0 },
+            F::Trap { code: String::new() },
+            F::HostCallBudget { limit: 0 },
+            F::LogRate { limit_per_sec: 0 },
+            F::BadPointer { call: "", ptr: 0, len: 0, memory_size: 0 },
+            F::AbiVersion { found: 0, expected: 0 },
+            F::MissingBuffer,
+            F::GuestError { callback: "", code: 0 },
+            F::Instantiate { message: String::new() },
+        ];
+        for f in &all {
+            // A new variant must be added above (this match is exhaustive).
+            match f {
+                F::FuelExhausted { .. }
+                | F::Deadline { .. }
+                | F::MemoryLimit { .. }
+                | F::TableLimit { .. }
+                | F::StackOverflow { .. }
+                | F::Trap { .. }
+                | F::HostCallBudget { .. }
+                | F::LogRate { .. }
+                | F::BadPointer { .. }
+                | F::AbiVersion { .. }
+                | F::MissingBuffer
+                | F::GuestError { .. }
+                | F::Instantiate { .. } => {}
+            }
+            assert!(FAULT_KINDS.contains(&f.kind()), "{}", f.kind());
+        }
+        assert_eq!(all.len(), FAULT_KINDS.len());
+    }
+
+    #[test]
+    fn duplicate_keys_are_named() {
+        let e = json_object(br#"{"a":1,"b":{"c":1,"c":2}}"#).unwrap_err();
+        assert_eq!((e.status, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("c")));
+        let e = json_object(br#"{"a":1,"a":1}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("a"));
+        let e = json_object(br#"{"a":1} x"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(json_object(br#"{"a":[1,{"b":2}],"c":"d"}"#).unwrap().len(), 2);
+    }
 
     #[test]
     fn decimals() {

@@ -22,7 +22,7 @@
 //! | [`ControlHandle::try_recv`] | between market events (after one event's whole pipeline, before the next) until it returns `None` | a non-blocking channel poll |
 //! | [`Reply::send`] | once per received command, after journalling and applying (or refusing) it | a one-shot send |
 //! | [`ControlHandle::publish`] | every N events (e.g. 10 000) and/or every M ms (e.g. 100), after any command, and once at the end | one `Arc` swap in a `watch` (the engine builds the `Snapshot`) |
-//! | [`ControlHandle::emit`] | on fills, rejects, faults, state changes (guard with [`ControlHandle::has_subscribers`] to skip building events nobody reads) | a bounded `broadcast` send; slow subscribers lose messages, the engine never blocks |
+//! | [`ControlHandle::emit`] | on fills, rejects, faults, state changes (guard with [`ControlHandle::has_subscribers`] to skip building events nobody reads) | a bounded `broadcast` send; the engine never blocks: a subscriber that falls [`ServerOptions::stream_capacity`] events behind loses the oldest and is sent `event: lagged` with the count — never a silent drop |
 //! | [`Metrics::journal_fsync`] then [`Histogram::observe_ns`] per fsync (optional: for an engine that times each fsync) | hot path | three relaxed atomic adds |
 //!
 //! [`engine_control::EngineControl`] does all of this for the built-in
@@ -59,8 +59,12 @@
 //!
 //! ## Access
 //! Every request needs `Authorization: Bearer <token>` except `GET /` and
-//! `GET /dashboard.js` (static files with no data; the page asks for a token)
-//! and, only if [`ServerOptions::metrics_public`] is set, `GET /metrics`.
+//! `GET /dashboard.js` (static files with no data; the page asks for a token),
+//! `GET /healthz` (`ok`: the process answers) and `GET /readyz` (200
+//! `ready` while the engine is attached, running and publishing; 503
+//! `starting` / `finished` / `stopped` / `stalled`), which carry one word
+//! and no data, and, only if [`ServerOptions::metrics_public`] is set,
+//! `GET /metrics`.
 //! Viewer: all reads, `/metrics`, `/openapi.json`, the stream. Operator:
 //! halt, reduce, resume, cancel, restart. Admin: limits, deploy, tokens
 //! (`GET/POST /api/v1/tokens`, `DELETE /api/v1/tokens/{name}`: a change is
@@ -71,6 +75,61 @@
 //! With [`ServerOptions::tls`] the same routes are served over HTTPS only
 //! (rustls, ring provider, HTTP/1.1); certificate and key are loaded and
 //! checked by [`start`].
+//!
+//! ## Connections and the operator reserve
+//! The accept loop is ours (`http/serve.rs`), on hyper's HTTP/1.1
+//! connection; axum only routes. Bounds (defaults in [`ServerOptions`]):
+//!
+//! | bound | default | enforced by | on breach |
+//! |---|---|---|---|
+//! | request head (and the wait for the next request on a kept-alive connection, and a TLS handshake) | 10 s `header_read_timeout` | hyper `http1::Builder::header_read_timeout` (TLS: a timeout around the handshake) | connection closed |
+//! | no byte moved either way | 60 s `idle_timeout` | our watchdog on the connection's I/O | connection closed |
+//! | request body | 30 s `body_timeout` | `read_body` | 408, `field` = `body` |
+//! | open connections, general pool | 256 `max_connections` | accept loop | the connection goes to the reserve |
+//! | … from one peer IP | 64 `max_connections_per_ip` | accept loop | the connection goes to the reserve |
+//! | reserve connections | 32 `reserve_connections` | accept loop | the oldest reserve connection not yet carrying an admitted request is closed to make room; if all carry one, the new connection is closed |
+//! | reserve head | 2 s `reserve_head_timeout`, one request, no keep-alive | hyper | connection closed |
+//! | request head size | 64 KiB read buffer | hyper `max_buf_size` | 431 / closed |
+//!
+//! A reserve connection serves exactly one request, and only if it is an
+//! operator command — `POST` halt, reduce, resume, cancel or
+//! `strategies/{name}/restart` — with a valid operator or admin token, or a
+//! health probe (`/healthz`, `/readyz`); anything else is 503 with
+//! `Retry-After: 1` and the connection closes.
+//!
+//! **The guarantee.** Let R = `reserve_connections`. An operator command
+//! (with a valid operator/admin token) sent on a new connection is read
+//! and handed to the engine however many connections are open, however
+//! many of them are idle or half-sent, and however hard the read
+//! endpoints are flooded — as long as fewer than R other new connections
+//! arrive between the operator's connection being accepted and its request
+//! head being read (on a LAN that window is one round trip): only then
+//! could it be the oldest unadmitted reserve connection and be evicted.
+//! Idle and half-sent connections cannot hold the reserve (each new
+//! connection evicts the oldest one that has not shown a valid command),
+//! and they cannot hold the general pool longer than the header-read
+//! timeout. Without a token nothing is ever admitted to the reserve, so an
+//! attacker cannot fill it with requests in flight; a holder of an operator
+//! token can, but could also just halt. The engine then applies the
+//! command at its next event boundary (commands are drained between events
+//! and, in a paced run, every ≤ 20 ms while waiting). Tested in
+//! `tests/limits.rs`: 2 000 idle half-sent connections plus a 16-thread
+//! read flood, halts answered and applied within 1 s.
+//!
+//! The server's own descriptors are bounded by `max_connections +
+//! reserve_connections` (+ the listener), 289 by default, far below the
+//! usual 1 024 soft limit, so a flood cannot starve the engine's journal or
+//! the token file of descriptors. If `accept` still fails (EMFILE, ENFILE,
+//! ENOBUFS) the loop logs at most every 10 s, counts it
+//! (`bulkhead_http_accept_errors_total`), sleeps 100 ms and goes on; it
+//! never spins and never stops.
+//!
+//! **Health probes** are never refused for lack of room: when the general
+//! pool is full they are served from the reserve (they are admitted like
+//! operator commands, one request per connection), so an orchestrator does
+//! not kill a healthy process because its read endpoints are flooded. The
+//! remaining risk is the same eviction window as above; point liveness
+//! probes at `/healthz` with a failure threshold above one.
 
 pub mod auth;
 pub mod command;
@@ -122,6 +181,31 @@ pub struct ServerOptions {
     /// written to this file (temporary file + rename) and takes effect for
     /// the next request. `None`: the token API refuses changes (409).
     pub tokens_file: Option<std::path::PathBuf>,
+    /// A request's whole head (request line and headers) must arrive within
+    /// this, counted from when the server starts waiting for it — so it is
+    /// also how long a kept-alive connection may sit idle between requests
+    /// (hyper's `header_read_timeout`). Also bounds a TLS handshake.
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moved either way for this long is
+    /// closed (a stalled body, a client that stopped reading a stream).
+    /// Must exceed `command_timeout`; the stream sends a keep-alive comment
+    /// at a third of it.
+    pub idle_timeout: Duration,
+    /// A request body must arrive whole within this (408 after).
+    pub body_timeout: Duration,
+    /// Open connections at most in the general pool (all routes) …
+    pub max_connections: usize,
+    /// … and at most this many of them from one peer IP address.
+    pub max_connections_per_ip: usize,
+    /// Connections beyond those caps that are still accepted, one request
+    /// each, for operator commands with an operator/admin token and health
+    /// probes only (see "Connections and the operator reserve"). 0: none.
+    pub reserve_connections: usize,
+    /// Head-read timeout on a reserve connection.
+    pub reserve_head_timeout: Duration,
+    /// `/readyz` answers 503 `stalled` when the engine's last snapshot is
+    /// older than this while the run is running.
+    pub ready_max_staleness: Duration,
 }
 
 /// PEM files for [`ServerOptions::tls`].
@@ -145,6 +229,14 @@ impl Default for ServerOptions {
             worker_threads: 1,
             tls: None,
             tokens_file: None,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            max_connections_per_ip: 64,
+            reserve_connections: 32,
+            reserve_head_timeout: Duration::from_secs(2),
+            ready_max_staleness: Duration::from_secs(5),
         }
     }
 }
@@ -314,6 +406,10 @@ impl ControlClient {
             let _ = self.events.send(Arc::new(ev));
         }
     }
+    /// The engine dropped its handle (the run stopped).
+    pub(crate) fn engine_gone(&self) -> bool {
+        self.commands.is_closed()
+    }
     pub(crate) fn subscribers(&self) -> usize {
         self.events.receiver_count()
     }
@@ -407,63 +503,29 @@ pub fn start(
     let (handle, client) = channel(&options);
     let tokens = Arc::new(RwLock::new(tokens));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let app = http::router(http::AppState::new(client, tokens.clone(), options, stop_rx.clone()));
+    let limits = http::serve::Limits {
+        header_read_timeout: options.header_read_timeout,
+        idle_timeout: options.idle_timeout,
+        max_connections: options.max_connections.max(1),
+        max_connections_per_ip: options.max_connections_per_ip.max(1),
+        reserve_connections: options.reserve_connections,
+        reserve_head_timeout: options.reserve_head_timeout,
+    };
+    let pools = http::serve::Pools::new(limits, client.metrics.clone());
+    let apps = Arc::new(http::apps(http::AppState::new(client, tokens.clone(), options, stop_rx.clone())));
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let thread = std::thread::Builder::new()
         .name("bulkhead-server".into())
         .spawn(move || {
             runtime.block_on(async move {
-                type Serve = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
-                let serve: Serve = match tls {
-                    None => {
-                        let listener = match tokio::net::TcpListener::from_std(listener) {
-                            Ok(l) => l,
-                            Err(e) => {
-                                tracing::error!(error = %e, "control plane listener");
-                                return;
-                            }
-                        };
-                        let mut graceful = stop_rx.clone();
-                        Box::pin(
-                            axum::serve(listener, app)
-                                .with_graceful_shutdown(async move {
-                                    let _ = graceful.wait_for(|s| *s).await;
-                                })
-                                .into_future(),
-                        )
-                    }
-                    Some(config) => {
-                        let server = match axum_server::from_tcp_rustls(
-                            listener,
-                            axum_server::tls_rustls::RustlsConfig::from_config(config),
-                        ) {
-                            Ok(s) => s,
-                            Err(e) => {
-                                tracing::error!(error = %e, "control plane listener");
-                                return;
-                            }
-                        };
-                        let tls_handle = axum_server::Handle::new();
-                        let (h, mut graceful) = (tls_handle.clone(), stop_rx.clone());
-                        tokio::spawn(async move {
-                            let _ = graceful.wait_for(|s| *s).await;
-                            h.graceful_shutdown(Some(Duration::from_secs(2)));
-                        });
-                        let server = server.handle(tls_handle).http1_only();
-                        Box::pin(server.serve(app.into_make_service()))
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "control plane listener");
+                        return;
                     }
                 };
-                let mut task = tokio::spawn(serve);
-                let mut stop = stop_rx;
-                tokio::select! {
-                    _ = stop.wait_for(|s| *s) => {
-                        let _ = tokio::time::timeout(Duration::from_secs(2), &mut task).await;
-                    }
-                    r = &mut task => {
-                        if let Ok(Err(e)) = r {
-                            tracing::error!(error = %e, "control plane stopped");
-                        }
-                    }
-                }
+                http::serve::run(listener, tls, apps, pools, stop_rx).await;
             });
             runtime.shutdown_timeout(Duration::from_millis(500));
         })

@@ -45,6 +45,9 @@
 //! | `bulkhead_commands_total` | counter | command, outcome=ok\|refused\|error |
 //! | `bulkhead_stream_subscribers` | gauge | |
 //! | `bulkhead_stream_dropped_total` | counter | |
+//! | `bulkhead_http_connections` | gauge | pool=general\|reserve |
+//! | `bulkhead_http_connections_closed_total` | counter | reason=refused\|evicted |
+//! | `bulkhead_http_accept_errors_total` | counter | |
 
 use crate::snapshot::{MONEY_SCALE, Snapshot};
 use std::collections::BTreeMap;
@@ -155,6 +158,17 @@ pub struct Metrics {
     fsync: Arc<Histogram>,
     commands: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     pub(crate) stream_dropped: AtomicU64,
+    /// Open connections in the general pool / the operator reserve.
+    pub(crate) http_general: AtomicU64,
+    pub(crate) http_reserve: AtomicU64,
+    /// Connections closed at once: every reserve slot carried an operator
+    /// command in flight (or the reserve is 0).
+    pub(crate) http_refused: AtomicU64,
+    /// Reserve connections closed to make room before they showed an
+    /// operator command.
+    pub(crate) http_evicted: AtomicU64,
+    /// `accept` failures other than a reset connection (EMFILE, ENFILE, …).
+    pub(crate) http_accept_errors: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -163,6 +177,11 @@ impl Default for Metrics {
             fsync: Arc::new(Histogram::new(FSYNC_BUCKETS_NS)),
             commands: Mutex::new(BTreeMap::new()),
             stream_dropped: AtomicU64::new(0),
+            http_general: AtomicU64::new(0),
+            http_reserve: AtomicU64::new(0),
+            http_refused: AtomicU64::new(0),
+            http_evicted: AtomicU64::new(0),
+            http_accept_errors: AtomicU64::new(0),
         }
     }
 }
@@ -358,6 +377,18 @@ pub fn render(snap: &Snapshot, metrics: &Metrics, now_unix_ms: u64, subscribers:
     o.sample("bulkhead_stream_subscribers", &[], subscribers);
     o.family("bulkhead_stream_dropped_total", "counter", "Live events dropped for slow subscribers.");
     o.sample("bulkhead_stream_dropped_total", &[], metrics.stream_dropped.load(Relaxed));
+    o.family("bulkhead_http_connections", "gauge", "Open HTTP connections by pool (general, operator reserve).");
+    o.sample("bulkhead_http_connections", &[("pool", "general")], metrics.http_general.load(Relaxed));
+    o.sample("bulkhead_http_connections", &[("pool", "reserve")], metrics.http_reserve.load(Relaxed));
+    o.family(
+        "bulkhead_http_connections_closed_total",
+        "counter",
+        "Connections closed by the limits: refused (reserve full of operator commands) or evicted (reserve connection without an operator command, to make room).",
+    );
+    o.sample("bulkhead_http_connections_closed_total", &[("reason", "refused")], metrics.http_refused.load(Relaxed));
+    o.sample("bulkhead_http_connections_closed_total", &[("reason", "evicted")], metrics.http_evicted.load(Relaxed));
+    o.family("bulkhead_http_accept_errors_total", "counter", "Failed accepts (out of file descriptors, buffers).");
+    o.sample("bulkhead_http_accept_errors_total", &[], metrics.http_accept_errors.load(Relaxed));
     o.s
 }
 

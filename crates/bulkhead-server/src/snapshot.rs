@@ -369,4 +369,9 @@ pub enum LiveEvent {
         ok: bool,
         message: String,
     },
+    /// This subscriber missed `dropped` events: it read too slowly and the
+    /// server's per-subscriber buffer overflowed, or (for every subscriber)
+    /// the engine's observer feed overflowed inside one event. The stream
+    /// never drops an event without saying so.
+    Lagged { dropped: u64 },
 }

@@ -219,6 +219,8 @@ fn malformed_bodies_get_400_or_422_naming_the_field_and_change_nothing() {
         (b"{\"scope\":\"strategy\",\"name\":\"\"}", 422, "name", "must not be empty"),
         (b"{\"scope\":\"instrument\",\"name\":\"x\"}", 422, "name", "unknown field `name`"),
         (b"{\"scope\":\"global\",\"force\":true}", 422, "force", "unknown field `force`"),
+        (b"{\"scope\":\"global\",\"scope\":\"strategy\"}", 422, "scope", "appears more than once"),
+        (b"{\"scope\":\"global\",\"x\":{\"a\":1,\"a\":2}}", 422, "a", "appears more than once"),
     ];
     for path in ["/api/v1/halt", "/api/v1/reduce", "/api/v1/resume", "/api/v1/cancel"] {
         for (body, status, field, msg) in cases {
@@ -231,7 +233,16 @@ fn malformed_bodies_get_400_or_422_naming_the_field_and_change_nothing() {
     let limit_cases: &[(&[u8], u16, &str, &str)] = &[
         (b"{\"value\":5}", 422, "field", "missing field `field`"),
         (b"{\"field\":\"max_order_qty\"}", 422, "value", "missing field `value`"),
-        (b"{\"field\":\"max_order_qty\",\"value\":true}", 422, "value", "number or a decimal string"),
+        (b"{\"field\":\"max_order_qty\",\"value\":true}", 422, "value", "decimal string or a whole number"),
+        // A JSON number with a fraction would go through f64
+        // (1234567890.12345678 -> 1234567890.1234567): refused, never rounded.
+        (b"{\"field\":\"max_order_qty\",\"value\":1234567890.12345678}", 422, "value", "binary float"),
+        (b"{\"field\":\"max_order_qty\",\"value\":0.5}", 422, "value", "decimal string such as"),
+        (b"{\"field\":\"max_order_qty\",\"value\":1e3}", 422, "value", "loses digits"),
+        (b"{\"field\":\"max_order_qty\",\"value\":100000000000000000000}", 422, "value", "binary float"),
+        // Duplicate keys are refused naming the key (serde_json would keep the last).
+        (b"{\"field\":\"max_order_qty\",\"value\":\"0.01\",\"value\":\"9\"}", 422, "value", "more than once"),
+        (b"{\"field\":\"max_order_qty\",\"field\":\"max_position\",\"value\":\"0.01\"}", 422, "field", "more than once"),
         (b"{\"field\":\"max_order_qty\",\"value\":\"lots\"}", 422, "value", "plain decimal"),
         (b"{\"field\":\"max_order_qty\",\"value\":\"1e3\"}", 422, "value", "plain decimal"),
         (b"{\"field\":\"max_warp\",\"value\":1}", 422, "field", "unknown limit `max_warp`"),
@@ -320,6 +331,42 @@ fn query_parameters_are_checked() {
         422,
         Some("since"),
         "unknown query parameter",
+    );
+    // A parameter given twice has no single meaning: 422 naming it.
+    for (q, field) in [
+        ("decisions?kind=accept&kind=reject", "kind"),
+        ("decisions?limit=5&strategy=momentum&limit=6", "limit"),
+        ("faults?strategy=momentum&strategy=momentum", "strategy"),
+    ] {
+        assert_error(&request(h.addr, "GET", &format!("/api/v1/{q}"), v, None), 422, Some(field), "more than once");
+    }
+    // Fault kinds: only the kinds the sandbox and engine journal, named in the refusal.
+    for k in ["fuel", "trap", "host_calls", "guest_error"] {
+        assert_eq!(request(h.addr, "GET", &format!("/api/v1/faults?kind={k}"), v, None).status, 200, "{k}");
+    }
+    for k in ["nonsense", "fuel_exhausted", "", "FUEL"] {
+        let r = request(h.addr, "GET", &format!("/api/v1/faults?kind={k}"), v, None);
+        assert_error(&r, 422, Some("kind"), "one of: fuel, deadline, memory");
+    }
+}
+
+/// A decimal limit is journalled exactly as sent (as a string), never
+/// through a float.
+#[test]
+fn decimal_limits_are_journalled_exactly() {
+    let mut h = live();
+    let admin = Some(h.tokens.admin.as_str());
+    let limits = "/api/v1/strategies/market-maker/limits";
+    let r = request(h.addr, "POST", limits, admin, Some(br#"{"field":"max_order_qty","value":"0.007"}"#));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(h.addr, "POST", limits, admin, Some(br#"{"field":"max_open_orders","value":7}"#));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        h.stop(),
+        [
+            "set_limit strategy=market-maker field=max_order_qty value=0.007 actor=root role=admin",
+            "set_limit strategy=market-maker field=max_open_orders value=7 actor=root role=admin",
+        ]
     );
 }
 

@@ -43,7 +43,11 @@ fn live(cfg: &LoadedConfig) -> Live {
     store.add(e).unwrap();
     let (admin, e) = TokenStore::generate("root", Role::Admin).unwrap();
     store.add(e).unwrap();
-    let (handle, guard) = start("127.0.0.1:0".parse().unwrap(), store, ServerOptions::default()).unwrap();
+    // A subscriber buffer larger than anything these runs emit, so a test
+    // that checks "every event is on the stream" is exact; a `lagged` event
+    // (never expected here) fails it with the count.
+    let opts = ServerOptions { stream_capacity: 1 << 17, ..ServerOptions::default() };
+    let (handle, guard) = start("127.0.0.1:0".parse().unwrap(), store, opts).unwrap();
     let addr = guard.local_addr();
     Live {
         engine,
@@ -300,8 +304,9 @@ fn an_admin_changes_a_limit_and_the_next_order_over_it_is_refused() {
     assert_eq!(j["field"], "value", "{j}");
     let err = j["error"].as_str().unwrap();
     assert!(err.contains("`max_position`") && err.contains("firm policy"), "{err}");
-    // Another firm-capped field, given as a JSON number.
-    let r = l.call("POST", path, &l.admin.clone(), br#"{"field":"max_gross_notional","value":100000.01}"#);
+    // Another firm-capped field (a JSON number with a fraction would be
+    // refused before the engine: decimals are strings).
+    let r = l.call("POST", path, &l.admin.clone(), br#"{"field":"max_gross_notional","value":"100000.01"}"#);
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.json()["error"].as_str().unwrap().contains("`max_gross_notional`"), "{}", r.text());
     // Not a multiple of the lot, a wrong type, an unknown field.
@@ -420,9 +425,20 @@ impl StreamTap {
     fn text(&self) -> String {
         self.seen.lock().unwrap().clone()
     }
-    /// Wait until every needle has been seen (10 s at most).
+    /// Wait until `pred` holds on the stream so far (30 s at most: the
+    /// stream is asynchronous, so a check of "everything so far" waits for
+    /// the tail instead of reading whatever has arrived).
+    fn wait_until(&self, what: &str, pred: impl Fn(&StreamTap) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !pred(self) {
+            assert!(self.events("lagged").is_empty(), "the stream lagged: {:?}", self.events("lagged"));
+            assert!(std::time::Instant::now() < deadline, "stream never carried {what}:\n{}", self.text());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    /// Wait until every needle has been seen (30 s at most).
     fn wait_for(&self, needles: &[&str]) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !needles.iter().all(|n| self.text().contains(n)) {
             assert!(std::time::Instant::now() < deadline, "stream never carried {needles:?}:\n{}", self.text());
             std::thread::sleep(std::time::Duration::from_millis(10));
@@ -462,31 +478,46 @@ fn faults_rejects_fills_and_state_changes_reach_the_api_and_the_stream() {
     let faults = r.json()["faults"].as_array().unwrap().clone();
     assert_eq!(faults.len(), 1, "{faults:?}");
     let f = &faults[0];
-    assert_eq!((f["strategy"].as_str(), f["kind"].as_str()), (Some("misbehaving"), Some("fuel")), "{f}");
-    assert!(f["message"].as_str().unwrap().contains("fuel"), "{f}");
+    // Fuel stops the loop; on a loaded machine the wall-clock deadline (the
+    // backstop) may fire first: either is this fault.
+    let kind = f["kind"].as_str().unwrap().to_string();
+    assert!(kind == "fuel" || kind == "deadline", "{f}");
+    assert_eq!(f["strategy"].as_str(), Some("misbehaving"), "{f}");
+    assert!(f["message"].as_str().unwrap().contains(if kind == "fuel" { "fuel" } else { "deadline" }), "{f}");
     let fault_seq = f["seq"].as_u64().unwrap();
-    for (q, n) in [("?kind=fuel&strategy=misbehaving", 1), ("?kind=trap", 0), ("?strategy=momentum", 0)] {
+    let by_kind = format!("?kind={kind}&strategy=misbehaving");
+    for (q, n) in [(by_kind.as_str(), 1), ("?kind=trap", 0), ("?strategy=momentum", 0)] {
         let r = l.call("GET", &format!("/api/v1/faults{q}"), &viewer, b"");
         assert_eq!(r.json()["faults"].as_array().map(Vec::len), Some(n), "{q}: {}", r.text());
     }
     let at = f["ts_ns"].as_u64().unwrap();
+    let r = l.call("GET", &format!("/api/v1/faults?from_ns={at}&to_ns={}", at - 1), &viewer, b"");
+    assert_eq!(r.json()["faults"].as_array().map(Vec::len), Some(0), "an empty window: {}", r.text());
     let r = l.call("GET", &format!("/api/v1/faults?from_ns={}", at + 1), &viewer, b"");
     assert_eq!(r.json()["faults"].as_array().map(Vec::len), Some(0), "{}", r.text());
-    tap.wait_for(&["event: fault", "event: fill", "event: state_change"]);
+    tap.wait_until("the fault, a fill, the halt and the quarantine", |t| {
+        let states = t.events("state_change");
+        !t.events("fault").is_empty()
+            && !t.events("fill").is_empty()
+            && states.iter().any(|s| s["name"] == "misbehaving" && s["state"] == "halted")
+            && states.iter().any(|s| s["name"] == "misbehaving" && s["state"] == "quarantined")
+    });
     let streamed = tap.events("fault");
     assert_eq!(streamed.len(), 1, "{streamed:?}");
-    assert_eq!((streamed[0]["strategy"].as_str(), streamed[0]["kind"].as_str()), (Some("misbehaving"), Some("fuel")));
+    assert_eq!((streamed[0]["strategy"].as_str(), streamed[0]["kind"].as_str()), (Some("misbehaving"), Some(&*kind)));
     assert_eq!(streamed[0]["seq"].as_u64(), Some(fault_seq));
     // The fault halts the strategy (risk) and the supervisor quarantines it.
     let states = tap.events("state_change");
     assert!(
-        states.iter().any(|s| s["name"] == "misbehaving" && s["state"] == "halted" && s["cause"] == "fault: fuel"),
+        states.iter().any(|s| s["name"] == "misbehaving" && s["state"] == "halted" && s["cause"] == format!("fault: {kind}")),
         "{states:?}"
     );
     assert!(states.iter().any(|s| s["name"] == "misbehaving" && s["state"] == "quarantined"), "{states:?}");
-    let fills = tap.events("fill");
     let mm_fills = l.engine.strategy_report(0).unwrap().stats.fills + l.engine.strategy_report(1).unwrap().stats.fills;
-    assert_eq!(fills.len() as u64, mm_fills, "every fill so far is on the stream: {fills:?}");
+    // The stream is asynchronous: wait for every fill so far, not just the first.
+    tap.wait_until("every fill so far", |t| t.events("fill").len() as u64 >= mm_fills);
+    let fills = tap.events("fill");
+    assert_eq!(fills.len() as u64, mm_fills, "every fill so far is on the stream, once: {fills:?}");
     assert!(fills.iter().all(|f| f["instrument"] == "BTC-USDT-PERP" && f["qty"].as_str().is_some()), "{fills:?}");
 
     // A risk reject: the admin tightens the market maker's max_order_qty
@@ -519,7 +550,7 @@ fn faults_rejects_fills_and_state_changes_reach_the_api_and_the_stream() {
     let newest = &rejects[0];
     assert!(rejects.windows(2).all(|w| w[0]["seq"].as_u64() > w[1]["seq"].as_u64()));
     let ts = newest["ts_ns"].as_u64().unwrap();
-    let r = l.call("GET", &format!("/api/v1/decisions?reason=r2_max_order_qty&from_ns={ts}&to_ns={ts}"), &viewer, b"");
+    let r = l.call("GET", &format!("/api/v1/decisions?reason=R2_MAX_ORDER_QTY&from_ns={ts}&to_ns={ts}"), &viewer, b"");
     let window = r.json()["decisions"].as_array().unwrap().clone();
     assert!(window.iter().any(|d| d["seq"] == newest["seq"]) && window.iter().all(|d| d["ts_ns"] == ts), "{window:?}");
     let r = l.call("GET", "/api/v1/decisions?kind=accept&limit=5", &viewer, b"");
@@ -527,7 +558,9 @@ fn faults_rejects_fills_and_state_changes_reach_the_api_and_the_stream() {
     assert_eq!(accepts.len(), 5, "{accepts:?}");
     assert!(accepts.iter().all(|d| d["reason"] == "ACCEPTED" && d["source"] == "risk"), "{accepts:?}");
     // The same reject on the stream, with its message.
-    tap.wait_for(&["R2_MAX_ORDER_QTY: order qty 0.01 exceeds limit 0.005"]);
+    // Wait for that very reject (the first R2 reject on the stream is
+    // usually older: waiting for its text raced the stream's tail).
+    tap.wait_until("the newest R2 reject", |t| t.events("reject").iter().any(|e| e["seq"] == newest["seq"]));
     let streamed = tap.events("reject");
     assert!(streamed.iter().any(|e| e["seq"] == newest["seq"] && e["message"] == newest["message"]), "{streamed:?}");
 
@@ -535,9 +568,10 @@ fn faults_rejects_fills_and_state_changes_reach_the_api_and_the_stream() {
     for (q, field) in [
         ("decisions?reason=R99_NOPE", "reason"),
         ("decisions?reason=65000", "reason"),
+        ("decisions?reason=r2_max_order_qty", "reason"),
+        ("decisions?reason=0201", "reason"),
         ("decisions?from_ns=-1", "from_ns"),
         ("decisions?to_ns=soon", "to_ns"),
-        ("decisions?from_ns=10&to_ns=9", "from_ns"),
         ("decisions?limit=0", "limit"),
         ("decisions?limit=10001", "limit"),
         ("decisions?kind=maybe", "kind"),
@@ -620,9 +654,19 @@ fn a_refused_deploy_or_restart_changes_nothing_and_journals_nothing() {
     let r = l.call("POST", "/api/v1/strategies/momentum/deploy", &admin, &looping);
     assert_eq!(r.status, 200, "{}", r.text());
     let msg = r.json()["message"].as_str().unwrap().to_string();
-    assert!(msg.contains("faulted while starting (fuel") && msg.contains("quarantined"), "{msg}");
+    // Fuel is the CPU bound that normally stops the loop; on a loaded
+    // machine the wall-clock deadline (the backstop) can fire first. Either
+    // is a start fault handled the same way (this waited on wall time:
+    // flaky under CPU stress).
+    assert!(
+        (msg.contains("faulted while starting (fuel") || msg.contains("faulted while starting (deadline"))
+            && msg.contains("quarantined"),
+        "{msg}"
+    );
     let momentum = l.engine.strategy_id("momentum").unwrap();
-    assert!(matches!(l.engine.status(momentum), Some(Status::Quarantined { kind, .. }) if kind == "fuel"));
+    assert!(
+        matches!(l.engine.status(momentum), Some(Status::Quarantined { kind, .. }) if kind == "fuel" || kind == "deadline")
+    );
     let r = l.call("GET", "/api/v1/faults?strategy=momentum", &l.viewer.clone(), b"");
     assert_eq!(r.json()["faults"].as_array().map(Vec::len), Some(1), "{}", r.text());
     l.step(u64::MAX);

@@ -55,7 +55,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let bytes = read_body(&headers, body, st.opts.json_body_limit).await?;
+    let bytes = read_body(&st, &headers, body, st.opts.json_body_limit).await?;
     let m = json_object(&bytes)?;
     only_fields(&m, &["name", "role"])?;
     let name = string_field(&m, "name")?;

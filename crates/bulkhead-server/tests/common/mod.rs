@@ -45,12 +45,15 @@ pub struct LiveOptions {
     /// Paper mode: replay at this multiple of real time; `None`: as fast as
     /// possible, then linger (keep answering) until stopped.
     pub pace: Option<f64>,
+    /// A live feed without `EngineControl` pacing: sleep this long between
+    /// events (the engine stays `running` for the whole test).
+    pub throttle: Option<Duration>,
     pub server: ServerOptions,
 }
 
 impl Default for LiveOptions {
     fn default() -> Self {
-        LiveOptions { events: 2_000, pace: None, server: ServerOptions::default() }
+        LiveOptions { events: 2_000, pace: None, throttle: None, server: ServerOptions::default() }
     }
 }
 
@@ -87,7 +90,7 @@ pub fn start_live(opts: LiveOptions) -> Live {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let engine = {
         let stop = stop.clone();
-        let pace = opts.pace;
+        let (pace, throttle) = (opts.pace, opts.throttle);
         std::thread::spawn(move || {
             let bulkhead_engine::PreparedRun { mut engine, runtime, mut source, .. } =
                 bulkhead_engine::prepare_run(&cfg).expect("prepare the demo run");
@@ -99,6 +102,9 @@ pub fn start_live(opts: LiveOptions) -> Live {
                 let Some(ev) = source.next_event().expect("market data") else { break };
                 control.before_event(&mut engine, ev.ts_ns);
                 engine.on_market(ev).expect("engine");
+                if let Some(t) = throttle {
+                    std::thread::sleep(t);
+                }
             }
             control.finished(&mut engine);
             while !stop.load(Ordering::SeqCst) {

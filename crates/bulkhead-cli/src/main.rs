@@ -293,19 +293,33 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line on the precompiled-module cache when the config names one.
+/// One line on the precompiled-module cache when the config names one; a
+/// refused cache directory / key or refused entries also go to stderr.
 fn print_module_cache(cfg: &LoadedConfig, runtime: &bulkhead_sandbox::SandboxRuntime) {
     let Some(dir) = &cfg.module_cache else { return };
     match runtime.cache_stats() {
-        Some(c) => println!(
-            "module cache: {}: {} loaded from cache, {} compiled, {} written, {} refused",
-            dir.display(),
-            c.hits,
-            c.misses + c.rejected,
-            c.writes,
-            c.rejected
-        ),
-        None => println!("module cache: {}: unusable (see the log), every module compiled", dir.display()),
+        Some(c) => {
+            println!(
+                "module cache: {}: {} loaded from cache, {} compiled, {} written, {} refused",
+                dir.display(),
+                c.hits,
+                c.misses + c.rejected,
+                c.writes,
+                c.rejected
+            );
+            if c.rejected > 0 {
+                eprintln!(
+                    "warning: module cache: {} entries refused and compiled from the module bytes instead (last: {})",
+                    c.rejected,
+                    runtime.cache_last_refusal().unwrap_or_default()
+                );
+            }
+        }
+        None => {
+            let why = runtime.cache_refused().unwrap_or("see the log");
+            println!("module cache: {}: unusable, every module compiled ({why})", dir.display());
+            eprintln!("warning: {why}");
+        }
     }
 }
 

@@ -95,6 +95,11 @@ pub struct RunSection {
     /// created mode 0700 if missing). Absent = compile every module at load.
     /// A cache never changes what runs: see `bulkhead-sandbox`'s `cache` module.
     pub module_cache: Option<PathBuf>,
+    /// `[run.module_limits]`: what a module may contain (size, functions,
+    /// locals, segments, …) and its compile budget, checked before it is
+    /// compiled (`bulkhead_sandbox::ModuleLimits`; defaults if absent).
+    #[serde(default)]
+    pub module_limits: bulkhead_sandbox::ModuleLimits,
 }
 
 fn never() -> String {

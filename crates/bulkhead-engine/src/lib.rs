@@ -231,7 +231,11 @@ type Prepared = (Engine, std::sync::Arc<SandboxRuntime>, Option<bulkhead_journal
 
 /// The engine of a run with every strategy added; the market data is the caller's.
 pub(crate) fn prepare_engine(cfg: &LoadedConfig, mode: JournalMode) -> Result<Prepared, RunError> {
-    let runtime_config = bulkhead_sandbox::RuntimeConfig { cache_dir: cfg.module_cache.clone(), ..Default::default() };
+    let runtime_config = bulkhead_sandbox::RuntimeConfig {
+        cache_dir: cfg.module_cache.clone(),
+        module_limits: cfg.raw.run.module_limits.clone(),
+        ..Default::default()
+    };
     let runtime =
         std::sync::Arc::new(SandboxRuntime::with_config(runtime_config).map_err(|e| RunError::Runtime(e.to_string()))?);
     let mut modules = Vec::new();

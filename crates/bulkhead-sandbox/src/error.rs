@@ -15,7 +15,8 @@ pub enum SandboxError {
 }
 
 /// A module was refused at load time. Every variant names the module and the
-/// offending import or export.
+/// offending item (import, export, section, count) and, for a limit, the
+/// limit and its [`crate::ModuleLimits`] field.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LoadError {
     #[error("module `{name}`: not a WebAssembly module ({message})")]
@@ -30,6 +31,23 @@ pub enum LoadError {
     WrongExportType { name: String, export: String, expected: String, found: String },
     #[error("module `{name}`: failed to compile: {message}")]
     Compile { name: String, message: String },
+    /// A count or size over one of the [`crate::ModuleLimits`], found by the
+    /// validation pass before anything was compiled. `field` is the limit's
+    /// configuration key.
+    #[error("module `{name}`: {found} {item}, over the limit of {limit} ({field})")]
+    OverLimit { name: String, item: String, found: u64, limit: u64, field: &'static str },
+    /// The validation pass could not parse the module (before compiling).
+    #[error("module `{name}`: malformed at byte offset {offset}: {message}")]
+    Malformed { name: String, offset: u64, message: String },
+    /// Compilation ran past its wall-clock budget; its result is discarded.
+    #[error("module `{name}`: compilation took longer than its budget of {budget_ms} ms (compile_timeout_ms); refused")]
+    CompileTimeout { name: String, budget_ms: u64 },
+    /// Too many compilations (earlier ones that ran over their budget still
+    /// finishing in the background) are running to start another.
+    #[error(
+        "module `{name}`: {running} compilations are still running (at most {limit}: earlier ones over their budget finish in the background); refused, retry later"
+    )]
+    CompileBusy { name: String, running: usize, limit: usize },
 }
 
 fn forbidden_why(module: &str, field: &str) -> &'static str {

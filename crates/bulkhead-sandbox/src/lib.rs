@@ -55,8 +55,10 @@ mod cache;
 mod error;
 mod host;
 mod stats;
+mod validate;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -66,11 +68,12 @@ use bulkhead_abi::{
     ABI_VERSION, EVENT_SIZE, EXPORT_MEMORY, EXPORTS, Event, IMPORT_MODULE, IMPORTS, ImportSig, MAX_BATCH,
     MAX_CONFIG_LEN,
 };
-pub use cache::CacheStats;
+pub use cache::{CacheStats, MAX_ENTRY_BYTES as MAX_CACHE_ENTRY_BYTES};
 pub use error::{BUDGET_KINDS, FAULT_KINDS, Fault, LoadError, SandboxError};
 pub use host::MAX_OPEN_ORDERS_QUERY;
 use host::{Limiter, LogBucket, StoreData};
 pub use stats::{SandboxStats, WALL_HIST_BUCKETS, WallHistogram};
+pub use validate::{ModuleCounts, ModuleLimits};
 use wasmtime::{
     Config, Engine, ExternType, FuncType, InstanceAllocationStrategy, Linker, Memory, Module, PoolingAllocationConfig,
     Store, Trap, TypedFunc,
@@ -220,6 +223,13 @@ pub struct RuntimeConfig {
     pub memory_keep_resident_bytes: u64,
     /// Precompiled-module cache directory; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// The cache's MAC key file; `None` = `<cache_dir>.key` (a sibling of
+    /// the directory, never inside it). Created (32 random bytes, mode 0600)
+    /// at first use.
+    pub cache_key_file: Option<PathBuf>,
+    /// Static limits every module is checked against before it is compiled,
+    /// and the compile's wall-clock budget.
+    pub module_limits: ModuleLimits,
 }
 
 impl Default for RuntimeConfig {
@@ -232,6 +242,8 @@ impl Default for RuntimeConfig {
             max_stack_bytes: Limits::default().stack_bytes,
             memory_keep_resident_bytes: 0,
             cache_dir: None,
+            cache_key_file: None,
+            module_limits: ModuleLimits::default(),
         }
     }
 }
@@ -259,9 +271,19 @@ pub struct SandboxRuntime {
     max_stack: usize,
     config: RuntimeConfig,
     cache: Option<cache::ModuleCache>,
+    /// Why the configured cache is not used (directory or key refused).
+    cache_refused: Option<String>,
     fallback: OnceLock<Result<Engine, String>>,
     ticker: Arc<Ticker>,
+    /// Compile workers running (including ones abandoned over budget).
+    compiling: Arc<AtomicUsize>,
 }
+
+/// At most this many compile workers run at once; a load beyond it is
+/// refused ([`LoadError::CompileBusy`]). Only compilations abandoned over
+/// their budget can pile up (a load waits for its own worker otherwise), and
+/// each of those is bounded by [`ModuleLimits`].
+pub const MAX_COMPILE_WORKERS: usize = 4;
 
 /// Engine settings shared by the pooled engine and the fallback engine.
 fn base_config(config: &RuntimeConfig) -> Config {
@@ -352,7 +374,16 @@ impl SandboxRuntime {
         }
         let engine = Engine::new(&cfg).map_err(engine_err)?;
         let linker = host::build_linker(&engine)?;
-        let cache = config.cache_dir.as_deref().and_then(|dir| cache::ModuleCache::open(dir, &engine));
+        let (cache, cache_refused) = match config.cache_dir.as_deref() {
+            None => (None, None),
+            Some(dir) => match cache::ModuleCache::open(dir, config.cache_key_file.as_deref(), &engine) {
+                Ok(c) => (Some(c), None),
+                Err(why) => {
+                    tracing::warn!(dir = %dir.display(), why, "module cache not used");
+                    (None, Some(why))
+                }
+            },
+        };
         let ticker = Arc::new(Ticker::start(engine.clone())?);
         Ok(SandboxRuntime {
             engine,
@@ -360,8 +391,10 @@ impl SandboxRuntime {
             max_stack: config.max_stack_bytes,
             config,
             cache,
+            cache_refused,
             fallback: OnceLock::new(),
             ticker,
+            compiling: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -390,12 +423,81 @@ impl SandboxRuntime {
         self.cache.as_ref().map(|c| c.dir())
     }
 
-    /// Compile and validate. `name` is used in error messages.
+    /// Why a configured cache is not used (its directory or key file was
+    /// refused: the message names it), `None` if it is used or none is
+    /// configured.
+    pub fn cache_refused(&self) -> Option<&str> {
+        self.cache_refused.as_deref()
+    }
+
+    /// The reason the last cache entry was refused, if any was.
+    pub fn cache_last_refusal(&self) -> Option<String> {
+        self.cache.as_ref().and_then(|c| c.last_refusal())
+    }
+
+    /// Check `bytes` against this runtime's [`ModuleLimits`] without
+    /// compiling (what [`SandboxRuntime::load`] does first).
+    pub fn check_module(&self, name: &str, bytes: &[u8]) -> Result<ModuleCounts, LoadError> {
+        validate::check_module(name, bytes, &self.config.module_limits)
+    }
+
+    /// Compile `bytes` with `engine` on a worker thread, waiting at most
+    /// until `deadline`. Over the deadline the worker is abandoned (it
+    /// finishes in the background, bounded by the static limits, and its
+    /// result is dropped) and the load is refused.
+    fn compile_bounded(
+        &self,
+        name: &str,
+        engine: &Engine,
+        bytes: &Arc<[u8]>,
+        deadline: Instant,
+    ) -> Result<wasmtime::Result<Module>, LoadError> {
+        let budget_ms = self.config.module_limits.compile_timeout_ms;
+        let running = self.compiling.fetch_add(1, Ordering::AcqRel);
+        struct Release(Arc<AtomicUsize>);
+        impl Drop for Release {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let release = Release(Arc::clone(&self.compiling));
+        if running >= MAX_COMPILE_WORKERS {
+            return Err(LoadError::CompileBusy { name: name.to_string(), running, limit: MAX_COMPILE_WORKERS });
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        let (engine, bytes) = (engine.clone(), Arc::clone(bytes));
+        std::thread::Builder::new()
+            .name("bulkhead-compile".into())
+            .spawn(move || {
+                let _release = release;
+                let _ = tx.send(Module::from_binary(&engine, &bytes));
+            })
+            .map_err(|e| LoadError::Compile {
+                name: name.to_string(),
+                message: format!("could not start a compile worker: {e}"),
+            })?;
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(r) => Ok(r),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!(module = name, budget_ms, "compilation over budget; refused");
+                Err(LoadError::CompileTimeout { name: name.to_string(), budget_ms })
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(LoadError::Compile { name: name.to_string(), message: "the compile worker panicked".to_string() })
+            }
+        }
+    }
+
+    /// Check, compile and validate. `name` is used in error messages.
     ///
-    /// Only binary wasm is accepted (no WAT text). With a cache directory
-    /// configured, a verified precompiled artifact is used instead of
-    /// compiling (see the `cache` module docs); the same import/export
-    /// validation runs either way.
+    /// Only binary wasm is accepted (no WAT text). First the module is
+    /// checked against [`RuntimeConfig::module_limits`] without compiling
+    /// ([`LoadError::OverLimit`] names the item and the limit); then it is
+    /// compiled on a worker thread under
+    /// [`ModuleLimits::compile_timeout_ms`] ([`LoadError::CompileTimeout`]).
+    /// With a cache directory configured, a verified precompiled artifact
+    /// (see the `cache` module) is used instead of compiling; the same
+    /// checks and import/export validation run either way.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<StrategyModule, LoadError> {
         if !bytes.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm {
@@ -403,6 +505,9 @@ impl SandboxRuntime {
                 message: "missing the `\\0asm` magic header".to_string(),
             });
         }
+        let started = Instant::now();
+        validate::check_module(name, bytes, &self.config.module_limits)?;
+        let deadline = started + Duration::from_millis(self.config.module_limits.compile_timeout_ms);
         let hash = *blake3::hash(bytes).as_bytes();
         let cached = match &self.cache {
             Some(c) => match c.get(&self.engine, &hash) {
@@ -412,41 +517,44 @@ impl SandboxRuntime {
             None => None,
         };
         let from_cache = cached.is_some();
+        let compile_err = |e: wasmtime::Error| LoadError::Compile { name: name.to_string(), message: format!("{e:#}") };
         let module = match cached {
             Some(m) => {
                 validate(name, &m)?;
                 m
             }
-            None => match Module::from_binary(&self.engine, bytes) {
-                Ok(m) => {
-                    validate(name, &m)?;
-                    if let Some(c) = &self.cache {
-                        c.put(&hash, &m);
+            None => {
+                let shared: Arc<[u8]> = Arc::from(bytes);
+                match self.compile_bounded(name, &self.engine, &shared, deadline)? {
+                    Ok(m) => {
+                        validate(name, &m)?;
+                        if let Some(c) = &self.cache {
+                            c.put(&hash, &m);
+                        }
+                        m
                     }
-                    m
+                    Err(e) if self.config.max_instances > 0 => {
+                        // Either invalid wasm or valid wasm the pool cannot hold
+                        // (initial memory/table over the slot, oversized
+                        // instance): the on-demand engine tells which.
+                        let pool_error = format!("{e:#}");
+                        let fallback = self
+                            .fallback_engine()
+                            .map_err(|message| LoadError::Compile { name: name.to_string(), message })?;
+                        let m = self.compile_bounded(name, fallback, &shared, deadline)?.map_err(compile_err)?;
+                        validate(name, &m)?;
+                        tracing::debug!(module = name, error = %pool_error, "module does not fit the instance pool");
+                        return Ok(StrategyModule {
+                            name: name.to_string(),
+                            hash,
+                            module: m,
+                            from_cache,
+                            unfit: Some(pool_error),
+                        });
+                    }
+                    Err(e) => return Err(compile_err(e)),
                 }
-                Err(e) if self.config.max_instances > 0 => {
-                    // Either invalid wasm or valid wasm the pool cannot hold
-                    // (initial memory/table over the slot, several memories,
-                    // oversized instance): the on-demand engine tells which.
-                    let pool_error = format!("{e:#}");
-                    let fallback = self
-                        .fallback_engine()
-                        .map_err(|message| LoadError::Compile { name: name.to_string(), message })?;
-                    let m = Module::from_binary(fallback, bytes)
-                        .map_err(|e| LoadError::Compile { name: name.to_string(), message: format!("{e:#}") })?;
-                    validate(name, &m)?;
-                    tracing::debug!(module = name, error = %pool_error, "module does not fit the instance pool");
-                    return Ok(StrategyModule {
-                        name: name.to_string(),
-                        hash,
-                        module: m,
-                        from_cache,
-                        unfit: Some(pool_error),
-                    });
-                }
-                Err(e) => return Err(LoadError::Compile { name: name.to_string(), message: format!("{e:#}") }),
-            },
+            }
         };
         tracing::debug!(module = name, hash = %blake3::Hash::from(hash).to_hex(), from_cache, "strategy module loaded");
         Ok(StrategyModule { name: name.to_string(), hash, module, from_cache, unfit: None })

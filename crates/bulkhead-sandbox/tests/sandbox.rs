@@ -372,8 +372,9 @@ fn missing_and_mistyped_exports_are_refused() {
 fn non_wasm_bytes_are_refused() {
     let e = refused(b"#!/bin/sh\nrm -rf /\n");
     assert!(matches!(&e, LoadError::NotWasm { name, .. } if name == "evil.wasm"), "{e:?}");
+    // Malformed bytes are refused by the pre-compile pass, with the offset.
     let e = refused(b"\0asm\x01\0\0\0\xff\xff");
-    assert!(matches!(&e, LoadError::Compile { .. }), "{e:?}");
+    assert!(matches!(&e, LoadError::Malformed { name, offset: 8, .. } if name == "evil.wasm"), "{e:?}");
 }
 
 #[test]

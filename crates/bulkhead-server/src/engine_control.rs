@@ -11,6 +11,16 @@
 //! ring, and rejects, fills, faults and state changes to the live stream
 //! (only while someone listens). Journal fsync timings feed the fsync
 //! histogram.
+//!
+//! A hot deploy never compiles on the engine thread: the engine checks the
+//! target (404 / 409 at once), then hands signature verification and the
+//! compile (`SandboxRuntime::load`: static module limits, then a compile
+//! under its wall-clock budget) to a worker thread and goes on trading. At
+//! the first event boundary after the worker is done, the compiled module
+//! is checked against the strategy's limits, its bytes stored and the
+//! command journalled, and the strategy swapped — or the deploy is refused
+//! with nothing journalled. One deploy compiles at a time (a second gets a
+//! 409 until the first is answered).
 
 use crate::{
     Command, CommandError, ControlHandle, DecisionKind, DecisionRecord, EngineStatus, FaultRecord, Histogram,
@@ -22,9 +32,10 @@ use bulkhead_engine::{Engine, Observed, Status};
 use bulkhead_model::Instrument;
 use bulkhead_provenance::{ProvenanceError, TrustedKeys};
 use bulkhead_risk::{LimitError, Scope as RiskScope, TradingState as RiskState};
-use bulkhead_sandbox::SandboxRuntime;
+use bulkhead_provenance::Signer;
+use bulkhead_sandbox::{SandboxRuntime, StrategyModule};
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// Publish a snapshot at least every this many events …
@@ -63,6 +74,23 @@ pub struct EngineControl {
     /// oldest first: what `/api/v1/decisions` and `/api/v1/faults` serve.
     decisions: VecDeque<Arc<DecisionRecord>>,
     faults: VecDeque<Arc<FaultRecord>>,
+    /// The hot deploy whose module is compiling off the engine thread.
+    deploy: Option<PendingDeploy>,
+}
+
+/// What a deploy's compile worker hands back: the compiled module and the
+/// verified signer, or the refusal.
+type Compiled = Result<(StrategyModule, Option<Signer>), CommandError>;
+
+/// A deploy accepted for compilation, waiting for its worker.
+struct PendingDeploy {
+    strategy: String,
+    /// The command's journal line (without the signer, added once verified).
+    line: String,
+    module_bytes: Vec<u8>,
+    had_signature: bool,
+    reply: crate::Reply,
+    result: mpsc::Receiver<Compiled>,
 }
 
 impl EngineControl {
@@ -77,6 +105,7 @@ impl EngineControl {
             fsync_hist,
             decisions: VecDeque::new(),
             faults: VecDeque::new(),
+            deploy: None,
             handle,
             runtime,
             pace: pace.filter(|p| *p > 0.0),
@@ -340,9 +369,26 @@ impl EngineControl {
         }
     }
 
+    /// True while a hot deploy's module is compiling off the engine thread.
+    pub fn deploy_compiling(&self) -> bool {
+        self.deploy.is_some()
+    }
+
     fn drain_commands(&mut self, engine: &mut Engine) {
+        self.finish_deploy(engine);
         while let Some((cmd, actor, reply)) = self.handle.try_recv() {
-            let result = self.apply(engine, &cmd, &cmd.journal_line(&actor));
+            let line = cmd.journal_line(&actor);
+            let cmd = match cmd {
+                Command::Deploy { strategy, module_bytes, signature } => {
+                    match self.start_deploy(engine, strategy, module_bytes, signature, line) {
+                        Ok(pending) => self.deploy = Some(pending.with_reply(reply)),
+                        Err(e) => reply.send(Err(e)),
+                    }
+                    continue;
+                }
+                cmd => cmd,
+            };
+            let result = self.apply(engine, &cmd, &line);
             // What the command did (state changes, cancels, a deployed
             // module's faults) is in the rings and the snapshot before the
             // caller hears back.
@@ -406,47 +452,9 @@ impl EngineControl {
                 let status = engine.redeploy(sid, None, line).map_err(CommandError::Conflict)?;
                 Ok(format!("strategy `{name}` restarted{}", start_note(&status)))
             }
-            Command::Deploy { strategy: name, module_bytes, signature } => {
-                let sid = strategy(engine, name)?;
-                let label = format!("{name} (deployed)");
-                let signer = match &self.trusted {
-                    Some(trusted) => Some(
-                        bulkhead_provenance::verify_module(&label, module_bytes, signature.as_ref(), trusted)
-                            .map_err(|e| signature_error(name, e))?,
-                    ),
-                    None => None,
-                };
-                // Refuse, before anything is journalled: a native strategy,
-                // a module that does not compile or breaks the import /
-                // export rules, or one that cannot fit the strategy's limits.
-                engine.check_redeploy(sid, None).map_err(CommandError::Conflict)?;
-                let module = self
-                    .runtime
-                    .load(&label, module_bytes)
-                    .map_err(|e| CommandError::invalid("module", e.to_string()))?;
-                engine.check_redeploy(sid, Some(&module)).map_err(|e| CommandError::invalid("module", e))?;
-                let hash = hex(&module.hash);
-                // The journalled command names the key the signature was
-                // verified against (replay records the same signer).
-                let (line, signed) = match &signer {
-                    Some(s) => (
-                        format!("{line} signer={} signer_key={}", s.name, hex(&s.public_key)),
-                        format!(", signed by {} ({})", s.name, s.fingerprint),
-                    ),
-                    None if signature.is_some() => {
-                        (line.to_string(), ", unsigned: this run has no trusted keys to check the signature".into())
-                    }
-                    None => (line.to_string(), String::new()),
-                };
-                // The module's bytes go into the journal directory first (resume and replay load it).
-                engine
-                    .journal_deploy(&line, module_bytes)
-                    .map_err(|e| CommandError::Internal(format!("journal: {e}")))?;
-                let status = engine
-                    .redeploy(sid, Some((module, signer.map(|s| s.public_key))), &line)
-                    .map_err(CommandError::Conflict)?;
-                Ok(format!("strategy `{name}` now runs module {hash}{signed}{}", start_note(&status)))
-            }
+            // Deploys go through start_deploy / finish_deploy (compiled off
+            // the engine thread) and never reach here.
+            Command::Deploy { .. } => Err(CommandError::Internal("deploy applied without compiling".into())),
             Command::SetLimit { strategy: name, field, value } => {
                 let sid = strategy(engine, name)?;
                 // Validate the whole change first (as the policy file would be,
@@ -466,6 +474,104 @@ impl EngineControl {
         }
     }
 
+    /// Check a deploy's target on the engine thread (nothing is journalled),
+    /// then verify the signature and compile the module on a worker thread.
+    fn start_deploy(
+        &mut self,
+        engine: &Engine,
+        name: String,
+        module_bytes: Vec<u8>,
+        signature: Option<bulkhead_provenance::ModuleSignature>,
+        line: String,
+    ) -> Result<StartedDeploy, CommandError> {
+        let sid = engine.strategy_id(&name).ok_or_else(|| CommandError::not_found("strategy", &name))?;
+        if let Some(p) = &self.deploy {
+            return Err(CommandError::Conflict(format!(
+                "a deploy of `{}` is still compiling; retry once it has been answered",
+                p.strategy
+            )));
+        }
+        // A native strategy cannot take a module.
+        engine.check_redeploy(sid, None).map_err(CommandError::Conflict)?;
+        let (tx, rx) = mpsc::sync_channel(1);
+        let (runtime, trusted) = (Arc::clone(&self.runtime), self.trusted.clone());
+        let (bytes, label, strategy) = (module_bytes.clone(), format!("{name} (deployed)"), name.clone());
+        let had_signature = signature.is_some();
+        std::thread::Builder::new()
+            .name("bulkhead-deploy".into())
+            .spawn(move || {
+                let compiled = (|| {
+                    let signer = match &trusted {
+                        Some(trusted) => Some(
+                            bulkhead_provenance::verify_module(&label, &bytes, signature.as_ref(), trusted)
+                                .map_err(|e| signature_error(&strategy, e))?,
+                        ),
+                        None => None,
+                    };
+                    // Static limits, then a compile under its budget; a module
+                    // that breaks the import / export rules is refused too.
+                    let module =
+                        runtime.load(&label, &bytes).map_err(|e| CommandError::invalid("module", e.to_string()))?;
+                    Ok((module, signer))
+                })();
+                let _ = tx.send(compiled);
+            })
+            .map_err(|e| CommandError::Internal(format!("could not start the deploy compile worker: {e}")))?;
+        Ok(StartedDeploy { strategy: name, line, module_bytes, had_signature, result: rx })
+    }
+
+    /// At an event boundary: if the pending deploy's worker is done, refuse
+    /// it or journal and apply it, and answer its caller.
+    fn finish_deploy(&mut self, engine: &mut Engine) {
+        let Some(p) = &self.deploy else { return };
+        let compiled = match p.result.try_recv() {
+            Ok(c) => c,
+            Err(mpsc::TryRecvError::Empty) => return,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                Err(CommandError::Internal("the deploy compile worker stopped without an answer".into()))
+            }
+        };
+        let Some(p) = self.deploy.take() else { return };
+        let result = compiled.and_then(|(module, signer)| self.apply_deploy(engine, &p, module, signer));
+        self.observe(engine);
+        self.publish(engine);
+        p.reply.send(result);
+    }
+
+    /// Refuse (nothing journalled) a compiled module that cannot fit the
+    /// strategy's limits; otherwise store its bytes, journal the command
+    /// and swap the strategy.
+    fn apply_deploy(
+        &mut self,
+        engine: &mut Engine,
+        p: &PendingDeploy,
+        module: StrategyModule,
+        signer: Option<Signer>,
+    ) -> Result<String, CommandError> {
+        let name = &p.strategy;
+        let sid = engine.strategy_id(name).ok_or_else(|| CommandError::not_found("strategy", name))?;
+        engine.check_redeploy(sid, Some(&module)).map_err(|e| CommandError::invalid("module", e))?;
+        let hash = hex(&module.hash);
+        // The journalled command names the key the signature was verified
+        // against (replay records the same signer).
+        let (line, signed) = match &signer {
+            Some(s) => (
+                format!("{} signer={} signer_key={}", p.line, s.name, hex(&s.public_key)),
+                format!(", signed by {} ({})", s.name, s.fingerprint),
+            ),
+            None if p.had_signature => {
+                (p.line.clone(), ", unsigned: this run has no trusted keys to check the signature".into())
+            }
+            None => (p.line.clone(), String::new()),
+        };
+        // The module's bytes go into the journal directory first (resume and replay load it).
+        engine.journal_deploy(&line, &p.module_bytes).map_err(|e| CommandError::Internal(format!("journal: {e}")))?;
+        let status = engine
+            .redeploy(sid, Some((module, signer.map(|s| s.public_key))), &line)
+            .map_err(CommandError::Conflict)?;
+        Ok(format!("strategy `{name}` now runs module {hash}{signed}{}", start_note(&status)))
+    }
+
     /// Build and publish a snapshot of the engine now.
     pub fn publish(&mut self, engine: &Engine) {
         self.last_publish = (engine.events(), Instant::now());
@@ -475,6 +581,22 @@ impl EngineControl {
         snap.decisions = self.decisions.iter().cloned().collect();
         snap.faults = self.faults.iter().cloned().collect();
         self.handle.publish(snap);
+    }
+}
+
+/// A deploy whose worker was started, before its reply slot is attached.
+struct StartedDeploy {
+    strategy: String,
+    line: String,
+    module_bytes: Vec<u8>,
+    had_signature: bool,
+    result: mpsc::Receiver<Compiled>,
+}
+
+impl StartedDeploy {
+    fn with_reply(self, reply: crate::Reply) -> PendingDeploy {
+        let StartedDeploy { strategy, line, module_bytes, had_signature, result } = self;
+        PendingDeploy { strategy, line, module_bytes, had_signature, reply, result }
     }
 }
 

@@ -796,8 +796,19 @@ fn submit_error_status(e: &SubmitError) -> StatusCode {
 
 /// Hand a command to the engine and turn its answer into a response.
 async fn submit(st: &AppState, actor: Actor, command: Command, target: Value) -> ApiResult {
+    submit_within(st, actor, command, target, st.opts.command_timeout).await
+}
+
+/// [`submit`] waiting at most `timeout` for the engine's answer.
+async fn submit_within(
+    st: &AppState,
+    actor: Actor,
+    command: Command,
+    target: Value,
+    timeout: std::time::Duration,
+) -> ApiResult {
     let kind = command.kind();
-    let result = st.client.submit(command, actor.clone(), st.opts.command_timeout).await;
+    let result = st.client.submit(command, actor.clone(), timeout).await;
     let (status, body, ok, message) = match result {
         Ok(Ok(message)) => {
             st.client.metrics.command_answered(kind, "ok");
@@ -968,7 +979,10 @@ async fn deploy(
         target["signer"] = json!(sig.signer);
         target["public_key"] = json!(bulkhead_provenance::to_hex(&sig.public_key));
     }
-    submit(&st, actor, Command::Deploy { strategy: name, module_bytes: bytes.to_vec(), signature }, target).await
+    // The engine compiles the module off its thread (under the runtime's
+    // compile budget) and answers once it is applied or refused.
+    let cmd = Command::Deploy { strategy: name, module_bytes: bytes.to_vec(), signature };
+    submit_within(&st, actor, cmd, target, st.opts.deploy_timeout).await
 }
 
 #[cfg(test)]

@@ -167,6 +167,11 @@ pub struct ServerOptions {
     pub json_body_limit: usize,
     /// Largest wasm module accepted by deploy (413 above).
     pub deploy_body_limit: usize,
+    /// How long a deploy request waits for the engine's answer (504 after):
+    /// the module is compiled off the engine thread first, under the
+    /// runtime's `compile_timeout_ms` (10 s by default), which must be
+    /// shorter.
+    pub deploy_timeout: Duration,
     /// Commands queued for the engine at most (503 when full).
     pub command_queue: usize,
     /// Live events buffered per subscriber before the oldest are dropped.
@@ -224,6 +229,7 @@ impl Default for ServerOptions {
             command_timeout: Duration::from_secs(5),
             json_body_limit: 1 << 20,
             deploy_body_limit: 16 << 20,
+            deploy_timeout: Duration::from_secs(30),
             command_queue: 64,
             stream_capacity: 1024,
             worker_threads: 1,

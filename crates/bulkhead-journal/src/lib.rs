@@ -102,5 +102,6 @@ pub use format::{
 };
 pub use reader::{JournalReader, Record, VerifyReport, verify, verify_with};
 pub use writer::{
-    BLOB_DIR, FsyncPolicy, FsyncStats, JournalParams, JournalSummary, JournalWriter, RecoveryReport, read_blob,
+    BLOB_DIR, FsyncPolicy, FsyncStats, JournalParams, JournalSummary, JournalWriter, RecoveryReport, TornTail,
+    read_blob, torn_tail,
 };

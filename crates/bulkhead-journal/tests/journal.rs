@@ -7,7 +7,7 @@ use bulkhead_journal::*;
 use proptest::prelude::*;
 
 fn params(segment_bytes: u64) -> JournalParams {
-    JournalParams { fsync: FsyncPolicy::Never, segment_bytes }
+    JournalParams { fsync: FsyncPolicy::Never, segment_bytes, ..JournalParams::default() }
 }
 
 fn payload_for(i: u64) -> Vec<u8> {
@@ -427,7 +427,7 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(matches!(
         JournalWriter::create(
             &tmp.path().join("k"),
-            JournalParams { fsync: FsyncPolicy::EveryN(0), segment_bytes: 10 }
+            JournalParams { fsync: FsyncPolicy::EveryN(0), segment_bytes: 10, ..JournalParams::default() }
         ),
         Err(JournalError::InvalidParams(_))
     ));
@@ -467,7 +467,7 @@ fn fsync_policies_round_trip() {
         [FsyncPolicy::Always, FsyncPolicy::EveryN(3), FsyncPolicy::Group { records: 4, millis: 7 }, FsyncPolicy::Never]
     {
         let tmp = tempfile::tempdir().unwrap();
-        let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 512 }).unwrap();
+        let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 512, ..JournalParams::default() }).unwrap();
         for i in 0..20u64 {
             w.append(3, i, &payload_for(i)).unwrap();
         }
@@ -495,7 +495,7 @@ fn group_commit_tracks_what_is_durable() {
     let tmp = tempfile::tempdir().unwrap();
     // A group so large it never fills: only explicit syncs make records durable.
     let fsync = FsyncPolicy::Group { records: 1000, millis: 60_000 };
-    let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20 }).unwrap();
+    let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() }).unwrap();
     for i in 0..10u64 {
         w.append(1, i, &payload_for(i)).unwrap();
     }
@@ -514,7 +514,7 @@ fn group_commit_tracks_what_is_durable() {
     // The time bound (1 ms): an append after the deadline commits the group.
     let tmp2 = tempfile::tempdir().unwrap();
     let fsync = FsyncPolicy::Group { records: 1_000_000, millis: 1 };
-    let mut w2 = JournalWriter::create(tmp2.path(), JournalParams { fsync, segment_bytes: 1 << 20 }).unwrap();
+    let mut w2 = JournalWriter::create(tmp2.path(), JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() }).unwrap();
     w2.append(1, 0, b"a").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(5));
     w2.append(1, 1, b"b").unwrap();
@@ -534,7 +534,7 @@ fn group_commit_tracks_what_is_durable() {
 fn tick_enforces_the_group_time_bound_while_nothing_is_appended() {
     let tmp = tempfile::tempdir().unwrap();
     let fsync = FsyncPolicy::Group { records: 1_000_000, millis: 5 };
-    let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20 }).unwrap();
+    let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() }).unwrap();
     assert!(!w.tick().unwrap(), "nothing pending");
     w.append(1, 0, b"a").unwrap();
     w.append(1, 1, b"b").unwrap();
@@ -550,7 +550,7 @@ fn tick_enforces_the_group_time_bound_while_nothing_is_appended() {
     // Other policies have no time bound: tick never syncs.
     let tmp2 = tempfile::tempdir().unwrap();
     let mut w =
-        JournalWriter::create(tmp2.path(), JournalParams { fsync: FsyncPolicy::EveryN(100), segment_bytes: 1 << 20 })
+        JournalWriter::create(tmp2.path(), JournalParams { fsync: FsyncPolicy::EveryN(100), segment_bytes: 1 << 20, ..JournalParams::default() })
             .unwrap();
     w.append(1, 0, b"a").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2));
@@ -563,7 +563,7 @@ fn blobs_are_content_addressed_beside_the_segments_and_checked_on_read() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
     let fsync = FsyncPolicy::Group { records: 10, millis: 5 };
-    let mut w = JournalWriter::create(&dir, JournalParams { fsync, segment_bytes: 1 << 20 }).unwrap();
+    let mut w = JournalWriter::create(&dir, JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() }).unwrap();
     let bytes = b"\0asm module bytes".to_vec();
     let h = w.store_blob(&bytes).unwrap();
     assert_eq!(&h, blake3::hash(&bytes).as_bytes());
@@ -717,7 +717,7 @@ fn open_append_refuses_damage_that_is_not_a_torn_tail() {
 #[test]
 fn fsync_samples_bytes_and_segments() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = JournalParams { fsync: FsyncPolicy::Always, segment_bytes: 400 };
+    let p = JournalParams { fsync: FsyncPolicy::Always, segment_bytes: 400, ..JournalParams::default() };
     let mut w = JournalWriter::create(tmp.path(), p).unwrap();
     w.append(1, 1, b"before sampling").unwrap();
     let mut got = Vec::new();

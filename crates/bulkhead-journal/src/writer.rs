@@ -511,7 +511,8 @@ impl JournalWriter {
 
     fn poison(&mut self, e: io::Error) -> JournalError {
         self.poisoned = true;
-        tracing::error!(segment = %self.seg_path.display(), error = %e, "journal write failed; writer poisoned");
+        // The caller gets (and prints) the error; at warn so it is not said twice.
+        tracing::warn!(segment = %self.seg_path.display(), error = %e, "journal write failed; writer poisoned");
         JournalError::io(&self.seg_path, e)
     }
 

@@ -23,7 +23,10 @@ pub enum JournalCmd {
         #[arg(long)]
         trusted_keys: Option<PathBuf>,
     },
-    /// Print records readably, filtered.
+    /// Print records readably, filtered. On a crashed run's journal, every
+    /// intact record is shown and the torn tail is named on stderr (as a
+    /// `{"torn_tail": ...}` object with --json), exit 0, nothing changed;
+    /// damage anywhere else is an error after the records before it.
     Show {
         path: PathBuf,
         /// Only records about this strategy (by name); repeatable.
@@ -193,7 +196,8 @@ fn show(
     let mut instruments = Vec::new();
     let reader = JournalReader::open(path).with_context(|| format!("{}", path.display()))?;
     for rec in reader {
-        let rec = rec?;
+        // A torn tail or damage: the second pass below reports it after the intact records.
+        let Ok(rec) = rec else { break };
         if rec.kind == records::MODULE
             && let Ok(decode::Decoded::Module { sid, name, .. }) = decode::decode(rec.kind, &rec.payload)
         {
@@ -227,6 +231,26 @@ fn show(
             Ok(r) => r,
             Err(e) => {
                 out.flush()?;
+                // A crashed run's torn tail: every intact record is shown; say
+                // where the tail is (stderr; a JSON object there with --json)
+                // and succeed. Nothing on disk is changed.
+                if let bulkhead_journal::JournalError::Corrupt(v) = &e
+                    && let Some(t) = bulkhead_journal::torn_tail(path, v)?
+                {
+                    let segment = bulkhead_journal::segment_file_name(t.segment);
+                    if json {
+                        let o = serde_json::json!({"torn_tail": {"segment": segment, "offset": t.offset,
+                            "bytes": t.bytes, "seq": v.seq(), "problem": v.kind.to_string()}});
+                        eprintln!("{o}");
+                    } else {
+                        eprintln!(
+                            "torn tail: segment {segment} from byte {} ({} bytes) is not a whole record: {}; \
+                             `bulkhead run --resume` cuts it, nothing was changed",
+                            t.offset, t.bytes, v.kind
+                        );
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
                 bail!("journal stops verifying: {e}");
             }
         };

@@ -18,6 +18,8 @@ use journal_cmd::JournalCmd;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -44,7 +46,7 @@ enum Cmd {
         /// Paper mode: pace replayed data at N× real time (1 = real time).
         #[arg(long)]
         pace: Option<f64>,
-        /// Keep serving the final state after the run ends, until Ctrl-C.
+        /// Keep serving the final state after the run ends, until SIGTERM or Ctrl-C.
         #[arg(long, requires = "listen")]
         linger: bool,
         /// Serve the control plane over HTTPS (rustls) with this certificate
@@ -60,7 +62,8 @@ enum Cmd {
         #[arg(long)]
         resume: bool,
         /// Print `acked SEQ` on stdout whenever more journal records are
-        /// durable under the fsync policy (records below SEQ survive a crash).
+        /// durable under the fsync policy (records below SEQ survive a crash);
+        /// also with --listen and --pace (then while waiting for the market too).
         #[arg(long)]
         ack_lines: bool,
     },
@@ -144,8 +147,113 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::from(2)
+        }
+    }
+}
+
+/// An error and its causes on one line, each said once. Library errors
+/// often show their source in their own message *and* return it as
+/// `source()` (`#[error("journal: {0}")] Journal(#[from] JournalError)`,
+/// `#[error("I/O error on {path}: {source}")]`): printing the chain
+/// (`{:#}`) would repeat it ("No space left on device" three times on one
+/// line). A cause whose text the line already holds is skipped.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// A graceful stop: SIGTERM (systemd, Kubernetes) and SIGINT (Ctrl-C) set
+/// `requested` (and say which in `signal`); the run loop then stops taking
+/// events and commands at the next event boundary, and the run ends as if
+/// its data had ended there (see [`run`]). A second signal while stopping
+/// exits at once with 128 + its number, as an impatient operator expects.
+struct Shutdown {
+    requested: Arc<AtomicBool>,
+    signal: Arc<AtomicUsize>,
+}
+
+impl Shutdown {
+    fn install() -> Result<Self> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let requested = Arc::new(AtomicBool::new(false));
+        let signal = Arc::new(AtomicUsize::new(0));
+        for sig in [SIGTERM, SIGINT] {
+            // Handlers run in registration order: the first signal finds the flag clear.
+            signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, requested.clone())
+                .context("installing a signal handler")?;
+            signal_hook::flag::register(sig, requested.clone()).context("installing a signal handler")?;
+            signal_hook::flag::register_usize(sig, signal.clone(), sig as usize)
+                .context("installing a signal handler")?;
+        }
+        Ok(Shutdown { requested, signal })
+    }
+
+    fn requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+
+    fn name(&self) -> &'static str {
+        match self.signal.load(Ordering::Relaxed) as i32 {
+            signal_hook::consts::SIGTERM => "SIGTERM",
+            signal_hook::consts::SIGINT => "SIGINT",
+            _ => "a signal",
+        }
+    }
+}
+
+/// The market data of a run, cut short once `stopped` is set: the engine
+/// loop then ends as at the end of the data (the event in hand is finished).
+struct Stoppable<'a> {
+    inner: &'a mut dyn bulkhead_data::MarketSource,
+    stopped: &'a AtomicBool,
+}
+
+impl bulkhead_data::MarketSource for Stoppable<'_> {
+    fn next_event(&mut self) -> Result<Option<bulkhead_abi::Event>, bulkhead_data::DataError> {
+        if self.stopped.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        self.inner.next_event()
+    }
+    fn len_hint(&self) -> Option<u64> {
+        self.inner.len_hint()
+    }
+}
+
+/// `--ack-lines`: print `acked SEQ` when the journal's durable point moves.
+#[derive(Clone)]
+struct Acks {
+    on: bool,
+    acked: Arc<AtomicU64>,
+}
+
+impl Acks {
+    fn new(on: bool) -> Self {
+        Acks { on, acked: Arc::new(AtomicU64::new(u64::MAX)) }
+    }
+    fn check(&self, engine: &bulkhead_engine::Engine) {
+        let seq = engine.journal_durable_seq();
+        if self.on && self.acked.swap(seq, Ordering::Relaxed) != seq {
+            // A supervisor reading these must see them now, not at exit.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "acked {seq}").and_then(|()| out.flush());
+        }
+    }
+    fn finished(&self, report: &bulkhead_engine::RunReport) {
+        if self.on {
+            println!("acked {}", report.journal.records);
         }
     }
 }
@@ -248,9 +356,16 @@ fn run(
     mode: JournalMode,
     ack_lines: bool,
 ) -> Result<ExitCode> {
+    if let Some(p) = pace
+        && !(p.is_finite() && p > 0.0)
+    {
+        anyhow::bail!("--pace: `{p}` is not a positive number (1 = real time, 10 = ten times faster)");
+    }
     let cfg = LoadedConfig::load(&config)?;
+    let shutdown = Shutdown::install()?;
+    let acks = Acks::new(ack_lines);
     if serve.listen.is_some() || pace.is_some() {
-        return run_live(&cfg, quiet, serve, pace, linger, mode);
+        return run_live(&cfg, quiet, serve, pace, linger, mode, &shutdown, &acks);
     }
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
@@ -260,9 +375,46 @@ fn run(
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let bulkhead_engine::PreparedRun { mut engine, mut source, recovery, runtime, .. } =
-        bulkhead_engine::prepare_run_with(&cfg, mode)?;
-    if let Some(r) = &recovery {
+    let bulkhead_engine::PreparedRun { mut engine, mut source, runtime, .. } = prepare(&cfg, mode)?;
+    bar.set_length(source.len_hint().unwrap_or(0));
+    let stopped = AtomicBool::new(false);
+    let mut data = Stoppable { inner: source.as_mut(), stopped: &stopped };
+    // `control` is called at each event boundary once a resumed run has
+    // reproduced its journal (a stop during re-derivation waits for that).
+    engine.run_controlled(&mut data, &mut |n| bar.set_position(n), &mut |e, _| {
+        if shutdown.requested() {
+            stopped.store(true, Ordering::Relaxed);
+        }
+        acks.check(e);
+    })?;
+    let report = engine.finish()?;
+    acks.finished(&report);
+    bar.finish_and_clear();
+    stop_note(&shutdown, &stopped, &report);
+    print_report(&report, started, &cfg);
+    print_module_cache(&cfg, &runtime);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Open the run (resuming if asked) and say what recovery did.
+fn prepare(cfg: &LoadedConfig, mode: JournalMode) -> Result<bulkhead_engine::PreparedRun> {
+    let prepared = bulkhead_engine::prepare_run_with(cfg, mode).map_err(|e| {
+        let refused = matches!(
+            &e,
+            bulkhead_engine::RunError::Journal(bulkhead_journal::JournalError::Corrupt(_))
+        );
+        let e = anyhow::Error::from(e);
+        if mode == JournalMode::Resume && refused {
+            e.context(format!(
+                "cannot resume {}: only a torn tail at the end of the last segment may be cut, and this is damage \
+                 inside the journal; nothing was changed (see `bulkhead journal verify`)",
+                cfg.journal_dir.display()
+            ))
+        } else {
+            e
+        }
+    })?;
+    if let Some(r) = &prepared.recovery {
         eprintln!(
             "resuming {}: {} records kept{}",
             cfg.journal_dir.display(),
@@ -272,25 +424,19 @@ fn run(
                 .map_or(String::new(), |t| format!(", torn tail of {} bytes cut ({t})", r.dropped_bytes))
         );
     }
-    bar.set_length(source.len_hint().unwrap_or(0));
-    let mut acked = u64::MAX;
-    let mut out = std::io::stdout().lock();
-    engine.run_controlled(source.as_mut(), &mut |n| bar.set_position(n), &mut |e, _| {
-        if ack_lines && e.journal_durable_seq() != acked {
-            acked = e.journal_durable_seq();
-            // A supervisor reading these must see them now, not at exit.
-            let _ = writeln!(out, "acked {acked}").and_then(|()| out.flush());
-        }
-    })?;
-    drop(out);
-    let report = engine.finish()?;
-    if ack_lines {
-        println!("acked {}", report.journal.records);
+    Ok(prepared)
+}
+
+/// After a graceful stop: one line on stderr saying so.
+fn stop_note(shutdown: &Shutdown, stopped: &AtomicBool, report: &bulkhead_engine::RunReport) {
+    if stopped.load(Ordering::Relaxed) {
+        eprintln!(
+            "stopped by {} after {} events: open orders cancelled, run_end journalled, journal durable ({} records)",
+            shutdown.name(),
+            report.events,
+            report.journal.records
+        );
     }
-    bar.finish_and_clear();
-    print_report(&report, started, &cfg);
-    print_module_cache(&cfg, &runtime);
-    Ok(ExitCode::SUCCESS)
 }
 
 /// One line on the precompiled-module cache when the config names one; a
@@ -336,6 +482,7 @@ fn print_report(report: &bulkhead_engine::RunReport, started: Instant, cfg: &Loa
 }
 
 /// A run with the control plane and/or paper pacing.
+#[allow(clippy::too_many_arguments)]
 fn run_live(
     cfg: &LoadedConfig,
     quiet: bool,
@@ -343,8 +490,10 @@ fn run_live(
     pace: Option<f64>,
     linger: bool,
     mode: JournalMode,
+    shutdown: &Shutdown,
+    acks: &Acks,
 ) -> Result<ExitCode> {
-    let prepared = bulkhead_engine::prepare_run_with(cfg, mode)?;
+    let prepared = prepare(cfg, mode)?;
     let bulkhead_engine::PreparedRun { mut engine, runtime, mut source, .. } = prepared;
     let (handle, guard) = match serve.listen {
         Some(addr) => {
@@ -356,6 +505,13 @@ fn run_live(
             let options = ServerOptions { tls: serve.tls, tokens_file: Some(path), ..ServerOptions::default() };
             let (h, g) = bulkhead_server::start(addr, store, options)?;
             eprintln!("control plane on {scheme}://{}/ (dashboard), API under /api/v1", g.local_addr());
+            if scheme == "http" && !g.local_addr().ip().is_loopback() {
+                eprintln!(
+                    "warning: the control plane is plain HTTP on a non-loopback address ({}): tokens, commands \
+                     and trading data cross the network unencrypted; use --tls-cert/--tls-key, or listen on 127.0.0.1",
+                    g.local_addr()
+                );
+            }
             (h, Some(g))
         }
         None => (bulkhead_server::channel(&ServerOptions::default()).0, None),
@@ -363,19 +519,37 @@ fn run_live(
     let cache_runtime = runtime.clone();
     let mut control = EngineControl::new(handle, runtime, pace, &cfg.raw.run.fsync);
     control.require_signed_modules(cfg.trusted_keys.clone());
+    control.stop_waiting_on(shutdown.requested.clone());
+    let waiting_acks = acks.clone();
+    control.while_waiting(Box::new(move |e| waiting_acks.check(e)));
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(source.len_hint().unwrap_or(0)) };
     let started = Instant::now();
-    engine.run_controlled(source.as_mut(), &mut |n| bar.set_position(n), &mut |e, ts| control.before_event(e, ts))?;
+    let stopped = AtomicBool::new(false);
+    let mut data = Stoppable { inner: source.as_mut(), stopped: &stopped };
+    engine.run_controlled(&mut data, &mut |n| bar.set_position(n), &mut |e, ts| {
+        // Stopping: no more commands or pacing; this event is the last.
+        if !shutdown.requested() {
+            control.before_event(e, ts);
+        }
+        if shutdown.requested() {
+            stopped.store(true, Ordering::Relaxed);
+        }
+        acks.check(e);
+    })?;
     bar.finish_and_clear();
+    // Publishes the final state; commands from now on are refused (the run is over).
     control.finished(&mut engine);
-    if linger && guard.is_some() {
-        eprintln!("run finished; serving the final state until interrupted");
-        loop {
+    if linger && guard.is_some() && !shutdown.requested() {
+        eprintln!("run finished; serving the final state until SIGTERM or Ctrl-C");
+        while !shutdown.requested() {
             std::thread::sleep(std::time::Duration::from_millis(100));
             control.finished(&mut engine);
+            acks.check(&engine);
         }
     }
     let report = engine.finish()?;
+    acks.finished(&report);
+    stop_note(shutdown, &stopped, &report);
     print_report(&report, started, cfg);
     print_module_cache(cfg, &cache_runtime);
     drop(guard);

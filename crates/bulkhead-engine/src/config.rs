@@ -86,6 +86,10 @@ pub struct RunSection {
     /// Replace an existing journal directory instead of refusing.
     #[serde(default)]
     pub overwrite_journal: bool,
+    /// Journal directory `0750` and files `0640` (readable by the owner's
+    /// group, e.g. for an audit copy) instead of `0700` / `0600`.
+    #[serde(default)]
+    pub journal_group_readable: bool,
     /// Firm-wide risk policy (R5 firm throttles, R7 STP mode, R12, R13).
     pub firm_policy: Option<PathBuf>,
     /// Trusted public keys: when set, every module must carry a valid

@@ -248,7 +248,11 @@ pub(crate) fn prepare_engine(cfg: &LoadedConfig, mode: JournalMode) -> Result<Pr
         std::fs::remove_dir_all(&cfg.journal_dir)
             .map_err(|source| RunError::JournalDir { path: cfg.journal_dir.clone(), source })?;
     }
-    let params = JournalParams { fsync: cfg.fsync(), ..JournalParams::default() };
+    let params = JournalParams {
+        fsync: cfg.fsync(),
+        group_readable: cfg.raw.run.journal_group_readable,
+        ..JournalParams::default()
+    };
     let (writer, recovery) = if resume {
         let (w, report) = JournalWriter::open_append(&cfg.journal_dir, params)?;
         if let Some(torn) = &report.torn_tail {

@@ -24,7 +24,7 @@ fn append(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-                let params = JournalParams { fsync, segment_bytes: 256 << 20 };
+                let params = JournalParams { fsync, segment_bytes: 256 << 20, ..JournalParams::default() };
                 let mut w = JournalWriter::create(tmp.path(), params).unwrap();
                 let start = Instant::now();
                 for i in 0..iters {
@@ -45,7 +45,7 @@ fn verify_bench(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(10)).sample_size(10);
     for (name, size, count) in [("4KiB_records", 4096usize, 32 * 1024u64), ("64B_records", 64, 1024 * 1024)] {
         let tmp = tempfile::tempdir().unwrap();
-        let params = JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 64 << 20 };
+        let params = JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 64 << 20, ..JournalParams::default() };
         let mut w = JournalWriter::create(tmp.path(), params).unwrap();
         let payload = vec![0xA5u8; size];
         for i in 0..count {

@@ -100,6 +100,14 @@ pub enum VerifyErrorKind {
     TruncatedRecord { needed: u64, available: u64 },
     #[error("hash mismatch (record altered or reordered)")]
     HashMismatch,
+    /// The length field points past the end of the segment, but an intact
+    /// record (one whose hash chains from the 32 bytes before it) follows
+    /// inside the bytes it claims: the length was altered, this is not a
+    /// torn write, and cutting here would throw those records away.
+    #[error(
+        "bad length {len}: it runs past the end of the segment, but intact record #{next_seq} follows at byte {next_offset} (length field altered, not a torn tail)"
+    )]
+    LengthOverIntactRecords { len: u32, next_seq: u64, next_offset: u64 },
     #[error("I/O error: {message}")]
     Io { message: String },
 }

@@ -88,7 +88,19 @@
 //! (no appends) calls so records never stay unsynced longer than `M` ms;
 //! [`JournalWriter::sync`] makes everything durable now (the engine's gate before it releases
 //! an action). A crash can leave a torn record at the end of the last segment; [`JournalWriter::open_append`] truncates it
-//! (and reports what it dropped) and refuses any other damage.
+//! (and reports what it dropped) and refuses any other damage. [`torn_tail`] says what counts
+//! as torn (read-only): the tail of the **last** segment from the first bad record to end of
+//! file, when that record is cut short at end of file or is followed only by zeros. A length
+//! field that runs past end of file while an intact record (its stored hash equals
+//! `blake3(32 bytes before it ‖ header ‖ payload)`) lies inside the bytes it claims is an
+//! altered length, not a torn write ([`VerifyErrorKind::LengthOverIntactRecords`]); the search
+//! reads at most one maximal record (16 MiB + 56 bytes), only when a length runs past EOF.
+//!
+//! ### File modes (Unix)
+//!
+//! The journal directory and `blobs/` are created `0700` and every file `0600`, set exactly
+//! whatever the umask; [`JournalParams::group_readable`] makes them `0750` / `0640`. A directory
+//! that already exists keeps its mode.
 
 mod error;
 mod format;
@@ -102,5 +114,6 @@ pub use format::{
 };
 pub use reader::{JournalReader, Record, VerifyReport, verify, verify_with};
 pub use writer::{
-    BLOB_DIR, FsyncPolicy, FsyncStats, JournalParams, JournalSummary, JournalWriter, RecoveryReport, read_blob,
+    BLOB_DIR, FsyncPolicy, FsyncStats, JournalParams, JournalSummary, JournalWriter, RecoveryReport, TornTail,
+    read_blob, torn_tail,
 };

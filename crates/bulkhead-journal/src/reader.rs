@@ -150,6 +150,32 @@ impl Scanner {
         Some(Err(ScanError::Io { path, source }))
     }
 
+    /// A record whose header is whole but whose length runs past the end of
+    /// its segment. A torn write looks like that, and so does an altered
+    /// length field in the middle of a segment: tell them apart by looking
+    /// for an intact record inside the bytes the length claims
+    /// ([`intact_record_after`]). Found one: the length was altered
+    /// ([`VerifyErrorKind::LengthOverIntactRecords`]); none: truncated.
+    fn fail_truncated<T>(
+        &mut self,
+        loc: Location,
+        len: u32,
+        needed: u64,
+        available: u64,
+    ) -> Option<Result<T, ScanError>> {
+        let (Location::Record { seq, offset, .. }, Some(cur)) = (&loc, &self.cur) else {
+            return self.fail(loc, VerifyErrorKind::TruncatedRecord { needed, available });
+        };
+        let path = cur.path.clone();
+        match intact_record_after(&path, *offset, *seq) {
+            Ok(Some((next_seq, next_offset))) => {
+                self.fail(loc, VerifyErrorKind::LengthOverIntactRecords { len, next_seq, next_offset })
+            }
+            Ok(None) => self.fail(loc, VerifyErrorKind::TruncatedRecord { needed, available }),
+            Err(e) => self.fail_io(path, e),
+        }
+    }
+
     /// Book-keeping for one record whose chain hash checked out.
     fn accept(&mut self, hash: [u8; HASH_LEN], bytes: u64) {
         self.chain = hash;
@@ -271,7 +297,7 @@ impl Scanner {
                 };
                 if chunk.is_empty() {
                     let available = (RECORD_HEADER_LEN + len as usize - left) as u64;
-                    return self.fail(loc, VerifyErrorKind::TruncatedRecord { needed, available });
+                    return self.fail_truncated(loc, len, needed, available);
                 }
                 let n = chunk.len().min(left);
                 if let Some(h) = hasher.as_mut() {
@@ -293,7 +319,7 @@ impl Scanner {
             };
             if got < HASH_LEN {
                 let available = (RECORD_HEADER_LEN + len as usize + got) as u64;
-                return self.fail(loc, VerifyErrorKind::TruncatedRecord { needed, available });
+                return self.fail_truncated(loc, len, needed, available);
             }
             let computed = match (fast, &hasher) {
                 (Some(h), _) => h,
@@ -367,6 +393,44 @@ impl Scanner {
         self.cur = Some(Current { index, path, reader, offset: SEGMENT_HEADER_LEN as u64 });
         None
     }
+}
+
+/// The first intact record after the record starting at `offset` of the
+/// segment file `path` (which was expected to carry `seq`), as
+/// `(seq, byte offset)`; `None` if there is none before end of file.
+///
+/// "Intact" needs no knowledge of the damaged record: a record whose
+/// sequence number is after `seq`, whose reserved field is zero, whose
+/// length fits in the file, and whose stored hash equals
+/// `blake3(32 bytes before it ‖ header ‖ payload)`: its predecessor's
+/// stored hash sits right before it, so an intact record proves itself.
+/// Called only when a length runs past end of file, so what is read is at
+/// most one record's worth (bounded by [`MAX_PAYLOAD`] + overhead).
+pub(crate) fn intact_record_after(path: &Path, offset: u64, seq: u64) -> io::Result<Option<(u64, u64)>> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::new();
+    file.take((MAX_PAYLOAD + RECORD_HEADER_LEN + HASH_LEN) as u64).read_to_end(&mut buf)?;
+    let overhead = RECORD_HEADER_LEN + HASH_LEN;
+    // Every record takes at least `overhead` bytes: a bound on how far the sequence can have moved.
+    let max_seq = seq.saturating_add((buf.len() / overhead) as u64);
+    // The damaged record has at least a header and a hash before any successor.
+    let mut p = overhead;
+    while p + overhead <= buf.len() {
+        let hdr: [u8; RECORD_HEADER_LEN] = buf[p..p + RECORD_HEADER_LEN].try_into().expect("length checked");
+        let (len, _, reserved, found, _) = decode_record_header(&hdr);
+        let len = len as usize;
+        if found > seq && found <= max_seq && reserved == 0 && len <= MAX_PAYLOAD && p + overhead + len <= buf.len() {
+            let prev: [u8; HASH_LEN] = buf[p - HASH_LEN..p].try_into().expect("p >= overhead > HASH_LEN");
+            let body = &buf[p + RECORD_HEADER_LEN..p + RECORD_HEADER_LEN + len];
+            if chain_hash(&prev, &hdr, body)[..] == buf[p + RECORD_HEADER_LEN + len..p + overhead + len] {
+                return Ok(Some((found, offset + p as u64)));
+            }
+        }
+        p += 1;
+    }
+    Ok(None)
 }
 
 /// Read until `buf` is full or EOF; returns bytes read.

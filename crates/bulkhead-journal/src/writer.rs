@@ -38,12 +38,18 @@ pub struct JournalParams {
     /// many bytes (header included). A segment always holds at least one record, so a single
     /// record bigger than the limit gets a segment of its own.
     pub segment_bytes: u64,
+    /// File modes: `false` (the default) creates the journal directory (and
+    /// `blobs/`) `0700` and every file `0600`, the owner only: a journal
+    /// holds configs, every decision and operator names. `true` makes them
+    /// `0750` / `0640`, readable by the owner's group (an audit group).
+    /// Set exactly at creation, whatever the umask (Unix).
+    pub group_readable: bool,
 }
 
 impl Default for JournalParams {
-    /// `Never` fsync (backtests), 256 MiB segments.
+    /// `Never` fsync (backtests), 256 MiB segments, owner-only files.
     fn default() -> Self {
-        JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 256 * 1024 * 1024 }
+        JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 256 * 1024 * 1024, group_readable: false }
     }
 }
 
@@ -140,7 +146,7 @@ impl JournalWriter {
     /// segment file (`AlreadyExists` names it).
     pub fn create(dir: &Path, params: JournalParams) -> Result<Self, JournalError> {
         params.validate()?;
-        std::fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, e))?;
+        create_journal_dir(dir, params.group_readable)?;
         let mut existing: Vec<String> = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(|e| JournalError::io(dir, e))? {
             let entry = entry.map_err(|e| JournalError::io(dir, e))?;
@@ -163,7 +169,7 @@ impl JournalWriter {
             first_seq: 0,
             prev_hash: [0; 32],
         };
-        let (out, seg_path) = new_segment_file(dir, &header)?;
+        let (out, seg_path) = new_segment_file(dir, &header, params.group_readable)?;
         let mut w = JournalWriter {
             dir: dir.to_path_buf(),
             params,
@@ -196,12 +202,12 @@ impl JournalWriter {
 
     /// Open an existing journal to append to it.
     ///
-    /// Verifies the whole journal. If the only problem is a torn tail in the last segment (a
-    /// record cut short at end of file, a zero-filled tail, a last record whose hash does not
-    /// match and that ends exactly at end of file, or a short or zero-filled header of the last
-    /// segment), the tail is truncated to the last whole valid record, the truncation is
-    /// fsynced, and the chain continues from there. Any other problem is returned as
-    /// `Corrupt` and nothing is changed. `params` apply to segments created from now on.
+    /// Verifies the whole journal. If the only problem is a torn tail at the end of the last
+    /// segment ([`torn_tail`] says what counts), the tail is truncated to the last whole
+    /// valid record, the truncation is fsynced, and the chain continues from there. Any other
+    /// problem (damage in the middle of a segment or in an earlier segment, a length that
+    /// runs over intact records) is returned as `Corrupt`, naming segment, record and byte
+    /// offset, and nothing is changed. `params` apply to segments created from now on.
     pub fn open_append(dir: &Path, params: JournalParams) -> Result<(Self, RecoveryReport), JournalError> {
         params.validate()?;
         let mut s = Scanner::open(dir)?;
@@ -233,11 +239,11 @@ impl JournalWriter {
                 file
             }
             Some(e) => {
-                let Some(cut) = torn_tail_offset(e, last_index, &last_path)? else {
+                let Some(torn) = torn_tail(dir, e)? else {
                     return Err(JournalError::Corrupt(e.clone()));
                 };
-                let file_len = std::fs::metadata(&last_path).map_err(|e| JournalError::io(&last_path, e))?.len();
-                dropped_bytes = file_len - cut;
+                let cut = torn.offset;
+                dropped_bytes = torn.bytes;
                 tracing::warn!(
                     journal = %dir.display(),
                     segment = %segment_file_name(last_index),
@@ -406,10 +412,12 @@ impl JournalWriter {
         }
         let durable = self.params.fsync != FsyncPolicy::Never;
         let created = !blobs.is_dir();
-        std::fs::create_dir_all(&blobs).map_err(|e| JournalError::io(&blobs, e))?;
+        if created {
+            make_dir(&blobs, self.params.group_readable)?;
+        }
         let tmp = blobs.join(format!("{}.tmp", hex(&hash)));
         let io = |e| JournalError::io(&tmp, e);
-        let mut f = File::create(&tmp).map_err(io)?;
+        let mut f = create_file(&tmp, false, self.params.group_readable).map_err(io)?;
         f.write_all(bytes).map_err(io)?;
         if durable {
             f.sync_all().map_err(io)?;
@@ -503,7 +511,8 @@ impl JournalWriter {
 
     fn poison(&mut self, e: io::Error) -> JournalError {
         self.poisoned = true;
-        tracing::error!(segment = %self.seg_path.display(), error = %e, "journal write failed; writer poisoned");
+        // The caller gets (and prints) the error; at warn so it is not said twice.
+        tracing::warn!(segment = %self.seg_path.display(), error = %e, "journal write failed; writer poisoned");
         JournalError::io(&self.seg_path, e)
     }
 
@@ -550,7 +559,7 @@ impl JournalWriter {
             first_seq: self.next_seq,
             prev_hash: self.last_hash,
         };
-        let (out, path) = match new_segment_file(&self.dir, &header) {
+        let (out, path) = match new_segment_file(&self.dir, &header, self.params.group_readable) {
             Ok(x) => x,
             Err(e) => {
                 self.poisoned = true;
@@ -592,9 +601,81 @@ pub fn read_blob(dir: &Path, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, Journal
     }
 }
 
-fn new_segment_file(dir: &Path, header: &SegmentHeader) -> Result<(BufWriter<File>, PathBuf), JournalError> {
+/// Mode of the journal's directories and files (see [`JournalParams::group_readable`]).
+fn modes(group_readable: bool) -> (u32, u32) {
+    if group_readable { (0o750, 0o640) } else { (0o700, 0o600) }
+}
+
+/// Create the journal directory (parents as usual) with its mode, set
+/// exactly (a umask cannot loosen or tighten it). An existing directory is
+/// left as it is.
+fn create_journal_dir(dir: &Path, group_readable: bool) -> Result<(), JournalError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| JournalError::io(parent, e))?;
+    }
+    make_dir(dir, group_readable)
+}
+
+/// `mkdir` with the journal's mode, then the mode set exactly.
+fn make_dir(dir: &Path, group_readable: bool) -> Result<(), JournalError> {
+    let io = |e| JournalError::io(dir, e);
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        b.mode(modes(group_readable).0);
+        match b.create(dir) {
+            Ok(()) => {}
+            // Someone made it between our check and now: theirs, leave it.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+            Err(e) => return Err(io(e)),
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(modes(group_readable).0)).map_err(io)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = group_readable;
+        b.recursive(true).create(dir).map_err(io)
+    }
+}
+
+/// Create a file of the journal (segment, blob) with the journal's file
+/// mode, set exactly. `create_new`: refuse an existing file; else truncate.
+fn create_file(path: &Path, create_new: bool, group_readable: bool) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.write(true);
+    if create_new {
+        o.create_new(true);
+    } else {
+        o.create(true).truncate(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mode = modes(group_readable).1;
+        let f = o.mode(mode).open(path)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        Ok(f)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = group_readable;
+        o.open(path)
+    }
+}
+
+fn new_segment_file(
+    dir: &Path,
+    header: &SegmentHeader,
+    group_readable: bool,
+) -> Result<(BufWriter<File>, PathBuf), JournalError> {
     let path = dir.join(segment_file_name(header.index));
-    let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| JournalError::io(&path, e))?;
+    let file = create_file(&path, true, group_readable).map_err(|e| JournalError::io(&path, e))?;
     let mut out = BufWriter::with_capacity(WRITE_BUF, file);
     out.write_all(&header.encode()).map_err(|e| JournalError::io(&path, e))?;
     Ok((out, path))
@@ -611,40 +692,83 @@ fn open_for_append(path: &Path, cut: Option<u64>) -> Result<File, JournalError> 
     Ok(file)
 }
 
-/// If `e` describes a torn tail of the last segment, the offset to truncate it to.
-fn torn_tail_offset(e: &VerifyError, last_index: u32, path: &Path) -> Result<Option<u64>, JournalError> {
+/// A torn tail at the end of a journal's last segment: what a crash in the
+/// middle of a write leaves, and what [`JournalWriter::open_append`] cuts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// The last segment, where the tail is.
+    pub segment: u32,
+    /// Byte offset in that segment file where the last whole record ends:
+    /// everything from here to end of file is the tail (0: the segment's
+    /// own header is torn).
+    pub offset: u64,
+    /// Bytes from `offset` to end of file.
+    pub bytes: u64,
+    /// The problem as the verifier saw it.
+    pub problem: VerifyError,
+}
+
+/// Is the first problem `e` that verification found in the journal `dir` a
+/// torn tail (a crash in the middle of a write), and where? Reads, never
+/// writes.
+///
+/// A torn tail is in the **last** segment and runs to end of file with
+/// nothing valid after it:
+/// - a record (or the last segment's header) cut short at end of file: its
+///   length runs past end of file and no intact record lies in the bytes it
+///   claims (else the verifier reports
+///   [`VerifyErrorKind::LengthOverIntactRecords`]: an altered length);
+/// - a record whole by its length whose hash does not match, followed by
+///   nothing but zeros (or by nothing): the last write's pages reached the
+///   disk only in part;
+/// - any damage from which the rest of the file is zeros (a preallocated
+///   or extended file whose data never arrived).
+///
+/// Anything else (a bad hash or length with data after it, damage in an
+/// earlier segment, a missing segment, an I/O error) is corruption:
+/// `Ok(None)`. A final record whose bytes were altered after it was written
+/// cannot be told from a torn one; the chain cannot protect the very end
+/// (see the crate docs: keep the last hash elsewhere).
+pub fn torn_tail(dir: &Path, e: &VerifyError) -> Result<Option<TornTail>, JournalError> {
+    let Some(&last_index) = crate::reader::list_segments(dir).map_err(JournalError::from)?.last() else {
+        return Ok(None);
+    };
     let (offset, header) = match e.location {
         Location::SegmentHeader { index } if index == last_index => (0, true),
         Location::Record { segment, offset, .. } if segment == last_index => (offset, false),
         _ => return Ok(None),
     };
-    let io = |err| JournalError::io(path, err);
+    let path = dir.join(segment_file_name(last_index));
+    let io = |err| JournalError::io(&path, err);
+    let mut file = File::open(&path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let Some(bytes) = file_len.checked_sub(offset) else { return Ok(None) };
+    let torn = Some(TornTail { segment: last_index, offset, bytes, problem: e.clone() });
+    let mut rest_from = offset;
     match e.kind {
-        VerifyErrorKind::TruncatedRecord { .. } | VerifyErrorKind::TruncatedHeader { .. } => return Ok(Some(offset)),
-        VerifyErrorKind::Io { .. } | VerifyErrorKind::MissingSegment | VerifyErrorKind::NoSegments => {
-            return Ok(None);
+        VerifyErrorKind::TruncatedRecord { .. } | VerifyErrorKind::TruncatedHeader { .. } => return Ok(torn),
+        VerifyErrorKind::HashMismatch if !header => {
+            // Whole by its length, bad hash: torn if nothing but zeros follow it.
+            let mut len = [0u8; 4];
+            file.seek(SeekFrom::Start(offset)).map_err(io)?;
+            file.read_exact(&mut len).map_err(io)?;
+            let end = offset + (RECORD_HEADER_LEN + HASH_LEN) as u64 + u64::from(u32::from_le_bytes(len));
+            rest_from = end.min(file_len);
         }
+        VerifyErrorKind::LengthOverIntactRecords { .. }
+        | VerifyErrorKind::Io { .. }
+        | VerifyErrorKind::MissingSegment
+        | VerifyErrorKind::NoSegments
+        | VerifyErrorKind::SegmentCutShort { .. } => return Ok(None),
         _ => {}
     }
-    let mut file = File::open(path).map_err(io)?;
-    let file_len = file.metadata().map_err(io)?.len();
-    file.seek(SeekFrom::Start(offset)).map_err(io)?;
-    // A last record that is whole by length but fails its hash: torn in the middle.
-    if !header && e.kind == VerifyErrorKind::HashMismatch {
-        let mut len = [0u8; 4];
-        file.read_exact(&mut len).map_err(io)?;
-        let end = offset + (RECORD_HEADER_LEN + HASH_LEN) as u64 + u64::from(u32::from_le_bytes(len));
-        if end == file_len {
-            return Ok(Some(offset));
-        }
-        file.seek(SeekFrom::Start(offset)).map_err(io)?;
-    }
-    // A zero-filled tail (file extended, data never written).
+    // The rest of the file must be zeros (file extended, data never written).
+    file.seek(SeekFrom::Start(rest_from)).map_err(io)?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = crate::reader::read_full(&mut file, &mut buf).map_err(io)?;
         if n == 0 {
-            return Ok(Some(offset));
+            return Ok(torn);
         }
         if buf[..n].iter().any(|&b| b != 0) {
             return Ok(None);

@@ -7,7 +7,7 @@ use bulkhead_journal::*;
 use proptest::prelude::*;
 
 fn params(segment_bytes: u64) -> JournalParams {
-    JournalParams { fsync: FsyncPolicy::Never, segment_bytes }
+    JournalParams { fsync: FsyncPolicy::Never, segment_bytes, ..JournalParams::default() }
 }
 
 fn payload_for(i: u64) -> Vec<u8> {
@@ -427,7 +427,7 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(matches!(
         JournalWriter::create(
             &tmp.path().join("k"),
-            JournalParams { fsync: FsyncPolicy::EveryN(0), segment_bytes: 10 }
+            JournalParams { fsync: FsyncPolicy::EveryN(0), segment_bytes: 10, ..JournalParams::default() }
         ),
         Err(JournalError::InvalidParams(_))
     ));
@@ -467,7 +467,7 @@ fn fsync_policies_round_trip() {
         [FsyncPolicy::Always, FsyncPolicy::EveryN(3), FsyncPolicy::Group { records: 4, millis: 7 }, FsyncPolicy::Never]
     {
         let tmp = tempfile::tempdir().unwrap();
-        let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 512 }).unwrap();
+        let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 512, ..JournalParams::default() }).unwrap();
         for i in 0..20u64 {
             w.append(3, i, &payload_for(i)).unwrap();
         }
@@ -495,7 +495,7 @@ fn group_commit_tracks_what_is_durable() {
     let tmp = tempfile::tempdir().unwrap();
     // A group so large it never fills: only explicit syncs make records durable.
     let fsync = FsyncPolicy::Group { records: 1000, millis: 60_000 };
-    let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20 }).unwrap();
+    let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() }).unwrap();
     for i in 0..10u64 {
         w.append(1, i, &payload_for(i)).unwrap();
     }
@@ -514,7 +514,7 @@ fn group_commit_tracks_what_is_durable() {
     // The time bound (1 ms): an append after the deadline commits the group.
     let tmp2 = tempfile::tempdir().unwrap();
     let fsync = FsyncPolicy::Group { records: 1_000_000, millis: 1 };
-    let mut w2 = JournalWriter::create(tmp2.path(), JournalParams { fsync, segment_bytes: 1 << 20 }).unwrap();
+    let mut w2 = JournalWriter::create(tmp2.path(), JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() }).unwrap();
     w2.append(1, 0, b"a").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(5));
     w2.append(1, 1, b"b").unwrap();
@@ -524,7 +524,7 @@ fn group_commit_tracks_what_is_durable() {
     assert!(
         JournalWriter::create(
             &tmp.path().join("bad"),
-            JournalParams { fsync: FsyncPolicy::Group { records: 0, millis: 5 }, segment_bytes: 1 << 20 }
+            JournalParams { fsync: FsyncPolicy::Group { records: 0, millis: 5 }, segment_bytes: 1 << 20, ..JournalParams::default() }
         )
         .is_err()
     );
@@ -534,7 +534,7 @@ fn group_commit_tracks_what_is_durable() {
 fn tick_enforces_the_group_time_bound_while_nothing_is_appended() {
     let tmp = tempfile::tempdir().unwrap();
     let fsync = FsyncPolicy::Group { records: 1_000_000, millis: 5 };
-    let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20 }).unwrap();
+    let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() }).unwrap();
     assert!(!w.tick().unwrap(), "nothing pending");
     w.append(1, 0, b"a").unwrap();
     w.append(1, 1, b"b").unwrap();
@@ -550,7 +550,7 @@ fn tick_enforces_the_group_time_bound_while_nothing_is_appended() {
     // Other policies have no time bound: tick never syncs.
     let tmp2 = tempfile::tempdir().unwrap();
     let mut w =
-        JournalWriter::create(tmp2.path(), JournalParams { fsync: FsyncPolicy::EveryN(100), segment_bytes: 1 << 20 })
+        JournalWriter::create(tmp2.path(), JournalParams { fsync: FsyncPolicy::EveryN(100), segment_bytes: 1 << 20, ..JournalParams::default() })
             .unwrap();
     w.append(1, 0, b"a").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2));
@@ -563,7 +563,7 @@ fn blobs_are_content_addressed_beside_the_segments_and_checked_on_read() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
     let fsync = FsyncPolicy::Group { records: 10, millis: 5 };
-    let mut w = JournalWriter::create(&dir, JournalParams { fsync, segment_bytes: 1 << 20 }).unwrap();
+    let mut w = JournalWriter::create(&dir, JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() }).unwrap();
     let bytes = b"\0asm module bytes".to_vec();
     let h = w.store_blob(&bytes).unwrap();
     assert_eq!(&h, blake3::hash(&bytes).as_bytes());
@@ -717,7 +717,7 @@ fn open_append_refuses_damage_that_is_not_a_torn_tail() {
 #[test]
 fn fsync_samples_bytes_and_segments() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = JournalParams { fsync: FsyncPolicy::Always, segment_bytes: 400 };
+    let p = JournalParams { fsync: FsyncPolicy::Always, segment_bytes: 400, ..JournalParams::default() };
     let mut w = JournalWriter::create(tmp.path(), p).unwrap();
     w.append(1, 1, b"before sampling").unwrap();
     let mut got = Vec::new();
@@ -774,5 +774,121 @@ proptest! {
         }
         let v = verify(dir).unwrap();
         prop_assert_eq!((v.records, v.last_hash, v.segments, v.bytes), (s.records, s.last_hash, s.segments, s.bytes));
+    }
+}
+
+// ---- issue 19: torn tail vs corruption, file modes ----
+
+/// One big segment of 4 000 records; the bytes of every segment file.
+fn big_segment() -> (tempfile::TempDir, PathBuf, Vec<Record>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    write_journal(&dir, 4000, 1 << 30);
+    let recs = read_all(&dir);
+    (tmp, dir, recs)
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    seg_files(dir).into_iter().map(|f| (f.clone(), fs::read(dir.join(&f)).unwrap())).collect()
+}
+
+fn refused(dir: &Path) -> VerifyError {
+    let before = snapshot(dir);
+    let e = match JournalWriter::open_append(dir, params(1 << 30)) {
+        Err(JournalError::Corrupt(e)) => e,
+        Err(e) => panic!("unexpected {e}"),
+        Ok((_, rep)) => panic!("must refuse, cut {} bytes", rep.dropped_bytes),
+    };
+    assert_eq!(snapshot(dir), before, "a refused resume changes nothing");
+    e
+}
+
+#[test]
+fn altered_length_mid_segment_is_refused_not_cut() {
+    let (_t, dir, recs) = big_segment();
+    let r = &recs[2000];
+    // A length that points past end of file: looks like a torn record, is not.
+    let p = seg(&dir, 0);
+    let mut bytes = fs::read(&p).unwrap();
+    let o = r.offset as usize;
+    bytes[o..o + 4].copy_from_slice(&(MAX_PAYLOAD as u32).to_le_bytes());
+    fs::write(&p, &bytes).unwrap();
+    let e = refused(&dir);
+    assert_eq!(e.location, Location::Record { segment: 0, seq: 2000, offset: r.offset });
+    assert_eq!(
+        e.kind,
+        VerifyErrorKind::LengthOverIntactRecords {
+            len: MAX_PAYLOAD as u32,
+            next_seq: 2001,
+            next_offset: recs[2001].offset
+        }
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("00000000.bhj") && msg.contains("#2000") && msg.contains(&r.offset.to_string()), "{msg}");
+    // verify says the same.
+    assert_eq!(verify(&dir).unwrap_err(), e);
+    assert!(torn_tail(&dir, &e).unwrap().is_none());
+}
+
+#[test]
+fn altered_payload_mid_segment_is_refused() {
+    let (_t, dir, recs) = big_segment();
+    let r = &recs[1234];
+    flip(&seg(&dir, 0), r.offset + RECORD_HEADER_LEN as u64 + 1);
+    let e = refused(&dir);
+    assert_eq!((e.segment(), e.seq(), e.offset()), (Some(0), Some(1234), Some(r.offset)));
+    assert_eq!(e.kind, VerifyErrorKind::HashMismatch);
+}
+
+#[test]
+fn torn_last_record_is_cut_and_the_rest_kept() {
+    let (_t, dir, recs) = big_segment();
+    let last = recs.last().unwrap();
+    let p = seg(&dir, 0);
+    let len = fs::metadata(&p).unwrap().len();
+    fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(len - 5).unwrap();
+    let e = verify(&dir).unwrap_err();
+    let t = torn_tail(&dir, &e).unwrap().expect("a torn tail");
+    assert_eq!((t.segment, t.offset, t.bytes), (0, last.offset, len - 5 - last.offset));
+    let (w, rep) = JournalWriter::open_append(&dir, params(1 << 30)).unwrap();
+    assert_eq!((rep.records, rep.dropped_bytes), (3999, len - 5 - last.offset));
+    w.finish().unwrap();
+    assert_eq!(verify(&dir).unwrap().records, 3999);
+}
+
+#[test]
+fn a_torn_tail_in_an_earlier_segment_is_refused() {
+    let (_t, dir, recs) = fixture();
+    let first_seg_last = recs.iter().filter(|r| r.segment == 0).next_back().unwrap();
+    let p = seg(&dir, 0);
+    fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(first_seg_last.offset + 30).unwrap();
+    let e = refused(&dir);
+    assert_eq!(e.segment(), Some(0));
+}
+
+#[cfg(unix)]
+#[test]
+fn journal_files_are_owner_only_unless_group_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for (group_readable, dmode, fmode) in [(false, 0o700, 0o600), (true, 0o750, 0o640)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("j");
+        let p = JournalParams { fsync: FsyncPolicy::Always, segment_bytes: 300, group_readable };
+        let mut w = JournalWriter::create(&dir, p).unwrap();
+        for i in 0..20 {
+            w.append(1, i, &[7; 100]).unwrap();
+        }
+        let h = w.store_blob(b"module bytes").unwrap();
+        w.finish().unwrap();
+        assert_eq!(mode(&dir), dmode);
+        assert_eq!(mode(&dir.join(BLOB_DIR)), dmode);
+        let files: Vec<String> = seg_files(&dir).into_iter().filter(|f| f.ends_with(".bhj")).collect();
+        assert!(files.len() > 2);
+        for f in files {
+            assert_eq!(mode(&dir.join(&f)), fmode, "{f}");
+        }
+        let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(mode(&dir.join(BLOB_DIR).join(hex)), fmode);
     }
 }

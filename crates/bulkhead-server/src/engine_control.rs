@@ -35,6 +35,7 @@ use bulkhead_risk::{LimitError, Scope as RiskScope, TradingState as RiskState};
 use bulkhead_provenance::Signer;
 use bulkhead_sandbox::{SandboxRuntime, StrategyModule};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -76,6 +77,10 @@ pub struct EngineControl {
     faults: VecDeque<Arc<FaultRecord>>,
     /// The hot deploy whose module is compiling off the engine thread.
     deploy: Option<PendingDeploy>,
+    /// Set on shutdown: paper mode stops waiting for the next event.
+    stop: Option<Arc<AtomicBool>>,
+    /// Paper mode: called at each step of the wait (see [`EngineControl::while_waiting`]).
+    while_waiting: Option<Box<dyn FnMut(&Engine) + Send>>,
 }
 
 /// What a deploy's compile worker hands back: the compiled module and the
@@ -91,6 +96,19 @@ struct PendingDeploy {
     had_signature: bool,
     reply: crate::Reply,
     result: mpsc::Receiver<Compiled>,
+}
+
+
+/// Paper-mode pacing, pure (no clock): an event `since_first_ns` of event
+/// time after the run's first event is due `since_first_ns / pace` of wall
+/// time after the run started. Given the wall time `elapsed` since the
+/// start, returns how long to wait before the event and how late it is (one
+/// of the two is zero). Total over every input: no panic for any elapsed
+/// time, event time or pace (a due time past `Duration::MAX`, from a tiny
+/// pace or a NaN, saturates to `Duration::MAX`: wait in slices, forever).
+pub fn pacing(elapsed: Duration, since_first_ns: u64, pace: f64) -> (Duration, Duration) {
+    let due = Duration::try_from_secs_f64(since_first_ns as f64 / 1e9 / pace).unwrap_or(Duration::MAX);
+    (due.saturating_sub(elapsed), elapsed.saturating_sub(due))
 }
 
 impl EngineControl {
@@ -114,6 +132,8 @@ impl EngineControl {
             fsync: fsync.to_string(),
             phase: "running",
             trusted: None,
+            stop: None,
+            while_waiting: None,
         }
     }
 
@@ -124,22 +144,42 @@ impl EngineControl {
         self.trusted = trusted;
     }
 
+    /// Stop waiting for the market (paper mode) as soon as `flag` is set: a
+    /// shutdown signal must not wait for the next event's due time.
+    pub fn stop_waiting_on(&mut self, flag: Arc<AtomicBool>) {
+        self.stop = Some(flag);
+    }
+
+    /// Paper mode: call `f` at each step of the wait for the market, after
+    /// the idle fsync check (e.g. to report what became durable meanwhile).
+    pub fn while_waiting(&mut self, f: Box<dyn FnMut(&Engine) + Send>) {
+        self.while_waiting = Some(f);
+    }
+
     /// Call before each market event with that event's time.
     pub fn before_event(&mut self, engine: &mut Engine, next_ts: u64) {
         self.observe(engine);
         self.drain_commands(engine);
         if let Some(pace) = self.pace {
             let (start, first_ts) = *self.wall_start.get_or_insert((Instant::now(), next_ts));
-            let due = Duration::from_secs_f64(next_ts.saturating_sub(first_ts) as f64 / 1e9 / pace);
-            while start.elapsed() < due {
+            let since_first = next_ts.saturating_sub(first_ts);
+            loop {
+                // One clock read per step: the wait and the lag come from the same instant.
+                let (wait, lag) = pacing(start.elapsed(), since_first, pace);
+                if wait.is_zero() || self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+                    self.lag_ns = u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX);
+                    break;
+                }
                 // Stay responsive to operators while waiting for the market.
-                std::thread::sleep((due - start.elapsed()).min(Duration::from_millis(20)));
+                std::thread::sleep(wait.min(Duration::from_millis(20)));
                 self.drain_commands(engine);
                 self.maybe_publish(engine);
                 // Group commit's M ms bound while no record is appended.
                 engine.tick_durability();
+                if let Some(f) = self.while_waiting.as_mut() {
+                    f(engine);
+                }
             }
-            self.lag_ns = start.elapsed().saturating_sub(due).as_nanos().min(u64::MAX as u128) as u64;
         }
         self.maybe_publish(engine);
     }
@@ -764,4 +804,61 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: &str) ->
         fsync_max_ns: f.max_ns,
     };
     snap
+}
+
+#[cfg(test)]
+mod pacing_tests {
+    use super::pacing;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    /// The old code read the clock twice (`elapsed < due`, then
+    /// `due - elapsed`) and panicked when the second read had passed `due`.
+    /// `pacing` reads it once: whatever `elapsed` is, it answers.
+    #[test]
+    fn the_instant_the_event_falls_due_and_after() {
+        let due = Duration::from_millis(1500);
+        for (elapsed, wait, lag) in [
+            (Duration::ZERO, due, Duration::ZERO),
+            (Duration::from_nanos(1_499_999_999), Duration::from_nanos(1), Duration::ZERO),
+            (due, Duration::ZERO, Duration::ZERO),
+            (Duration::from_nanos(1_500_000_001), Duration::ZERO, Duration::from_nanos(1)),
+            (Duration::MAX, Duration::ZERO, Duration::MAX.checked_sub(due).unwrap()),
+        ] {
+            assert_eq!(pacing(elapsed, 3_000_000_000, 2.0), (wait, lag), "elapsed {elapsed:?}");
+        }
+    }
+
+    #[test]
+    fn absurd_paces_and_times_do_not_panic() {
+        for pace in [f64::MIN_POSITIVE, 1e-300, 1e-9, 1.0, 1e300, f64::INFINITY, f64::NAN] {
+            for since in [0, 1, u64::MAX] {
+                for elapsed in [Duration::ZERO, Duration::from_secs(1), Duration::MAX] {
+                    let (wait, lag) = pacing(elapsed, since, pace);
+                    assert!(wait.is_zero() || lag.is_zero());
+                }
+            }
+        }
+        // A pace so slow the due time is past Duration::MAX: wait (in slices) forever.
+        assert_eq!(pacing(Duration::from_secs(1), u64::MAX, 1e-300).0, Duration::MAX.checked_sub(Duration::from_secs(1)).unwrap());
+    }
+
+    proptest! {
+        #[test]
+        fn wait_and_lag_are_the_two_sides_of_due(
+            secs in any::<u64>(), nanos in 0u32..1_000_000_000, since in any::<u64>(), pace in any::<f64>()
+        ) {
+            let elapsed = Duration::new(secs, nanos);
+            let (wait, lag) = pacing(elapsed, since, pace);
+            prop_assert!(wait.is_zero() || lag.is_zero());
+            if pace.is_finite() && pace > 0.0 {
+                if let Ok(due) = Duration::try_from_secs_f64(since as f64 / 1e9 / pace) {
+                    match due.checked_sub(elapsed) {
+                        Some(w) => prop_assert_eq!((wait, lag), (w, Duration::ZERO)),
+                        None => prop_assert_eq!((wait, lag), (Duration::ZERO, elapsed.checked_sub(due).unwrap())),
+                    }
+                }
+            }
+        }
+    }
 }

@@ -386,14 +386,15 @@ impl ControlClient {
             Err(mpsc::error::TrySendError::Full(_)) => return Err(SubmitError::QueueFull),
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(SubmitError::EngineGone),
         }
-        let deadline = std::time::Instant::now() + timeout;
+        // `None`: a timeout past the clock's range waits for ever (no overflow panic).
+        let deadline = std::time::Instant::now().checked_add(timeout);
         let mut rx = rx;
         loop {
             match rx.try_recv() {
                 Ok(r) => return Ok(r),
                 Err(oneshot::error::TryRecvError::Closed) => return Err(SubmitError::Dropped),
                 Err(oneshot::error::TryRecvError::Empty) => {
-                    if std::time::Instant::now() >= deadline {
+                    if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                         return Err(SubmitError::Timeout);
                     }
                     std::thread::sleep(Duration::from_millis(1));

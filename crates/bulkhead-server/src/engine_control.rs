@@ -15,7 +15,7 @@
 use crate::{
     Command, CommandError, ControlHandle, DecisionKind, DecisionRecord, EngineStatus, FaultRecord, Histogram,
     InstrumentSnapshot, JournalStatus, LatencyHistogram, LiveEvent, MAX_DECISIONS, MAX_RECENT, OrderCounts,
-    OrderSnapshot, Pnl, PositionSnapshot, Resources, SIGNATURE_HEADER, Scope, Snapshot, StrategySnapshot, TradingState,
+    OrderSnapshot, Pnl, PnlHistory, PositionSnapshot, Resources, SIGNATURE_HEADER, Scope, Snapshot, StrategySnapshot, TradingState,
 };
 use bulkhead_abi::Reason;
 use bulkhead_engine::{Engine, Observed, Status};
@@ -63,6 +63,12 @@ pub struct EngineControl {
     /// oldest first: what `/api/v1/decisions` and `/api/v1/faults` serve.
     decisions: VecDeque<Arc<DecisionRecord>>,
     faults: VecDeque<Arc<FaultRecord>>,
+    /// Event time of the run's first market event (set by the first
+    /// [`EngineControl::before_event`]).
+    run_start_ns: Option<u64>,
+    /// Net PnL over event time, one sample per publish, bounded
+    /// ([`crate::MAX_PNL_POINTS`]): derived from the published snapshots.
+    pnl_history: PnlHistory,
 }
 
 impl EngineControl {
@@ -77,6 +83,8 @@ impl EngineControl {
             fsync_hist,
             decisions: VecDeque::new(),
             faults: VecDeque::new(),
+            run_start_ns: None,
+            pnl_history: PnlHistory::default(),
             handle,
             runtime,
             pace: pace.filter(|p| *p > 0.0),
@@ -99,12 +107,18 @@ impl EngineControl {
     pub fn before_event(&mut self, engine: &mut Engine, next_ts: u64) {
         self.observe(engine);
         self.drain_commands(engine);
+        if self.run_start_ns.is_none() {
+            // The PnL chart starts here: the PnL before the first event, at
+            // the first event's time.
+            self.run_start_ns = Some(next_ts);
+            self.publish(engine);
+        }
         if let Some(pace) = self.pace {
             let (start, first_ts) = *self.wall_start.get_or_insert((Instant::now(), next_ts));
             let due = Duration::from_secs_f64(next_ts.saturating_sub(first_ts) as f64 / 1e9 / pace);
             while start.elapsed() < due {
                 // Stay responsive to operators while waiting for the market.
-                std::thread::sleep((due - start.elapsed()).min(Duration::from_millis(20)));
+                std::thread::sleep(due.saturating_sub(start.elapsed()).min(Duration::from_millis(20)));
                 self.drain_commands(engine);
                 self.maybe_publish(engine);
                 // Group commit's M ms bound while no record is appended.
@@ -471,6 +485,12 @@ impl EngineControl {
         snap.engine.observed_dropped = self.observed_dropped;
         snap.decisions = self.decisions.iter().cloned().collect();
         snap.faults = self.faults.iter().cloned().collect();
+        if let Some(start) = self.run_start_ns {
+            // Before the first event is processed the engine's clock has not
+            // reached the run's start yet: that sample belongs to the start.
+            self.pnl_history.sample_snapshot(snap.event_time_ns.max(start), &snap);
+            snap.pnl_history = Arc::new(self.pnl_history.clone());
+        }
         self.handle.publish(snap);
     }
 }
@@ -603,13 +623,20 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: &str) ->
         });
         for (inst_id, lots) in &r.positions {
             let inst = &instruments[*inst_id as usize];
+            // This position's own figures (the strategy's totals are in
+            // `pnl` above): the venue's position in this instrument.
+            let p = engine.position(sid, *inst_id);
             snap.positions.push(PositionSnapshot {
                 strategy: r.name.clone(),
                 instrument: inst.symbol.clone(),
                 lots: *lots,
                 qty: inst.format_qty(*lots),
-                pnl,
-                ..PositionSnapshot::default()
+                avg_price: (p.qty != 0).then(|| inst.format_price(p.avg_price_of(inst))),
+                pnl: Pnl {
+                    realised: p.realised,
+                    unrealised: engine.last_mid(*inst_id).map_or(0, |mid| p.unrealised(inst, mid)),
+                    fees: p.fees,
+                },
             });
         }
         for (id, inst_id, side, price, remaining) in engine.open_orders(sid) {

@@ -85,7 +85,8 @@ pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, 
 pub use metrics::{Histogram, Metrics};
 pub use snapshot::{
     DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot, JournalStatus, LatencyHistogram,
-    LiveEvent, MAX_DECISIONS, MAX_RECENT, MONEY_SCALE, OrderCounts, OrderSnapshot, Pnl, PositionSnapshot, Resources,
+    LiveEvent, MAX_DECISIONS, MAX_PNL_POINTS, MAX_RECENT, MONEY_SCALE, OrderCounts, OrderSnapshot, Pnl, PnlHistory,
+    PnlSeries, PositionSnapshot, Resources,
     Snapshot, StrategySnapshot, TradingState,
 };
 

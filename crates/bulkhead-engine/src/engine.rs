@@ -1351,6 +1351,11 @@ impl Engine {
     pub fn last_mid(&self, instrument: u32) -> Option<i64> {
         self.last_mid.get(instrument as usize).copied().flatten()
     }
+    /// A strategy's venue position in one instrument (flat if it never
+    /// traded it): for the control plane's positions table.
+    pub fn position(&self, sid: u32, instrument: u32) -> bulkhead_model::Position {
+        self.venue.position(sid, instrument)
+    }
     pub fn journal_position(&self) -> (u64, [u8; 32]) {
         (self.journal.w.next_seq(), self.journal.w.last_hash())
     }

@@ -6,15 +6,22 @@
 const MONEY_SCALE = 1e8;
 const TOKEN_KEY = "bulkhead_token";
 const COLORS = ["#58a6ff", "#3fb950", "#d29922", "#bc8cff", "#f85149", "#39c5cf", "#db61a2", "#8b949e"];
-const HISTORY = 600;
+// The log keeps at most this many distinct lines; a line identical to one
+// of them (same kind and text) is not added again: that line's count goes
+// up and it moves to the top.
+const LOG_MAX = 300;
 
 let token = sessionStorage.getItem(TOKEN_KEY);
 let role = null;
 let pollTimer = null;
 let streamAbort = null;
 let refreshQueued = false;
-const history = []; // { t, series: { name: pnl } }
-const logLines = [];
+// Net PnL over event time since the run's first event: loaded from
+// /api/v1/pnl/history (bounded by the server), then appended from each poll
+// and bounded here the same way (every other point dropped when full).
+const pnl = { start: null, max: 1024, t: [], names: [], values: [] };
+const logEntries = []; // newest first: { key, kind, text, count, when, first }
+let logRenderQueued = false;
 
 const $ = (id) => document.getElementById(id);
 
@@ -69,6 +76,7 @@ async function login(t) {
     $("app").classList.remove("hidden");
     $("login-error").textContent = "";
     applyRole();
+    await loadPnl();
     await refresh();
     await loadLog();
     pollTimer = setInterval(refresh, 1000);
@@ -116,7 +124,8 @@ async function refresh() {
     renderStatus(st);
     renderStrategies(strat.strategies);
     renderPositions(pos.positions, pos.pnl);
-    record(strat.strategies, st.pnl);
+    if (pnl.start === null) await loadPnl();
+    else if (st.seq === strat.seq) record(st, strat.strategies);
     drawChart();
   } catch (e) {
     if (e.message !== "unauthorized") $("action-status").textContent = "refresh failed: " + e.message;
@@ -178,17 +187,56 @@ function renderStrategies(list) {
 
 function renderPositions(list) {
   $("positions-body").replaceChildren(...list.map((p) => el("tr", { "data-testid": "position-row" },
-    el("td", {}, p.strategy), el("td", {}, p.instrument), el("td", {}, p.qty), el("td", {}, p.avg_price),
+    el("td", {}, p.strategy), el("td", {}, p.instrument), el("td", {}, p.qty), el("td", { "data-testid": "position-avg-price" }, p.avg_price == null ? "—" : p.avg_price),
     el("td", {}, money(p.pnl.realised)), el("td", {}, money(p.pnl.unrealised)))));
 }
 
 // ------------------------------------------------------------------ chart
 
-function record(strategies, firm) {
-  const series = { firm: (firm.realised + firm.unrealised - firm.fees) / MONEY_SCALE };
-  for (const s of strategies) series[s.name] = (s.pnl.realised + s.pnl.unrealised - s.pnl.fees) / MONEY_SCALE;
-  history.push({ t: Date.now(), series });
-  if (history.length > HISTORY) history.shift();
+const net = (p) => (p.realised + p.unrealised - p.fees) / MONEY_SCALE;
+
+async function loadPnl() {
+  try {
+    const h = (await api("GET", "/api/v1/pnl/history")).history;
+    if (h.start_ns === null || h.offsets_ns.length === 0) return;
+    pnl.start = h.start_ns;
+    pnl.max = Math.max(2, h.max_points);
+    pnl.t = h.offsets_ns.slice();
+    pnl.names = h.series.map((x) => x.name);
+    pnl.values = h.series.map((x) => x.values.map((v) => v / MONEY_SCALE));
+  } catch (_) { /* shown by refresh */ }
+}
+
+// One live point from a poll: the status and strategies of one snapshot.
+function record(st, strategies) {
+  const row = new Map([["firm", net(st.pnl)]]);
+  for (const s of strategies) row.set(s.name, net(s.pnl));
+  if (row.size !== pnl.names.length || !pnl.names.every((n) => row.has(n))) { pnl.start = null; return; } // another run
+  const off = Math.max(0, st.event_time_ns - pnl.start);
+  const last = pnl.t.length ? pnl.t[pnl.t.length - 1] : -1;
+  if (off <= last) {
+    pnl.names.forEach((n, i) => { pnl.values[i][pnl.values[i].length - 1] = row.get(n); });
+    return;
+  }
+  pnl.t.push(off);
+  pnl.names.forEach((n, i) => pnl.values[i].push(row.get(n)));
+  if (pnl.t.length > pnl.max) {
+    // Keep the run's start, every other point, and the newest.
+    const keep = (_, i, a) => i % 2 === 0 || i === a.length - 1;
+    pnl.t = pnl.t.filter(keep);
+    pnl.values = pnl.values.map((v) => v.filter(keep));
+  }
+}
+
+// Event time as elapsed time: 0, 950 ms, 42 s, 3 m 20 s, 5 h 02 m, 3 d 4 h.
+function span(ns) {
+  const ms = ns / 1e6;
+  if (ms < 1000) return Math.round(ms) + " ms";
+  const s = ms / 1000;
+  if (s < 60) return s.toFixed(s < 10 ? 1 : 0) + " s";
+  if (s < 3600) return Math.floor(s / 60) + " m " + String(Math.floor(s % 60)).padStart(2, "0") + " s";
+  if (s < 86400) return Math.floor(s / 3600) + " h " + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + " m";
+  return Math.floor(s / 86400) + " d " + Math.floor((s % 86400) / 3600) + " h";
 }
 
 function drawChart() {
@@ -199,14 +247,25 @@ function drawChart() {
   const g = c.getContext("2d");
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
-  if (history.length < 2) return;
-  const names = Object.keys(history[history.length - 1].series);
+  const n = pnl.t.length;
+  // What is drawn, for tests and curious operators.
+  c.dataset.points = String(n);
+  c.dataset.startNs = pnl.start === null ? "" : String(pnl.start);
+  c.dataset.firstOffsetNs = n ? String(pnl.t[0]) : "";
+  c.dataset.lastOffsetNs = n ? String(pnl.t[n - 1]) : "";
+  c.dataset.firmDistinct = n ? String(new Set(pnl.values[0]).size) : "0";
+  if (n === 0) {
+    g.fillStyle = "#8a96a3"; g.font = "12px system-ui";
+    g.fillText("waiting for the run's first event", 12, h / 2);
+    $("pnl-legend").replaceChildren();
+    return;
+  }
   let lo = Infinity, hi = -Infinity;
-  for (const p of history) for (const n of names) { const v = p.series[n]; if (v !== undefined) { lo = Math.min(lo, v); hi = Math.max(hi, v); } }
+  for (const v of pnl.values) for (const x of v) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
   if (lo === hi) { lo -= 1; hi += 1; }
   const pad = { l: 56, r: 8, t: 8, b: 18 };
-  const t0 = history[0].t, t1 = history[history.length - 1].t;
-  const x = (t) => pad.l + (w - pad.l - pad.r) * (t1 === t0 ? 1 : (t - t0) / (t1 - t0));
+  const t0 = 0, t1 = Math.max(pnl.t[n - 1], 1);
+  const x = (t) => pad.l + (w - pad.l - pad.r) * (t - t0) / (t1 - t0);
   const y = (v) => pad.t + (h - pad.t - pad.b) * (1 - (v - lo) / (hi - lo));
   g.strokeStyle = "#2a3440"; g.fillStyle = "#8a96a3"; g.font = "11px system-ui"; g.lineWidth = 1;
   for (let i = 0; i <= 4; i++) {
@@ -215,31 +274,59 @@ function drawChart() {
     g.fillText(v.toFixed(2), 4, y(v) + 4);
   }
   if (lo < 0 && hi > 0) { g.strokeStyle = "#8a96a3"; g.beginPath(); g.moveTo(pad.l, y(0)); g.lineTo(w - pad.r, y(0)); g.stroke(); }
-  g.fillText(Math.round((t1 - t0) / 1000) + " s", w - pad.r - 30, h - 4);
+  // The x axis is event time from the run's first event.
+  const startText = pnl.start > 946684800e9 ? new Date(pnl.start / 1e6).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "start";
+  g.fillText(startText, pad.l, h - 4);
+  const endText = "+" + span(pnl.t[n - 1]) + " event time";
+  g.fillText(endText, w - pad.r - g.measureText(endText).width, h - 4);
   const legend = [];
-  names.forEach((n, i) => {
-    const color = n === "firm" ? "#ffffff" : COLORS[i % COLORS.length];
-    g.strokeStyle = color; g.lineWidth = n === "firm" ? 2 : 1.25;
+  pnl.names.forEach((name, i) => {
+    const color = name === "firm" ? "#ffffff" : COLORS[(i - 1) % COLORS.length];
+    g.strokeStyle = color; g.lineWidth = name === "firm" ? 2 : 1.25;
     g.beginPath();
-    let started = false;
-    for (const p of history) {
-      const v = p.series[n];
-      if (v === undefined) continue;
-      if (!started) { g.moveTo(x(p.t), y(v)); started = true; } else g.lineTo(x(p.t), y(v));
-    }
+    const v = pnl.values[i];
+    g.moveTo(x(pnl.t[0]), y(v[0]));
+    // A single point still shows as a (flat) line to the right edge.
+    for (let k = 1; k < n; k++) g.lineTo(x(pnl.t[k]), y(v[k]));
+    if (n === 1) g.lineTo(w - pad.r, y(v[0]));
     g.stroke();
-    legend.push(el("span", { style: "color:" + color }, "■ " + n));
+    legend.push(el("span", { style: "color:" + color }, "■ " + name + " " + v[n - 1].toFixed(2)));
   });
   $("pnl-legend").replaceChildren(...legend);
 }
 
 // ------------------------------------------------------------------ log
 
-function addLog(kind, text, ts) {
-  const when = ts ? new Date(ts).toLocaleTimeString() : new Date().toLocaleTimeString();
-  logLines.unshift(el("div", { class: "k-" + kind, "data-testid": "log-" + kind }, when + "  " + kind.toUpperCase() + "  " + text));
-  if (logLines.length > 300) logLines.length = 300;
-  $("log").replaceChildren(...logLines);
+function addLog(kind, text) {
+  const key = kind + "\u0000" + text;
+  const when = new Date().toLocaleTimeString();
+  const i = logEntries.findIndex((e) => e.key === key);
+  if (i >= 0) {
+    const e = logEntries[i];
+    e.count += 1;
+    e.when = when;
+    if (i > 0) { logEntries.splice(i, 1); logEntries.unshift(e); }
+  } else {
+    logEntries.unshift({ key, kind, text, count: 1, when, first: when });
+    if (logEntries.length > LOG_MAX) logEntries.length = LOG_MAX;
+  }
+  // A flood of events re-renders the log at most every 100 ms.
+  if (!logRenderQueued) {
+    logRenderQueued = true;
+    setTimeout(renderLog, 100);
+  }
+}
+
+function renderLog() {
+  logRenderQueued = false;
+  $("log").replaceChildren(...logEntries.map((e) => {
+    const line = el("div", { class: "k-" + e.kind, "data-testid": "log-" + e.kind, "data-count": String(e.count) },
+      e.when + "  " + e.kind.toUpperCase() + "  " + e.text);
+    if (e.count > 1) {
+      line.append(" ", el("span", { class: "count", "data-testid": "log-count", title: "first at " + e.first + ", last at " + e.when }, "×" + e.count.toLocaleString()));
+    }
+    return line;
+  }));
 }
 
 async function loadLog() {

@@ -25,7 +25,7 @@
 use crate::{
     Command, CommandError, ControlHandle, DecisionKind, DecisionRecord, EngineStatus, FaultRecord, Histogram,
     InstrumentSnapshot, JournalStatus, LatencyHistogram, LiveEvent, MAX_DECISIONS, MAX_RECENT, OrderCounts,
-    OrderSnapshot, Pnl, PositionSnapshot, Resources, SIGNATURE_HEADER, Scope, Snapshot, StrategySnapshot, TradingState,
+    OrderSnapshot, Pnl, PnlHistory, PositionSnapshot, Resources, SIGNATURE_HEADER, Scope, Snapshot, StrategySnapshot, TradingState,
 };
 use bulkhead_abi::Reason;
 use bulkhead_engine::{Engine, Observed, Status};
@@ -81,6 +81,12 @@ pub struct EngineControl {
     stop: Option<Arc<AtomicBool>>,
     /// Paper mode: called at each step of the wait (see [`EngineControl::while_waiting`]).
     while_waiting: Option<Box<dyn FnMut(&Engine) + Send>>,
+    /// Event time of the run's first market event (set by the first
+    /// [`EngineControl::before_event`]).
+    run_start_ns: Option<u64>,
+    /// Net PnL over event time, one sample per publish, bounded
+    /// ([`crate::MAX_PNL_POINTS`]): derived from the published snapshots.
+    pnl_history: PnlHistory,
 }
 
 /// What a deploy's compile worker hands back: the compiled module and the
@@ -124,6 +130,8 @@ impl EngineControl {
             decisions: VecDeque::new(),
             faults: VecDeque::new(),
             deploy: None,
+            run_start_ns: None,
+            pnl_history: PnlHistory::default(),
             handle,
             runtime,
             pace: pace.filter(|p| *p > 0.0),
@@ -160,6 +168,12 @@ impl EngineControl {
     pub fn before_event(&mut self, engine: &mut Engine, next_ts: u64) {
         self.observe(engine);
         self.drain_commands(engine);
+        if self.run_start_ns.is_none() {
+            // The PnL chart starts here: the PnL before the first event, at
+            // the first event's time.
+            self.run_start_ns = Some(next_ts);
+            self.publish(engine);
+        }
         if let Some(pace) = self.pace {
             let (start, first_ts) = *self.wall_start.get_or_insert((Instant::now(), next_ts));
             let since_first = next_ts.saturating_sub(first_ts);
@@ -620,6 +634,12 @@ impl EngineControl {
         snap.engine.observed_dropped = self.observed_dropped;
         snap.decisions = self.decisions.iter().cloned().collect();
         snap.faults = self.faults.iter().cloned().collect();
+        if let Some(start) = self.run_start_ns {
+            // Before the first event is processed the engine's clock has not
+            // reached the run's start yet: that sample belongs to the start.
+            self.pnl_history.sample_snapshot(snap.event_time_ns.max(start), &snap);
+            snap.pnl_history = Arc::new(self.pnl_history.clone());
+        }
         self.handle.publish(snap);
     }
 }
@@ -768,13 +788,20 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: &str) ->
         });
         for (inst_id, lots) in &r.positions {
             let inst = &instruments[*inst_id as usize];
+            // This position's own figures (the strategy's totals are in
+            // `pnl` above): the venue's position in this instrument.
+            let p = engine.position(sid, *inst_id);
             snap.positions.push(PositionSnapshot {
                 strategy: r.name.clone(),
                 instrument: inst.symbol.clone(),
                 lots: *lots,
                 qty: inst.format_qty(*lots),
-                pnl,
-                ..PositionSnapshot::default()
+                avg_price: (p.qty != 0).then(|| inst.format_price(p.avg_price_of(inst))),
+                pnl: Pnl {
+                    realised: p.realised,
+                    unrealised: engine.last_mid(*inst_id).map_or(0, |mid| p.unrealised(inst, mid)),
+                    fees: p.fees,
+                },
             });
         }
         for (id, inst_id, side, price, remaining) in engine.open_orders(sid) {

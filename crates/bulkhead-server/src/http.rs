@@ -106,6 +106,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/strategies", get(strategies))
         .route("/api/v1/strategies/{name}", get(strategy))
         .route("/api/v1/positions", get(positions))
+        .route("/api/v1/pnl/history", get(pnl_history))
         .route("/api/v1/orders", get(orders))
         .route("/api/v1/decisions", get(decisions))
         .route("/api/v1/faults", get(faults))
@@ -458,6 +459,14 @@ async fn positions(State(st): State<AppState>, q: Params) -> ApiResult {
     }
     let rows: Vec<_> = s.positions.iter().filter(|p| q.get("strategy").is_none_or(|n| &p.strategy == n)).collect();
     Ok(Json(json!({ "seq": s.seq, "pnl": s.pnl, "positions": rows })).into_response())
+}
+
+/// Net PnL over event time since the run's first event (bounded,
+/// downsampled: `snapshot::PnlHistory`), for the dashboard's chart.
+async fn pnl_history(State(st): State<AppState>, q: Params) -> ApiResult {
+    params(q, &[])?;
+    let s = st.client.snapshot();
+    Ok(Json(json!({ "seq": s.seq, "event_time_ns": s.event_time_ns, "history": &*s.pnl_history })).into_response())
 }
 
 async fn orders(State(st): State<AppState>, q: Params) -> ApiResult {

@@ -32,7 +32,10 @@
 //! publishes in the snapshot, emits fills, rejects, faults and state
 //! changes, feeds the fsync histogram from the journal's own per-fsync
 //! timings, and in paper mode reports how far it is behind its pacing
-//! schedule (`event_lag_ns`; 0 when not paced).
+//! schedule (`event_lag_ns`; 0 when not paced). It also keeps the
+//! bounded [`PnlHistory`] (net PnL over event time from the run's first
+//! event, at most [`MAX_PNL_POINTS`] points) derived from the snapshots it
+//! publishes, served at `GET /api/v1/pnl/history`.
 //!
 //! For each command the engine MUST, in this order:
 //! 1. check it (unknown strategy / instrument / limit field, value outside
@@ -144,7 +147,8 @@ pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, 
 pub use metrics::{Histogram, Metrics};
 pub use snapshot::{
     DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot, JournalStatus, LatencyHistogram,
-    LiveEvent, MAX_DECISIONS, MAX_RECENT, MONEY_SCALE, OrderCounts, OrderSnapshot, Pnl, PositionSnapshot, Resources,
+    LiveEvent, MAX_DECISIONS, MAX_PNL_POINTS, MAX_RECENT, MONEY_SCALE, OrderCounts, OrderSnapshot, Pnl, PnlHistory,
+    PnlSeries, PositionSnapshot, Resources,
     Snapshot, StrategySnapshot, TradingState,
 };
 

@@ -25,6 +25,10 @@ pub const MAX_RECENT: usize = 1000;
 /// `/api/v1/decisions?limit=` takes).
 pub const MAX_DECISIONS: usize = 10_000;
 
+/// The most points a [`PnlHistory`] keeps (see there for how it
+/// downsamples).
+pub const MAX_PNL_POINTS: usize = 1024;
+
 /// Serialize shared records as the records themselves.
 fn shared<T: Serialize, S: serde::Serializer>(v: &[Arc<T>], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(v.iter().map(|x| &**x))
@@ -88,6 +92,181 @@ pub struct Snapshot {
     #[serde(serialize_with = "shared")]
     pub faults: Vec<Arc<FaultRecord>>,
     pub journal: JournalStatus,
+    /// Net PnL over event time since the run's first event, downsampled to
+    /// at most [`MAX_PNL_POINTS`] points (what the dashboard's chart starts
+    /// from; `GET /api/v1/pnl/history`).
+    #[serde(serialize_with = "shared_one")]
+    pub pnl_history: Arc<PnlHistory>,
+}
+
+fn shared_one<T: Serialize, S: serde::Serializer>(v: &Arc<T>, s: S) -> Result<S::Ok, S::Error> {
+    (**v).serialize(s)
+}
+
+/// Net PnL (realised + unrealised − fees, money units) of the firm and of
+/// each strategy over event time, from the run's first event on: a derived,
+/// bounded view of the snapshots the engine publishes, one sample per
+/// publish.
+///
+/// Bound: at most `max_points` ([`MAX_PNL_POINTS`]) points. The first point
+/// is the run's first event and the last is always the newest sample; in
+/// between, every `stride`-th sample is kept. When a new point would make
+/// the series longer than the bound, every other kept point is dropped
+/// (the first stays) and `stride` doubles, so the points stay roughly evenly
+/// spread over the run however long it lasts. A sample at an event time not
+/// after the newest point's replaces that point's values (a finished or
+/// waiting engine publishes the same event time again and again).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PnlHistory {
+    /// Event time (ns) of the first point: the run's first market event
+    /// (None before it).
+    pub start_ns: Option<u64>,
+    pub max_points: usize,
+    /// Samples per kept point: 1, 2, 4, … (doubles at each halving).
+    pub stride: u64,
+    /// Event time of each point, ns after `start_ns` (exact as a JSON
+    /// number for runs shorter than 104 days of event time).
+    pub offsets_ns: Vec<u64>,
+    /// One series per column: `firm`, then each strategy in config order;
+    /// `values[i]` belongs to `offsets_ns[i]`.
+    pub series: Vec<PnlSeries>,
+    /// Samples since the last kept point.
+    #[serde(skip)]
+    since_kept: u64,
+    /// The last point is the newest sample, not (yet) a kept one.
+    #[serde(skip)]
+    provisional: bool,
+}
+
+/// Keep elements 0, 2, 4, …
+fn every_other<T>(v: &mut Vec<T>) {
+    let mut i = 0;
+    v.retain(|_| {
+        i += 1;
+        i % 2 == 1
+    });
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PnlSeries {
+    /// `firm` or a strategy name.
+    pub name: String,
+    /// Net PnL in money units ([`MONEY_SCALE`]).
+    pub values: Vec<i64>,
+}
+
+impl Default for PnlHistory {
+    fn default() -> Self {
+        PnlHistory::new(MAX_PNL_POINTS)
+    }
+}
+
+impl PnlHistory {
+    /// An empty history of at most `max_points` (≥ 2) points.
+    pub fn new(max_points: usize) -> PnlHistory {
+        PnlHistory {
+            start_ns: None,
+            max_points: max_points.max(2),
+            stride: 1,
+            offsets_ns: Vec::new(),
+            series: Vec::new(),
+            since_kept: 0,
+            provisional: false,
+        }
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.offsets_ns.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.offsets_ns.is_empty()
+    }
+
+    /// Add the PnL of `snap` at event time `ts_ns`.
+    pub fn sample_snapshot(&mut self, ts_ns: u64, snap: &Snapshot) {
+        let net = |p: &Pnl| p.realised.saturating_add(p.unrealised).saturating_sub(p.fees);
+        let names = std::iter::once("firm").chain(snap.strategies.iter().map(|s| s.name.as_str()));
+        let values = std::iter::once(net(&snap.pnl)).chain(snap.strategies.iter().map(|s| net(&s.pnl)));
+        self.sample(ts_ns, names.zip(values));
+    }
+
+    /// Add one sample: (series name, net PnL) pairs. The set of series is
+    /// fixed by the first sample; a sample with other names starts the
+    /// history afresh (it belongs to another run).
+    pub fn sample<'a>(&mut self, ts_ns: u64, columns: impl Iterator<Item = (&'a str, i64)> + Clone) {
+        let same = self.series.len() == columns.clone().count()
+            && self.series.iter().zip(columns.clone()).all(|(s, (n, _))| s.name == n);
+        if !same {
+            *self = PnlHistory::new(self.max_points);
+            self.series = columns.clone().map(|(n, _)| PnlSeries { name: n.to_string(), values: Vec::new() }).collect();
+        }
+        let start = *self.start_ns.get_or_insert(ts_ns);
+        let offset = ts_ns.saturating_sub(start);
+        if let Some(&last) = self.offsets_ns.last()
+            && offset <= last
+        {
+            for (s, (_, v)) in self.series.iter_mut().zip(columns) {
+                if let Some(x) = s.values.last_mut() {
+                    *x = v;
+                }
+            }
+            return;
+        }
+        if self.provisional {
+            self.pop();
+        }
+        self.since_kept += 1;
+        let keep = self.offsets_ns.is_empty() || self.since_kept >= self.stride;
+        if keep {
+            self.since_kept = 0;
+        }
+        self.offsets_ns.push(offset);
+        for (s, (_, v)) in self.series.iter_mut().zip(columns) {
+            s.values.push(v);
+        }
+        self.provisional = !keep;
+        if self.offsets_ns.len() > self.max_points {
+            self.halve();
+        }
+    }
+
+    fn pop(&mut self) {
+        self.offsets_ns.pop();
+        for s in &mut self.series {
+            s.values.pop();
+        }
+    }
+
+    /// Keep the first kept point and every other one after it; the newest
+    /// sample (if provisional) stays last.
+    fn halve(&mut self) {
+        let tail = if self.provisional {
+            let off = self.offsets_ns.last().copied().unwrap_or(0);
+            let vals: Vec<i64> = self.series.iter().map(|s| s.values.last().copied().unwrap_or(0)).collect();
+            self.pop();
+            Some((off, vals))
+        } else {
+            None
+        };
+        let kept = self.offsets_ns.len();
+        // The last kept point is dropped when `kept` is even: the next one
+        // is due `stride` samples earlier than it would have been.
+        if kept % 2 == 0 {
+            self.since_kept += self.stride;
+        }
+        every_other(&mut self.offsets_ns);
+        for s in &mut self.series {
+            every_other(&mut s.values);
+        }
+        self.stride = self.stride.saturating_mul(2);
+        if let Some((off, vals)) = tail {
+            self.offsets_ns.push(off);
+            for (s, v) in self.series.iter_mut().zip(vals) {
+                s.values.push(v);
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -214,8 +393,8 @@ pub struct PositionSnapshot {
     pub lots: i64,
     /// Signed quantity, decimal text.
     pub qty: String,
-    /// Average entry price, decimal text.
-    pub avg_price: String,
+    /// Average entry price of the open lots, decimal text (None when flat).
+    pub avg_price: Option<String>,
     pub pnl: Pnl,
 }
 
@@ -374,4 +553,55 @@ pub enum LiveEvent {
     /// the engine's observer feed overflowed inside one event. The stream
     /// never drops an event without saying so.
     Lagged { dropped: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(v: i64) -> impl Iterator<Item = (&'static str, i64)> + Clone {
+        [("firm", v), ("a", v / 2)].into_iter()
+    }
+
+    #[test]
+    fn pnl_history_stays_bounded_keeps_the_start_and_the_newest_sample_and_spreads_evenly() {
+        let mut h = PnlHistory::new(64);
+        let start = 1_700_000_000_000_000_000u64;
+        let n = 100_000u64;
+        for i in 0..n {
+            h.sample(start + i * 1_000_000, cols(i as i64));
+            assert!(h.len() <= 64, "{} points after {i} samples", h.len());
+            assert_eq!(h.offsets_ns.last(), Some(&(i * 1_000_000)), "the newest sample is the last point");
+            assert_eq!(h.series[0].values.last(), Some(&(i as i64)));
+            assert_eq!(h.series[1].values.last(), Some(&(i as i64 / 2)));
+        }
+        assert_eq!(h.start_ns, Some(start));
+        assert_eq!(h.offsets_ns[0], 0, "the run's first event stays the first point");
+        assert!(h.len() >= 32, "{} points: halving keeps at least half", h.len());
+        assert!(h.offsets_ns.windows(2).all(|w| w[0] < w[1]), "event time increases");
+        // Kept points are `stride` samples apart (the newest may be closer).
+        let gaps: Vec<u64> = h.offsets_ns.windows(2).map(|w| w[1] - w[0]).collect();
+        let step = h.stride * 1_000_000;
+        assert!(gaps[..gaps.len() - 1].iter().all(|&g| g == step), "stride {}: {gaps:?}", h.stride);
+        assert!(*gaps.last().unwrap() <= step);
+        for s in &h.series {
+            assert_eq!(s.values.len(), h.len());
+        }
+    }
+
+    #[test]
+    fn pnl_history_replaces_the_newest_point_at_the_same_event_time() {
+        let mut h = PnlHistory::new(8);
+        h.sample(100, cols(1));
+        h.sample(100, cols(5));
+        h.sample(200, cols(7));
+        h.sample(200, cols(9));
+        h.sample(150, cols(11)); // never earlier than the newest point
+        assert_eq!(h.offsets_ns, [0, 100]);
+        assert_eq!(h.series[0].values, [5, 11]);
+        assert_eq!(h.series[1].values, [2, 5]);
+        // Other series: another run; start afresh.
+        h.sample(300, [("firm", 1)].into_iter());
+        assert_eq!((h.start_ns, h.len(), h.series.len()), (Some(300), 1, 1));
+    }
 }

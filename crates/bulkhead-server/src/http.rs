@@ -339,21 +339,7 @@ fn params(q: Params, allowed: &[&str]) -> ApiResult<BTreeMap<String, String>> {
 /// Every fault kind the sandbox and the engine journal (`Fault::kind`, and
 /// `guest_error` for a native strategy); `GET /api/v1/faults?kind=` takes
 /// only these.
-pub(crate) const FAULT_KINDS: &[&str] = &[
-    "fuel",
-    "deadline",
-    "memory",
-    "table",
-    "stack",
-    "trap",
-    "host_calls",
-    "log_rate",
-    "bad_pointer",
-    "abi_version",
-    "missing_buffer",
-    "guest_error",
-    "instantiate",
-];
+pub(crate) const FAULT_KINDS: &[&str] = &bulkhead_sandbox::FAULT_KINDS;
 
 fn check_strategy(snap: &Snapshot, name: &str, field: &str) -> ApiResult<()> {
     // Before the first publish there is nothing to check against; the
@@ -1034,6 +1020,12 @@ mod tests {
             F::MissingBuffer,
             F::GuestError { callback: "", code: 0 },
             F::Instantiate { message: String::new() },
+            F::Budget { kind: "event_fuel", unit: "", used: 0, limit: 0 },
+            F::Budget { kind: "event_host_calls", unit: "", used: 0, limit: 0 },
+            F::Budget { kind: "event_callbacks", unit: "", used: 0, limit: 0 },
+            F::Budget { kind: "journal_bytes", unit: "", used: 0, limit: 0 },
+            F::Budget { kind: "journal_rate", unit: "", used: 0, limit: 0 },
+            F::Budget { kind: "inbox_overflow", unit: "", used: 0, limit: 0 },
         ];
         for f in &all {
             // A new variant must be added above (this match is exhaustive).
@@ -1051,6 +1043,7 @@ mod tests {
                 | F::MissingBuffer
                 | F::GuestError { .. }
                 | F::Instantiate { .. } => {}
+                F::Budget { kind, .. } => assert!(bulkhead_sandbox::BUDGET_KINDS.contains(kind)),
             }
             assert!(FAULT_KINDS.contains(&f.kind()), "{}", f.kind());
         }

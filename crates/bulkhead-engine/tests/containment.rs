@@ -45,6 +45,11 @@ const EVENTS: u64 = 20_000;
 /// deterministic bound) is what stops a runaway, as in the demo.
 const LIMITS: &str = "deadline_us = 200_000";
 
+/// Journal and inbox budgets out of the way, for the cases that test
+/// another bound (the host-call budget) with a flood.
+const UNBOUNDED_JOURNAL: &str =
+    "journal_bytes_per_event = 1_073_741_824, journal_bytes_per_sec = 1_073_741_824, inbox_events = 1_000_000";
+
 #[derive(Clone, Debug)]
 enum Expect {
     /// A FAULT of this kind whose message contains `text`. `at_start`: during
@@ -193,7 +198,13 @@ fn case(name: &str) -> Case {
         }
         "order_spam" => c(
             "order spam",
-            spec(Rust("order_spam"), "per_event = 50", "hostile_spam.toml", LIMITS),
+            // The journal-rate budget raised so that R5 is what is tested.
+            spec(
+                Rust("order_spam"),
+                "per_event = 50",
+                "hostile_spam.toml",
+                &format!("{LIMITS}, journal_bytes_per_sec = 67_108_864"),
+            ),
             Expect::Refused(&[Reason::MaxOpenOrders, Reason::OrderRateThrottle, Reason::MessageRateThrottle]),
             // Its accepted bids rest 5% under the mid, where momentum's market
             // sells can (and do) reach them.
@@ -201,8 +212,36 @@ fn case(name: &str) -> Case {
         ),
         "order_spam_host_call_budget" => c(
             "order spam (past the host-call budget)",
-            spec(Rust("order_spam"), "per_event = 20_000", "hostile_spam.toml", LIMITS),
+            spec(
+                Rust("order_spam"),
+                "per_event = 20_000",
+                "hostile_spam.toml",
+                &format!("{LIMITS}, {UNBOUNDED_JOURNAL}"),
+            ),
             fault("host_calls", "10000 host calls"),
+            true,
+        ),
+        "order_spam_journal_bytes" => c(
+            "journal flooding through any host call",
+            spec(Rust("order_spam"), "per_event = 3_000", "hostile_spam.toml", LIMITS),
+            fault("journal_bytes", "262144 journal bytes per market event"),
+            true,
+        ),
+        "order_spam_journal_rate" => c(
+            "journal flooding through any host call",
+            spec(Rust("order_spam"), "per_event = 50", "hostile_spam.toml", LIMITS),
+            fault("journal_rate", "4194304 journal bytes per second of event time"),
+            false,
+        ),
+        "reject_amplification" => c(
+            "self-amplification through the host's own feedback (rejects, timers)",
+            spec(
+                Rust("order_spam"),
+                "per_event = 5_000",
+                "hostile_spam.toml",
+                &format!("{LIMITS}, journal_bytes_per_event = 1_073_741_824, journal_bytes_per_sec = 1_073_741_824"),
+            ),
+            fault("inbox_overflow", "4096 queued events"),
             true,
         ),
         "fat_finger" => c(
@@ -295,6 +334,9 @@ const ALL_CASES: &[&str] = &[
     "short_order_record",
     "order_spam",
     "order_spam_host_call_budget",
+    "order_spam_journal_bytes",
+    "order_spam_journal_rate",
+    "reject_amplification",
     "fat_finger",
     "wash_trade",
     "position_creep",
@@ -325,7 +367,7 @@ fn ns_per_iter() -> f64 {
                 Module::Rust("slow_callback"),
                 &format!("at = 1\nevery = 1_000_000\npark = false\nspin_iters = {iters}"),
                 "hostile.toml",
-                "deadline_us = 60_000_000, fuel_per_callback = 1_000_000_000_000_000",
+                "deadline_us = 60_000_000, fuel_per_callback = 1_000_000_000_000_000, fuel_per_event = 1_000_000_000_000_000",
             );
             let cfg = write_config_alone(tmp.path(), 200, &h);
             let t = Instant::now();
@@ -358,7 +400,9 @@ fn deadline_spec(over: bool) -> HostileSpec {
         Module::Rust("slow_callback"),
         &format!("every = 1000\nspin_iters = {iters}\npark = {over}"),
         "hostile.toml",
-        &format!("deadline_us = {DEADLINE_US}, fuel_per_callback = 1_000_000_000_000_000"),
+        &format!(
+            "deadline_us = {DEADLINE_US}, fuel_per_callback = 1_000_000_000_000_000, fuel_per_event = 1_000_000_000_000_000"
+        ),
     )
 }
 
@@ -673,6 +717,9 @@ containment_tests!(
     short_order_record,
     order_spam,
     order_spam_host_call_budget,
+    order_spam_journal_bytes,
+    order_spam_journal_rate,
+    reject_amplification,
     fat_finger,
     wash_trade,
     position_creep,
@@ -704,6 +751,8 @@ fn catalogue_covers_design_section_5() {
         "out-of-bounds pointer/length passed to the host",
         "overflowing pointer/length passed to the host",
         "order spam",
+        "self-amplification through the host's own feedback (rejects, timers)",
+        "journal flooding through any host call",
         "fat-finger price and size",
         "self-trade (wash) attempt",
         "position creep past its limit (open orders)",

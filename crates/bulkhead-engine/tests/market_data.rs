@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use bulkhead_abi::{Event, EventKind, HostApi, OrderRequest, OrderType, Reason, Side, TimeInForce};
-use bulkhead_engine::{Engine, LoadedConfig, NativeStrategy, StrategyKind, StrategySetup, apply_run_settings, open_source, records};
+use bulkhead_engine::{
+    Engine, LoadedConfig, NativeStrategy, StrategyKind, StrategySetup, apply_run_settings, open_source, records,
+};
 use bulkhead_journal::{JournalParams, JournalWriter};
 use containment_support::{Rec, read_journal, repo};
 

@@ -85,7 +85,10 @@ instrument = 1
     let probe_head = format!("[run]\njournal = \"journal\"\n\n{}\n{INSTRUMENTS}", SINGLE_VENUE);
     std::fs::write(
         &probe,
-        format!("{probe_head}\n[data.generator]\nsymbol = \"BTC-USDT-PERP\"\nseed = 1\nevents = 1\nstart_price = \"1\"\n{}", strategies(&p0, &p1)),
+        format!(
+            "{probe_head}\n[data.generator]\nsymbol = \"BTC-USDT-PERP\"\nseed = 1\nevents = 1\nstart_price = \"1\"\n{}",
+            strategies(&p0, &p1)
+        ),
     )
     .unwrap();
     let instruments = LoadedConfig::load(&probe).unwrap().instruments;
@@ -174,25 +177,45 @@ fn two_venues_keep_their_own_fees_and_latency_and_data_merges_in_time_order() {
     assert_eq!(market, [6_000, 6_000]);
     for (sid, want) in [(0usize, 500i64), (1, 300)] {
         assert!(!fee_ppm[sid].is_empty(), "strategy {sid} took liquidity");
-        assert!(fee_ppm[sid].iter().all(|&f| (f - want).abs() <= 1), "strategy {sid}: taker fees {:?}", &fee_ppm[sid][..5]);
+        assert!(
+            fee_ppm[sid].iter().all(|&f| (f - want).abs() <= 1),
+            "strategy {sid}: taker fees {:?}",
+            &fee_ppm[sid][..5]
+        );
     }
     // binance: no latency, accepted at the decision's time; okx: 1 ms later or more.
     assert!(!accept_delay[0].is_empty() && accept_delay[0].iter().all(|&d| d == 0), "{:?}", &accept_delay[0][..5]);
-    assert!(!accept_delay[1].is_empty() && accept_delay[1].iter().all(|&d| d >= 1_000_000), "{:?}", &accept_delay[1][..5]);
+    assert!(
+        !accept_delay[1].is_empty() && accept_delay[1].iter().all(|&d| d >= 1_000_000),
+        "{:?}",
+        &accept_delay[1][..5]
+    );
 
     // Deterministic: the same config again gives the same journal.
     let again = tempfile::tempdir().unwrap();
     let cfg2 = LoadedConfig::load(&config(again.path(), TWO_VENUES)).unwrap();
     let report2 = run_config(&cfg2, &mut |_, _| {}).unwrap();
-    assert_eq!(report.strategies.iter().map(|s| s.stats.fills).collect::<Vec<_>>(), report2.strategies.iter().map(|s| s.stats.fills).collect::<Vec<_>>());
+    assert_eq!(
+        report.strategies.iter().map(|s| s.stats.fills).collect::<Vec<_>>(),
+        report2.strategies.iter().map(|s| s.stats.fills).collect::<Vec<_>>()
+    );
 }
 
 #[test]
 fn venue_config_errors_name_the_field() {
     let tmp = tempfile::tempdir().unwrap();
     let cases = [
-        (TWO_VENUES.replace("instruments = [\"ETH-USDT-PERP\"]", "instruments = [\"DOGE\"]"), "venues[0].instruments[0]", "unknown instrument `DOGE`"),
-        (TWO_VENUES.replace("instruments = [\"ETH-USDT-PERP\"]", "instruments = [\"ETH-USDT-PERP\", \"ETH-USDT-PERP\"]"), "venues[0].instruments[1]", "already traded on venue `okx`"),
+        (
+            TWO_VENUES.replace("instruments = [\"ETH-USDT-PERP\"]", "instruments = [\"DOGE\"]"),
+            "venues[0].instruments[0]",
+            "unknown instrument `DOGE`",
+        ),
+        (
+            TWO_VENUES
+                .replace("instruments = [\"ETH-USDT-PERP\"]", "instruments = [\"ETH-USDT-PERP\", \"ETH-USDT-PERP\"]"),
+            "venues[0].instruments[1]",
+            "already traded on venue `okx`",
+        ),
         (TWO_VENUES.replace("name = \"okx\"", "name = \"binance\""), "venues[0].name", "duplicate venue name"),
         (TWO_VENUES.replace("instruments = [\"ETH-USDT-PERP\"]", ""), "venues[0].instruments", "list the symbols"),
     ];
@@ -212,10 +235,17 @@ fn venue_config_errors_name_the_field() {
 #[test]
 fn an_undercollateralised_account_is_liquidated_and_journalled() {
     let tmp = tempfile::tempdir().unwrap();
-    let path = config(tmp.path(), &TWO_VENUES.replace("taker_fee_ppm = 500", "taker_fee_ppm = 500\nliquidation_fee_ppm = 5000"));
+    let path = config(
+        tmp.path(),
+        &TWO_VENUES.replace("taker_fee_ppm = 500", "taker_fee_ppm = 500\nliquidation_fee_ppm = 5000"),
+    );
     let text = std::fs::read_to_string(&path)
         .unwrap()
-        .replacen("lot_size = \"0.001\"", "lot_size = \"0.001\"\ninitial_margin_bps = 500\nmaintenance_margin_bps = 505", 1)
+        .replacen(
+            "lot_size = \"0.001\"",
+            "lot_size = \"0.001\"\ninitial_margin_bps = 500\nmaintenance_margin_bps = 505",
+            1,
+        )
         // 3.27 USDT opens one lot at 5 % initial margin (0.001 BTC ≈ 65 USDT →
         // 3.25 USDT), and maintenance (5.05 % ≈ 3.28 USDT) is then above the
         // equity: the test needs a liquidation, not a realistic margin table.

@@ -228,7 +228,12 @@ fn enter(caller: &mut Caller<'_, StoreData>) -> wasmtime::Result<()> {
     if d.event.host_calls > d.event.host_call_limit {
         d.stats.host_calls_refused = d.stats.host_calls_refused.saturating_add(1);
         let (used, limit) = (d.event.host_calls as u64, d.event.host_call_limit as u64);
-        return Err(d.fail(Fault::Budget { kind: "event_host_calls", unit: "host calls per market event", used, limit }));
+        return Err(d.fail(Fault::Budget {
+            kind: "event_host_calls",
+            unit: "host calls per market event",
+            used,
+            limit,
+        }));
     }
     d.stats.host_calls = d.stats.host_calls.saturating_add(1);
     Ok(())

@@ -689,6 +689,7 @@ impl SandboxRuntime {
             memory,
             buf_ptr: 0,
             fault: None,
+            events_marked: false,
             _ticker: Arc::clone(&self.ticker),
         };
 
@@ -730,6 +731,8 @@ pub struct Sandbox {
     buf_ptr: u64,
     /// First fault raised; the sandbox is frozen once set.
     fault: Option<Fault>,
+    /// The caller marks market events ([`Sandbox::begin_event`]).
+    events_marked: bool,
     /// Keeps the epoch ticker alive as long as any sandbox is alive.
     _ticker: Arc<Ticker>,
 }
@@ -747,6 +750,9 @@ impl Sandbox {
             return Err(f.clone());
         }
         self.store.data_mut().log.refill(now_ns);
+        if !self.events_marked {
+            self.store.data_mut().event = host::EventBudget::new(&self.limits);
+        }
         for batch in events.chunks(MAX_BATCH) {
             self.write_events(batch)?;
             let d = self.store.data_mut();
@@ -783,9 +789,11 @@ impl Sandbox {
     /// Start the budgets that hold per market event: fuel, host calls and
     /// guest calls over every `on_events` call until the next
     /// `begin_event`. The engine calls it once per market event, before it
-    /// delivers anything that event caused. Without it the budgets run on
-    /// from instantiation (they never reset).
+    /// delivers anything that event caused. A caller that never calls it
+    /// (a benchmark, a test) gets a fresh event budget with every
+    /// `on_events` call: each call is then its own market event.
     pub fn begin_event(&mut self) {
+        self.events_marked = true;
         self.store.data_mut().event = host::EventBudget::new(&self.limits);
     }
 
@@ -856,11 +864,8 @@ fn deadline_ticks(deadline_us: u64) -> u64 {
 /// (`bulkhead_on_events`) gets the smaller of its per-call fuel and what is
 /// left of the market event's fuel.
 fn arm(store: &mut Store<StoreData>, limits: &Limits, callback: bool) {
-    let fuel = if callback {
-        limits.fuel_per_callback.min(store.data().event.fuel_left)
-    } else {
-        limits.fuel_per_callback
-    };
+    let fuel =
+        if callback { limits.fuel_per_callback.min(store.data().event.fuel_left) } else { limits.fuel_per_callback };
     // set_fuel only fails when fuel is disabled, and the engine enables it.
     if let Err(e) = store.set_fuel(fuel) {
         tracing::error!(error = %e, "could not set fuel");

@@ -538,11 +538,21 @@ impl OrderRequest {
         if b.len() != ORDER_REQUEST_SIZE {
             return Err(DecodeError { field: "length", offset: 0, problem: "order request must be exactly 32 bytes" });
         }
-        let side = Side::from_u8(b[4]).ok_or(DecodeError { field: "side", offset: 4, problem: "must be 1 (buy) or 2 (sell)" })?;
-        let order_type = OrderType::from_u8(b[5])
-            .ok_or(DecodeError { field: "order_type", offset: 5, problem: "must be 1 (limit) or 2 (market)" })?;
-        let tif = TimeInForce::from_u8(b[6])
-            .ok_or(DecodeError { field: "tif", offset: 6, problem: "must be 1..=4 (gtc, ioc, fok, post_only)" })?;
+        let side = Side::from_u8(b[4]).ok_or(DecodeError {
+            field: "side",
+            offset: 4,
+            problem: "must be 1 (buy) or 2 (sell)",
+        })?;
+        let order_type = OrderType::from_u8(b[5]).ok_or(DecodeError {
+            field: "order_type",
+            offset: 5,
+            problem: "must be 1 (limit) or 2 (market)",
+        })?;
+        let tif = TimeInForce::from_u8(b[6]).ok_or(DecodeError {
+            field: "tif",
+            offset: 6,
+            problem: "must be 1..=4 (gtc, ioc, fok, post_only)",
+        })?;
         if b[7] & !FLAG_REDUCE_ONLY != 0 {
             return Err(DecodeError { field: "flags", offset: 7, problem: "unknown flag bits set" });
         }
@@ -686,11 +696,16 @@ impl Event {
         if b.len() < EVENT_SIZE {
             return Err(DecodeError { field: "length", offset: 0, problem: "event record must be 64 bytes" });
         }
-        let kind = EventKind::from_u16(rd_u16(b, 0))
-            .ok_or(DecodeError { field: "kind", offset: 0, problem: "unknown event kind" })?;
+        let kind = EventKind::from_u16(rd_u16(b, 0)).ok_or(DecodeError {
+            field: "kind",
+            offset: 0,
+            problem: "unknown event kind",
+        })?;
         let side = match b[2] {
             0 => None,
-            v => Some(Side::from_u8(v).ok_or(DecodeError { field: "side", offset: 2, problem: "must be 0, 1 or 2" })?),
+            v => {
+                Some(Side::from_u8(v).ok_or(DecodeError { field: "side", offset: 2, problem: "must be 0, 1 or 2" })?)
+            }
         };
         Ok(Event {
             kind,

@@ -399,10 +399,7 @@ fn run(
 /// Open the run (resuming if asked) and say what recovery did.
 fn prepare(cfg: &LoadedConfig, mode: JournalMode) -> Result<bulkhead_engine::PreparedRun> {
     let prepared = bulkhead_engine::prepare_run_with(cfg, mode).map_err(|e| {
-        let refused = matches!(
-            &e,
-            bulkhead_engine::RunError::Journal(bulkhead_journal::JournalError::Corrupt(_))
-        );
+        let refused = matches!(&e, bulkhead_engine::RunError::Journal(bulkhead_journal::JournalError::Corrupt(_)));
         let e = anyhow::Error::from(e);
         if mode == JournalMode::Resume && refused {
             e.context(format!(

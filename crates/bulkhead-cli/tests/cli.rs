@@ -40,7 +40,11 @@ fn malformed_policy_names_file_and_field() {
     let text = std::fs::read_to_string(root().join("examples/policies/momentum.toml")).unwrap();
     std::fs::write(&policy, text.replace("max_order_qty = \"0.1\"", "max_order_qty = \"0.0001\"")).unwrap();
     let cfg = demo_variant(dir.path(), |t| {
-        t.replacen(&format!("{}/policies/momentum.toml", root().join("examples").display()), policy.to_str().unwrap(), 1)
+        t.replacen(
+            &format!("{}/policies/momentum.toml", root().join("examples").display()),
+            policy.to_str().unwrap(),
+            1,
+        )
     });
     let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap()]);
     assert_user_error(code, &err, &["bad_policy.toml", "max_order_qty"]);
@@ -134,15 +138,21 @@ fn signed_modules_run_and_unsigned_or_tampered_ones_are_refused() {
         std::fs::copy(root().join(format!("strategies/wasm/{m}.wasm")), d.join(format!("{m}.wasm"))).unwrap();
     }
     let cfg = demo_variant(d, |t| {
-        t.replace(&format!("{}/strategies/wasm/", root().display()), &format!("{}/", d.display()))
-            .replace("overwrite_journal = true", &format!("overwrite_journal = true\ntrusted_keys = \"{}/desk.pub\"", d.display()))
+        t.replace(&format!("{}/strategies/wasm/", root().display()), &format!("{}/", d.display())).replace(
+            "overwrite_journal = true",
+            &format!("overwrite_journal = true\ntrusted_keys = \"{}/desk.pub\"", d.display()),
+        )
     });
     // Nothing signed yet: refused, naming the module.
     let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
     assert_user_error(code, &err, &["market_maker.wasm"]);
     for m in ["market_maker", "momentum", "misbehaving"] {
-        let (code, out, err) =
-            bulkhead(&["sign", d.join(format!("{m}.wasm")).to_str().unwrap(), "--key", d.join("desk.key").to_str().unwrap()]);
+        let (code, out, err) = bulkhead(&[
+            "sign",
+            d.join(format!("{m}.wasm")).to_str().unwrap(),
+            "--key",
+            d.join("desk.key").to_str().unwrap(),
+        ]);
         assert_eq!(code, 0, "{err}");
         // It also prints the signature as a hot deploy's header carries it.
         let sig = std::fs::read_to_string(d.join(format!("{m}.wasm.sig"))).unwrap();

@@ -286,7 +286,11 @@ fn verify_names_the_cut_in_a_middle_segment_truncated_at_a_record_boundary() {
     use bulkhead_journal::{FsyncPolicy, JournalParams, JournalWriter};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
-    let mut w = JournalWriter::create(&dir, JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 4096, ..JournalParams::default() }).unwrap();
+    let mut w = JournalWriter::create(
+        &dir,
+        JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 4096, ..JournalParams::default() },
+    )
+    .unwrap();
     for i in 0..500u64 {
         w.append(7, i, &[i as u8; 40]).unwrap();
     }

@@ -78,8 +78,7 @@ fn ack_lines_are_printed_in_a_paced_run() {
     let cfg = demo_variant(dir.path(), |t| t.replace("fsync = \"never\"", "fsync = \"every:50\""));
     let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet", "--pace", "1000000", "--ack-lines"]);
     assert_eq!(code, 0, "{err}");
-    let acks: Vec<u64> =
-        out.lines().filter_map(|l| l.strip_prefix("acked ")).map(|n| n.parse().unwrap()).collect();
+    let acks: Vec<u64> = out.lines().filter_map(|l| l.strip_prefix("acked ")).map(|n| n.parse().unwrap()).collect();
     assert!(acks.len() > 3, "{out}");
     assert!(acks.windows(2).all(|w| w[0] <= w[1]), "{acks:?}");
     let (_, v, _) = bulkhead(&["journal", "verify", dir.path().join("out/demo.journal").to_str().unwrap()]);
@@ -147,7 +146,10 @@ fn journal_show_reads_a_crashed_journal_and_names_the_torn_tail() {
     let (code, out, err) = bulkhead(&["journal", "show", journal.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count() as u64, records - 1);
-    assert!(err.starts_with("torn tail: segment 00000000.bhj from byte ") && err.contains("nothing was changed"), "{err}");
+    assert!(
+        err.starts_with("torn tail: segment 00000000.bhj from byte ") && err.contains("nothing was changed"),
+        "{err}"
+    );
     let (code, out, err) = bulkhead(&["journal", "show", journal.to_str().unwrap(), "--json"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count() as u64, records - 1);
@@ -161,8 +163,11 @@ fn journal_show_reads_a_crashed_journal_and_names_the_torn_tail() {
 fn journal_show_reports_damage_in_the_middle_after_the_records_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let (journal, _) = crashed_journal(dir.path());
-    let recs: Vec<_> =
-        bulkhead_journal::JournalReader::open(&journal).unwrap().take_while(Result::is_ok).map(Result::unwrap).collect();
+    let recs: Vec<_> = bulkhead_journal::JournalReader::open(&journal)
+        .unwrap()
+        .take_while(Result::is_ok)
+        .map(Result::unwrap)
+        .collect();
     let r = &recs[recs.len() / 2];
     let seg = journal.join("00000000.bhj");
     let mut bytes = std::fs::read(&seg).unwrap();
@@ -190,7 +195,11 @@ fn a_journal_write_error_is_printed_once() {
     let out = Command::new("bash")
         .args([
             "-c",
-            &format!("ulimit -f 256; trap '' XFSZ; exec {} run {} --quiet", env!("CARGO_BIN_EXE_bulkhead"), cfg.display()),
+            &format!(
+                "ulimit -f 256; trap '' XFSZ; exec {} run {} --quiet",
+                env!("CARGO_BIN_EXE_bulkhead"),
+                cfg.display()
+            ),
         ])
         .output()
         .unwrap();

@@ -782,6 +782,18 @@ const CANCEL_PAYLOAD: usize = 18;
 /// `TIMER` payload: sid, at, token, result.
 const TIMER_PAYLOAD: usize = 24;
 
+/// State changes kept per strategy for the report and the control plane;
+/// the oldest go first (an operator or a risk control can cause any number
+/// over a long run).
+pub const MAX_HISTORY: usize = 1_000;
+
+fn push_history(history: &mut Vec<StateChange>, change: StateChange) {
+    if history.len() >= MAX_HISTORY {
+        history.drain(..history.len() + 1 - MAX_HISTORY);
+    }
+    history.push(change);
+}
+
 /// A host-kept budget breach as a fault (kind, message), as the sandbox
 /// reports it for a wasm strategy.
 fn breach_fault(b: Breach) -> (String, String) {
@@ -1238,7 +1250,10 @@ impl Engine {
         if let Scope::Strategy(sid) = scope
             && let Some(slot) = self.slots.get_mut(sid as usize)
         {
-            slot.history.push(StateChange { at_ns: self.now, state: trading_state_name(state), reason: cause.into() });
+            push_history(
+                &mut slot.history,
+                StateChange { at_ns: self.now, state: trading_state_name(state), reason: cause.into() },
+            );
         }
         if state == TradingState::Halted { self.mass_cancel(scope, Reason::CancelledByKillSwitch) } else { 0 }
     }
@@ -1729,7 +1744,10 @@ impl Engine {
             if let Scope::Strategy(sid) = t.scope
                 && let Some(slot) = self.slots.get_mut(sid as usize)
             {
-                slot.history.push(StateChange { at_ns: self.now, state: trading_state_name(t.to), reason: text });
+                push_history(
+                    &mut slot.history,
+                    StateChange { at_ns: self.now, state: trading_state_name(t.to), reason: text },
+                );
             }
         }
         let actions: Vec<bulkhead_risk::RiskAction> = self.risk.take_actions().collect();
@@ -1816,15 +1834,18 @@ impl Engine {
             Some(r) => {
                 let backoff_ns = r.policy.backoff_ms.saturating_mul(1_000_000).saturating_mul(1 << r.restarts.min(20));
                 let restart_at_ns = now.saturating_add(backoff_ns.max(1));
-                slot.history.push(StateChange {
-                    at_ns: now,
-                    state: "backoff",
-                    reason: format!(
-                        "{message}; restart {} of {} at ts {restart_at_ns}",
-                        r.restarts + 1,
-                        r.policy.max_restarts
-                    ),
-                });
+                push_history(
+                    &mut slot.history,
+                    StateChange {
+                        at_ns: now,
+                        state: "backoff",
+                        reason: format!(
+                            "{message}; restart {} of {} at ts {restart_at_ns}",
+                            r.restarts + 1,
+                            r.policy.max_restarts
+                        ),
+                    },
+                );
                 Status::Backoff { kind: kind.to_string(), message, at_ns: now, restart_at_ns, attempt: r.restarts + 1 }
             }
             None => {
@@ -1834,7 +1855,7 @@ impl Engine {
                     }
                     _ => format!("{message}; no restart policy, stays down"),
                 };
-                slot.history.push(StateChange { at_ns: now, state: "quarantined", reason: why });
+                push_history(&mut slot.history, StateChange { at_ns: now, state: "quarantined", reason: why });
                 Status::Quarantined { kind: kind.to_string(), message, at_ns: now }
             }
         };
@@ -1882,11 +1903,14 @@ impl Engine {
                     slot.retired.merge(old.stats());
                 }
                 slot.status = Status::Running;
-                slot.history.push(StateChange {
-                    at_ns: self.now,
-                    state: "running",
-                    reason: format!("restarted by supervisor ({attempt} of {max})"),
-                });
+                push_history(
+                    &mut slot.history,
+                    StateChange {
+                        at_ns: self.now,
+                        state: "running",
+                        reason: format!("restarted by supervisor ({attempt} of {max})"),
+                    },
+                );
                 self.process_actions();
             }
             Err(f) => self.quarantine(sid, f.kind(), f.to_string()),

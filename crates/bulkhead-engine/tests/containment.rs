@@ -825,3 +825,47 @@ fn wash_against_other_firm_strategies_is_prevented() {
         fill_pairs(&journal).into_iter().filter(|p| (p.0 == SID_HOSTILE) != (p.1 == SID_HOSTILE)).collect();
     assert!(cross.is_empty(), "offender matched other firm strategies (taker, maker, ts): {cross:?}");
 }
+
+/// No disk I/O inside a guest call (issue 13, item 5): the records a run
+/// journals do not depend on the fsync policy. The same config (demo
+/// strategies plus an order spammer that ends with a `journal_rate` fault)
+/// under `fsync = "always"` and `"never"` journals the same records, kind,
+/// time and payload, but for the config text itself (which names the policy).
+#[test]
+fn fsync_policy_changes_no_journal_record() {
+    use bulkhead_engine::records::{CONFIG, RUN_START};
+    let h = spec(Module::Rust("order_spam"), "per_event = 200", "hostile_spam.toml", LIMITS);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cfg_a = write_config(a.path(), 1_000, Some(&h));
+    let text = std::fs::read_to_string(a.path().join("config.toml")).unwrap();
+    let text_b = text
+        .replace(&a.path().display().to_string(), &b.path().display().to_string())
+        .replace("fsync = \"never\"", "fsync = \"always\"");
+    assert!(text_b.contains("fsync = \"always\""), "{text_b}");
+    let module = h.module.file_name();
+    std::fs::copy(a.path().join(&module), b.path().join(&module)).unwrap();
+    std::fs::write(b.path().join("config.toml"), text_b).unwrap();
+    let cfg_b = bulkhead_engine::LoadedConfig::load(&b.path().join("config.toml")).unwrap();
+    let (ra, rb) = (try_run(&cfg_a).unwrap(), try_run(&cfg_b).unwrap());
+    let records = |dir: &Path| -> Vec<(u16, u64, Vec<u8>)> {
+        bulkhead_journal::JournalReader::open(dir)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .filter(|r| r.kind != CONFIG && r.kind != RUN_START)
+            .map(|r| (r.kind, r.ts_ns, r.payload))
+            .collect()
+    };
+    let (ja, jb) = (records(&cfg_a.journal_dir), records(&cfg_b.journal_dir));
+    assert!(ja.len() > 1_000, "{}", ja.len());
+    assert!(
+        read_journal(&cfg_b.journal_dir)
+            .iter()
+            .any(|(_, r)| matches!(r, Rec::Fault { kind, .. } if kind == "journal_rate")),
+        "the spammer should end with a journal_rate fault"
+    );
+    if let Some(i) = ja.iter().zip(&jb).position(|(x, y)| x != y) {
+        panic!("record #{i} differs between fsync never and always: {:?} vs {:?}", ja[i], jb[i]);
+    }
+    assert_eq!(ja.len(), jb.len());
+    assert_eq!(ra.strategies.len(), rb.strategies.len());
+}

@@ -467,7 +467,9 @@ fn fsync_policies_round_trip() {
         [FsyncPolicy::Always, FsyncPolicy::EveryN(3), FsyncPolicy::Group { records: 4, millis: 7 }, FsyncPolicy::Never]
     {
         let tmp = tempfile::tempdir().unwrap();
-        let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 512, ..JournalParams::default() }).unwrap();
+        let mut w =
+            JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 512, ..JournalParams::default() })
+                .unwrap();
         for i in 0..20u64 {
             w.append(3, i, &payload_for(i)).unwrap();
         }
@@ -495,7 +497,9 @@ fn group_commit_tracks_what_is_durable() {
     let tmp = tempfile::tempdir().unwrap();
     // A group so large it never fills: only explicit syncs make records durable.
     let fsync = FsyncPolicy::Group { records: 1000, millis: 60_000 };
-    let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() }).unwrap();
+    let mut w =
+        JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() })
+            .unwrap();
     for i in 0..10u64 {
         w.append(1, i, &payload_for(i)).unwrap();
     }
@@ -514,7 +518,9 @@ fn group_commit_tracks_what_is_durable() {
     // The time bound (1 ms): an append after the deadline commits the group.
     let tmp2 = tempfile::tempdir().unwrap();
     let fsync = FsyncPolicy::Group { records: 1_000_000, millis: 1 };
-    let mut w2 = JournalWriter::create(tmp2.path(), JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() }).unwrap();
+    let mut w2 =
+        JournalWriter::create(tmp2.path(), JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() })
+            .unwrap();
     w2.append(1, 0, b"a").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(5));
     w2.append(1, 1, b"b").unwrap();
@@ -524,7 +530,11 @@ fn group_commit_tracks_what_is_durable() {
     assert!(
         JournalWriter::create(
             &tmp.path().join("bad"),
-            JournalParams { fsync: FsyncPolicy::Group { records: 0, millis: 5 }, segment_bytes: 1 << 20, ..JournalParams::default() }
+            JournalParams {
+                fsync: FsyncPolicy::Group { records: 0, millis: 5 },
+                segment_bytes: 1 << 20,
+                ..JournalParams::default()
+            }
         )
         .is_err()
     );
@@ -534,7 +544,9 @@ fn group_commit_tracks_what_is_durable() {
 fn tick_enforces_the_group_time_bound_while_nothing_is_appended() {
     let tmp = tempfile::tempdir().unwrap();
     let fsync = FsyncPolicy::Group { records: 1_000_000, millis: 5 };
-    let mut w = JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() }).unwrap();
+    let mut w =
+        JournalWriter::create(tmp.path(), JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() })
+            .unwrap();
     assert!(!w.tick().unwrap(), "nothing pending");
     w.append(1, 0, b"a").unwrap();
     w.append(1, 1, b"b").unwrap();
@@ -549,9 +561,11 @@ fn tick_enforces_the_group_time_bound_while_nothing_is_appended() {
     w.finish().unwrap();
     // Other policies have no time bound: tick never syncs.
     let tmp2 = tempfile::tempdir().unwrap();
-    let mut w =
-        JournalWriter::create(tmp2.path(), JournalParams { fsync: FsyncPolicy::EveryN(100), segment_bytes: 1 << 20, ..JournalParams::default() })
-            .unwrap();
+    let mut w = JournalWriter::create(
+        tmp2.path(),
+        JournalParams { fsync: FsyncPolicy::EveryN(100), segment_bytes: 1 << 20, ..JournalParams::default() },
+    )
+    .unwrap();
     w.append(1, 0, b"a").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2));
     assert!(!w.tick().unwrap());
@@ -563,7 +577,9 @@ fn blobs_are_content_addressed_beside_the_segments_and_checked_on_read() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
     let fsync = FsyncPolicy::Group { records: 10, millis: 5 };
-    let mut w = JournalWriter::create(&dir, JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() }).unwrap();
+    let mut w =
+        JournalWriter::create(&dir, JournalParams { fsync, segment_bytes: 1 << 20, ..JournalParams::default() })
+            .unwrap();
     let bytes = b"\0asm module bytes".to_vec();
     let h = w.store_blob(&bytes).unwrap();
     assert_eq!(&h, blake3::hash(&bytes).as_bytes());

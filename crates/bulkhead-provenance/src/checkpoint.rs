@@ -110,8 +110,7 @@ impl JournalCheckpoint {
     }
 
     pub fn write(&self, path: &Path) -> Result<(), ProvenanceError> {
-        std::fs::write(path, self.to_text())
-            .map_err(|source| ProvenanceError::Io { path: path.to_path_buf(), source })
+        std::fs::write(path, self.to_text()).map_err(|source| ProvenanceError::Io { path: path.to_path_buf(), source })
     }
 
     /// Check the signature. With `trusted`, the key must be in it and the
@@ -121,7 +120,11 @@ impl JournalCheckpoint {
     pub fn verify_signature(&self, trusted: Option<&TrustedKeys>) -> Result<String, ProvenanceError> {
         let what = format!("journal checkpoint of record #{}", self.seq);
         let fp = fingerprint(&self.public_key);
-        let bad = || ProvenanceError::BadSignature { module: what.clone(), signer: self.signer.clone(), fingerprint: fp.clone() };
+        let bad = || ProvenanceError::BadSignature {
+            module: what.clone(),
+            signer: self.signer.clone(),
+            fingerprint: fp.clone(),
+        };
         let (key, name) = match trusted {
             Some(t) => match t.find(&self.public_key) {
                 Some(k) => (k.key, k.name.clone()),
@@ -133,7 +136,9 @@ impl JournalCheckpoint {
                     });
                 }
             },
-            None => (ed25519_dalek::VerifyingKey::from_bytes(&self.public_key).map_err(|_| bad())?, self.signer.clone()),
+            None => {
+                (ed25519_dalek::VerifyingKey::from_bytes(&self.public_key).map_err(|_| bad())?, self.signer.clone())
+            }
         };
         key.verify_strict(&message(self.seq, &self.record_hash, &self.signer), &Signature::from_bytes(&self.signature))
             .map_err(|_| bad())?;

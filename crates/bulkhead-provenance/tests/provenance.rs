@@ -125,7 +125,10 @@ fn one_line_form_round_trips_and_names_what_is_wrong() {
     // Exactly the file's lines joined by spaces (what `tr '\n' ' '` gives).
     assert_eq!(line, sig.to_text().trim_end().replace('\n', " "));
     assert_eq!(ModuleSignature::parse_line("h", &line).expect("parse"), sig);
-    assert_eq!(ModuleSignature::parse_line("h", &format!("  {}  ", sig.to_text().replace('\n', " "))).expect("ws"), sig);
+    assert_eq!(
+        ModuleSignature::parse_line("h", &format!("  {}  ", sig.to_text().replace('\n', " "))).expect("ws"),
+        sig
+    );
     let e = ModuleSignature::parse_line("X-Bulkhead-Signature", "bulkhead-signature-v1 module-blake3 00").unwrap_err();
     assert!(e.to_string().contains("X-Bulkhead-Signature") && e.to_string().contains("found 3"), "{e}");
     let e = ModuleSignature::parse_line("h", &line.replace("public-key", "public_key")).unwrap_err();

@@ -404,7 +404,7 @@ fn infinite_loop_exhausts_fuel() {
 
 #[test]
 fn infinite_loop_with_huge_fuel_hits_the_deadline() {
-    let limits = Limits { fuel_per_callback: 1 << 62, deadline_us: 20_000, ..lim() };
+    let limits = Limits { fuel_per_callback: 1 << 62, fuel_per_event: 1 << 62, deadline_us: 20_000, ..lim() };
     let f = fault_of(Wat { on_events: LOOP_FOREVER, ..Wat::default() }, &limits);
     assert_eq!(f, Fault::Deadline { limit_us: 20_000 });
     assert_eq!(f.kind(), "deadline");

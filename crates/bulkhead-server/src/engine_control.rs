@@ -25,14 +25,15 @@
 use crate::{
     Command, CommandError, ControlHandle, DecisionKind, DecisionRecord, EngineStatus, FaultRecord, Histogram,
     InstrumentSnapshot, JournalStatus, LatencyHistogram, LiveEvent, MAX_DECISIONS, MAX_RECENT, OrderCounts,
-    OrderSnapshot, Pnl, PnlHistory, PositionSnapshot, Resources, SIGNATURE_HEADER, Scope, Snapshot, StrategySnapshot, TradingState,
+    OrderSnapshot, Pnl, PnlHistory, PositionSnapshot, Resources, SIGNATURE_HEADER, Scope, Snapshot, StrategySnapshot,
+    TradingState,
 };
 use bulkhead_abi::Reason;
 use bulkhead_engine::{Engine, Observed, Status};
 use bulkhead_model::Instrument;
+use bulkhead_provenance::Signer;
 use bulkhead_provenance::{ProvenanceError, TrustedKeys};
 use bulkhead_risk::{LimitError, Scope as RiskScope, TradingState as RiskState};
-use bulkhead_provenance::Signer;
 use bulkhead_sandbox::{SandboxRuntime, StrategyModule};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,7 +104,6 @@ struct PendingDeploy {
     reply: crate::Reply,
     result: mpsc::Receiver<Compiled>,
 }
-
 
 /// Paper-mode pacing, pure (no clock): an event `since_first_ns` of event
 /// time after the run's first event is due `since_first_ns / pace` of wall
@@ -867,7 +867,10 @@ mod pacing_tests {
             }
         }
         // A pace so slow the due time is past Duration::MAX: wait (in slices) forever.
-        assert_eq!(pacing(Duration::from_secs(1), u64::MAX, 1e-300).0, Duration::MAX.checked_sub(Duration::from_secs(1)).unwrap());
+        assert_eq!(
+            pacing(Duration::from_secs(1), u64::MAX, 1e-300).0,
+            Duration::MAX.checked_sub(Duration::from_secs(1)).unwrap()
+        );
     }
 
     proptest! {

@@ -198,7 +198,8 @@ async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) 
 /// served; anything else is 503 and the connection closes.
 async fn reserve_gate(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let health = (req.method() == Method::GET || req.method() == Method::HEAD) && matches!(path, "/healthz" | "/readyz");
+    let health =
+        (req.method() == Method::GET || req.method() == Method::HEAD) && matches!(path, "/healthz" | "/readyz");
     let command = serve::is_operator_command(req.method(), path)
         && serve::operator_token(&st.tokens, req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
     if health || command {
@@ -579,7 +580,8 @@ async fn stream(State(st): State<AppState>) -> Response {
     });
     // A keep-alive comment well inside the idle timeout, so a quiet stream
     // is never taken for an idle connection.
-    let every = (st.opts.idle_timeout / 3).clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(15));
+    let every =
+        (st.opts.idle_timeout / 3).clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(15));
     Sse::new(s).keep_alive(KeepAlive::new().interval(every)).into_response()
 }
 

@@ -148,8 +148,7 @@ pub use metrics::{Histogram, Metrics};
 pub use snapshot::{
     DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot, JournalStatus, LatencyHistogram,
     LiveEvent, MAX_DECISIONS, MAX_PNL_POINTS, MAX_RECENT, MONEY_SCALE, OrderCounts, OrderSnapshot, Pnl, PnlHistory,
-    PnlSeries, PositionSnapshot, Resources,
-    Snapshot, StrategySnapshot, TradingState,
+    PnlSeries, PositionSnapshot, Resources, Snapshot, StrategySnapshot, TradingState,
 };
 
 use std::net::SocketAddr;

@@ -552,7 +552,9 @@ pub enum LiveEvent {
     /// server's per-subscriber buffer overflowed, or (for every subscriber)
     /// the engine's observer feed overflowed inside one event. The stream
     /// never drops an event without saying so.
-    Lagged { dropped: u64 },
+    Lagged {
+        dropped: u64,
+    },
 }
 
 #[cfg(test)]

@@ -242,7 +242,12 @@ fn malformed_bodies_get_400_or_422_naming_the_field_and_change_nothing() {
         (b"{\"field\":\"max_order_qty\",\"value\":100000000000000000000}", 422, "value", "binary float"),
         // Duplicate keys are refused naming the key (serde_json would keep the last).
         (b"{\"field\":\"max_order_qty\",\"value\":\"0.01\",\"value\":\"9\"}", 422, "value", "more than once"),
-        (b"{\"field\":\"max_order_qty\",\"field\":\"max_position\",\"value\":\"0.01\"}", 422, "field", "more than once"),
+        (
+            b"{\"field\":\"max_order_qty\",\"field\":\"max_position\",\"value\":\"0.01\"}",
+            422,
+            "field",
+            "more than once",
+        ),
         (b"{\"field\":\"max_order_qty\",\"value\":\"lots\"}", 422, "value", "plain decimal"),
         (b"{\"field\":\"max_order_qty\",\"value\":\"1e3\"}", 422, "value", "plain decimal"),
         (b"{\"field\":\"max_warp\",\"value\":1}", 422, "field", "unknown limit `max_warp`"),

@@ -78,7 +78,9 @@ impl Driver {
             .unwrap_or_default()
     }
     fn attr(&self, el: &str, name: &str) -> Option<String> {
-        self.s("GET", &format!("/element/{el}/attribute/{name}"), None).ok().and_then(|v| v.as_str().map(str::to_string))
+        self.s("GET", &format!("/element/{el}/attribute/{name}"), None)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
     }
     fn click(&self, el: &str) -> Result<(), String> {
         self.s("POST", &format!("/element/{el}/click"), Some(json!({}))).map(|_| ())
@@ -335,8 +337,19 @@ fn a_finished_run_opened_late_charts_pnl_from_its_first_event_and_shows_avg_pric
     assert_eq!(rows.len(), positions.len());
     for row in &rows {
         let text = d.text(row);
-        let p = positions.iter().find(|p| text.starts_with(&format!("{} {}", p["strategy"].as_str().unwrap(), p["instrument"].as_str().unwrap()))).unwrap_or_else(|| panic!("row {text:?}"));
-        let cell = d.s("POST", &format!("/element/{row}/element"), Some(json!({"using": "css selector", "value": "[data-testid=position-avg-price]"}))).unwrap();
+        let p = positions
+            .iter()
+            .find(|p| {
+                text.starts_with(&format!("{} {}", p["strategy"].as_str().unwrap(), p["instrument"].as_str().unwrap()))
+            })
+            .unwrap_or_else(|| panic!("row {text:?}"));
+        let cell = d
+            .s(
+                "POST",
+                &format!("/element/{row}/element"),
+                Some(json!({"using": "css selector", "value": "[data-testid=position-avg-price]"})),
+            )
+            .unwrap();
         let cell = d.text(cell.as_object().unwrap().values().next().unwrap().as_str().unwrap());
         match p["avg_price"].as_str() {
             Some(avg) => {
@@ -358,7 +371,11 @@ fn a_finished_run_opened_late_charts_pnl_from_its_first_event_and_shows_avg_pric
     assert_eq!(first_offset, 0);
     // The page appends its polls' event time (ns since 1970 as a JS number:
     // ~256 ns steps), so the last point may be off by that rounding.
-    assert!(last_offset.abs_diff(last - first) < 1_000, "the chart's last point {last_offset} is the run's last event {}", last - first);
+    assert!(
+        last_offset.abs_diff(last - first) < 1_000,
+        "the chart's last point {last_offset} is the run's last event {}",
+        last - first
+    );
     assert_eq!(final_ns, last);
 }
 

@@ -509,7 +509,9 @@ fn faults_rejects_fills_and_state_changes_reach_the_api_and_the_stream() {
     // The fault halts the strategy (risk) and the supervisor quarantines it.
     let states = tap.events("state_change");
     assert!(
-        states.iter().any(|s| s["name"] == "misbehaving" && s["state"] == "halted" && s["cause"] == format!("fault: {kind}")),
+        states
+            .iter()
+            .any(|s| s["name"] == "misbehaving" && s["state"] == "halted" && s["cause"] == format!("fault: {kind}")),
         "{states:?}"
     );
     assert!(states.iter().any(|s| s["name"] == "misbehaving" && s["state"] == "quarantined"), "{states:?}");

@@ -42,7 +42,9 @@ fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return false,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
             Err(_) => return true,
         }
     }
@@ -171,7 +173,8 @@ fn an_operator_halt_gets_through_2000_idle_connections_and_a_read_flood() {
                 while !stop.load(Ordering::Relaxed) {
                     let Ok(mut s) = TcpStream::connect(addr) else { continue };
                     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                    let req = format!("GET /api/v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n");
+                    let req =
+                        format!("GET /api/v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n");
                     if s.write_all(req.as_bytes()).is_err() {
                         continue;
                     }
@@ -251,7 +254,13 @@ fn a_slow_stream_subscriber_is_told_exactly_how_many_events_it_missed() {
     const N: u64 = 100_000;
     let message = "x".repeat(1_000);
     for seq in 1..=N {
-        handle.emit(LiveEvent::Fault { seq, ts_ns: seq, strategy: "s".into(), kind: "trap".into(), message: message.clone() });
+        handle.emit(LiveEvent::Fault {
+            seq,
+            ts_ns: seq,
+            strategy: "s".into(),
+            kind: "trap".into(),
+            message: message.clone(),
+        });
     }
     // Read until the last event arrives (it is the newest: never dropped).
     let last = format!("\"seq\":{N},");

@@ -92,9 +92,8 @@ fn commands() -> Vec<Cmd> {
         admin: false,
         line: format!("{kind} scope={scope} actor=ops role=operator"),
     };
-    let strategy = |kind: &str, name: &str| {
-        scope(kind, json!({"scope": "strategy", "name": name}), &format!("strategy:{name}"))
-    };
+    let strategy =
+        |kind: &str, name: &str| scope(kind, json!({"scope": "strategy", "name": name}), &format!("strategy:{name}"));
     let limit = |value: &str| Cmd {
         path: "/api/v1/strategies/market-maker/limits",
         body: json!({"field": "max_order_qty", "value": value}).to_string(),

@@ -31,7 +31,11 @@ fn report(lines: &[String]) -> Option<(i32, String)> {
         }
     };
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(dir.path().join("results.json").exists(), "no results.json: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        dir.path().join("results.json").exists(),
+        "no results.json: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Some((out.status.code().unwrap_or(-1), stdout))
 }
 

@@ -11,7 +11,11 @@ pub fn root() -> PathBuf {
 /// Run `bulkhead ARGS`: (exit code, stdout, stderr).
 pub fn bulkhead(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_bulkhead")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 /// The demo config, 3 000 events, absolute module/policy paths, written to

@@ -37,10 +37,14 @@
 //!   reservation, nothing resident until touched) or the on-demand allocator.
 //!   A pool that is full is a [`Fault::Instantiate`]; a dropped [`Sandbox`]
 //!   frees its slot.
-//! - Precompiled-module cache ([`RuntimeConfig::cache_dir`]): artifacts keyed
-//!   by blake3(module) + wasmtime version + engine fingerprint, checksummed,
-//!   rebuilt when corrupt; see the `cache` module for why deserializing them
-//!   is sound.
+//! - Precompiled-module cache ([`RuntimeConfig::cache_dir`]): an artifact is
+//!   used only for the exact module bytes, engine settings and wasmtime
+//!   version it was built from, and only with a valid keyed MAC (key outside
+//!   the directory, 0600); entries are opened no-follow, regular files owned
+//!   by us and size-bounded; an unsafe directory is refused, never repaired.
+//!   The threat model is in the `cache` module's header.
+//! - Before compiling, a `wasmparser` pass checks the module against
+//!   [`ModuleLimits`]; compilation runs on a worker under a wall-clock budget.
 //! - [`SandboxStats`]: fuel (total / last / max per call), callback wall time
 //!   histogram (p50 / p99 / max, fixed log-linear buckets, no allocation),
 //!   instantiation time, peak memory, host calls (admitted / refused), log

@@ -223,7 +223,9 @@ struct Budgets {
     journal_per_event: u64,
     /// Journal bytes caused in the current market event.
     journal_event: u64,
-    journal_rate: ByteBucket,
+    /// Journal bytes per second of event time: the sandbox's own
+    /// event-time byte bucket (the one behind its log-rate limit).
+    journal_rate: bulkhead_sandbox::LogBucket,
 }
 
 impl Budgets {
@@ -232,40 +234,7 @@ impl Budgets {
             inbox_cap: limits.inbox_events as usize,
             journal_per_event: limits.journal_bytes_per_event,
             journal_event: 0,
-            journal_rate: ByteBucket::new(limits.journal_bytes_per_sec, now_ns),
-        }
-    }
-}
-
-/// Deterministic token bucket of bytes over event time, one second deep, in
-/// byte·nanoseconds so that short refills are never rounded away.
-struct ByteBucket {
-    rate_per_sec: u64,
-    scaled: u128,
-    last_ns: u64,
-}
-
-const NS_PER_SEC: u128 = 1_000_000_000;
-
-impl ByteBucket {
-    fn new(rate_per_sec: u64, now_ns: u64) -> Self {
-        ByteBucket { rate_per_sec, scaled: rate_per_sec as u128 * NS_PER_SEC, last_ns: now_ns }
-    }
-    fn refill(&mut self, now_ns: u64) {
-        if now_ns > self.last_ns {
-            let dt = u128::from(now_ns - self.last_ns);
-            let cap = self.rate_per_sec as u128 * NS_PER_SEC;
-            self.scaled = self.scaled.saturating_add(dt.saturating_mul(self.rate_per_sec as u128)).min(cap);
-            self.last_ns = now_ns;
-        }
-    }
-    fn take(&mut self, n: u64) -> bool {
-        let need = n as u128 * NS_PER_SEC;
-        if need <= self.scaled {
-            self.scaled -= need;
-            true
-        } else {
-            false
+            journal_rate: bulkhead_sandbox::LogBucket::new(limits.journal_bytes_per_sec, now_ns),
         }
     }
 }
@@ -303,7 +272,7 @@ impl Book {
             return false;
         }
         if !b.journal_rate.take(bytes) {
-            let limit = b.journal_rate.rate_per_sec;
+            let limit = b.journal_rate.rate_per_sec();
             self.breach = Some(Breach { budget: HostBudget::JournalBytesPerSec, used: limit + bytes, limit });
             return false;
         }

@@ -47,11 +47,12 @@ pub(crate) fn erase_host<'a>(host: &'a mut (dyn HostApi + 'a)) -> NonNull<dyn Ho
     unsafe { std::mem::transmute::<NonNull<dyn HostApi + 'a>, NonNull<dyn HostApi + 'static>>(p) }
 }
 
-/// Deterministic token bucket for log bytes over *event time*.
+/// Deterministic token bucket of bytes over *event time* (the log-rate
+/// limit here; the engine's journal-rate budget uses the same type).
 ///
 /// Kept in byte·nanoseconds (u128) so that refills of a few nanoseconds are
 /// never rounded away. Capacity = one second's worth of bytes.
-pub(crate) struct LogBucket {
+pub struct LogBucket {
     pub(crate) rate_per_sec: u64,
     scaled: u128,
     last_ns: u64,
@@ -60,13 +61,13 @@ pub(crate) struct LogBucket {
 const NS_PER_SEC: u128 = 1_000_000_000;
 
 impl LogBucket {
-    pub(crate) fn new(rate_per_sec: u64, now_ns: u64) -> Self {
+    pub fn new(rate_per_sec: u64, now_ns: u64) -> Self {
         LogBucket { rate_per_sec, scaled: rate_per_sec as u128 * NS_PER_SEC, last_ns: now_ns }
     }
 
     /// Add tokens for event time elapsed since the last refill. Time going
     /// backwards adds nothing.
-    pub(crate) fn refill(&mut self, now_ns: u64) {
+    pub fn refill(&mut self, now_ns: u64) {
         if now_ns > self.last_ns {
             let dt = (now_ns - self.last_ns) as u128;
             let cap = self.rate_per_sec as u128 * NS_PER_SEC;
@@ -75,8 +76,13 @@ impl LogBucket {
         }
     }
 
+    /// Bytes per second it refills at (its depth is one second of them).
+    pub fn rate_per_sec(&self) -> u64 {
+        self.rate_per_sec
+    }
+
     /// Take `n` bytes; false if the bucket does not hold them.
-    fn take(&mut self, n: u64) -> bool {
+    pub fn take(&mut self, n: u64) -> bool {
         let need = n as u128 * NS_PER_SEC;
         if need <= self.scaled {
             self.scaled -= need;

@@ -75,7 +75,8 @@ use bulkhead_abi::{
 pub use cache::{CacheStats, MAX_ENTRY_BYTES as MAX_CACHE_ENTRY_BYTES};
 pub use error::{BUDGET_KINDS, FAULT_KINDS, Fault, LoadError, SandboxError};
 pub use host::MAX_OPEN_ORDERS_QUERY;
-use host::{Limiter, LogBucket, StoreData};
+pub use host::LogBucket;
+use host::{Limiter, StoreData};
 pub use stats::{SandboxStats, WALL_HIST_BUCKETS, WallHistogram};
 pub use validate::{ModuleCounts, ModuleLimits};
 use wasmtime::{

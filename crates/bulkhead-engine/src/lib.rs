@@ -222,15 +222,33 @@ fn journal_exists(dir: &std::path::Path) -> bool {
 
 /// As [`prepare_run`], choosing how the journal is opened.
 pub fn prepare_run_with(cfg: &LoadedConfig, mode: JournalMode) -> Result<PreparedRun, RunError> {
+    prepare_run_native(cfg, mode, &mut |_| None)
+}
+
+/// As [`prepare_run_with`], but each strategy for which `native` returns a
+/// strategy runs natively (in process, unsandboxed: the same SDK dispatch
+/// code outside wasm) instead of its module. For the sandboxed-vs-native
+/// oracle of the simulator and benchmarks; the module is still loaded and
+/// named in the journal's `RUN_START` record, so the records differ from a
+/// sandboxed run only where the sandbox itself is observable (fuel, faults).
+pub fn prepare_run_native(
+    cfg: &LoadedConfig,
+    mode: JournalMode,
+    native: &mut dyn FnMut(&str) -> Option<Box<dyn NativeStrategy>>,
+) -> Result<PreparedRun, RunError> {
     let source = open_source(cfg)?;
-    let (engine, runtime, recovery) = prepare_engine(cfg, mode)?;
+    let (engine, runtime, recovery) = prepare_engine(cfg, mode, native)?;
     Ok(PreparedRun { engine, runtime, source, recovery })
 }
 
 type Prepared = (Engine, std::sync::Arc<SandboxRuntime>, Option<bulkhead_journal::RecoveryReport>);
 
 /// The engine of a run with every strategy added; the market data is the caller's.
-pub(crate) fn prepare_engine(cfg: &LoadedConfig, mode: JournalMode) -> Result<Prepared, RunError> {
+pub(crate) fn prepare_engine(
+    cfg: &LoadedConfig,
+    mode: JournalMode,
+    native: &mut dyn FnMut(&str) -> Option<Box<dyn NativeStrategy>>,
+) -> Result<Prepared, RunError> {
     let runtime_config = bulkhead_sandbox::RuntimeConfig {
         cache_dir: cfg.module_cache.clone(),
         module_limits: cfg.raw.run.module_limits.clone(),
@@ -284,11 +302,15 @@ pub(crate) fn prepare_engine(cfg: &LoadedConfig, mode: JournalMode) -> Result<Pr
     // Before any strategy can place an order (its `init` may).
     apply_run_settings(&mut engine, cfg);
     for (s, m) in cfg.strategies.iter().zip(&modules) {
+        let kind = match native(&s.name) {
+            Some(n) => StrategyKind::Native(n),
+            None => StrategyKind::Wasm { runtime: &runtime, module: m, limits: &s.limits },
+        };
         let sid = engine.add_strategy(StrategySetup {
             name: &s.name,
             policy: s.policy.clone(),
             config: &s.config_bytes,
-            kind: StrategyKind::Wasm { runtime: &runtime, module: m, limits: &s.limits },
+            kind,
             signer: s.signer.as_ref().map(|g| g.public_key),
         })?;
         engine.set_restart_policy(sid, s.restart);

@@ -339,7 +339,7 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
     cfg.raw.run.fsync = "never".into();
     cfg.raw.run.overwrite_journal = false;
 
-    let (mut engine, _runtime, _) = crate::prepare_engine(&cfg, JournalMode::Create)?;
+    let (mut engine, _runtime, _) = crate::prepare_engine(&cfg, JournalMode::Create, &mut |_| None)?;
     // A deployed module: from the modules directory by hash, else the one
     // the run stored in the journal directory when it was deployed.
     let lookup = |h: &[u8; 32]| -> Option<Vec<u8>> {

@@ -20,3 +20,4 @@
 pub mod generators;
 pub mod oracles;
 pub mod scenario;
+pub mod vopr;

@@ -36,9 +36,18 @@ pub fn attacker_module() -> PathBuf {
 pub const ATTACKER_LIMITS: &str = "deadline_us = 200_000";
 
 /// The demo config (paths made absolute) without its misbehaving strategy,
-/// `events` market events long, journalling to `dir/journal`, followed by
-/// `extra` (TOML appended verbatim, e.g. a `[[strategies]]` table).
-pub fn demo_config_text(dir: &Path, events: u64, extra: &str) -> Result<String, String> {
+/// `events` market events long, journalling to `journal` beside the config
+/// (so the same case in another directory has the same config text, which
+/// `--resume` requires), followed by `extra` (TOML appended verbatim, e.g. a
+/// `[[strategies]]` table).
+pub fn demo_config_text(events: u64, extra: &str) -> Result<String, String> {
+    let mut out = toml::to_string(&demo_config_table(events)?).map_err(|e| e.to_string())?;
+    out.push_str(extra);
+    Ok(out)
+}
+
+/// [`demo_config_text`] as a table, to edit before writing.
+pub fn demo_config_table(events: u64) -> Result<toml::Table, String> {
     let examples = repo().join("examples");
     let demo = examples.join("demo.toml");
     let text = std::fs::read_to_string(&demo).map_err(|e| format!("{}: {e}", demo.display()))?;
@@ -47,7 +56,7 @@ pub fn demo_config_text(dir: &Path, events: u64, extra: &str) -> Result<String, 
         t.get(k).and_then(|v| v.as_table()).cloned().ok_or_else(|| format!("demo.toml: no [{k}]"))
     };
     let mut run = table(&mut t, "run")?;
-    run.insert("journal".into(), toml::Value::String(dir.join("journal").display().to_string()));
+    run.insert("journal".into(), toml::Value::String("journal".into()));
     run.insert("overwrite_journal".into(), toml::Value::Boolean(false));
     run.remove("module_cache");
     absolutize(&mut run, &examples);
@@ -64,9 +73,7 @@ pub fn demo_config_text(dir: &Path, events: u64, extra: &str) -> Result<String, 
             absolutize(s, &examples);
         }
     }
-    let mut out = toml::to_string(&t).map_err(|e| e.to_string())?;
-    out.push_str(extra);
-    Ok(out)
+    Ok(t)
 }
 
 /// Make every string value of `t` that names an existing file under `base`
@@ -93,6 +100,22 @@ pub fn attacker_toml(script: &Script, limits: &str) -> String {
     )
 }
 
+/// Write `text` to `dir/config.toml` and load it.
+pub fn write_config(dir: &Path, text: &str) -> Result<LoadedConfig, String> {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    LoadedConfig::load(&path).map_err(|e| format!("config: {e} (did scripts/build-strategies.sh run?)"))
+}
+
+/// Every journal record in `dir`, after `journal verify`.
+pub fn read_journal(dir: &Path) -> Result<Vec<Record>, String> {
+    bulkhead_journal::verify(dir).map_err(|e| format!("journal verify: {e}"))?;
+    JournalReader::open(dir)
+        .map_err(|e| format!("journal open: {e}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("journal read: {e}"))
+}
+
 /// A finished run: its report and every journal record (verified).
 #[derive(Debug)]
 pub struct Run {
@@ -106,15 +129,8 @@ pub struct Run {
 /// promise: the run did not complete or the journal does not verify.
 pub fn run(dir: &Path, events: u64, attacker: Option<&Script>) -> Result<Run, String> {
     let extra = attacker.map(|s| attacker_toml(s, ATTACKER_LIMITS)).unwrap_or_default();
-    let text = demo_config_text(dir, events, &extra)?;
-    let path = dir.join("config.toml");
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let cfg = LoadedConfig::load(&path).map_err(|e| format!("config: {e} (did scripts/build-strategies.sh run?)"))?;
+    let cfg = write_config(dir, &demo_config_text(events, &extra)?)?;
     let report = run_config(&cfg, &mut |_, _| {}).map_err(|e| format!("the run must complete: {e}"))?;
-    bulkhead_journal::verify(&cfg.journal_dir).map_err(|e| format!("journal verify: {e}"))?;
-    let records = JournalReader::open(&cfg.journal_dir)
-        .map_err(|e| format!("journal open: {e}"))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("journal read: {e}"))?;
+    let records = read_journal(&cfg.journal_dir)?;
     Ok(Run { report, records, journal_dir: cfg.journal_dir })
 }

@@ -667,7 +667,7 @@ impl SandboxRuntime {
 
         // Instantiation (and any `start` function) under the limits.
         let began = Instant::now();
-        arm(&mut store, limits, false);
+        arm(&mut store, limits, false)?;
         let linker = &self.linker;
         let inst = with_host(&mut store, host, |s| linker.instantiate(&mut *s, &module.module));
         account(&mut store, began, false);
@@ -845,7 +845,9 @@ impl Sandbox {
     ) -> Result<R, Fault> {
         let began = Instant::now();
         let callback = what == "bulkhead_on_events";
-        arm(&mut self.store, &self.limits, callback);
+        if let Err(fault) = arm(&mut self.store, &self.limits, callback) {
+            return Err(self.freeze(fault));
+        }
         let r = with_host(&mut self.store, host, f);
         account(&mut self.store, began, callback);
         match r {
@@ -868,12 +870,18 @@ fn deadline_ticks(deadline_us: u64) -> u64 {
 /// Reset per-call budgets before entering the guest. A callback
 /// (`bulkhead_on_events`) gets the smaller of its per-call fuel and what is
 /// left of the market event's fuel.
-fn arm(store: &mut Store<StoreData>, limits: &Limits, callback: bool) {
+///
+/// Invariant: the guest is never entered without its fuel armed. `set_fuel`
+/// only fails when fuel metering is off, and [`SandboxRuntime`] always turns
+/// it on; if it ever fails the call is refused (a fault that quarantines the
+/// strategy) rather than run unmetered.
+fn arm(store: &mut Store<StoreData>, limits: &Limits, callback: bool) -> Result<(), Fault> {
     let fuel =
         if callback { limits.fuel_per_callback.min(store.data().event.fuel_left) } else { limits.fuel_per_callback };
-    // set_fuel only fails when fuel is disabled, and the engine enables it.
     if let Err(e) = store.set_fuel(fuel) {
-        tracing::error!(error = %e, "could not set fuel");
+        debug_assert!(false, "fuel metering is always on: {e}");
+        tracing::error!(error = %e, "could not arm fuel: the guest is not entered");
+        return Err(Fault::Trap { code: format!("host could not arm the fuel budget ({e}); guest not entered") });
     }
     store.set_epoch_deadline(deadline_ticks(limits.deadline_us));
     let d = store.data_mut();
@@ -881,6 +889,7 @@ fn arm(store: &mut Store<StoreData>, limits: &Limits, callback: bool) {
     d.event_fuel_binds = callback && fuel < limits.fuel_per_callback;
     d.host_calls = 0;
     d.pending = None;
+    Ok(())
 }
 
 /// Fold one call's fuel, wall time and peak memory into the stats (and a

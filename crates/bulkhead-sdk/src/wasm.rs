@@ -113,9 +113,11 @@ impl HostApi for WasmHost {
         unsafe { bh_submit_order(addr(b.as_ptr()), b.len() as i32) }
     }
     fn cancel_order(&mut self, id: u64) -> i32 {
+        // SAFETY: plain integers cross; the host touches none of our memory.
         unsafe { bh_cancel_order(id as i64) }
     }
     fn cancel_all(&mut self, instrument: Option<u32>) -> i32 {
+        // SAFETY: plain integers cross; the host touches none of our memory.
         unsafe { bh_cancel_all(instrument.map_or(-1, |i| i as i32)) }
     }
     fn position(&mut self, instrument: u32, out: &mut PositionRecord) -> i32 {
@@ -134,6 +136,8 @@ impl HostApi for WasmHost {
         let max = out.len().min(MAX_OPEN_ORDERS_PER_CALL);
         // SAFETY: single-threaded; the scratch is only used here.
         let scratch = unsafe { &mut *OPEN_ORDERS_SCRATCH.0.get() };
+        // SAFETY: the import writes at most `max` records of OPEN_ORDER_SIZE
+        // bytes at the pointer: the scratch holds MAX_OPEN_ORDERS_PER_CALL ≥ max.
         let total = unsafe { bh_open_orders(addr(scratch.as_mut_ptr()), max as i32) };
         if total > 0 {
             let n = (total as usize).min(max);
@@ -146,9 +150,11 @@ impl HostApi for WasmHost {
         total
     }
     fn set_timer(&mut self, at_ns: u64, token: u64) -> i32 {
+        // SAFETY: plain integers cross; the host touches none of our memory.
         unsafe { bh_set_timer(at_ns as i64, token as i64) }
     }
     fn log(&mut self, level: i32, msg: &[u8]) -> i32 {
+        // SAFETY: the import reads `msg.len()` bytes at `msg`, which we borrow.
         unsafe { bh_log(level, addr(msg.as_ptr()), msg.len() as i32) }
     }
 }

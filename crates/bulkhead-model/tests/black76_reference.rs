@@ -6,8 +6,8 @@
 //! binary64 value of each input (`mpf(float)`), closed-form Black-Scholes /
 //! Black-76 formulas (Hull, "Options, Futures, and Other Derivatives", ch. 15
 //! and 19; Haug, "The Complete Guide to Option Pricing Formulas", 1.1 and
-//! 1.2.2), printed to 25 digits. The script is in the commit message that
-//! added this file. Sanity anchors from the books: Hull's S = 42, K = 40,
+//! 1.2.2), printed to 25 digits by
+//! `black76_reference.py` beside this file. Sanity anchors from the books: Hull's S = 42, K = 40,
 //! r = 10 %, σ = 20 %, T = 0.5 gives c = 4.76, p = 0.81; his S = 49, K = 50,
 //! r = 5 %, σ = 20 %, T = 20/52 gives c = 2.40, Δ = 0.522, Γ = 0.066,
 //! vega = 12.1; Haug's Black-76 F = K = 19, T = 0.75, r = 10 %, σ = 28 %

@@ -1,8 +1,11 @@
 //! Black-76: European options on a forward / future.
 //!
-//! `f64` on purpose: prices and greeks are risk limits (R9) and display
-//! inputs. Matching never uses them; a venue that marks options with
-//! [`price`] rounds the result to the option's tick grid before using it.
+//! `f64` on purpose: prices and greeks are risk limits (R9) and venue marks.
+//! Matching never uses them; a venue that marks options with [`price`]
+//! rounds the result to the option's tick grid before using it, and R9 rounds
+//! greeks to integer money. `exp`, `ln` and `sqrt` come from
+//! [`crate::detmath`] (pure-Rust `libm`), so every result here is the same
+//! bits on every platform (pinned in `tests/black76_reference.rs`).
 //!
 //! Inputs: `f` forward (futures) price, `k` strike (same unit as `f`),
 //! `t_years` time to expiry in years (365-day years of ns: see
@@ -22,6 +25,7 @@
 //! (±D or 0; ½·D exactly at the money) and gamma, vega and theta are 0.
 
 pub use crate::OptionType;
+use crate::detmath;
 
 /// Option greeks (see module docs for units).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,7 +48,7 @@ pub fn years_between(from_ns: u64, to_ns: u64) -> f64 {
 
 /// Standard normal density.
 pub fn norm_pdf(x: f64) -> f64 {
-    (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
+    detmath::exp(-0.5 * x * x) / detmath::sqrt(2.0 * std::f64::consts::PI)
 }
 
 /// Standard normal cumulative distribution (Hart 1968 / West 2005 double
@@ -54,7 +58,7 @@ pub fn norm_cdf(x: f64) -> f64 {
     let c = if xa > 37.0 {
         0.0
     } else {
-        let e = (-xa * xa / 2.0).exp();
+        let e = detmath::exp(-xa * xa / 2.0);
         if xa < 7.071_067_811_865_47 {
             let mut b = 3.526_249_659_989_11e-2 * xa + 0.700_383_064_443_688;
             b = b * xa + 6.373_962_203_531_65;
@@ -89,15 +93,15 @@ fn expired(kind: OptionType, f: f64, k: f64, t_years: f64, vol: f64) -> bool {
 }
 
 fn d1d2(f: f64, k: f64, t: f64, vol: f64) -> (f64, f64) {
-    let s = vol * t.sqrt();
-    let d1 = ((f / k).ln() + 0.5 * vol * vol * t) / s;
+    let s = vol * detmath::sqrt(t);
+    let d1 = (detmath::ln(f / k) + 0.5 * vol * vol * t) / s;
     (d1, d1 - s)
 }
 
 /// Black-76 price of a European call or put on a forward.
 pub fn price(kind: OptionType, f: f64, k: f64, t_years: f64, vol: f64, r: f64) -> f64 {
     let t = t_years.max(0.0);
-    let disc = (-r * t).exp();
+    let disc = detmath::exp(-r * t);
     if expired(kind, f, k, t_years, vol) || f <= 0.0 || k <= 0.0 {
         return disc
             * match kind {
@@ -115,7 +119,7 @@ pub fn price(kind: OptionType, f: f64, k: f64, t_years: f64, vol: f64, r: f64) -
 /// Black-76 greeks (see module docs for units).
 pub fn greeks(kind: OptionType, f: f64, k: f64, t_years: f64, vol: f64, r: f64) -> Greeks {
     let t = t_years.max(0.0);
-    let disc = (-r * t).exp();
+    let disc = detmath::exp(-r * t);
     if expired(kind, f, k, t_years, vol) || f <= 0.0 || k <= 0.0 {
         let slope = if f > k {
             1.0
@@ -131,7 +135,7 @@ pub fn greeks(kind: OptionType, f: f64, k: f64, t_years: f64, vol: f64, r: f64) 
         return Greeks { delta, gamma: 0.0, vega: 0.0, theta: 0.0 };
     }
     let (d1, _) = d1d2(f, k, t, vol);
-    let sq = t.sqrt();
+    let sq = detmath::sqrt(t);
     let pdf = norm_pdf(d1);
     let p = price(kind, f, k, t, vol, r);
     let delta = match kind {
@@ -184,10 +188,10 @@ mod tests {
             &[(100.0, 90.0, 0.5, 0.3, 0.05), (60_000.0, 70_000.0, 0.1, 0.8, 0.0), (20.0, 25.0, 2.0, 0.15, 0.03)]
         {
             let lhs = price(Call, f, k, t, v, r) - price(Put, f, k, t, v, r);
-            let rhs = (-r * t).exp() * (f - k);
+            let rhs = detmath::exp(-r * t) * (f - k);
             assert!(close(lhs, rhs, 1e-9 * f), "{f} {k}: {lhs} vs {rhs}");
             let (gc, gp) = (greeks(Call, f, k, t, v, r), greeks(Put, f, k, t, v, r));
-            assert!(close(gc.delta - gp.delta, (-r * t).exp(), 1e-12));
+            assert!(close(gc.delta - gp.delta, detmath::exp(-r * t), 1e-12));
             assert!(close(gc.gamma, gp.gamma, 1e-15) && close(gc.vega, gp.vega, 1e-9));
         }
     }

@@ -70,8 +70,10 @@ impl Decimal {
         Decimal { mantissa: units.saturating_mul(unit.mantissa), scale: unit.scale }
     }
 
+    /// As binary64, the same bits on every platform: an `i64 → f64`
+    /// conversion divided by an exact power of ten ([`crate::detmath::pow10`]).
     pub fn to_f64(self) -> f64 {
-        self.mantissa as f64 / 10f64.powi(self.scale as i32)
+        self.mantissa as f64 / crate::detmath::pow10(self.scale)
     }
 }
 

@@ -36,15 +36,20 @@
 //! inverse instruments should hold only instruments settled in that currency.
 //!
 //! ## Floats
-//! [`black76`] uses `f64`: greeks and option marks are risk/display inputs.
-//! Matching, fills, fees, funding and settlement never use floats; an option
-//! mark computed from Black-76 is rounded to the nearest tick before use.
+//! [`black76`] uses `f64`: greeks and option marks are risk inputs (R9) and
+//! venue marks. Matching, fills, fees, funding and settlement never use
+//! floats; an option mark computed from Black-76 is rounded to the nearest
+//! tick, and a greek to integer money, before use. Every transcendental
+//! function on that path comes from [`detmath`] (pure-Rust `libm`), so the
+//! rounded integers are the same on every platform; `f64::exp`/`ln`/`powf`/
+//! `powi`/`mul_add` are banned by `clippy.toml` and a grep test.
 
 pub use bulkhead_abi::{OrderType, Side, TimeInForce};
 use serde::Deserialize;
 
 pub mod black76;
 pub mod decimal;
+pub mod detmath;
 pub mod position;
 
 pub use decimal::{Decimal, DecimalError};

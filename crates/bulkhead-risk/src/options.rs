@@ -2,9 +2,10 @@
 //!
 //! Greeks come from `bulkhead_model::black76` (f64). They are turned into
 //! integer money per lot here, once per check, and every sum and comparison
-//! after that is integer, so a decision is reproducible given the same greeks
-//! (f64 `exp`/`ln` are deterministic on one platform; a journal replayed on
-//! another libm could differ in the last bit of a greek).
+//! after that is integer. Black-76's `exp`/`ln`/`sqrt` come from
+//! `bulkhead_model::detmath` (pure-Rust `libm`, not the host's), and every
+//! other step here is an IEEE basic operation or an exact conversion, so the
+//! same inputs give the same integers on every platform.
 
 use bulkhead_model::{Instrument, black76};
 

@@ -137,6 +137,7 @@ impl SimVenue {
 
     /// Black-76 mark of an option in its ticks (rounded to nearest), from the
     /// underlying's mark, the expiry's vol and the venue's rate.
+    /// Platform-independent: Black-76 uses `bulkhead_model::detmath`.
     pub fn option_mark(&self, instrument: u32) -> Option<i64> {
         let inst = self.instruments.get(instrument as usize)?;
         let o = inst.option?;

@@ -36,29 +36,33 @@
 //! (defence in depth: the ABI decoder already refuses those).
 //!
 //! ## Order of checks in [`RiskEngine::check_order`] (first failure decides)
-//! 1. R5 message rate — one message token is taken on every check, accepted or not
-//! 2. R5 order rate — one order token is taken on every check, accepted or not
-//! 3. R5 firm message rate, then firm order rate — charged only when 1–2 passed
-//! 4. R11 HALTED: global, then strategy, then instrument
-//! 5. R1 instrument, side, order type, time in force
-//! 6. sanity: qty > 0, limit price > 0 (`SBX_INVALID_ORDER`)
-//! 7. R3 a reference price exists for the instrument
-//! 8. R13 stale reference, then price-jump cooldown (skipped for an order that only reduces)
-//! 9. R2 order quantity, then order notional
-//! 10. R3 collar (limit orders): `|price − ref| × 10000 ≤ bps × ref` — the boundary is accepted
-//! 11. R6 duplicate
-//! 12. R11 REDUCING (any of global / strategy / instrument): the order must be on
-//!     the side opposite the current position and, with every open order on its
-//!     side filled, must not take the position past flat
-//! 13. R4 max position
-//! 14. R4 gross notional, then net notional (needs a reference for every
-//!     instrument the strategy is exposed in, else `R3_NO_REFERENCE_PRICE`)
-//! 15. R10 initial margin
-//! 16. R9 delta, vega, notional per expiry
-//! 17. R5 max open orders
-//! 18. R12 firm position, firm gross, firm net
-//! 19. R7 self-trade prevention (last, so resting orders are only ever
-//!     cancelled for an order that passed everything else)
+//! One function per control, applied in the order of [`CONTROLS`] (each
+//! entry names its control, what it checks and the reasons it can give);
+//! this list is tested against that table. An unknown strategy is refused
+//! first (`R11_STRATEGY_HALTED`): nothing trades without a policy.
+//! 1. **R5** strategy message rate, then order rate — one message token and one order token are taken on every check, accepted or not
+//! 2. **R5** firm message rate, then firm order rate — charged only when 1 passed
+//! 3. **R11** halted: global, then strategy, then instrument
+//! 4. **R1** allowlist: instrument, side, order type, time in force
+//! 5. **SBX** sanity: qty > 0, limit price > 0 — `SBX_INVALID_ORDER`
+//! 6. **R3** a reference price exists for the instrument
+//! 7. **R13** stale reference, then price-jump cooldown — skipped for an order that only reduces
+//! 8. **R2** order quantity, then order notional
+//! 9. **R3** price collar — limit orders: `|price − ref| × 10000 ≤ bps × ref`; the boundary is accepted
+//! 10. **R6** duplicate order
+//! 11. **R11** reducing only — under REDUCING (any of global / strategy /
+//!     instrument) the order must be on the side opposite the current
+//!     position and, with every open order on its side filled, must not take
+//!     the position past flat
+//! 12. **R4** max position
+//! 13. **R4** gross notional, then net notional — needs a reference for every
+//!     instrument the strategy is exposed in, else `R3_NO_REFERENCE_PRICE`
+//! 14. **R10** initial margin
+//! 15. **R9** delta, vega, notional per expiry
+//! 16. **R5** max open orders
+//! 17. **R12** firm position, firm gross, firm net
+//! 18. **R7** self-trade prevention — last, so resting orders are only ever
+//!     cancelled for an order that passed everything else
 //!
 //! [`RiskEngine::check_cancel`] takes a strategy message token, then a firm
 //! message token; no trading state ever blocks a cancel.
@@ -120,7 +124,7 @@ mod throttle;
 
 pub use bulkhead_abi::Reason;
 pub use decision::{Decision, NO_INSTRUMENT};
-pub use engine::{Cause, OrderRef, Pnl, RiskAction, RiskEngine, Scope, TradingState, Transition};
+pub use engine::{CONTROLS, Cause, Control, OrderRef, Pnl, RiskAction, RiskEngine, Scope, TradingState, Transition};
 pub use firm::{FirmPolicy, StpMode};
 pub use limits::{INSTRUMENT_LIMIT_FIELDS, LimitChange, LimitError, STRATEGY_LIMIT_FIELDS};
 pub use policy::{

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bulkhead_abi::{OrderRequest, OrderType, Reason, Side};
 use bulkhead_model::{Instrument, Position, format_money};
 
-use crate::decision::{Decision, NO_INSTRUMENT};
+use crate::decision::{Approved, Decision, NO_INSTRUMENT};
 use crate::firm::FirmPolicy;
 use crate::limits::{self, LimitChange, LimitError};
 use crate::options::{GreeksError, lot_greeks};
@@ -619,15 +619,16 @@ impl RiskEngine {
         }
     }
 
-    /// Pre-trade check of a new order. Does **not** reserve the order: on
-    /// accept the caller must call [`RiskEngine::order_opened`] before the next
-    /// check for this strategy (or use [`RiskEngine::check_and_open`]).
-    /// Every call takes one message token and one order token, accepted or not.
+    /// Pre-trade check of a new order: `Ok(())` if every control passes.
+    /// Does **not** reserve the order and approves nothing a venue would
+    /// take: [`RiskEngine::check_and_open`] checks, reserves and returns the
+    /// [`Approved`] order. Every call takes one message token and one order
+    /// token, accepted or not.
     ///
     /// This form cannot hand back orders to cancel, so under R7
     /// `cancel_oldest` / `cancel_both` a crossing order is simply rejected
     /// (`R7_SELF_TRADE`, as cancel-newest). Use [`RiskEngine::check_order_stp`].
-    pub fn check_order(&mut self, strategy: u32, ts_ns: u64, req: &OrderRequest) -> Decision {
+    pub fn check_order(&mut self, strategy: u32, ts_ns: u64, req: &OrderRequest) -> Result<(), Decision> {
         self.check_inner(strategy, ts_ns, req, None)
     }
 
@@ -635,8 +636,8 @@ impl RiskEngine {
     /// applied. `cancels` is cleared, then filled with the resting orders
     /// (of any strategy) that the engine must cancel **before** it sends this
     /// order on (cancel cause `R7_CANCEL_SELF_TRADE`):
-    /// - `cancel_oldest`: decision is ACCEPTED and `cancels` is non-empty;
-    /// - `cancel_both`: decision is `R7_SELF_TRADE` and `cancels` is non-empty;
+    /// - `cancel_oldest`: `Ok` and `cancels` is non-empty;
+    /// - `cancel_both`: `Err(R7_SELF_TRADE)` and `cancels` is non-empty;
     /// - otherwise `cancels` stays empty.
     ///
     /// Orders returned here no longer count as resting for R7, but still count
@@ -648,9 +649,26 @@ impl RiskEngine {
         ts_ns: u64,
         req: &OrderRequest,
         cancels: &mut Vec<OrderRef>,
-    ) -> Decision {
+    ) -> Result<(), Decision> {
         cancels.clear();
         self.check_inner(strategy, ts_ns, req, Some(cancels))
+    }
+
+    /// The engine's submit path: [`RiskEngine::check_order_stp`] and, if
+    /// it passes, [`RiskEngine::order_opened`] under `order_id`, in one step;
+    /// the [`Approved`] order is what the venue takes. `cancels` as in
+    /// [`RiskEngine::check_order_stp`] (cancel them before sending the order).
+    pub fn check_and_open_stp(
+        &mut self,
+        strategy: u32,
+        ts_ns: u64,
+        order_id: u64,
+        req: &OrderRequest,
+        cancels: &mut Vec<OrderRef>,
+    ) -> Result<Approved, Decision> {
+        self.check_order_stp(strategy, ts_ns, req, cancels)?;
+        self.order_opened(strategy, order_id, req);
+        Ok(Approved::new(strategy, order_id, *req))
     }
 
     /// Run [`CONTROLS`] in order; the first refusal decides.
@@ -660,20 +678,18 @@ impl RiskEngine {
         ts_ns: u64,
         req: &OrderRequest,
         cancels: Option<&mut Vec<OrderRef>>,
-    ) -> Decision {
+    ) -> Result<(), Decision> {
         self.now = self.now.max(ts_ns);
         let Some(book) = self.strategies.get_mut(strategy as usize) else {
             // Unknown strategy: nothing may trade without a policy.
-            return Decision::reject(Reason::StrategyHalted, NO_INSTRUMENT, 0, 0, 0);
+            return Err(Decision::reject(Reason::StrategyHalted, NO_INSTRUMENT, 0, 0, 0));
         };
         book.last_check_ts = ts_ns;
         let mut check = Check::new(self, strategy as usize, ts_ns, req, cancels);
         for control in CONTROLS {
-            if let Err(d) = (control.check)(self, &mut check) {
-                return d;
-            }
+            (control.check)(self, &mut check)?;
         }
-        Decision::ACCEPT
+        Ok(())
     }
 
     /// R9 worst-case portfolio delta / vega and notional of the order's
@@ -747,32 +763,43 @@ impl RiskEngine {
     }
 
     /// [`RiskEngine::check_order`] and, on accept, [`RiskEngine::order_opened`]
-    /// in one step, so no other check can slip in between.
-    pub fn check_and_open(&mut self, strategy: u32, ts_ns: u64, order_id: u64, req: &OrderRequest) -> Decision {
-        let d = self.check_order(strategy, ts_ns, req);
-        if d.accepted() {
-            self.order_opened(strategy, order_id, req);
-        }
-        d
+    /// under `order_id`, in one step, so no other check can slip in between.
+    /// The [`Approved`] order is the only thing a venue takes.
+    pub fn check_and_open(
+        &mut self,
+        strategy: u32,
+        ts_ns: u64,
+        order_id: u64,
+        req: &OrderRequest,
+    ) -> Result<Approved, Decision> {
+        self.check_order(strategy, ts_ns, req)?;
+        self.order_opened(strategy, order_id, req);
+        Ok(Approved::new(strategy, order_id, *req))
     }
 
     /// A cancel request: charges one message token (R5), then one firm-wide
     /// message token. Trading states never block cancels. Unknown strategies
     /// are accepted (there is nothing to cancel).
-    pub fn check_cancel(&mut self, strategy: u32, ts_ns: u64) -> Decision {
+    pub fn check_cancel(&mut self, strategy: u32, ts_ns: u64) -> Result<(), Decision> {
         self.now = self.now.max(ts_ns);
         let Some(book) = self.strategies.get_mut(strategy as usize) else {
-            return Decision::ACCEPT;
+            return Ok(());
         };
         if !book.messages.try_take(ts_ns) {
-            return Decision::reject(Reason::MessageRateThrottle, NO_INSTRUMENT, book.messages.rate() as i64, 1, 0);
+            return Err(Decision::reject(
+                Reason::MessageRateThrottle,
+                NO_INSTRUMENT,
+                book.messages.rate() as i64,
+                1,
+                0,
+            ));
         }
         if let Some(b) = self.firm.as_mut().and_then(|f| f.messages.as_mut())
             && !b.try_take(ts_ns)
         {
-            return Decision::reject(Reason::FirmMessageRateThrottle, NO_INSTRUMENT, b.rate() as i64, 1, 0);
+            return Err(Decision::reject(Reason::FirmMessageRateThrottle, NO_INSTRUMENT, b.rate() as i64, 1, 0));
         }
-        Decision::ACCEPT
+        Ok(())
     }
 
     /// The order is live: it counts as open and as worst-case exposure (of the

@@ -3,7 +3,9 @@
 //! Owns: strategy risk policies (one TOML file per strategy, validated and
 //! resolved to integer lots / ticks / money at load), the pre-trade checks,
 //! throttles, trading states and kill switches, and the worst-case exposure
-//! bookkeeping (positions + open orders) those checks need.
+//! bookkeeping (positions + open orders) those checks need; and the only
+//! way to approve an order: [`Approved`], which no other crate can make and
+//! which is the only thing a venue accepts.
 //!
 //! Must never: talk to a venue, read a clock (time is the event time passed
 //! in, so every decision replays identically), use floating point in a
@@ -79,10 +81,23 @@
 //! worst case larger, so orders that shrink an over-limit exposure (after a
 //! price move, say) still pass.
 //!
-//! ## Reservation
-//! `check_order` does not reserve: after an accept the engine calls
-//! [`RiskEngine::order_opened`] with the id it assigned, before the next check
-//! for the same strategy; [`RiskEngine::check_and_open`] does both at once.
+//! ## Approval and reservation: only risk can approve
+//! [`RiskEngine::check_and_open`] / [`RiskEngine::check_and_open_stp`] run
+//! the controls and, if all pass, reserve the order (it counts as open
+//! exposure under the id the engine assigned) and return `Ok(`[`Approved`]`)`;
+//! otherwise `Err(`[`Decision`]`)`, the refusal. `Approved` has private
+//! fields, no public constructor, no `Default`, no `Clone`: an approval is
+//! minted here, used once, and carries the order exactly as checked.
+//! `bulkhead_venue::SimVenue::submit` takes nothing else, so no order
+//! reaches a venue unchecked or unreserved, and a `Decision` (private fields,
+//! made only here, never `ACCEPTED`) cannot be turned into one.
+//! [`Outcome`] is the plain record of either result for the journal and
+//! the observer feed; it authorises nothing. The venue depends on this
+//! crate for the type (ARCHITECTURE.md: risk sits above the venue in the
+//! arrow order); this crate still never talks to a venue.
+//! [`RiskEngine::check_order`] / [`RiskEngine::check_order_stp`] only ask
+//! (`Result<(), Decision>`) and reserve nothing; [`RiskEngine::order_opened`]
+//! reserves without approving (tests, replays of venue state).
 //!
 //! ## What the engine must call (integration contract)
 //! 1. At start: [`RiskEngine::add_strategy`] per strategy, then
@@ -90,10 +105,10 @@
 //! 2. Market data: [`RiskEngine::on_quote_at`] / [`RiskEngine::on_trade_at`]
 //!    with the event's time (the old `on_quote` / `on_trade` use the latest
 //!    time seen, which makes R13 ages wrong).
-//! 3. Submit: [`RiskEngine::check_order_stp`] with a reused `Vec<OrderRef>`;
-//!    first cancel every returned order at the venue (cause
-//!    `R7_CANCEL_SELF_TRADE`), then, if accepted, [`RiskEngine::order_opened`]
-//!    and send the order; if rejected, send the reject event.
+//! 3. Submit: [`RiskEngine::check_and_open_stp`] with the order id and a
+//!    reused `Vec<OrderRef>`; first cancel every returned order at the venue
+//!    (cause `R7_CANCEL_SELF_TRADE`), then send the [`Approved`] order; if
+//!    refused, send the reject event.
 //! 4. Cancel requests: [`RiskEngine::check_cancel`].
 //! 5. Venue events: fills → [`RiskEngine::order_filled_at`] (event time) and
 //!    the fill's fee → [`RiskEngine::on_fee`]; cancel / expire / reject →
@@ -123,7 +138,7 @@ mod policy;
 mod throttle;
 
 pub use bulkhead_abi::Reason;
-pub use decision::{Decision, NO_INSTRUMENT};
+pub use decision::{Approved, Decision, NO_INSTRUMENT, Outcome};
 pub use engine::{CONTROLS, Cause, Control, OrderRef, Pnl, RiskAction, RiskEngine, Scope, TradingState, Transition};
 pub use firm::{FirmPolicy, StpMode};
 pub use limits::{INSTRUMENT_LIMIT_FIELDS, LimitChange, LimitError, STRATEGY_LIMIT_FIELDS};

@@ -307,12 +307,13 @@ fn order(o: &OrderRequest) -> String {
     format!("{} {} {} {} {}x{}", o.instrument, o.side.name(), o.order_type.name(), o.tif.name(), o.price, o.qty)
 }
 
-fn decision(d: &bulkhead_risk::Decision) -> String {
+fn decision(d: &Result<(), bulkhead_risk::Decision>) -> String {
+    let d = d.seen();
     format!("{} {} {} {} {}", d.reason.name(), d.limit, d.requested, d.current, d.instrument)
 }
 
-fn accepted(d: &bulkhead_risk::Decision) -> bool {
-    d.accepted()
+fn accepted(d: &Result<(), bulkhead_risk::Decision>) -> bool {
+    d.is_ok()
 }
 
 #[test]

@@ -183,7 +183,7 @@ impl Decoded {
     pub fn risk_message(&self, instruments: &[bulkhead_model::Instrument]) -> Option<String> {
         let Decoded::Order { reason, limit, requested, current, order, .. } = self else { return None };
         let reason = Reason::from_code(*reason).filter(|r| *r != Reason::Accepted)?;
-        let d = bulkhead_risk::Decision {
+        let d = bulkhead_risk::Outcome {
             reason,
             limit: *limit,
             requested: *requested,

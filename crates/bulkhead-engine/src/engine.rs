@@ -11,7 +11,7 @@ use bulkhead_journal::{JournalError, JournalReader, JournalSummary, JournalWrite
 use bulkhead_model::Instrument;
 use bulkhead_risk::{Policy, RiskEngine, Scope, TradingState};
 use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime, StrategyModule};
-use bulkhead_venue::{FeeSchedule, NewOrder, VenueConfig, VenueEvent, VenueNotice};
+use bulkhead_venue::{FeeSchedule, VenueConfig, VenueEvent, VenueNotice};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -130,7 +130,7 @@ pub struct StateChange {
 pub enum Observed {
     /// A pre-trade risk decision on an order (`ORDER` record), accepted or
     /// not. `decision.message(engine.instruments())` is the human text.
-    Order { seq: u64, ts_ns: u64, sid: u32, order_id: u64, order: OrderRequest, decision: bulkhead_risk::Decision },
+    Order { seq: u64, ts_ns: u64, sid: u32, order_id: u64, order: OrderRequest, decision: bulkhead_risk::Outcome },
     /// An order record the sandbox could not decode (`INVALID`): refused
     /// with `InvalidOrder`.
     Invalid { seq: u64, ts_ns: u64, sid: u32, error: String },
@@ -299,7 +299,8 @@ struct Slot {
 }
 
 enum Action {
-    Submit(NewOrder),
+    /// An order risk approved and reserved: the only thing a venue takes.
+    Submit(bulkhead_risk::Approved),
     /// Venue order id, instrument.
     Cancel(u64, u32),
     /// Cancel a (possibly other strategy's) order for a risk cause (R7):
@@ -552,7 +553,11 @@ impl HostApi for HostCtx<'_> {
         stp.clear();
         // R3 "mark" = the venue's mark now (risk falls back to the mid without one).
         self.risk.set_mark(req.instrument, self.venue.mark(req.instrument));
-        let d = self.risk.check_order_stp(sid, self.now, req, &mut stp);
+        let gid = global_id(sid, local);
+        // Checked and, if it passes, reserved under its venue id: only an
+        // approval from risk can reach the venue.
+        let res = self.risk.check_and_open_stp(sid, self.now, gid, req, &mut stp);
+        let d = bulkhead_risk::Outcome::from(&res);
         // R7 cancel-oldest / cancel-both: the resting orders go first.
         for o in stp.drain(..) {
             self.actions.push(Action::CancelFor(o.order_id, req.instrument, Reason::CancelledBySelfTradePrevention));
@@ -571,9 +576,7 @@ impl HostApi for HostCtx<'_> {
                 decision: d,
             });
         }
-        if d.accepted() {
-            let gid = global_id(sid, local);
-            self.risk.order_opened(sid, gid, req);
+        if let Ok(approved) = res {
             self.book.open.insert(
                 local,
                 OpenInfo {
@@ -584,17 +587,7 @@ impl HostApi for HostCtx<'_> {
                     tag: req.tag,
                 },
             );
-            self.actions.push(Action::Submit(NewOrder {
-                order_id: gid,
-                account: sid,
-                instrument: req.instrument,
-                side: req.side,
-                order_type: req.order_type,
-                tif: req.tif,
-                price: req.price,
-                qty: req.qty,
-                reduce_only: req.reduce_only,
-            }));
+            self.actions.push(Action::Submit(approved));
             local as i64
         } else {
             *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;
@@ -618,7 +611,7 @@ impl HostApi for HostCtx<'_> {
         self.book.stats.cancels_requested += 1;
         // The message throttle is charged before the id is looked up: a
         // strategy guessing ids it does not own spends its own budget.
-        let d = self.risk.check_cancel(sid, self.now);
+        let d = bulkhead_risk::Outcome::from(&self.risk.check_cancel(sid, self.now));
         let known = self.book.open.get(&id).map(|o| o.instrument);
         let reason = if !d.accepted() {
             d.reason
@@ -647,7 +640,7 @@ impl HostApi for HostCtx<'_> {
         }
         let sid = self.book.sid;
         self.book.stats.cancels_requested += 1;
-        let d = self.risk.check_cancel(sid, self.now);
+        let d = bulkhead_risk::Outcome::from(&self.risk.check_cancel(sid, self.now));
         let mut p = Payload::<CANCEL_PAYLOAD>::new();
         p.u32(sid).u64(0).u16(d.reason.code()).i32(instrument.map_or(-1, |i| i as i32));
         self.journal.write(records::CANCEL, p.bytes());
@@ -1578,7 +1571,7 @@ impl Engine {
         for action in std::mem::take(&mut self.actions) {
             self.audit_release(decided);
             match action {
-                Action::Submit(o) => self.venue.submit(self.now, &o, &mut self.venue_out),
+                Action::Submit(o) => self.venue.submit(self.now, o, &mut self.venue_out),
                 Action::Cancel(gid, inst) => {
                     self.venue.cancel(self.now, inst, gid, Reason::CancelledByStrategy, &mut self.venue_out);
                 }
@@ -1785,10 +1778,10 @@ impl Engine {
         for action in std::mem::take(&mut self.actions) {
             if let Action::Submit(o) = action {
                 self.venue_out.push(VenueEvent::Cancelled {
-                    order_id: o.order_id,
-                    account: o.account,
-                    instrument: o.instrument,
-                    remaining: o.qty,
+                    order_id: o.order_id(),
+                    account: o.strategy(),
+                    instrument: o.order().instrument,
+                    remaining: o.order().qty,
                     reason: Reason::CancelledOnFault,
                 });
             }

@@ -11,7 +11,7 @@
 
 use bulkhead_abi::Reason;
 use bulkhead_model::{Instrument, Position};
-use bulkhead_venue::{NewOrder, SimVenue, VenueConfig, VenueEvent, VenueNotice};
+use bulkhead_venue::{Approved, SimVenue, VenueConfig, VenueEvent, VenueNotice};
 
 pub struct Venues {
     list: Vec<SimVenue>,
@@ -149,8 +149,8 @@ impl Venues {
         self.of_mut(instrument).set_settlement_price(instrument, price);
     }
 
-    pub fn submit(&mut self, ts_ns: u64, order: &NewOrder, out: &mut Vec<VenueEvent>) {
-        self.of_mut(order.instrument).submit(ts_ns, order, out);
+    pub fn submit(&mut self, ts_ns: u64, order: Approved, out: &mut Vec<VenueEvent>) {
+        self.of_mut(order.order().instrument).submit(ts_ns, order, out);
     }
 
     pub fn cancel(&mut self, ts_ns: u64, instrument: u32, order_id: u64, reason: Reason, out: &mut Vec<VenueEvent>) {

@@ -1,6 +1,8 @@
-//! The outcome of a pre-trade check.
+//! The outcome of a pre-trade check: an [`Approved`] order (only this crate
+//! makes one) or a refusal ([`Decision`]); [`Outcome`] is the plain record
+//! of either, as journalled and observed.
 
-use bulkhead_abi::{OrderType, Reason, Side, TimeInForce};
+use bulkhead_abi::{OrderRequest, OrderType, Reason, Side, TimeInForce};
 use bulkhead_model::{Decimal, Instrument, format_money};
 
 /// `instrument` value of a decision that concerns no single instrument.
@@ -12,8 +14,128 @@ pub(crate) fn fmt_ms(ns: i64) -> String {
     if rem == 0 { format!("{ms} ms") } else { format!("{ms}.{} ms", format!("{rem:06}").trim_end_matches('0')) }
 }
 
-/// Result of a check. Plain `Copy` data so the accept path never allocates;
-/// [`Decision::message`] builds the human text on demand.
+/// An order risk approved and reserved ([`crate::RiskEngine::check_and_open`]):
+/// the only thing a venue accepts (`bulkhead_venue::SimVenue::submit`).
+///
+/// Only this crate can make one: the fields are private and there is no
+/// public constructor, no `Default` and no `Clone`, so an approval is used
+/// once and every order a venue sees passed every control with exactly the
+/// instrument, side, type, time in force, price and quantity it was checked
+/// with. It names the strategy (the venue's opaque account) and the
+/// engine-assigned order id the reservation was made under.
+///
+/// Outside this crate an approval cannot be written down:
+/// ```compile_fail,E0451
+/// # use bulkhead_abi::OrderRequest;
+/// fn forge(order: OrderRequest) -> bulkhead_risk::Approved {
+///     bulkhead_risk::Approved { strategy: 0, order_id: 1, order }
+/// }
+/// ```
+/// nor copied to be used twice:
+/// ```compile_fail,E0599
+/// fn twice(a: &bulkhead_risk::Approved) -> bulkhead_risk::Approved {
+///     a.clone()
+/// }
+/// ```
+/// and a refusal cannot be made into an accept:
+/// ```compile_fail,E0616
+/// fn accept(mut d: bulkhead_risk::Decision) {
+///     d.reason = bulkhead_risk::Reason::Accepted;
+/// }
+/// ```
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "an approval not sent to a venue leaves the order open in risk until it is closed"]
+pub struct Approved {
+    strategy: u32,
+    order_id: u64,
+    order: OrderRequest,
+}
+
+impl Approved {
+    pub(crate) const fn new(strategy: u32, order_id: u64, order: OrderRequest) -> Approved {
+        Approved { strategy, order_id, order }
+    }
+
+    /// The strategy the order was checked for (the venue account).
+    pub fn strategy(&self) -> u32 {
+        self.strategy
+    }
+
+    /// The order id the reservation was made under.
+    pub fn order_id(&self) -> u64 {
+        self.order_id
+    }
+
+    /// The order exactly as checked.
+    pub fn order(&self) -> &OrderRequest {
+        &self.order
+    }
+
+    /// The journal / observer record of an accept: `ACCEPTED`, zeros,
+    /// [`NO_INSTRUMENT`].
+    pub fn outcome(&self) -> Outcome {
+        Outcome { reason: Reason::Accepted, limit: 0, requested: 0, current: 0, instrument: NO_INSTRUMENT }
+    }
+}
+
+/// A refusal: why a check failed, with the numbers (see [`Outcome`] for the
+/// units per reason). Plain `Copy` data so the check path never allocates;
+/// [`Decision::message`] builds the human text on demand. Only this crate
+/// makes one and its reason is never `ACCEPTED`; nothing turns it into an
+/// approval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    reason: Reason,
+    limit: i64,
+    requested: i64,
+    current: i64,
+    instrument: u32,
+}
+
+impl Decision {
+    pub(crate) const fn reject(reason: Reason, instrument: u32, limit: i64, requested: i64, current: i64) -> Decision {
+        assert!(!matches!(reason, Reason::Accepted), "a refusal needs a reason");
+        Decision { reason, limit, requested, current, instrument }
+    }
+
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+    pub fn limit(&self) -> i64 {
+        self.limit
+    }
+    pub fn requested(&self) -> i64 {
+        self.requested
+    }
+    pub fn current(&self) -> i64 {
+        self.current
+    }
+    /// Instrument the refusal is about, or [`NO_INSTRUMENT`].
+    pub fn instrument(&self) -> u32 {
+        self.instrument
+    }
+
+    /// The journal / observer record of this refusal.
+    pub fn outcome(&self) -> Outcome {
+        Outcome {
+            reason: self.reason,
+            limit: self.limit,
+            requested: self.requested,
+            current: self.current,
+            instrument: self.instrument,
+        }
+    }
+
+    /// See [`Outcome::message`].
+    pub fn message(&self, instruments: &[Instrument]) -> String {
+        self.outcome().message(instruments)
+    }
+}
+
+/// What a check decided, as the journal's `ORDER` / `CANCEL` records and the
+/// observer feed carry it: `ACCEPTED` with zeros, or a refusal's numbers.
+/// Plain data with public fields so a journal reader can rebuild it; it
+/// authorises nothing (a venue takes only an [`Approved`]).
 ///
 /// Units of `limit` / `requested` / `current` per reason:
 /// | reason | limit | requested | current |
@@ -45,7 +167,7 @@ pub(crate) fn fmt_ms(ns: i64) -> String {
 ///
 /// Money is in 1e-8 units of the quote currency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decision {
+pub struct Outcome {
     pub reason: Reason,
     pub limit: i64,
     pub requested: i64,
@@ -54,14 +176,19 @@ pub struct Decision {
     pub instrument: u32,
 }
 
-impl Decision {
-    pub const ACCEPT: Decision =
-        Decision { reason: Reason::Accepted, limit: 0, requested: 0, current: 0, instrument: NO_INSTRUMENT };
-
-    pub(crate) const fn reject(reason: Reason, instrument: u32, limit: i64, requested: i64, current: i64) -> Decision {
-        Decision { reason, limit, requested, current, instrument }
+/// The record of a check's result: `Ok` = accepted.
+impl<T> From<&Result<T, Decision>> for Outcome {
+    fn from(r: &Result<T, Decision>) -> Outcome {
+        match r {
+            Ok(_) => {
+                Outcome { reason: Reason::Accepted, limit: 0, requested: 0, current: 0, instrument: NO_INSTRUMENT }
+            }
+            Err(d) => d.outcome(),
+        }
     }
+}
 
+impl Outcome {
     #[inline]
     pub fn accepted(&self) -> bool {
         self.reason == Reason::Accepted

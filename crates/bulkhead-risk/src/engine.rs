@@ -4,15 +4,19 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use bulkhead_abi::{OrderRequest, OrderType, Reason, Side, TimeInForce};
+use bulkhead_abi::{OrderRequest, OrderType, Reason, Side};
 use bulkhead_model::{Instrument, Position, format_money};
 
-use crate::decision::{Decision, NO_INSTRUMENT};
-use crate::firm::{FirmPolicy, StpMode};
+use crate::decision::{Approved, Decision, NO_INSTRUMENT};
+use crate::firm::FirmPolicy;
 use crate::limits::{self, LimitChange, LimitError};
 use crate::options::{GreeksError, lot_greeks};
 use crate::policy::{CollarReference, InstrumentLimits, MmpAction, Policy, kind_index};
 use crate::throttle::TokenBucket;
+
+mod controls;
+use controls::Check;
+pub use controls::{CONTROLS, Control};
 
 /// Trading state of a scope (R11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -315,7 +319,7 @@ fn to_i64(v: i128) -> i64 {
 }
 
 /// Worst-case totals of a book of exposures before and after one order.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct Totals {
     gross_b: i128,
     gross_a: i128,
@@ -615,15 +619,16 @@ impl RiskEngine {
         }
     }
 
-    /// Pre-trade check of a new order. Does **not** reserve the order: on
-    /// accept the caller must call [`RiskEngine::order_opened`] before the next
-    /// check for this strategy (or use [`RiskEngine::check_and_open`]).
-    /// Every call takes one message token and one order token, accepted or not.
+    /// Pre-trade check of a new order: `Ok(())` if every control passes.
+    /// Does **not** reserve the order and approves nothing a venue would
+    /// take: [`RiskEngine::check_and_open`] checks, reserves and returns the
+    /// [`Approved`] order. Every call takes one message token and one order
+    /// token, accepted or not.
     ///
     /// This form cannot hand back orders to cancel, so under R7
     /// `cancel_oldest` / `cancel_both` a crossing order is simply rejected
     /// (`R7_SELF_TRADE`, as cancel-newest). Use [`RiskEngine::check_order_stp`].
-    pub fn check_order(&mut self, strategy: u32, ts_ns: u64, req: &OrderRequest) -> Decision {
+    pub fn check_order(&mut self, strategy: u32, ts_ns: u64, req: &OrderRequest) -> Result<(), Decision> {
         self.check_inner(strategy, ts_ns, req, None)
     }
 
@@ -631,8 +636,8 @@ impl RiskEngine {
     /// applied. `cancels` is cleared, then filled with the resting orders
     /// (of any strategy) that the engine must cancel **before** it sends this
     /// order on (cancel cause `R7_CANCEL_SELF_TRADE`):
-    /// - `cancel_oldest`: decision is ACCEPTED and `cancels` is non-empty;
-    /// - `cancel_both`: decision is `R7_SELF_TRADE` and `cancels` is non-empty;
+    /// - `cancel_oldest`: `Ok` and `cancels` is non-empty;
+    /// - `cancel_both`: `Err(R7_SELF_TRADE)` and `cancels` is non-empty;
     /// - otherwise `cancels` stays empty.
     ///
     /// Orders returned here no longer count as resting for R7, but still count
@@ -644,341 +649,47 @@ impl RiskEngine {
         ts_ns: u64,
         req: &OrderRequest,
         cancels: &mut Vec<OrderRef>,
-    ) -> Decision {
+    ) -> Result<(), Decision> {
         cancels.clear();
         self.check_inner(strategy, ts_ns, req, Some(cancels))
     }
 
+    /// The engine's submit path: [`RiskEngine::check_order_stp`] and, if
+    /// it passes, [`RiskEngine::order_opened`] under `order_id`, in one step;
+    /// the [`Approved`] order is what the venue takes. `cancels` as in
+    /// [`RiskEngine::check_order_stp`] (cancel them before sending the order).
+    pub fn check_and_open_stp(
+        &mut self,
+        strategy: u32,
+        ts_ns: u64,
+        order_id: u64,
+        req: &OrderRequest,
+        cancels: &mut Vec<OrderRef>,
+    ) -> Result<Approved, Decision> {
+        self.check_order_stp(strategy, ts_ns, req, cancels)?;
+        self.order_opened(strategy, order_id, req);
+        Ok(Approved::new(strategy, order_id, *req))
+    }
+
+    /// Run [`CONTROLS`] in order; the first refusal decides.
     fn check_inner(
         &mut self,
         strategy: u32,
         ts_ns: u64,
         req: &OrderRequest,
         cancels: Option<&mut Vec<OrderRef>>,
-    ) -> Decision {
+    ) -> Result<(), Decision> {
         self.now = self.now.max(ts_ns);
         let Some(book) = self.strategies.get_mut(strategy as usize) else {
             // Unknown strategy: nothing may trade without a policy.
-            return Decision::reject(Reason::StrategyHalted, NO_INSTRUMENT, 0, 0, 0);
+            return Err(Decision::reject(Reason::StrategyHalted, NO_INSTRUMENT, 0, 0, 0));
         };
         book.last_check_ts = ts_ns;
-        // 1–2. R5 throttles: both buckets are charged on every check.
-        let msg_ok = book.messages.try_take(ts_ns);
-        let ord_ok = book.orders.try_take(ts_ns);
-        if !msg_ok {
-            return Decision::reject(Reason::MessageRateThrottle, req.instrument, book.messages.rate() as i64, 1, 0);
+        let mut check = Check::new(self, strategy as usize, ts_ns, req, cancels);
+        for control in CONTROLS {
+            (control.check)(self, &mut check)?;
         }
-        if !ord_ok {
-            return Decision::reject(Reason::OrderRateThrottle, req.instrument, book.orders.rate() as i64, 1, 0);
-        }
-        // 2b. R5 firm-wide throttles, charged only for checks the strategy's own
-        // buckets let through (a throttled strategy cannot starve the others).
-        if let Some(f) = &mut self.firm {
-            let fm = f.messages.as_mut().is_none_or(|b| b.try_take(ts_ns));
-            let fo = f.orders.as_mut().is_none_or(|b| b.try_take(ts_ns));
-            if !fm {
-                let rate = f.messages.as_ref().map_or(0, |b| b.rate());
-                return Decision::reject(Reason::FirmMessageRateThrottle, req.instrument, rate as i64, 1, 0);
-            }
-            if !fo {
-                let rate = f.orders.as_ref().map_or(0, |b| b.rate());
-                return Decision::reject(Reason::FirmOrderRateThrottle, req.instrument, rate as i64, 1, 0);
-            }
-        }
-        let book = &self.strategies[strategy as usize];
-        let policy = &book.policy;
-        let firm = self.firm.as_ref();
-        let inst_id = req.instrument;
-        let slot = self.slot(inst_id);
-
-        // 3. R11 halted: global, strategy, instrument.
-        if self.global == TradingState::Halted {
-            return Decision::reject(Reason::GlobalHalted, inst_id, 0, 0, 0);
-        }
-        if book.state == TradingState::Halted {
-            return Decision::reject(Reason::StrategyHalted, inst_id, 0, 0, 0);
-        }
-        if let Some(s) = slot
-            && self.instrument_state[s] == TradingState::Halted
-        {
-            return Decision::reject(Reason::InstrumentHalted, inst_id, 0, 0, 0);
-        }
-
-        // 4. R1 allowlist.
-        let (Some(slot), Some(lim)) = (slot, slot.and_then(|s| book.limits[s])) else {
-            return Decision::reject(Reason::InstrumentNotAllowed, inst_id, 0, inst_id as i64, 0);
-        };
-        if !policy.side_allowed(req.side) {
-            return Decision::reject(Reason::SideNotAllowed, inst_id, 0, req.side as i64, 0);
-        }
-        if !policy.order_type_allowed(req.order_type) {
-            return Decision::reject(Reason::OrderTypeNotAllowed, inst_id, 0, req.order_type as i64, 0);
-        }
-        if !policy.tif_allowed(req.tif) {
-            return Decision::reject(Reason::TimeInForceNotAllowed, inst_id, 0, req.tif as i64, 0);
-        }
-
-        // 5. Sanity (defence in depth; the ABI decoder already enforces it).
-        let is_limit = req.order_type == OrderType::Limit;
-        if req.qty <= 0 || (is_limit && req.price <= 0) {
-            return Decision::reject(Reason::InvalidOrder, inst_id, 0, req.qty, 0);
-        }
-
-        // 6. R3 reference price must exist.
-        let refs = &self.refs[slot];
-        let Some(ref2) = refs.half_ticks(policy.collar_reference) else {
-            return Decision::reject(Reason::NoReferencePrice, inst_id, 0, 0, 0);
-        };
-        let inst = &self.instruments[slot];
-        let e = book.exposure[slot];
-        // An order that only reduces: opposite side of the position and, with
-        // every same-side open order filled too, never past flat.
-        let reduces = match req.side {
-            Side::Buy => e.position < 0 && e.long_wc(req.qty) <= 0,
-            Side::Sell => e.position > 0 && e.short_wc(req.qty) >= 0,
-        };
-
-        // 6b. R13 market-data reasonability (orders that only reduce pass).
-        if let Some(f) = firm
-            && !reduces
-        {
-            if let Some(max_age) = f.policy.max_reference_age_ns {
-                let age = ts_ns.saturating_sub(refs.updated_at(policy.collar_reference));
-                if age > max_age {
-                    return Decision::reject(Reason::StaleReference, inst_id, max_age as i64, age as i64, 0);
-                }
-            }
-            if let Some(max_bps) = f.policy.max_jump_bps {
-                let (until, bps) = refs.jump(policy.collar_reference);
-                if ts_ns < until {
-                    return Decision::reject(Reason::PriceJump, inst_id, max_bps, bps, (until - ts_ns) as i64);
-                }
-            }
-        }
-
-        // 7. R2 size: quantity, then notional (limit price; market at reference).
-        if req.qty > lim.max_order_qty {
-            return Decision::reject(Reason::MaxOrderQty, inst_id, lim.max_order_qty, req.qty, 0);
-        }
-        let notional = if is_limit {
-            money_at(req.qty as i128, 2 * req.price as i128, inst.tick_lot_value)
-        } else {
-            money_at(req.qty as i128, ref2, inst.tick_lot_value)
-        };
-        if notional > lim.max_order_notional as i128 {
-            return Decision::reject(Reason::MaxOrderNotional, inst_id, lim.max_order_notional, to_i64(notional), 0);
-        }
-
-        // 8. R3 collar (limit orders): |price − ref| × 10000 ≤ bps × ref, in half-ticks.
-        if is_limit {
-            let dev2 = (2 * req.price as i128 - ref2).abs();
-            if dev2 * 10_000 > policy.price_collar_bps as i128 * ref2 {
-                return Decision::reject(
-                    Reason::PriceCollar,
-                    inst_id,
-                    policy.price_collar_bps,
-                    req.price,
-                    to_i64(ref2),
-                );
-            }
-        }
-
-        // 8b. R6 duplicate: same instrument, side, type, price and qty as an
-        // order opened less than `duplicate_window` ago.
-        if let Some(w) = policy.duplicate_window_ns {
-            for r in book.recent.iter().rev() {
-                let age = ts_ns.saturating_sub(r.ts);
-                if age < w
-                    && r.instrument == inst_id
-                    && r.side == req.side
-                    && r.order_type == req.order_type
-                    && r.qty == req.qty
-                    && (!is_limit || r.price == req.price)
-                {
-                    return Decision::reject(Reason::DuplicateOrder, inst_id, w as i64, age as i64, 0);
-                }
-            }
-        }
-
-        // 9. R11 reducing.
-        let reducing = self.global == TradingState::Reducing
-            || book.state == TradingState::Reducing
-            || self.instrument_state[slot] == TradingState::Reducing;
-        if reducing && !reduces {
-            let same_side = match req.side {
-                Side::Buy => e.open_buy,
-                Side::Sell => e.open_sell,
-            };
-            return Decision::reject(
-                Reason::ReducingOnly,
-                inst_id,
-                e.position.saturating_abs(),
-                req.qty.saturating_add(same_side),
-                e.position,
-            );
-        }
-
-        // 10. R4 max position (worst case: position + open orders + this order).
-        let before = e.abs_wc(None, 0);
-        let after = e.abs_wc(Some(req.side), req.qty);
-        if after > lim.max_position as i128 && after > before {
-            return Decision::reject(Reason::MaxPosition, inst_id, lim.max_position, to_i64(after), to_i64(before));
-        }
-
-        // 11. R4 gross and net notional of the strategy, worst case, at reference
-        // prices; R10 initial margin of the same worst case.
-        let margin = policy.capital.map(|_| book.margin_bps.as_slice());
-        let t = match totals(
-            &book.exposure,
-            &self.refs,
-            &self.instruments,
-            policy.collar_reference,
-            slot,
-            req.side,
-            req.qty,
-            margin,
-        ) {
-            Ok(t) => t,
-            Err(id) => return Decision::reject(Reason::NoReferencePrice, id, 0, 0, 0),
-        };
-        if t.gross_a > policy.max_gross_notional as i128 && increases(t.gross_a, t.gross_b) {
-            return Decision::reject(
-                Reason::MaxGrossNotional,
-                inst_id,
-                policy.max_gross_notional,
-                to_i64(t.gross_a),
-                to_i64(t.gross_b),
-            );
-        }
-        if t.net_a > policy.max_net_notional as i128 && increases(t.net_a, t.net_b) {
-            return Decision::reject(
-                Reason::MaxNetNotional,
-                inst_id,
-                policy.max_net_notional,
-                to_i64(t.net_a),
-                to_i64(t.net_b),
-            );
-        }
-        // 11b. R10 initial margin within capital.
-        if let Some(cap) = policy.capital
-            && t.margin_a > cap as i128
-            && increases(t.margin_a, t.margin_b)
-        {
-            return Decision::reject(Reason::InitialMargin, inst_id, cap, to_i64(t.margin_a), to_i64(t.margin_b));
-        }
-
-        // 11c. R9 options: portfolio delta and vega, notional per expiry.
-        if (policy.max_delta.is_some()
-            || policy.max_vega.is_some()
-            || (policy.max_expiry_notional.is_some() && inst.expiry.is_some()))
-            && let Some(d) = self.r9(strategy as usize, slot, req.side, req.qty, ts_ns)
-        {
-            return d;
-        }
-
-        // 12. R5 max open orders.
-        let open = book.open.len() as i64;
-        if open >= policy.max_open_orders as i64 {
-            return Decision::reject(Reason::MaxOpenOrders, inst_id, policy.max_open_orders as i64, open + 1, open);
-        }
-
-        // 13. R12 firm-wide aggregates (worst case over every strategy).
-        if let Some(f) = firm {
-            let fe = self.firm_exposure[slot];
-            if let Some(max) = f.max_position[slot] {
-                let before = fe.abs_wc(None, 0);
-                let after = fe.abs_wc(Some(req.side), req.qty);
-                if after > max as i128 && after > before {
-                    return Decision::reject(Reason::FirmMaxPosition, inst_id, max, to_i64(after), to_i64(before));
-                }
-            }
-            if f.policy.max_gross_notional.is_some() || f.policy.max_net_notional.is_some() {
-                let t = match totals(
-                    &self.firm_exposure,
-                    &self.refs,
-                    &self.instruments,
-                    f.policy.reference,
-                    slot,
-                    req.side,
-                    req.qty,
-                    None,
-                ) {
-                    Ok(t) => t,
-                    Err(id) => return Decision::reject(Reason::NoReferencePrice, id, 0, 0, 0),
-                };
-                if let Some(max) = f.policy.max_gross_notional
-                    && t.gross_a > max as i128
-                    && increases(t.gross_a, t.gross_b)
-                {
-                    return Decision::reject(
-                        Reason::FirmGrossNotional,
-                        inst_id,
-                        max,
-                        to_i64(t.gross_a),
-                        to_i64(t.gross_b),
-                    );
-                }
-                if let Some(max) = f.policy.max_net_notional
-                    && t.net_a > max as i128
-                    && increases(t.net_a, t.net_b)
-                {
-                    return Decision::reject(Reason::FirmNetNotional, inst_id, max, to_i64(t.net_a), to_i64(t.net_b));
-                }
-            }
-        }
-
-        // 14. R7 self-trade prevention against resting limit orders of every
-        // strategy (this one included). Post-only orders never take, so they
-        // are exempt (the venue rejects them if they would cross).
-        let Some(mode) = firm.and_then(|f| f.policy.stp_mode) else {
-            return Decision::ACCEPT;
-        };
-        if req.tif == TimeInForce::PostOnly {
-            return Decision::ACCEPT;
-        }
-        let px = match (is_limit, req.side) {
-            (true, _) => req.price,
-            (false, Side::Buy) => i64::MAX,
-            (false, Side::Sell) => i64::MIN,
-        };
-        let rb = &mut self.rest[slot];
-        let (count, best) = match req.side {
-            Side::Buy => {
-                let mut it = rb.sells.iter().take_while(|k| k.price <= px);
-                let best = it.next().map(|k| k.price);
-                (best.map_or(0, |_| 1 + it.count()), best)
-            }
-            Side::Sell => {
-                let mut it = rb.buys.iter().rev().take_while(|k| k.price >= px);
-                let best = it.next().map(|k| k.price);
-                (best.map_or(0, |_| 1 + it.count()), best)
-            }
-        };
-        let Some(best) = best else {
-            return Decision::ACCEPT;
-        };
-        let reject = Decision::reject(Reason::SelfTradePrevented, inst_id, count as i64, req.price, best);
-        let out = match (mode, cancels) {
-            (StpMode::CancelNewest, _) | (_, None) => return reject,
-            (_, Some(out)) => out,
-        };
-        let side_set = match req.side {
-            Side::Buy => &mut rb.sells,
-            Side::Sell => &mut rb.buys,
-        };
-        for _ in 0..count {
-            let k = match req.side {
-                Side::Buy => side_set.pop_first(),
-                Side::Sell => side_set.pop_last(),
-            };
-            if let Some(k) = k {
-                out.push(OrderRef { strategy: k.strategy, order_id: k.id });
-                if let Some(o) = self.strategies.get_mut(k.strategy as usize).and_then(|b| b.open.get_mut(&k.id)) {
-                    o.rest = None;
-                }
-            }
-        }
-        if mode == StpMode::CancelBoth { reject } else { Decision::ACCEPT }
+        Ok(())
     }
 
     /// R9 worst-case portfolio delta / vega and notional of the order's
@@ -1052,32 +763,43 @@ impl RiskEngine {
     }
 
     /// [`RiskEngine::check_order`] and, on accept, [`RiskEngine::order_opened`]
-    /// in one step, so no other check can slip in between.
-    pub fn check_and_open(&mut self, strategy: u32, ts_ns: u64, order_id: u64, req: &OrderRequest) -> Decision {
-        let d = self.check_order(strategy, ts_ns, req);
-        if d.accepted() {
-            self.order_opened(strategy, order_id, req);
-        }
-        d
+    /// under `order_id`, in one step, so no other check can slip in between.
+    /// The [`Approved`] order is the only thing a venue takes.
+    pub fn check_and_open(
+        &mut self,
+        strategy: u32,
+        ts_ns: u64,
+        order_id: u64,
+        req: &OrderRequest,
+    ) -> Result<Approved, Decision> {
+        self.check_order(strategy, ts_ns, req)?;
+        self.order_opened(strategy, order_id, req);
+        Ok(Approved::new(strategy, order_id, *req))
     }
 
     /// A cancel request: charges one message token (R5), then one firm-wide
     /// message token. Trading states never block cancels. Unknown strategies
     /// are accepted (there is nothing to cancel).
-    pub fn check_cancel(&mut self, strategy: u32, ts_ns: u64) -> Decision {
+    pub fn check_cancel(&mut self, strategy: u32, ts_ns: u64) -> Result<(), Decision> {
         self.now = self.now.max(ts_ns);
         let Some(book) = self.strategies.get_mut(strategy as usize) else {
-            return Decision::ACCEPT;
+            return Ok(());
         };
         if !book.messages.try_take(ts_ns) {
-            return Decision::reject(Reason::MessageRateThrottle, NO_INSTRUMENT, book.messages.rate() as i64, 1, 0);
+            return Err(Decision::reject(
+                Reason::MessageRateThrottle,
+                NO_INSTRUMENT,
+                book.messages.rate() as i64,
+                1,
+                0,
+            ));
         }
         if let Some(b) = self.firm.as_mut().and_then(|f| f.messages.as_mut())
             && !b.try_take(ts_ns)
         {
-            return Decision::reject(Reason::FirmMessageRateThrottle, NO_INSTRUMENT, b.rate() as i64, 1, 0);
+            return Err(Decision::reject(Reason::FirmMessageRateThrottle, NO_INSTRUMENT, b.rate() as i64, 1, 0));
         }
-        Decision::ACCEPT
+        Ok(())
     }
 
     /// The order is live: it counts as open and as worst-case exposure (of the

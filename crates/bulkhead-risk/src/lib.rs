@@ -3,7 +3,9 @@
 //! Owns: strategy risk policies (one TOML file per strategy, validated and
 //! resolved to integer lots / ticks / money at load), the pre-trade checks,
 //! throttles, trading states and kill switches, and the worst-case exposure
-//! bookkeeping (positions + open orders) those checks need.
+//! bookkeeping (positions + open orders) those checks need; and the only
+//! way to approve an order: [`Approved`], which no other crate can make and
+//! which is the only thing a venue accepts.
 //!
 //! Must never: talk to a venue, read a clock (time is the event time passed
 //! in, so every decision replays identically), use floating point in a
@@ -36,29 +38,33 @@
 //! (defence in depth: the ABI decoder already refuses those).
 //!
 //! ## Order of checks in [`RiskEngine::check_order`] (first failure decides)
-//! 1. R5 message rate — one message token is taken on every check, accepted or not
-//! 2. R5 order rate — one order token is taken on every check, accepted or not
-//! 3. R5 firm message rate, then firm order rate — charged only when 1–2 passed
-//! 4. R11 HALTED: global, then strategy, then instrument
-//! 5. R1 instrument, side, order type, time in force
-//! 6. sanity: qty > 0, limit price > 0 (`SBX_INVALID_ORDER`)
-//! 7. R3 a reference price exists for the instrument
-//! 8. R13 stale reference, then price-jump cooldown (skipped for an order that only reduces)
-//! 9. R2 order quantity, then order notional
-//! 10. R3 collar (limit orders): `|price − ref| × 10000 ≤ bps × ref` — the boundary is accepted
-//! 11. R6 duplicate
-//! 12. R11 REDUCING (any of global / strategy / instrument): the order must be on
-//!     the side opposite the current position and, with every open order on its
-//!     side filled, must not take the position past flat
-//! 13. R4 max position
-//! 14. R4 gross notional, then net notional (needs a reference for every
-//!     instrument the strategy is exposed in, else `R3_NO_REFERENCE_PRICE`)
-//! 15. R10 initial margin
-//! 16. R9 delta, vega, notional per expiry
-//! 17. R5 max open orders
-//! 18. R12 firm position, firm gross, firm net
-//! 19. R7 self-trade prevention (last, so resting orders are only ever
-//!     cancelled for an order that passed everything else)
+//! One function per control, applied in the order of [`CONTROLS`] (each
+//! entry names its control, what it checks and the reasons it can give);
+//! this list is tested against that table. An unknown strategy is refused
+//! first (`R11_STRATEGY_HALTED`): nothing trades without a policy.
+//! 1. **R5** strategy message rate, then order rate — one message token and one order token are taken on every check, accepted or not
+//! 2. **R5** firm message rate, then firm order rate — charged only when 1 passed
+//! 3. **R11** halted: global, then strategy, then instrument
+//! 4. **R1** allowlist: instrument, side, order type, time in force
+//! 5. **SBX** sanity: qty > 0, limit price > 0 — `SBX_INVALID_ORDER`
+//! 6. **R3** a reference price exists for the instrument
+//! 7. **R13** stale reference, then price-jump cooldown — skipped for an order that only reduces
+//! 8. **R2** order quantity, then order notional
+//! 9. **R3** price collar — limit orders: `|price − ref| × 10000 ≤ bps × ref`; the boundary is accepted
+//! 10. **R6** duplicate order
+//! 11. **R11** reducing only — under REDUCING (any of global / strategy /
+//!     instrument) the order must be on the side opposite the current
+//!     position and, with every open order on its side filled, must not take
+//!     the position past flat
+//! 12. **R4** max position
+//! 13. **R4** gross notional, then net notional — needs a reference for every
+//!     instrument the strategy is exposed in, else `R3_NO_REFERENCE_PRICE`
+//! 14. **R10** initial margin
+//! 15. **R9** delta, vega, notional per expiry
+//! 16. **R5** max open orders
+//! 17. **R12** firm position, firm gross, firm net
+//! 18. **R7** self-trade prevention — last, so resting orders are only ever
+//!     cancelled for an order that passed everything else
 //!
 //! [`RiskEngine::check_cancel`] takes a strategy message token, then a firm
 //! message token; no trading state ever blocks a cancel.
@@ -75,10 +81,23 @@
 //! worst case larger, so orders that shrink an over-limit exposure (after a
 //! price move, say) still pass.
 //!
-//! ## Reservation
-//! `check_order` does not reserve: after an accept the engine calls
-//! [`RiskEngine::order_opened`] with the id it assigned, before the next check
-//! for the same strategy; [`RiskEngine::check_and_open`] does both at once.
+//! ## Approval and reservation: only risk can approve
+//! [`RiskEngine::check_and_open`] / [`RiskEngine::check_and_open_stp`] run
+//! the controls and, if all pass, reserve the order (it counts as open
+//! exposure under the id the engine assigned) and return `Ok(`[`Approved`]`)`;
+//! otherwise `Err(`[`Decision`]`)`, the refusal. `Approved` has private
+//! fields, no public constructor, no `Default`, no `Clone`: an approval is
+//! minted here, used once, and carries the order exactly as checked.
+//! `bulkhead_venue::SimVenue::submit` takes nothing else, so no order
+//! reaches a venue unchecked or unreserved, and a `Decision` (private fields,
+//! made only here, never `ACCEPTED`) cannot be turned into one.
+//! [`Outcome`] is the plain record of either result for the journal and
+//! the observer feed; it authorises nothing. The venue depends on this
+//! crate for the type (ARCHITECTURE.md: risk sits above the venue in the
+//! arrow order); this crate still never talks to a venue.
+//! [`RiskEngine::check_order`] / [`RiskEngine::check_order_stp`] only ask
+//! (`Result<(), Decision>`) and reserve nothing; [`RiskEngine::order_opened`]
+//! reserves without approving (tests, replays of venue state).
 //!
 //! ## What the engine must call (integration contract)
 //! 1. At start: [`RiskEngine::add_strategy`] per strategy, then
@@ -86,10 +105,10 @@
 //! 2. Market data: [`RiskEngine::on_quote_at`] / [`RiskEngine::on_trade_at`]
 //!    with the event's time (the old `on_quote` / `on_trade` use the latest
 //!    time seen, which makes R13 ages wrong).
-//! 3. Submit: [`RiskEngine::check_order_stp`] with a reused `Vec<OrderRef>`;
-//!    first cancel every returned order at the venue (cause
-//!    `R7_CANCEL_SELF_TRADE`), then, if accepted, [`RiskEngine::order_opened`]
-//!    and send the order; if rejected, send the reject event.
+//! 3. Submit: [`RiskEngine::check_and_open_stp`] with the order id and a
+//!    reused `Vec<OrderRef>`; first cancel every returned order at the venue
+//!    (cause `R7_CANCEL_SELF_TRADE`), then send the [`Approved`] order; if
+//!    refused, send the reject event.
 //! 4. Cancel requests: [`RiskEngine::check_cancel`].
 //! 5. Venue events: fills → [`RiskEngine::order_filled_at`] (event time) and
 //!    the fill's fee → [`RiskEngine::on_fee`]; cancel / expire / reject →
@@ -119,8 +138,8 @@ mod policy;
 mod throttle;
 
 pub use bulkhead_abi::Reason;
-pub use decision::{Decision, NO_INSTRUMENT};
-pub use engine::{Cause, OrderRef, Pnl, RiskAction, RiskEngine, Scope, TradingState, Transition};
+pub use decision::{Approved, Decision, NO_INSTRUMENT, Outcome};
+pub use engine::{CONTROLS, Cause, Control, OrderRef, Pnl, RiskAction, RiskEngine, Scope, TradingState, Transition};
 pub use firm::{FirmPolicy, StpMode};
 pub use limits::{INSTRUMENT_LIMIT_FIELDS, LimitChange, LimitError, STRATEGY_LIMIT_FIELDS};
 pub use policy::{

@@ -24,7 +24,14 @@ fn run(cases: &[Case]) {
         let mut e = engine(c.overrides);
         (c.setup)(&mut e);
         let d = e.check_order(0, 1_000, &c.order);
-        assert_eq!(d.reason, c.expect, "case `{}`: got {:?} ({})", c.name, d.reason, d.message(e.instruments()));
+        assert_eq!(
+            d.seen().reason,
+            c.expect,
+            "case `{}`: got {:?} ({})",
+            c.name,
+            d.seen().reason,
+            d.seen().message(e.instruments())
+        );
     }
 }
 
@@ -32,7 +39,7 @@ fn run(cases: &[Case]) {
 fn open_n(e: &mut RiskEngine, n: u64, side: Side, qty: i64) {
     for id in 1..=n {
         let d = e.check_and_open(0, 0, id, &limit(BTC, side, 650_000, qty));
-        assert!(d.accepted(), "setup order {id}: {}", d.message(e.instruments()));
+        assert!(d.is_ok(), "setup order {id}: {}", d.seen().message(e.instruments()));
     }
 }
 
@@ -183,7 +190,7 @@ fn r4_exposure() {
     }
     fn four_buys_one_eth(e: &mut RiskEngine) {
         open_n(e, 4, Buy, 500);
-        assert!(e.check_and_open(0, 0, 9, &lim(ETH, Buy, 300_000, 1)).accepted());
+        assert!(e.check_and_open(0, 0, 9, &lim(ETH, Buy, 300_000, 1)).is_ok());
     }
     fn four_buys_no_btc_ref(e: &mut RiskEngine) {
         open_n(e, 4, Buy, 500);
@@ -248,11 +255,11 @@ fn r11_states() {
     }
     /// Long 0.6 BTC with 0.5 BTC of sells open.
     fn long_600_with_sell_500(e: &mut RiskEngine) {
-        assert!(e.check_and_open(0, 0, 1, &lim(BTC, Buy, 650_000, 500)).accepted());
-        assert!(e.check_and_open(0, 0, 2, &lim(BTC, Buy, 650_000, 100)).accepted());
+        assert!(e.check_and_open(0, 0, 1, &lim(BTC, Buy, 650_000, 500)).is_ok());
+        assert!(e.check_and_open(0, 0, 2, &lim(BTC, Buy, 650_000, 100)).is_ok());
         e.order_filled(0, 1, Buy, 650_000, 500);
         e.order_filled(0, 2, Buy, 650_000, 100);
-        assert!(e.check_and_open(0, 0, 3, &lim(BTC, Sell, 650_000, 500)).accepted());
+        assert!(e.check_and_open(0, 0, 3, &lim(BTC, Sell, 650_000, 500)).is_ok());
         assert_eq!(e.position(0, BTC), 600);
     }
     fn btc_reducing(e: &mut RiskEngine) {
@@ -297,13 +304,13 @@ fn r11_states() {
 #[test]
 fn r11_cancels_always_allowed() {
     let mut e = engine(&[]);
-    assert!(e.check_and_open(0, 0, 1, &buy(650_000, 1)).accepted());
+    assert!(e.check_and_open(0, 0, 1, &buy(650_000, 1)).is_ok());
     for scope in [Scope::Global, Scope::Strategy(0), Scope::Instrument(BTC)] {
         e.set_state(scope, TradingState::Halted);
         assert_eq!(e.state(scope), TradingState::Halted);
     }
-    assert_eq!(e.check_order(0, 1, &buy(650_000, 1)).reason, GlobalHalted);
-    assert!(e.check_cancel(0, 1).accepted());
+    assert_eq!(e.check_order(0, 1, &buy(650_000, 1)).seen().reason, GlobalHalted);
+    assert!(e.check_cancel(0, 1).is_ok());
     e.order_closed(0, 1);
     assert_eq!(e.open_orders(0), 0);
     assert_eq!(e.state(Scope::Instrument(ETH)), TradingState::Active);
@@ -314,38 +321,38 @@ fn r11_cancels_always_allowed() {
 fn r5_order_rate_refills_over_event_time() {
     let mut e = engine(&[("max_orders_per_sec", "2"), ("max_messages_per_sec", "100")]);
     let o = buy(650_000, 1);
-    assert!(e.check_order(0, 0, &o).accepted());
-    assert!(e.check_order(0, 0, &o).accepted());
-    assert_eq!(e.check_order(0, 0, &o).reason, OrderRateThrottle);
+    assert!(e.check_order(0, 0, &o).is_ok());
+    assert!(e.check_order(0, 0, &o).is_ok());
+    assert_eq!(e.check_order(0, 0, &o).seen().reason, OrderRateThrottle);
     // 1/2 s refills exactly one token; one nanosecond less does not.
-    assert_eq!(e.check_order(0, 499_999_999, &o).reason, OrderRateThrottle);
-    assert!(e.check_order(0, 500_000_000, &o).accepted());
-    assert_eq!(e.check_order(0, 500_000_000, &o).reason, OrderRateThrottle);
+    assert_eq!(e.check_order(0, 499_999_999, &o).seen().reason, OrderRateThrottle);
+    assert!(e.check_order(0, 500_000_000, &o).is_ok());
+    assert_eq!(e.check_order(0, 500_000_000, &o).seen().reason, OrderRateThrottle);
     // Rejected checks still consume tokens: a rejected-by-R1 order uses one.
-    assert!(e.check_order(0, 1_500_000_000, &o).accepted());
-    assert_eq!(e.check_order(0, 1_500_000_000, &lim(7, Buy, 1, 1)).reason, InstrumentNotAllowed);
-    assert_eq!(e.check_order(0, 1_500_000_000, &o).reason, OrderRateThrottle);
+    assert!(e.check_order(0, 1_500_000_000, &o).is_ok());
+    assert_eq!(e.check_order(0, 1_500_000_000, &lim(7, Buy, 1, 1)).seen().reason, InstrumentNotAllowed);
+    assert_eq!(e.check_order(0, 1_500_000_000, &o).seen().reason, OrderRateThrottle);
     // A long idle period refills only up to the burst (one second's worth).
-    assert!(e.check_order(0, 100_000_000_000, &o).accepted());
-    assert!(e.check_order(0, 100_000_000_000, &o).accepted());
-    assert_eq!(e.check_order(0, 100_000_000_000, &o).reason, OrderRateThrottle);
+    assert!(e.check_order(0, 100_000_000_000, &o).is_ok());
+    assert!(e.check_order(0, 100_000_000_000, &o).is_ok());
+    assert_eq!(e.check_order(0, 100_000_000_000, &o).seen().reason, OrderRateThrottle);
     // Cancels do not use order tokens.
-    assert!(e.check_cancel(0, 100_000_000_000).accepted());
+    assert!(e.check_cancel(0, 100_000_000_000).is_ok());
 }
 
 #[test]
 fn r5_message_rate_counts_submits_and_cancels() {
     let mut e = engine(&[("max_orders_per_sec", "100"), ("max_messages_per_sec", "3")]);
     e.set_state(Scope::Global, TradingState::Halted); // halted: cancels still throttled by messages only
-    assert_eq!(e.check_order(0, 0, &buy(650_000, 1)).reason, GlobalHalted);
-    assert!(e.check_cancel(0, 0).accepted());
-    assert!(e.check_cancel(0, 0).accepted());
-    assert_eq!(e.check_cancel(0, 0).reason, MessageRateThrottle);
-    assert_eq!(e.check_order(0, 0, &buy(650_000, 1)).reason, MessageRateThrottle);
-    assert_eq!(e.check_cancel(0, 333_333_333).reason, MessageRateThrottle);
-    assert!(e.check_cancel(0, 333_333_334).accepted());
+    assert_eq!(e.check_order(0, 0, &buy(650_000, 1)).seen().reason, GlobalHalted);
+    assert!(e.check_cancel(0, 0).is_ok());
+    assert!(e.check_cancel(0, 0).is_ok());
+    assert_eq!(e.check_cancel(0, 0).seen().reason, MessageRateThrottle);
+    assert_eq!(e.check_order(0, 0, &buy(650_000, 1)).seen().reason, MessageRateThrottle);
+    assert_eq!(e.check_cancel(0, 333_333_333).seen().reason, MessageRateThrottle);
+    assert!(e.check_cancel(0, 333_333_334).is_ok());
     e.set_state(Scope::Global, TradingState::Active);
-    assert!(e.check_order(0, 1_000_000_000, &buy(650_000, 1)).accepted());
+    assert!(e.check_order(0, 1_000_000_000, &buy(650_000, 1)).is_ok());
 }
 
 #[test]
@@ -353,9 +360,9 @@ fn throttles_are_per_strategy() {
     let mut e = engine(&[("max_orders_per_sec", "1")]);
     let s1 = e.add_strategy(policy(&[("max_orders_per_sec", "1")]));
     assert_eq!(s1, 1);
-    assert!(e.check_order(0, 0, &buy(650_000, 1)).accepted());
-    assert_eq!(e.check_order(0, 0, &buy(650_000, 1)).reason, OrderRateThrottle);
-    assert!(e.check_order(s1, 0, &buy(650_000, 1)).accepted());
+    assert!(e.check_order(0, 0, &buy(650_000, 1)).is_ok());
+    assert_eq!(e.check_order(0, 0, &buy(650_000, 1)).seen().reason, OrderRateThrottle);
+    assert!(e.check_order(s1, 0, &buy(650_000, 1)).is_ok());
 }
 
 #[test]
@@ -363,9 +370,9 @@ fn strategies_are_isolated() {
     let mut e = engine(&[]);
     let s1 = e.add_strategy(policy(&[]));
     open_n(&mut e, 4, Buy, 500);
-    assert_eq!(e.check_order(0, 0, &buy(650_000, 1)).reason, MaxPosition);
-    assert!(e.check_order(s1, 0, &buy(650_000, 500)).accepted());
-    assert_eq!(e.check_order(9, 0, &buy(650_000, 1)).reason, StrategyHalted);
+    assert_eq!(e.check_order(0, 0, &buy(650_000, 1)).seen().reason, MaxPosition);
+    assert!(e.check_order(s1, 0, &buy(650_000, 500)).is_ok());
+    assert_eq!(e.check_order(9, 0, &buy(650_000, 1)).seen().reason, StrategyHalted);
 }
 
 #[test]
@@ -378,8 +385,8 @@ fn over_limit_exposure_can_still_be_reduced() {
         e.order_filled(0, id, Buy, 650_000, 500);
     }
     e.on_quote(BTC, 659_999, 660_001); // mid 66000: gross 132000 > 130000
-    assert_eq!(e.check_order(0, 0, &lim(ETH, Buy, 300_000, 1)).reason, MaxGrossNotional);
-    assert!(e.check_order(0, 0, &sell(660_000, 500)).accepted());
+    assert_eq!(e.check_order(0, 0, &lim(ETH, Buy, 300_000, 1)).seen().reason, MaxGrossNotional);
+    assert!(e.check_order(0, 0, &sell(660_000, 500)).is_ok());
 }
 
 #[test]
@@ -392,14 +399,14 @@ fn overflow_is_rejected_not_wrapped() {
         (buy(650_000, i64::MIN), InvalidOrder),
         (buy(i64::MIN, 1), InvalidOrder),
     ] {
-        assert_eq!(e.check_order(0, 0, &o).reason, r, "{o:?}");
+        assert_eq!(e.check_order(0, 0, &o).seen().reason, r, "{o:?}");
     }
     // Absurd reference prices: exposure saturates, the order is refused.
     e.on_quote(BTC, i64::MAX - 1, i64::MAX);
-    assert_eq!(e.check_order(0, 0, &market(BTC, Buy, 1)).reason, MaxOrderNotional);
+    assert_eq!(e.check_order(0, 0, &market(BTC, Buy, 1)).seen().reason, MaxOrderNotional);
     // Absurd fills saturate the position instead of wrapping.
     e.on_quote(BTC, 649_995, 650_005);
-    assert!(e.check_and_open(0, 0, 1, &buy(650_000, 500)).accepted());
+    assert!(e.check_and_open(0, 0, 1, &buy(650_000, 500)).is_ok());
     e.order_filled(0, 1, Buy, 650_000, i64::MAX);
     e.order_filled(0, 1, Buy, 650_000, i64::MAX); // no longer open: ignored
     assert_eq!(e.position(0, BTC), i64::MAX);
@@ -411,38 +418,38 @@ fn decision_messages_use_decimal_units() {
     let mut e = engine(&[]);
     let insts = e.instruments().to_vec();
     let d = e.check_order(0, 0, &buy(650_000, 600));
-    assert_eq!(d.message(&insts), "R2_MAX_ORDER_QTY: order qty 0.6 exceeds limit 0.5 (BTC-USDT-PERP)");
-    assert_eq!((d.limit, d.requested, d.current), (500, 600, 0));
+    assert_eq!(d.seen().message(&insts), "R2_MAX_ORDER_QTY: order qty 0.6 exceeds limit 0.5 (BTC-USDT-PERP)");
+    assert_eq!((d.seen().limit, d.seen().requested, d.seen().current), (500, 600, 0));
     let d = e.check_order(0, 0, &buy(663_001, 1));
     assert_eq!(
-        d.message(&insts),
+        d.seen().message(&insts),
         "R3_PRICE_COLLAR: limit price 66300.1 is more than 200 bps from reference 65000 (BTC-USDT-PERP)"
     );
     let d = e.check_order(0, 0, &buy(650_000, 500));
-    assert!(d.accepted());
-    assert_eq!(d.message(&insts), "ACCEPTED");
+    assert!(d.is_ok());
+    assert_eq!(d.seen().message(&insts), "ACCEPTED");
     open_n(&mut e, 4, Buy, 500);
     let d = e.check_order(0, 0, &buy(650_000, 1));
     assert_eq!(
-        d.message(&insts),
+        d.seen().message(&insts),
         "R4_MAX_POSITION: worst-case position 2.001 would exceed limit 2 (now 2) (BTC-USDT-PERP)"
     );
     let mut e2 = engine(&[("max_order_notional", r#""32500""#)]);
     let d = e2.check_order(0, 0, &buy(650_001, 500));
     assert_eq!(
-        d.message(&insts),
+        d.seen().message(&insts),
         "R2_MAX_ORDER_NOTIONAL: order notional 32500.05 exceeds limit 32500.00 (BTC-USDT-PERP)"
     );
     e2.on_quote(BTC, 650_000, 650_001);
     let d = e2.check_order(0, 0, &buy(663_001, 1));
-    assert!(d.message(&insts).contains("reference 65000.05"), "{}", d.message(&insts));
+    assert!(d.seen().message(&insts).contains("reference 65000.05"), "{}", d.seen().message(&insts));
 }
 
 #[test]
 fn accepted_decision_is_plain_data() {
     let mut e = engine(&[]);
     let d = e.check_and_open(0, 0, 42, &buy(650_000, 3));
-    assert!(d.accepted());
+    assert!(d.is_ok());
     assert_eq!(e.open_orders(0), 1);
     assert_eq!(e.open_qty(0, BTC), (3, 0));
     assert_eq!(e.open_order_ids(0, Some(BTC)).collect::<Vec<_>>(), vec![42]);
@@ -460,7 +467,7 @@ fn accepted_decision_is_plain_data() {
 #[test]
 fn fill_side_comes_from_the_recorded_order() {
     let mut e = engine(&[]);
-    assert!(e.check_and_open(0, 0, 1, &sell(650_000, 10)).accepted());
+    assert!(e.check_and_open(0, 0, 1, &sell(650_000, 10)).is_ok());
     e.order_filled(0, 1, Buy, 650_000, 4); // wrong side in the fill report
     assert_eq!(e.position(0, BTC), -4);
     assert_eq!(e.open_qty(0, BTC), (0, 6));

@@ -55,9 +55,16 @@ fn run(cases: &[Case]) {
         let mut e = eng(k.overrides, k.firm);
         (k.setup)(&mut e);
         let d = e.check_order(0, k.ts, &k.order);
-        assert_eq!(d.reason, k.expect, "case `{}`: got {:?} ({})", k.name, d.reason, d.message(e.instruments()));
+        assert_eq!(
+            d.seen().reason,
+            k.expect,
+            "case `{}`: got {:?} ({})",
+            k.name,
+            d.seen().reason,
+            d.seen().message(e.instruments())
+        );
         // every reject has a message naming its code
-        assert!(d.message(e.instruments()).starts_with(d.reason.name()), "case `{}`", k.name);
+        assert!(d.seen().message(e.instruments()).starts_with(d.seen().reason.name()), "case `{}`", k.name);
     }
 }
 
@@ -94,7 +101,7 @@ const fn post_only(mut o: OrderRequest) -> OrderRequest {
 
 fn open(e: &mut RiskEngine, strategy: u32, ts: u64, id: u64, o: OrderRequest) {
     let d = e.check_and_open(strategy, ts, id, &o);
-    assert!(d.accepted(), "setup order {strategy}/{id}: {}", d.message(e.instruments()));
+    assert!(d.is_ok(), "setup order {strategy}/{id}: {}", d.seen().message(e.instruments()));
 }
 
 // ---------------------------------------------------------------- R5 firm
@@ -104,23 +111,23 @@ fn r5_firm_throttles() {
     const ORD: &str = "max_orders_per_sec = 2\n";
     const MSG: &str = "max_messages_per_sec = 2\n";
     fn s1_one_order(e: &mut RiskEngine) {
-        assert!(e.check_order(1, 1_000, &buy(650_000, 1)).accepted());
+        assert!(e.check_order(1, 1_000, &buy(650_000, 1)).is_ok());
     }
     fn s1_two_orders(e: &mut RiskEngine) {
         s1_one_order(e);
-        assert!(e.check_order(1, 1_000, &buy(650_000, 1)).accepted());
+        assert!(e.check_order(1, 1_000, &buy(650_000, 1)).is_ok());
     }
     fn s1_one_cancel(e: &mut RiskEngine) {
-        assert!(e.check_cancel(1, 1_000).accepted());
+        assert!(e.check_cancel(1, 1_000).is_ok());
     }
     fn s1_two_cancels(e: &mut RiskEngine) {
         s1_one_cancel(e);
-        assert!(e.check_cancel(1, 1_000).accepted());
+        assert!(e.check_cancel(1, 1_000).is_ok());
     }
     fn s1_throttled_by_own_bucket(e: &mut RiskEngine) {
         // strategy 1 has max_orders_per_sec 50: 60 checks, only 50 reach the firm bucket…
         for _ in 0..60 {
-            e.check_order(1, 1_000, &buy(650_000, 1));
+            let _ = e.check_order(1, 1_000, &buy(650_000, 1));
         }
     }
     run(&[
@@ -231,10 +238,10 @@ fn r7_two_strategies_in_each_mode() {
     open(&mut e, 1, 0, 101, sell(650_010, 10));
     let mut cancels = Vec::new();
     let d = e.check_order_stp(0, 1, &buy(650_010, 5), &mut cancels);
-    assert_eq!(d.reason, SelfTradePrevented);
-    assert_eq!((d.limit, d.requested, d.current), (2, 650_010, 650_000));
+    assert_eq!(d.seen().reason, SelfTradePrevented);
+    assert_eq!((d.seen().limit, d.seen().requested, d.seen().current), (2, 650_010, 650_000));
     assert!(cancels.is_empty());
-    assert!(d.message(e.instruments()).contains("2 resting order(s)"), "{}", d.message(e.instruments()));
+    assert!(d.seen().message(e.instruments()).contains("2 resting order(s)"), "{}", d.seen().message(e.instruments()));
 
     // cancel_oldest: accepted; the crossed resting orders (best price first) must be cancelled first.
     let mut e = eng(&[], "stp_mode = \"cancel_oldest\"\n");
@@ -242,32 +249,32 @@ fn r7_two_strategies_in_each_mode() {
     open(&mut e, 1, 0, 101, sell(650_010, 10));
     open(&mut e, 1, 0, 102, sell(650_020, 10));
     let d = e.check_order_stp(0, 1, &buy(650_010, 5), &mut cancels);
-    assert!(d.accepted());
+    assert!(d.is_ok());
     assert_eq!(cancels, vec![r(1, 100), r(1, 101)]);
     e.order_opened(0, 1, &buy(650_010, 5));
     // returned orders no longer count as resting; 102 still does
     let d = e.check_order_stp(0, 2, &buy(650_010, 1), &mut cancels);
-    assert!(d.accepted() && cancels.is_empty());
+    assert!(d.is_ok() && cancels.is_empty());
     let d = e.check_order_stp(0, 3, &buy(650_020, 1), &mut cancels);
-    assert!(d.accepted());
+    assert!(d.is_ok());
     assert_eq!(cancels, vec![r(1, 102)]);
     // a resting buy of strategy 0 now stops strategy 1 selling into it
     let d = e.check_order_stp(1, 4, &sell(650_000, 1), &mut cancels);
-    assert!(d.accepted());
+    assert!(d.is_ok());
     assert_eq!(cancels, vec![r(0, 1)]);
 
     // cancel_both: rejected AND the resting orders are cancelled.
     let mut e = eng(&[], "stp_mode = \"cancel_both\"\n");
     open(&mut e, 1, 0, 100, sell(650_000, 10));
     let d = e.check_order_stp(0, 1, &mkt(BTC, Buy, 5), &mut cancels);
-    assert_eq!(d.reason, SelfTradePrevented);
+    assert_eq!(d.seen().reason, SelfTradePrevented);
     assert_eq!(cancels, vec![r(1, 100)]);
     // the cancelled order still counts as exposure until the venue closes it
     assert_eq!(e.open_orders(1), 1);
     e.order_closed(1, 100);
     assert_eq!(e.open_orders(1), 0);
     let d = e.check_order_stp(0, 2, &mkt(BTC, Buy, 5), &mut cancels);
-    assert!(d.accepted() && cancels.is_empty());
+    assert!(d.is_ok() && cancels.is_empty());
 }
 
 // ---------------------------------------------------------------- R8
@@ -353,7 +360,7 @@ fn r8_loss_limit_trips_reducing_then_halted() {
     );
     assert!(t[0].cause.text.contains("exceeds loss_limit_halt 200.00"), "{}", t[0].cause.text);
     assert!(t[0].cause.text.contains("fees 150.00"), "{}", t[0].cause.text);
-    assert_eq!(e.check_order(0, 13, &sell(649_000, 1)).reason, StrategyHalted);
+    assert_eq!(e.check_order(0, 13, &sell(649_000, 1)).seen().reason, StrategyHalted);
     // a recovery does not re-activate on its own
     e.on_quote_at(BTC, 14, 700_000, 700_010);
     assert_eq!(e.state(Scope::Strategy(0)), TradingState::Halted);
@@ -478,14 +485,14 @@ fn r13_message_has_numbers() {
     let mut e = eng(&[], "max_reference_age_ms = 100\n");
     let d = e.check_order(0, 150 * MS, &mkt(BTC, Buy, 1));
     assert_eq!(
-        d.message(e.instruments()),
+        d.seen().message(e.instruments()),
         "R13_STALE_REFERENCE: reference price is 150 ms old, limit 100 ms (BTC-USDT-PERP)"
     );
     let mut e = eng(&[], JUMP);
     jump_over(&mut e);
     let d = e.check_order(0, 510 * MS, &mkt(BTC, Buy, 1));
     assert_eq!(
-        d.message(e.instruments()),
+        d.seen().message(e.instruments()),
         "R13_PRICE_JUMP: reference moved 50 bps in one update (limit 50 bps); new risk blocked for another 500 ms (BTC-USDT-PERP)"
     );
 }
@@ -541,8 +548,8 @@ fn r14_mmp_table() {
     );
     e.order_closed(0, 1);
     e.order_closed(0, 2);
-    assert_eq!(e.check_order(0, 1, &buy(649_990, 1)).reason, ReducingOnly);
-    assert!(e.check_order(0, 1, &sell(649_990, 301)).accepted());
+    assert_eq!(e.check_order(0, 1, &buy(649_990, 1)).seen().reason, ReducingOnly);
+    assert!(e.check_order(0, 1, &sell(649_990, 301)).is_ok());
 }
 
 #[test]
@@ -585,22 +592,22 @@ fn kill_switch_returns_every_open_order_and_blocks_new_risk() {
     // instrument kill: every strategy's orders in it
     let mut e = setup();
     assert_eq!(e.kill(Scope::Instrument(BTC)), vec![r(0, 1), r(1, 7)]);
-    assert_eq!(e.check_order(1, 1, &buy(649_000, 1)).reason, InstrumentHalted);
-    assert!(e.check_order(1, 1, &lim(ETH, Buy, 299_900, 1)).accepted());
+    assert_eq!(e.check_order(1, 1, &buy(649_000, 1)).seen().reason, InstrumentHalted);
+    assert!(e.check_order(1, 1, &lim(ETH, Buy, 299_900, 1)).is_ok());
     // strategy kill
     let mut e = setup();
     assert_eq!(e.kill(Scope::Strategy(1)), vec![r(1, 7), r(1, 8)]);
-    assert_eq!(e.check_order(1, 1, &buy(649_000, 1)).reason, StrategyHalted);
-    assert!(e.check_order(0, 1, &buy(649_000, 1)).accepted());
+    assert_eq!(e.check_order(1, 1, &buy(649_000, 1)).seen().reason, StrategyHalted);
+    assert!(e.check_order(0, 1, &buy(649_000, 1)).is_ok());
     // global kill: all four in one step; nothing new passes afterwards, cancels still do
     let mut e = setup();
     let all = e.kill(Scope::Global);
     assert_eq!(all, vec![r(0, 1), r(0, 2), r(1, 7), r(1, 8)]);
     for s in [0, 1] {
         for o in [buy(649_000, 1), sell(651_000, 1), mkt(ETH, Buy, 1)] {
-            assert_eq!(e.check_order(s, 2, &o).reason, GlobalHalted);
+            assert_eq!(e.check_order(s, 2, &o).seen().reason, GlobalHalted);
         }
-        assert!(e.check_cancel(s, 2).accepted());
+        assert!(e.check_cancel(s, 2).is_ok());
     }
     for x in all {
         e.order_closed(x.strategy, x.order_id);
@@ -675,7 +682,7 @@ mod r9 {
                 "delta: a filled perp short hedges",
                 vec![vol, ("max_delta", r#""10000""#)],
                 |e| {
-                    assert!(e.check_and_open(0, 0, 1, &sell(650_000, 110)).accepted());
+                    assert!(e.check_and_open(0, 0, 1, &sell(650_000, 110)).is_ok());
                     e.order_filled_at(0, 1, 0, 650_000, 110);
                 },
                 call(Buy, 3),
@@ -684,7 +691,7 @@ mod r9 {
             (
                 "delta: an open (unfilled) perp short does not",
                 vec![vol, ("max_delta", r#""10000""#)],
-                |e| assert!(e.check_and_open(0, 0, 1, &sell(650_000, 110)).accepted()),
+                |e| assert!(e.check_and_open(0, 0, 1, &sell(650_000, 110)).is_ok()),
                 call(Buy, 3),
                 MaxPortfolioDelta,
             ),
@@ -748,12 +755,12 @@ mod r9 {
             let mut e = eng(ov);
             setup(&mut e);
             let d = e.check_order(0, 0, order);
-            assert_eq!(d.reason, *expect, "case `{name}`: {}", d.message(e.instruments()));
+            assert_eq!(d.seen().reason, *expect, "case `{name}`: {}", d.seen().message(e.instruments()));
         }
         let e = &mut eng(&[vol, ("max_delta", r#""10000""#)]);
         let d = e.check_order(0, 0, &call(Buy, 3));
         // 3 × 0.549738 × 65000 × 0.1 = 10719.9 (f64 greeks: compare the stable parts)
-        let m = d.message(e.instruments());
+        let m = d.seen().message(e.instruments());
         assert!(m.starts_with("R9_MAX_DELTA: worst-case portfolio delta-notional 10719.8"), "{m}");
         assert!(m.ends_with(" would exceed limit 10000.00 (now 0.00)"), "{m}");
     }

@@ -31,20 +31,20 @@ fn with_firm(firm: &str) -> RiskEngine {
 #[test]
 fn a_tighter_order_qty_is_used_by_the_very_next_check() {
     let mut e = engine(&[]);
-    assert!(e.check_order(0, 1, &buy(650_000, 300)).accepted());
+    assert!(e.check_order(0, 1, &buy(650_000, 300)).is_ok());
     // BTC 0.5, ETH 10 (its own table) before.
     assert_eq!(set(&mut e, "max_order_qty", "0.2").unwrap(), "max_order_qty per instrument -> 0.2");
     let d = e.check_order(0, 2, &buy(650_000, 201));
-    assert_eq!((d.reason, d.limit, d.requested), (Reason::MaxOrderQty, 200, 201));
-    assert!(e.check_order(0, 3, &buy(650_000, 200)).accepted());
+    assert_eq!((d.seen().reason, d.seen().limit, d.seen().requested), (Reason::MaxOrderQty, 200, 201));
+    assert!(e.check_order(0, 3, &buy(650_000, 200)).is_ok());
     // The top-level field sets every allowed instrument, overrides included
     // (ETH had 10 from its instrument_limits table): 0.2 ETH = 20 lots.
     let d = e.check_order(0, 4, &limit(ETH, bulkhead_abi::Side::Buy, 300_000, 21));
-    assert_eq!((d.reason, d.limit), (Reason::MaxOrderQty, 20));
+    assert_eq!((d.seen().reason, d.seen().limit), (Reason::MaxOrderQty, 20));
     // Loosening works the same way.
     set(&mut e, "max_order_qty", "1").unwrap();
     let d = e.check_order(0, 5, &buy(650_000, 600));
-    assert!(d.accepted(), "{}", d.message(e.instruments()));
+    assert!(d.is_ok(), "{}", d.seen().message(e.instruments()));
 }
 
 #[test]
@@ -56,7 +56,7 @@ fn one_instrument_can_be_changed_alone() {
     let r = set(&mut e, "instrument_limits.ETH-USDT-PERP.max_order_qty", "3").unwrap();
     assert_eq!(r, "instrument_limits.\"ETH-USDT-PERP\".max_order_qty 10 -> 3");
     let d = e.check_order(0, 1, &limit(ETH, bulkhead_abi::Side::Buy, 300_000, 301));
-    assert_eq!((d.reason, d.limit), (Reason::MaxOrderQty, 300));
+    assert_eq!((d.seen().reason, d.seen().limit), (Reason::MaxOrderQty, 300));
     let eth = e.policy(0).unwrap().limits(ETH).copied().unwrap();
     assert_eq!((eth.max_order_qty, eth.max_position), (300, 500));
     // BTC untouched
@@ -169,57 +169,57 @@ fn rate_changes_resize_the_token_buckets() {
     // 50 orders/s, 200 messages/s, starting full.
     let mut e = engine(&[("max_open_orders", "1000")]);
     for i in 0..10 {
-        assert!(e.check_order(0, 1_000, &buy(650_000, 1 + i)).accepted());
+        assert!(e.check_order(0, 1_000, &buy(650_000, 1 + i)).is_ok());
     }
     // 40 order tokens left; lowering to 5/s keeps at most 5.
     assert_eq!(set(&mut e, "max_orders_per_sec", "5").unwrap(), "max_orders_per_sec 50 -> 5");
     for i in 0..5 {
         let d = e.check_order(0, 1_000, &buy(650_000, 20 + i));
-        assert!(d.accepted(), "{i}: {}", d.message(e.instruments()));
+        assert!(d.is_ok(), "{i}: {}", d.seen().message(e.instruments()));
     }
     let d = e.check_order(0, 1_000, &buy(650_000, 30));
-    assert_eq!((d.reason, d.limit), (Reason::OrderRateThrottle, 5));
+    assert_eq!((d.seen().reason, d.seen().limit), (Reason::OrderRateThrottle, 5));
     // 200 ms later one token at 5/s.
-    assert!(e.check_order(0, 200_001_000, &buy(650_000, 31)).accepted());
-    assert_eq!(e.check_order(0, 200_001_000, &buy(650_000, 32)).reason, Reason::OrderRateThrottle);
+    assert!(e.check_order(0, 200_001_000, &buy(650_000, 31)).is_ok());
+    assert_eq!(e.check_order(0, 200_001_000, &buy(650_000, 32)).seen().reason, Reason::OrderRateThrottle);
     // Message rate below the order rate: the message bucket decides first.
     // Lowering the message rate to 1/s leaves one message token (the new
     // burst), spent by the next check (which the empty order bucket refuses).
     set(&mut e, "max_messages_per_sec", "1").unwrap();
-    assert_eq!(e.check_order(0, 200_001_000, &buy(650_000, 33)).reason, Reason::OrderRateThrottle);
+    assert_eq!(e.check_order(0, 200_001_000, &buy(650_000, 33)).seen().reason, Reason::OrderRateThrottle);
     let d = e.check_order(0, 200_001_000, &buy(650_000, 34));
-    assert_eq!((d.reason, d.limit), (Reason::MessageRateThrottle, 1));
+    assert_eq!((d.seen().reason, d.seen().limit), (Reason::MessageRateThrottle, 1));
 }
 
 #[test]
 fn open_orders_collar_and_notional_take_effect_at_once() {
     let mut e = engine(&[]);
     for id in 1..=3 {
-        assert!(e.check_and_open(0, 1, id, &buy(650_000, id as i64)).accepted());
+        assert!(e.check_and_open(0, 1, id, &buy(650_000, id as i64)).is_ok());
     }
     set(&mut e, "max_open_orders", "3").unwrap();
     let d = e.check_order(0, 2, &buy(650_000, 9));
-    assert_eq!((d.reason, d.limit), (Reason::MaxOpenOrders, 3));
+    assert_eq!((d.seen().reason, d.seen().limit), (Reason::MaxOpenOrders, 3));
     set(&mut e, "max_open_orders", "4").unwrap();
     // collar 200 bps -> 10 bps: 65100.0 is 15 bps over the mid
-    assert!(e.check_order(0, 3, &buy(651_000, 9)).accepted());
+    assert!(e.check_order(0, 3, &buy(651_000, 9)).is_ok());
     set(&mut e, "price_collar_bps", "10").unwrap();
-    assert_eq!(e.check_order(0, 4, &buy(651_000, 9)).reason, Reason::PriceCollar);
+    assert_eq!(e.check_order(0, 4, &buy(651_000, 9)).seen().reason, Reason::PriceCollar);
     // order notional 40000 -> 1000: 0.02 BTC at 65000 = 1300
     set(&mut e, "max_order_notional", "1000").unwrap();
     let d = e.check_order(0, 5, &buy(650_000, 20));
-    assert_eq!((d.reason, d.limit), (Reason::MaxOrderNotional, 1000 * 100_000_000));
+    assert_eq!((d.seen().reason, d.seen().limit), (Reason::MaxOrderNotional, 1000 * 100_000_000));
     // gross notional: 6 lots open (390 USDT); 500 leaves room for 1 more lot only
     set(&mut e, "max_gross_notional", "500").unwrap();
-    assert_eq!(e.check_order(0, 6, &buy(650_000, 2)).reason, Reason::MaxGrossNotional);
+    assert_eq!(e.check_order(0, 6, &buy(650_000, 2)).seen().reason, Reason::MaxGrossNotional);
 }
 
 #[test]
 fn a_tightened_loss_limit_trips_at_once() {
     let mut e = engine(&[]);
     // long 1 BTC at 65000.0, then the mid falls to 64900.0: loss 100
-    assert!(e.check_and_open(0, 1, 1, &buy(650_000, 500)).accepted());
-    assert!(e.check_and_open(0, 1, 2, &buy(650_000, 500)).accepted());
+    assert!(e.check_and_open(0, 1, 1, &buy(650_000, 500)).is_ok());
+    assert!(e.check_and_open(0, 1, 2, &buy(650_000, 500)).is_ok());
     e.order_filled_at(0, 1, 1, 650_000, 500);
     e.order_filled_at(0, 2, 1, 650_000, 500);
     e.on_quote_at(BTC, 2, 648_995, 649_005);
@@ -233,5 +233,5 @@ fn a_tightened_loss_limit_trips_at_once() {
         (t[0].scope, t[0].to, t[0].cause.reason),
         (Scope::Strategy(0), TradingState::Halted, Reason::LossLimitHalted)
     );
-    assert_eq!(e.check_order(0, 3, &sell(649_000, 1)).reason, Reason::StrategyHalted);
+    assert_eq!(e.check_order(0, 3, &sell(649_000, 1)).seen().reason, Reason::StrategyHalted);
 }

@@ -65,7 +65,7 @@ proptest! {
                         limit(inst, side, (mid[inst as usize] * (10_000 + off_bps) / 10_000).max(1), qty)
                     };
                     let d = e.check_order(0, now, &req);
-                    if d.accepted() {
+                    if d.is_ok() {
                         e.order_opened(0, next_id, &req);
                         orders.insert(next_id, (inst, side, qty));
                         next_id += 1;
@@ -82,7 +82,7 @@ proptest! {
                     }
                 }
                 Op::Cancel { pick } => {
-                    if !orders.is_empty() && e.check_cancel(0, now).accepted() {
+                    if !orders.is_empty() && e.check_cancel(0, now).is_ok() {
                         let id = *orders.keys().nth(pick % orders.len()).unwrap();
                         e.order_closed(0, id);
                         orders.remove(&id);

@@ -80,13 +80,13 @@ proptest! {
                     let side = if buy { Side::Buy } else { Side::Sell };
                     let req = if market { common::market(BTC, side, qty) } else { limit(BTC, side, (mid * (10_000 + off_bps) / 10_000).max(1), qty) };
                     let d = e.check_order_stp(strat, now, &req, &mut cancels);
-                    if d.reason != Reason::MessageRateThrottle { through_strategy[strat as usize] += 1; }
-                    if !matches!(d.reason, Reason::MessageRateThrottle | Reason::OrderRateThrottle | Reason::FirmMessageRateThrottle) { through_firm += 1; }
+                    if d.seen().reason != Reason::MessageRateThrottle { through_strategy[strat as usize] += 1; }
+                    if !matches!(d.seen().reason, Reason::MessageRateThrottle | Reason::OrderRateThrottle | Reason::FirmMessageRateThrottle) { through_firm += 1; }
                     for c in &cancels {
                         prop_assert!(orders.remove(&(c.strategy, c.order_id)).is_some(), "cancel of an unknown order");
                         e.order_closed(c.strategy, c.order_id);
                     }
-                    if d.accepted() {
+                    if d.is_ok() {
                         e.order_opened(strat, next_id, &req);
                         orders.insert((strat, next_id), (side, qty));
                         next_id += 1;
@@ -104,8 +104,8 @@ proptest! {
                 }
                 Op::Cancel { strat, pick } => {
                     let d = e.check_cancel(strat, now);
-                    if d.reason != Reason::MessageRateThrottle { through_strategy[strat as usize] += 1; }
-                    if d.accepted() {
+                    if d.seen().reason != Reason::MessageRateThrottle { through_strategy[strat as usize] += 1; }
+                    if d.is_ok() {
                         through_firm += 1;
                         let mine: Vec<_> = orders.keys().filter(|k| k.0 == strat).copied().collect();
                         if !mine.is_empty() {

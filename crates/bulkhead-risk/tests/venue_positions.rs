@@ -13,17 +13,17 @@ fn a_liquidated_position_frees_the_position_limit() {
     // Long 2 BTC (the max): four 0.5 buys, filled.
     for id in 1..=4 {
         let req = buy(650_000, 500);
-        assert!(e.check_order(0, id, &req).accepted());
+        assert!(e.check_order(0, id, &req).is_ok());
         e.order_opened(0, id, &req);
         e.order_filled(0, id, Buy, 650_000, 500);
     }
     assert_eq!(e.position(0, BTC), 2000);
     let d = e.check_order(0, 10, &buy(650_000, 1));
-    assert_eq!(d.reason, Reason::MaxPosition);
+    assert_eq!(d.seen().reason, Reason::MaxPosition);
     // The venue liquidates the whole long at 640 000 ticks.
     e.position_changed_by_venue(0, BTC, 11, Some((2000, 640_000)), 0);
     assert_eq!(e.position(0, BTC), 0);
-    assert!(e.check_order(0, 12, &buy(650_000, 500)).accepted());
+    assert!(e.check_order(0, 12, &buy(650_000, 500)).is_ok());
     // The loss is realised in R8's books: 2 BTC × 1 000 USDT.
     assert_eq!(e.pnl(0).realised, -2_000 * 100_000_000);
 }

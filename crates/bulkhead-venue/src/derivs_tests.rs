@@ -69,8 +69,8 @@ fn funding_is_paid_by_longs_to_shorts_at_mark() {
     let mut v = build(vec![perp()], VenueConfig::default());
     let mut out = Vec::new();
     v.on_quote(10, 0, 99, 50, 101, 50, &mut out);
-    v.submit(10, &market(1, 1, 0, B, 10), &mut out); // long 10 @ 101
-    v.submit(10, &market(2, 2, 0, S, 4), &mut out); // short 4 @ 99
+    v.submit_order(10, &market(1, 1, 0, B, 10), &mut out); // long 10 @ 101
+    v.submit_order(10, &market(2, 2, 0, S, 4), &mut out); // short 4 @ 99
     assert!(notices(&mut v).is_empty());
     out.clear();
     // Funding time 1000 (first multiple after the clock started at 10); mark =
@@ -121,15 +121,15 @@ fn initial_margin_and_liquidation_at_mark() {
     v.set_collateral(1, 100 * USD);
     v.on_quote(10, 0, 99, 50, 101, 50, &mut out);
     // IM of 10 @ 101 = 10 % × 1010 = 101 USD > 100 USD equity → rejected.
-    v.submit(10, &market(1, 1, 0, B, 10), &mut out);
+    v.submit_order(10, &market(1, 1, 0, B, 10), &mut out);
     assert_eq!(
         out,
         vec![VenueEvent::Rejected { order_id: 1, account: 1, instrument: 0, reason: Reason::InsufficientMargin }]
     );
     v.set_collateral(1, 150 * USD);
     out.clear();
-    v.submit(10, &market(2, 1, 0, B, 10), &mut out); // long 10 @ 101, no fees
-    v.submit(10, &order(3, 1, 0, S, 120, 1), &mut out); // reducing: no IM needed
+    v.submit_order(10, &market(2, 1, 0, B, 10), &mut out); // long 10 @ 101, no fees
+    v.submit_order(10, &order(3, 1, 0, S, 120, 1), &mut out); // reducing: no IM needed
     assert_eq!(v.order(3).map(|o| o.remaining), Some(1));
     // equity = 150 + 10 × (m − 101); maintenance = 5 % × 10 × m.
     // mid 91: equity 50 ≥ 45.5 → nothing.
@@ -180,9 +180,9 @@ fn future_settles_explicitly_and_then_rejects_orders() {
     let mut v = build(vec![future(5000)], VenueConfig::default());
     let mut out = Vec::new();
     v.on_quote(10, 0, 99, 50, 101, 50, &mut out);
-    v.submit(10, &market(1, 1, 0, B, 2), &mut out); // long 2 @ 101
-    v.submit(10, &market(2, 2, 0, S, 3), &mut out); // short 3 @ 99
-    v.submit(10, &order(3, 2, 0, B, 90, 1), &mut out);
+    v.submit_order(10, &market(1, 1, 0, B, 2), &mut out); // long 2 @ 101
+    v.submit_order(10, &market(2, 2, 0, S, 3), &mut out); // short 3 @ 99
+    v.submit_order(10, &order(3, 2, 0, B, 90, 1), &mut out);
     out.clear();
     // Settle at 110: long (110 − 101) × 2 = +18 USD, short (99 − 110) × 3 = −33 USD.
     assert!(v.settle(5000, 0, 110, &mut out));
@@ -207,7 +207,7 @@ fn future_settles_explicitly_and_then_rejects_orders() {
     assert_eq!((v.position(1, 0).qty, v.position(1, 0).realised), (0, 18 * USD));
     assert!(!v.settle(5001, 0, 111, &mut out));
     out.clear();
-    v.submit(6000, &order(4, 1, 0, B, 100, 1), &mut out);
+    v.submit_order(6000, &order(4, 1, 0, B, 100, 1), &mut out);
     assert_eq!(
         out,
         vec![VenueEvent::Rejected { order_id: 4, account: 1, instrument: 0, reason: Reason::InstrumentExpired }]
@@ -232,8 +232,8 @@ fn options_settle_at_intrinsic_after_their_underlying_and_pay_deribit_fees() {
     v.on_quote(10, 1, 58, 50, 60, 50, &mut out); // call 5.8 / 6.0
     v.on_quote(10, 2, 1, 50, 2, 50, &mut out); // put 0.1 / 0.2
     out.clear();
-    v.submit(10, &market(1, 1, 1, B, 1), &mut out); // buy call @ 6.0
-    v.submit(10, &market(2, 1, 2, B, 1), &mut out); // buy put @ 0.2
+    v.submit_order(10, &market(1, 1, 1, B, 1), &mut out); // buy call @ 6.0
+    v.submit_order(10, &market(2, 1, 2, B, 1), &mut out); // buy put @ 0.2
     let fees: Vec<i64> =
         out.iter().filter_map(|e| if let VenueEvent::Fill { fee, .. } = e { Some(*fee) } else { None }).collect();
     // call: 0.03 % × 110 = 0.033 USD < cap 12.5 % × 6.0 = 0.75 → 0.033
@@ -287,7 +287,7 @@ fn latency_holds_orders_until_arrival() {
     let mut out = Vec::new();
     v.on_quote(0, 0, 99, 5, 101, 5, &mut out);
     // Decided at 10, reaches the book at 10 + 50 + 100 = 160.
-    v.submit(10, &order(1, 1, 0, B, 99, 3), &mut out);
+    v.submit_order(10, &order(1, 1, 0, B, 99, 3), &mut out);
     assert!(out.is_empty());
     assert_eq!(v.pending_len(), 1);
     // A print at 99 before arrival cannot fill it.
@@ -338,8 +338,8 @@ fn l2_queue_position_advances_on_prints_and_proportional_cancels() {
     v.on_book_level(1, 0, S, 101, 10, &mut out);
     v.on_book_level(1, 0, B, 98, 7, &mut out);
     assert_eq!(v.best_quote(0), Some((99, 10, 101, 10)));
-    v.submit(2, &order(1, 1, 0, B, 99, 3), &mut out);
-    v.submit(2, &order(2, 1, 0, B, 98, 1), &mut out);
+    v.submit_order(2, &order(1, 1, 0, B, 99, 3), &mut out);
+    v.submit_order(2, &order(2, 1, 0, B, 98, 1), &mut out);
     let q = |v: &SimVenue| v.order(1).unwrap().queue_ahead;
     assert_eq!((q(&v), v.order(2).unwrap().queue_ahead), (10, 7), "behind the displayed size of each level");
     // Rows: (update or print, queue ahead afterwards, why)
@@ -381,12 +381,12 @@ fn partial_fills_across_resting_levels_and_market() {
     let mut v = build(vec![spec("X", InstrumentKind::Spot)], VenueConfig::default());
     let mut out = Vec::new();
     v.on_quote(0, 0, 90, 5, 102, 2, &mut out);
-    v.submit(0, &order(1, 2, 0, S, 101, 1), &mut out);
-    v.submit(0, &order(2, 3, 0, S, 102, 1), &mut out);
-    v.submit(0, &order(3, 2, 0, S, 103, 5), &mut out);
+    v.submit_order(0, &order(1, 2, 0, S, 101, 1), &mut out);
+    v.submit_order(0, &order(2, 3, 0, S, 102, 1), &mut out);
+    v.submit_order(0, &order(3, 2, 0, S, 103, 5), &mut out);
     out.clear();
     // Buy 6 up to 103: 101 (order 1), 102 market 2 then order 2, 103 order 3 for 2.
-    v.submit(1, &order(9, 1, 0, B, 103, 6).tif_ioc(), &mut out);
+    v.submit_order(1, &order(9, 1, 0, B, 103, 6).tif_ioc(), &mut out);
     let fills: Vec<(u64, i64, i64)> = out
         .iter()
         .filter_map(|e| match e {
@@ -413,10 +413,10 @@ fn self_trade_prevention_modes() {
     let run = |stp| {
         let mut v = build(vec![spec("X", InstrumentKind::Spot)], VenueConfig { stp, ..VenueConfig::default() });
         let mut out = Vec::new();
-        v.submit(0, &order(1, 1, 0, S, 101, 2), &mut out);
-        v.submit(0, &order(2, 2, 0, S, 102, 2), &mut out);
+        v.submit_order(0, &order(1, 1, 0, S, 101, 2), &mut out);
+        v.submit_order(0, &order(2, 2, 0, S, 102, 2), &mut out);
         out.clear();
-        v.submit(0, &order(3, 1, 0, B, 102, 3), &mut out);
+        v.submit_order(0, &order(3, 1, 0, B, 102, 3), &mut out);
         (out, v.order(1).is_some(), v.order(3).map(|o| o.remaining))
     };
     let acc = VenueEvent::Accepted { order_id: 3, account: 1, instrument: 0 };
@@ -440,8 +440,8 @@ fn min_notional_is_enforced() {
     let s = InstrumentSpec { min_notional: Some("500".into()), ..spec("X", InstrumentKind::Spot) };
     let mut v = build(vec![s], VenueConfig::default());
     let mut out = Vec::new();
-    v.submit(0, &order(1, 1, 0, B, 99, 5), &mut out); // 495 USD
-    v.submit(0, &order(2, 1, 0, B, 100, 5), &mut out); // 500 USD
+    v.submit_order(0, &order(1, 1, 0, B, 99, 5), &mut out); // 495 USD
+    v.submit_order(0, &order(2, 1, 0, B, 100, 5), &mut out); // 500 USD
     assert_eq!(
         out,
         vec![
@@ -483,8 +483,8 @@ fn venues_are_independent_and_configs_deserialize() {
     let (mut oa, mut ob) = (Vec::new(), Vec::new());
     a.on_quote(0, 0, 99, 5, 101, 5, &mut oa);
     b.on_quote(0, 0, 99, 5, 101, 5, &mut ob);
-    a.submit(0, &market(1, 1, 0, B, 1), &mut oa);
-    b.submit(0, &market(1, 1, 0, B, 1), &mut ob);
+    a.submit_order(0, &market(1, 1, 0, B, 1), &mut oa);
+    b.submit_order(0, &market(1, 1, 0, B, 1), &mut ob);
     assert_eq!((a.name(), b.name()), ("a", "b"));
     assert_eq!((a.position(1, 0).fees, b.position(1, 0).fees), (0, 101 * USD / 1000));
 
@@ -544,7 +544,7 @@ fn inverse_perpetual_funding_and_margin_in_base_currency() {
     v.set_collateral(1, 6 * btc / 10); // 0.6 BTC
     v.set_mark(10, 0, Some(100_000), &mut out); // 50 000 USD
     v.on_quote(10, 0, 99_998, 5_000, 100_000, 5_000, &mut out);
-    v.submit(10, &market(1, 1, 0, B, 1_000), &mut out); // long 1000 × 100 USD @ 50 000
+    v.submit_order(10, &market(1, 1, 0, B, 1_000), &mut out); // long 1000 × 100 USD @ 50 000
     assert_eq!(v.position(1, 0).qty, 1_000);
     // Value = 100 000 USD / 50 000 = 2 BTC. Funding at 1000: the long pays
     // 2 BTC × 0.0001 = 0.0002 BTC = 20 000 units.
@@ -585,8 +585,8 @@ fn configured_settlement_price_settles_a_future_without_quotes() {
     v.set_settlement_price(0, 105);
     let mut out = Vec::new();
     // Two accounts trade with each other (no market quote at all).
-    v.submit(10, &order(1, 1, 0, S, 100, 3), &mut out);
-    v.submit(10, &order(2, 2, 0, B, 100, 3), &mut out);
+    v.submit_order(10, &order(1, 1, 0, S, 100, 3), &mut out);
+    v.submit_order(10, &order(2, 2, 0, B, 100, 3), &mut out);
     assert_eq!(v.mark(0), None);
     v.advance(1000, &mut out);
     let n = notices(&mut v);

@@ -7,7 +7,8 @@
 //! the venue ([`bulkhead_model::Position`]).
 //!
 //! Must never: know about strategies (it sees opaque `account: u32` numbers and
-//! engine-assigned `order_id: u64`s), make risk decisions, read clocks, do I/O,
+//! engine-assigned `order_id: u64`s), make risk decisions or take an order
+//! risk did not approve, read clocks, do I/O,
 //! or let iteration order of a hash map reach its output. Every structure is a
 //! `BTreeMap` / `BTreeSet` / `VecDeque`, so the same inputs always give the same
 //! events in the same order. `on_quote`, `on_trade`, `cancel` and
@@ -28,6 +29,16 @@
 //! crossing quote) is gone until the next quote for that instrument resets it.
 //! Trade prints (`on_trade`) do not change displayed size. Strategy-vs-strategy
 //! fills and strategy-vs-quote fills never feed back into the market data.
+//!
+//! ## Only approved orders
+//! [`SimVenue::submit`] takes a [`bulkhead_risk::Approved`] and nothing else:
+//! an order the risk crate checked and reserved, which no other crate can
+//! make (private fields, no public constructor, not `Clone`). The approval
+//! is consumed; its strategy is the account, its id the order id, and the
+//! order is exactly what risk checked. This is the one type this crate takes
+//! from `bulkhead-risk` (risk sits above the venue in ARCHITECTURE.md's
+//! arrow order; risk never depends on the venue). The crate's own tests
+//! drive matching with raw orders through the crate-private `submit_order`.
 //!
 //! ## Validation (in this order; a failure emits only `Rejected`)
 //! 1. unknown instrument → `UnknownInstrument`
@@ -220,6 +231,7 @@ use std::ops::Bound;
 
 pub use bulkhead_abi::{OrderType, Reason, Side, TimeInForce};
 use bulkhead_model::{Decimal, Instrument, Position};
+pub use bulkhead_risk::Approved;
 
 mod config;
 mod derivatives;
@@ -233,9 +245,9 @@ pub struct FeeSchedule {
     pub taker_ppm: i64,
 }
 
-/// An order as the engine hands it to the venue.
+/// An order inside the venue (built from an [`Approved`] one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NewOrder {
+pub(crate) struct NewOrder {
     /// Unique, engine-assigned.
     pub order_id: u64,
     pub account: u32,
@@ -831,10 +843,28 @@ impl SimVenue {
         }
     }
 
-    /// Validate, match and (for GTC / post-only) rest an incoming order.
-    /// With latency (`md_latency_ns + order_latency_ns > 0`) the order is held
-    /// and processed when the clock reaches its arrival time (crate docs).
-    pub fn submit(&mut self, ts_ns: u64, order: &NewOrder, out: &mut Vec<VenueEvent>) {
+    /// Validate, match and (for GTC / post-only) rest an order risk
+    /// approved (the approval is used up). With latency
+    /// (`md_latency_ns + order_latency_ns > 0`) the order is held and
+    /// processed when the clock reaches its arrival time (crate docs).
+    pub fn submit(&mut self, ts_ns: u64, order: Approved, out: &mut Vec<VenueEvent>) {
+        let o = order.order();
+        let order = NewOrder {
+            order_id: order.order_id(),
+            account: order.strategy(),
+            instrument: o.instrument,
+            side: o.side,
+            order_type: o.order_type,
+            tif: o.tif,
+            price: o.price,
+            qty: o.qty,
+            reduce_only: o.reduce_only,
+        };
+        self.submit_order(ts_ns, &order, out);
+    }
+
+    /// [`SimVenue::submit`] of a raw order: the crate's own tests of matching.
+    pub(crate) fn submit_order(&mut self, ts_ns: u64, order: &NewOrder, out: &mut Vec<VenueEvent>) {
         self.advance_to(ts_ns, None, out);
         match self.latency() {
             0 => self.submit_now(order, out),

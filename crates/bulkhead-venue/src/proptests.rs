@@ -65,7 +65,7 @@ fn replay(ops: &[Op]) -> Result<Vec<VenueEvent>, TestCaseError> {
                 };
                 track.insert(next_id, Track { qty, reduce_only: ro, ..Track::default() });
                 next_id += 1;
-                v.submit(ts, &o, &mut out);
+                v.submit_order(ts, &o, &mut out);
             }
             Op::Cancel { back } => {
                 let id = next_id.saturating_sub(back + 1);

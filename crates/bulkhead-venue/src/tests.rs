@@ -123,7 +123,7 @@ fn run_steps(v: &mut SimVenue, steps: &[Step]) -> Vec<VenueEvent> {
         match *s {
             Quo(bp, bq, ap, aq) => v.on_quote(n as u64, 0, bp, bq, ap, aq, &mut out),
             Trd(p, q, side) => v.on_trade(n as u64, 0, p, q, side, &mut out),
-            Sub(o) => v.submit(n as u64, &o, &mut out),
+            Sub(o) => v.submit_order(n as u64, &o, &mut out),
             Cxl(id) => {
                 v.cancel(n as u64, id, Reason::CancelledByStrategy, &mut out);
             }
@@ -652,7 +652,7 @@ fn cancel_return_values_and_open_orders() {
     let mut out = Vec::new();
     v.on_quote(0, 0, 99, 10, 101, 10, &mut out);
     for o in [lim(5, 1, B, 98, 5), lim(3, 1, S, 103, 2), lim(4, 2, S, 104, 1), lim(7, 1, B, 97, 1).inst(1)] {
-        v.submit(0, &o, &mut out);
+        v.submit_order(0, &o, &mut out);
     }
     let ids: Vec<u64> = v.open_orders(1).map(|o| o.order_id).collect();
     assert_eq!(ids, [3, 5, 7]);
@@ -673,10 +673,10 @@ fn queue_position_recorded_at_rest_time() {
     let mut v = venue();
     let mut out = Vec::new();
     v.on_quote(0, 0, 100, 10, 102, 4, &mut out);
-    v.submit(0, &lim(1, 1, B, 100, 5), &mut out); // at the bid: 10 ahead
-    v.submit(0, &lim(2, 1, B, 101, 5), &mut out); // better than the bid: first
-    v.submit(0, &lim(3, 1, B, 99, 5), &mut out); // behind the best: unknown, 0
-    v.submit(0, &lim(4, 2, S, 102, 5), &mut out); // at the ask: 4 ahead
+    v.submit_order(0, &lim(1, 1, B, 100, 5), &mut out); // at the bid: 10 ahead
+    v.submit_order(0, &lim(2, 1, B, 101, 5), &mut out); // better than the bid: first
+    v.submit_order(0, &lim(3, 1, B, 99, 5), &mut out); // behind the best: unknown, 0
+    v.submit_order(0, &lim(4, 2, S, 102, 5), &mut out); // at the ask: 4 ahead
     let q: Vec<i64> = v.open_orders(1).chain(v.open_orders(2)).map(|o| o.queue_ahead).collect();
     assert_eq!(q, [10, 0, 0, 4]);
     assert_eq!(v.best_quote(0), Some((100, 10, 102, 4)));
@@ -690,9 +690,9 @@ fn fees_maker_rebate_and_positions() {
     let mut v = venue();
     let mut out = Vec::new();
     v.on_quote(0, 0, 99, 10, 101, 10, &mut out);
-    v.submit(0, &lim(1, 2, S, 100, 10), &mut out);
+    v.submit_order(0, &lim(1, 2, S, 100, 10), &mut out);
     out.clear();
-    v.submit(0, &lim(2, 1, B, 100, 10), &mut out);
+    v.submit_order(0, &lim(2, 1, B, 100, 10), &mut out);
     // notional = 100 ticks × 10 lots × 0.01 = 10 quote = 1_000_000_000 money units
     assert_eq!(
         out,
@@ -727,12 +727,12 @@ fn fees_maker_rebate_and_positions() {
     assert_eq!((p1.qty, p1.fees, p1.avg_price()), (10, 500_000, 100));
     assert_eq!((p2.qty, p2.fees, p2.avg_price()), (-10, -100_000, 100));
     // Close acc 1 at 101 by selling into a resting buy of acc 3 → +10 ticks × 0.01 × ... realised.
-    v.submit(0, &lim(3, 3, B, 101, 10).post(), &mut out); // rejected: crosses? no, ask is 101 → would cross
+    v.submit_order(0, &lim(3, 3, B, 101, 10).post(), &mut out); // rejected: crosses? no, ask is 101 → would cross
     assert_eq!(out.last(), Some(&rej(3, 3, Reason::PostOnlyWouldCross)));
     v.on_quote(0, 0, 99, 10, 103, 10, &mut out);
-    v.submit(0, &lim(4, 3, B, 102, 10).post(), &mut out);
+    v.submit_order(0, &lim(4, 3, B, 102, 10).post(), &mut out);
     out.clear();
-    v.submit(0, &mkt(5, 1, S, 10), &mut out);
+    v.submit_order(0, &mkt(5, 1, S, 10), &mut out);
     assert_eq!(out, [acc(5, 1), tk(5, 1, S, 102, 10, 0), mk(4, 3, B, 102, 10, 0)]);
     let p1 = v.position(1, 0);
     assert_eq!(p1.qty, 0);
@@ -752,4 +752,75 @@ fn fee_schedule_deserializes_strictly() {
         [("maker_ppm", -100i64), ("taker_ppm", 500), ("extra", 1)].into_iter(),
     ));
     assert!(bad.is_err());
+}
+
+/// The public path: risk checks and reserves the order, the venue takes the
+/// approval (and only an approval) with exactly the checked fields; a
+/// refused order yields nothing a venue would take.
+#[test]
+fn submit_takes_only_a_risk_approval() {
+    use bulkhead_abi::OrderRequest;
+    use bulkhead_risk::{Policy, RiskEngine};
+    let instruments: Vec<Instrument> = ["AAA", "BBB"]
+        .iter()
+        .enumerate()
+        .map(|(id, sym)| {
+            let spec = InstrumentSpec {
+                symbol: (*sym).into(),
+                kind: InstrumentKind::Spot,
+                tick_size: "0.01".into(),
+                lot_size: "1".into(),
+                multiplier: "1".into(),
+                ..Default::default()
+            };
+            Instrument::from_spec(id as u32, &spec).unwrap()
+        })
+        .collect();
+    let policy = Policy::from_toml(
+        r#"
+instruments = ["AAA"]
+sides = ["buy", "sell"]
+order_types = ["limit", "market"]
+time_in_force = ["gtc", "ioc"]
+max_order_qty = "10"
+max_order_notional = "100"
+price_collar_bps = 500
+collar_reference = "mid"
+max_position = "10"
+max_gross_notional = "1000"
+max_net_notional = "1000"
+max_open_orders = 10
+max_orders_per_sec = 100
+max_messages_per_sec = 100
+"#,
+        "venue-test.toml",
+        &instruments,
+    )
+    .unwrap();
+    let mut risk = RiskEngine::new(instruments);
+    let sid = risk.add_strategy(policy);
+    risk.on_quote_at(0, 0, 99, 101);
+    let mut v = venue();
+    let mut out = Vec::new();
+    v.on_quote(0, 0, 99, 10, 101, 10, &mut out);
+    let req = OrderRequest {
+        instrument: 0,
+        side: B,
+        order_type: OrderType::Limit,
+        tif: TimeInForce::Gtc,
+        reduce_only: false,
+        price: 98,
+        qty: 4,
+        tag: 7,
+    };
+    // refused by R2 (11 lots > 10): no approval, nothing to submit
+    let refused = risk.check_and_open(sid, 1, 41, &OrderRequest { qty: 11, ..req });
+    assert_eq!(refused.as_ref().map_err(|d| d.reason()).err(), Some(Reason::MaxOrderQty));
+    let approved = risk.check_and_open(sid, 1, 42, &req).expect("within every limit");
+    assert_eq!((approved.strategy(), approved.order_id(), *approved.order()), (sid, 42, req));
+    v.submit(1, approved, &mut out);
+    assert!(out.contains(&VenueEvent::Accepted { order_id: 42, account: sid, instrument: 0 }), "{out:?}");
+    let o = v.open_orders(sid).next().unwrap();
+    assert_eq!((o.order_id, o.instrument, o.side, o.price, o.qty), (42, 0, B, 98, 4));
+    assert_eq!(risk.open_orders(sid), 1, "the approval was reserved in risk");
 }

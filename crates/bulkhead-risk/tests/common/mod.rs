@@ -100,3 +100,14 @@ pub fn sell(price: i64, qty: i64) -> OrderRequest {
 pub fn market(instrument: u32, side: Side, qty: i64) -> OrderRequest {
     OrderRequest { order_type: OrderType::Market, tif: TimeInForce::Ioc, price: 0, ..limit(instrument, side, 1, qty) }
 }
+
+/// The record of a check's result (`ACCEPTED` for `Ok`), for assertions.
+pub trait Seen {
+    fn seen(&self) -> bulkhead_risk::Outcome;
+}
+
+impl<T> Seen for Result<T, bulkhead_risk::Decision> {
+    fn seen(&self) -> bulkhead_risk::Outcome {
+        bulkhead_risk::Outcome::from(self)
+    }
+}

@@ -155,7 +155,8 @@ impl fmt::Display for Actor {
 impl FromStr for Actor {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Actor, ParseError> {
-        let mut fields = Fields::new(s)?;
+        let line = format!("actor {s}");
+        let mut fields = Fields::new(&line)?;
         let actor = actor_from(&mut fields)?;
         fields.end("actor")?;
         Ok(actor)
@@ -368,11 +369,12 @@ impl FromStr for Journalled {
     fn from_str(s: &str) -> Result<Journalled, ParseError> {
         let mut fields = Fields::new(s)?;
         // The actor sits after the command's own fields (before a deploy's signer).
-        let at = fields
-            .rest
-            .iter()
-            .position(|(k, _)| *k == "actor")
-            .ok_or(ParseError::Missing { kind: fields.kind.to_string(), field: "actor" })?;
+        let Some(at) = fields.rest.iter().position(|(k, _)| *k == "actor") else {
+            // Say what is wrong with the command first, if anything.
+            let command = Command::parse_fields(fields.kind, &mut fields)?;
+            fields.end(command.kind())?;
+            return Err(ParseError::Missing { kind: command.kind().to_string(), field: "actor" });
+        };
         let mut actor_fields = Fields { kind: fields.kind, rest: fields.rest.split_off(at) };
         let actor = actor_from(&mut actor_fields)?;
         fields.rest.append(&mut actor_fields.rest);

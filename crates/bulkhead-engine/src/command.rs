@@ -6,7 +6,7 @@
 //! HTTP requests, resume and replay parse them back from `COMMAND` records,
 //! and all three hand them to the one function that carries a command out,
 //! [`Engine::execute`](crate::Engine::execute) (validate → journal → apply,
-//! see `commands.rs`).
+//! see `engine/commands.rs`).
 //!
 //! ## Text form (the `COMMAND` record's payload)
 //! A [`Journalled`] command (command + actor) is one line of

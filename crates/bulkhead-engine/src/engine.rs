@@ -324,8 +324,8 @@ enum Action {
 ///   deterministic, this rebuilds positions, open orders, trading states and
 ///   the strategies' own memory exactly as they were at the crash. Operator
 ///   commands are the one input not in the config or the data: the engine
-///   peeks for `COMMAND` records at each event boundary and re-applies them
-///   ([`Engine::apply_command`]).
+///   peeks for `COMMAND` records at each event boundary and re-executes them
+///   ([`Engine::execute`]).
 pub struct JournalSink {
     w: JournalWriter,
     error: Option<EngineError>,

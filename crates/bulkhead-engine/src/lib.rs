@@ -55,7 +55,7 @@
 //! journals the command: a refused deploy or restart journals nothing and
 //! leaves the running instance alone.
 //!
-//! Once accepted, [`Engine::redeploy`] is applied whole: open orders
+//! Once accepted (through [`Engine::execute`]), the swap is applied whole: open orders
 //! cancelled, `MODULE` journalled, a fresh instance started. Starting runs
 //! guest code (a `start` function, the ABI check, `init`); if that faults,
 //! the deploy is **not** undone — the new module is the strategy's module —

@@ -195,6 +195,9 @@ pub struct SignerRef {
     pub key: [u8; 32],
 }
 
+/// A command's `key=value` fields, in text order.
+type FieldList = Vec<(&'static str, String)>;
+
 /// An operator action, as the engine executes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -242,7 +245,7 @@ impl Command {
 
     /// The fields before the actor, then those after it (a deploy's
     /// signer), in text order.
-    fn fields(&self) -> (Vec<(&'static str, String)>, Vec<(&'static str, String)>) {
+    fn fields(&self) -> (FieldList, FieldList) {
         let mut tail = Vec::new();
         let head = match self {
             Command::Halt(s) | Command::Reduce(s) | Command::Resume(s) | Command::MassCancel(s) => {

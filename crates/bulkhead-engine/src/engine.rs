@@ -1,5 +1,7 @@
 //! The core loop: market data → strategies → risk → venue → fills → strategies.
 
+mod commands;
+
 use crate::records::{self, Payload};
 use crate::venues::Venues;
 use bulkhead_abi::{
@@ -323,8 +325,8 @@ enum Action {
 ///   deterministic, this rebuilds positions, open orders, trading states and
 ///   the strategies' own memory exactly as they were at the crash. Operator
 ///   commands are the one input not in the config or the data: the engine
-///   peeks for `COMMAND` records at each event boundary and re-applies them
-///   ([`Engine::apply_command`]).
+///   peeks for `COMMAND` records at each event boundary and re-executes them
+///   ([`Engine::execute`]).
 pub struct JournalSink {
     w: JournalWriter,
     error: Option<EngineError>,
@@ -814,6 +816,9 @@ pub struct Engine {
     undurable_releases: u64,
     /// Opt-in feed of notable events (control plane); off by default.
     observer: Observer,
+    /// A hot-deployed module waiting for its `Deploy` command
+    /// ([`Engine::provide_module`]).
+    provided: Option<commands::ProvidedModule>,
 }
 
 impl Engine {
@@ -894,6 +899,7 @@ impl Engine {
             runtime: None,
             undurable_releases: 0,
             observer: Observer::default(),
+            provided: None,
         })
     }
 
@@ -1079,23 +1085,6 @@ impl Engine {
         self.journal.check()
     }
 
-    /// Journal an operator command (before it takes effect).
-    pub fn journal_command(&mut self, line: &str) -> Result<(), EngineError> {
-        self.journal.write(records::COMMAND, line.as_bytes());
-        self.journal.make_durable();
-        self.journal.check()
-    }
-
-    /// Journal a hot-deploy command (as [`Engine::journal_command`]) after
-    /// storing the module's bytes in the journal directory, content-addressed
-    /// by blake3 (`blobs/<hex>`, durable first), so resume and replay can
-    /// load the module the command names (`module_blake3=`).
-    pub fn journal_deploy(&mut self, line: &str, module_bytes: &[u8]) -> Result<(), EngineError> {
-        self.journal.check()?;
-        self.journal.w.store_blob(module_bytes)?;
-        self.journal_command(line)
-    }
-
     /// Group commit's time bound while the run loop waits (paced runs): if
     /// the oldest unsynced record is older than the policy's `M` ms, fsync
     /// now. Cheap when nothing is pending; a no-op under other policies.
@@ -1110,10 +1099,11 @@ impl Engine {
         self.journal.error.is_none()
     }
 
-    /// Resuming: re-apply every `COMMAND` record that comes next in the
-    /// journalled prefix, exactly as the operator's command was applied in
-    /// the interrupted run (same event boundary, same code as replay). A
-    /// deployed module is loaded from the journal's blobs.
+    /// Resuming: re-execute every `COMMAND` record that comes next in the
+    /// journalled prefix, exactly as the operator's command was executed in
+    /// the interrupted run (same event boundary, same [`Engine::execute`]
+    /// as live and replay). A deployed module is loaded from the journal's
+    /// blobs.
     fn reapply_journalled_commands(&mut self) -> Result<(), EngineError> {
         while let Some(rec) = self.journal.peek() {
             if rec.kind != records::COMMAND {
@@ -1121,8 +1111,10 @@ impl Engine {
             }
             let seq = rec.seq;
             let text = String::from_utf8_lossy(&rec.payload).into_owned();
-            let dir = self.journal.w.dir().to_path_buf();
-            let outcome = self.apply_command(&text, &|h| bulkhead_journal::read_blob(&dir, h).ok().flatten());
+            let outcome = match text.parse::<crate::command::Journalled>() {
+                Ok(j) => self.execute(&j.command, &j.actor).map(drop).map_err(|e| e.to_string()),
+                Err(e) => Err(format!("unreadable command: {e}")),
+            };
             self.journal.check()?;
             if self.journal.peeked.as_ref().is_some_and(|r| r.seq == seq) {
                 // Refused before it was journalled: the run cannot go on as it did.
@@ -1181,120 +1173,6 @@ impl Engine {
     /// control plane; validate limit changes with `RiskEngine::check_limit`).
     pub fn risk(&self) -> &RiskEngine {
         &self.risk
-    }
-
-    /// Put a limit change from `RiskEngine::check_limit` into force (journal
-    /// the command first), then journal and carry out any state change it
-    /// causes at once (a tightened R8 loss limit).
-    pub fn apply_limit(&mut self, change: bulkhead_risk::LimitChange) {
-        self.risk.apply_limit(change);
-        self.apply_risk_outcomes();
-    }
-
-    /// Cancel every open order in `scope` at the venue (kill switch / mass cancel).
-    pub fn mass_cancel(&mut self, scope: Scope, reason: Reason) -> usize {
-        let mut n = 0;
-        for sid in 0..self.slots.len() as u32 {
-            let inst = match scope {
-                Scope::Strategy(s) if s != sid => continue,
-                Scope::Instrument(i) => Some(i),
-                _ => None,
-            };
-            n += self.cancel_account_gated(sid, inst, reason);
-        }
-        n
-    }
-
-    /// Operator kill switch / state change: set the trading state of `scope`
-    /// (journalled with `cause`) and, when halting, cancel its open orders.
-    pub fn operator_state(&mut self, scope: Scope, state: TradingState, cause: &str) -> usize {
-        self.set_state(scope, state, cause);
-        if let Scope::Strategy(sid) = scope
-            && let Some(slot) = self.slots.get_mut(sid as usize)
-        {
-            push_history(
-                &mut slot.history,
-                StateChange { at_ns: self.now, state: trading_state_name(state), reason: cause.into() },
-            );
-        }
-        if state == TradingState::Halted { self.mass_cancel(scope, Reason::CancelledByKillSwitch) } else { 0 }
-    }
-
-    /// Check, changing nothing, that [`Engine::redeploy`] of `sid` — with
-    /// `module`, or its current module for a restart — can be carried out:
-    /// a runtime is attached, the strategy runs wasm (a native strategy
-    /// cannot be restarted or redeployed), and the module fits the
-    /// strategy's limits and the runtime's pool (initial memory and tables,
-    /// stack, pool slot: everything decided without running guest code).
-    /// The control plane calls this before it journals the command, so a
-    /// refused deploy or restart journals nothing.
-    pub fn check_redeploy(&self, sid: u32, module: Option<&StrategyModule>) -> Result<(), String> {
-        let Some(runtime) = self.runtime.as_ref() else {
-            return Err("no sandbox runtime attached to this engine".into());
-        };
-        let Some(slot) = self.slots.get(sid as usize) else {
-            return Err(format!("no strategy #{sid}"));
-        };
-        let Some(r) = slot.restart.as_ref() else {
-            return Err(format!(
-                "strategy `{}` is a native strategy: only wasm strategies can be restarted or redeployed",
-                slot.name
-            ));
-        };
-        let m = module.unwrap_or(&r.module);
-        runtime.check_fits(m, &r.limits).map_err(|f| {
-            format!("module `{}` cannot run under strategy `{}`'s limits: {f} ({})", m.name, slot.name, f.kind())
-        })
-    }
-
-    /// Replace a strategy's module (hot deploy) or restart it with the same
-    /// one: its open orders are cancelled, a fresh instance starts with its
-    /// config, nothing else is touched. A deployed module's `signer` is the
-    /// ed25519 key its signature was verified against (journalled in the
-    /// `MODULE` record; `None` = unsigned); a restart keeps the current one.
-    ///
-    /// `Err` only for what [`Engine::check_redeploy`] refuses, before
-    /// anything changes. Once accepted, the swap is done and journalled
-    /// (`MODULE`) and the fresh instance runs its `start` function, ABI
-    /// check and `init` like any start; if that faults, the fault is a
-    /// normal journalled fault (`FAULT`, strategy HALTED, cancel-on-fault)
-    /// and the supervisor applies the strategy's restart policy to the new
-    /// module. The returned status tells which: `Running`, `Backoff` or
-    /// `Quarantined` (with the fault's kind and message).
-    pub fn redeploy(
-        &mut self,
-        sid: u32,
-        module: Option<(StrategyModule, Option<[u8; 32]>)>,
-        cause: &str,
-    ) -> Result<Status, String> {
-        self.check_redeploy(sid, module.as_ref().map(|(m, _)| m))?;
-        let i = sid as usize;
-        if let Some((m, signer)) = module
-            && let Some(r) = self.slots[i].restart.as_mut()
-        {
-            r.module = m;
-            self.slots[i].module_hash = Some(r.module.hash);
-            self.slots[i].signer = signer.unwrap_or([0; 32]);
-        }
-        self.mass_cancel(Scope::Strategy(sid), Reason::CancelledByKillSwitch);
-        let hash = self.slots[i].module_hash.unwrap_or([0; 32]);
-        let mut p = Payload::<{ records::MODULE_HEAD }>::new();
-        p.u32(sid).put(&hash).put(&self.slots[i].signer);
-        let name = self.slots[i].name.clone();
-        self.journal.write_var(records::MODULE, p.bytes(), name.as_bytes());
-        self.slots[i].status = Status::Backoff {
-            kind: "operator".into(),
-            message: cause.into(),
-            at_ns: self.now,
-            restart_at_ns: self.now,
-            attempt: 0,
-        };
-        self.restart(sid);
-        if let Some(r) = self.slots[i].restart.as_mut() {
-            // an operator restart does not spend the fault budget
-            r.restarts = r.restarts.saturating_sub(1);
-        }
-        Ok(self.slots[i].status.clone())
     }
 
     pub fn strategy_id(&self, name: &str) -> Option<u32> {
@@ -1880,7 +1758,7 @@ impl Engine {
     }
 
     /// Change a trading state (R11) and journal who or what caused it.
-    pub fn set_state(&mut self, scope: Scope, state: TradingState, cause: &str) {
+    fn set_state(&mut self, scope: Scope, state: TradingState, cause: &str) {
         self.risk.set_state(scope, state);
         self.journal_state(scope, state, cause);
     }

@@ -55,7 +55,7 @@
 //! journals the command: a refused deploy or restart journals nothing and
 //! leaves the running instance alone.
 //!
-//! Once accepted, [`Engine::redeploy`] is applied whole: open orders
+//! Once accepted (through [`Engine::execute`]), the swap is applied whole: open orders
 //! cancelled, `MODULE` journalled, a fresh instance started. Starting runs
 //! guest code (a `start` function, the ABI check, `init`); if that faults,
 //! the deploy is **not** undone — the new module is the strategy's module —
@@ -103,7 +103,7 @@
 //!   modules' hashes (`MODULE`), so [`replay`] can rebuild a run from the
 //!   journal alone and compare every decision; [`decode`] reads any record.
 
-pub mod commands;
+pub mod command;
 pub mod config;
 pub mod decode;
 pub mod engine;
@@ -112,6 +112,7 @@ pub mod replay;
 pub mod report;
 pub mod venues;
 
+pub use command::{Actor, Command, CommandError, Journalled, Outcome, Role};
 pub use config::{ConfigError, ConfigFiles, DataPlan, FsFiles, LoadedConfig};
 pub use engine::{
     Engine, EngineError, NativeStrategy, Observed, RestartPolicy, RunReport, StateChange, Status, StrategyKind,

@@ -23,6 +23,7 @@ use bulkhead_abi::Event;
 use bulkhead_data::{DataError, MarketSource};
 use bulkhead_journal::{JournalError, JournalReader, Record};
 
+use crate::command::{Command, Journalled};
 use crate::config::{ConfigError, ConfigFiles, LoadedConfig};
 use crate::decode::{self, Decoded};
 use crate::{JournalMode, RunError, records};
@@ -353,25 +354,36 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
     let mut pending = header.commands.iter().peekable();
     let mut skipped = Vec::new();
     let mut seen = 0u64;
+    // The same `Engine::execute` as the live run and resume; a deploy's
+    // module is provided from the lookup above.
+    let mut execute = |engine: &mut crate::Engine, text: &String| {
+        let outcome = text.parse::<Journalled>().map_err(|e| format!("unreadable command: {e}")).and_then(|j| {
+            if let Command::Deploy { module, .. } = &j.command
+                && let Some(bytes) = lookup(&module.blake3)
+            {
+                engine.provide_module(bytes, None);
+            }
+            engine.execute(&j.command, &j.actor).map_err(|e| e.to_string())
+        });
+        if let Err(why) = outcome {
+            skipped.push((text.clone(), why));
+        }
+    };
     engine
         .run_controlled(&mut source, &mut |_| {}, &mut |engine, _ts| {
             while let Some((at, text)) = pending.peek() {
                 if *at != seen {
                     break;
                 }
-                if let Err(why) = engine.apply_command(text, &lookup) {
-                    skipped.push((text.clone(), why));
-                }
+                execute(engine, text);
                 pending.next();
             }
             seen += 1;
         })
         .map_err(RunError::from)?;
-    // Commands after the last market event (applied before the end of the run).
+    // Commands after the last market event (executed before the end of the run).
     for (_, text) in pending {
-        if let Err(why) = engine.apply_command(text, &lookup) {
-            skipped.push((text.clone(), why));
-        }
+        execute(&mut engine, text);
     }
     engine.finish().map_err(RunError::from)?;
     let replayed_dir = cfg.journal_dir.clone();

@@ -16,7 +16,7 @@ use bulkhead_engine::decode::{Decoded, decode};
 use bulkhead_engine::{Engine, NativeStrategy, StrategyKind, StrategySetup};
 use bulkhead_journal::{FsyncPolicy, JournalParams, JournalReader, JournalWriter};
 use bulkhead_model::{Instrument, InstrumentKind, InstrumentSpec};
-use bulkhead_risk::{Policy, Scope, TradingState};
+use bulkhead_risk::Policy;
 use bulkhead_venue::FeeSchedule;
 
 const POLICY: &str = r#"
@@ -193,7 +193,12 @@ fn a_global_kill_cancels_every_order_at_once_and_nothing_after_reaches_the_venue
     let open: usize = (0..3).map(|s| run.engine.open_orders(s).len()).sum();
     assert_eq!(open, 30);
 
-    let cancelled = run.engine.operator_state(Scope::Global, TradingState::Halted, "test: kill-all");
+    let actor = bulkhead_engine::Actor { name: "test".into(), role: bulkhead_engine::Role::Operator };
+    let halt = bulkhead_engine::Command::Halt(bulkhead_engine::command::Scope::Global);
+    let cancelled = match run.engine.execute(&halt, &actor).unwrap() {
+        bulkhead_engine::Outcome::State { cancelled, .. } => cancelled,
+        other => panic!("halt answered {other:?}"),
+    };
     assert_eq!(cancelled, 30, "one step cancels every open order of every strategy");
     assert!((0..3).all(|s| run.engine.open_orders(s).is_empty()));
 

@@ -187,7 +187,6 @@ fn replay_reproduces_every_decision_and_names_a_changed_module() {
 /// them at the same event boundary and reproduces everything after them.
 #[test]
 fn replay_reapplies_operator_commands_at_the_same_point() {
-    use bulkhead_risk::{Scope, TradingState};
     let tmp = tempfile::tempdir().unwrap();
     let cfg = demo(tmp.path(), 3_000, |t| t);
     let PreparedRun { mut engine, mut source, .. } = prepare_run_with(&cfg, JournalMode::Create).unwrap();
@@ -196,17 +195,10 @@ fn replay_reapplies_operator_commands_at_the_same_point() {
         .run_controlled(source.as_mut(), &mut |_| {}, &mut |e, _| {
             n += 1;
             if n == 700 {
-                let line = "set_limit strategy=market-maker field=max_order_qty value=0.005 actor=root role=admin";
-                let sid = e.strategy_id("market-maker").unwrap();
-                let change = e.risk().check_limit(sid, "max_order_qty", "0.005").unwrap();
-                e.journal_command(line).unwrap();
-                e.apply_limit(change);
+                exec(e, "set_limit strategy=market-maker field=max_order_qty value=0.005 actor=root role=admin");
             }
             if n == 1_500 {
-                let line = "halt scope=strategy:market-maker actor=ops role=operator";
-                let sid = e.strategy_id("market-maker").unwrap();
-                e.journal_command(line).unwrap();
-                e.operator_state(Scope::Strategy(sid), TradingState::Halted, line);
+                exec(e, "halt scope=strategy:market-maker actor=ops role=operator");
             }
         })
         .unwrap();
@@ -274,18 +266,13 @@ fn deployed_module() -> Vec<u8> {
 /// apply), at fixed event counts. `done` holds the counts whose command is
 /// already journalled (a resumed run must not send those again).
 fn operator(e: &mut bulkhead_engine::Engine, done: &mut Vec<u64>) {
-    use bulkhead_risk::{Scope, TradingState};
     let n = e.events();
     if done.contains(&n) {
         return;
     }
     match n {
         700 => {
-            let sid = e.strategy_id("market-maker").unwrap();
-            let change = e.risk().check_limit(sid, "max_order_qty", "0.005").unwrap();
-            e.journal_command("set_limit strategy=market-maker field=max_order_qty value=0.005 actor=root role=admin")
-                .unwrap();
-            e.apply_limit(change);
+            exec(e, "set_limit strategy=market-maker field=max_order_qty value=0.005 actor=root role=admin");
         }
         1_200 => {
             let wasm = deployed_module();
@@ -295,20 +282,14 @@ fn operator(e: &mut bulkhead_engine::Engine, done: &mut Vec<u64>) {
                 wasm.len()
             );
             let module = e.sandbox_runtime().unwrap().load("misbehaving (deployed)", &wasm).unwrap();
-            let sid = e.strategy_id("misbehaving").unwrap();
-            e.journal_deploy(&line, &wasm).unwrap();
-            e.redeploy(sid, Some((module, None)), &line).unwrap();
+            e.provide_module(wasm, Some(module));
+            exec(e, &line);
         }
         1_500 => {
-            let line = "halt scope=strategy:market-maker actor=ops role=operator";
-            let sid = e.strategy_id("market-maker").unwrap();
-            e.journal_command(line).unwrap();
-            e.operator_state(Scope::Strategy(sid), TradingState::Halted, line);
+            exec(e, "halt scope=strategy:market-maker actor=ops role=operator");
         }
         1_800 => {
-            let line = "mass_cancel scope=global actor=ops role=operator";
-            e.journal_command(line).unwrap();
-            e.mass_cancel(Scope::Global, bulkhead_abi::Reason::CancelledByKillSwitch);
+            exec(e, "mass_cancel scope=global actor=ops role=operator");
         }
         _ => return,
     }
@@ -409,7 +390,6 @@ fn resume_reapplies_journalled_operator_commands_including_a_hot_deploy() {
 #[test]
 fn every_venue_release_waits_for_its_deciding_record_to_be_durable() {
     use bulkhead_abi::{Event, EventKind, Reason};
-    use bulkhead_risk::{Scope, TradingState};
     let tmp = tempfile::tempdir().unwrap();
     // No maker rebate: the market maker loses, for R8.
     let cfg = demo(tmp.path(), 2_500, |t| {
@@ -419,30 +399,19 @@ fn every_venue_release_waits_for_its_deciding_record_to_be_durable() {
     let PreparedRun { mut engine, mut source, .. } = prepare_run_with(&cfg, JournalMode::Create).unwrap();
     engine
         .run_controlled(source.as_mut(), &mut |_| {}, &mut |e, _| {
-            let mm = e.strategy_id("market-maker").unwrap();
             let line = |what: &str| format!("{what} actor=t role=admin");
             match e.events() {
                 // Kill switch on the market maker's resting quotes, then back.
                 800 => {
-                    let l = line("halt scope=strategy:market-maker");
-                    e.journal_command(&l).unwrap();
-                    e.operator_state(Scope::Strategy(mm), TradingState::Halted, &l);
+                    exec(e, &line("halt scope=strategy:market-maker"));
                 }
                 900 => {
-                    let l = line("resume scope=strategy:market-maker");
-                    e.journal_command(&l).unwrap();
-                    e.operator_state(Scope::Strategy(mm), TradingState::Active, &l);
+                    exec(e, &line("resume scope=strategy:market-maker"));
                 }
                 // R8: a loss limit of one cent stops the traders at their next mark.
                 1_200 => {
                     for name in ["market-maker", "momentum"] {
-                        let sid = e.strategy_id(name).unwrap();
-                        let c = e.risk().check_limit(sid, "loss_limit_halt", "0.01").unwrap();
-                        e.journal_command(&line(&format!(
-                            "set_limit strategy={name} field=loss_limit_halt value=0.01"
-                        )))
-                        .unwrap();
-                        e.apply_limit(c);
+                        exec(e, &line(&format!("set_limit strategy={name} field=loss_limit_halt value=0.01")));
                     }
                 }
                 _ => {}
@@ -482,4 +451,11 @@ fn tick_durability_commits_an_idle_group_on_time() {
     assert!(engine.tick_durability());
     assert_eq!(engine.journal_durable_seq(), next, "idle past the bound: everything fsynced");
     engine.finish().unwrap();
+}
+
+/// Execute one operator command from its journal text, as the control
+/// plane, resume and replay do (`Engine::execute`).
+fn exec(e: &mut bulkhead_engine::Engine, line: &str) {
+    let j: bulkhead_engine::Journalled = line.parse().unwrap();
+    e.execute(&j.command, &j.actor).unwrap();
 }

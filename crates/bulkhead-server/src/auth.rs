@@ -23,36 +23,8 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use subtle::{Choice, ConstantTimeEq};
 
-/// What a token may do. Ordered: each role includes the ones before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Read everything (strategies, positions, orders, decisions, faults,
-    /// journal status, metrics, live stream).
-    Viewer,
-    /// Viewer + halt / reduce / resume / mass cancel / restart.
-    Operator,
-    /// Operator + change limits, deploy modules, manage tokens.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "viewer" => Some(Role::Viewer),
-            "operator" => Some(Role::Operator),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-}
+/// What a token may do (one home: the engine's command types).
+pub use bulkhead_engine::command::Role;
 
 /// One stored token: its name, role and the blake3 hash of its text.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,60 +1,20 @@
 //! Operator commands: what the HTTP layer asks of the engine, who asked, and
 //! how the engine answers.
 //!
+//! The types a command is made of (`Scope`, `Actor`, `TokenChange`,
+//! `CommandError`) live in `bulkhead_engine::command` and are re-exported
+//! here; [`Command`] is the request as HTTP carries it (a deploy with its
+//! module's bytes and signature), turned into the engine's typed command
+//! on the engine thread.
+//!
 //! The server never applies a command. It validates the request's shape,
 //! checks the caller's role, puts `(Command, Actor, Reply)` on a bounded
 //! queue and waits (with a timeout) for the engine's answer.
 
-use crate::auth::Role;
-use serde::Serialize;
 use std::fmt;
 use tokio::sync::oneshot;
 
-/// What an operator action applies to. Strategies and instruments are named
-/// the way operators see them (strategy name, instrument symbol); the engine
-/// maps them to its own ids (`bulkhead_risk::Scope`).
-///
-/// JSON form (request bodies and the live stream):
-/// `{"scope":"global"}`, `{"scope":"strategy","name":"mm"}`,
-/// `{"scope":"instrument","symbol":"BTC-USDT-PERP"}`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Scope {
-    /// One strategy, by name.
-    Strategy(String),
-    /// One instrument across all strategies, by symbol.
-    Instrument(String),
-    /// Everything.
-    Global,
-}
-
-impl Serialize for Scope {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(None)?;
-        match self {
-            Scope::Strategy(name) => {
-                m.serialize_entry("scope", "strategy")?;
-                m.serialize_entry("name", name)?;
-            }
-            Scope::Instrument(symbol) => {
-                m.serialize_entry("scope", "instrument")?;
-                m.serialize_entry("symbol", symbol)?;
-            }
-            Scope::Global => m.serialize_entry("scope", "global")?,
-        }
-        m.end()
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Scope::Strategy(name) => write!(f, "strategy:{name}"),
-            Scope::Instrument(symbol) => write!(f, "instrument:{symbol}"),
-            Scope::Global => f.write_str("global"),
-        }
-    }
-}
+pub use bulkhead_engine::command::{Actor, CommandError, Scope, TokenChange};
 
 /// The request header that carries a hot-deployed module's signature: the
 /// `MODULE.wasm.sig` file's text on one line
@@ -94,13 +54,6 @@ pub enum Command {
     Tokens(TokenChange),
 }
 
-/// A change to the API token set (see [`Command::Tokens`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TokenChange {
-    Create { name: String, role: Role },
-    Revoke { name: String },
-}
-
 impl Command {
     /// A short stable name: `halt`, `reduce`, `resume`, `mass_cancel`,
     /// `set_limit`, `deploy`, `restart`, `token_create`, `token_revoke`.
@@ -118,29 +71,23 @@ impl Command {
         }
     }
 
-    /// One canonical line describing the command and who sent it, suitable
-    /// as the payload of the engine's journal record (deterministic: no
-    /// clock, no map iteration; a deployed module appears as its blake3
-    /// hash and length, never its bytes).
-    ///
-    /// e.g. `halt scope=strategy:mm actor=alice role=operator`,
-    /// `token_create token=bob token_role=viewer actor=root role=admin`
-    pub fn journal_line(&self, actor: &Actor) -> String {
-        let what = match self {
-            Command::Halt(s) | Command::Reduce(s) | Command::Resume(s) | Command::MassCancel(s) => {
-                format!("scope={s}")
+    /// The engine's typed command for everything but a deploy (whose
+    /// module the control plane verifies and compiles first, then hands
+    /// to the engine as a [`bulkhead_engine::Command::Deploy`]).
+    pub fn to_engine(&self) -> Option<bulkhead_engine::Command> {
+        use bulkhead_engine::Command as E;
+        Some(match self {
+            Command::Halt(s) => E::Halt(s.clone()),
+            Command::Reduce(s) => E::Reduce(s.clone()),
+            Command::Resume(s) => E::Resume(s.clone()),
+            Command::MassCancel(s) => E::MassCancel(s.clone()),
+            Command::SetLimit { strategy, field, value } => {
+                E::SetLimit { strategy: strategy.clone(), field: field.clone(), value: value.clone() }
             }
-            Command::SetLimit { strategy, field, value } => format!("strategy={strategy} field={field} value={value}"),
-            Command::Deploy { strategy, module_bytes, .. } => format!(
-                "strategy={strategy} module_blake3={} module_len={}",
-                blake3::hash(module_bytes).to_hex(),
-                module_bytes.len()
-            ),
-            Command::Restart { strategy } => format!("strategy={strategy}"),
-            Command::Tokens(TokenChange::Create { name, role }) => format!("token={name} token_role={}", role.as_str()),
-            Command::Tokens(TokenChange::Revoke { name }) => format!("token={name}"),
-        };
-        format!("{} {what} actor={} role={}", self.kind(), actor.name, actor.role.as_str())
+            Command::Restart { strategy } => E::Restart { strategy: strategy.clone() },
+            Command::Tokens(change) => E::Tokens(change.clone()),
+            Command::Deploy { .. } => return None,
+        })
     }
 }
 
@@ -166,41 +113,6 @@ impl fmt::Debug for Command {
             Command::Restart { strategy } => f.debug_struct("Restart").field("strategy", strategy).finish(),
             Command::Tokens(change) => f.debug_tuple("Tokens").field(change).finish(),
         }
-    }
-}
-
-/// Who sent a command: the token's name and role (never the token).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Actor {
-    pub name: String,
-    pub role: Role,
-}
-
-/// Why the engine refused a command. Each maps to one HTTP status.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
-    /// 404: the named strategy / instrument / limit does not exist.
-    #[error("{what} `{name}` not found")]
-    NotFound { what: String, name: String },
-    /// 422: a value is refused (e.g. a limit outside the firm policy, a
-    /// module that does not load). `field` names the request field.
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
-    /// 409: not possible in the current state (e.g. resume a quarantined
-    /// strategy).
-    #[error("{0}")]
-    Conflict(String),
-    /// 500: the engine failed while applying (it must not half-apply).
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl CommandError {
-    pub fn not_found(what: &str, name: &str) -> CommandError {
-        CommandError::NotFound { what: what.to_string(), name: name.to_string() }
-    }
-    pub fn invalid(field: &str, message: impl Into<String>) -> CommandError {
-        CommandError::Invalid { field: field.to_string(), message: message.into() }
     }
 }
 

@@ -29,11 +29,12 @@ use crate::{
     TradingState,
 };
 use bulkhead_abi::Reason;
-use bulkhead_engine::{Engine, Observed, Status};
+use bulkhead_engine::command::{ModuleRef, SignerRef};
+use bulkhead_engine::{Actor, Command as EngineCommand, Engine, Observed, Outcome, Status};
 use bulkhead_model::Instrument;
 use bulkhead_provenance::Signer;
 use bulkhead_provenance::{ProvenanceError, TrustedKeys};
-use bulkhead_risk::{LimitError, Scope as RiskScope, TradingState as RiskState};
+use bulkhead_risk::{Scope as RiskScope, TradingState as RiskState};
 use bulkhead_sandbox::{SandboxRuntime, StrategyModule};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,8 +98,8 @@ type Compiled = Result<(StrategyModule, Option<Signer>), CommandError>;
 /// A deploy accepted for compilation, waiting for its worker.
 struct PendingDeploy {
     strategy: String,
-    /// The command's journal line (without the signer, added once verified).
-    line: String,
+    /// Who asked for it.
+    actor: Actor,
     module_bytes: Vec<u8>,
     had_signature: bool,
     reply: crate::Reply,
@@ -431,100 +432,23 @@ impl EngineControl {
     fn drain_commands(&mut self, engine: &mut Engine) {
         self.finish_deploy(engine);
         while let Some((cmd, actor, reply)) = self.handle.try_recv() {
-            let line = cmd.journal_line(&actor);
-            let cmd = match cmd {
-                Command::Deploy { strategy, module_bytes, signature } => {
-                    match self.start_deploy(engine, strategy, module_bytes, signature, line) {
+            let Some(command) = cmd.to_engine() else {
+                if let Command::Deploy { strategy, module_bytes, signature } = cmd {
+                    match self.start_deploy(engine, strategy, module_bytes, signature, actor) {
                         Ok(pending) => self.deploy = Some(pending.with_reply(reply)),
                         Err(e) => reply.send(Err(e)),
                     }
-                    continue;
                 }
-                cmd => cmd,
+                continue;
             };
-            let result = self.apply(engine, &cmd, &line);
+            // Validate, journal, apply: the engine's one command path.
+            let result = engine.execute(&command, &actor).map(|outcome| answer(&command, &outcome));
             // What the command did (state changes, cancels, a deployed
             // module's faults) is in the rings and the snapshot before the
             // caller hears back.
             self.observe(engine);
             self.publish(engine);
             reply.send(result);
-        }
-    }
-
-    fn scope(engine: &Engine, scope: &Scope) -> Result<RiskScope, CommandError> {
-        match scope {
-            Scope::Global => Ok(RiskScope::Global),
-            Scope::Strategy(name) => engine
-                .strategy_id(name)
-                .map(RiskScope::Strategy)
-                .ok_or_else(|| CommandError::not_found("strategy", name)),
-            Scope::Instrument(sym) => engine
-                .instrument_id(sym)
-                .map(RiskScope::Instrument)
-                .ok_or_else(|| CommandError::not_found("instrument", sym)),
-        }
-    }
-
-    /// Validate, journal, apply. Nothing is applied if validation fails.
-    fn apply(&mut self, engine: &mut Engine, cmd: &Command, line: &str) -> Result<String, CommandError> {
-        let journal = |engine: &mut Engine| {
-            engine.journal_command(line).map_err(|e| CommandError::Internal(format!("journal: {e}")))
-        };
-        let strategy = |engine: &Engine, name: &str| {
-            engine.strategy_id(name).ok_or_else(|| CommandError::not_found("strategy", name))
-        };
-        match cmd {
-            Command::Halt(s) | Command::Reduce(s) | Command::Resume(s) => {
-                let scope = Self::scope(engine, s)?;
-                let state = match cmd {
-                    Command::Halt(_) => RiskState::Halted,
-                    Command::Reduce(_) => RiskState::Reducing,
-                    _ => RiskState::Active,
-                };
-                if let (RiskScope::Strategy(sid), RiskState::Active) = (scope, state)
-                    && engine.strategy_report(sid).is_some_and(|r| r.status != Status::Running)
-                {
-                    return Err(CommandError::Conflict(format!(
-                        "strategy `{s}` is quarantined after a fault; restart it instead"
-                    )));
-                }
-                journal(engine)?;
-                let cancelled = engine.operator_state(scope, state, line);
-                Ok(format!("{s}: {}{}", state_name(state), cancel_note(cancelled)))
-            }
-            Command::MassCancel(s) => {
-                let scope = Self::scope(engine, s)?;
-                journal(engine)?;
-                let n = engine.mass_cancel(scope, Reason::CancelledByKillSwitch);
-                Ok(format!("{s}: {n} open orders cancelled"))
-            }
-            Command::Restart { strategy: name } => {
-                let sid = strategy(engine, name)?;
-                engine.check_redeploy(sid, None).map_err(CommandError::Conflict)?;
-                journal(engine)?;
-                let status = engine.redeploy(sid, None, line).map_err(CommandError::Conflict)?;
-                Ok(format!("strategy `{name}` restarted{}", start_note(&status)))
-            }
-            // Deploys go through start_deploy / finish_deploy (compiled off
-            // the engine thread) and never reach here.
-            Command::Deploy { .. } => Err(CommandError::Internal("deploy applied without compiling".into())),
-            Command::SetLimit { strategy: name, field, value } => {
-                let sid = strategy(engine, name)?;
-                // Validate the whole change first (as the policy file would be,
-                // and against the firm policy); nothing changes if it fails.
-                let change = engine.risk().check_limit(sid, field, value).map_err(|e| limit_error(name, e))?;
-                let msg = format!("strategy `{name}`: {} {} -> {}", change.field(), change.before(), change.after());
-                journal(engine)?;
-                engine.apply_limit(change);
-                Ok(msg)
-            }
-            // The server owns the token set; the engine only journals the
-            // change (with the admin's name) before the server applies it.
-            Command::Tokens(_) => {
-                journal(engine)?;
-                Ok(format!("{} journalled", cmd.kind()))
-            }
         }
     }
 
@@ -536,7 +460,7 @@ impl EngineControl {
         name: String,
         module_bytes: Vec<u8>,
         signature: Option<bulkhead_provenance::ModuleSignature>,
-        line: String,
+        actor: Actor,
     ) -> Result<StartedDeploy, CommandError> {
         let sid = engine.strategy_id(&name).ok_or_else(|| CommandError::not_found("strategy", &name))?;
         if let Some(p) = &self.deploy {
@@ -571,7 +495,7 @@ impl EngineControl {
                 let _ = tx.send(compiled);
             })
             .map_err(|e| CommandError::Internal(format!("could not start the deploy compile worker: {e}")))?;
-        Ok(StartedDeploy { strategy: name, line, module_bytes, had_signature, result: rx })
+        Ok(StartedDeploy { strategy: name, actor, module_bytes, had_signature, result: rx })
     }
 
     /// At an event boundary: if the pending deploy's worker is done, refuse
@@ -592,9 +516,10 @@ impl EngineControl {
         p.reply.send(result);
     }
 
-    /// Refuse (nothing journalled) a compiled module that cannot fit the
-    /// strategy's limits; otherwise store its bytes, journal the command
-    /// and swap the strategy.
+    /// Hand the compiled module to the engine and execute the deploy:
+    /// refused (nothing journalled) if it cannot fit the strategy's limits;
+    /// otherwise its bytes are stored, the command journalled and the
+    /// strategy swapped.
     fn apply_deploy(
         &mut self,
         engine: &mut Engine,
@@ -603,27 +528,26 @@ impl EngineControl {
         signer: Option<Signer>,
     ) -> Result<String, CommandError> {
         let name = &p.strategy;
-        let sid = engine.strategy_id(name).ok_or_else(|| CommandError::not_found("strategy", name))?;
-        engine.check_redeploy(sid, Some(&module)).map_err(|e| CommandError::invalid("module", e))?;
-        let hash = hex(&module.hash);
-        // The journalled command names the key the signature was verified
-        // against (replay records the same signer).
-        let (line, signed) = match &signer {
-            Some(s) => (
-                format!("{} signer={} signer_key={}", p.line, s.name, hex(&s.public_key)),
-                format!(", signed by {} ({})", s.name, s.fingerprint),
-            ),
-            None if p.had_signature => {
-                (p.line.clone(), ", unsigned: this run has no trusted keys to check the signature".into())
-            }
-            None => (p.line.clone(), String::new()),
+        let command = EngineCommand::Deploy {
+            strategy: name.clone(),
+            module: ModuleRef::of(&p.module_bytes),
+            // The journalled command names the key the signature was
+            // verified against (replay records the same signer).
+            signer: signer.as_ref().map(|s| SignerRef { name: s.name.clone(), key: s.public_key }),
         };
-        // The module's bytes go into the journal directory first (resume and replay load it).
-        engine.journal_deploy(&line, &p.module_bytes).map_err(|e| CommandError::Internal(format!("journal: {e}")))?;
-        let status = engine
-            .redeploy(sid, Some((module, signer.map(|s| s.public_key))), &line)
-            .map_err(CommandError::Conflict)?;
-        Ok(format!("strategy `{name}` now runs module {hash}{signed}{}", start_note(&status)))
+        let signed = match &signer {
+            Some(s) => format!(", signed by {} ({})", s.name, s.fingerprint),
+            None if p.had_signature => ", unsigned: this run has no trusted keys to check the signature".into(),
+            None => String::new(),
+        };
+        engine.provide_module(p.module_bytes.clone(), Some(module));
+        let outcome = engine.execute(&command, &p.actor)?;
+        Ok(match outcome {
+            Outcome::Started { module_blake3, status } => {
+                format!("strategy `{name}` now runs module {}{signed}{}", hex(&module_blake3), start_note(&status))
+            }
+            other => answer(&command, &other),
+        })
     }
 
     /// Build and publish a snapshot of the engine now.
@@ -647,7 +571,7 @@ impl EngineControl {
 /// A deploy whose worker was started, before its reply slot is attached.
 struct StartedDeploy {
     strategy: String,
-    line: String,
+    actor: Actor,
     module_bytes: Vec<u8>,
     had_signature: bool,
     result: mpsc::Receiver<Compiled>,
@@ -655,8 +579,8 @@ struct StartedDeploy {
 
 impl StartedDeploy {
     fn with_reply(self, reply: crate::Reply) -> PendingDeploy {
-        let StartedDeploy { strategy, line, module_bytes, had_signature, result } = self;
-        PendingDeploy { strategy, line, module_bytes, had_signature, reply, result }
+        let StartedDeploy { strategy, actor, module_bytes, had_signature, result } = self;
+        PendingDeploy { strategy, actor, module_bytes, had_signature, reply, result }
     }
 }
 
@@ -677,9 +601,24 @@ fn start_note(status: &Status) -> String {
     }
 }
 
-/// A refused limit change as the API reports it: an unknown field names
-/// `field`; a refused value names `value`, and the message names the policy
-/// field and the rule (range, lot, firm cap).
+/// The answer to an executed command, as the API words it.
+fn answer(command: &EngineCommand, outcome: &Outcome) -> String {
+    match (command, outcome) {
+        (
+            EngineCommand::Halt(s) | EngineCommand::Reduce(s) | EngineCommand::Resume(s),
+            Outcome::State { state, cancelled },
+        ) => format!("{s}: {}{}", state_name(*state), cancel_note(*cancelled)),
+        (EngineCommand::MassCancel(s), Outcome::Cancelled(n)) => format!("{s}: {n} open orders cancelled"),
+        (EngineCommand::Restart { strategy }, Outcome::Started { status, .. }) => {
+            format!("strategy `{strategy}` restarted{}", start_note(status))
+        }
+        (EngineCommand::SetLimit { strategy, .. }, Outcome::Limit { field, before, after }) => {
+            format!("strategy `{strategy}`: {field} {before} -> {after}")
+        }
+        (c, _) => format!("{} journalled", c.kind()),
+    }
+}
+
 /// A hot deploy's signature failed verification: no signature is a
 /// conflict with the run's rule (409); a signature that does not verify is
 /// a bad value of the header that carried it (422).
@@ -690,14 +629,6 @@ fn signature_error(strategy: &str, e: ProvenanceError) -> CommandError {
              signature in the {SIGNATURE_HEADER} header (its .sig file on one line: `tr '\\n' ' ' < MODULE.wasm.sig`)"
         )),
         e => CommandError::invalid(SIGNATURE_HEADER, format!("strategy `{strategy}`: {e} ({})", e.kind())),
-    }
-}
-
-fn limit_error(strategy: &str, e: LimitError) -> CommandError {
-    match e {
-        LimitError::UnknownStrategy(_) => CommandError::not_found("strategy", strategy),
-        e @ LimitError::UnknownField { .. } => CommandError::invalid("field", e.to_string()),
-        e @ LimitError::Invalid { .. } => CommandError::invalid("value", e.to_string()),
     }
 }
 

@@ -43,7 +43,7 @@
 //!    [`CommandError`] without changing anything if it fails — nothing is
 //!    ever half-applied;
 //! 2. append a journal record naming the command and the actor
-//!    ([`Command::journal_line`] gives a canonical text: kind, target,
+//!    (`bulkhead_engine::command::Journalled`'s text: kind, target,
 //!    arguments, actor name and role; deployed modules by blake3 hash)
 //!    **before** the command takes effect;
 //! 3. apply it (`Halt` = R11 HALTED for the scope *and* cancel the scope's

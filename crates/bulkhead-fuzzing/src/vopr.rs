@@ -20,6 +20,7 @@
 use std::path::Path;
 
 use bulkhead_abi::{Event, HostApi, OrderRequest};
+use bulkhead_engine::command::{Actor, Command as Op, Journalled, Role, Scope};
 use bulkhead_engine::{JournalMode, LoadedConfig, NativeStrategy, PreparedRun, RunReport, records};
 use bulkhead_journal::Record;
 use bulkhead_sdk::NativeRunner;
@@ -28,12 +29,12 @@ use crate::generators::{Script, SplitMix};
 use crate::oracles::{self, Bounds, decisions};
 use crate::scenario::{self, Run, WELL_BEHAVED};
 
-/// One operator command: the control plane's canonical line, issued at the
-/// boundary after `at` market events.
+/// One operator command and who sent it, issued at the boundary after `at`
+/// market events.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Command {
     pub at: u64,
-    pub line: String,
+    pub op: Journalled,
 }
 
 /// Where the crash cuts the journal.
@@ -85,23 +86,26 @@ impl Case {
         for _ in 0..r.below(7) {
             let at = 1 + r.below(events.max(2) - 1);
             let scope = match r.below(4) {
-                0 => "global".to_string(),
-                _ => format!("strategy:{}", strategies[r.below(2) as usize]),
+                0 => Scope::Global,
+                _ => Scope::Strategy(strategies[r.below(2) as usize].to_string()),
             };
-            let line = match r.below(6) {
-                0 | 1 => format!("halt scope={scope} actor=vopr role=operator"),
-                2 => format!("reduce scope={scope} actor=vopr role=operator"),
-                3 => format!("resume scope={scope} actor=vopr role=operator"),
-                4 => format!("mass_cancel scope={scope} actor=vopr role=operator"),
+            let operator = Actor { name: "vopr".into(), role: Role::Operator };
+            let op = match r.below(6) {
+                0 | 1 => Journalled { command: Op::Halt(scope), actor: operator },
+                2 => Journalled { command: Op::Reduce(scope), actor: operator },
+                3 => Journalled { command: Op::Resume(scope), actor: operator },
+                4 => Journalled { command: Op::MassCancel(scope), actor: operator },
                 _ => {
                     let qty = ["0.005", "0.01", "0.02", "0.05"][r.below(4) as usize];
-                    format!(
-                        "set_limit strategy={} field=max_order_qty value={qty} actor=vopr role=admin",
-                        strategies[r.below(2) as usize]
-                    )
+                    let command = Op::SetLimit {
+                        strategy: strategies[r.below(2) as usize].to_string(),
+                        field: "max_order_qty".into(),
+                        value: qty.into(),
+                    };
+                    Journalled { command, actor: Actor { name: "vopr".into(), role: Role::Admin } }
                 }
             };
-            commands.push(Command { at, line });
+            commands.push(Command { at, op });
         }
         commands.sort_by_key(|c| c.at);
         let cut = Cut { permille: r.below(1000) as u32, torn: r.below(2) == 0 };
@@ -180,10 +184,10 @@ fn run(
                 // A refused command (e.g. resuming a quarantined strategy)
                 // journals nothing: fine. A failure after journalling is not.
                 let before = e.journal_position();
-                if let Err(err) = e.apply_command(&c.line, &|_| None)
+                if let Err(err) = e.execute(&c.op.command, &c.op.actor)
                     && e.journal_position() != before
                 {
-                    failed.get_or_insert(format!("command `{}` failed after journalling: {err}", c.line));
+                    failed.get_or_insert(format!("command `{}` failed after journalling: {err}", c.op));
                 }
             }
         })
@@ -310,33 +314,31 @@ fn audit(records: &[Record], cfg: &LoadedConfig, policies: &[bulkhead_risk::Poli
     for (i, r) in records.iter().enumerate() {
         match r.kind {
             records::COMMAND => {
-                let line = String::from_utf8_lossy(&r.payload);
-                let mut w = line.split_whitespace();
-                let verb = w.next().unwrap_or_default();
-                let scope = w.find_map(|x| x.strip_prefix("scope=")).unwrap_or_default();
-                if verb == "set_limit" {
-                    let arg = |k: &str| line.split_whitespace().find_map(|x| x.strip_prefix(k).map(str::to_string));
-                    if let (Some(n), Some("max_order_qty"), Some(v)) =
-                        (arg("strategy="), arg("field=").as_deref(), arg("value="))
-                        && let Some(k) = names.iter().position(|x| *x == n)
-                        && let Some(lots) = cfg.instruments.first().and_then(|inst| inst.qty_to_lots(&v).ok())
-                    {
-                        max_qty[k] = Some(lots);
-                    }
-                }
-                let state = match verb {
-                    "halt" => Some(true),
-                    "resume" | "reduce" => Some(false),
-                    _ => None,
+                let text = String::from_utf8_lossy(&r.payload);
+                let Ok(Journalled { command, .. }) = text.parse::<Journalled>() else {
+                    bad.push(format!("record {i}: COMMAND does not parse: {text}"));
+                    continue;
                 };
-                if let Some(h) = state {
-                    if scope == "global" {
-                        halted_global = h;
-                    } else if let Some(n) = scope.strip_prefix("strategy:")
-                        && let Some(k) = names.iter().position(|x| *x == n)
-                    {
-                        halted[k] = h;
+                if let Op::SetLimit { strategy, field, value } = &command
+                    && field == "max_order_qty"
+                    && let Some(k) = names.iter().position(|x| x == strategy)
+                    && let Some(lots) = cfg.instruments.first().and_then(|inst| inst.qty_to_lots(value).ok())
+                {
+                    max_qty[k] = Some(lots);
+                }
+                let (scope, h) = match &command {
+                    Op::Halt(s) => (s, true),
+                    Op::Resume(s) | Op::Reduce(s) => (s, false),
+                    _ => continue,
+                };
+                match scope {
+                    Scope::Global => halted_global = h,
+                    Scope::Strategy(n) => {
+                        if let Some(k) = names.iter().position(|x| x == n) {
+                            halted[k] = h;
+                        }
                     }
+                    Scope::Instrument(_) => {}
                 }
             }
             records::ORDER => {

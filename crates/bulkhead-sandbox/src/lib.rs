@@ -74,8 +74,8 @@ use bulkhead_abi::{
 };
 pub use cache::{CacheStats, MAX_ENTRY_BYTES as MAX_CACHE_ENTRY_BYTES};
 pub use error::{BUDGET_KINDS, FAULT_KINDS, Fault, LoadError, SandboxError};
-pub use host::MAX_OPEN_ORDERS_QUERY;
 pub use host::LogBucket;
+pub use host::MAX_OPEN_ORDERS_QUERY;
 use host::{Limiter, StoreData};
 pub use stats::{SandboxStats, WALL_HIST_BUCKETS, WallHistogram};
 pub use validate::{ModuleCounts, ModuleLimits};

@@ -10,7 +10,7 @@
 //! bounds (ARCHITECTURE.md), host memory stayed bounded, and the well-behaved
 //! strategies decided exactly as in a run without the attacker.
 //!
-//! Used by `tests/generative.rs` here (a short run in the suite, a long one
+//! Used by `tests/it/generative.rs` here (a short run in the suite, a long one
 //! with `BULKHEAD_GENERATIVE_CASES`) and by `fuzz/fuzz_targets/hostile_script.rs`.
 //!
 //! Must never: be a dependency of a production crate (it is for tests and

@@ -14,7 +14,7 @@
 //!
 //! `f64::exp`, `f64::ln`, `f64::powf`, `f64::powi`, `f64::mul_add` and the
 //! other libm-backed methods are banned workspace-wide (`clippy.toml`
-//! `disallowed-methods`, and `tests/detmath_guard.rs` in this crate, which
+//! `disallowed-methods`, and `tests/it/detmath_guard.rs` in this crate, which
 //! runs with `cargo test`): they go to the platform's libm (glibc, musl,
 //! macOS and MSVC differ in the last bit) or to compiler intrinsics whose
 //! constant folding may differ from run-time code. Basic operations

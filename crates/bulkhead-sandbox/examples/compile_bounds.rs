@@ -8,7 +8,7 @@
 //! max locals), many (max functions sharing the max module size, branchy),
 //! demo (the demo's three modules from strategies/wasm).
 
-#[path = "../tests/support/gen.rs"]
+#[path = "../tests/it/support/gen.rs"]
 mod generated;
 
 use bulkhead_sandbox::{ModuleLimits, RuntimeConfig, SandboxRuntime};

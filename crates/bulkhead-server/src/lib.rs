@@ -116,7 +116,7 @@
 //! token can, but could also just halt. The engine then applies the
 //! command at its next event boundary (commands are drained between events
 //! and, in a paced run, every ≤ 20 ms while waiting). Tested in
-//! `tests/limits.rs`: 2 000 idle half-sent connections plus a 16-thread
+//! `tests/it/limits.rs`: 2 000 idle half-sent connections plus a 16-thread
 //! read flood, halts answered and applied within 1 s.
 //!
 //! The server's own descriptors are bounded by `max_connections +

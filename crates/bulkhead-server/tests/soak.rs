@@ -24,6 +24,7 @@
 //!
 //! It prints what it measured (requests, commands, RSS samples) either way.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use common::*;

@@ -1,5 +1,5 @@
 //! Hostile case: **scripted attacker** — the guest of the generative hostile
-//! test (issue 13, item 6; `crates/bulkhead-engine/tests/generative.rs` and
+//! test (issue 13, item 6; `crates/bulkhead-fuzzing/tests/it/generative.rs` and
 //! `fuzz/fuzz_targets/hostile_script.rs`).
 //!
 //! It does nothing of its own: it interprets a *script* of opcodes handed in

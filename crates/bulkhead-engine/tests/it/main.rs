@@ -1,0 +1,12 @@
+//! The integration tests of `bulkhead-engine`, one binary (one link of the
+//! crate and its dependencies); each module was a test file of its own.
+
+mod containment;
+mod containment_support;
+mod demo;
+mod host_contract;
+mod journal_resume;
+mod market_data;
+mod run_features;
+mod scenarios;
+mod venues;

@@ -1,0 +1,11 @@
+//! The integration tests of `bulkhead-server`, one binary (one link of the
+//! crate and its dependencies); each module was a test file of its own.
+
+mod api;
+mod browser;
+mod common;
+mod engine_api;
+mod limits;
+mod openapi_fuzz;
+mod tls;
+mod tokens;

@@ -514,7 +514,7 @@ fn run_live(
         None => (bulkhead_server::channel(&ServerOptions::default()).0, None),
     };
     let cache_runtime = runtime.clone();
-    let mut control = EngineControl::new(handle, runtime, pace, &cfg.raw.run.fsync);
+    let mut control = EngineControl::new(handle, runtime, pace, cfg.fsync());
     control.require_signed_modules(cfg.trusted_keys.clone());
     control.stop_waiting_on(shutdown.requested.clone());
     let waiting_acks = acks.clone();

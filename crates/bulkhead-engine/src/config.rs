@@ -271,6 +271,9 @@ pub struct LoadedConfig {
     /// (a hot deploy in this run must verify against the same keys). `None`
     /// for an unsigned run and when the config was rebuilt from a journal.
     pub trusted_keys: Option<bulkhead_provenance::TrustedKeys>,
+    /// `run.fsync`, parsed once at load (the text in `raw` is what the
+    /// journalled config says; this is what the run uses).
+    pub fsync: bulkhead_journal::FsyncPolicy,
 }
 
 /// Where [`LoadedConfig::from_raw_with`] gets the files a config names: the
@@ -428,26 +431,6 @@ fn venue_plan(raw: &RunConfig, instruments: &[Instrument]) -> Result<VenuePlan, 
         .collect())
 }
 
-/// `never` | `always` | `every:N` | `every:N:Mms` (N, M > 0).
-pub fn parse_fsync(s: &str) -> Option<bulkhead_journal::FsyncPolicy> {
-    use bulkhead_journal::FsyncPolicy;
-    match s {
-        "never" => Some(FsyncPolicy::Never),
-        "always" => Some(FsyncPolicy::Always),
-        _ => {
-            let rest = s.strip_prefix("every:")?;
-            match rest.split_once(':') {
-                None => rest.parse::<u32>().ok().filter(|&n| n > 0).map(FsyncPolicy::EveryN),
-                Some((n, ms)) => {
-                    let records = n.parse::<u32>().ok().filter(|&n| n > 0)?;
-                    let millis = ms.strip_suffix("ms")?.parse::<u16>().ok().filter(|&m| m > 0)?;
-                    Some(FsyncPolicy::Group { records, millis })
-                }
-            }
-        }
-    }
-}
-
 fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })
 }
@@ -542,15 +525,7 @@ impl LoadedConfig {
             }
             option_vols.push((ov.expiry, bps));
         }
-        if parse_fsync(&raw.run.fsync).is_none() {
-            return Err(field(
-                "run.fsync".into(),
-                format!(
-                    "`{}` is not never, always, every:N (records) or every:N:Mms (group commit: N records or M ms, M ≤ 65535)",
-                    raw.run.fsync
-                ),
-            ));
-        }
+        let fsync = raw.run.fsync.parse().map_err(|e| field("run.fsync".into(), format!("{e}")))?;
         let mut sources: Vec<SourceSection> = raw.data.sources.clone();
         if let Some(f) = &raw.data.file {
             sources.insert(
@@ -735,11 +710,13 @@ impl LoadedConfig {
             firm_policy,
             files: journal_files,
             trusted_keys: trusted,
+            fsync,
         })
     }
 
+    /// `run.fsync`, as parsed when the config was loaded.
     pub fn fsync(&self) -> bulkhead_journal::FsyncPolicy {
-        parse_fsync(&self.raw.run.fsync).unwrap_or(bulkhead_journal::FsyncPolicy::Never)
+        self.fsync
     }
 
     pub fn fees(&self) -> FeeSchedule {

@@ -337,7 +337,7 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
     let mut files = JournalFiles { files: &header.files, modules: &chosen };
     let mut cfg = LoadedConfig::from_text_with(&anchor, &config_text, &mut files)?;
     cfg.journal_dir = scratch.path().join("journal");
-    cfg.raw.run.fsync = "never".into();
+    cfg.fsync = bulkhead_journal::FsyncPolicy::Never;
     cfg.raw.run.overwrite_journal = false;
 
     let (mut engine, _runtime, _) = crate::prepare_engine(&cfg, JournalMode::Create, &mut |_| None)?;

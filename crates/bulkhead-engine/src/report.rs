@@ -138,7 +138,7 @@ pub fn render(r: &RunReport) -> String {
         r.events,
         r.journal.records,
         r.journal.bytes,
-        r.journal.last_hash.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>()
+        hex::encode(&r.journal.last_hash[..8])
     );
     out
 }

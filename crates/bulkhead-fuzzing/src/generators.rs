@@ -146,10 +146,7 @@ impl Script {
 
     /// The `[strategies.config]` lines that hand this case to the guest.
     pub fn config_lines(&self) -> String {
-        let mut hex = String::with_capacity(self.ops.len() * 2);
-        for b in &self.ops {
-            hex.push_str(&format!("{b:02x}"));
-        }
+        let hex = hex::encode(&self.ops);
         format!(
             "script = \"{hex}\"\nseed = {}\nops = {}\nreply_ops = {}\nfatal = {}\n",
             // The guest's config parser reads i64: keep the seed in range.

@@ -271,10 +271,7 @@ pub fn same_decisions(baseline: &Run, run: &Run) -> Result<(), String> {
             let show = |d: Option<&(u16, u64, Vec<u8>)>| {
                 d.map_or_else(
                     || "nothing".to_string(),
-                    |(k, t, p)| {
-                        let hex: String = p.iter().map(|b| format!("{b:02x}")).collect();
-                        format!("{} at {t}: {hex}", records::kind_name(*k))
-                    },
+                    |(k, t, p)| format!("{} at {t}: {}", records::kind_name(*k), hex::encode(p)),
                 )
             };
             return Err(format!(

@@ -114,6 +114,6 @@ pub use format::{
 };
 pub use reader::{JournalReader, Record, VerifyReport, verify, verify_with};
 pub use writer::{
-    BLOB_DIR, FsyncPolicy, FsyncStats, JournalParams, JournalSummary, JournalWriter, RecoveryReport, TornTail,
-    read_blob, torn_tail,
+    BLOB_DIR, FsyncParseError, FsyncPolicy, FsyncStats, JournalParams, JournalSummary, JournalWriter, RecoveryReport,
+    TornTail, read_blob, torn_tail,
 };

@@ -30,6 +30,53 @@ pub enum FsyncPolicy {
     Never,
 }
 
+/// `never` | `always` | `every:N` | `every:N:Mms` (N, M > 0): the text form
+/// a run config's `run.fsync` uses, parsed once when the config is loaded.
+impl std::str::FromStr for FsyncPolicy {
+    type Err = FsyncParseError;
+    fn from_str(s: &str) -> Result<FsyncPolicy, FsyncParseError> {
+        let bad = || FsyncParseError(s.to_string());
+        match s {
+            "never" => Ok(FsyncPolicy::Never),
+            "always" => Ok(FsyncPolicy::Always),
+            _ => {
+                let rest = s.strip_prefix("every:").ok_or_else(bad)?;
+                let positive_u32 = |t: &str| t.parse::<u32>().ok().filter(|&n| n > 0);
+                match rest.split_once(':') {
+                    None => positive_u32(rest).map(FsyncPolicy::EveryN).ok_or_else(bad),
+                    Some((n, ms)) => {
+                        let records = positive_u32(n).ok_or_else(bad)?;
+                        let millis = ms
+                            .strip_suffix("ms")
+                            .and_then(|m| m.parse::<u16>().ok())
+                            .filter(|&m| m > 0)
+                            .ok_or_else(bad)?;
+                        Ok(FsyncPolicy::Group { records, millis })
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FsyncPolicy::Never => f.write_str("never"),
+            FsyncPolicy::Always => f.write_str("always"),
+            FsyncPolicy::EveryN(n) => write!(f, "every:{n}"),
+            FsyncPolicy::Group { records, millis } => write!(f, "every:{records}:{millis}ms"),
+        }
+    }
+}
+
+/// A `run.fsync` text that is not an [`FsyncPolicy`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not never, always, every:N (records) or every:N:Mms (group commit: N records or M ms, N, M > 0, M ≤ 65535)"
+)]
+pub struct FsyncParseError(pub String);
+
 /// Creation parameters of a journal.
 #[derive(Clone, Copy, Debug)]
 pub struct JournalParams {
@@ -406,7 +453,7 @@ impl JournalWriter {
     pub fn store_blob(&mut self, bytes: &[u8]) -> Result<[u8; 32], JournalError> {
         let hash = *blake3::hash(bytes).as_bytes();
         let blobs = self.dir.join(BLOB_DIR);
-        let path = blobs.join(hex(&hash));
+        let path = blobs.join(hex::encode(hash));
         if read_blob(&self.dir, &hash).is_ok_and(|b| b.is_some()) {
             return Ok(hash);
         }
@@ -415,7 +462,7 @@ impl JournalWriter {
         if created {
             make_dir(&blobs, self.params.group_readable)?;
         }
-        let tmp = blobs.join(format!("{}.tmp", hex(&hash)));
+        let tmp = blobs.join(format!("{}.tmp", hex::encode(hash)));
         let io = |e| JournalError::io(&tmp, e);
         let mut f = create_file(&tmp, false, self.params.group_readable).map_err(io)?;
         f.write_all(bytes).map_err(io)?;
@@ -584,15 +631,11 @@ impl JournalWriter {
 /// Subdirectory of a journal holding content-addressed blobs.
 pub const BLOB_DIR: &str = "blobs";
 
-fn hex(h: &[u8; 32]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A blob stored with [`JournalWriter::store_blob`] in the journal `dir`:
 /// `Ok(None)` if there is none with this hash, an error if the file does
 /// not hash to its name.
 pub fn read_blob(dir: &Path, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, JournalError> {
-    let path = dir.join(BLOB_DIR).join(hex(hash));
+    let path = dir.join(BLOB_DIR).join(hex::encode(hash));
     match std::fs::read(&path) {
         Ok(bytes) if blake3::hash(&bytes).as_bytes() == hash => Ok(Some(bytes)),
         Ok(_) => Err(JournalError::BlobCorrupt { path }),

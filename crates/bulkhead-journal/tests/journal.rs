@@ -908,3 +908,38 @@ fn journal_files_are_owner_only_unless_group_readable() {
         assert_eq!(mode(&dir.join(BLOB_DIR).join(hex)), fmode);
     }
 }
+
+/// `run.fsync` text: every accepted form round-trips through `Display`, and
+/// the refusals name the text.
+#[test]
+fn fsync_policy_text_round_trips_and_refuses_garbage() {
+    use bulkhead_journal::FsyncPolicy;
+    for (text, policy) in [
+        ("never", FsyncPolicy::Never),
+        ("always", FsyncPolicy::Always),
+        ("every:1", FsyncPolicy::EveryN(1)),
+        ("every:4294967295", FsyncPolicy::EveryN(u32::MAX)),
+        ("every:256:2ms", FsyncPolicy::Group { records: 256, millis: 2 }),
+        ("every:1:65535ms", FsyncPolicy::Group { records: 1, millis: 65_535 }),
+    ] {
+        assert_eq!(text.parse::<FsyncPolicy>(), Ok(policy), "{text}");
+        assert_eq!(policy.to_string(), text);
+    }
+    for bad in [
+        "",
+        "Never",
+        "every:",
+        "every:0",
+        "every:-1",
+        "every:1:0ms",
+        "every:1:65536ms",
+        "every:1:5",
+        "every:1:ms",
+        "every:4294967296",
+        "every:1:2ms:3",
+        " always",
+    ] {
+        let e = bad.parse::<FsyncPolicy>().expect_err(bad);
+        assert!(e.to_string().contains(&format!("`{bad}`")), "{e}");
+    }
+}

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use ed25519_dalek::{Signature, Signer as _};
 
-use crate::{ProvenanceError, SigningKeyFile, TrustedKeys, check_name, fingerprint, from_hex, read_text, to_hex};
+use crate::{ProvenanceError, SigningKeyFile, TrustedKeys, check_name, fingerprint, from_hex, read_text};
 
 pub const CHECKPOINT_TAG: &str = "bulkhead-journal-checkpoint-v1";
 const DOMAIN: &[u8] = b"bulkhead-journal-checkpoint-v1\0";
@@ -68,10 +68,10 @@ impl JournalCheckpoint {
         format!(
             "{CHECKPOINT_TAG}\nrecord {}\nrecord-blake3 {}\nsigner {}\npublic-key {}\nsignature {}\n",
             self.seq,
-            to_hex(&self.record_hash),
+            hex::encode(&self.record_hash),
             self.signer,
-            to_hex(&self.public_key),
-            to_hex(&self.signature)
+            hex::encode(&self.public_key),
+            hex::encode(&self.signature)
         )
     }
 

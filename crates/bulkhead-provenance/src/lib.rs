@@ -97,37 +97,16 @@ impl ProvenanceError {
 
 // ------------------------------------------------------------------ hex
 
-/// Lowercase hex of `bytes`.
-pub fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
 /// Parse exactly `N` bytes of hex (either case).
 pub fn from_hex<const N: usize>(s: &str) -> Result<[u8; N], String> {
     if s.len() != 2 * N {
         return Err(format!("expected {} hex digits, found {}", 2 * N, s.len()));
     }
-    fn nib(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
     let mut out = [0u8; N];
-    for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
-        match (nib(pair[0]), nib(pair[1])) {
-            (Some(h), Some(l)) => out[i] = h << 4 | l,
-            _ => return Err(format!("not a hex digit near position {}", 2 * i)),
-        }
-    }
+    hex::decode_to_slice(s, &mut out).map_err(|e| match e {
+        hex::FromHexError::InvalidHexCharacter { index, .. } => format!("not a hex digit near position {index}"),
+        other => other.to_string(),
+    })?;
     Ok(out)
 }
 
@@ -141,7 +120,7 @@ fn check_name(name: &str) -> Result<(), ProvenanceError> {
 /// Short, stable fingerprint of a public key: the first 16 hex digits of
 /// blake3(public key).
 pub fn fingerprint(public_key: &[u8; 32]) -> String {
-    to_hex(&blake3::hash(public_key).as_bytes()[..8])
+    hex::encode(&blake3::hash(public_key).as_bytes()[..8])
 }
 
 fn message(module_hash: &[u8; 32], signer: &str) -> Vec<u8> {
@@ -207,7 +186,7 @@ impl SigningKeyFile {
 
     /// `bulkhead-secret-key-v1 <name> <hex seed>\n`. Contains the secret.
     pub fn to_text(&self) -> String {
-        format!("{SECRET_KEY_TAG} {} {}\n", self.name, to_hex(&self.key.to_bytes()))
+        format!("{SECRET_KEY_TAG} {} {}\n", self.name, hex::encode(&self.key.to_bytes()))
     }
 
     /// Parse a secret key file's text. `source_name` is used in errors.
@@ -296,7 +275,7 @@ impl PublicKey {
     /// `bulkhead-public-key-v1 <name> <hex>\n` — one line of a trusted keys
     /// file.
     pub fn to_text(&self) -> String {
-        format!("{PUBLIC_KEY_TAG} {} {}\n", self.name, to_hex(&self.key.to_bytes()))
+        format!("{PUBLIC_KEY_TAG} {} {}\n", self.name, hex::encode(&self.key.to_bytes()))
     }
 
     /// Write to a file (overwrites: public keys are not secret).
@@ -392,10 +371,10 @@ impl ModuleSignature {
     pub fn to_text(&self) -> String {
         format!(
             "{SIGNATURE_TAG}\nmodule-blake3 {}\nsigner {}\npublic-key {}\nsignature {}\n",
-            to_hex(&self.module_hash),
+            hex::encode(&self.module_hash),
             self.signer,
-            to_hex(&self.public_key),
-            to_hex(&self.signature)
+            hex::encode(&self.public_key),
+            hex::encode(&self.signature)
         )
     }
 
@@ -521,8 +500,8 @@ pub fn verify_module(
         return Err(ProvenanceError::Tampered {
             module: module.to_string(),
             signer: sig.signer.clone(),
-            expected: to_hex(&sig.module_hash),
-            found: to_hex(&found),
+            expected: hex::encode(&sig.module_hash),
+            found: hex::encode(&found),
         });
     }
     let fp = fingerprint(&sig.public_key);
@@ -592,7 +571,7 @@ mod tests {
     #[test]
     fn hex_round_trips_and_rejects_garbage() {
         let b = [0u8, 1, 0xab, 0xff];
-        assert_eq!(to_hex(&b), "0001abff");
+        assert_eq!(hex::encode(&b), "0001abff");
         assert_eq!(from_hex::<4>("0001ABff"), Ok(b));
         assert!(from_hex::<4>("0001abf").is_err());
         assert!(from_hex::<4>("0001abfg").is_err());

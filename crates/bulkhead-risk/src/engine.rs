@@ -30,18 +30,37 @@ pub enum TradingState {
 }
 
 impl TradingState {
+    /// Every state, in [`TradingState::code`] order: the one table of the
+    /// states' codes and names.
+    pub const ALL: [TradingState; 3] = [TradingState::Active, TradingState::Reducing, TradingState::Halted];
+
     const fn rank(self) -> u8 {
+        self.code()
+    }
+    /// The state's code in journal `STATE` records and metrics: 0 active,
+    /// 1 reducing, 2 halted (also its strictness: higher is stricter).
+    pub const fn code(self) -> u8 {
         match self {
             TradingState::Active => 0,
             TradingState::Reducing => 1,
             TradingState::Halted => 2,
         }
     }
+    /// The state of a [`TradingState::code`], if it is one.
+    pub const fn from_code(code: u8) -> Option<TradingState> {
+        match code {
+            0 => Some(TradingState::Active),
+            1 => Some(TradingState::Reducing),
+            2 => Some(TradingState::Halted),
+            _ => None,
+        }
+    }
+    /// The name operators see (API, dashboard, `journal show`, state history).
     pub const fn name(self) -> &'static str {
         match self {
-            TradingState::Active => "ACTIVE",
-            TradingState::Reducing => "REDUCING",
-            TradingState::Halted => "HALTED",
+            TradingState::Active => "active",
+            TradingState::Reducing => "reducing",
+            TradingState::Halted => "halted",
         }
     }
 }

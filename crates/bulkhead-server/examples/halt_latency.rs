@@ -77,7 +77,7 @@ fn main() {
             let (handle, guard) = start("127.0.0.1:0".parse().unwrap(), store, ServerOptions::default()).unwrap();
             // A live feed of ~1 000 events/s (throttled here rather than with
             // `pace`, whose arithmetic can panic: issue 19 item 1).
-            let mut control = EngineControl::new(handle, runtime, None, "never");
+            let mut control = EngineControl::new(handle, runtime, None, bulkhead_journal::FsyncPolicy::Never);
             control.publish(&engine);
             tx.send(guard.local_addr()).unwrap();
             while !stop.load(Ordering::Relaxed) {

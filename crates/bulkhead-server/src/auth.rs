@@ -281,9 +281,7 @@ impl TokenStore {
         getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
         let mut plaintext = String::with_capacity(67);
         plaintext.push_str("bh_");
-        for b in bytes {
-            plaintext.push_str(&format!("{b:02x}"));
-        }
+        plaintext.push_str(&hex::encode(bytes));
         let entry =
             TokenEntry { name: name.to_string(), role, hash: hash_token(&plaintext), created: Some(utc_now_rfc3339()) };
         Ok((plaintext, entry))

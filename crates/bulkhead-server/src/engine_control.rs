@@ -31,6 +31,7 @@ use crate::{
 use bulkhead_abi::Reason;
 use bulkhead_engine::command::{ModuleRef, SignerRef};
 use bulkhead_engine::{Actor, Command as EngineCommand, Engine, Observed, Outcome, Status};
+use bulkhead_journal::FsyncPolicy;
 use bulkhead_model::Instrument;
 use bulkhead_provenance::Signer;
 use bulkhead_provenance::{ProvenanceError, TrustedKeys};
@@ -59,7 +60,7 @@ pub struct EngineControl {
     pace: Option<f64>,
     wall_start: Option<(Instant, u64)>,
     last_publish: (u64, Instant),
-    fsync: String,
+    fsync: FsyncPolicy,
     phase: &'static str,
     /// The run only runs signed modules (`run.trusted_keys`): an unsigned
     /// module may not come in through the API either.
@@ -119,7 +120,7 @@ pub fn pacing(elapsed: Duration, since_first_ns: u64, pace: f64) -> (Duration, D
 }
 
 impl EngineControl {
-    pub fn new(handle: ControlHandle, runtime: Arc<SandboxRuntime>, pace: Option<f64>, fsync: &str) -> Self {
+    pub fn new(handle: ControlHandle, runtime: Arc<SandboxRuntime>, pace: Option<f64>, fsync: FsyncPolicy) -> Self {
         let fsync_hist = handle.metrics().journal_fsync();
         EngineControl {
             lag_ns: 0,
@@ -138,7 +139,7 @@ impl EngineControl {
             pace: pace.filter(|p| *p > 0.0),
             wall_start: None,
             last_publish: (0, Instant::now()),
-            fsync: fsync.to_string(),
+            fsync,
             phase: "running",
             trusted: None,
             stop: None,
@@ -544,7 +545,11 @@ impl EngineControl {
         let outcome = engine.execute(&command, &p.actor)?;
         Ok(match outcome {
             Outcome::Started { module_blake3, status } => {
-                format!("strategy `{name}` now runs module {}{signed}{}", hex(&module_blake3), start_note(&status))
+                format!(
+                    "strategy `{name}` now runs module {}{signed}{}",
+                    hex::encode(module_blake3),
+                    start_note(&status)
+                )
             }
             other => answer(&command, &other),
         })
@@ -553,7 +558,7 @@ impl EngineControl {
     /// Build and publish a snapshot of the engine now.
     pub fn publish(&mut self, engine: &Engine) {
         self.last_publish = (engine.events(), Instant::now());
-        let mut snap = snapshot(engine, self.phase, self.pace, &self.fsync);
+        let mut snap = snapshot(engine, self.phase, self.pace, self.fsync);
         snap.engine.event_lag_ns = self.lag_ns;
         snap.engine.observed_dropped = self.observed_dropped;
         snap.decisions = self.decisions.iter().cloned().collect();
@@ -607,7 +612,7 @@ fn answer(command: &EngineCommand, outcome: &Outcome) -> String {
         (
             EngineCommand::Halt(s) | EngineCommand::Reduce(s) | EngineCommand::Resume(s),
             Outcome::State { state, cancelled },
-        ) => format!("{s}: {}{}", state_name(*state), cancel_note(*cancelled)),
+        ) => format!("{s}: {}{}", state.name(), cancel_note(*cancelled)),
         (EngineCommand::MassCancel(s), Outcome::Cancelled(n)) => format!("{s}: {n} open orders cancelled"),
         (EngineCommand::Restart { strategy }, Outcome::Started { status, .. }) => {
             format!("strategy `{strategy}` restarted{}", start_note(status))
@@ -636,10 +641,6 @@ fn cancel_note(n: usize) -> String {
     if n == 0 { String::new() } else { format!(", {n} open orders cancelled") }
 }
 
-fn state_name(s: RiskState) -> &'static str {
-    bulkhead_engine::engine::trading_state_name(s)
-}
-
 fn to_state(s: RiskState) -> TradingState {
     match s {
         RiskState::Active => TradingState::Active,
@@ -648,12 +649,8 @@ fn to_state(s: RiskState) -> TradingState {
     }
 }
 
-fn hex(h: &[u8]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The engine as the control plane shows it.
-pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: &str) -> Snapshot {
+pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: FsyncPolicy) -> Snapshot {
     let instruments: &[Instrument] = engine.instruments();
     let mut snap = Snapshot {
         event_time_ns: engine.now_ns(),
@@ -690,7 +687,7 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: &str) ->
             name: r.name.clone(),
             state,
             state_cause: r.history.last().map(|c| c.reason.clone()),
-            module_hash: r.module_hash.map(|h| hex(&h)),
+            module_hash: r.module_hash.map(|h| hex::encode(h)),
             resources: Resources {
                 events: r.stats.events,
                 callbacks: r.stats.callbacks,
@@ -755,8 +752,8 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: &str) ->
         records,
         bytes,
         segments,
-        last_hash: hex(&last_hash),
-        fsync: fsync.into(),
+        last_hash: hex::encode(last_hash),
+        fsync: fsync.to_string(),
         fsyncs: f.count,
         fsync_total_ns: f.total_ns,
         fsync_max_ns: f.max_ns,

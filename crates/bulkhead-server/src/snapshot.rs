@@ -49,9 +49,9 @@ pub enum TradingState {
 impl TradingState {
     pub fn as_str(self) -> &'static str {
         match self {
-            TradingState::Active => "active",
-            TradingState::Reducing => "reducing",
-            TradingState::Halted => "halted",
+            TradingState::Active => bulkhead_risk::TradingState::Active.name(),
+            TradingState::Reducing => bulkhead_risk::TradingState::Reducing.name(),
+            TradingState::Halted => bulkhead_risk::TradingState::Halted.name(),
             TradingState::Quarantined => "quarantined",
         }
     }

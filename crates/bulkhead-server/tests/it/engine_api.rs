@@ -5,7 +5,7 @@
 use crate::common;
 
 use bulkhead_engine::{DataPlan, Engine, LoadedConfig, PreparedRun, Status, prepare_run, records};
-use bulkhead_journal::JournalReader;
+use bulkhead_journal::{FsyncPolicy, JournalReader};
 use bulkhead_risk::{Scope, TradingState};
 use bulkhead_server::engine_control::EngineControl;
 use bulkhead_server::{Role, ServerOptions, TokenStore, start};
@@ -51,7 +51,7 @@ fn live(cfg: &LoadedConfig) -> Live {
     let addr = guard.local_addr();
     Live {
         engine,
-        control: EngineControl::new(handle, runtime, None, "never"),
+        control: EngineControl::new(handle, runtime, None, FsyncPolicy::Never),
         source,
         addr,
         _guard: guard,
@@ -240,7 +240,7 @@ fn hot_deploy_in_a_signed_run_needs_a_trusted_signature() {
     assert!(r.text().contains("signed by desk-1"), "{}", r.text());
     l.step(u64::MAX);
     l.engine.finish().unwrap();
-    let key_hex = bulkhead_provenance::to_hex(&desk.public_key().to_bytes());
+    let key_hex = hex::encode(&desk.public_key().to_bytes());
     let recs = journal(a.path());
     let commands: Vec<String> = recs
         .iter()
@@ -371,7 +371,7 @@ fn an_admin_changes_a_limit_and_the_next_order_over_it_is_refused() {
 fn metrics_after_a_run_have_per_strategy_callback_latency_histograms() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = demo(tmp.path(), 3_000);
-    cfg.raw.run.fsync = "every:500".into();
+    cfg.fsync = FsyncPolicy::EveryN(500);
     let mut l = live(&cfg);
     l.step(u64::MAX);
     l.control.finished(&mut l.engine);
@@ -688,7 +688,7 @@ fn a_refused_deploy_or_restart_changes_nothing_and_journals_nothing() {
 fn metrics_have_the_journal_fsync_histogram_size_and_event_lag() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = demo(tmp.path(), 2_000);
-    cfg.raw.run.fsync = "every:200".into();
+    cfg.fsync = FsyncPolicy::EveryN(200);
     let mut l = live(&cfg);
     let before = l.engine.journal_fsync_stats().count;
     l.step(u64::MAX);
@@ -720,7 +720,7 @@ fn metrics_have_the_journal_fsync_histogram_size_and_event_lag() {
     let cfg = demo(tmp.path(), 500);
     let PreparedRun { mut engine, runtime, mut source, .. } = prepare_run(&cfg).unwrap();
     let (handle, client) = bulkhead_server::channel(&ServerOptions::default());
-    let mut control = EngineControl::new(handle, runtime, Some(1e6), "never");
+    let mut control = EngineControl::new(handle, runtime, Some(1e6), bulkhead_journal::FsyncPolicy::Never);
     let began = std::time::Instant::now();
     while let Some(ev) = source.next_event().unwrap() {
         control.before_event(&mut engine, ev.ts_ns);

@@ -95,7 +95,8 @@ pub fn start_live(opts: LiveOptions) -> Live {
             let bulkhead_engine::PreparedRun { mut engine, runtime, mut source, .. } =
                 bulkhead_engine::prepare_run(&cfg).expect("prepare the demo run");
             let (handle, guard) = start("127.0.0.1:0".parse().unwrap(), store, server).expect("start server");
-            let mut control = engine_control::EngineControl::new(handle, runtime, pace, "never");
+            let mut control =
+                engine_control::EngineControl::new(handle, runtime, pace, bulkhead_journal::FsyncPolicy::Never);
             control.publish(&engine);
             let _ = ready_tx.send(guard.local_addr());
             while !stop.load(Ordering::SeqCst) {

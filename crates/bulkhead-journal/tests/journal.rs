@@ -875,7 +875,7 @@ fn torn_last_record_is_cut_and_the_rest_kept() {
 #[test]
 fn a_torn_tail_in_an_earlier_segment_is_refused() {
     let (_t, dir, recs) = fixture();
-    let first_seg_last = recs.iter().filter(|r| r.segment == 0).next_back().unwrap();
+    let first_seg_last = recs.iter().rfind(|r| r.segment == 0).unwrap();
     let p = seg(&dir, 0);
     fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(first_seg_last.offset + 30).unwrap();
     let e = refused(&dir);

@@ -68,10 +68,10 @@ impl JournalCheckpoint {
         format!(
             "{CHECKPOINT_TAG}\nrecord {}\nrecord-blake3 {}\nsigner {}\npublic-key {}\nsignature {}\n",
             self.seq,
-            hex::encode(&self.record_hash),
+            hex::encode(self.record_hash),
             self.signer,
-            hex::encode(&self.public_key),
-            hex::encode(&self.signature)
+            hex::encode(self.public_key),
+            hex::encode(self.signature)
         )
     }
 

@@ -186,7 +186,7 @@ impl SigningKeyFile {
 
     /// `bulkhead-secret-key-v1 <name> <hex seed>\n`. Contains the secret.
     pub fn to_text(&self) -> String {
-        format!("{SECRET_KEY_TAG} {} {}\n", self.name, hex::encode(&self.key.to_bytes()))
+        format!("{SECRET_KEY_TAG} {} {}\n", self.name, hex::encode(self.key.to_bytes()))
     }
 
     /// Parse a secret key file's text. `source_name` is used in errors.
@@ -275,7 +275,7 @@ impl PublicKey {
     /// `bulkhead-public-key-v1 <name> <hex>\n` — one line of a trusted keys
     /// file.
     pub fn to_text(&self) -> String {
-        format!("{PUBLIC_KEY_TAG} {} {}\n", self.name, hex::encode(&self.key.to_bytes()))
+        format!("{PUBLIC_KEY_TAG} {} {}\n", self.name, hex::encode(self.key.to_bytes()))
     }
 
     /// Write to a file (overwrites: public keys are not secret).
@@ -371,10 +371,10 @@ impl ModuleSignature {
     pub fn to_text(&self) -> String {
         format!(
             "{SIGNATURE_TAG}\nmodule-blake3 {}\nsigner {}\npublic-key {}\nsignature {}\n",
-            hex::encode(&self.module_hash),
+            hex::encode(self.module_hash),
             self.signer,
-            hex::encode(&self.public_key),
-            hex::encode(&self.signature)
+            hex::encode(self.public_key),
+            hex::encode(self.signature)
         )
     }
 
@@ -500,8 +500,8 @@ pub fn verify_module(
         return Err(ProvenanceError::Tampered {
             module: module.to_string(),
             signer: sig.signer.clone(),
-            expected: hex::encode(&sig.module_hash),
-            found: hex::encode(&found),
+            expected: hex::encode(sig.module_hash),
+            found: hex::encode(found),
         });
     }
     let fp = fingerprint(&sig.public_key);
@@ -571,7 +571,7 @@ mod tests {
     #[test]
     fn hex_round_trips_and_rejects_garbage() {
         let b = [0u8, 1, 0xab, 0xff];
-        assert_eq!(hex::encode(&b), "0001abff");
+        assert_eq!(hex::encode(b), "0001abff");
         assert_eq!(from_hex::<4>("0001ABff"), Ok(b));
         assert!(from_hex::<4>("0001abf").is_err());
         assert!(from_hex::<4>("0001abfg").is_err());

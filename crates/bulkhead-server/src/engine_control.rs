@@ -687,7 +687,7 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: FsyncPol
             name: r.name.clone(),
             state,
             state_cause: r.history.last().map(|c| c.reason.clone()),
-            module_hash: r.module_hash.map(|h| hex::encode(h)),
+            module_hash: r.module_hash.map(hex::encode),
             resources: Resources {
                 events: r.stats.events,
                 callbacks: r.stats.callbacks,
@@ -809,14 +809,13 @@ mod pacing_tests {
             let elapsed = Duration::new(secs, nanos);
             let (wait, lag) = pacing(elapsed, since, pace);
             prop_assert!(wait.is_zero() || lag.is_zero());
-            if pace.is_finite() && pace > 0.0 {
-                if let Ok(due) = Duration::try_from_secs_f64(since as f64 / 1e9 / pace) {
+            if pace.is_finite() && pace > 0.0
+                && let Ok(due) = Duration::try_from_secs_f64(since as f64 / 1e9 / pace) {
                     match due.checked_sub(elapsed) {
                         Some(w) => prop_assert_eq!((wait, lag), (w, Duration::ZERO)),
                         None => prop_assert_eq!((wait, lag), (Duration::ZERO, elapsed.checked_sub(due).unwrap())),
                     }
                 }
-            }
         }
     }
 }

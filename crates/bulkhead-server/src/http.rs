@@ -959,7 +959,7 @@ async fn deploy(
                     SIGNATURE_HEADER,
                     format!(
                         "the signature is for module blake3 {}, the body is module blake3 {}",
-                        hex::encode(&sig.module_hash),
+                        hex::encode(sig.module_hash),
                         module_hash.to_hex()
                     ),
                 ));
@@ -974,7 +974,7 @@ async fn deploy(
     });
     if let Some(sig) = &signature {
         target["signer"] = json!(sig.signer);
-        target["public_key"] = json!(hex::encode(&sig.public_key));
+        target["public_key"] = json!(hex::encode(sig.public_key));
     }
     // The engine compiles the module off its thread (under the runtime's
     // compile budget) and answers once it is applied or refused.

@@ -252,7 +252,7 @@ impl PnlHistory {
         let kept = self.offsets_ns.len();
         // The last kept point is dropped when `kept` is even: the next one
         // is due `stride` samples earlier than it would have been.
-        if kept % 2 == 0 {
+        if kept.is_multiple_of(2) {
             self.since_kept += self.stride;
         }
         every_other(&mut self.offsets_ns);

@@ -240,7 +240,7 @@ fn hot_deploy_in_a_signed_run_needs_a_trusted_signature() {
     assert!(r.text().contains("signed by desk-1"), "{}", r.text());
     l.step(u64::MAX);
     l.engine.finish().unwrap();
-    let key_hex = hex::encode(&desk.public_key().to_bytes());
+    let key_hex = hex::encode(desk.public_key().to_bytes());
     let recs = journal(a.path());
     let commands: Vec<String> = recs
         .iter()

@@ -21,16 +21,15 @@ use std::time::{Duration, Instant};
 
 /// Raise the soft open-files limit to `want` (at most the hard limit).
 fn raise_nofile(want: u64) {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: plain libc calls on a local struct.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        if lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-        }
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    let max = lim.maximum.unwrap_or(u64::MAX);
+    if lim.current.is_some_and(|c| c < want) {
+        lim.current = Some(want.min(max));
+        setrlimit(Resource::Nofile, lim).expect("setrlimit(RLIMIT_NOFILE)");
     }
-    assert!(lim.rlim_cur >= want, "RLIMIT_NOFILE hard limit {} is below the {want} this test needs", lim.rlim_max);
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    assert!(now >= want, "RLIMIT_NOFILE hard limit {max} is below the {want} this test needs");
 }
 
 /// True once the peer closed `s` (EOF or reset), false while it is open;

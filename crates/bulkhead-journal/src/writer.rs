@@ -378,7 +378,10 @@ impl JournalWriter {
             return Err(self.poison(e));
         }
         self.last_hash = hash;
-        self.next_seq += 1;
+        // Invariant: sequence numbers are dense and strictly increasing (the
+        // reader and resume rely on it); `seq` was `next_seq` above.
+        debug_assert_eq!(seq, self.next_seq);
+        self.next_seq = seq + 1;
         self.seg_len += rec_len;
         self.seg_records += 1;
         self.total_bytes += rec_len;
@@ -583,6 +586,8 @@ impl JournalWriter {
                 self.samples_dropped += 1;
             }
         }
+        // Invariant: the durable prefix only grows, and never past the records written.
+        debug_assert!(self.durable_seq <= self.next_seq, "durable seq {} past next {}", self.durable_seq, self.next_seq);
         self.durable_seq = self.next_seq;
         Ok(())
     }

@@ -82,6 +82,12 @@ impl Driver {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
     }
+    /// Run `script` in the page and return its value: one synchronous read,
+    /// so it cannot see half of a re-render (element ids can go stale
+    /// between two WebDriver requests).
+    fn script(&self, script: &str) -> Value {
+        self.s("POST", "/execute/sync", Some(json!({"script": script, "args": []}))).unwrap_or(Value::Null)
+    }
     fn click(&self, el: &str) -> Result<(), String> {
         self.s("POST", &format!("/element/{el}/click"), Some(json!({}))).map(|_| ())
     }
@@ -402,10 +408,19 @@ fn a_flood_of_identical_rejects_is_one_log_line_with_a_count() {
         Some(br#"{"field":"max_order_qty","value":"0.005"}"#),
     );
     assert_eq!(r.status, 200, "{}", r.text());
+    // The log re-renders every 100 ms (replacing its elements), so each
+    // line's text and count are read together, in the page, in one step.
     let r2 = |d: &Driver| -> Vec<(String, u64)> {
-        d.find_all("[data-testid=log-reject]")
+        let lines = d.script(
+            "return Array.from(document.querySelectorAll('[data-testid=log-reject]'))\
+             .map(e => [e.textContent, Number(e.getAttribute('data-count'))]);",
+        );
+        lines
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
             .iter()
-            .map(|e| (d.text(e), d.attr(e, "data-count").and_then(|c| c.parse().ok()).unwrap_or(0)))
+            .filter_map(|l| Some((l[0].as_str()?.to_string(), l[1].as_u64()?)))
             .filter(|(t, _)| t.contains("market-maker") && t.contains("R2_MAX_ORDER_QTY"))
             .collect()
     };
@@ -424,16 +439,32 @@ fn a_flood_of_identical_rejects_is_one_log_line_with_a_count() {
     assert!(all <= 300, "{all} log lines");
     screenshot(&d, "flood");
     // Never more than the engine decided (the count is of streamed rejects).
-    let v = request(
-        live.addr,
-        "GET",
-        "/api/v1/decisions?strategy=market-maker&reason=R2_MAX_ORDER_QTY&limit=10000",
-        Some(&live.tokens.viewer),
-        None,
-    )
-    .json();
-    let decided = v["decisions"].as_array().unwrap().len() as u64;
-    assert!(*shown <= decided, "the page counted {shown} rejects, the engine decided {decided}");
+    // The stream is immediate but the snapshot the API reads is published
+    // every 100 ms, so stop the flood (halt everything: later quotes are
+    // refused as halted, not R2) and compare once both counts have settled.
+    let r = request(live.addr, "POST", "/api/v1/halt", Some(&live.tokens.operator), Some(br#"{"scope":"global"}"#));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let decided = || {
+        let v = request(
+            live.addr,
+            "GET",
+            "/api/v1/decisions?strategy=market-maker&reason=R2_MAX_ORDER_QTY&limit=10000",
+            Some(&live.tokens.viewer),
+            None,
+        )
+        .json();
+        v["decisions"].as_array().map_or(0, Vec::len) as u64
+    };
+    let mut last = (0, 0);
+    let mut steady = 0;
+    let (shown, decided) = d.wait("the page's and the engine's counts to settle", 20, |d| {
+        let now = (r2(d).first().map_or(0, |l| l.1), decided());
+        steady = if now == last { steady + 1 } else { 0 };
+        last = now;
+        (steady >= 5).then_some(now)
+    });
+    assert!(shown >= count, "the count never goes down: {shown} after {count}");
+    assert!(shown <= decided, "the page counted {shown} rejects, the engine decided {decided}");
     drop(d);
     live.stop();
 }

@@ -780,10 +780,14 @@ impl Sandbox {
                     limit,
                 }));
             }
-            let on_events = self.on_events_fn.clone();
             let st = &mut self.store.data_mut().stats;
             st.callbacks = st.callbacks.saturating_add(1);
-            let code = self.call(host, "bulkhead_on_events", |s| on_events.call(s, batch.len() as i32))?;
+            // Borrow the typed function beside the store rather than clone
+            // it: a clone re-registers its type (atomic refcounts), a
+            // fifth of an empty crossing.
+            let (on_events, n) = (&self.on_events_fn, batch.len() as i32);
+            let r = enter(&mut self.store, &self.limits, host, "bulkhead_on_events", true, |s| on_events.call(s, n));
+            let code = r.map_err(|fault| self.freeze(fault))?;
             if code != 0 {
                 return Err(self.freeze(Fault::GuestError { callback: "bulkhead_on_events", code }));
             }
@@ -835,29 +839,33 @@ impl Sandbox {
         fault
     }
 
-    /// One guest call under fresh fuel / deadline / host-call budget, with the
-    /// host lent for its duration; traps become typed faults.
+    /// One guest call (see [`enter`]); a fault freezes the sandbox.
     fn call<R>(
         &mut self,
         host: &mut dyn HostApi,
         what: &'static str,
         f: impl FnOnce(&mut Store<StoreData>) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
-        let began = Instant::now();
-        let callback = what == "bulkhead_on_events";
-        if let Err(fault) = arm(&mut self.store, &self.limits, callback) {
-            return Err(self.freeze(fault));
-        }
-        let r = with_host(&mut self.store, host, f);
-        account(&mut self.store, began, callback);
-        match r {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                let fault = classify(&e, &self.store, &self.limits, |e| Fault::Trap { code: format!("{what}: {e:#}") });
-                Err(self.freeze(fault))
-            }
-        }
+        enter(&mut self.store, &self.limits, host, what, false, f).map_err(|fault| self.freeze(fault))
     }
+}
+
+/// One guest call under fresh fuel / deadline / host-call budget, with the
+/// host lent for its duration; traps become typed faults. `callback` marks
+/// `bulkhead_on_events` (market-event fuel, the wall-time histogram).
+fn enter<R>(
+    store: &mut Store<StoreData>,
+    limits: &Limits,
+    host: &mut dyn HostApi,
+    what: &'static str,
+    callback: bool,
+    f: impl FnOnce(&mut Store<StoreData>) -> wasmtime::Result<R>,
+) -> Result<R, Fault> {
+    let began = Instant::now();
+    arm(store, limits, callback)?;
+    let r = with_host(store, host, f);
+    account(store, began, callback);
+    r.map_err(|e| classify(&e, store, limits, |e| Fault::Trap { code: format!("{what}: {e:#}") }))
 }
 
 /// Epoch ticks for a deadline: round up to whole ticks, plus one because the

@@ -1,0 +1,86 @@
+//! The cost of one empty guest call (`bulkhead_on_events` of a module that
+//! returns at once): fuel and deadline armed, one event written into the
+//! guest buffer, the call, the accounting. With 1 instance, and with the
+//! calls spread round-robin over 1 000 instances (each call then touches a
+//! different store, vmctx and linear memory, as a 1 000-strategy run does).
+//!
+//! `cargo bench -p bulkhead-sandbox --bench crossing`
+
+use std::hint::black_box;
+
+use bulkhead_abi::{Event, EventKind, HostApi, OpenOrderRecord, OrderRequest, PositionRecord};
+use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const EMPTY: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "bulkhead_abi_version") (result i32) (i32.const 1))
+  (func (export "bulkhead_buffer") (param i32) (result i32) (i32.const 1024))
+  (func (export "bulkhead_init") (param i32) (result i32) (i32.const 0))
+  (func (export "bulkhead_on_events") (param i32) (result i32) (i32.const 0)))"#;
+
+struct NullHost;
+
+impl HostApi for NullHost {
+    fn submit_order(&mut self, _req: &OrderRequest) -> i64 {
+        -1
+    }
+    fn cancel_order(&mut self, _id: u64) -> i32 {
+        -1
+    }
+    fn cancel_all(&mut self, _instrument: Option<u32>) -> i32 {
+        0
+    }
+    fn position(&mut self, _instrument: u32, _out: &mut PositionRecord) -> i32 {
+        -1
+    }
+    fn open_orders(&mut self, _out: &mut [OpenOrderRecord]) -> i32 {
+        0
+    }
+    fn set_timer(&mut self, _at_ns: u64, _token: u64) -> i32 {
+        -1
+    }
+    fn log(&mut self, _level: i32, _msg: &[u8]) -> i32 {
+        0
+    }
+}
+
+fn instances(rt: &SandboxRuntime, n: usize) -> Vec<Sandbox> {
+    let module = rt.load("empty.wasm", &wat::parse_str(EMPTY).unwrap()).unwrap();
+    let limits = Limits { deadline_us: 1_000_000, ..Limits::default() };
+    (0..n).map(|_| rt.instantiate(&module, &limits, &[], 0, &mut NullHost).unwrap()).collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = SandboxRuntime::new().unwrap();
+    let event = Event {
+        kind: EventKind::Trade,
+        side: None,
+        flags: 0,
+        instrument: 1,
+        ts_ns: 1,
+        id: 1,
+        tag: 0,
+        price: 100,
+        qty: 1,
+        a: 0,
+        b: 0,
+    };
+    let mut g = c.benchmark_group("empty_crossing");
+    g.throughput(Throughput::Elements(1));
+    for n in [1, 1_000] {
+        let mut sbs = instances(&rt, n);
+        let mut i = 0;
+        g.bench_function(format!("{n}_instances"), |b| {
+            b.iter(|| {
+                let sb = &mut sbs[i];
+                i = if i + 1 == n { 0 } else { i + 1 };
+                sb.on_events(black_box(std::slice::from_ref(&event)), 1, &mut NullHost).unwrap();
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

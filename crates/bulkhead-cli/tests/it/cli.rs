@@ -186,6 +186,50 @@ fn module_cache_compiles_once_then_loads_from_cache() {
     assert!(out.contains(": 3 loaded from cache, 0 compiled, 0 written"), "{out}");
 }
 
+/// Issue 13 §4 end to end: whoever can write the cache directory swaps the
+/// entries round (each strategy's artifact under another's name) and links
+/// one to a device. The next run refuses every entry, compiles from the
+/// module bytes, says so, and journals exactly what the clean run did; the
+/// journal replays IDENTICAL.
+#[test]
+fn a_poisoned_module_cache_changes_nothing_the_run_journals() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = demo_variant(dir.path(), |t| t);
+    let journal = dir.path().join("out/demo.journal/00000000.bhj");
+    let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": 0 loaded from cache, 3 compiled, 3 written"), "{out}");
+    let clean = std::fs::read(&journal).unwrap();
+
+    let cache = dir.path().join("out/module-cache");
+    let mut entries: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    entries.sort();
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    let bytes: Vec<Vec<u8>> = entries.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    // Rotate: entry i now holds entry i+1's (valid, MAC'd) artifact.
+    for (i, p) in entries.iter().enumerate().skip(1) {
+        std::fs::write(p, &bytes[(i + 1) % bytes.len()]).unwrap();
+    }
+    std::fs::remove_file(&entries[0]).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &entries[0]).unwrap();
+
+    let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": 0 loaded from cache, 3 compiled") && out.contains(" 3 refused"), "{out}");
+    assert!(err.contains("warning: module cache: 3 entries refused"), "{err}");
+    assert!(std::fs::read(&journal).unwrap() == clean, "a poisoned cache changed the journal");
+
+    let modules = root().join("strategies/wasm");
+    let j = dir.path().join("out/demo.journal");
+    let (code, out, err) = bulkhead(&["journal", "replay", j.to_str().unwrap(), "--modules", modules.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("IDENTICAL"), "{out}");
+}
+
 #[test]
 fn tokens_are_added_listed_and_revoked_in_the_file() {
     let dir = tempfile::tempdir().unwrap();

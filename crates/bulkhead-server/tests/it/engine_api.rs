@@ -607,7 +607,8 @@ impl bulkhead_engine::NativeStrategy for Idle {
 }
 
 /// Nothing half-applied: a deploy whose module breaks the import rules is a
-/// 422 naming the module and the import, and a restart or deploy of a
+/// 422 naming the module and the import, one over the module limits a 422
+/// naming the item and the limit, and a restart or deploy of a
 /// native strategy a 409, each before anything is journalled, with the
 /// running strategy untouched. A deploy that is accepted but whose new
 /// instance faults while starting (a looping `start` function) is applied:
@@ -638,6 +639,17 @@ fn a_refused_deploy_or_restart_changes_nothing_and_journals_nothing() {
     assert_eq!((r.status, r.json()["field"].as_str()), (422, Some("module")), "{}", r.text());
     let err = r.json()["error"].as_str().unwrap().to_string();
     assert!(err.contains("market-maker (deployed)") && err.contains("bulkhead::now"), "{err}");
+    // Over the module limits (a compile bomb in miniature: more functions
+    // than `max_functions`): refused before compiling, naming the module,
+    // the item and the limit.
+    let bomb = wat::parse_str(format!("(module {})", "(func)".repeat(10_001))).unwrap();
+    let r = l.call("POST", "/api/v1/strategies/market-maker/deploy", &admin, &bomb);
+    assert_eq!((r.status, r.json()["field"].as_str()), (422, Some("module")), "{}", r.text());
+    let err = r.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        err.contains("market-maker (deployed)") && err.contains("10001 functions") && err.contains("max_functions"),
+        "{err}"
+    );
     let wasm = std::fs::read(root.join("strategies/wasm/momentum.wasm")).unwrap();
     for (path, body) in [("idle/restart", &b""[..]), ("idle/deploy", &wasm[..])] {
         let r = l.call("POST", &format!("/api/v1/strategies/{path}"), &admin, body);

@@ -31,10 +31,17 @@ fn check(what: &str, got: f64, reference: &str) -> f64 {
     rel
 }
 
+/// (S, K, T, σ, r, reference values as 25-digit decimal strings).
+type BsCase = (f64, f64, f64, f64, f64, [&'static str; 6]);
+/// (kind, F, K, T, σ, r, reference values).
+type B76Case = (OptionType, f64, f64, f64, f64, f64, [&'static str; 5]);
+/// (kind, F, K, T, σ, r, the exact f64 bits of price, delta, gamma, vega, theta).
+type Pinned = (OptionType, f64, f64, f64, f64, f64, [u64; 5]);
+
 /// Black-Scholes (S, K, T, σ, r) → [call, put, call delta, put delta, gamma, vega]
 /// (vega per 1.00 of vol).
 #[rustfmt::skip]
-const BLACK_SCHOLES: [(f64, f64, f64, f64, f64, [&str; 6]); 8] = [
+const BLACK_SCHOLES: [BsCase; 8] = [
     (42.0, 40.0, 0.5, 0.2, 0.1, ["4.759422392871533395065238", "0.8085993729000936531145701", "0.7791312909426689359026979", "-0.2208687090573310640973021", "0.04996267040591185346870229", "8.8134150596028514411219"]),
     (49.0, 50.0, 0.38461538461538464, 0.2, 0.05, ["2.400527323271714743926152", "2.448175441281849637842778", "0.5216046610663963979301842", "-0.4783953389336036020698158", "0.06554403934784439212031542", "12.10547988262880022712266"]),
     (100.0, 100.0, 1.0, 0.2, 0.05, ["10.45058357218556734600152", "5.573526022256967991124851", "0.6368306511756190733062623", "-0.3631693488243809266937377", "0.01876201734584689284075477", "37.5240346916937877645119"]),
@@ -74,7 +81,7 @@ fn black_scholes_matches_50_digit_references() {
 /// Black-76 (kind, F, K, T, σ, r) → [price, delta, gamma, vega, theta]
 /// (vega per 1.00 of vol, theta per year).
 #[rustfmt::skip]
-const BLACK_76: [(OptionType, f64, f64, f64, f64, f64, [&str; 5]); 8] = [
+const BLACK_76: [B76Case; 8] = [
     (Call, 19.0, 19.0, 0.75, 0.28, 0.1, ["1.701050725236267293132606", "0.5086362359336518992595544", "0.07974503467912113310912417", "6.045471079024173676301662", "-0.958382862227552454876127"]),
     (Put, 19.0, 19.0, 0.75, 0.28, 0.1, ["1.701050725236267293132606", "-0.4191072503949009890946804", "0.07974503467912113310912417", "6.045471079024173676301662", "-0.958382862227552454876127"]),
     (Call, 60000.0, 70000.0, 0.1, 0.8, 0.0, ["2711.918860304598380114463", "0.3146036233519779411398284", "0.00002339072603620354004503466", "6736.529098426620280874952", "-26946.11639370648112349981"]),
@@ -107,7 +114,7 @@ fn black_76_matches_50_digit_references() {
 /// The exact bits of price, delta, gamma, vega and theta for a few cases.
 #[test]
 fn results_are_pinned_to_the_bit() {
-    let pinned: [(OptionType, f64, f64, f64, f64, f64, [u64; 5]); 4] = PINNED;
+    let pinned: [Pinned; 4] = PINNED;
     let mut bad = Vec::new();
     for (kind, f, k, t, vol, r, bits) in pinned {
         let g = black76::greeks(kind, f, k, t, vol, r);
@@ -120,7 +127,7 @@ fn results_are_pinned_to_the_bit() {
 }
 
 #[rustfmt::skip]
-const PINNED: [(OptionType, f64, f64, f64, f64, f64, [u64; 5]); 4] = [
+const PINNED: [Pinned; 4] = [
     (Call, 19.0, 19.0, 0.75, 0.28, 0.1, [0x3ffb3780f71ba138, 0x3fe046bf7fdca88e, 0x3fb46a2babf71814, 0x40182e8ff8754a66, 0xbfeeab12894a0e03]),
     (Put, 100.0, 90.0, 0.5, 0.3, 0.05, [0x400f216e751b4896, 0xbfd10fd7a702524c, 0x3f8f53234d311437, 0x4036f1645b09724e, 0xc01ac0d5aa510dbf]),
     // The R9 scenario's call (engine tests): F = 65 000.05, K = 70 000, 0.1 y, σ = 50 %.

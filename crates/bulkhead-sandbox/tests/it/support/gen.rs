@@ -189,7 +189,7 @@ pub fn heavy_body(bytes: usize, locals: u32, branchy: bool, seed: u64) -> Body {
     let mut depth = 0u32;
     let mut stmt = 0u64;
     while code.len() < bytes {
-        if branchy && stmt % 4 == 0 {
+        if branchy && stmt.is_multiple_of(4) {
             if depth < 16 && r.below(2) == 0 {
                 // loop ... (closed later with a br_if back edge)
                 code.push(0x03);

@@ -2,7 +2,7 @@
 
 mod commands;
 
-use crate::records::{self, Payload};
+use crate::records::{self, Record};
 use crate::venues::Venues;
 use bulkhead_abi::{
     Breach, Event, EventKind, HostApi, HostBudget, MAX_BATCH, OpenOrderRecord, OrderRequest, PositionRecord, Reason,
@@ -37,6 +37,8 @@ pub enum EngineError {
     Journal(#[from] JournalError),
     #[error("market data: {0}")]
     Data(#[from] DataError),
+    #[error("journal record: {0}")]
+    Record(#[from] records::EncodeError),
     #[error("strategy `{name}`: {message}")]
     Strategy { name: String, message: String },
     #[error(
@@ -484,13 +486,21 @@ impl JournalSink {
             }
         }
     }
-    /// Header bytes then a variable-length tail, via the reusable scratch buffer.
-    fn write_var(&mut self, kind: u16, head: &[u8], tail: &[u8]) -> u64 {
+    /// Encode `rec` into the reusable scratch buffer and write it. A record
+    /// that cannot be encoded latches an error like a failed write (the run
+    /// stops at the next check) and is not written.
+    fn record(&mut self, rec: &Record<'_>) -> u64 {
+        if self.error.is_some() {
+            return u64::MAX;
+        }
         let mut buf = std::mem::take(&mut self.scratch);
-        buf.clear();
-        buf.extend_from_slice(head);
-        buf.extend_from_slice(tail);
-        let seq = self.write(kind, &buf);
+        let seq = match rec.encode_to_vec(&mut buf) {
+            Ok(()) => self.write(rec.kind(), &buf),
+            Err(e) => {
+                self.error = Some(e.into());
+                u64::MAX
+            }
+        };
         self.scratch = buf;
         seq
     }
@@ -544,7 +554,7 @@ impl HostApi for HostCtx<'_> {
     fn submit_order(&mut self, req: &OrderRequest) -> i64 {
         // Journal first: an order whose decision cannot be journalled is
         // neither checked nor sent (the guest is trapped with the breach).
-        if !self.book.charge_journal(records::ORDER_PAYLOAD) {
+        if !self.book.charge_journal(records::ORDER_LEN) {
             return -(Reason::InvalidOrder.code() as i64);
         }
         let sid = self.book.sid;
@@ -565,9 +575,15 @@ impl HostApi for HostCtx<'_> {
             self.actions.push(Action::CancelFor(o.order_id, req.instrument, Reason::CancelledBySelfTradePrevention));
         }
         *self.stp = stp;
-        let mut p = Payload::<{ records::ORDER_PAYLOAD }>::new();
-        p.u32(sid).u64(local).u16(d.reason.code()).u16(0).i64(d.limit).i64(d.requested).i64(d.current).order(req);
-        let seq = self.journal.write(records::ORDER, p.bytes());
+        let seq = self.journal.record(&Record::Order {
+            sid,
+            id: local,
+            reason: d.reason,
+            limit: d.limit,
+            requested: d.requested,
+            current: d.current,
+            order: *req,
+        });
         if self.observer.on {
             self.observer.push(Observed::Order {
                 seq,
@@ -606,7 +622,7 @@ impl HostApi for HostCtx<'_> {
     }
 
     fn cancel_order(&mut self, id: u64) -> i32 {
-        if !self.book.charge_journal(CANCEL_PAYLOAD) {
+        if !self.book.charge_journal(records::CANCEL_LEN) {
             return ResultCode::Rejected as i32;
         }
         let sid = self.book.sid;
@@ -622,9 +638,8 @@ impl HostApi for HostCtx<'_> {
         } else {
             d.reason
         };
-        let mut p = Payload::<CANCEL_PAYLOAD>::new();
-        p.u32(sid).u64(id).u16(reason.code()).i32(known.map_or(-1, |i| i as i32));
-        self.journal.write(records::CANCEL, p.bytes());
+        let instrument = known.map_or(-1, |i| i as i32);
+        self.journal.record(&Record::Cancel { sid, id, reason, instrument });
         if !d.accepted() {
             *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;
             return ResultCode::Rejected as i32;
@@ -637,15 +652,14 @@ impl HostApi for HostCtx<'_> {
     }
 
     fn cancel_all(&mut self, instrument: Option<u32>) -> i32 {
-        if !self.book.charge_journal(CANCEL_PAYLOAD) {
+        if !self.book.charge_journal(records::CANCEL_LEN) {
             return -(ResultCode::Rejected as i32);
         }
         let sid = self.book.sid;
         self.book.stats.cancels_requested += 1;
         let d = bulkhead_risk::Outcome::from(&self.risk.check_cancel(sid, self.now));
-        let mut p = Payload::<CANCEL_PAYLOAD>::new();
-        p.u32(sid).u64(0).u16(d.reason.code()).i32(instrument.map_or(-1, |i| i as i32));
-        self.journal.write(records::CANCEL, p.bytes());
+        let target = instrument.map_or(-1, |i| i as i32);
+        self.journal.record(&Record::Cancel { sid, id: 0, reason: d.reason, instrument: target });
         if !d.accepted() {
             *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;
             return -(ResultCode::Rejected as i32);
@@ -693,7 +707,7 @@ impl HostApi for HostCtx<'_> {
     }
 
     fn set_timer(&mut self, at_ns: u64, token: u64) -> i32 {
-        if !self.book.charge_journal(TIMER_PAYLOAD) {
+        if !self.book.charge_journal(records::TIMER_LEN) {
             return ResultCode::Rejected as i32;
         }
         let rc = if at_ns <= self.now {
@@ -704,20 +718,17 @@ impl HostApi for HostCtx<'_> {
             self.book.timers.push((at_ns, token));
             ResultCode::Ok
         };
-        let mut p = Payload::<TIMER_PAYLOAD>::new();
-        p.u32(self.book.sid).u64(at_ns).u64(token).i32(rc as i32);
-        self.journal.write(records::TIMER, p.bytes());
+        self.journal.record(&Record::Timer { sid: self.book.sid, at_ns, token, result: rc as i32 });
         rc as i32
     }
 
     fn log(&mut self, level: i32, msg: &[u8]) -> i32 {
-        if !self.book.charge_journal(8 + msg.len()) {
+        let rec = Record::Log { sid: self.book.sid, level, message: msg };
+        if !self.book.charge_journal(rec.encoded_len()) {
             return ResultCode::Rejected as i32;
         }
         self.book.stats.logs += 1;
-        let mut p = Payload::<8>::new();
-        p.u32(self.book.sid).i32(level);
-        self.journal.write_var(records::LOG, p.bytes(), msg);
+        self.journal.record(&rec);
         ResultCode::Ok as i32
     }
 
@@ -725,12 +736,11 @@ impl HostApi for HostCtx<'_> {
         self.book.stats.invalid_records += 1;
         *self.book.stats.rejected.entry(Reason::InvalidOrder.code()).or_default() += 1;
         let error = err.to_string();
-        if !self.book.charge_journal(4 + error.len()) {
+        let rec = Record::Invalid { sid: self.book.sid, error: error.as_bytes() };
+        if !self.book.charge_journal(rec.encoded_len()) {
             return;
         }
-        let mut p = Payload::<4>::new();
-        p.u32(self.book.sid);
-        let seq = self.journal.write_var(records::INVALID, p.bytes(), error.as_bytes());
+        let seq = self.journal.record(&rec);
         if self.observer.on {
             self.observer.push(Observed::Invalid { seq, ts_ns: self.now, sid: self.book.sid, error });
         }
@@ -740,11 +750,6 @@ impl HostApi for HostCtx<'_> {
         self.book.breach
     }
 }
-
-/// `CANCEL` payload: sid, id, reason, instrument.
-const CANCEL_PAYLOAD: usize = 18;
-/// `TIMER` payload: sid, at, token, result.
-const TIMER_PAYLOAD: usize = 24;
 
 /// State changes kept per strategy for the report and the control plane;
 /// the oldest go first (an operator or a risk control can cause any number
@@ -763,14 +768,6 @@ fn push_history(history: &mut Vec<StateChange>, change: StateChange) {
 fn breach_fault(b: Breach) -> (String, String) {
     let f = bulkhead_sandbox::Fault::from(b);
     (f.kind().to_string(), f.to_string())
-}
-
-pub fn trading_state_name(s: TradingState) -> &'static str {
-    match s {
-        TradingState::Active => "active",
-        TradingState::Reducing => "reducing",
-        TradingState::Halted => "halted",
-    }
 }
 
 /// What a strategy gets to run with.
@@ -878,7 +875,7 @@ impl Engine {
         mut journal: JournalSink,
         run_info: &str,
     ) -> Result<Engine, EngineError> {
-        journal.write(records::RUN_START, run_info.as_bytes());
+        journal.record(&Record::RunStart { text: run_info.as_bytes() });
         journal.check()?;
         Ok(Engine {
             risk: RiskEngine::new(instruments.clone()),
@@ -982,9 +979,8 @@ impl Engine {
             StrategyKind::Native(_) => (None, None),
         };
         let signer = setup.signer.unwrap_or([0; 32]);
-        let mut p = Payload::<{ records::MODULE_HEAD }>::new();
-        p.u32(sid).put(&module_hash.unwrap_or([0; 32])).put(&signer);
-        self.journal.write_var(records::MODULE, p.bytes(), setup.name.as_bytes());
+        let module = module_hash.unwrap_or([0; 32]);
+        self.journal.record(&Record::Module { sid, module, signer, name: setup.name.as_bytes() });
         let mut ctx = HostCtx {
             stp: &mut self.stp,
             book: &mut book,
@@ -1076,12 +1072,7 @@ impl Engine {
 
     /// Journal a file the run was configured from (`records::CONFIG`).
     pub fn journal_config_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), EngineError> {
-        let n = u16::try_from(name.len()).unwrap_or(u16::MAX);
-        self.journal.write_var(
-            records::CONFIG,
-            &n.to_le_bytes(),
-            &[&name.as_bytes()[..usize::from(n)], bytes].concat(),
-        );
+        self.journal.record(&Record::Config { name: name.as_bytes(), bytes });
         self.journal.check()
     }
 
@@ -1273,9 +1264,7 @@ impl Engine {
         self.events += 1;
         self.now = ev.ts_ns;
         self.journal.ts = ev.ts_ns;
-        let mut p = Payload::<{ bulkhead_abi::EVENT_SIZE }>::new();
-        p.event(&ev);
-        self.journal.write(records::MARKET, p.bytes());
+        self.journal.record(&Record::Market(ev));
         let inst = ev.instrument;
         if (inst as usize) < self.instruments.len() {
             match ev.kind {
@@ -1533,9 +1522,7 @@ impl Engine {
                 }
                 _ => {}
             }
-            let mut p = Payload::<{ records::VENUE_PAYLOAD }>::new();
-            p.u32(sid).event(&ev);
-            let seq = self.journal.write(records::VENUE, p.bytes());
+            let seq = self.journal.record(&Record::Venue { sid, event: ev });
             if self.observer.on {
                 let (ts_ns, order_id, instrument) = (self.now, ev.id, ev.instrument);
                 match ev.kind {
@@ -1586,7 +1573,7 @@ impl Engine {
             {
                 push_history(
                     &mut slot.history,
-                    StateChange { at_ns: self.now, state: trading_state_name(t.to), reason: text },
+                    StateChange { at_ns: self.now, state: t.to.name(), reason: text },
                 );
             }
         }
@@ -1607,26 +1594,25 @@ impl Engine {
         }
         for n in std::mem::take(&mut self.notices) {
             // `held`: the strategy's signed position the venue closed.
-            let (sid, code, inst, qty, price, amount, fee, held) = match n {
+            use records::NoticeKind;
+            let (sid, notice, inst, qty, price, amount, fee, held) = match n {
                 VenueNotice::Funding { account, instrument, qty, mark, amount, .. } => {
-                    (account, 1u8, instrument, qty, mark, amount, 0, None)
+                    (account, NoticeKind::Funding, instrument, qty, mark, amount, 0, None)
                 }
                 VenueNotice::Liquidation { account, instrument, side, qty, price, fee, pnl, .. } => {
                     tracing::warn!(account, instrument, qty, "position liquidated");
-                    (account, 2, instrument, qty, price, pnl, fee, Some(-side.sign() * qty))
+                    (account, NoticeKind::Liquidation, instrument, qty, price, pnl, fee, Some(-side.sign() * qty))
                 }
                 VenueNotice::Settlement { account, instrument, qty, price, pnl, .. } => {
-                    (account, 3, instrument, qty, price, pnl, 0, Some(qty))
+                    (account, NoticeKind::Settlement, instrument, qty, price, pnl, 0, Some(qty))
                 }
                 VenueNotice::InstrumentSettled { instrument, price, .. } => {
-                    (u32::MAX, 4, instrument, 0, price, 0, 0, None)
+                    (records::NO_ACCOUNT, NoticeKind::InstrumentSettled, instrument, 0, price, 0, 0, None)
                 }
             };
-            let mut p = Payload::<{ records::NOTICE_PAYLOAD }>::new();
-            p.u32(sid).u8(code).u32(inst).i64(qty).i64(price).i64(amount).i64(fee);
-            self.journal.write(records::NOTICE, p.bytes());
-            match (code, held) {
-                (1, _) => self.risk.position_changed_by_venue(sid, inst, self.now, None, amount),
+            self.journal.record(&Record::Notice { sid, notice, instrument: inst, qty, price, amount, fee });
+            match (notice, held) {
+                (NoticeKind::Funding, _) => self.risk.position_changed_by_venue(sid, inst, self.now, None, amount),
                 (_, Some(h)) => {
                     self.risk.position_changed_by_venue(sid, inst, self.now, Some((h, price)), 0);
                     if fee != 0 {
@@ -1642,11 +1628,7 @@ impl Engine {
     /// Contain a fault: journal it, halt the strategy in risk, drop what its
     /// faulting callback asked for, cancel its open orders at the venue.
     fn quarantine(&mut self, sid: u32, kind: &str, message: String) {
-        let mut p = Payload::<6>::new();
-        p.u32(sid).u16(kind.len() as u16);
-        let mut text = kind.as_bytes().to_vec();
-        text.extend_from_slice(message.as_bytes());
-        let seq = self.journal.write_var(records::FAULT, p.bytes(), &text);
+        let seq = self.journal.record(&Record::Fault { sid, kind: kind.as_bytes(), message: message.as_bytes() });
         if self.observer.on {
             let (kind, message) = (kind.to_string(), message.clone());
             self.observer.push(Observed::Fault { seq, ts_ns: self.now, sid, kind, message });
@@ -1764,19 +1746,7 @@ impl Engine {
     }
 
     fn journal_state(&mut self, scope: Scope, state: TradingState, cause: &str) {
-        let (code, target) = match scope {
-            Scope::Strategy(s) => (0u8, s),
-            Scope::Instrument(i) => (1, i),
-            Scope::Global => (2, 0),
-        };
-        let st = match state {
-            TradingState::Active => 0u8,
-            TradingState::Reducing => 1,
-            TradingState::Halted => 2,
-        };
-        let mut p = Payload::<6>::new();
-        p.u8(code).u32(target).u8(st);
-        let seq = self.journal.write_var(records::STATE, p.bytes(), cause.as_bytes());
+        let seq = self.journal.record(&Record::State { scope, state, cause: cause.as_bytes() });
         if self.observer.on {
             self.observer.push(Observed::State { seq, ts_ns: self.now, scope, state, cause: cause.to_string() });
         }
@@ -1812,7 +1782,7 @@ impl Engine {
             strategies.iter().map(|s| s.stats.submitted).sum::<u64>(),
             strategies.iter().map(|s| s.stats.fills).sum::<u64>()
         );
-        self.journal.write(records::RUN_END, summary.as_bytes());
+        self.journal.record(&Record::RunEnd { text: summary.as_bytes() });
         self.journal.check()?;
         self.journal.check_prefix_consumed()?;
         let journal = self.journal.w.finish()?;

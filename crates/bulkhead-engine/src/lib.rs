@@ -141,10 +141,6 @@ pub enum RunError {
     Data(#[from] bulkhead_data::DataError),
 }
 
-fn hex(h: &[u8]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Open the market-data source a config names.
 pub fn open_source(cfg: &LoadedConfig) -> Result<Box<dyn MarketSource>, RunError> {
     use bulkhead_data::{
@@ -281,13 +277,13 @@ pub(crate) fn prepare_engine(
     } else {
         (JournalWriter::create(&cfg.journal_dir, params)?, None)
     };
-    let mut info = format!("bulkhead run v{}\nconfig blake3={}\n", env!("CARGO_PKG_VERSION"), hex(&cfg.config_hash));
+    let mut info = format!("bulkhead run v{}\nconfig blake3={}\n", env!("CARGO_PKG_VERSION"), hex::encode(cfg.config_hash));
     for (s, m) in cfg.strategies.iter().zip(&modules) {
         info.push_str(&format!(
             "strategy {} module blake3={} policy blake3={} signer={}\n",
             s.name,
-            hex(&m.hash),
-            hex(&s.policy_hash),
+            hex::encode(m.hash),
+            hex::encode(s.policy_hash),
             s.signer.as_ref().map_or_else(|| "unsigned".to_string(), |g| format!("{} ({})", g.name, g.fingerprint))
         ));
     }

@@ -277,7 +277,8 @@ pub(crate) fn prepare_engine(
     } else {
         (JournalWriter::create(&cfg.journal_dir, params)?, None)
     };
-    let mut info = format!("bulkhead run v{}\nconfig blake3={}\n", env!("CARGO_PKG_VERSION"), hex::encode(cfg.config_hash));
+    let mut info =
+        format!("bulkhead run v{}\nconfig blake3={}\n", env!("CARGO_PKG_VERSION"), hex::encode(cfg.config_hash));
     for (s, m) in cfg.strategies.iter().zip(&modules) {
         info.push_str(&format!(
             "strategy {} module blake3={} policy blake3={} signer={}\n",

@@ -66,7 +66,6 @@ pub const COMMAND: u16 = 14;
 /// `bulkhead journal replay` rebuilds the run from these.
 pub const CONFIG: u16 = 15;
 
-
 /// Stable lowercase names of the record kinds, in kind order (`RUN_START` = 1
 /// is `run_start`): the one table of kind names, for filters and display.
 pub const KIND_NAMES: &[&str] = &[
@@ -321,7 +320,14 @@ impl<'a> Record<'a> {
                 w.put(&e.encode());
             }
             Record::Order { sid, id, reason, limit, requested, current, order } => {
-                w.u32(sid).u64(id).u16(reason.code()).u16(0).i64(limit).i64(requested).i64(current).put(&order.encode());
+                w.u32(sid)
+                    .u64(id)
+                    .u16(reason.code())
+                    .u16(0)
+                    .i64(limit)
+                    .i64(requested)
+                    .i64(current)
+                    .put(&order.encode());
             }
             Record::Cancel { sid, id, reason, instrument } => {
                 w.u32(sid).u64(id).u16(reason.code()).i32(instrument);
@@ -433,8 +439,8 @@ impl<'a> Record<'a> {
                 };
                 let at = r.at;
                 let s = r.u8("state")?;
-                let state = TradingState::from_code(s)
-                    .ok_or_else(|| r.bad("state", at, format!("{s} is not 0, 1 or 2")))?;
+                let state =
+                    TradingState::from_code(s).ok_or_else(|| r.bad("state", at, format!("{s} is not 0, 1 or 2")))?;
                 Record::State { scope, state, cause: r.rest() }
             }
             LOG => Record::Log { sid: r.u32("sid")?, level: r.i32("level")?, message: r.rest() },
@@ -449,7 +455,8 @@ impl<'a> Record<'a> {
                 let sid = r.u32("sid")?;
                 let at = r.at;
                 let n = r.u8("notice")?;
-                let notice = NoticeKind::from_code(n).ok_or_else(|| r.bad("notice", at, format!("{n} is not a notice code")))?;
+                let notice =
+                    NoticeKind::from_code(n).ok_or_else(|| r.bad("notice", at, format!("{n} is not a notice code")))?;
                 Record::Notice {
                     sid,
                     notice,

@@ -250,10 +250,7 @@ impl Engine {
         if let RiskScope::Strategy(sid) = scope
             && let Some(slot) = self.slots.get_mut(sid as usize)
         {
-            push_history(
-                &mut slot.history,
-                StateChange { at_ns: self.now, state: state.name(), reason: cause.into() },
-            );
+            push_history(&mut slot.history, StateChange { at_ns: self.now, state: state.name(), reason: cause.into() });
         }
         if state == TradingState::Halted { self.mass_cancel(scope, Reason::CancelledByKillSwitch) } else { 0 }
     }

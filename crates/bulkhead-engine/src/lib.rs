@@ -2,7 +2,8 @@
 //!
 //! Owns: the event loop (market data → strategies → risk → venue → fills →
 //! strategies), strategy-scoped order ids, timers, cancel-on-fault
-//! quarantine, the meaning of journal records ([`records`]), the run config
+//! quarantine, the meaning of journal records ([`records`]: one typed
+//! `Record` per kind, encoded and decoded in one place), the run config
 //! ([`config`]) and the final report ([`report`]).
 //!
 //! Must never: let an order reach the venue without a risk decision, or let
@@ -101,7 +102,8 @@
 //!   own memory exactly as they were.
 //! - The journal begins with the config files verbatim (`CONFIG`) and the
 //!   modules' hashes (`MODULE`), so [`replay`] can rebuild a run from the
-//!   journal alone and compare every decision; [`decode`] reads any record.
+//!   journal alone and compare every decision; [`decode`] renders any
+//!   record ([`records::Record::decode`], then names and text).
 
 pub mod command;
 pub mod config;

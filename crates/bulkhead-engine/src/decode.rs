@@ -8,7 +8,7 @@
 //! [`DecodeError`] naming the kind, the field and the byte offset, never a
 //! panic.
 
-use bulkhead_abi::{Event, EventKind, OrderRequest, OrderType, Reason, Side, TimeInForce};
+use bulkhead_abi::{Event, EventKind, OrderRequest, Reason, Side};
 use serde::Serialize;
 
 use crate::records::{self, Record};
@@ -269,13 +269,6 @@ fn event_text(e: &EventView) -> String {
     }
 }
 
-fn side_name(s: Side) -> &'static str {
-    match s {
-        Side::Buy => "buy",
-        Side::Sell => "sell",
-    }
-}
-
 pub fn event_view(e: &Event) -> EventView {
     EventView {
         event: match e.kind {
@@ -290,7 +283,7 @@ pub fn event_view(e: &Event) -> EventView {
             EventKind::BookClear => "book_clear",
             EventKind::Ticker => "ticker",
         },
-        side: e.side.map(side_name),
+        side: e.side.map(Side::name),
         instrument: e.instrument,
         ts_ns: e.ts_ns,
         id: e.id,
@@ -306,17 +299,9 @@ pub fn event_view(e: &Event) -> EventView {
 fn order_view(r: &OrderRequest) -> OrderView {
     OrderView {
         instrument: r.instrument,
-        side: side_name(r.side),
-        order_type: match r.order_type {
-            OrderType::Limit => "limit",
-            OrderType::Market => "market",
-        },
-        tif: match r.tif {
-            TimeInForce::Gtc => "gtc",
-            TimeInForce::Ioc => "ioc",
-            TimeInForce::Fok => "fok",
-            TimeInForce::PostOnly => "post_only",
-        },
+        side: r.side.name(),
+        order_type: r.order_type.name(),
+        tif: r.tif.name(),
         reduce_only: r.reduce_only,
         price: r.price,
         qty: r.qty,
@@ -441,6 +426,7 @@ mod tests {
 
     #[test]
     fn a_rejected_order_reads_with_its_reason_and_numbers() {
+        use bulkhead_abi::{OrderType, TimeInForce};
         let req = OrderRequest {
             instrument: 0,
             side: Side::Buy,

@@ -66,10 +66,6 @@ pub enum JournalCmd {
     },
 }
 
-fn hex(h: &[u8]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub fn dispatch(cmd: JournalCmd) -> Result<ExitCode> {
     match cmd {
         JournalCmd::Verify { path, trusted_keys } => verify(&path, trusted_keys.as_deref()),
@@ -90,7 +86,7 @@ pub fn dispatch(cmd: JournalCmd) -> Result<ExitCode> {
             println!(
                 "checkpoint: record #{seq} of {} (hash {}) signed by {} -> {}",
                 report.records,
-                hex(&hash),
+                hex::encode(hash),
                 key.signer_name(),
                 file.display()
             );
@@ -154,8 +150,8 @@ fn verify(path: &Path, trusted: Option<&Path>) -> Result<ExitCode> {
                     "BAD: {}: record #{} has hash {} but {who} signed {}: the journal was rewritten at or before it",
                     file.display(),
                     cp.seq,
-                    hex(h),
-                    hex(&cp.record_hash)
+                    hex::encode(h),
+                    hex::encode(cp.record_hash)
                 );
                 return Ok(ExitCode::from(1));
             }
@@ -167,7 +163,7 @@ fn verify(path: &Path, trusted: Option<&Path>) -> Result<ExitCode> {
         r.records,
         r.segments,
         r.bytes,
-        hex(&r.last_hash)
+        hex::encode(r.last_hash)
     );
     if !notes.is_empty() {
         let how = if trusted.is_some() { "trusted key" } else { "own key only: pass --trusted-keys to check who" };
@@ -205,8 +201,9 @@ fn show(
         }
         if rec.kind == records::CONFIG
             && instruments.is_empty()
-            && let Some((name, text)) = config_record(&rec.payload)
-            && name == "run_config"
+            && let Ok(records::Record::Config { name: b"run_config", bytes }) =
+                records::Record::decode(rec.kind, &rec.payload)
+            && let Ok(text) = std::str::from_utf8(bytes)
         {
             // A journal without a parsable run_config still shows; its
             // rejects then read in raw integer units only.
@@ -357,13 +354,4 @@ fn replay(path: &Path, modules: &Path) -> Result<ExitCode> {
         }
         Ok(ExitCode::from(1))
     }
-}
-
-/// A CONFIG record's file name and text (`u16` name length, name, file
-/// bytes); `None` if it is not that shape or not UTF-8.
-fn config_record(payload: &[u8]) -> Option<(&str, &str)> {
-    let n = usize::from(u16::from_le_bytes([*payload.first()?, *payload.get(1)?]));
-    let name = std::str::from_utf8(payload.get(2..2 + n)?).ok()?;
-    let text = std::str::from_utf8(payload.get(2 + n..)?).ok()?;
-    Some((name, text))
 }

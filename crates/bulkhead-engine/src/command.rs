@@ -256,11 +256,11 @@ impl Command {
             }
             Command::Deploy { strategy, module, signer } => {
                 if let Some(s) = signer {
-                    tail = vec![("signer", s.name.clone()), ("signer_key", hex(&s.key))];
+                    tail = vec![("signer", s.name.clone()), ("signer_key", hex::encode(s.key))];
                 }
                 vec![
                     ("strategy", strategy.clone()),
-                    ("module_blake3", hex(&module.blake3)),
+                    ("module_blake3", hex::encode(module.blake3)),
                     ("module_len", module.len.to_string()),
                 ]
             }
@@ -513,13 +513,9 @@ fn unescape(field: &str, v: &str) -> Result<String, ParseError> {
     Ok(s)
 }
 
-fn hex(h: &[u8]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex<const N: usize>(field: &str, s: &str) -> Result<[u8; N], ParseError> {
     let h = bulkhead_provenance::from_hex::<N>(s).map_err(|e| ParseError::bad(field, e.to_string()))?;
-    if hex(&h) != s {
+    if hex::encode(h) != s {
         return Err(ParseError::bad(field, format!("`{s}` is not lower-case hex")));
     }
     Ok(h)

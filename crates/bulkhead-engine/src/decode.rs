@@ -1,25 +1,18 @@
-//! Checked decoding of the engine's journal records (layouts in
-//! [`crate::records`]) into a readable, serialisable form, for
+//! The readable, serialisable rendering of the engine's journal records, for
 //! `bulkhead journal show`, replay reports and audits.
 //!
-//! A journal handed to these tools may come from anywhere: a payload that does
-//! not match its kind's layout is a [`DecodeError`] naming the kind, the field
-//! and the byte offset, never a panic.
+//! [`Decoded`] is a rendering of [`Record`] (names for codes, hex for hashes,
+//! text for bytes); the layouts and their checked decoder are
+//! [`crate::records`] alone. A journal handed to these tools may come from
+//! anywhere: a payload that does not match its kind's layout is a
+//! [`DecodeError`] naming the kind, the field and the byte offset, never a
+//! panic.
 
-use bulkhead_abi::{Event, EventKind, OrderRequest, OrderType, Reason, Side, TimeInForce};
+use bulkhead_abi::{Event, EventKind, OrderRequest, Reason, Side};
 use serde::Serialize;
 
-use crate::records;
-
-/// A payload that does not match its kind's layout.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind} record: {field} at byte {offset}: {problem}")]
-pub struct DecodeError {
-    pub kind: &'static str,
-    pub field: &'static str,
-    pub offset: usize,
-    pub problem: String,
-}
+use crate::records::{self, Record};
+pub use crate::records::{DecodeError, KIND_NAMES};
 
 /// An ABI event as journalled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -276,84 +269,6 @@ fn event_text(e: &EventView) -> String {
     }
 }
 
-/// Stable lowercase names of the record kinds, for filters.
-pub const KIND_NAMES: &[&str] = &[
-    "run_start",
-    "module",
-    "market",
-    "order",
-    "cancel",
-    "venue",
-    "fault",
-    "state",
-    "log",
-    "timer",
-    "invalid",
-    "run_end",
-    "notice",
-    "command",
-    "config",
-];
-
-struct Cur<'a> {
-    kind: &'static str,
-    p: &'a [u8],
-}
-
-impl<'a> Cur<'a> {
-    fn bytes(&self, field: &'static str, at: usize, n: usize) -> Result<&'a [u8], DecodeError> {
-        self.p.get(at..at.saturating_add(n)).ok_or_else(|| DecodeError {
-            kind: self.kind,
-            field,
-            offset: at,
-            problem: format!("needs {n} bytes, payload is {} bytes", self.p.len()),
-        })
-    }
-    fn rest(&self, field: &'static str, at: usize) -> Result<&'a [u8], DecodeError> {
-        self.bytes(field, at, self.p.len().saturating_sub(at))
-    }
-    fn text(&self, field: &'static str, at: usize) -> Result<String, DecodeError> {
-        Ok(String::from_utf8_lossy(self.rest(field, at)?).into_owned())
-    }
-    fn u8(&self, field: &'static str, at: usize) -> Result<u8, DecodeError> {
-        Ok(self.bytes(field, at, 1)?[0])
-    }
-    fn u16(&self, field: &'static str, at: usize) -> Result<u16, DecodeError> {
-        Ok(u16::from_le_bytes(self.bytes(field, at, 2)?.try_into().expect("2 bytes")))
-    }
-    fn u32(&self, field: &'static str, at: usize) -> Result<u32, DecodeError> {
-        Ok(u32::from_le_bytes(self.bytes(field, at, 4)?.try_into().expect("4 bytes")))
-    }
-    fn i32(&self, field: &'static str, at: usize) -> Result<i32, DecodeError> {
-        Ok(i32::from_le_bytes(self.bytes(field, at, 4)?.try_into().expect("4 bytes")))
-    }
-    fn u64(&self, field: &'static str, at: usize) -> Result<u64, DecodeError> {
-        Ok(u64::from_le_bytes(self.bytes(field, at, 8)?.try_into().expect("8 bytes")))
-    }
-    fn i64(&self, field: &'static str, at: usize) -> Result<i64, DecodeError> {
-        Ok(i64::from_le_bytes(self.bytes(field, at, 8)?.try_into().expect("8 bytes")))
-    }
-    fn event(&self, field: &'static str, at: usize) -> Result<EventView, DecodeError> {
-        let b = self.bytes(field, at, bulkhead_abi::EVENT_SIZE)?;
-        let e = Event::decode(b).map_err(|e| self.bad(field, at, format!("{e:?}")))?;
-        Ok(event_view(&e))
-    }
-    fn bad(&self, field: &'static str, offset: usize, problem: String) -> DecodeError {
-        DecodeError { kind: self.kind, field, offset, problem }
-    }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn side_name(s: Side) -> &'static str {
-    match s {
-        Side::Buy => "buy",
-        Side::Sell => "sell",
-    }
-}
-
 pub fn event_view(e: &Event) -> EventView {
     EventView {
         event: match e.kind {
@@ -368,7 +283,7 @@ pub fn event_view(e: &Event) -> EventView {
             EventKind::BookClear => "book_clear",
             EventKind::Ticker => "ticker",
         },
-        side: e.side.map(side_name),
+        side: e.side.map(Side::name),
         instrument: e.instrument,
         ts_ns: e.ts_ns,
         id: e.id,
@@ -384,17 +299,9 @@ pub fn event_view(e: &Event) -> EventView {
 fn order_view(r: &OrderRequest) -> OrderView {
     OrderView {
         instrument: r.instrument,
-        side: side_name(r.side),
-        order_type: match r.order_type {
-            OrderType::Limit => "limit",
-            OrderType::Market => "market",
-        },
-        tif: match r.tif {
-            TimeInForce::Gtc => "gtc",
-            TimeInForce::Ioc => "ioc",
-            TimeInForce::Fok => "fok",
-            TimeInForce::PostOnly => "post_only",
-        },
+        side: r.side.name(),
+        order_type: r.order_type.name(),
+        tif: r.tif.name(),
         reduce_only: r.reduce_only,
         price: r.price,
         qty: r.qty,
@@ -420,111 +327,69 @@ pub fn instruments_from_run_config(text: &str) -> Result<Vec<bulkhead_model::Ins
     Ok(out)
 }
 
-fn reason_name(code: u16) -> &'static str {
-    Reason::from_code(code).map_or("UNKNOWN_REASON", Reason::name)
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
-/// Decode one record's payload by its kind.
+impl From<&Record<'_>> for Decoded {
+    fn from(r: &Record<'_>) -> Decoded {
+        match *r {
+            Record::RunStart { text: t } => Decoded::RunStart { text: text(t) },
+            Record::RunEnd { text: t } => Decoded::RunEnd { text: text(t) },
+            Record::Command { text: t } => Decoded::Command { text: text(t) },
+            Record::Module { sid, module, signer, name } => Decoded::Module {
+                sid,
+                module_blake3: hex::encode(module),
+                signer_key: (signer != [0; 32]).then(|| hex::encode(signer)),
+                name: text(name),
+            },
+            Record::Market(e) => Decoded::Market(event_view(&e)),
+            Record::Order { sid, id, reason, limit, requested, current, order } => Decoded::Order {
+                sid,
+                id,
+                reason: reason.code(),
+                reason_name: reason.name(),
+                limit,
+                requested,
+                current,
+                order: order_view(&order),
+            },
+            Record::Cancel { sid, id, reason, instrument } => {
+                Decoded::Cancel { sid, id, reason: reason.code(), reason_name: reason.name(), instrument }
+            }
+            Record::Venue { sid, event } => Decoded::Venue { sid, event: event_view(&event) },
+            Record::Fault { sid, kind, message } => Decoded::Fault { sid, fault: text(kind), message: text(message) },
+            Record::State { scope, state, cause } => {
+                let target = match scope {
+                    bulkhead_risk::Scope::Strategy(t) | bulkhead_risk::Scope::Instrument(t) => t,
+                    bulkhead_risk::Scope::Global => 0,
+                };
+                Decoded::State { scope: records::scope_name(scope), target, state: state.name(), cause: text(cause) }
+            }
+            Record::Log { sid, level, message } => Decoded::Log { sid, level, message: text(message) },
+            Record::Timer { sid, at_ns, token, result } => Decoded::Timer { sid, at_ns, token, result },
+            Record::Invalid { sid, error } => Decoded::Invalid { sid, error: text(error) },
+            Record::Notice { sid, notice, instrument, qty, price, amount, fee } => Decoded::Notice {
+                sid: (sid != records::NO_ACCOUNT).then_some(sid),
+                notice: notice.name(),
+                instrument,
+                qty,
+                price,
+                amount,
+                fee,
+            },
+            Record::Config { name, bytes } => Decoded::Config { name: text(name), text: text(bytes) },
+        }
+    }
+}
+
+/// Decode one record's payload by its kind ([`Record::decode`]) and render
+/// it; a kind this engine does not write renders as [`Decoded::Unknown`].
 pub fn decode(kind: u16, payload: &[u8]) -> Result<Decoded, DecodeError> {
-    let c = Cur { kind: records::kind_name(kind), p: payload };
-    Ok(match kind {
-        records::RUN_START => Decoded::RunStart { text: c.text("text", 0)? },
-        records::RUN_END => Decoded::RunEnd { text: c.text("text", 0)? },
-        records::COMMAND => Decoded::Command { text: c.text("text", 0)? },
-        records::MODULE => {
-            let sid = c.u32("sid", 0)?;
-            let module_blake3 = hex(c.bytes("module hash", 4, 32)?);
-            let signer = c.bytes("signer key", 36, 32)?;
-            let signer_key = if signer.iter().all(|&b| b == 0) { None } else { Some(hex(signer)) };
-            Decoded::Module { sid, module_blake3, signer_key, name: c.text("name", 68)? }
-        }
-        records::MARKET => Decoded::Market(c.event("event", 0)?),
-        records::ORDER => {
-            let reason = c.u16("reason", 12)?;
-            let req = OrderRequest::decode(c.bytes("order request", 40, bulkhead_abi::ORDER_REQUEST_SIZE)?)
-                .map_err(|e| c.bad("order request", 40, format!("{e:?}")))?;
-            Decoded::Order {
-                sid: c.u32("sid", 0)?,
-                id: c.u64("order id", 4)?,
-                reason,
-                reason_name: reason_name(reason),
-                limit: c.i64("limit", 16)?,
-                requested: c.i64("requested", 24)?,
-                current: c.i64("current", 32)?,
-                order: order_view(&req),
-            }
-        }
-        records::CANCEL => {
-            let reason = c.u16("reason", 12)?;
-            Decoded::Cancel {
-                sid: c.u32("sid", 0)?,
-                id: c.u64("order id", 4)?,
-                reason,
-                reason_name: reason_name(reason),
-                instrument: c.i32("instrument", 14)?,
-            }
-        }
-        records::VENUE => Decoded::Venue { sid: c.u32("sid", 0)?, event: c.event("event", 4)? },
-        records::FAULT => {
-            let n = usize::from(c.u16("fault kind length", 4)?);
-            let k = c.bytes("fault kind", 6, n)?;
-            Decoded::Fault {
-                sid: c.u32("sid", 0)?,
-                fault: String::from_utf8_lossy(k).into_owned(),
-                message: c.text("message", 6 + n)?,
-            }
-        }
-        records::STATE => Decoded::State {
-            scope: match c.u8("scope", 0)? {
-                0 => "strategy",
-                1 => "instrument",
-                2 => "global",
-                s => return Err(c.bad("scope", 0, format!("{s} is not 0, 1 or 2"))),
-            },
-            target: c.u32("target", 1)?,
-            state: match c.u8("state", 5)? {
-                0 => "active",
-                1 => "reducing",
-                2 => "halted",
-                s => return Err(c.bad("state", 5, format!("{s} is not 0, 1 or 2"))),
-            },
-            cause: c.text("cause", 6)?,
-        },
-        records::LOG => {
-            Decoded::Log { sid: c.u32("sid", 0)?, level: c.i32("level", 4)?, message: c.text("message", 8)? }
-        }
-        records::TIMER => Decoded::Timer {
-            sid: c.u32("sid", 0)?,
-            at_ns: c.u64("at_ns", 4)?,
-            token: c.u64("token", 12)?,
-            result: c.i32("result", 20)?,
-        },
-        records::INVALID => Decoded::Invalid { sid: c.u32("sid", 0)?, error: c.text("error", 4)? },
-        records::NOTICE => {
-            let sid = c.u32("sid", 0)?;
-            Decoded::Notice {
-                sid: (sid != u32::MAX).then_some(sid),
-                notice: match c.u8("notice", 4)? {
-                    1 => "funding",
-                    2 => "liquidation",
-                    3 => "settlement",
-                    4 => "instrument_settled",
-                    n => return Err(c.bad("notice", 4, format!("{n} is not a notice code"))),
-                },
-                instrument: c.u32("instrument", 5)?,
-                qty: c.i64("qty", 9)?,
-                price: c.i64("price", 17)?,
-                amount: c.i64("amount", 25)?,
-                fee: c.i64("fee", 33)?,
-            }
-        }
-        records::CONFIG => {
-            let n = usize::from(c.u16("name length", 0)?);
-            let name = String::from_utf8_lossy(c.bytes("name", 2, n)?).into_owned();
-            Decoded::Config { name, text: c.text("text", 2 + n)? }
-        }
-        k => Decoded::Unknown { kind: k, len: payload.len() },
-    })
+    if records::kind_name(kind) == "unknown" {
+        return Ok(Decoded::Unknown { kind, len: payload.len() });
+    }
+    Record::decode(kind, payload).map(|r| Decoded::from(&r))
 }
 
 #[cfg(test)]
@@ -552,14 +417,16 @@ mod tests {
             }
         }
         let e = decode(records::ORDER, &[0; 10]).unwrap_err();
-        assert_eq!((e.kind, e.field, e.offset), ("order", "reason", 12), "{e}");
+        assert_eq!((e.kind, e.field, e.offset), ("order", "order id", 4), "{e}");
+        let e = decode(records::TIMER, &[0; records::TIMER_LEN + 1]).unwrap_err();
+        assert_eq!((e.kind, e.field, e.offset), ("timer", "end", records::TIMER_LEN), "{e}");
         let e = decode(records::STATE, &[7, 0, 0, 0, 0, 0]).unwrap_err();
         assert_eq!(e.field, "scope", "{e}");
     }
 
     #[test]
     fn a_rejected_order_reads_with_its_reason_and_numbers() {
-        use crate::records::Payload;
+        use bulkhead_abi::{OrderType, TimeInForce};
         let req = OrderRequest {
             instrument: 0,
             side: Side::Buy,
@@ -570,9 +437,18 @@ mod tests {
             qty: 12,
             tag: 7,
         };
-        let mut p = Payload::<72>::new();
-        p.u32(1).u64(5).u16(Reason::MaxOrderQty.code()).u16(0).i64(10).i64(12).i64(0).order(&req);
-        let d = decode(records::ORDER, p.bytes()).unwrap();
+        let rec = Record::Order {
+            sid: 1,
+            id: 5,
+            reason: Reason::MaxOrderQty,
+            limit: 10,
+            requested: 12,
+            current: 0,
+            order: req,
+        };
+        let mut p = Vec::new();
+        rec.encode_to_vec(&mut p).unwrap();
+        let d = decode(records::ORDER, &p).unwrap();
         let text = d.summary(&|s| format!("s{s}"));
         assert!(
             text.contains("s1 order #5 buy limit gtc") && text.contains("R2_MAX_ORDER_QTY (limit 10, requested 12"),

@@ -1,19 +1,35 @@
 //! The core loop: market data → strategies → risk → venue → fills → strategies.
+//!
+//! This file holds [`Engine`] itself: strategies and their slots, the market
+//! event pipeline, delivery to strategies, venue routing, containment and
+//! the supervisor, the report. Beside it:
+//! - `host`: the host side of a strategy's callback ([`HostApi`] over one
+//!   strategy's book, risk, the journal and the venues);
+//! - `journal`: the journal sink, the one writer of records (hold / release
+//!   around guest calls, durability gate, resume against a prefix), and the
+//!   engine's journal-facing methods;
+//! - `observer`: the opt-in observer feed ([`Observed`]);
+//! - `commands`: operator commands (validate → journal → apply).
 
 mod commands;
+mod host;
+mod journal;
+mod observer;
 
-use crate::records::{self, Payload};
+pub use observer::Observed;
+
+use crate::records::{self, Record};
 use crate::venues::Venues;
-use bulkhead_abi::{
-    Breach, Event, EventKind, HostApi, HostBudget, MAX_BATCH, OpenOrderRecord, OrderRequest, PositionRecord, Reason,
-    ResultCode, Side,
-};
+use bulkhead_abi::{Breach, Event, EventKind, HostApi, MAX_BATCH, Reason, Side};
 use bulkhead_data::{DataError, MarketSource};
 use bulkhead_journal::{JournalError, JournalReader, JournalSummary, JournalWriter};
 use bulkhead_model::Instrument;
 use bulkhead_risk::{Policy, RiskEngine, Scope, TradingState};
 use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime, StrategyModule};
 use bulkhead_venue::{FeeSchedule, VenueConfig, VenueEvent, VenueNotice};
+use host::{Action, Book, Budgets, HostCtx};
+use journal::JournalSink;
+use observer::Observer;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -37,6 +53,8 @@ pub enum EngineError {
     Journal(#[from] JournalError),
     #[error("market data: {0}")]
     Data(#[from] DataError),
+    #[error("journal record: {0}")]
+    Record(#[from] records::EncodeError),
     #[error("strategy `{name}`: {message}")]
     Strategy { name: String, message: String },
     #[error(
@@ -124,65 +142,6 @@ pub struct StateChange {
     pub reason: String,
 }
 
-/// One notable thing the engine did, for an observer such as the control
-/// plane ([`Engine::enable_observer`]). `seq` is the journal sequence number
-/// of the record that decided it. Plain data read from what was journalled:
-/// observing changes nothing the engine decides or writes.
-#[derive(Clone, Debug)]
-pub enum Observed {
-    /// A pre-trade risk decision on an order (`ORDER` record), accepted or
-    /// not. `decision.message(engine.instruments())` is the human text.
-    Order { seq: u64, ts_ns: u64, sid: u32, order_id: u64, order: OrderRequest, decision: bulkhead_risk::Outcome },
-    /// An order record the sandbox could not decode (`INVALID`): refused
-    /// with `InvalidOrder`.
-    Invalid { seq: u64, ts_ns: u64, sid: u32, error: String },
-    /// The venue refused an order risk had accepted (`VENUE`).
-    VenueReject { seq: u64, ts_ns: u64, sid: u32, order_id: u64, instrument: u32, reason: u16 },
-    /// A fill (`VENUE`); `remaining` is what is left of the order.
-    Fill {
-        seq: u64,
-        ts_ns: u64,
-        sid: u32,
-        order_id: u64,
-        instrument: u32,
-        side: Side,
-        price: i64,
-        qty: i64,
-        fee: i64,
-        maker: bool,
-        remaining: i64,
-    },
-    /// A strategy faulted (`FAULT`) and was contained.
-    Fault { seq: u64, ts_ns: u64, sid: u32, kind: String, message: String },
-    /// A trading state changed (`STATE`): operator, risk (R8, R14) or supervisor.
-    State { seq: u64, ts_ns: u64, scope: Scope, state: TradingState, cause: String },
-    /// The supervisor took a faulted strategy down: `status` is `backoff`
-    /// (a restart is due) or `quarantined` (it stays down). Follows the
-    /// `Fault` and the `State` (halted) it comes with; not a record of its own.
-    Supervisor { ts_ns: u64, sid: u32, status: &'static str, reason: String },
-}
-
-/// The opt-in feed behind [`Engine::enable_observer`]: a bounded queue
-/// (oldest dropped, counted) that exists only when enabled. Disabled, each
-/// observation point costs one branch on `on`.
-#[derive(Default)]
-struct Observer {
-    on: bool,
-    cap: usize,
-    queue: std::collections::VecDeque<Observed>,
-    dropped: u64,
-}
-
-impl Observer {
-    fn push(&mut self, o: Observed) {
-        if self.queue.len() >= self.cap {
-            self.queue.pop_front();
-            self.dropped += 1;
-        }
-        self.queue.push_back(o);
-    }
-}
-
 /// What the supervisor needs to bring a wasm strategy back.
 struct RestartState {
     module: StrategyModule,
@@ -190,97 +149,6 @@ struct RestartState {
     config: Vec<u8>,
     policy: RestartPolicy,
     restarts: u32,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct OpenInfo {
-    instrument: u32,
-    side: Side,
-    price: i64,
-    remaining: i64,
-    tag: u64,
-}
-
-/// Engine-side bookkeeping for one strategy (what its host calls see).
-struct Book {
-    sid: u32,
-    next_local: u64,
-    open: BTreeMap<u64, OpenInfo>,
-    timers: Vec<(u64, u64)>,
-    inbox: Vec<Event>,
-    stats: StrategyStats,
-    /// The budgets the engine keeps for this strategy (see [`Budgets`]).
-    budgets: Budgets,
-    /// Set when a budget the engine keeps is spent: the guest is trapped at
-    /// once (the sandbox polls [`HostApi::breach`]), or, when it happens
-    /// between guest calls, the strategy is quarantined before its next one.
-    breach: Option<Breach>,
-}
-
-/// Per-strategy budgets the engine keeps (the sandbox keeps fuel, host calls
-/// and guest calls per market event). All run on event time and on what the
-/// strategy asks for, so a breach is deterministic.
-struct Budgets {
-    inbox_cap: usize,
-    journal_per_event: u64,
-    /// Journal bytes caused in the current market event.
-    journal_event: u64,
-    /// Journal bytes per second of event time: the sandbox's own
-    /// event-time byte bucket (the one behind its log-rate limit).
-    journal_rate: bulkhead_sandbox::LogBucket,
-}
-
-impl Budgets {
-    fn new(limits: &Limits, now_ns: u64) -> Self {
-        Budgets {
-            inbox_cap: limits.inbox_events as usize,
-            journal_per_event: limits.journal_bytes_per_event,
-            journal_event: 0,
-            journal_rate: bulkhead_sandbox::LogBucket::new(limits.journal_bytes_per_sec, now_ns),
-        }
-    }
-}
-
-impl Book {
-    /// Queue an event for the strategy's next delivery. A full inbox drops
-    /// it and sets an `inbox_overflow` breach (the strategy is quarantined;
-    /// nothing it was owed matters any more). Never allocates past the cap.
-    fn push_inbox(&mut self, ev: Event) {
-        if self.inbox.len() < self.budgets.inbox_cap {
-            self.inbox.push(ev);
-            return;
-        }
-        let limit = self.budgets.inbox_cap as u64;
-        match &mut self.breach {
-            Some(b) if b.budget == HostBudget::InboxEvents => b.used = b.used.saturating_add(1),
-            Some(_) => {}
-            None => self.breach = Some(Breach { budget: HostBudget::InboxEvents, used: limit + 1, limit }),
-        }
-    }
-
-    /// Charge `bytes` of journal the strategy's host call is about to cause.
-    /// `false` (and a breach) if that would spend a budget: the caller then
-    /// journals and does nothing.
-    fn charge_journal(&mut self, payload: usize) -> bool {
-        if self.breach.is_some() {
-            return false;
-        }
-        let bytes = (payload + bulkhead_journal::RECORD_OVERHEAD) as u64;
-        let b = &mut self.budgets;
-        let event = b.journal_event.saturating_add(bytes);
-        if event > b.journal_per_event {
-            let limit = b.journal_per_event;
-            self.breach = Some(Breach { budget: HostBudget::JournalBytesPerEvent, used: event, limit });
-            return false;
-        }
-        if !b.journal_rate.take(bytes) {
-            let limit = b.journal_rate.rate_per_sec();
-            self.breach = Some(Breach { budget: HostBudget::JournalBytesPerSec, used: limit + bytes, limit });
-            return false;
-        }
-        b.journal_event = event;
-        true
-    }
 }
 
 struct Slot {
@@ -300,452 +168,6 @@ struct Slot {
     signer: [u8; 32],
 }
 
-enum Action {
-    /// An order risk approved and reserved: the only thing a venue takes.
-    Submit(bulkhead_risk::Approved),
-    /// Venue order id, instrument.
-    Cancel(u64, u32),
-    /// Cancel a (possibly other strategy's) order for a risk cause (R7):
-    /// venue order id, instrument, reason.
-    CancelFor(u64, u32, Reason),
-    CancelAll(u32, Option<u32>),
-}
-
-/// Journal writer with an error latch: host calls cannot return I/O errors to
-/// a guest, so the first failure is kept and the run stops after the callback.
-///
-/// Two more jobs:
-/// - **Durability gate** ([`JournalSink::make_durable`]): under any fsync
-///   policy but `never`, the records that decide an action are fsynced
-///   before the action is released to the venue (group commit).
-/// - **Resume**: while `prefix` holds records of an earlier, interrupted run
-///   of the same config, every record this run would write must equal the
-///   next one of the prefix (kind, time, payload) and is not written again;
-///   when the prefix is exhausted, appending continues. Because the run is
-///   deterministic, this rebuilds positions, open orders, trading states and
-///   the strategies' own memory exactly as they were at the crash. Operator
-///   commands are the one input not in the config or the data: the engine
-///   peeks for `COMMAND` records at each event boundary and re-executes them
-///   ([`Engine::execute`]).
-pub struct JournalSink {
-    w: JournalWriter,
-    error: Option<EngineError>,
-    ts: u64,
-    scratch: Vec<u8>,
-    gate: bool,
-    prefix: Option<JournalReader>,
-    /// The prefix's next record, read ahead by `peek`.
-    peeked: Option<bulkhead_journal::Record>,
-    resumed: u64,
-    /// Inside a guest call ([`JournalSink::hold`]): records wait here, in
-    /// memory, until [`JournalSink::release`] after the call returns.
-    holding: bool,
-    /// Held records: kind, event time, payload range in `held_bytes`.
-    held: Vec<(u16, u64, u32, u32)>,
-    held_bytes: Vec<u8>,
-    /// Sequence number of the next record written (or matched, resuming).
-    next_seq: u64,
-}
-
-impl JournalSink {
-    fn new(w: JournalWriter, prefix: Option<JournalReader>) -> Self {
-        let gate = w.fsync_policy() != bulkhead_journal::FsyncPolicy::Never;
-        let next_seq = if prefix.is_some() { 0 } else { w.next_seq() };
-        JournalSink {
-            w,
-            error: None,
-            ts: 0,
-            scratch: Vec::new(),
-            gate,
-            prefix,
-            peeked: None,
-            resumed: 0,
-            holding: false,
-            held: Vec::new(),
-            held_bytes: Vec::new(),
-            next_seq,
-        }
-    }
-
-    /// A guest call starts: until [`JournalSink::release`], records are kept
-    /// in memory (no write, no fsync, no read of a resumed prefix), so disk
-    /// latency is never charged to the guest's deadline. How much a guest
-    /// can make wait here is bounded by its journal-bytes budget per market
-    /// event.
-    fn hold(&mut self) {
-        self.holding = true;
-    }
-
-    /// The guest call returned: write the held records in order (appended,
-    /// or compared with the prefix when resuming) under the fsync policy.
-    /// Durability is then awaited at the release gate, before any of it
-    /// reaches a venue.
-    fn release(&mut self) {
-        self.holding = false;
-        if self.held.is_empty() {
-            return;
-        }
-        let mut held = std::mem::take(&mut self.held);
-        let mut bytes = std::mem::take(&mut self.held_bytes);
-        let ts = self.ts;
-        for &(kind, at, start, len) in &held {
-            self.ts = at;
-            let seq = self.write(kind, &bytes[start as usize..start as usize + len as usize]);
-            debug_assert!(seq == u64::MAX || seq + 1 == self.next_seq);
-        }
-        self.ts = ts;
-        held.clear();
-        bytes.clear();
-        self.held = held;
-        self.held_bytes = bytes;
-    }
-    /// While resuming: the next journalled record this run must reproduce.
-    /// `None` once the prefix is exhausted, which ends the resume (or after
-    /// an error).
-    fn peek(&mut self) -> Option<&bulkhead_journal::Record> {
-        if self.error.is_some() {
-            return None;
-        }
-        if self.peeked.is_none() {
-            match self.prefix.as_mut()?.next() {
-                Some(Ok(rec)) => self.peeked = Some(rec),
-                Some(Err(e)) => {
-                    self.error = Some(e.into());
-                    return None;
-                }
-                None => {
-                    self.prefix = None;
-                    tracing::info!(records = self.resumed, "resume: journal prefix reproduced; appending");
-                    return None;
-                }
-            }
-        }
-        self.peeked.as_ref()
-    }
-    /// Still inside the journalled prefix of a resumed run?
-    fn resuming(&mut self) -> bool {
-        self.peek().is_some()
-    }
-    /// Returns the record's sequence number (`u64::MAX` once the journal has
-    /// failed). While held, the number it will have once released.
-    fn write(&mut self, kind: u16, payload: &[u8]) -> u64 {
-        if self.error.is_some() {
-            return u64::MAX;
-        }
-        if self.holding {
-            let seq = self.next_seq + self.held.len() as u64;
-            // Payloads are far below 4 GiB (MAX_PAYLOAD); the held total is
-            // bounded by the guest's journal budget per market event.
-            self.held.push((kind, self.ts, self.held_bytes.len() as u32, payload.len() as u32));
-            self.held_bytes.extend_from_slice(payload);
-            return seq;
-        }
-        let seq = self.write_now(kind, payload);
-        if seq != u64::MAX {
-            self.next_seq = seq + 1;
-        }
-        seq
-    }
-
-    fn write_now(&mut self, kind: u16, payload: &[u8]) -> u64 {
-        if let Some(prefix) = &mut self.prefix {
-            let next = match self.peeked.take() {
-                Some(rec) => Some(Ok(rec)),
-                None => prefix.next(),
-            };
-            match next {
-                Some(Ok(rec)) => {
-                    if rec.kind != kind || rec.ts_ns != self.ts || rec.payload != payload {
-                        self.error = Some(EngineError::ResumeDiverged {
-                            seq: rec.seq,
-                            journalled: format!("{} at {} ns", records::kind_name(rec.kind), rec.ts_ns),
-                            now: format!("{} at {} ns", records::kind_name(kind), self.ts),
-                        });
-                    } else {
-                        self.resumed += 1;
-                    }
-                    return rec.seq;
-                }
-                Some(Err(e)) => {
-                    self.error = Some(e.into());
-                    return u64::MAX;
-                }
-                None => {
-                    self.prefix = None;
-                    tracing::info!(records = self.resumed, "resume: journal prefix reproduced; appending");
-                }
-            }
-        }
-        match self.w.append(kind, self.ts, payload) {
-            Ok(seq) => seq,
-            Err(e) => {
-                self.error = Some(e.into());
-                u64::MAX
-            }
-        }
-    }
-    /// Header bytes then a variable-length tail, via the reusable scratch buffer.
-    fn write_var(&mut self, kind: u16, head: &[u8], tail: &[u8]) -> u64 {
-        let mut buf = std::mem::take(&mut self.scratch);
-        buf.clear();
-        buf.extend_from_slice(head);
-        buf.extend_from_slice(tail);
-        let seq = self.write(kind, &buf);
-        self.scratch = buf;
-        seq
-    }
-    /// Make what was written so far durable if the policy asks for it.
-    /// `false` if the journal has failed: then nothing may be released.
-    fn make_durable(&mut self) -> bool {
-        debug_assert!(!self.holding, "durability is awaited outside guest calls");
-        if self.error.is_none()
-            && self.gate
-            && let Err(e) = self.w.sync()
-        {
-            self.error = Some(e.into());
-        }
-        self.error.is_none()
-    }
-    fn check(&mut self) -> Result<(), EngineError> {
-        match self.error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-    /// At the end of a resumed run: records left in the prefix are records
-    /// this run did not reproduce.
-    fn check_prefix_consumed(&mut self) -> Result<(), EngineError> {
-        if let Some(rec) = self.peek() {
-            let (seq, kind, ts) = (rec.seq, rec.kind, rec.ts_ns);
-            return Err(EngineError::ResumeDiverged {
-                seq,
-                journalled: format!("{} at {ts} ns", records::kind_name(kind)),
-                now: "the end of the run".into(),
-            });
-        }
-        self.prefix = None;
-        self.check()
-    }
-}
-
-/// The host side of one strategy's callback.
-struct HostCtx<'a> {
-    stp: &'a mut Vec<bulkhead_risk::OrderRef>,
-    book: &'a mut Book,
-    risk: &'a mut RiskEngine,
-    journal: &'a mut JournalSink,
-    actions: &'a mut Vec<Action>,
-    venue: &'a Venues,
-    observer: &'a mut Observer,
-    now: u64,
-}
-
-impl HostApi for HostCtx<'_> {
-    fn submit_order(&mut self, req: &OrderRequest) -> i64 {
-        // Journal first: an order whose decision cannot be journalled is
-        // neither checked nor sent (the guest is trapped with the breach).
-        if !self.book.charge_journal(records::ORDER_PAYLOAD) {
-            return -(Reason::InvalidOrder.code() as i64);
-        }
-        let sid = self.book.sid;
-        let local = self.book.next_local;
-        self.book.next_local += 1;
-        self.book.stats.submitted += 1;
-        let mut stp = std::mem::take(self.stp);
-        stp.clear();
-        // R3 "mark" = the venue's mark now (risk falls back to the mid without one).
-        self.risk.set_mark(req.instrument, self.venue.mark(req.instrument));
-        let gid = global_id(sid, local);
-        // Checked and, if it passes, reserved under its venue id: only an
-        // approval from risk can reach the venue.
-        let res = self.risk.check_and_open_stp(sid, self.now, gid, req, &mut stp);
-        let d = bulkhead_risk::Outcome::from(&res);
-        // R7 cancel-oldest / cancel-both: the resting orders go first.
-        for o in stp.drain(..) {
-            self.actions.push(Action::CancelFor(o.order_id, req.instrument, Reason::CancelledBySelfTradePrevention));
-        }
-        *self.stp = stp;
-        let mut p = Payload::<{ records::ORDER_PAYLOAD }>::new();
-        p.u32(sid).u64(local).u16(d.reason.code()).u16(0).i64(d.limit).i64(d.requested).i64(d.current).order(req);
-        let seq = self.journal.write(records::ORDER, p.bytes());
-        if self.observer.on {
-            self.observer.push(Observed::Order {
-                seq,
-                ts_ns: self.now,
-                sid,
-                order_id: local,
-                order: *req,
-                decision: d,
-            });
-        }
-        if let Ok(approved) = res {
-            self.book.open.insert(
-                local,
-                OpenInfo {
-                    instrument: req.instrument,
-                    side: req.side,
-                    price: req.price,
-                    remaining: req.qty,
-                    tag: req.tag,
-                },
-            );
-            self.actions.push(Action::Submit(approved));
-            local as i64
-        } else {
-            *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;
-            let mut e = Event::new(EventKind::OrderRejected, req.instrument, self.now);
-            e.side = Some(req.side);
-            e.id = local;
-            e.tag = req.tag;
-            e.price = req.price;
-            e.qty = req.qty;
-            e.a = d.reason.code() as i64;
-            self.book.push_inbox(e);
-            -(d.reason.code() as i64)
-        }
-    }
-
-    fn cancel_order(&mut self, id: u64) -> i32 {
-        if !self.book.charge_journal(CANCEL_PAYLOAD) {
-            return ResultCode::Rejected as i32;
-        }
-        let sid = self.book.sid;
-        self.book.stats.cancels_requested += 1;
-        // The message throttle is charged before the id is looked up: a
-        // strategy guessing ids it does not own spends its own budget.
-        let d = bulkhead_risk::Outcome::from(&self.risk.check_cancel(sid, self.now));
-        let known = self.book.open.get(&id).map(|o| o.instrument);
-        let reason = if !d.accepted() {
-            d.reason
-        } else if known.is_none() {
-            Reason::InvalidOrder
-        } else {
-            d.reason
-        };
-        let mut p = Payload::<CANCEL_PAYLOAD>::new();
-        p.u32(sid).u64(id).u16(reason.code()).i32(known.map_or(-1, |i| i as i32));
-        self.journal.write(records::CANCEL, p.bytes());
-        if !d.accepted() {
-            *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;
-            return ResultCode::Rejected as i32;
-        }
-        let Some(instrument) = known else {
-            return ResultCode::UnknownOrder as i32;
-        };
-        self.actions.push(Action::Cancel(global_id(sid, id), instrument));
-        ResultCode::Ok as i32
-    }
-
-    fn cancel_all(&mut self, instrument: Option<u32>) -> i32 {
-        if !self.book.charge_journal(CANCEL_PAYLOAD) {
-            return -(ResultCode::Rejected as i32);
-        }
-        let sid = self.book.sid;
-        self.book.stats.cancels_requested += 1;
-        let d = bulkhead_risk::Outcome::from(&self.risk.check_cancel(sid, self.now));
-        let mut p = Payload::<CANCEL_PAYLOAD>::new();
-        p.u32(sid).u64(0).u16(d.reason.code()).i32(instrument.map_or(-1, |i| i as i32));
-        self.journal.write(records::CANCEL, p.bytes());
-        if !d.accepted() {
-            *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;
-            return -(ResultCode::Rejected as i32);
-        }
-        let n = self.book.open.values().filter(|o| instrument.is_none_or(|i| o.instrument == i)).count();
-        self.actions.push(Action::CancelAll(sid, instrument));
-        n as i32
-    }
-
-    fn position(&mut self, instrument: u32, out: &mut PositionRecord) -> i32 {
-        if self.venue.instrument(instrument).is_none() {
-            return ResultCode::UnknownInstrument as i32;
-        }
-        let p = self.venue.position(self.book.sid, instrument);
-        let (mut buy, mut sell) = (0i64, 0i64);
-        for o in self.book.open.values().filter(|o| o.instrument == instrument) {
-            match o.side {
-                Side::Buy => buy = buy.saturating_add(o.remaining),
-                Side::Sell => sell = sell.saturating_add(o.remaining),
-            }
-        }
-        *out = PositionRecord {
-            qty: p.qty,
-            avg_price: p.avg_price(),
-            realised_pnl: p.realised,
-            fees: p.fees,
-            open_buy_qty: buy,
-            open_sell_qty: sell,
-        };
-        ResultCode::Ok as i32
-    }
-
-    fn open_orders(&mut self, out: &mut [OpenOrderRecord]) -> i32 {
-        for (slot, (id, o)) in out.iter_mut().zip(self.book.open.iter()) {
-            *slot = OpenOrderRecord {
-                id: *id,
-                tag: o.tag,
-                instrument: o.instrument,
-                side: o.side,
-                price: o.price,
-                remaining_qty: o.remaining,
-            };
-        }
-        self.book.open.len().min(i32::MAX as usize) as i32
-    }
-
-    fn set_timer(&mut self, at_ns: u64, token: u64) -> i32 {
-        if !self.book.charge_journal(TIMER_PAYLOAD) {
-            return ResultCode::Rejected as i32;
-        }
-        let rc = if at_ns <= self.now {
-            ResultCode::TimerInPast
-        } else if self.book.timers.len() >= MAX_TIMERS {
-            ResultCode::TooManyTimers
-        } else {
-            self.book.timers.push((at_ns, token));
-            ResultCode::Ok
-        };
-        let mut p = Payload::<TIMER_PAYLOAD>::new();
-        p.u32(self.book.sid).u64(at_ns).u64(token).i32(rc as i32);
-        self.journal.write(records::TIMER, p.bytes());
-        rc as i32
-    }
-
-    fn log(&mut self, level: i32, msg: &[u8]) -> i32 {
-        if !self.book.charge_journal(8 + msg.len()) {
-            return ResultCode::Rejected as i32;
-        }
-        self.book.stats.logs += 1;
-        let mut p = Payload::<8>::new();
-        p.u32(self.book.sid).i32(level);
-        self.journal.write_var(records::LOG, p.bytes(), msg);
-        ResultCode::Ok as i32
-    }
-
-    fn invalid_record(&mut self, err: bulkhead_abi::DecodeError) {
-        self.book.stats.invalid_records += 1;
-        *self.book.stats.rejected.entry(Reason::InvalidOrder.code()).or_default() += 1;
-        let error = err.to_string();
-        if !self.book.charge_journal(4 + error.len()) {
-            return;
-        }
-        let mut p = Payload::<4>::new();
-        p.u32(self.book.sid);
-        let seq = self.journal.write_var(records::INVALID, p.bytes(), error.as_bytes());
-        if self.observer.on {
-            self.observer.push(Observed::Invalid { seq, ts_ns: self.now, sid: self.book.sid, error });
-        }
-    }
-
-    fn breach(&self) -> Option<Breach> {
-        self.book.breach
-    }
-}
-
-/// `CANCEL` payload: sid, id, reason, instrument.
-const CANCEL_PAYLOAD: usize = 18;
-/// `TIMER` payload: sid, at, token, result.
-const TIMER_PAYLOAD: usize = 24;
-
 /// State changes kept per strategy for the report and the control plane;
 /// the oldest go first (an operator or a risk control can cause any number
 /// over a long run).
@@ -763,14 +185,6 @@ fn push_history(history: &mut Vec<StateChange>, change: StateChange) {
 fn breach_fault(b: Breach) -> (String, String) {
     let f = bulkhead_sandbox::Fault::from(b);
     (f.kind().to_string(), f.to_string())
-}
-
-pub fn trading_state_name(s: TradingState) -> &'static str {
-    match s {
-        TradingState::Active => "active",
-        TradingState::Reducing => "reducing",
-        TradingState::Halted => "halted",
-    }
 }
 
 /// What a strategy gets to run with.
@@ -878,7 +292,7 @@ impl Engine {
         mut journal: JournalSink,
         run_info: &str,
     ) -> Result<Engine, EngineError> {
-        journal.write(records::RUN_START, run_info.as_bytes());
+        journal.record(&Record::RunStart { text: run_info.as_bytes() });
         journal.check()?;
         Ok(Engine {
             risk: RiskEngine::new(instruments.clone()),
@@ -982,9 +396,8 @@ impl Engine {
             StrategyKind::Native(_) => (None, None),
         };
         let signer = setup.signer.unwrap_or([0; 32]);
-        let mut p = Payload::<{ records::MODULE_HEAD }>::new();
-        p.u32(sid).put(&module_hash.unwrap_or([0; 32])).put(&signer);
-        self.journal.write_var(records::MODULE, p.bytes(), setup.name.as_bytes());
+        let module = module_hash.unwrap_or([0; 32]);
+        self.journal.record(&Record::Module { sid, module, signer, name: setup.name.as_bytes() });
         let mut ctx = HostCtx {
             stp: &mut self.stp,
             book: &mut book,
@@ -1074,84 +487,10 @@ impl Engine {
         self.venue.set_collateral(sid, money);
     }
 
-    /// Journal a file the run was configured from (`records::CONFIG`).
-    pub fn journal_config_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), EngineError> {
-        let n = u16::try_from(name.len()).unwrap_or(u16::MAX);
-        self.journal.write_var(
-            records::CONFIG,
-            &n.to_le_bytes(),
-            &[&name.as_bytes()[..usize::from(n)], bytes].concat(),
-        );
-        self.journal.check()
-    }
-
-    /// Group commit's time bound while the run loop waits (paced runs): if
-    /// the oldest unsynced record is older than the policy's `M` ms, fsync
-    /// now. Cheap when nothing is pending; a no-op under other policies.
-    /// `false` if the journal has failed: the error stays latched and the
-    /// run stops at the next event's journal check.
-    pub fn tick_durability(&mut self) -> bool {
-        if self.journal.error.is_none()
-            && let Err(e) = self.journal.w.tick()
-        {
-            self.journal.error = Some(e.into());
-        }
-        self.journal.error.is_none()
-    }
-
-    /// Resuming: re-execute every `COMMAND` record that comes next in the
-    /// journalled prefix, exactly as the operator's command was executed in
-    /// the interrupted run (same event boundary, same [`Engine::execute`]
-    /// as live and replay). A deployed module is loaded from the journal's
-    /// blobs.
-    fn reapply_journalled_commands(&mut self) -> Result<(), EngineError> {
-        while let Some(rec) = self.journal.peek() {
-            if rec.kind != records::COMMAND {
-                break;
-            }
-            let seq = rec.seq;
-            let text = String::from_utf8_lossy(&rec.payload).into_owned();
-            let outcome = match text.parse::<crate::command::Journalled>() {
-                Ok(j) => self.execute(&j.command, &j.actor).map(drop).map_err(|e| e.to_string()),
-                Err(e) => Err(format!("unreadable command: {e}")),
-            };
-            self.journal.check()?;
-            if self.journal.peeked.as_ref().is_some_and(|r| r.seq == seq) {
-                // Refused before it was journalled: the run cannot go on as it did.
-                return Err(EngineError::ResumeDiverged {
-                    seq,
-                    journalled: format!("command `{text}`"),
-                    now: format!("a command that cannot be re-applied ({})", outcome.err().unwrap_or_default()),
-                });
-            }
-            if let Err(why) = outcome {
-                // It was journalled and then failed, as it did in the run.
-                tracing::info!(command = %text, %why, "resume: journalled command failed again, as in the run");
-            }
-        }
-        self.journal.check()
-    }
-
-    /// Venue actions released while a record deciding them was not yet
-    /// durable under the fsync policy. The durability gate keeps this at 0;
-    /// it is counted at every release point so tests can prove it.
-    pub fn undurable_releases(&self) -> u64 {
-        self.undurable_releases
-    }
-
     /// The sandbox runtime attached with [`Engine::set_runtime`] (load a
     /// hot-deployed module with it).
     pub fn sandbox_runtime(&self) -> Option<Arc<SandboxRuntime>> {
         self.runtime.clone()
-    }
-
-    /// Count a release that would break the gate: records before
-    /// `decided` (the sequence number after the deciding records) must be
-    /// durable when the action reaches the venue.
-    fn audit_release(&mut self, decided: u64) {
-        if self.journal.gate && self.journal.prefix.is_none() && self.journal.w.durable_seq() < decided {
-            self.undurable_releases += 1;
-        }
     }
 
     /// Cancel a strategy's open orders at the venue for a cause journalled
@@ -1211,71 +550,13 @@ impl Engine {
     pub fn position(&self, sid: u32, instrument: u32) -> bulkhead_model::Position {
         self.venue.position(sid, instrument)
     }
-    pub fn journal_position(&self) -> (u64, [u8; 32]) {
-        (self.journal.w.next_seq(), self.journal.w.last_hash())
-    }
-
-    /// Records below this sequence number are fsynced (acknowledged).
-    pub fn journal_durable_seq(&self) -> u64 {
-        self.journal.w.durable_seq()
-    }
-
-    /// fsync count and latency of the journal so far.
-    pub fn journal_fsync_stats(&self) -> bulkhead_journal::FsyncStats {
-        self.journal.w.fsync_stats()
-    }
-
-    /// Bytes and segment files of the journal so far.
-    pub fn journal_size(&self) -> (u64, u32) {
-        (self.journal.w.bytes(), self.journal.w.segments())
-    }
-
-    /// Start the opt-in feed of notable events for an observer (the control
-    /// plane): every risk decision on an order, invalid order records, venue
-    /// rejects, fills, faults, trading-state changes and the supervisor
-    /// taking a strategy down ([`Observed`]), plus the wall time of each
-    /// journal fsync. At most `cap` of each are held between two drains (the
-    /// oldest are dropped and counted). Off by default — a backtest pays one
-    /// branch per observation point — and it never changes what is decided
-    /// or journalled. Calling it again only changes `cap`.
-    pub fn enable_observer(&mut self, cap: usize) {
-        let cap = cap.max(1);
-        if !self.observer.on {
-            self.observer.queue = std::collections::VecDeque::with_capacity(cap.min(4096));
-            self.journal.w.record_fsync_samples(cap);
-        }
-        self.observer.on = true;
-        self.observer.cap = cap;
-    }
-
-    /// Move what was observed since the last call into `out`, oldest first;
-    /// returns how many were dropped because the feed was full.
-    pub fn drain_observed(&mut self, out: &mut Vec<Observed>) -> u64 {
-        out.extend(self.observer.queue.drain(..));
-        std::mem::take(&mut self.observer.dropped)
-    }
-
-    /// Move the journal fsync times (ns) measured since the last call into
-    /// `out` (only once [`Engine::enable_observer`] was called); returns how
-    /// many were dropped because the buffer was full.
-    pub fn drain_fsync_ns(&mut self, out: &mut Vec<u64>) -> u64 {
-        self.journal.w.take_fsync_samples(out)
-    }
-
-    /// On a resumed run: how many journalled records have been reproduced so
-    /// far, and whether the engine is still inside the old prefix.
-    pub fn resume_progress(&self) -> (u64, bool) {
-        (self.journal.resumed, self.journal.prefix.is_some())
-    }
 
     /// Feed one market event through the whole pipeline.
     pub fn on_market(&mut self, ev: Event) -> Result<(), EngineError> {
         self.events += 1;
         self.now = ev.ts_ns;
         self.journal.ts = ev.ts_ns;
-        let mut p = Payload::<{ bulkhead_abi::EVENT_SIZE }>::new();
-        p.event(&ev);
-        self.journal.write(records::MARKET, p.bytes());
+        self.journal.record(&Record::Market(ev));
         let inst = ev.instrument;
         if (inst as usize) < self.instruments.len() {
             match ev.kind {
@@ -1533,9 +814,7 @@ impl Engine {
                 }
                 _ => {}
             }
-            let mut p = Payload::<{ records::VENUE_PAYLOAD }>::new();
-            p.u32(sid).event(&ev);
-            let seq = self.journal.write(records::VENUE, p.bytes());
+            let seq = self.journal.record(&Record::Venue { sid, event: ev });
             if self.observer.on {
                 let (ts_ns, order_id, instrument) = (self.now, ev.id, ev.instrument);
                 match ev.kind {
@@ -1584,10 +863,7 @@ impl Engine {
             if let Scope::Strategy(sid) = t.scope
                 && let Some(slot) = self.slots.get_mut(sid as usize)
             {
-                push_history(
-                    &mut slot.history,
-                    StateChange { at_ns: self.now, state: trading_state_name(t.to), reason: text },
-                );
+                push_history(&mut slot.history, StateChange { at_ns: self.now, state: t.to.name(), reason: text });
             }
         }
         let actions: Vec<bulkhead_risk::RiskAction> = self.risk.take_actions().collect();
@@ -1597,56 +873,10 @@ impl Engine {
         }
     }
 
-    /// Journal funding, liquidation and settlement notices from the venue,
-    /// and make risk's view of the positions follow (R4, R8, R10 and R12
-    /// judge the real book).
-    fn journal_notices(&mut self) {
-        self.venue.take_notices(&mut self.notices);
-        if self.notices.is_empty() {
-            return;
-        }
-        for n in std::mem::take(&mut self.notices) {
-            // `held`: the strategy's signed position the venue closed.
-            let (sid, code, inst, qty, price, amount, fee, held) = match n {
-                VenueNotice::Funding { account, instrument, qty, mark, amount, .. } => {
-                    (account, 1u8, instrument, qty, mark, amount, 0, None)
-                }
-                VenueNotice::Liquidation { account, instrument, side, qty, price, fee, pnl, .. } => {
-                    tracing::warn!(account, instrument, qty, "position liquidated");
-                    (account, 2, instrument, qty, price, pnl, fee, Some(-side.sign() * qty))
-                }
-                VenueNotice::Settlement { account, instrument, qty, price, pnl, .. } => {
-                    (account, 3, instrument, qty, price, pnl, 0, Some(qty))
-                }
-                VenueNotice::InstrumentSettled { instrument, price, .. } => {
-                    (u32::MAX, 4, instrument, 0, price, 0, 0, None)
-                }
-            };
-            let mut p = Payload::<{ records::NOTICE_PAYLOAD }>::new();
-            p.u32(sid).u8(code).u32(inst).i64(qty).i64(price).i64(amount).i64(fee);
-            self.journal.write(records::NOTICE, p.bytes());
-            match (code, held) {
-                (1, _) => self.risk.position_changed_by_venue(sid, inst, self.now, None, amount),
-                (_, Some(h)) => {
-                    self.risk.position_changed_by_venue(sid, inst, self.now, Some((h, price)), 0);
-                    if fee != 0 {
-                        self.risk.on_fee(sid, fee);
-                    }
-                }
-                _ => {}
-            }
-        }
-        self.apply_risk_outcomes();
-    }
-
     /// Contain a fault: journal it, halt the strategy in risk, drop what its
     /// faulting callback asked for, cancel its open orders at the venue.
     fn quarantine(&mut self, sid: u32, kind: &str, message: String) {
-        let mut p = Payload::<6>::new();
-        p.u32(sid).u16(kind.len() as u16);
-        let mut text = kind.as_bytes().to_vec();
-        text.extend_from_slice(message.as_bytes());
-        let seq = self.journal.write_var(records::FAULT, p.bytes(), &text);
+        let seq = self.journal.record(&Record::Fault { sid, kind: kind.as_bytes(), message: message.as_bytes() });
         if self.observer.on {
             let (kind, message) = (kind.to_string(), message.clone());
             self.observer.push(Observed::Fault { seq, ts_ns: self.now, sid, kind, message });
@@ -1763,25 +993,6 @@ impl Engine {
         self.journal_state(scope, state, cause);
     }
 
-    fn journal_state(&mut self, scope: Scope, state: TradingState, cause: &str) {
-        let (code, target) = match scope {
-            Scope::Strategy(s) => (0u8, s),
-            Scope::Instrument(i) => (1, i),
-            Scope::Global => (2, 0),
-        };
-        let st = match state {
-            TradingState::Active => 0u8,
-            TradingState::Reducing => 1,
-            TradingState::Halted => 2,
-        };
-        let mut p = Payload::<6>::new();
-        p.u8(code).u32(target).u8(st);
-        let seq = self.journal.write_var(records::STATE, p.bytes(), cause.as_bytes());
-        if self.observer.on {
-            self.observer.push(Observed::State { seq, ts_ns: self.now, scope, state, cause: cause.to_string() });
-        }
-    }
-
     /// Cancel what is still open, close the journal, and report.
     pub fn finish(mut self) -> Result<RunReport, EngineError> {
         // Resuming: commands journalled after the last event come first.
@@ -1812,7 +1023,7 @@ impl Engine {
             strategies.iter().map(|s| s.stats.submitted).sum::<u64>(),
             strategies.iter().map(|s| s.stats.fills).sum::<u64>()
         );
-        self.journal.write(records::RUN_END, summary.as_bytes());
+        self.journal.record(&Record::RunEnd { text: summary.as_bytes() });
         self.journal.check()?;
         self.journal.check_prefix_consumed()?;
         let journal = self.journal.w.finish()?;

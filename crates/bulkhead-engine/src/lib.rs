@@ -2,7 +2,8 @@
 //!
 //! Owns: the event loop (market data → strategies → risk → venue → fills →
 //! strategies), strategy-scoped order ids, timers, cancel-on-fault
-//! quarantine, the meaning of journal records ([`records`]), the run config
+//! quarantine, the meaning of journal records ([`records`]: one typed
+//! `Record` per kind, encoded and decoded in one place), the run config
 //! ([`config`]) and the final report ([`report`]).
 //!
 //! Must never: let an order reach the venue without a risk decision, or let
@@ -101,7 +102,8 @@
 //!   own memory exactly as they were.
 //! - The journal begins with the config files verbatim (`CONFIG`) and the
 //!   modules' hashes (`MODULE`), so [`replay`] can rebuild a run from the
-//!   journal alone and compare every decision; [`decode`] reads any record.
+//!   journal alone and compare every decision; [`decode`] renders any
+//!   record ([`records::Record::decode`], then names and text).
 
 pub mod command;
 pub mod config;
@@ -139,10 +141,6 @@ pub enum RunError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Data(#[from] bulkhead_data::DataError),
-}
-
-fn hex(h: &[u8]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Open the market-data source a config names.
@@ -281,13 +279,14 @@ pub(crate) fn prepare_engine(
     } else {
         (JournalWriter::create(&cfg.journal_dir, params)?, None)
     };
-    let mut info = format!("bulkhead run v{}\nconfig blake3={}\n", env!("CARGO_PKG_VERSION"), hex(&cfg.config_hash));
+    let mut info =
+        format!("bulkhead run v{}\nconfig blake3={}\n", env!("CARGO_PKG_VERSION"), hex::encode(cfg.config_hash));
     for (s, m) in cfg.strategies.iter().zip(&modules) {
         info.push_str(&format!(
             "strategy {} module blake3={} policy blake3={} signer={}\n",
             s.name,
-            hex(&m.hash),
-            hex(&s.policy_hash),
+            hex::encode(m.hash),
+            hex::encode(s.policy_hash),
             s.signer.as_ref().map_or_else(|| "unsigned".to_string(), |g| format!("{} ({})", g.name, g.fingerprint))
         ));
     }

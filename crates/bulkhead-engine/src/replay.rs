@@ -104,10 +104,6 @@ impl ReplayReport {
     }
 }
 
-fn hex(h: &[u8]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn open(dir: &Path) -> Result<JournalReader, ReplayError> {
     JournalReader::open(dir).map_err(|source| ReplayError::Journal { dir: dir.into(), source })
 }
@@ -313,7 +309,7 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
                 None => {
                     return Err(ReplayError::ModuleMissing {
                         strategy: name.clone(),
-                        hash: hex(hash),
+                        hash: hex::encode(hash),
                         file,
                         dir: modules_dir.into(),
                     });
@@ -323,9 +319,9 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
         chosen.insert(name.clone(), (path.clone(), bytes.clone()));
         matches.push(ModuleMatch {
             strategy: name.clone(),
-            journal_hash: hex(hash),
+            journal_hash: hex::encode(hash),
             path: path.clone(),
-            hash: hex(found),
+            hash: hex::encode(found),
             changed,
         });
     }

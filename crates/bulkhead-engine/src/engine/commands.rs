@@ -25,8 +25,9 @@ use bulkhead_abi::Reason;
 use bulkhead_risk::{LimitError, Scope as RiskScope, TradingState};
 use bulkhead_sandbox::StrategyModule;
 
-use super::{Engine, EngineError, Payload, StateChange, Status, push_history, records, trading_state_name};
+use super::{Engine, EngineError, StateChange, Status, push_history};
 use crate::command::{Actor, Command, CommandError, ModuleRef, Outcome, Scope, record_line};
+use crate::records::Record;
 
 /// A hot-deployed module handed to [`Engine::provide_module`], waiting for
 /// the `Deploy` command that names it.
@@ -34,10 +35,6 @@ pub(super) struct ProvidedModule {
     bytes: Vec<u8>,
     blake3: [u8; 32],
     compiled: Option<StrategyModule>,
-}
-
-fn hex(h: &[u8]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn journal_error(e: EngineError) -> CommandError {
@@ -156,7 +153,7 @@ impl Engine {
                             "module_blake3",
                             format!(
                                 "no module with blake3 {} (not provided, not in the journal's blobs)",
-                                hex(&m.blake3)
+                                hex::encode(m.blake3)
                             ),
                         )
                     })?;
@@ -166,7 +163,7 @@ impl Engine {
         if bytes.len() as u64 != m.len {
             return Err(CommandError::invalid(
                 "module_len",
-                format!("the module with blake3 {} is {} bytes, not {}", hex(&m.blake3), bytes.len(), m.len),
+                format!("the module with blake3 {} is {} bytes, not {}", hex::encode(m.blake3), bytes.len(), m.len),
             ));
         }
         let compiled = match compiled {
@@ -174,8 +171,8 @@ impl Engine {
             Some(c) => {
                 return Err(CommandError::Internal(format!(
                     "the compiled module has blake3 {}, its bytes {}",
-                    hex(&c.hash),
-                    hex(&m.blake3)
+                    hex::encode(c.hash),
+                    hex::encode(m.blake3)
                 )));
             }
             None => {
@@ -185,7 +182,7 @@ impl Engine {
                     .ok_or_else(|| CommandError::Conflict("no sandbox runtime attached to this engine".into()))?;
                 runtime
                     .load(&format!("{strategy} (deployed)"), &bytes)
-                    .map_err(|e| CommandError::invalid("module", format!("module {}: {e}", hex(&m.blake3))))?
+                    .map_err(|e| CommandError::invalid("module", format!("module {}: {e}", hex::encode(m.blake3))))?
             }
         };
         Ok((bytes, compiled))
@@ -209,7 +206,7 @@ impl Engine {
 
     /// Journal an operator command (before it takes effect) and make it durable.
     fn journal_command(&mut self, line: &str) -> Result<(), EngineError> {
-        self.journal.write(records::COMMAND, line.as_bytes());
+        self.journal.record(&Record::Command { text: line.as_bytes() });
         self.journal.make_durable();
         self.journal.check()
     }
@@ -253,10 +250,7 @@ impl Engine {
         if let RiskScope::Strategy(sid) = scope
             && let Some(slot) = self.slots.get_mut(sid as usize)
         {
-            push_history(
-                &mut slot.history,
-                StateChange { at_ns: self.now, state: trading_state_name(state), reason: cause.into() },
-            );
+            push_history(&mut slot.history, StateChange { at_ns: self.now, state: state.name(), reason: cause.into() });
         }
         if state == TradingState::Halted { self.mass_cancel(scope, Reason::CancelledByKillSwitch) } else { 0 }
     }
@@ -319,10 +313,9 @@ impl Engine {
         }
         self.mass_cancel(RiskScope::Strategy(sid), Reason::CancelledByKillSwitch);
         let hash = self.slots[i].module_hash.unwrap_or([0; 32]);
-        let mut p = Payload::<{ records::MODULE_HEAD }>::new();
-        p.u32(sid).put(&hash).put(&self.slots[i].signer);
-        let name = self.slots[i].name.clone();
-        self.journal.write_var(records::MODULE, p.bytes(), name.as_bytes());
+        let slot = &self.slots[i];
+        let rec = Record::Module { sid, module: hash, signer: slot.signer, name: slot.name.as_bytes() };
+        self.journal.record(&rec);
         self.slots[i].status = Status::Backoff {
             kind: "operator".into(),
             message: cause.into(),

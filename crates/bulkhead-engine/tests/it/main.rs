@@ -7,6 +7,7 @@ mod demo;
 mod host_contract;
 mod journal_resume;
 mod market_data;
+mod records;
 mod run_features;
 mod scenarios;
 mod venues;

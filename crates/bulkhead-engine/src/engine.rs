@@ -10,7 +10,7 @@ use bulkhead_abi::{
 };
 use bulkhead_data::{DataError, MarketSource};
 use bulkhead_journal::{JournalError, JournalReader, JournalSummary, JournalWriter};
-use bulkhead_model::Instrument;
+use bulkhead_model::{Instrument, Lots, Money, Ticks};
 use bulkhead_risk::{Policy, RiskEngine, Scope, TradingState};
 use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime, StrategyModule};
 use bulkhead_venue::{FeeSchedule, VenueConfig, VenueEvent, VenueNotice};
@@ -554,7 +554,7 @@ impl HostApi for HostCtx<'_> {
         let mut stp = std::mem::take(self.stp);
         stp.clear();
         // R3 "mark" = the venue's mark now (risk falls back to the mid without one).
-        self.risk.set_mark(req.instrument, self.venue.mark(req.instrument));
+        self.risk.set_mark(req.instrument, self.venue.mark(req.instrument).map(Ticks::new));
         let gid = global_id(sid, local);
         // Checked and, if it passes, reserved under its venue id: only an
         // approval from risk can reach the venue.
@@ -1280,12 +1280,12 @@ impl Engine {
         if (inst as usize) < self.instruments.len() {
             match ev.kind {
                 EventKind::Quote => {
-                    self.risk.on_quote_at(inst, ev.ts_ns, ev.price, ev.a);
+                    self.risk.on_quote_at(inst, ev.ts_ns, Ticks::new(ev.price), Ticks::new(ev.a));
                     self.last_mid[inst as usize] = Some((ev.price + ev.a) / 2);
                     self.venue.on_quote(ev.ts_ns, inst, ev.price, ev.qty, ev.a, ev.b, &mut self.venue_out);
                 }
                 EventKind::Trade => {
-                    self.risk.on_trade_at(inst, ev.ts_ns, ev.price);
+                    self.risk.on_trade_at(inst, ev.ts_ns, Ticks::new(ev.price));
                     let side = ev.side.unwrap_or(Side::Buy);
                     self.venue.on_trade(ev.ts_ns, inst, ev.price, ev.qty, side, &mut self.venue_out);
                 }
@@ -1523,8 +1523,8 @@ impl Engine {
                 }
                 EventKind::Fill => {
                     book.stats.fills += 1;
-                    self.risk.order_filled_at(sid, gid, self.now, ev.price, ev.qty);
-                    self.risk.on_fee(sid, ev.a);
+                    self.risk.order_filled_at(sid, gid, self.now, Ticks::new(ev.price), Lots::new(ev.qty));
+                    self.risk.on_fee(sid, Money::new(ev.a));
                     if ev.b <= 0 {
                         book.open.remove(&local);
                     } else if let Some(o) = book.open.get_mut(&local) {
@@ -1626,11 +1626,12 @@ impl Engine {
             p.u32(sid).u8(code).u32(inst).i64(qty).i64(price).i64(amount).i64(fee);
             self.journal.write(records::NOTICE, p.bytes());
             match (code, held) {
-                (1, _) => self.risk.position_changed_by_venue(sid, inst, self.now, None, amount),
+                (1, _) => self.risk.position_changed_by_venue(sid, inst, self.now, None, Money::new(amount)),
                 (_, Some(h)) => {
-                    self.risk.position_changed_by_venue(sid, inst, self.now, Some((h, price)), 0);
+                    let close = Some((Lots::new(h), Ticks::new(price)));
+                    self.risk.position_changed_by_venue(sid, inst, self.now, close, Money::ZERO);
                     if fee != 0 {
-                        self.risk.on_fee(sid, fee);
+                        self.risk.on_fee(sid, Money::new(fee));
                     }
                 }
                 _ => {}

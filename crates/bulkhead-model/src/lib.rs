@@ -51,9 +51,11 @@ pub mod black76;
 pub mod decimal;
 pub mod detmath;
 pub mod position;
+pub mod units;
 
 pub use decimal::{Decimal, DecimalError};
 pub use position::Position;
+pub use units::{HalfTicks, Lots, Money, Ticks};
 
 /// Money is counted in 1e-8 units of the quote currency.
 pub const MONEY_DECIMALS: u32 = 8;

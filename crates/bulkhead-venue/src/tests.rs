@@ -799,7 +799,7 @@ max_messages_per_sec = 100
     .unwrap();
     let mut risk = RiskEngine::new(instruments);
     let sid = risk.add_strategy(policy);
-    risk.on_quote_at(0, 0, 99, 101);
+    risk.on_quote_at(0, 0, bulkhead_model::Ticks::new(99), bulkhead_model::Ticks::new(101));
     let mut v = venue();
     let mut out = Vec::new();
     v.on_quote(0, 0, 99, 10, 101, 10, &mut out);

@@ -13,7 +13,7 @@ use bulkhead_journal::{JournalError, JournalReader, JournalSummary, JournalWrite
 use bulkhead_model::{Instrument, Lots, Money, Ticks};
 use bulkhead_risk::{Policy, RiskEngine, Scope, TradingState};
 use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime, StrategyModule};
-use bulkhead_venue::{FeeSchedule, VenueConfig, VenueEvent, VenueNotice};
+use bulkhead_venue::{FeeSchedule, Level, Quote, VenueConfig, VenueEvent, VenueNotice};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -1282,7 +1282,8 @@ impl Engine {
                 EventKind::Quote => {
                     self.risk.on_quote_at(inst, ev.ts_ns, Ticks::new(ev.price), Ticks::new(ev.a));
                     self.last_mid[inst as usize] = Some((ev.price + ev.a) / 2);
-                    self.venue.on_quote(ev.ts_ns, inst, ev.price, ev.qty, ev.a, ev.b, &mut self.venue_out);
+                    let q = Quote::new(Ticks::new(ev.price), Lots::new(ev.qty), Ticks::new(ev.a), Lots::new(ev.b));
+                    self.venue.on_quote(ev.ts_ns, inst, q, &mut self.venue_out);
                 }
                 EventKind::Trade => {
                     self.risk.on_trade_at(inst, ev.ts_ns, Ticks::new(ev.price));
@@ -1291,7 +1292,8 @@ impl Engine {
                 }
                 EventKind::BookLevel => {
                     if let Some(side) = ev.side {
-                        self.venue.on_depth(ev.ts_ns, inst, side, ev.price, ev.qty, &mut self.venue_out);
+                        let level = Level { side, price: Ticks::new(ev.price), qty: Lots::new(ev.qty) };
+                        self.venue.on_depth(ev.ts_ns, inst, level, &mut self.venue_out);
                     }
                 }
                 EventKind::BookClear => self.venue.on_book_clear(ev.ts_ns, inst, &mut self.venue_out),

@@ -1,7 +1,7 @@
 //! Property tests: random order / cancel / quote / trade sequences.
 
 use super::*;
-use crate::tests::venue;
+use crate::tests::{quote, venue};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -47,7 +47,7 @@ fn replay(ops: &[Op]) -> Result<Vec<VenueEvent>, TestCaseError> {
         out.clear();
         let ts = t as u64;
         match *op {
-            Op::Quote { inst, bid, bq, spread, aq } => v.on_quote(ts, inst, bid, bq, bid + spread, aq, &mut out),
+            Op::Quote { inst, bid, bq, spread, aq } => v.on_quote(ts, inst, quote(bid, bq, bid + spread, aq), &mut out),
             Op::Trade { inst, px, qty, buy } => {
                 v.on_trade(ts, inst, px, qty, if buy { Side::Buy } else { Side::Sell }, &mut out)
             }

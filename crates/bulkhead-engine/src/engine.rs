@@ -1481,17 +1481,17 @@ impl Engine {
                 }
                 VenueEvent::Cancelled { order_id, instrument, remaining, reason, .. } => {
                     let mut e = Event::new(EventKind::OrderCancelled, instrument, self.now);
-                    e.qty = remaining;
+                    e.qty = remaining.get();
                     e.a = reason.code() as i64;
                     (order_id, e)
                 }
                 VenueEvent::Fill { order_id, instrument, side, price, qty, fee, maker, remaining, .. } => {
                     let mut e = Event::new(EventKind::Fill, instrument, self.now);
                     e.side = Some(side);
-                    e.price = price;
-                    e.qty = qty;
-                    e.a = fee;
-                    e.b = remaining;
+                    e.price = price.get();
+                    e.qty = qty.get();
+                    e.a = fee.get();
+                    e.b = remaining.get();
                     e.flags = if maker { bulkhead_abi::EVENT_FLAG_MAKER } else { 0 };
                     (order_id, e)
                 }
@@ -1662,7 +1662,7 @@ impl Engine {
                     order_id: o.order_id(),
                     account: o.strategy(),
                     instrument: o.order().instrument,
-                    remaining: o.order().qty,
+                    remaining: Lots::new(o.order().qty),
                     reason: Reason::CancelledOnFault,
                 });
             }

@@ -147,7 +147,7 @@ fn initial_margin_and_liquidation_at_mark() {
             order_id: 3,
             account: 1,
             instrument: 0,
-            remaining: 1,
+            remaining: Lots::new(1),
             reason: Reason::CancelledByLiquidation
         }]
     );
@@ -193,7 +193,7 @@ fn future_settles_explicitly_and_then_rejects_orders() {
             order_id: 3,
             account: 2,
             instrument: 0,
-            remaining: 1,
+            remaining: Lots::new(1),
             reason: Reason::CancelledAtExpiry
         }]
     );
@@ -236,7 +236,7 @@ fn options_settle_at_intrinsic_after_their_underlying_and_pay_deribit_fees() {
     v.submit_order(10, &market(1, 1, 1, B, 1), &mut out); // buy call @ 6.0
     v.submit_order(10, &market(2, 1, 2, B, 1), &mut out); // buy put @ 0.2
     let fees: Vec<i64> =
-        out.iter().filter_map(|e| if let VenueEvent::Fill { fee, .. } = e { Some(*fee) } else { None }).collect();
+        out.iter().filter_map(|e| if let VenueEvent::Fill { fee, .. } = e { Some(fee.get()) } else { None }).collect();
     // call: 0.03 % × 110 = 0.033 USD < cap 12.5 % × 6.0 = 0.75 → 0.033
     // put: 0.033 > cap 12.5 % × 0.2 = 0.025 → 0.025
     assert_eq!(fees, vec![33 * USD / 1000, 25 * USD / 1000]);
@@ -313,17 +313,17 @@ fn latency_holds_orders_until_arrival() {
                 account: 1,
                 instrument: 0,
                 side: B,
-                price: 99,
-                qty: 2,
-                fee: 0,
+                price: Ticks::new(99),
+                qty: Lots::new(2),
+                fee: Money::ZERO,
                 maker: true,
-                remaining: 1
+                remaining: Lots::new(1)
             },
             VenueEvent::Cancelled {
                 order_id: 1,
                 account: 1,
                 instrument: 0,
-                remaining: 1,
+                remaining: Lots::new(1),
                 reason: Reason::CancelledByStrategy
             },
         ]
@@ -368,11 +368,11 @@ fn l2_queue_position_advances_on_prints_and_proportional_cancels() {
             account: 1,
             instrument: 0,
             side: B,
-            price: 99,
-            qty: 3,
-            fee: 0,
+            price: Ticks::new(99),
+            qty: Lots::new(3),
+            fee: Money::ZERO,
             maker: true,
-            remaining: 0
+            remaining: Lots::new(0)
         }]
     );
 }
@@ -391,7 +391,7 @@ fn partial_fills_across_resting_levels_and_market() {
     let fills: Vec<(u64, i64, i64)> = out
         .iter()
         .filter_map(|e| match e {
-            VenueEvent::Fill { order_id, price, qty, .. } => Some((*order_id, *price, *qty)),
+            VenueEvent::Fill { order_id, price, qty, .. } => Some((*order_id, price.get(), qty.get())),
             _ => None,
         })
         .collect();
@@ -425,7 +425,7 @@ fn self_trade_prevention_modes() {
         order_id: id,
         account: 1,
         instrument: 0,
-        remaining: rem,
+        remaining: Lots::new(rem),
         reason: Reason::SelfTrade,
     };
     assert_eq!(run(StpMode::CancelNewest), (vec![acc, cx(3, 3)], true, None));

@@ -230,7 +230,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;
 
 pub use bulkhead_abi::{OrderType, Reason, Side, TimeInForce};
-use bulkhead_model::{Decimal, Instrument, Lots, Position, Ticks};
+use bulkhead_model::{Decimal, Instrument, Lots, Money, Position, Ticks};
 pub use bulkhead_risk::Approved;
 
 mod config;
@@ -282,19 +282,19 @@ pub enum VenueEvent {
         account: u32,
         instrument: u32,
         side: Side,
-        price: i64,
-        qty: i64,
-        /// Money units; negative = rebate.
-        fee: i64,
+        price: Ticks,
+        qty: Lots,
+        /// Negative = rebate.
+        fee: Money,
         maker: bool,
         /// Open qty after this fill.
-        remaining: i64,
+        remaining: Lots,
     },
     Cancelled {
         order_id: u64,
         account: u32,
         instrument: u32,
-        remaining: i64,
+        remaining: Lots,
         reason: Reason,
     },
 }
@@ -920,7 +920,7 @@ impl SimVenue {
                 order_id: o.order_id,
                 account: o.account,
                 instrument: o.instrument,
-                remaining,
+                remaining: Lots::new(remaining),
                 reason,
             })
         };
@@ -1059,11 +1059,11 @@ impl SimVenue {
             account: o.account,
             instrument: o.instrument,
             side: o.side,
-            price,
-            qty,
-            fee,
+            price: Ticks::new(price),
+            qty: Lots::new(qty),
+            fee: Money::new(fee),
             maker: true,
-            remaining: o.remaining,
+            remaining: Lots::new(o.remaining),
         });
         if o.remaining == 0 {
             self.remove_resting(id);
@@ -1098,7 +1098,7 @@ impl SimVenue {
                     order_id: id,
                     account: o.account,
                     instrument: o.instrument,
-                    remaining: o.remaining,
+                    remaining: Lots::new(o.remaining),
                     reason,
                 });
                 true
@@ -1263,11 +1263,11 @@ impl SimVenue {
                 account: o.account,
                 instrument: o.instrument,
                 side: o.side,
-                price: px,
-                qty: q,
-                fee,
+                price: Ticks::new(px),
+                qty: Lots::new(q),
+                fee: Money::new(fee),
                 maker: false,
-                remaining: rem,
+                remaining: Lots::new(rem),
             });
             if let Some(id) = maker {
                 self.fill_resting(id, px, q, out);

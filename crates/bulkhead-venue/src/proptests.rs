@@ -88,6 +88,7 @@ fn replay(ops: &[Op]) -> Result<Vec<VenueEvent>, TestCaseError> {
                     tr.closed = true;
                 }
                 VenueEvent::Fill { order_id, account, instrument, side, price, qty, fee, remaining, .. } => {
+                    let (price, qty, fee, remaining) = (price.get(), qty.get(), fee.get(), remaining.get());
                     let tr = track.get_mut(&order_id).unwrap();
                     prop_assert!(!tr.closed, "fill after close");
                     prop_assert!(qty > 0 && price > 0);
@@ -110,6 +111,7 @@ fn replay(ops: &[Op]) -> Result<Vec<VenueEvent>, TestCaseError> {
                     }
                 }
                 VenueEvent::Cancelled { order_id, remaining, .. } => {
+                    let remaining = remaining.get();
                     let tr = track.get_mut(&order_id).unwrap();
                     prop_assert!(!tr.closed, "cancel after close");
                     prop_assert!(remaining > 0);

@@ -91,10 +91,11 @@ fn rej(id: u64, a: u32, reason: Reason) -> VenueEvent {
     VenueEvent::Rejected { order_id: id, account: a, instrument: 0, reason }
 }
 fn cx(id: u64, a: u32, remaining: i64, reason: Reason) -> VenueEvent {
-    VenueEvent::Cancelled { order_id: id, account: a, instrument: 0, remaining, reason }
+    VenueEvent::Cancelled { order_id: id, account: a, instrument: 0, remaining: Lots::new(remaining), reason }
 }
 fn fill(id: u64, a: u32, side: Side, price: i64, qty: i64, maker: bool, remaining: i64) -> VenueEvent {
     let fee = price * qty * if maker { MAKER_PPM } else { TAKER_PPM };
+    let (price, qty, fee, remaining) = (Ticks::new(price), Lots::new(qty), Money::new(fee), Lots::new(remaining));
     VenueEvent::Fill { order_id: id, account: a, instrument: 0, side, price, qty, fee, maker, remaining }
 }
 /// Taker fill.
@@ -609,7 +610,7 @@ fn cancels() {
         order_id: id,
         account: a,
         instrument: i,
-        remaining: rem,
+        remaining: Lots::new(rem),
         reason: CancelledByKillSwitch,
     };
     let setup = || {
@@ -703,22 +704,22 @@ fn fees_maker_rebate_and_positions() {
                 account: 1,
                 instrument: 0,
                 side: B,
-                price: 100,
-                qty: 10,
-                fee: 500_000,
+                price: Ticks::new(100),
+                qty: Lots::new(10),
+                fee: Money::new(500_000),
                 maker: false,
-                remaining: 0
+                remaining: Lots::ZERO
             },
             VenueEvent::Fill {
                 order_id: 1,
                 account: 2,
                 instrument: 0,
                 side: S,
-                price: 100,
-                qty: 10,
-                fee: -100_000,
+                price: Ticks::new(100),
+                qty: Lots::new(10),
+                fee: Money::new(-100_000),
                 maker: true,
-                remaining: 0
+                remaining: Lots::ZERO
             },
         ]
     );

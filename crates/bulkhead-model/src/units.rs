@@ -245,7 +245,12 @@ impl Money {
     /// rebate), truncated toward zero: [`crate::fee`].
     #[inline]
     pub fn fee_at(self, rate_ppm: i64) -> Money {
-        Money(crate::fee(self.0, rate_ppm))
+        crate::fee(self, rate_ppm)
+    }
+    /// `self × bps / 10 000` in `i128` (margin rates), truncated toward zero.
+    #[inline]
+    pub fn bps_wide(self, bps: u32) -> i128 {
+        i128::from(self.0) * i128::from(bps) / 10_000
     }
 }
 

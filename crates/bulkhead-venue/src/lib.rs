@@ -888,7 +888,10 @@ impl SimVenue {
             return reject(out, Reason::BadPriceOrQty);
         }
         let inst = &self.instruments[i];
-        if !market && inst.min_notional > 0 && inst.notional(o.price, o.qty) < inst.min_notional {
+        if !market
+            && inst.min_notional.is_positive()
+            && inst.notional(Ticks::new(o.price), Lots::new(o.qty)) < inst.min_notional
+        {
             return reject(out, Reason::BelowMinNotional);
         }
         if self.orders.contains_key(&o.order_id) {

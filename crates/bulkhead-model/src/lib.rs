@@ -13,6 +13,9 @@
 //! - money (PnL, fees, notional): integer units of 1e-8 of the quote currency
 //!   ([`MONEY_SCALE`]). One tick × one lot is worth [`Instrument::tick_lot_value`]
 //!   money units, which must be an exact integer (checked at load).
+//! - these are types: [`Ticks`], [`Lots`], [`Money`] and [`HalfTicks`] (2 ×
+//!   ticks, for exact mids), in [`units`]; the ABI's wire records stay raw
+//!   `i64` and are wrapped at the host's boundary.
 //!
 //! ## Instruments
 //! [`InstrumentKind`]: spot, perpetual (linear or inverse), dated future

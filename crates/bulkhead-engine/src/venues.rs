@@ -10,7 +10,7 @@
 //! which venues see things is fixed by the input: same inputs, same journal.
 
 use bulkhead_abi::Reason;
-use bulkhead_model::{Instrument, Position};
+use bulkhead_model::{Instrument, Lots, Position, Ticks};
 use bulkhead_venue::{Approved, Level, Quote, SimVenue, VenueConfig, VenueEvent, VenueNotice};
 
 pub struct Venues {
@@ -93,8 +93,8 @@ impl Venues {
         &mut self,
         ts_ns: u64,
         instrument: u32,
-        price: i64,
-        qty: i64,
+        price: Ticks,
+        qty: Lots,
         side: bulkhead_abi::Side,
         out: &mut Vec<VenueEvent>,
     ) {

@@ -292,7 +292,7 @@ fn latency_holds_orders_until_arrival() {
     assert!(out.is_empty());
     assert_eq!(v.pending_len(), 1);
     // A print at 99 before arrival cannot fill it.
-    v.on_trade(159, 0, 99, 50, S, &mut out);
+    v.on_trade(159, 0, Ticks::new(99), Lots::new(50), S, &mut out);
     assert!(out.is_empty());
     // At 160 the order arrives before the quote of that instant is applied;
     // it joins behind the 5 displayed lots.
@@ -303,7 +303,7 @@ fn latency_holds_orders_until_arrival() {
     // Cancel decided at 200 arrives at 350; a print at 300 (7 lots: 5 ahead, 2
     // for us) fills 2 first, then the cancel takes the last lot.
     assert!(v.cancel(200, 1, Reason::CancelledByStrategy, &mut out));
-    v.on_trade(300, 0, 99, 7, S, &mut out);
+    v.on_trade(300, 0, Ticks::new(99), Lots::new(7), S, &mut out);
     v.advance(350, &mut out);
     assert_eq!(
         out,
@@ -354,13 +354,13 @@ fn l2_queue_position_advances_on_prints_and_proportional_cancels() {
     for &(k, n, want) in steps {
         match k {
             'L' => v.on_book_level(3, 0, level(B, 99, n), &mut out),
-            _ => v.on_trade(3, 0, 99, n, S, &mut out),
+            _ => v.on_trade(3, 0, Ticks::new(99), Lots::new(n), S, &mut out),
         }
         assert_eq!(q(&v), want, "{k} {n}");
     }
     out.clear();
     // A print of 4 at 99: 1 ahead, then 3 fill us; nothing reaches 98.
-    v.on_trade(4, 0, 99, 4, S, &mut out);
+    v.on_trade(4, 0, Ticks::new(99), Lots::new(4), S, &mut out);
     assert_eq!(
         out,
         vec![VenueEvent::Fill {

@@ -767,13 +767,13 @@ impl SimVenue {
         &mut self,
         ts_ns: u64,
         instrument: u32,
-        price: i64,
-        qty: i64,
+        price: Ticks,
+        qty: Lots,
         aggressor: Side,
         out: &mut Vec<VenueEvent>,
     ) {
         self.advance_to(ts_ns, None, out);
-        self.apply_trade(instrument, price, qty, aggressor, out);
+        self.apply_trade(instrument, price.get(), qty.get(), aggressor, out);
         self.check_margin(out);
     }
 

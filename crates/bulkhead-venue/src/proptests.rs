@@ -49,7 +49,7 @@ fn replay(ops: &[Op]) -> Result<Vec<VenueEvent>, TestCaseError> {
         match *op {
             Op::Quote { inst, bid, bq, spread, aq } => v.on_quote(ts, inst, quote(bid, bq, bid + spread, aq), &mut out),
             Op::Trade { inst, px, qty, buy } => {
-                v.on_trade(ts, inst, px, qty, if buy { Side::Buy } else { Side::Sell }, &mut out)
+                v.on_trade(ts, inst, Ticks::new(px), Lots::new(qty), if buy { Side::Buy } else { Side::Sell }, &mut out)
             }
             Op::Submit { inst, account, buy, market, tif, px, qty, ro } => {
                 let o = NewOrder {

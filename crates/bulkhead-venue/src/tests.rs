@@ -123,7 +123,7 @@ fn run_steps(v: &mut SimVenue, steps: &[Step]) -> Vec<VenueEvent> {
         out.clear();
         match *s {
             Quo(bp, bq, ap, aq) => v.on_quote(n as u64, 0, quote(bp, bq, ap, aq), &mut out),
-            Trd(p, q, side) => v.on_trade(n as u64, 0, p, q, side, &mut out),
+            Trd(p, q, side) => v.on_trade(n as u64, 0, Ticks::new(p), Lots::new(q), side, &mut out),
             Sub(o) => v.submit_order(n as u64, &o, &mut out),
             Cxl(id) => {
                 v.cancel(n as u64, id, Reason::CancelledByStrategy, &mut out);

@@ -1288,7 +1288,8 @@ impl Engine {
                 EventKind::Trade => {
                     self.risk.on_trade_at(inst, ev.ts_ns, Ticks::new(ev.price));
                     let side = ev.side.unwrap_or(Side::Buy);
-                    self.venue.on_trade(ev.ts_ns, inst, Ticks::new(ev.price), Lots::new(ev.qty), side, &mut self.venue_out);
+                    let (price, qty) = (Ticks::new(ev.price), Lots::new(ev.qty));
+                    self.venue.on_trade(ev.ts_ns, inst, price, qty, side, &mut self.venue_out);
                 }
                 EventKind::BookLevel => {
                     if let Some(side) = ev.side {

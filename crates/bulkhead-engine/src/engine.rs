@@ -23,10 +23,10 @@ use crate::venues::Venues;
 use bulkhead_abi::{Breach, Event, EventKind, HostApi, MAX_BATCH, Reason, Side};
 use bulkhead_data::{DataError, MarketSource};
 use bulkhead_journal::{JournalError, JournalReader, JournalSummary, JournalWriter};
-use bulkhead_model::Instrument;
+use bulkhead_model::{Instrument, Lots, Money, Ticks};
 use bulkhead_risk::{Policy, RiskEngine, Scope, TradingState};
 use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime, StrategyModule};
-use bulkhead_venue::{FeeSchedule, VenueConfig, VenueEvent, VenueNotice};
+use bulkhead_venue::{FeeSchedule, Level, Quote, VenueConfig, VenueEvent, VenueNotice};
 use host::{Action, Book, Budgets, HostCtx};
 use journal::JournalSink;
 use observer::Observer;
@@ -561,18 +561,21 @@ impl Engine {
         if (inst as usize) < self.instruments.len() {
             match ev.kind {
                 EventKind::Quote => {
-                    self.risk.on_quote_at(inst, ev.ts_ns, ev.price, ev.a);
+                    self.risk.on_quote_at(inst, ev.ts_ns, Ticks::new(ev.price), Ticks::new(ev.a));
                     self.last_mid[inst as usize] = Some((ev.price + ev.a) / 2);
-                    self.venue.on_quote(ev.ts_ns, inst, ev.price, ev.qty, ev.a, ev.b, &mut self.venue_out);
+                    let q = Quote::new(Ticks::new(ev.price), Lots::new(ev.qty), Ticks::new(ev.a), Lots::new(ev.b));
+                    self.venue.on_quote(ev.ts_ns, inst, q, &mut self.venue_out);
                 }
                 EventKind::Trade => {
-                    self.risk.on_trade_at(inst, ev.ts_ns, ev.price);
+                    self.risk.on_trade_at(inst, ev.ts_ns, Ticks::new(ev.price));
                     let side = ev.side.unwrap_or(Side::Buy);
-                    self.venue.on_trade(ev.ts_ns, inst, ev.price, ev.qty, side, &mut self.venue_out);
+                    let (price, qty) = (Ticks::new(ev.price), Lots::new(ev.qty));
+                    self.venue.on_trade(ev.ts_ns, inst, price, qty, side, &mut self.venue_out);
                 }
                 EventKind::BookLevel => {
                     if let Some(side) = ev.side {
-                        self.venue.on_depth(ev.ts_ns, inst, side, ev.price, ev.qty, &mut self.venue_out);
+                        let level = Level { side, price: Ticks::new(ev.price), qty: Lots::new(ev.qty) };
+                        self.venue.on_depth(ev.ts_ns, inst, level, &mut self.venue_out);
                     }
                 }
                 EventKind::BookClear => self.venue.on_book_clear(ev.ts_ns, inst, &mut self.venue_out),
@@ -760,17 +763,17 @@ impl Engine {
                 }
                 VenueEvent::Cancelled { order_id, instrument, remaining, reason, .. } => {
                     let mut e = Event::new(EventKind::OrderCancelled, instrument, self.now);
-                    e.qty = remaining;
+                    e.qty = remaining.get();
                     e.a = reason.code() as i64;
                     (order_id, e)
                 }
                 VenueEvent::Fill { order_id, instrument, side, price, qty, fee, maker, remaining, .. } => {
                     let mut e = Event::new(EventKind::Fill, instrument, self.now);
                     e.side = Some(side);
-                    e.price = price;
-                    e.qty = qty;
-                    e.a = fee;
-                    e.b = remaining;
+                    e.price = price.get();
+                    e.qty = qty.get();
+                    e.a = fee.get();
+                    e.b = remaining.get();
                     e.flags = if maker { bulkhead_abi::EVENT_FLAG_MAKER } else { 0 };
                     (order_id, e)
                 }
@@ -804,8 +807,8 @@ impl Engine {
                 }
                 EventKind::Fill => {
                     book.stats.fills += 1;
-                    self.risk.order_filled_at(sid, gid, self.now, ev.price, ev.qty);
-                    self.risk.on_fee(sid, ev.a);
+                    self.risk.order_filled_at(sid, gid, self.now, Ticks::new(ev.price), Lots::new(ev.qty));
+                    self.risk.on_fee(sid, Money::new(ev.a));
                     if ev.b <= 0 {
                         book.open.remove(&local);
                     } else if let Some(o) = book.open.get_mut(&local) {
@@ -889,7 +892,7 @@ impl Engine {
                     order_id: o.order_id(),
                     account: o.strategy(),
                     instrument: o.order().instrument,
-                    remaining: o.order().qty,
+                    remaining: Lots::new(o.order().qty),
                     reason: Reason::CancelledOnFault,
                 });
             }

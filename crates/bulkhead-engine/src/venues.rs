@@ -10,8 +10,8 @@
 //! which venues see things is fixed by the input: same inputs, same journal.
 
 use bulkhead_abi::Reason;
-use bulkhead_model::{Instrument, Position};
-use bulkhead_venue::{Approved, SimVenue, VenueConfig, VenueEvent, VenueNotice};
+use bulkhead_model::{Instrument, Lots, Position, Ticks};
+use bulkhead_venue::{Approved, Level, Quote, SimVenue, VenueConfig, VenueEvent, VenueNotice};
 
 pub struct Venues {
     list: Vec<SimVenue>,
@@ -85,26 +85,16 @@ impl Venues {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn on_quote(
-        &mut self,
-        ts_ns: u64,
-        instrument: u32,
-        bid: i64,
-        bid_qty: i64,
-        ask: i64,
-        ask_qty: i64,
-        out: &mut Vec<VenueEvent>,
-    ) {
-        self.of_mut(instrument).on_quote(ts_ns, instrument, bid, bid_qty, ask, ask_qty, out);
+    pub fn on_quote(&mut self, ts_ns: u64, instrument: u32, quote: Quote, out: &mut Vec<VenueEvent>) {
+        self.of_mut(instrument).on_quote(ts_ns, instrument, quote, out);
     }
 
     pub fn on_trade(
         &mut self,
         ts_ns: u64,
         instrument: u32,
-        price: i64,
-        qty: i64,
+        price: Ticks,
+        qty: Lots,
         side: bulkhead_abi::Side,
         out: &mut Vec<VenueEvent>,
     ) {
@@ -112,16 +102,8 @@ impl Venues {
     }
 
     /// One L2 level (depth and queue positions only; the top of book comes as a quote).
-    pub fn on_depth(
-        &mut self,
-        ts_ns: u64,
-        instrument: u32,
-        side: bulkhead_abi::Side,
-        price: i64,
-        qty: i64,
-        out: &mut Vec<VenueEvent>,
-    ) {
-        self.of_mut(instrument).on_depth(ts_ns, instrument, side, price, qty, out);
+    pub fn on_depth(&mut self, ts_ns: u64, instrument: u32, level: Level, out: &mut Vec<VenueEvent>) {
+        self.of_mut(instrument).on_depth(ts_ns, instrument, level, out);
     }
 
     pub fn on_book_clear(&mut self, ts_ns: u64, instrument: u32, out: &mut Vec<VenueEvent>) {

@@ -362,7 +362,7 @@ fn audit(records: &[Record], cfg: &LoadedConfig, policies: &[bulkhead_risk::Poli
                 match policy.limits(req.instrument) {
                     None => bad.push(format!("record {i}: instrument {} not in the policy", req.instrument)),
                     Some(lim) => {
-                        let max = max_qty[sid].unwrap_or(lim.max_order_qty);
+                        let max = max_qty[sid].unwrap_or(lim.max_order_qty.get());
                         if req.qty > max {
                             bad.push(format!("record {i}: {} qty {} over max_order_qty {max}", names[sid], req.qty));
                         }

@@ -13,6 +13,9 @@
 //! - money (PnL, fees, notional): integer units of 1e-8 of the quote currency
 //!   ([`MONEY_SCALE`]). One tick × one lot is worth [`Instrument::tick_lot_value`]
 //!   money units, which must be an exact integer (checked at load).
+//! - these are types: [`Ticks`], [`Lots`], [`Money`] and [`HalfTicks`] (2 ×
+//!   ticks, for exact mids), in [`units`]; the ABI's wire records stay raw
+//!   `i64` and are wrapped at the host's boundary.
 //!
 //! ## Instruments
 //! [`InstrumentKind`]: spot, perpetual (linear or inverse), dated future
@@ -51,9 +54,11 @@ pub mod black76;
 pub mod decimal;
 pub mod detmath;
 pub mod position;
+pub mod units;
 
 pub use decimal::{Decimal, DecimalError};
 pub use position::Position;
+pub use units::{HalfTicks, Lots, Money, Ticks};
 
 /// Money is counted in 1e-8 units of the quote currency.
 pub const MONEY_DECIMALS: u32 = 8;
@@ -185,8 +190,8 @@ pub struct Instrument {
     pub underlying_symbol: Option<String>,
     /// Underlying instrument id, set by [`link_underlyings`].
     pub underlying: Option<u32>,
-    /// Minimum order notional in money units (0 = none).
-    pub min_notional: i64,
+    /// Minimum order notional (0 = none).
+    pub min_notional: Money,
     pub initial_margin_bps: u32,
     pub maintenance_margin_bps: u32,
     /// Funding interval in ns (perpetuals only, else 0).
@@ -287,13 +292,14 @@ impl Instrument {
             (0, 0)
         };
         let min_notional = match spec.min_notional.as_deref() {
-            None => 0,
+            None => Money::ZERO,
             Some(s) => {
                 let d = dec("min_notional", s)?;
                 if d.mantissa < 0 {
                     return Err(InstrumentError::NotPositive { symbol: sym(), field: "min_notional" });
                 }
                 d.to_units(Decimal { mantissa: 1, scale: MONEY_DECIMALS })
+                    .map(Money::new)
                     .map_err(|source| InstrumentError::Decimal { symbol: sym(), field: "min_notional", source })?
             }
         };
@@ -347,22 +353,23 @@ impl Instrument {
     pub fn format_qty(&self, lots: i64) -> String {
         Decimal::from_units(lots, self.lot_size).to_string()
     }
-    /// Money value of `qty` lots at `price` ticks (absolute, saturating).
+    /// Money value of `qty` lots at `price` (absolute, saturating).
     ///
     /// Linear: `|price × qty| × tick_lot_value` in quote money units.
     /// Inverse: `|qty| × lot × multiplier / (|price| × tick)` in **base**
     /// money units (truncated; 0 at price 0).
-    pub fn notional(&self, price: i64, qty: i64) -> i64 {
+    pub fn notional(&self, price: Ticks, qty: Lots) -> Money {
         let v = if self.inverse {
-            let p = (price as i128).abs();
+            let p = i128::from(price.get()).abs();
             if p == 0 {
-                return 0;
+                return Money::ZERO;
             }
-            (qty as i128).abs() * self.inverse_num / (p * self.inverse_den)
+            i128::from(qty.get()).abs() * self.inverse_num / (p * self.inverse_den)
         } else {
-            (price as i128).abs() * (qty as i128).abs() * self.tick_lot_value as i128
+            // |ticks × lots| < 2^126 and |tick_lot_value| < 2^63: saturate past i128.
+            price.times(qty).abs().saturating_mul(i128::from(self.tick_lot_value))
         };
-        v.min(i64::MAX as i128) as i64
+        Money::saturating_from_i128(v)
     }
 
     /// Is this an expiring contract (future or option)?
@@ -429,10 +436,10 @@ pub fn format_money(m: i64) -> String {
     s
 }
 
-/// Fee in money units for a fill of `notional` money at `rate_ppm` parts per
-/// million (negative = rebate). Truncates toward zero.
-pub fn fee(notional: i64, rate_ppm: i64) -> i64 {
-    ((notional as i128 * rate_ppm as i128) / 1_000_000) as i64
+/// Fee for a fill of `notional` at `rate_ppm` parts per million (negative =
+/// rebate). Truncates toward zero; saturates (|rate| > 10^6 on a huge notional).
+pub fn fee(notional: Money, rate_ppm: i64) -> Money {
+    Money::saturating_from_i128(i128::from(notional.get()) * i128::from(rate_ppm) / 1_000_000)
 }
 
 #[cfg(test)]
@@ -515,7 +522,7 @@ mod tests {
         link_underlyings(&mut v).unwrap();
         assert_eq!(v[1].underlying, Some(0));
         assert_eq!(v[1].option, Some(OptionTerms { option_type: OptionType::Put, strike: 120_000 }));
-        assert_eq!(v[1].min_notional, 10 * MONEY_SCALE);
+        assert_eq!(v[1].min_notional, Money::new(10 * MONEY_SCALE));
         // put payoff at 59000.5 (underlying ticks 118001) = 999.5 → 1999 ticks
         assert_eq!(v[1].intrinsic(&v[0], 118_001), 1999);
         assert_eq!(v[1].intrinsic(&v[0], 130_000), 0);

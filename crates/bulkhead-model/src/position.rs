@@ -1,6 +1,6 @@
 //! Position accounting for one account in one instrument.
 
-use crate::{Instrument, fee};
+use crate::{Instrument, Lots, Ticks, fee};
 
 /// A signed position with its entry cost, realised PnL and fees.
 ///
@@ -36,7 +36,7 @@ impl Position {
     /// Apply a fill of `qty` lots at `price` ticks with fee rate `fee_ppm`.
     /// Returns the fee charged (money units).
     pub fn apply_fill(&mut self, inst: &Instrument, side: crate::Side, price: i64, qty: i64, fee_ppm: i64) -> i64 {
-        let f = fee(inst.notional(price, qty), fee_ppm);
+        let f = fee(inst.notional(Ticks::new(price), Lots::new(qty)), fee_ppm).get();
         self.apply_fill_with_fee(inst, side, price, qty, f)
     }
 
@@ -69,7 +69,7 @@ impl Position {
     /// Signed value of `signed` lots at `price`, in the unit of `entry_cost`.
     fn value(inst: &Instrument, signed: i64, price: i64) -> i128 {
         if inst.inverse {
-            inst.notional(price, signed) as i128 * signed.signum() as i128
+            i128::from(inst.notional(Ticks::new(price), Lots::new(signed)).get()) * i128::from(signed.signum())
         } else {
             price as i128 * signed as i128
         }
@@ -192,7 +192,7 @@ mod tests {
     fn inverse_pnl_is_in_base_currency() {
         let i = inverse();
         // 10 contracts × 100 USD at 50000 USD = 0.02 BTC = 2_000_000 sats.
-        assert_eq!(i.notional(100_000, 10), 2_000_000);
+        assert_eq!(i.notional(Ticks::new(100_000), Lots::new(10)), crate::Money::new(2_000_000));
         let mut p = Position::default();
         p.apply_fill(&i, Side::Buy, 100_000, 10, 0); // buy 10 @ 50000
         assert_eq!(p.avg_price_of(&i), 100_000);

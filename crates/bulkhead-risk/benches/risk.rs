@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bulkhead_abi::{OrderRequest, OrderType, Side, TimeInForce};
-use bulkhead_model::{Instrument, InstrumentKind, InstrumentSpec, OptionType, link_underlyings};
+use bulkhead_model::{Instrument, InstrumentKind, InstrumentSpec, Lots, OptionType, Ticks, link_underlyings};
 use bulkhead_risk::{FirmPolicy, OrderRef, Policy, RiskEngine};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -123,9 +123,9 @@ fn engine(strategies: u32) -> RiskEngine {
         e.add_strategy(Policy::from_toml(POLICY, "bench.toml", &insts).unwrap());
     }
     e.set_firm_policy(FirmPolicy::from_toml(FIRM, "firm.toml", &insts).unwrap());
-    e.on_quote_at(0, 0, 649_995, 650_005);
-    e.on_quote_at(1, 0, 299_999, 300_001);
-    e.on_quote_at(OPTION, 0, 19_995, 20_005);
+    e.on_quote_at(0, 0, Ticks::new(649_995), Ticks::new(650_005));
+    e.on_quote_at(1, 0, Ticks::new(299_999), Ticks::new(300_001));
+    e.on_quote_at(OPTION, 0, Ticks::new(19_995), Ticks::new(20_005));
     e
 }
 
@@ -136,7 +136,7 @@ fn rest(e: &mut RiskEngine, s: u32, k: u64) {
     let d = e.check_and_open(s, 1, 1_000 + k, &o);
     assert!(d.is_ok(), "{:?}", d.as_ref().err().map(|d| d.message(&instruments())));
     if k % 5 == 0 {
-        e.order_filled_at(s, 1_000 + k, 1, o.price, 3);
+        e.order_filled_at(s, 1_000 + k, 1, Ticks::new(o.price), Lots::new(3));
     }
 }
 

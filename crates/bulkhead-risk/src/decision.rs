@@ -3,7 +3,7 @@
 //! of either, as journalled and observed.
 
 use bulkhead_abi::{OrderRequest, OrderType, Reason, Side, TimeInForce};
-use bulkhead_model::{Decimal, Instrument, format_money};
+use bulkhead_model::{Decimal, HalfTicks, Instrument, Ticks, format_money};
 
 /// `instrument` value of a decision that concerns no single instrument.
 pub const NO_INSTRUMENT: u32 = u32::MAX;
@@ -98,6 +98,12 @@ impl Decision {
         Decision { reason, limit, requested, current, instrument }
     }
 
+    /// R3's refusal: `price` is more than `bps` from `reference`. The
+    /// record's `current` is the reference in half-ticks (clamped to `i64`).
+    pub(crate) fn collar(instrument: u32, bps: i64, price: Ticks, reference: HalfTicks) -> Decision {
+        Decision::reject(Reason::PriceCollar, instrument, bps, price.get(), reference.saturating_i64())
+    }
+
     pub fn reason(&self) -> Reason {
         self.reason
     }
@@ -113,6 +119,10 @@ impl Decision {
     /// Instrument the refusal is about, or [`NO_INSTRUMENT`].
     pub fn instrument(&self) -> u32 {
         self.instrument
+    }
+    /// See [`Outcome::collar_reference`].
+    pub fn collar_reference(&self) -> Option<HalfTicks> {
+        self.outcome().collar_reference()
     }
 
     /// The journal / observer record of this refusal.
@@ -194,6 +204,13 @@ impl Outcome {
         self.reason == Reason::Accepted
     }
 
+    /// A `PriceCollar` refusal's reference price: its `current`, which is in
+    /// half-ticks (a mid can fall between two ticks). `None` for any other
+    /// reason.
+    pub fn collar_reference(&self) -> Option<HalfTicks> {
+        (self.reason == Reason::PriceCollar).then(|| HalfTicks::new(i128::from(self.current)))
+    }
+
     /// Human-readable text with the numbers in decimal units, e.g.
     /// `R2_MAX_ORDER_QTY: order qty 0.6 exceeds limit 0.5 (BTC-USDT-PERP)`.
     /// `instruments` is the engine's universe (looked up by id).
@@ -202,13 +219,13 @@ impl Outcome {
         let sym = inst.map_or_else(|| format!("instrument #{}", self.instrument), |i| i.symbol.clone());
         let qty = |l: i64| inst.map_or_else(|| format!("{l} lots"), |i| i.format_qty(l));
         let px = |t: i64| inst.map_or_else(|| format!("{t} ticks"), |i| i.format_price(t));
-        let half_px = |h: i64| {
+        let half_px = |h: HalfTicks| {
             inst.map_or_else(
                 || format!("{h} half-ticks"),
                 |i| {
                     let half =
                         Decimal { mantissa: i.tick_size.mantissa.saturating_mul(5), scale: i.tick_size.scale + 1 };
-                    Decimal::from_units(h, half).to_string()
+                    Decimal::from_units(h.saturating_i64(), half).to_string()
                 },
             )
         };
@@ -238,7 +255,12 @@ impl Outcome {
                 format!("{name}: order notional {} exceeds limit {} ({sym})", format_money(r), format_money(l))
             }
             Reason::PriceCollar => {
-                format!("{name}: limit price {} is more than {l} bps from reference {} ({sym})", px(r), half_px(c))
+                let reference = self.collar_reference().unwrap_or_default();
+                format!(
+                    "{name}: limit price {} is more than {l} bps from reference {} ({sym})",
+                    px(r),
+                    half_px(reference)
+                )
             }
             Reason::NoReferencePrice => format!("{name}: no reference price yet for {sym}"),
             Reason::MaxPosition => {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bulkhead_abi::{OrderRequest, OrderType, Reason, Side};
-use bulkhead_model::{Instrument, Position, format_money};
+use bulkhead_model::{HalfTicks, Instrument, Lots, Money, Position, Ticks, format_money};
 
 use crate::decision::{Approved, Decision, NO_INSTRUMENT};
 use crate::firm::FirmPolicy;
@@ -118,15 +118,16 @@ pub enum RiskAction {
 /// PnL of a strategy, money units (1e-8 quote).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pnl {
-    pub realised: i64,
-    pub unrealised: i64,
-    pub fees: i64,
+    pub realised: Money,
+    pub unrealised: Money,
+    pub fees: Money,
 }
 
 impl Pnl {
-    /// realised − fees + unrealised.
-    pub fn total(&self) -> i64 {
-        to_i64(self.realised as i128 - self.fees as i128 + self.unrealised as i128)
+    /// realised − fees + unrealised (saturating).
+    pub fn total(&self) -> Money {
+        let (r, f, u) = (self.realised.get(), self.fees.get(), self.unrealised.get());
+        Money::saturating_from_i128(i128::from(r) - i128::from(f) + i128::from(u))
     }
 }
 
@@ -136,48 +137,54 @@ const MONEY_CLAMP: i128 = 1 << 100;
 
 /// Worst-case bookkeeping of one strategy in one instrument (lots).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// The worst cases are lots in `i128`: a sum of three `i64` lots never overflows.
 struct Exposure {
-    position: i64,
-    open_buy: i64,
-    open_sell: i64,
+    position: Lots,
+    open_buy: Lots,
+    open_sell: Lots,
+}
+
+/// `(buy, sell)` extra lots of an order of `qty` on `side` (the other side 0).
+fn legs(side: Side, qty: Lots) -> (Lots, Lots) {
+    match side {
+        Side::Buy => (qty, Lots::ZERO),
+        Side::Sell => (Lots::ZERO, qty),
+    }
 }
 
 impl Exposure {
     /// Position if every open buy fills and no sell does.
-    fn long_wc(&self, extra_buy: i64) -> i128 {
-        self.position as i128 + self.open_buy as i128 + extra_buy as i128
+    fn long_wc(&self, extra_buy: Lots) -> i128 {
+        i128::from(self.position.get()) + i128::from(self.open_buy.get()) + i128::from(extra_buy.get())
     }
     /// Position if every open sell fills and no buy does.
-    fn short_wc(&self, extra_sell: i64) -> i128 {
-        self.position as i128 - self.open_sell as i128 - extra_sell as i128
+    fn short_wc(&self, extra_sell: Lots) -> i128 {
+        i128::from(self.position.get()) - i128::from(self.open_sell.get()) - i128::from(extra_sell.get())
     }
     /// Largest absolute position any subset of fills can produce.
-    fn abs_wc(&self, side: Option<Side>, qty: i64) -> i128 {
-        let (b, s) = match side {
-            Some(Side::Buy) => (qty, 0),
-            Some(Side::Sell) => (0, qty),
-            None => (0, 0),
-        };
+    fn abs_wc(&self, side: Option<Side>, qty: Lots) -> i128 {
+        let (b, s) = side.map_or((Lots::ZERO, Lots::ZERO), |side| legs(side, qty));
         self.long_wc(b).abs().max(self.short_wc(s).abs())
     }
     fn is_flat(&self) -> bool {
-        self.position == 0 && self.open_buy == 0 && self.open_sell == 0
+        self.position.is_zero() && self.open_buy.is_zero() && self.open_sell.is_zero()
     }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
 struct RefPrices {
     /// Last valid best bid/ask (both > 0, bid <= ask).
-    quote: Option<(i64, i64)>,
+    quote: Option<(Ticks, Ticks)>,
     /// Last trade price.
-    last: Option<i64>,
-    /// The venue's mark (ticks), as the engine last gave it (`set_mark`).
-    mark: Option<i64>,
+    last: Option<Ticks>,
+    /// The venue's mark, as the engine last gave it (`set_mark`).
+    mark: Option<Ticks>,
     /// Event time of the last valid quote / trade.
     quote_ts: u64,
     last_ts: u64,
-    /// Previous valid mid (half-ticks) and last trade, for R13 jump detection.
-    prev_mid2: Option<i128>,
+    /// Previous valid mid, for R13 jump detection.
+    prev_mid2: Option<HalfTicks>,
     /// R13: new risk blocked until this event time, and the size of the jump (bps).
     quote_jump_until: u64,
     quote_jump_bps: i64,
@@ -187,15 +194,13 @@ struct RefPrices {
 
 impl RefPrices {
     /// Reference price in half-ticks (2 × ticks), so a mid is exact.
-    fn half_ticks(&self, r: CollarReference) -> Option<i128> {
+    fn half_ticks(&self, r: CollarReference) -> Option<HalfTicks> {
+        let mid = || self.quote.map(|(b, a)| Ticks::mid(b, a));
         match r {
-            CollarReference::Mid => self.quote.map(|(b, a)| b as i128 + a as i128),
+            CollarReference::Mid => mid(),
             // The venue's mark; without one (no mark source yet), the mid.
-            CollarReference::Mark => match self.mark {
-                Some(m) => Some(2 * m as i128),
-                None => self.quote.map(|(b, a)| b as i128 + a as i128),
-            },
-            CollarReference::Last => self.last.map(|p| 2 * p as i128),
+            CollarReference::Mark => self.mark.map(Ticks::half_ticks).or_else(mid),
+            CollarReference::Last => self.last.map(Ticks::half_ticks),
         }
     }
     fn updated_at(&self, r: CollarReference) -> u64 {
@@ -212,16 +217,17 @@ impl RefPrices {
     }
 }
 
-/// Jump size in bps of `prev` (both in the same units, prev > 0), and whether it exceeds `max_bps`.
-fn jump_bps(prev: i128, new: i128, max_bps: i64) -> Option<i64> {
-    let d = (new - prev).abs();
-    (d * 10_000 > max_bps as i128 * prev).then(|| to_i64(d * 10_000 / prev.max(1)))
+/// Jump size in bps of `prev` (prev > 0), if it exceeds `max_bps`. (A
+/// ratio: the same in half-ticks as in ticks.)
+fn jump_bps(prev: HalfTicks, new: HalfTicks, max_bps: i64) -> Option<i64> {
+    let (prev, d) = (prev.get(), (new - prev).get().abs());
+    (d * 10_000 > i128::from(max_bps) * prev).then(|| to_i64(d * 10_000 / prev.max(1)))
 }
 
 /// Key of a resting limit order in the firm-wide STP book: price priority, then age.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct RestKey {
-    price: i64,
+    price: Ticks,
     seq: u64,
     strategy: u32,
     id: u64,
@@ -239,7 +245,7 @@ struct OpenOrder {
     /// (still counted towards R5 open orders, no exposure).
     slot: Option<usize>,
     side: Side,
-    remaining: i64,
+    remaining: Lots,
     /// Limit orders: price and age, for self-trade prevention.
     rest: Option<RestKey>,
 }
@@ -251,14 +257,14 @@ struct Recent {
     instrument: u32,
     side: Side,
     order_type: OrderType,
-    price: i64,
-    qty: i64,
+    price: Ticks,
+    qty: Lots,
 }
 
 /// R14 sliding window of fills of one strategy in one instrument.
 #[derive(Debug, Default)]
 struct MmpWindow {
-    fills: VecDeque<(u64, i64)>,
+    fills: VecDeque<(u64, Lots)>,
     sum_abs: i128,
     sum_signed: i128,
 }
@@ -275,8 +281,8 @@ struct StrategyBook {
     /// R8 accounting by slot.
     pnl: Vec<Position>,
     /// Last fill price by slot (fallback mark when there is no reference).
-    last_fill: Vec<i64>,
-    fees: i64,
+    last_fill: Vec<Ticks>,
+    fees: Money,
     open: BTreeMap<u64, OpenOrder>,
     orders: TokenBucket,
     messages: TokenBucket,
@@ -289,7 +295,7 @@ struct StrategyBook {
 #[derive(Debug)]
 struct Firm {
     policy: FirmPolicy,
-    max_position: Vec<Option<i64>>,
+    max_position: Vec<Option<Lots>>,
     orders: Option<TokenBucket>,
     messages: Option<TokenBucket>,
 }
@@ -323,18 +329,20 @@ pub struct RiskEngine {
     actions: Vec<RiskAction>,
 }
 
-/// Money value of `lots` at a reference of `ref2` half-ticks: |lots| × ref × tlv, signed like `lots`.
-fn money_at(lots: i128, ref2: i128, tlv: i64) -> i128 {
+/// Money value of `lots` (a worst case, `i128` lots) at a reference of
+/// `ref2`: |lots| × ref × tlv, signed like `lots`, clamped at `MONEY_CLAMP`.
+fn money_at(lots: i128, ref2: HalfTicks, tlv: i64) -> i128 {
     let v = lots
         .unsigned_abs()
-        .checked_mul(ref2.unsigned_abs())
+        .checked_mul(ref2.get().unsigned_abs())
         .and_then(|v| v.checked_mul(tlv.unsigned_abs() as u128))
         .map_or(MONEY_CLAMP, |v| (v / 2).min(MONEY_CLAMP as u128) as i128);
     if lots < 0 { -v } else { v }
 }
 
+/// Clamped into `i64` (a worst case in `i128` lots or money, for a record).
 fn to_i64(v: i128) -> i64 {
-    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// Worst-case totals of a book of exposures before and after one order.
@@ -348,46 +356,54 @@ struct Totals {
     margin_a: i128,
 }
 
-/// Gross / net notional (and margin when `margin_bps` is given) of `exps`
-/// before and after adding `qty` on `side` in `slot`, at `reference`.
-/// `Err(instrument id)` if an exposed instrument has no reference.
-#[allow(clippy::too_many_arguments)]
-fn totals(
-    exps: &[Exposure],
-    refs: &[RefPrices],
-    instruments: &[Instrument],
-    reference: CollarReference,
+/// One order's lots on one side of one instrument (engine slot), as the
+/// worst-case sums see it.
+#[derive(Clone, Copy)]
+struct Leg {
     slot: usize,
     side: Side,
-    qty: i64,
+    qty: Lots,
+}
+
+impl Leg {
+    /// `(buy, sell)` extra lots in slot `k`.
+    fn at(self, k: usize) -> (Lots, Lots) {
+        if k == self.slot { legs(self.side, self.qty) } else { (Lots::ZERO, Lots::ZERO) }
+    }
+}
+
+/// Gross / net notional (and margin when `margin_bps` is given) of `exps`
+/// before and after adding `leg`, at `reference` (prices and instruments
+/// from `eng`). `Err(instrument id)` if an exposed instrument has no reference.
+fn totals(
+    eng: &RiskEngine,
+    exps: &[Exposure],
+    reference: CollarReference,
+    leg: Leg,
     margin_bps: Option<&[i64]>,
 ) -> Result<Totals, u32> {
     let mut t = Totals::default();
     let (mut long_b, mut long_a, mut short_b, mut short_a) = (0i128, 0i128, 0i128, 0i128);
     for (k, ek) in exps.iter().enumerate() {
-        if k != slot && ek.is_flat() {
+        if k != leg.slot && ek.is_flat() {
             continue;
         }
-        let Some(r2) = refs[k].half_ticks(reference) else {
-            return Err(instruments[k].id);
+        let Some(r2) = eng.refs[k].half_ticks(reference) else {
+            return Err(eng.instruments[k].id);
         };
-        let tlv = instruments[k].tick_lot_value;
-        let (bq, sq) = match (k == slot, side) {
-            (true, Side::Buy) => (qty, 0),
-            (true, Side::Sell) => (0, qty),
-            (false, _) => (0, 0),
-        };
-        let gb = money_at(ek.abs_wc(None, 0), r2, tlv);
+        let tlv = eng.instruments[k].tick_lot_value;
+        let (bq, sq) = leg.at(k);
+        let gb = money_at(ek.abs_wc(None, Lots::ZERO), r2, tlv);
         let ga = money_at(ek.long_wc(bq).abs().max(ek.short_wc(sq).abs()), r2, tlv);
         t.gross_b = t.gross_b.saturating_add(gb);
         t.gross_a = t.gross_a.saturating_add(ga);
         if let Some(m) = margin_bps {
-            t.margin_b = t.margin_b.saturating_add(gb * m[k] as i128 / 10_000);
-            t.margin_a = t.margin_a.saturating_add(ga * m[k] as i128 / 10_000);
+            t.margin_b = t.margin_b.saturating_add(gb * i128::from(m[k]) / 10_000);
+            t.margin_a = t.margin_a.saturating_add(ga * i128::from(m[k]) / 10_000);
         }
-        long_b = long_b.saturating_add(money_at(ek.long_wc(0), r2, tlv));
+        long_b = long_b.saturating_add(money_at(ek.long_wc(Lots::ZERO), r2, tlv));
         long_a = long_a.saturating_add(money_at(ek.long_wc(bq), r2, tlv));
-        short_b = short_b.saturating_add(money_at(ek.short_wc(0), r2, tlv));
+        short_b = short_b.saturating_add(money_at(ek.short_wc(Lots::ZERO), r2, tlv));
         short_a = short_a.saturating_add(money_at(ek.short_wc(sq), r2, tlv));
     }
     t.net_b = long_b.abs().max(short_b.abs());
@@ -400,9 +416,9 @@ fn increases(a: i128, b: i128) -> bool {
 }
 
 /// Add (`sign` = 1) or remove (`sign` = −1) `qty` open lots on `side`.
-fn adjust_open(e: &mut Exposure, side: Side, qty: i64, sign: i64) {
-    let q = qty.max(0);
-    let f = |v: i64| if sign > 0 { v.saturating_add(q) } else { v.saturating_sub(q).max(0) };
+fn adjust_open(e: &mut Exposure, side: Side, qty: Lots, sign: i64) {
+    let q = qty.max(Lots::ZERO);
+    let f = |v: Lots| if sign > 0 { v.saturating_add(q) } else { v.saturating_sub(q).max(Lots::ZERO) };
     match side {
         Side::Buy => e.open_buy = f(e.open_buy),
         Side::Sell => e.open_sell = f(e.open_sell),
@@ -479,8 +495,8 @@ impl RiskEngine {
             state: TradingState::Active,
             exposure: vec![Exposure::default(); n],
             pnl: vec![Position::default(); n],
-            last_fill: vec![0; n],
-            fees: 0,
+            last_fill: vec![Ticks::ZERO; n],
+            fees: Money::ZERO,
             open: BTreeMap::new(),
             orders: TokenBucket::new(policy.max_orders_per_sec),
             messages: TokenBucket::new(policy.max_messages_per_sec),
@@ -562,7 +578,7 @@ impl RiskEngine {
 
     /// Best bid / ask in ticks at the latest event time seen. Prefer
     /// [`RiskEngine::on_quote_at`] (R13 needs the quote's own time).
-    pub fn on_quote(&mut self, instrument: u32, bid: i64, ask: i64) {
+    pub fn on_quote(&mut self, instrument: u32, bid: Ticks, ask: Ticks) {
         self.on_quote_at(instrument, self.now, bid, ask);
     }
 
@@ -571,15 +587,15 @@ impl RiskEngine {
     /// the next valid quote (and does not refresh its R13 age). A valid mid
     /// that moved more than `max_jump_bps` from the previous valid mid starts
     /// an R13 cooldown. Re-values R8 loss limits of strategies positioned here.
-    pub fn on_quote_at(&mut self, instrument: u32, ts_ns: u64, bid: i64, ask: i64) {
+    pub fn on_quote_at(&mut self, instrument: u32, ts_ns: u64, bid: Ticks, ask: Ticks) {
         self.now = self.now.max(ts_ns);
         let Some(s) = self.slot(instrument) else { return };
-        let valid = bid > 0 && ask > 0 && bid <= ask;
+        let valid = bid.is_positive() && ask.is_positive() && bid <= ask;
         let jump = self.firm.as_ref().and_then(|f| f.policy.max_jump_bps.map(|b| (b, f.policy.jump_cooldown_ns)));
         let r = &mut self.refs[s];
         r.quote = valid.then_some((bid, ask));
         if valid {
-            let mid2 = bid as i128 + ask as i128;
+            let mid2 = Ticks::mid(bid, ask);
             if let (Some(prev), Some((max_bps, cool))) = (r.prev_mid2, jump)
                 && let Some(bps) = jump_bps(prev, mid2, max_bps)
             {
@@ -596,29 +612,29 @@ impl RiskEngine {
     /// has none). The R3 reference for `collar_reference = "mark"`; with no
     /// mark that reference falls back to the mid. The engine sets it right
     /// before every order check. Its R13 age and jump state are the quote's.
-    pub fn set_mark(&mut self, instrument: u32, mark: Option<i64>) {
+    pub fn set_mark(&mut self, instrument: u32, mark: Option<Ticks>) {
         if let Some(s) = self.slot(instrument) {
-            self.refs[s].mark = mark.filter(|&m| m > 0);
+            self.refs[s].mark = mark.filter(|m| m.is_positive());
         }
     }
 
     /// Last trade price in ticks at the latest event time seen. Prefer
     /// [`RiskEngine::on_trade_at`].
-    pub fn on_trade(&mut self, instrument: u32, price: i64) {
+    pub fn on_trade(&mut self, instrument: u32, price: Ticks) {
         self.on_trade_at(instrument, self.now, price);
     }
 
     /// Last trade price in ticks at event time `ts_ns` (ignored if ≤ 0).
-    pub fn on_trade_at(&mut self, instrument: u32, ts_ns: u64, price: i64) {
+    pub fn on_trade_at(&mut self, instrument: u32, ts_ns: u64, price: Ticks) {
         self.now = self.now.max(ts_ns);
         let Some(s) = self.slot(instrument) else { return };
-        if price <= 0 {
+        if !price.is_positive() {
             return;
         }
         let jump = self.firm.as_ref().and_then(|f| f.policy.max_jump_bps.map(|b| (b, f.policy.jump_cooldown_ns)));
         let r = &mut self.refs[s];
         if let (Some(prev), Some((max_bps, cool))) = (r.last, jump)
-            && let Some(bps) = jump_bps(prev as i128, price as i128, max_bps)
+            && let Some(bps) = jump_bps(prev.half_ticks(), price.half_ticks(), max_bps)
         {
             r.last_jump_until = ts_ns.saturating_add(cool);
             r.last_jump_bps = bps;
@@ -713,7 +729,8 @@ impl RiskEngine {
 
     /// R9 worst-case portfolio delta / vega and notional of the order's
     /// expiry; `Some(reject)` if a limit is breached and the order makes it worse.
-    fn r9(&self, si: usize, slot: usize, side: Side, qty: i64, ts_ns: u64) -> Option<Decision> {
+    fn r9(&self, si: usize, leg: Leg, ts_ns: u64) -> Option<Decision> {
+        let slot = leg.slot;
         let book = &self.strategies[si];
         let policy = &book.policy;
         let inst_id = self.instruments[slot].id;
@@ -740,12 +757,8 @@ impl RiskEngine {
                 }
                 Err(GreeksError::NoVol) => return Some(Decision::reject(Reason::NoGreeks, inst.id, 0, 0, 0)),
             };
-            let (bq, sq) = match (k == slot, side) {
-                (true, Side::Buy) => (qty, 0),
-                (true, Side::Sell) => (0, qty),
-                (false, _) => (0, 0),
-            };
-            let (lb, sb, la, sa) = (ek.long_wc(0), ek.short_wc(0), ek.long_wc(bq), ek.short_wc(sq));
+            let (bq, sq) = leg.at(k);
+            let (lb, sb, la, sa) = (ek.long_wc(Lots::ZERO), ek.short_wc(Lots::ZERO), ek.long_wc(bq), ek.short_wc(sq));
             acc(&mut d_b, lb, sb, g.delta);
             acc(&mut d_a, la, sa, g.delta);
             acc(&mut v_b, lb, sb, g.vega);
@@ -763,10 +776,10 @@ impl RiskEngine {
         ];
         for (limit, after, before, reason) in checks {
             if let Some(l) = limit
-                && after > l as i128
+                && after > i128::from(l.get())
                 && increases(after, before)
             {
-                return Some(Decision::reject(reason, inst_id, l, to_i64(after), to_i64(before)));
+                return Some(Decision::reject(reason, inst_id, l.get(), to_i64(after), to_i64(before)));
             }
         }
         None
@@ -834,13 +847,13 @@ impl RiskEngine {
         self.seq += 1;
         let seq = self.seq;
         let book = &mut self.strategies[strategy as usize];
-        let remaining = req.qty.max(0);
+        let remaining = Lots::new(req.qty).max(Lots::ZERO);
         let mut rest = None;
         if let Some(s) = slot {
             adjust_open(&mut book.exposure[s], req.side, remaining, 1);
             adjust_open(&mut self.firm_exposure[s], req.side, remaining, 1);
             if req.order_type == OrderType::Limit {
-                let k = RestKey { price: req.price, seq, strategy, id: order_id };
+                let k = RestKey { price: Ticks::new(req.price), seq, strategy, id: order_id };
                 match req.side {
                     Side::Buy => self.rest[s].buys.insert(k),
                     Side::Sell => self.rest[s].sells.insert(k),
@@ -859,8 +872,8 @@ impl RiskEngine {
                 instrument: req.instrument,
                 side: req.side,
                 order_type: req.order_type,
-                price: req.price,
-                qty: req.qty,
+                price: Ticks::new(req.price),
+                qty: Lots::new(req.qty),
             });
         }
     }
@@ -883,7 +896,7 @@ impl RiskEngine {
 
     /// A fill at the latest event time seen; see [`RiskEngine::order_filled_at`].
     /// `_side` is accepted for symmetry with fill events and not trusted.
-    pub fn order_filled(&mut self, strategy: u32, order_id: u64, _side: Side, price: i64, qty: i64) {
+    pub fn order_filled(&mut self, strategy: u32, order_id: u64, _side: Side, price: Ticks, qty: Lots) {
         self.order_filled_at(strategy, order_id, self.now, price, qty);
     }
 
@@ -894,13 +907,13 @@ impl RiskEngine {
     /// and R14 (MMP window) are updated, which may report a [`Transition`]
     /// and a [`RiskAction`]. A fill for an id that is not open is ignored, so
     /// report fills before `order_closed`.
-    pub fn order_filled_at(&mut self, strategy: u32, order_id: u64, ts_ns: u64, price: i64, qty: i64) {
+    pub fn order_filled_at(&mut self, strategy: u32, order_id: u64, ts_ns: u64, price: Ticks, qty: Lots) {
         self.now = self.now.max(ts_ns);
         let si = strategy as usize;
         let Some(book) = self.strategies.get_mut(si) else { return };
         let Some(o) = book.open.get(&order_id).copied() else { return };
-        let qty = qty.max(0);
-        let signed = o.side.sign().saturating_mul(qty);
+        let qty = qty.max(Lots::ZERO);
+        let signed = qty.saturating_mul_int(o.side.sign());
         let used = qty.min(o.remaining);
         if let Some(s) = o.slot {
             let e = &mut book.exposure[s];
@@ -910,13 +923,13 @@ impl RiskEngine {
             fe.position = fe.position.saturating_add(signed);
             adjust_open(fe, o.side, used, -1);
             let p = &mut book.pnl[s];
-            if p.qty.checked_add(signed).is_some() && price > 0 {
-                p.apply_fill(&self.instruments[s], o.side, price, qty, 0);
+            if p.qty.checked_add(signed.get()).is_some() && price.is_positive() {
+                p.apply_fill(&self.instruments[s], o.side, price.get(), qty.get(), 0);
                 book.last_fill[s] = price;
             }
         }
         let remaining = o.remaining - used;
-        if remaining == 0 {
+        if remaining.is_zero() {
             book.open.remove(&order_id);
             if let (Some(s), Some(k)) = (o.slot, o.rest) {
                 match o.side {
@@ -935,7 +948,7 @@ impl RiskEngine {
 
     /// Fees charged (or rebates, negative) to a strategy, money units: they
     /// count against its R8 loss limit.
-    pub fn on_fee(&mut self, strategy: u32, money: i64) {
+    pub fn on_fee(&mut self, strategy: u32, money: Money) {
         let Some(b) = self.strategies.get_mut(strategy as usize) else { return };
         b.fees = b.fees.saturating_add(money);
         self.eval_loss(strategy as usize);
@@ -952,26 +965,26 @@ impl RiskEngine {
         strategy: u32,
         instrument: u32,
         ts_ns: u64,
-        close: Option<(i64, i64)>,
-        funding: i64,
+        close: Option<(Lots, Ticks)>,
+        funding: Money,
     ) {
         self.now = self.now.max(ts_ns);
         let si = strategy as usize;
         let Some(s) = self.slot(instrument) else { return };
         let Some(book) = self.strategies.get_mut(si) else { return };
         if let Some((qty, price)) = close
-            && qty != 0
+            && !qty.is_zero()
         {
             let delta = qty.saturating_neg();
             book.exposure[s].position = book.exposure[s].position.saturating_add(delta);
             self.firm_exposure[s].position = self.firm_exposure[s].position.saturating_add(delta);
-            let side = if qty > 0 { Side::Sell } else { Side::Buy };
-            if price > 0 {
-                book.pnl[s].apply_fill(&self.instruments[s], side, price, qty.saturating_abs(), 0);
+            let side = if qty.is_positive() { Side::Sell } else { Side::Buy };
+            if price.is_positive() {
+                book.pnl[s].apply_fill(&self.instruments[s], side, price.get(), qty.saturating_abs().get(), 0);
             }
         }
-        if funding != 0 {
-            book.pnl[s].apply_funding(funding);
+        if !funding.is_zero() {
+            book.pnl[s].apply_funding(funding.get());
         }
         self.eval_loss(si);
     }
@@ -982,7 +995,7 @@ impl RiskEngine {
     }
 
     /// R14: add a fill to the strategy's window in `slot`; trip if over.
-    fn mmp_fill(&mut self, si: usize, slot: usize, ts: u64, signed: i64) {
+    fn mmp_fill(&mut self, si: usize, slot: usize, ts: u64, signed: Lots) {
         let book = &mut self.strategies[si];
         let (Some(w), Some(lim)) = (book.policy.mmp_window_ns, book.limits[slot]) else { return };
         if lim.mmp_qty.is_none() && lim.mmp_delta.is_none() {
@@ -990,18 +1003,18 @@ impl RiskEngine {
         }
         let m = &mut book.mmp[slot];
         m.fills.push_back((ts, signed));
-        m.sum_abs += (signed as i128).abs();
-        m.sum_signed += signed as i128;
+        m.sum_abs += i128::from(signed.get()).abs();
+        m.sum_signed += i128::from(signed.get());
         while let Some(&(t, q)) = m.fills.front() {
             if ts.saturating_sub(t) < w {
                 break;
             }
             m.fills.pop_front();
-            m.sum_abs -= (q as i128).abs();
-            m.sum_signed -= q as i128;
+            m.sum_abs -= i128::from(q.get()).abs();
+            m.sum_signed -= i128::from(q.get());
         }
-        let over_qty = lim.mmp_qty.filter(|&q| m.sum_abs > q as i128);
-        let over_delta = lim.mmp_delta.filter(|&d| m.sum_signed.abs() > d as i128);
+        let over_qty = lim.mmp_qty.filter(|q| m.sum_abs > i128::from(q.get()));
+        let over_delta = lim.mmp_delta.filter(|d| m.sum_signed.abs() > i128::from(d.get()));
         if over_qty.is_none() && over_delta.is_none() {
             return;
         }
@@ -1016,13 +1029,13 @@ impl RiskEngine {
             crate::decision::fmt_ms(w as i64)
         );
         if let Some(q) = over_qty {
-            text.push_str(&format!(" exceed mmp_qty {}", inst.format_qty(q)));
+            text.push_str(&format!(" exceed mmp_qty {}", inst.format_qty(q.get())));
         }
         if let Some(d) = over_delta {
             text.push_str(&format!(
                 "{} mmp_delta {}",
                 if over_qty.is_some() { " and" } else { " exceed" },
-                inst.format_qty(d)
+                inst.format_qty(d.get())
             ));
         }
         *m = MmpWindow::default();
@@ -1041,19 +1054,26 @@ impl RiskEngine {
         let Some(b) = self.strategies.get(strategy as usize) else { return Pnl::default() };
         let (mut realised, mut unrealised) = (0i128, 0i128);
         for (k, p) in b.pnl.iter().enumerate() {
-            realised += p.realised as i128;
+            realised += i128::from(p.realised);
             if p.qty != 0 {
-                let ref2 = self.refs[k].half_ticks(b.policy.collar_reference).unwrap_or(2 * b.last_fill[k] as i128);
+                let ref2 = self.refs[k]
+                    .half_ticks(b.policy.collar_reference)
+                    .unwrap_or_else(|| b.last_fill[k].half_ticks())
+                    .get();
                 let inst = &self.instruments[k];
                 if inst.inverse {
-                    unrealised += p.unrealised(inst, to_i64(ref2 / 2)) as i128;
+                    unrealised += i128::from(p.unrealised(inst, to_i64(ref2 / 2)));
                 } else {
-                    let tlv = inst.tick_lot_value as i128;
-                    unrealised += (ref2 * p.qty as i128 - 2 * p.entry_cost) * tlv / 2;
+                    let tlv = i128::from(inst.tick_lot_value);
+                    unrealised += (ref2 * i128::from(p.qty) - 2 * p.entry_cost) * tlv / 2;
                 }
             }
         }
-        Pnl { realised: to_i64(realised), unrealised: to_i64(unrealised), fees: b.fees }
+        Pnl {
+            realised: Money::saturating_from_i128(realised),
+            unrealised: Money::saturating_from_i128(unrealised),
+            fees: b.fees,
+        }
     }
 
     /// R8: escalate the strategy if its loss is above a limit.
@@ -1064,10 +1084,10 @@ impl RiskEngine {
             return;
         }
         let pnl = self.pnl(si as u32);
-        let loss = -(pnl.total() as i128);
-        let (to, reason, limit, which) = if let Some(h) = halt.filter(|&h| loss > h as i128) {
+        let loss = -i128::from(pnl.total().get());
+        let (to, reason, limit, which) = if let Some(h) = halt.filter(|h| loss > i128::from(h.get())) {
             (TradingState::Halted, Reason::LossLimitHalted, h, "loss_limit_halt")
-        } else if let Some(r) = red.filter(|&r| loss > r as i128) {
+        } else if let Some(r) = red.filter(|r| loss > i128::from(r.get())) {
             (TradingState::Reducing, Reason::LossLimitReducing, r, "loss_limit_reducing")
         } else {
             return;
@@ -1079,10 +1099,10 @@ impl RiskEngine {
             "{}: loss {} exceeds {which} {} (realised {}, unrealised {}, fees {})",
             reason.name(),
             format_money(to_i64(loss)),
-            format_money(limit),
-            format_money(pnl.realised),
-            format_money(pnl.unrealised),
-            format_money(pnl.fees),
+            format_money(limit.get()),
+            format_money(pnl.realised.get()),
+            format_money(pnl.unrealised.get()),
+            format_money(pnl.fees.get()),
         );
         if self.escalate(si, to, reason, text) {
             self.actions.push(RiskAction::CancelAll { strategy: si as u32, reason });
@@ -1182,19 +1202,19 @@ impl RiskEngine {
     }
 
     /// Signed position in lots.
-    pub fn position(&self, strategy: u32, instrument: u32) -> i64 {
+    pub fn position(&self, strategy: u32, instrument: u32) -> Lots {
         self.exposure(strategy, instrument).position
     }
 
     /// Total open (unfilled) buy and sell lots of a strategy in an instrument.
-    pub fn open_qty(&self, strategy: u32, instrument: u32) -> (i64, i64) {
+    pub fn open_qty(&self, strategy: u32, instrument: u32) -> (Lots, Lots) {
         let e = self.exposure(strategy, instrument);
         (e.open_buy, e.open_sell)
     }
 
     /// Firm-wide (all strategies) signed position and open buy / sell lots in an instrument.
-    pub fn firm_exposure(&self, instrument: u32) -> (i64, i64, i64) {
-        self.slot(instrument).map_or((0, 0, 0), |s| {
+    pub fn firm_exposure(&self, instrument: u32) -> (Lots, Lots, Lots) {
+        self.slot(instrument).map_or((Lots::ZERO, Lots::ZERO, Lots::ZERO), |s| {
             let e = self.firm_exposure[s];
             (e.position, e.open_buy, e.open_sell)
         })

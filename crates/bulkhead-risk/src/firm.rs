@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use bulkhead_model::Instrument;
+use bulkhead_model::{Instrument, Lots, Money};
 use serde::Deserialize;
 
 use crate::policy::{CollarReference, Ctx, PolicyError, parse_toml};
@@ -39,11 +39,11 @@ pub struct FirmPolicy {
     /// R12: max absolute worst-case firm position per instrument (Σ over all
     /// strategies of position and open orders), lots; `(instrument id, lots)`
     /// sorted by id. Instruments not listed are unlimited.
-    pub max_position: Vec<(u32, i64)>,
+    pub max_position: Vec<(u32, Lots)>,
     /// R12: max worst-case firm gross notional, money units.
-    pub max_gross_notional: Option<i64>,
+    pub max_gross_notional: Option<Money>,
     /// R12: max worst-case absolute firm net notional, money units.
-    pub max_net_notional: Option<i64>,
+    pub max_net_notional: Option<Money>,
     /// Reference at which firm exposure is valued (default mark).
     pub reference: CollarReference,
     /// R5 firm-wide: order checks per second over all strategies.
@@ -139,7 +139,7 @@ impl FirmPolicy {
     }
 
     /// Firm max position of an instrument, lots, if limited.
-    pub fn max_position(&self, instrument: u32) -> Option<i64> {
+    pub fn max_position(&self, instrument: u32) -> Option<Lots> {
         self.max_position.binary_search_by_key(&instrument, |&(i, _)| i).ok().map(|k| self.max_position[k].1)
     }
 }

@@ -35,7 +35,7 @@
 //! order-notional cap larger than the firm's position or gross-notional cap
 //! is refused because no order that large could ever pass R12.
 
-use bulkhead_model::{Instrument, format_money};
+use bulkhead_model::{Instrument, Money, format_money};
 
 use crate::firm::FirmPolicy;
 use crate::policy::{Ctx, MAX_COUNT, Policy, PolicyError};
@@ -190,24 +190,28 @@ fn instrument_by_id(instruments: &[Instrument], id: u32) -> Option<&Instrument> 
     instruments.iter().find(|i| i.id == id)
 }
 
-fn opt_money_text(v: Option<i64>) -> String {
-    v.map_or_else(|| "off".to_string(), format_money)
+fn money_text(v: Money) -> String {
+    format_money(v.get())
+}
+
+fn opt_money_text(v: Option<Money>) -> String {
+    v.map_or_else(|| "off".to_string(), money_text)
 }
 
 /// Value of one per-instrument field of one instrument, as text.
 fn instrument_value(policy: &Policy, k: usize, inst: &Instrument, name: &str) -> String {
     let l = &policy.instruments[k];
     match name {
-        "max_order_qty" => inst.format_qty(l.max_order_qty),
-        "max_position" => inst.format_qty(l.max_position),
-        _ => format_money(l.max_order_notional),
+        "max_order_qty" => inst.format_qty(l.max_order_qty.get()),
+        "max_position" => inst.format_qty(l.max_position.get()),
+        _ => money_text(l.max_order_notional),
     }
 }
 
 fn strategy_value(policy: &Policy, name: &str) -> String {
     match name {
-        "max_gross_notional" => format_money(policy.max_gross_notional),
-        "max_net_notional" => format_money(policy.max_net_notional),
+        "max_gross_notional" => money_text(policy.max_gross_notional),
+        "max_net_notional" => money_text(policy.max_net_notional),
         "price_collar_bps" => policy.price_collar_bps.to_string(),
         "max_open_orders" => policy.max_open_orders.to_string(),
         "max_orders_per_sec" => policy.max_orders_per_sec.to_string(),
@@ -281,15 +285,16 @@ pub(crate) fn prepare(
     let raw = raw.trim();
     let cx = Ctx { file: &policy.source };
     let mut next = policy.clone();
+    let base = Base { policy, firm, instruments, cx: &cx };
     match target(policy, instruments, field)? {
         Target::AllInstruments(name) => {
             let all: Vec<usize> = (0..policy.instruments.len()).collect();
-            per_instrument(policy, firm, instruments, &cx, name, name.to_string(), &all, raw, next)
+            per_instrument(&base, name, name.to_string(), &all, raw, next)
         }
         Target::OneInstrument(name, k) => {
             let sym = instrument_by_id(instruments, policy.instruments[k].instrument)
                 .map_or_else(String::new, |i| i.symbol.clone());
-            per_instrument(policy, firm, instruments, &cx, name, canonical_one(&sym, name), &[k], raw, next)
+            per_instrument(&base, name, canonical_one(&sym, name), &[k], raw, next)
         }
         Target::Strategy(name) => {
             let firm_cap = |cap: Option<i64>, firm_field: &str, v: i64, text: &dyn Fn(i64) -> String| match firm {
@@ -301,12 +306,14 @@ pub(crate) fn prepare(
             match name {
                 "max_gross_notional" => {
                     let m = cx.money(name, raw)?;
-                    firm_cap(firm.and_then(|f| f.max_gross_notional), name, m, &format_money)?;
+                    let cap = firm.and_then(|f| f.max_gross_notional).map(Money::get);
+                    firm_cap(cap, name, m.get(), &format_money)?;
                     next.max_gross_notional = m;
                 }
                 "max_net_notional" => {
                     let m = cx.money(name, raw)?;
-                    firm_cap(firm.and_then(|f| f.max_net_notional), name, m, &format_money)?;
+                    let cap = firm.and_then(|f| f.max_net_notional).map(Money::get);
+                    firm_cap(cap, name, m.get(), &format_money)?;
                     next.max_net_notional = m;
                 }
                 "price_collar_bps" => next.price_collar_bps = integer(name, raw, 10_000, &cx)?,
@@ -329,7 +336,7 @@ pub(crate) fn prepare(
                         && m >= h
                     {
                         return Err(cx
-                            .err(name, format!("must be smaller than `loss_limit_halt` ({})", format_money(h)))
+                            .err(name, format!("must be smaller than `loss_limit_halt` ({})", money_text(h)))
                             .into());
                     }
                     next.loss_limit_reducing = Some(m);
@@ -340,7 +347,7 @@ pub(crate) fn prepare(
                         && r >= m
                     {
                         return Err(cx
-                            .err(name, format!("must be larger than `loss_limit_reducing` ({})", format_money(r)))
+                            .err(name, format!("must be larger than `loss_limit_reducing` ({})", money_text(r)))
                             .into());
                     }
                     next.loss_limit_halt = Some(m);
@@ -355,20 +362,26 @@ pub(crate) fn prepare(
     }
 }
 
+/// What a limit change is checked against: the policy in force, the firm
+/// policy, the universe, and the policy file (for messages).
+struct Base<'a> {
+    policy: &'a Policy,
+    firm: Option<&'a FirmPolicy>,
+    instruments: &'a [Instrument],
+    cx: &'a Ctx<'a>,
+}
+
 /// Set a per-instrument field `name` of the instruments at `indices` of
 /// `policy.instruments` in `next`.
-#[allow(clippy::too_many_arguments)]
 fn per_instrument(
-    policy: &Policy,
-    firm: Option<&FirmPolicy>,
-    instruments: &[Instrument],
-    cx: &Ctx<'_>,
+    base: &Base<'_>,
     name: &str,
     canonical: String,
     indices: &[usize],
     raw: &str,
     mut next: Policy,
 ) -> Result<(String, String, String, Policy), LimitError> {
+    let Base { policy, firm, instruments, cx } = *base;
     let mut before = None;
     let mut after = None;
     for &k in indices {
@@ -387,10 +400,10 @@ fn per_instrument(
                     && let Some(cap) = f.max_gross_notional
                     && m > cap
                 {
-                    return Err(above_firm(&canonical, raw, f, "max_gross_notional", format_money(cap)));
+                    return Err(above_firm(&canonical, raw, f, "max_gross_notional", money_text(cap)));
                 }
                 l.max_order_notional = m;
-                after = Some(format_money(m));
+                after = Some(money_text(m));
             }
             _ => {
                 let lots = cx.lots(&canonical, raw, inst)?;
@@ -398,7 +411,7 @@ fn per_instrument(
                     && let Some(cap) = f.max_position(inst.id)
                     && lots > cap
                 {
-                    let cap = format!("{} for {}", inst.format_qty(cap), inst.symbol);
+                    let cap = format!("{} for {}", inst.format_qty(cap.get()), inst.symbol);
                     return Err(above_firm(&canonical, raw, f, "max_position", cap));
                 }
                 if name == "max_order_qty" {
@@ -406,7 +419,7 @@ fn per_instrument(
                 } else {
                     l.max_position = lots;
                 }
-                after = Some(inst.format_qty(lots));
+                after = Some(inst.format_qty(lots.get()));
             }
         }
     }

@@ -7,7 +7,7 @@
 //! other step here is an IEEE basic operation or an exact conversion, so the
 //! same inputs give the same integers on every platform.
 
-use bulkhead_model::{Instrument, black76};
+use bulkhead_model::{HalfTicks, Instrument, black76};
 
 /// Integer sensitivities of one lot of an instrument, money units (1e-8 quote).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,7 +45,7 @@ fn units_per_lot(inst: &Instrument) -> f64 {
 pub(crate) fn lot_greeks(
     inst: &Instrument,
     underlying: Option<&Instrument>,
-    ref2: impl Fn(u32) -> Option<i128>,
+    ref2: impl Fn(u32) -> Option<HalfTicks>,
     vol_bps: Option<i64>,
     ts_ns: u64,
 ) -> Result<LotGreeks, GreeksError> {
@@ -54,7 +54,7 @@ pub(crate) fn lot_greeks(
         (Some(terms), Some(expiry)) => {
             let und = underlying.ok_or(GreeksError::NoReference(inst.underlying.unwrap_or(inst.id)))?;
             let r2 = ref2(und.id).ok_or(GreeksError::NoReference(und.id))?;
-            let f = und.tick_size.to_f64() * r2 as f64 / 2.0;
+            let f = und.tick_size.to_f64() * r2.get() as f64 / 2.0;
             let k = inst.price_f64(terms.strike);
             let vol = vol_bps.ok_or(GreeksError::NoVol)? as f64 / 10_000.0;
             let t = black76::years_between(ts_ns, expiry);
@@ -69,7 +69,7 @@ pub(crate) fn lot_greeks(
                 // is not comparable with quote-currency limits: left out.
                 return Ok(LotGreeks::default());
             }
-            let n = (r2 * inst.tick_lot_value as i128) / 2;
+            let n = (r2.get() * i128::from(inst.tick_lot_value)) / 2;
             Ok(LotGreeks { delta: n, vega: 0, underlying: n })
         }
     }
@@ -113,21 +113,24 @@ mod tests {
         // F = K = 65000, T = 0.25, σ = 50 %, r = 0: d1 = σ√T/2 = 0.125,
         // delta = N(0.125) = 0.549738, vega = F·n(d1)·√T = 65000 × 0.395838 × 0.5 = 12864.7 per 1.00.
         let u = universe();
-        let g = lot_greeks(&u[1], Some(&u[0]), |_| Some(1_300_000), Some(5000), 0).unwrap();
+        let g = lot_greeks(&u[1], Some(&u[0]), |_| Some(HalfTicks::new(1_300_000)), Some(5000), 0).unwrap();
         let delta_per_lot = g.delta as f64 / 1e8; // 0.1 BTC
         assert!((delta_per_lot - 0.549738 * 65000.0 * 0.1).abs() < 0.01, "{delta_per_lot}");
         let vega_per_lot = g.vega as f64 / 1e8; // per vol point, 0.1 BTC
         assert!((vega_per_lot - 12864.7 / 100.0 * 0.1).abs() < 0.01, "{vega_per_lot}");
         assert_eq!(g.underlying, 6_500 * 100_000_000);
         // Perpetual: delta-notional = notional of one lot (0.001 × 65000 = 65).
-        let p = lot_greeks(&u[0], None, |_| Some(1_300_000), None, 0).unwrap();
+        let p = lot_greeks(&u[0], None, |_| Some(HalfTicks::new(1_300_000)), None, 0).unwrap();
         assert_eq!((p.delta, p.vega, p.underlying), (6_500_000_000, 0, 6_500_000_000));
     }
 
     #[test]
     fn missing_inputs_are_reported() {
         let u = universe();
-        assert!(matches!(lot_greeks(&u[1], Some(&u[0]), |_| Some(1_300_000), None, 0), Err(GreeksError::NoVol)));
+        assert!(matches!(
+            lot_greeks(&u[1], Some(&u[0]), |_| Some(HalfTicks::new(1_300_000)), None, 0),
+            Err(GreeksError::NoVol)
+        ));
         assert!(matches!(lot_greeks(&u[1], Some(&u[0]), |_| None, Some(5000), 0), Err(GreeksError::NoReference(0))));
     }
 }

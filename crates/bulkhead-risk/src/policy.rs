@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use bulkhead_model::{Decimal, DecimalError, Instrument, MONEY_DECIMALS, OrderType, Side, TimeInForce};
+use bulkhead_model::{Decimal, DecimalError, Instrument, Lots, MONEY_DECIMALS, Money, OrderType, Side, TimeInForce};
 use serde::Deserialize;
 
 /// Which price a limit order is collared against and exposure is valued at.
@@ -36,15 +36,15 @@ pub struct InstrumentLimits {
     /// Instrument id (as in [`Instrument::id`]).
     pub instrument: u32,
     /// R2: max quantity of one order, lots.
-    pub max_order_qty: i64,
+    pub max_order_qty: Lots,
     /// R2: max notional of one order, money units (1e-8 quote).
-    pub max_order_notional: i64,
+    pub max_order_notional: Money,
     /// R4: max absolute worst-case position, lots.
-    pub max_position: i64,
+    pub max_position: Lots,
     /// R14: max summed fill quantity (both sides) within `mmp_window_ns`, lots.
-    pub mmp_qty: Option<i64>,
+    pub mmp_qty: Option<Lots>,
     /// R14: max |signed fill quantity| (delta) within `mmp_window_ns`, lots.
-    pub mmp_delta: Option<i64>,
+    pub mmp_delta: Option<Lots>,
 }
 
 /// A validated, resolved policy. Every limit is an integer in raw units.
@@ -65,9 +65,9 @@ pub struct Policy {
     /// R3/R4: reference price used for the collar and for valuing exposure.
     pub collar_reference: CollarReference,
     /// R4: max worst-case gross notional of the strategy, money units.
-    pub max_gross_notional: i64,
+    pub max_gross_notional: Money,
     /// R4: max worst-case absolute net notional of the strategy, money units.
-    pub max_net_notional: i64,
+    pub max_net_notional: Money,
     /// R5: max number of open orders.
     pub max_open_orders: u32,
     /// R5: order submissions per second (token bucket, burst = one second).
@@ -79,11 +79,11 @@ pub struct Policy {
     pub duplicate_window_ns: Option<u64>,
     /// R8: a loss (−(realised − fees + unrealised)) above this, money units,
     /// moves the strategy to REDUCING. `None` = off.
-    pub loss_limit_reducing: Option<i64>,
+    pub loss_limit_reducing: Option<Money>,
     /// R8: a loss above this, money units, moves the strategy to HALTED. `None` = off.
-    pub loss_limit_halt: Option<i64>,
+    pub loss_limit_halt: Option<Money>,
     /// R10: capital allocated to the strategy, money units. `None` = R10 off.
-    pub capital: Option<i64>,
+    pub capital: Option<Money>,
     /// R10: initial margin rate per instrument kind, bps of worst-case
     /// notional, indexed by [`kind_index`]. A kind not listed uses the
     /// instrument's own `initial_margin_bps` if > 0, else 10000 (full notional).
@@ -94,12 +94,12 @@ pub struct Policy {
     pub mmp_action: MmpAction,
     /// R9: max worst-case absolute portfolio delta, as delta-notional money
     /// (Σ delta × forward × units; linear instruments have delta 1). `None` = off.
-    pub max_delta: Option<i64>,
+    pub max_delta: Option<Money>,
     /// R9: max worst-case absolute portfolio vega, money per vol point. `None` = off.
-    pub max_vega: Option<i64>,
+    pub max_vega: Option<Money>,
     /// R9: max worst-case underlying notional of the instruments sharing the
     /// order's expiry (options and futures), money units. `None` = off.
-    pub max_expiry_notional: Option<i64>,
+    pub max_expiry_notional: Option<Money>,
     /// R9: volatility used for greeks when no implied vol was set with
     /// [`crate::RiskEngine::set_implied_vol`], in bps of vol (5000 = 50 %).
     pub option_vol_bps: Option<i64>,
@@ -241,18 +241,18 @@ impl Ctx<'_> {
     }
 
     /// Decimal string in instrument units → lots, > 0.
-    pub(crate) fn lots(&self, field: &str, raw: &str, inst: &Instrument) -> Result<i64, PolicyError> {
+    pub(crate) fn lots(&self, field: &str, raw: &str, inst: &Instrument) -> Result<Lots, PolicyError> {
         let lots = inst.qty_to_lots(raw).map_err(|e| {
             self.err(field, Self::decimal_problem(raw, e, &format!("lot size {} of {}", inst.lot_size, inst.symbol)))
         })?;
         if lots <= 0 {
             return Err(self.err(field, format!("`{raw}` must be > 0")));
         }
-        Ok(lots)
+        Ok(Lots::new(lots))
     }
 
     /// Decimal string in quote currency → money units (1e-8), exact, > 0.
-    pub(crate) fn money(&self, field: &str, raw: &str) -> Result<i64, PolicyError> {
+    pub(crate) fn money(&self, field: &str, raw: &str) -> Result<Money, PolicyError> {
         let unit = Decimal { mantissa: 1, scale: MONEY_DECIMALS };
         let m = Decimal::parse(raw)
             .and_then(|d| d.to_units(unit))
@@ -260,7 +260,7 @@ impl Ctx<'_> {
         if m <= 0 {
             return Err(self.err(field, format!("`{raw}` must be > 0")));
         }
-        Ok(m)
+        Ok(Money::new(m))
     }
 
     pub(crate) fn opt_ms(&self, field: &str, v: Option<i64>) -> Result<Option<u64>, PolicyError> {
@@ -273,7 +273,7 @@ impl Ctx<'_> {
         .transpose()
     }
 
-    pub(crate) fn opt_money(&self, field: &str, v: Option<&str>) -> Result<Option<i64>, PolicyError> {
+    pub(crate) fn opt_money(&self, field: &str, v: Option<&str>) -> Result<Option<Money>, PolicyError> {
         v.map(|s| self.money(field, s)).transpose()
     }
 

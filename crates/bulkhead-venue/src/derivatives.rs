@@ -1,6 +1,6 @@
 //! Clock, latency, marks, funding, margin, liquidation and expiry settlement.
 
-use bulkhead_model::{Decimal, InstrumentKind, black76, fee};
+use bulkhead_model::{Decimal, InstrumentKind, Lots, Money, Ticks, black76, fee};
 
 use crate::{Pending, Reason, Side, SimVenue, VenueEvent, VenueNotice};
 
@@ -210,9 +210,9 @@ impl SimVenue {
             if ins != instrument || pos.qty == 0 {
                 continue;
             }
-            let notional = inst.notional(mark, pos.qty) as i128;
-            let raw = notional * rate.mantissa as i128 / 10i128.pow(rate.scale);
-            let amount = (-(pos.qty.signum() as i128) * raw).clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+            let notional = i128::from(inst.notional(Ticks::new(mark), Lots::new(pos.qty)).get());
+            let raw = notional * i128::from(rate.mantissa) / 10i128.pow(rate.scale);
+            let amount = Money::saturating_from_i128(-i128::from(pos.qty.signum()) * raw).get();
             pos.apply_funding(amount);
             self.notices.push(VenueNotice::Funding {
                 ts_ns: ts,
@@ -234,16 +234,17 @@ impl SimVenue {
     /// mark, `ppm` of the premium notional. Others: `ppm` of the notional.
     pub(crate) fn fill_fee(&self, instrument: u32, price: i64, qty: i64, ppm: i64) -> i64 {
         let inst = &self.instruments[instrument as usize];
+        let (price, qty) = (Ticks::new(price), Lots::new(qty));
         let premium = fee(inst.notional(price, qty), ppm);
         if inst.kind != InstrumentKind::Option {
-            return premium;
+            return premium.get();
         }
-        let Some(u) = inst.underlying else { return premium };
-        let Some(umark) = self.mark(u) else { return premium };
-        let s = inst.convert_price(&self.instruments[u as usize], umark);
+        let Some(u) = inst.underlying else { return premium.get() };
+        let Some(umark) = self.mark(u) else { return premium.get() };
+        let s = Ticks::new(inst.convert_price(&self.instruments[u as usize], umark));
         let base = fee(inst.notional(s, qty), ppm);
         let cap = fee(inst.notional(price, qty), self.config.option_fee_cap_ppm).abs();
-        base.signum() * base.abs().min(cap)
+        base.abs().min(cap).saturating_mul_int(base.signum()).get()
     }
 
     // ---- margin -----------------------------------------------------------
@@ -263,22 +264,22 @@ impl SimVenue {
     /// margins = Σ mark notional × bps / 10 000 (positions without a mark count 0).
     pub fn account_margin(&self, account: u32) -> Option<(i64, i64, i64)> {
         let c = *self.collateral.get(&account)?;
-        let mut eq = c as i128;
+        let mut eq = i128::from(c);
         let (mut im, mut mm) = (0i128, 0i128);
         for (&(_, k), pos) in self.positions.range((account, 0)..=(account, u32::MAX)) {
-            eq += pos.realised as i128 - pos.fees as i128;
+            eq += i128::from(pos.realised) - i128::from(pos.fees);
             if pos.qty == 0 {
                 continue;
             }
             let inst = &self.instruments[k as usize];
             if let Some(m) = self.mark(k) {
-                eq += pos.unrealised(inst, m) as i128;
-                let n = inst.notional(m, pos.qty) as i128;
-                im += n * inst.initial_margin_bps as i128 / 10_000;
-                mm += n * inst.maintenance_margin_bps as i128 / 10_000;
+                eq += i128::from(pos.unrealised(inst, m));
+                let n = inst.notional(Ticks::new(m), Lots::new(pos.qty));
+                im += n.bps_wide(inst.initial_margin_bps);
+                mm += n.bps_wide(inst.maintenance_margin_bps);
             }
         }
-        let c = |v: i128| v.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        let c = |v: i128| Money::saturating_from_i128(v).get();
         Some((c(eq), c(im), c(mm)))
     }
 
@@ -302,8 +303,8 @@ impl SimVenue {
         } else {
             o.price
         };
-        let add = inst.notional(px, o.qty) as i128 * inst.initial_margin_bps as i128 / 10_000;
-        eq as i128 >= im as i128 + add
+        let add = inst.notional(Ticks::new(px), Lots::new(o.qty)).bps_wide(inst.initial_margin_bps);
+        i128::from(eq) >= i128::from(im) + add
     }
 
     /// Liquidate every collateralised account whose equity is below its
@@ -338,7 +339,7 @@ impl SimVenue {
             let inst = &self.instruments[k as usize];
             let side = if pos.qty > 0 { Side::Sell } else { Side::Buy };
             let qty = pos.qty.abs();
-            let f = fee(inst.notional(mark, qty), self.config.liquidation_fee_ppm);
+            let f = fee(inst.notional(Ticks::new(mark), Lots::new(qty)), self.config.liquidation_fee_ppm).get();
             let p = self.positions.get_mut(&(account, k)).expect("exists");
             let before = p.realised;
             p.apply_fill_with_fee(inst, side, mark, qty, f);

@@ -2,6 +2,7 @@
 //! figures computed by hand in the comments.
 
 use super::*;
+use crate::tests::{level, quote};
 use bulkhead_model::{InstrumentKind, InstrumentSpec, MONEY_SCALE, OptionType, black76, detmath};
 
 const B: Side = Side::Buy;
@@ -68,7 +69,7 @@ fn notices(v: &mut SimVenue) -> Vec<VenueNotice> {
 fn funding_is_paid_by_longs_to_shorts_at_mark() {
     let mut v = build(vec![perp()], VenueConfig::default());
     let mut out = Vec::new();
-    v.on_quote(10, 0, 99, 50, 101, 50, &mut out);
+    v.on_quote(10, 0, quote(99, 50, 101, 50), &mut out);
     v.submit_order(10, &market(1, 1, 0, B, 10), &mut out); // long 10 @ 101
     v.submit_order(10, &market(2, 2, 0, S, 4), &mut out); // short 4 @ 99
     assert!(notices(&mut v).is_empty());
@@ -76,7 +77,7 @@ fn funding_is_paid_by_longs_to_shorts_at_mark() {
     // Funding time 1000 (first multiple after the clock started at 10); mark =
     // mid (99 + 101) / 2 = 100. Long: 10 × 100 USD × 0.0001 = 0.1 USD paid;
     // short: 4 × 100 × 0.0001 = 0.04 USD received.
-    v.on_quote(1500, 0, 99, 50, 101, 50, &mut out);
+    v.on_quote(1500, 0, quote(99, 50, 101, 50), &mut out);
     let rate = Decimal::parse("0.0001").unwrap();
     assert_eq!(
         notices(&mut v),
@@ -119,7 +120,7 @@ fn initial_margin_and_liquidation_at_mark() {
     let mut v = build(vec![perp()], cfg);
     let mut out = Vec::new();
     v.set_collateral(1, 100 * USD);
-    v.on_quote(10, 0, 99, 50, 101, 50, &mut out);
+    v.on_quote(10, 0, quote(99, 50, 101, 50), &mut out);
     // IM of 10 @ 101 = 10 % × 1010 = 101 USD > 100 USD equity → rejected.
     v.submit_order(10, &market(1, 1, 0, B, 10), &mut out);
     assert_eq!(
@@ -133,20 +134,20 @@ fn initial_margin_and_liquidation_at_mark() {
     assert_eq!(v.order(3).map(|o| o.remaining), Some(1));
     // equity = 150 + 10 × (m − 101); maintenance = 5 % × 10 × m.
     // mid 91: equity 50 ≥ 45.5 → nothing.
-    v.on_quote(20, 0, 90, 50, 92, 50, &mut out);
+    v.on_quote(20, 0, quote(90, 50, 92, 50), &mut out);
     assert_eq!(v.account_margin(1), Some((50 * USD, 91 * USD, 455 * USD / 10)));
     assert!(notices(&mut v).is_empty());
     // mid 90: equity 40 < 45 → liquidate at 90: PnL (90 − 101) × 10 = −110,
     // fee 0.5 % × 900 = 4.5 USD; the open order is cancelled first.
     out.clear();
-    v.on_quote(30, 0, 89, 50, 91, 50, &mut out);
+    v.on_quote(30, 0, quote(89, 50, 91, 50), &mut out);
     assert_eq!(
         out,
         vec![VenueEvent::Cancelled {
             order_id: 3,
             account: 1,
             instrument: 0,
-            remaining: 1,
+            remaining: Lots::new(1),
             reason: Reason::CancelledByLiquidation
         }]
     );
@@ -179,7 +180,7 @@ fn future(expiry: u64) -> InstrumentSpec {
 fn future_settles_explicitly_and_then_rejects_orders() {
     let mut v = build(vec![future(5000)], VenueConfig::default());
     let mut out = Vec::new();
-    v.on_quote(10, 0, 99, 50, 101, 50, &mut out);
+    v.on_quote(10, 0, quote(99, 50, 101, 50), &mut out);
     v.submit_order(10, &market(1, 1, 0, B, 2), &mut out); // long 2 @ 101
     v.submit_order(10, &market(2, 2, 0, S, 3), &mut out); // short 3 @ 99
     v.submit_order(10, &order(3, 2, 0, B, 90, 1), &mut out);
@@ -192,7 +193,7 @@ fn future_settles_explicitly_and_then_rejects_orders() {
             order_id: 3,
             account: 2,
             instrument: 0,
-            remaining: 1,
+            remaining: Lots::new(1),
             reason: Reason::CancelledAtExpiry
         }]
     );
@@ -228,14 +229,14 @@ fn options_settle_at_intrinsic_after_their_underlying_and_pay_deribit_fees() {
     let mut v =
         build(vec![future(5000), opt("C100", OptionType::Call, "100"), opt("P105", OptionType::Put, "105")], cfg);
     let mut out = Vec::new();
-    v.on_quote(10, 0, 109, 50, 111, 50, &mut out); // underlying mark 110
-    v.on_quote(10, 1, 58, 50, 60, 50, &mut out); // call 5.8 / 6.0
-    v.on_quote(10, 2, 1, 50, 2, 50, &mut out); // put 0.1 / 0.2
+    v.on_quote(10, 0, quote(109, 50, 111, 50), &mut out); // underlying mark 110
+    v.on_quote(10, 1, quote(58, 50, 60, 50), &mut out); // call 5.8 / 6.0
+    v.on_quote(10, 2, quote(1, 50, 2, 50), &mut out); // put 0.1 / 0.2
     out.clear();
     v.submit_order(10, &market(1, 1, 1, B, 1), &mut out); // buy call @ 6.0
     v.submit_order(10, &market(2, 1, 2, B, 1), &mut out); // buy put @ 0.2
     let fees: Vec<i64> =
-        out.iter().filter_map(|e| if let VenueEvent::Fill { fee, .. } = e { Some(*fee) } else { None }).collect();
+        out.iter().filter_map(|e| if let VenueEvent::Fill { fee, .. } = e { Some(fee.get()) } else { None }).collect();
     // call: 0.03 % × 110 = 0.033 USD < cap 12.5 % × 6.0 = 0.75 → 0.033
     // put: 0.033 > cap 12.5 % × 0.2 = 0.025 → 0.025
     assert_eq!(fees, vec![33 * USD / 1000, 25 * USD / 1000]);
@@ -269,7 +270,7 @@ fn option_marks_come_from_black76_with_per_expiry_vol() {
     };
     let mut v = build(vec![perp(), call], VenueConfig::default());
     let mut out = Vec::new();
-    v.on_quote(0, 0, 109, 5, 111, 5, &mut out);
+    v.on_quote(0, 0, quote(109, 5, 111, 5), &mut out);
     assert_eq!(v.mark(1), None, "no vol yet");
     v.set_vol(expiry, 0.5);
     let t = black76::years_between(0, expiry);
@@ -285,24 +286,24 @@ fn latency_holds_orders_until_arrival() {
     let cfg = VenueConfig { order_latency_ns: 100, md_latency_ns: 50, ..VenueConfig::default() };
     let mut v = build(vec![spec("X", InstrumentKind::Spot)], cfg);
     let mut out = Vec::new();
-    v.on_quote(0, 0, 99, 5, 101, 5, &mut out);
+    v.on_quote(0, 0, quote(99, 5, 101, 5), &mut out);
     // Decided at 10, reaches the book at 10 + 50 + 100 = 160.
     v.submit_order(10, &order(1, 1, 0, B, 99, 3), &mut out);
     assert!(out.is_empty());
     assert_eq!(v.pending_len(), 1);
     // A print at 99 before arrival cannot fill it.
-    v.on_trade(159, 0, 99, 50, S, &mut out);
+    v.on_trade(159, 0, Ticks::new(99), Lots::new(50), S, &mut out);
     assert!(out.is_empty());
     // At 160 the order arrives before the quote of that instant is applied;
     // it joins behind the 5 displayed lots.
-    v.on_quote(160, 0, 99, 5, 101, 5, &mut out);
+    v.on_quote(160, 0, quote(99, 5, 101, 5), &mut out);
     assert_eq!(out, vec![VenueEvent::Accepted { order_id: 1, account: 1, instrument: 0 }]);
     assert_eq!(v.order(1).map(|o| o.queue_ahead), Some(5));
     out.clear();
     // Cancel decided at 200 arrives at 350; a print at 300 (7 lots: 5 ahead, 2
     // for us) fills 2 first, then the cancel takes the last lot.
     assert!(v.cancel(200, 1, Reason::CancelledByStrategy, &mut out));
-    v.on_trade(300, 0, 99, 7, S, &mut out);
+    v.on_trade(300, 0, Ticks::new(99), Lots::new(7), S, &mut out);
     v.advance(350, &mut out);
     assert_eq!(
         out,
@@ -312,17 +313,17 @@ fn latency_holds_orders_until_arrival() {
                 account: 1,
                 instrument: 0,
                 side: B,
-                price: 99,
-                qty: 2,
-                fee: 0,
+                price: Ticks::new(99),
+                qty: Lots::new(2),
+                fee: Money::ZERO,
                 maker: true,
-                remaining: 1
+                remaining: Lots::new(1)
             },
             VenueEvent::Cancelled {
                 order_id: 1,
                 account: 1,
                 instrument: 0,
-                remaining: 1,
+                remaining: Lots::new(1),
                 reason: Reason::CancelledByStrategy
             },
         ]
@@ -334,10 +335,10 @@ fn latency_holds_orders_until_arrival() {
 fn l2_queue_position_advances_on_prints_and_proportional_cancels() {
     let mut v = build(vec![spec("X", InstrumentKind::Spot)], VenueConfig::default());
     let mut out = Vec::new();
-    v.on_book_level(1, 0, B, 99, 10, &mut out);
-    v.on_book_level(1, 0, S, 101, 10, &mut out);
-    v.on_book_level(1, 0, B, 98, 7, &mut out);
-    assert_eq!(v.best_quote(0), Some((99, 10, 101, 10)));
+    v.on_book_level(1, 0, level(B, 99, 10), &mut out);
+    v.on_book_level(1, 0, level(S, 101, 10), &mut out);
+    v.on_book_level(1, 0, level(B, 98, 7), &mut out);
+    assert_eq!(v.best_quote(0), Some(quote(99, 10, 101, 10)));
     v.submit_order(2, &order(1, 1, 0, B, 99, 3), &mut out);
     v.submit_order(2, &order(2, 1, 0, B, 98, 1), &mut out);
     let q = |v: &SimVenue| v.order(1).unwrap().queue_ahead;
@@ -352,14 +353,14 @@ fn l2_queue_position_advances_on_prints_and_proportional_cancels() {
     ];
     for &(k, n, want) in steps {
         match k {
-            'L' => v.on_book_level(3, 0, B, 99, n, &mut out),
-            _ => v.on_trade(3, 0, 99, n, S, &mut out),
+            'L' => v.on_book_level(3, 0, level(B, 99, n), &mut out),
+            _ => v.on_trade(3, 0, Ticks::new(99), Lots::new(n), S, &mut out),
         }
         assert_eq!(q(&v), want, "{k} {n}");
     }
     out.clear();
     // A print of 4 at 99: 1 ahead, then 3 fill us; nothing reaches 98.
-    v.on_trade(4, 0, 99, 4, S, &mut out);
+    v.on_trade(4, 0, Ticks::new(99), Lots::new(4), S, &mut out);
     assert_eq!(
         out,
         vec![VenueEvent::Fill {
@@ -367,11 +368,11 @@ fn l2_queue_position_advances_on_prints_and_proportional_cancels() {
             account: 1,
             instrument: 0,
             side: B,
-            price: 99,
-            qty: 3,
-            fee: 0,
+            price: Ticks::new(99),
+            qty: Lots::new(3),
+            fee: Money::ZERO,
             maker: true,
-            remaining: 0
+            remaining: Lots::new(0)
         }]
     );
 }
@@ -380,7 +381,7 @@ fn l2_queue_position_advances_on_prints_and_proportional_cancels() {
 fn partial_fills_across_resting_levels_and_market() {
     let mut v = build(vec![spec("X", InstrumentKind::Spot)], VenueConfig::default());
     let mut out = Vec::new();
-    v.on_quote(0, 0, 90, 5, 102, 2, &mut out);
+    v.on_quote(0, 0, quote(90, 5, 102, 2), &mut out);
     v.submit_order(0, &order(1, 2, 0, S, 101, 1), &mut out);
     v.submit_order(0, &order(2, 3, 0, S, 102, 1), &mut out);
     v.submit_order(0, &order(3, 2, 0, S, 103, 5), &mut out);
@@ -390,7 +391,7 @@ fn partial_fills_across_resting_levels_and_market() {
     let fills: Vec<(u64, i64, i64)> = out
         .iter()
         .filter_map(|e| match e {
-            VenueEvent::Fill { order_id, price, qty, .. } => Some((*order_id, *price, *qty)),
+            VenueEvent::Fill { order_id, price, qty, .. } => Some((*order_id, price.get(), qty.get())),
             _ => None,
         })
         .collect();
@@ -424,7 +425,7 @@ fn self_trade_prevention_modes() {
         order_id: id,
         account: 1,
         instrument: 0,
-        remaining: rem,
+        remaining: Lots::new(rem),
         reason: Reason::SelfTrade,
     };
     assert_eq!(run(StpMode::CancelNewest), (vec![acc, cx(3, 3)], true, None));
@@ -481,8 +482,8 @@ fn venues_are_independent_and_configs_deserialize() {
         VenueConfig { name: "b".into(), fees: FeeSchedule { maker_ppm: 0, taker_ppm: 1000 }, ..VenueConfig::default() },
     );
     let (mut oa, mut ob) = (Vec::new(), Vec::new());
-    a.on_quote(0, 0, 99, 5, 101, 5, &mut oa);
-    b.on_quote(0, 0, 99, 5, 101, 5, &mut ob);
+    a.on_quote(0, 0, quote(99, 5, 101, 5), &mut oa);
+    b.on_quote(0, 0, quote(99, 5, 101, 5), &mut ob);
     a.submit_order(0, &market(1, 1, 0, B, 1), &mut oa);
     b.submit_order(0, &market(1, 1, 0, B, 1), &mut ob);
     assert_eq!((a.name(), b.name()), ("a", "b"));
@@ -543,7 +544,7 @@ fn inverse_perpetual_funding_and_margin_in_base_currency() {
     let btc = USD; // 1e8 money units = 1 BTC here
     v.set_collateral(1, 6 * btc / 10); // 0.6 BTC
     v.set_mark(10, 0, Some(100_000), &mut out); // 50 000 USD
-    v.on_quote(10, 0, 99_998, 5_000, 100_000, 5_000, &mut out);
+    v.on_quote(10, 0, quote(99_998, 5_000, 100_000, 5_000), &mut out);
     v.submit_order(10, &market(1, 1, 0, B, 1_000), &mut out); // long 1000 × 100 USD @ 50 000
     assert_eq!(v.position(1, 0).qty, 1_000);
     // Value = 100 000 USD / 50 000 = 2 BTC. Funding at 1000: the long pays

@@ -230,7 +230,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;
 
 pub use bulkhead_abi::{OrderType, Reason, Side, TimeInForce};
-use bulkhead_model::{Decimal, Instrument, Position};
+use bulkhead_model::{Decimal, Instrument, Lots, Money, Position, Ticks};
 pub use bulkhead_risk::Approved;
 
 mod config;
@@ -282,19 +282,19 @@ pub enum VenueEvent {
         account: u32,
         instrument: u32,
         side: Side,
-        price: i64,
-        qty: i64,
-        /// Money units; negative = rebate.
-        fee: i64,
+        price: Ticks,
+        qty: Lots,
+        /// Negative = rebate.
+        fee: Money,
         maker: bool,
         /// Open qty after this fill.
-        remaining: i64,
+        remaining: Lots,
     },
     Cancelled {
         order_id: u64,
         account: u32,
         instrument: u32,
-        remaining: i64,
+        remaining: Lots,
         reason: Reason,
     },
 }
@@ -317,23 +317,44 @@ pub struct OpenOrder {
     pub queue_ahead: i64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Quote {
-    bid_px: i64,
-    bid_qty: i64,
-    ask_px: i64,
-    ask_qty: i64,
+/// A top-of-book market quote: best bid and ask with their displayed
+/// sizes ([`SimVenue::on_quote`], [`SimVenue::best_quote`]). A side with a
+/// price or size ≤ 0 is absent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quote {
+    pub bid_px: Ticks,
+    pub bid_qty: Lots,
+    pub ask_px: Ticks,
+    pub ask_qty: Lots,
 }
 
 impl Quote {
-    /// Price of side `s` if that side is present.
-    fn px(&self, s: Side) -> Option<i64> {
+    pub const fn new(bid_px: Ticks, bid_qty: Lots, ask_px: Ticks, ask_qty: Lots) -> Quote {
+        Quote { bid_px, bid_qty, ask_px, ask_qty }
+    }
+
+    /// Price and size of side `s` (`Buy` = the bid), if that side is present.
+    pub fn side(&self, s: Side) -> Option<(Ticks, Lots)> {
         let (px, qty) = match s {
             Side::Buy => (self.bid_px, self.bid_qty),
             Side::Sell => (self.ask_px, self.ask_qty),
         };
-        (px > 0 && qty > 0).then_some(px)
+        (px.is_positive() && qty.is_positive()).then_some((px, qty))
     }
+
+    /// Raw price of side `s` if that side is present (the book's keys are raw ticks).
+    fn px(&self, s: Side) -> Option<i64> {
+        self.side(s).map(|(px, _)| px.get())
+    }
+}
+
+/// One L2 level update: the market displays `qty` lots at `price` on `side`
+/// (`qty` ≤ 0 deletes the level) ([`SimVenue::on_book_level`], [`SimVenue::on_depth`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Level {
+    pub side: Side,
+    pub price: Ticks,
+    pub qty: Lots,
 }
 
 type Levels = BTreeMap<i64, VecDeque<u64>>;
@@ -591,11 +612,10 @@ impl SimVenue {
         self.instruments.get(id as usize)
     }
 
-    /// Last replayed market quote: bid px, bid qty, ask px, ask qty (as given,
-    /// not reduced by strategy consumption). `None` before the first quote.
-    pub fn best_quote(&self, instrument: u32) -> Option<(i64, i64, i64, i64)> {
-        let q = self.books.get(instrument as usize)?.quote?;
-        Some((q.bid_px, q.bid_qty, q.ask_px, q.ask_qty))
+    /// Last replayed market quote (as given, not reduced by strategy
+    /// consumption). `None` before the first quote.
+    pub fn best_quote(&self, instrument: u32) -> Option<Quote> {
+        self.books.get(instrument as usize)?.quote
     }
 
     /// The account's venue position (default = flat, never traded).
@@ -615,39 +635,21 @@ impl SimVenue {
 
     /// A new top-of-book quote: resets displayed sizes, caps queue positions,
     /// then fills resting orders the quote crosses (fill model rule 1).
-    #[allow(clippy::too_many_arguments)]
-    pub fn on_quote(
-        &mut self,
-        ts_ns: u64,
-        instrument: u32,
-        bid_px: i64,
-        bid_qty: i64,
-        ask_px: i64,
-        ask_qty: i64,
-        out: &mut Vec<VenueEvent>,
-    ) {
+    pub fn on_quote(&mut self, ts_ns: u64, instrument: u32, quote: Quote, out: &mut Vec<VenueEvent>) {
         self.advance_to(ts_ns, None, out);
-        self.apply_quote(instrument, Quote { bid_px, bid_qty, ask_px, ask_qty }, out);
+        self.apply_quote(instrument, quote, out);
         self.check_margin(out);
     }
 
-    /// One L2 level update: the market now displays `qty` lots at `price` on
-    /// `side` (`qty <= 0` deletes the level). Updates queue positions at that
-    /// price (see "Queue position"); if the best bid or ask (price or size)
-    /// changed, it is applied as a new top-of-book quote (`on_quote` rules).
-    #[allow(clippy::too_many_arguments)]
-    pub fn on_book_level(
-        &mut self,
-        ts_ns: u64,
-        instrument: u32,
-        side: Side,
-        price: i64,
-        qty: i64,
-        out: &mut Vec<VenueEvent>,
-    ) {
-        self.on_depth(ts_ns, instrument, side, price, qty, out);
+    /// One L2 level update: the market now displays `level.qty` lots at
+    /// `level.price` on `level.side` (`qty <= 0` deletes the level). Updates
+    /// queue positions at that price (see "Queue position"); if the best bid
+    /// or ask (price or size) changed, it is applied as a new top-of-book
+    /// quote (`on_quote` rules).
+    pub fn on_book_level(&mut self, ts_ns: u64, instrument: u32, level: Level, out: &mut Vec<VenueEvent>) {
+        self.on_depth(ts_ns, instrument, level, out);
         let i = instrument as usize;
-        if i >= self.books.len() || price <= 0 {
+        if i >= self.books.len() || !level.price.is_positive() {
             return;
         }
         let book = &self.books[i];
@@ -661,7 +663,7 @@ impl SimVenue {
         };
         let (bp, bq) = top(Side::Buy);
         let (ap, aq) = top(Side::Sell);
-        let q = Quote { bid_px: bp, bid_qty: bq, ask_px: ap, ask_qty: aq };
+        let q = Quote::new(Ticks::new(bp), Lots::new(bq), Ticks::new(ap), Lots::new(aq));
         if book.quote != Some(q) {
             self.apply_quote(instrument, q, out);
         }
@@ -673,16 +675,8 @@ impl SimVenue {
     /// caller's next `on_quote` (the engine's path: a data source applies a
     /// whole exchange message of levels, then sends the resulting top of
     /// book once, so a half-applied message never shows a crossed book).
-    #[allow(clippy::too_many_arguments)]
-    pub fn on_depth(
-        &mut self,
-        ts_ns: u64,
-        instrument: u32,
-        side: Side,
-        price: i64,
-        qty: i64,
-        out: &mut Vec<VenueEvent>,
-    ) {
+    pub fn on_depth(&mut self, ts_ns: u64, instrument: u32, level: Level, out: &mut Vec<VenueEvent>) {
+        let (side, price, qty) = (level.side, level.price.get(), level.qty.get());
         self.advance_to(ts_ns, None, out);
         let i = instrument as usize;
         if i >= self.books.len() || price <= 0 {
@@ -733,8 +727,8 @@ impl SimVenue {
         let i = instrument as usize;
         let Some(book) = self.books.get_mut(i) else { return };
         book.quote = Some(q);
-        book.avail_bid = if q.px(Side::Buy).is_some() { q.bid_qty } else { 0 };
-        book.avail_ask = if q.px(Side::Sell).is_some() { q.ask_qty } else { 0 };
+        book.avail_bid = q.side(Side::Buy).map_or(0, |(_, qty)| qty.get());
+        book.avail_ask = q.side(Side::Sell).map_or(0, |(_, qty)| qty.get());
         for s in [Side::Buy, Side::Sell] {
             if let Some(px) = q.px(s) {
                 let shown = book.avail(s);
@@ -773,13 +767,13 @@ impl SimVenue {
         &mut self,
         ts_ns: u64,
         instrument: u32,
-        price: i64,
-        qty: i64,
+        price: Ticks,
+        qty: Lots,
         aggressor: Side,
         out: &mut Vec<VenueEvent>,
     ) {
         self.advance_to(ts_ns, None, out);
-        self.apply_trade(instrument, price, qty, aggressor, out);
+        self.apply_trade(instrument, price.get(), qty.get(), aggressor, out);
         self.check_margin(out);
     }
 
@@ -894,7 +888,10 @@ impl SimVenue {
             return reject(out, Reason::BadPriceOrQty);
         }
         let inst = &self.instruments[i];
-        if !market && inst.min_notional > 0 && inst.notional(o.price, o.qty) < inst.min_notional {
+        if !market
+            && inst.min_notional.is_positive()
+            && inst.notional(Ticks::new(o.price), Lots::new(o.qty)) < inst.min_notional
+        {
             return reject(out, Reason::BelowMinNotional);
         }
         if self.orders.contains_key(&o.order_id) {
@@ -926,7 +923,7 @@ impl SimVenue {
                 order_id: o.order_id,
                 account: o.account,
                 instrument: o.instrument,
-                remaining,
+                remaining: Lots::new(remaining),
                 reason,
             })
         };
@@ -1065,11 +1062,11 @@ impl SimVenue {
             account: o.account,
             instrument: o.instrument,
             side: o.side,
-            price,
-            qty,
-            fee,
+            price: Ticks::new(price),
+            qty: Lots::new(qty),
+            fee: Money::new(fee),
             maker: true,
-            remaining: o.remaining,
+            remaining: Lots::new(o.remaining),
         });
         if o.remaining == 0 {
             self.remove_resting(id);
@@ -1104,7 +1101,7 @@ impl SimVenue {
                     order_id: id,
                     account: o.account,
                     instrument: o.instrument,
-                    remaining: o.remaining,
+                    remaining: Lots::new(o.remaining),
                     reason,
                 });
                 true
@@ -1269,11 +1266,11 @@ impl SimVenue {
                 account: o.account,
                 instrument: o.instrument,
                 side: o.side,
-                price: px,
-                qty: q,
-                fee,
+                price: Ticks::new(px),
+                qty: Lots::new(q),
+                fee: Money::new(fee),
                 maker: false,
-                remaining: rem,
+                remaining: Lots::new(rem),
             });
             if let Some(id) = maker {
                 self.fill_resting(id, px, q, out);

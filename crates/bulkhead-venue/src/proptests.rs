@@ -1,7 +1,7 @@
 //! Property tests: random order / cancel / quote / trade sequences.
 
 use super::*;
-use crate::tests::venue;
+use crate::tests::{quote, venue};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -47,9 +47,9 @@ fn replay(ops: &[Op]) -> Result<Vec<VenueEvent>, TestCaseError> {
         out.clear();
         let ts = t as u64;
         match *op {
-            Op::Quote { inst, bid, bq, spread, aq } => v.on_quote(ts, inst, bid, bq, bid + spread, aq, &mut out),
+            Op::Quote { inst, bid, bq, spread, aq } => v.on_quote(ts, inst, quote(bid, bq, bid + spread, aq), &mut out),
             Op::Trade { inst, px, qty, buy } => {
-                v.on_trade(ts, inst, px, qty, if buy { Side::Buy } else { Side::Sell }, &mut out)
+                v.on_trade(ts, inst, Ticks::new(px), Lots::new(qty), if buy { Side::Buy } else { Side::Sell }, &mut out)
             }
             Op::Submit { inst, account, buy, market, tif, px, qty, ro } => {
                 let o = NewOrder {
@@ -88,6 +88,7 @@ fn replay(ops: &[Op]) -> Result<Vec<VenueEvent>, TestCaseError> {
                     tr.closed = true;
                 }
                 VenueEvent::Fill { order_id, account, instrument, side, price, qty, fee, remaining, .. } => {
+                    let (price, qty, fee, remaining) = (price.get(), qty.get(), fee.get(), remaining.get());
                     let tr = track.get_mut(&order_id).unwrap();
                     prop_assert!(!tr.closed, "fill after close");
                     prop_assert!(qty > 0 && price > 0);
@@ -110,6 +111,7 @@ fn replay(ops: &[Op]) -> Result<Vec<VenueEvent>, TestCaseError> {
                     }
                 }
                 VenueEvent::Cancelled { order_id, remaining, .. } => {
+                    let remaining = remaining.get();
                     let tr = track.get_mut(&order_id).unwrap();
                     prop_assert!(!tr.closed, "cancel after close");
                     prop_assert!(remaining > 0);

@@ -91,10 +91,11 @@ fn rej(id: u64, a: u32, reason: Reason) -> VenueEvent {
     VenueEvent::Rejected { order_id: id, account: a, instrument: 0, reason }
 }
 fn cx(id: u64, a: u32, remaining: i64, reason: Reason) -> VenueEvent {
-    VenueEvent::Cancelled { order_id: id, account: a, instrument: 0, remaining, reason }
+    VenueEvent::Cancelled { order_id: id, account: a, instrument: 0, remaining: Lots::new(remaining), reason }
 }
 fn fill(id: u64, a: u32, side: Side, price: i64, qty: i64, maker: bool, remaining: i64) -> VenueEvent {
     let fee = price * qty * if maker { MAKER_PPM } else { TAKER_PPM };
+    let (price, qty, fee, remaining) = (Ticks::new(price), Lots::new(qty), Money::new(fee), Lots::new(remaining));
     VenueEvent::Fill { order_id: id, account: a, instrument: 0, side, price, qty, fee, maker, remaining }
 }
 /// Taker fill.
@@ -121,8 +122,8 @@ fn run_steps(v: &mut SimVenue, steps: &[Step]) -> Vec<VenueEvent> {
     for (n, s) in steps.iter().enumerate() {
         out.clear();
         match *s {
-            Quo(bp, bq, ap, aq) => v.on_quote(n as u64, 0, bp, bq, ap, aq, &mut out),
-            Trd(p, q, side) => v.on_trade(n as u64, 0, p, q, side, &mut out),
+            Quo(bp, bq, ap, aq) => v.on_quote(n as u64, 0, quote(bp, bq, ap, aq), &mut out),
+            Trd(p, q, side) => v.on_trade(n as u64, 0, Ticks::new(p), Lots::new(q), side, &mut out),
             Sub(o) => v.submit_order(n as u64, &o, &mut out),
             Cxl(id) => {
                 v.cancel(n as u64, id, Reason::CancelledByStrategy, &mut out);
@@ -609,7 +610,7 @@ fn cancels() {
         order_id: id,
         account: a,
         instrument: i,
-        remaining: rem,
+        remaining: Lots::new(rem),
         reason: CancelledByKillSwitch,
     };
     let setup = || {
@@ -650,7 +651,7 @@ fn cancels() {
 fn cancel_return_values_and_open_orders() {
     let mut v = venue();
     let mut out = Vec::new();
-    v.on_quote(0, 0, 99, 10, 101, 10, &mut out);
+    v.on_quote(0, 0, quote(99, 10, 101, 10), &mut out);
     for o in [lim(5, 1, B, 98, 5), lim(3, 1, S, 103, 2), lim(4, 2, S, 104, 1), lim(7, 1, B, 97, 1).inst(1)] {
         v.submit_order(0, &o, &mut out);
     }
@@ -672,14 +673,14 @@ fn cancel_return_values_and_open_orders() {
 fn queue_position_recorded_at_rest_time() {
     let mut v = venue();
     let mut out = Vec::new();
-    v.on_quote(0, 0, 100, 10, 102, 4, &mut out);
+    v.on_quote(0, 0, quote(100, 10, 102, 4), &mut out);
     v.submit_order(0, &lim(1, 1, B, 100, 5), &mut out); // at the bid: 10 ahead
     v.submit_order(0, &lim(2, 1, B, 101, 5), &mut out); // better than the bid: first
     v.submit_order(0, &lim(3, 1, B, 99, 5), &mut out); // behind the best: unknown, 0
     v.submit_order(0, &lim(4, 2, S, 102, 5), &mut out); // at the ask: 4 ahead
     let q: Vec<i64> = v.open_orders(1).chain(v.open_orders(2)).map(|o| o.queue_ahead).collect();
     assert_eq!(q, [10, 0, 0, 4]);
-    assert_eq!(v.best_quote(0), Some((100, 10, 102, 4)));
+    assert_eq!(v.best_quote(0), Some(quote(100, 10, 102, 4)));
     assert_eq!(v.best_quote(1), None);
     assert_eq!(v.instrument(1).unwrap().symbol, "BBB");
     assert!(v.instrument(2).is_none());
@@ -689,7 +690,7 @@ fn queue_position_recorded_at_rest_time() {
 fn fees_maker_rebate_and_positions() {
     let mut v = venue();
     let mut out = Vec::new();
-    v.on_quote(0, 0, 99, 10, 101, 10, &mut out);
+    v.on_quote(0, 0, quote(99, 10, 101, 10), &mut out);
     v.submit_order(0, &lim(1, 2, S, 100, 10), &mut out);
     out.clear();
     v.submit_order(0, &lim(2, 1, B, 100, 10), &mut out);
@@ -703,22 +704,22 @@ fn fees_maker_rebate_and_positions() {
                 account: 1,
                 instrument: 0,
                 side: B,
-                price: 100,
-                qty: 10,
-                fee: 500_000,
+                price: Ticks::new(100),
+                qty: Lots::new(10),
+                fee: Money::new(500_000),
                 maker: false,
-                remaining: 0
+                remaining: Lots::ZERO
             },
             VenueEvent::Fill {
                 order_id: 1,
                 account: 2,
                 instrument: 0,
                 side: S,
-                price: 100,
-                qty: 10,
-                fee: -100_000,
+                price: Ticks::new(100),
+                qty: Lots::new(10),
+                fee: Money::new(-100_000),
                 maker: true,
-                remaining: 0
+                remaining: Lots::ZERO
             },
         ]
     );
@@ -729,7 +730,7 @@ fn fees_maker_rebate_and_positions() {
     // Close acc 1 at 101 by selling into a resting buy of acc 3 → +10 ticks × 0.01 × ... realised.
     v.submit_order(0, &lim(3, 3, B, 101, 10).post(), &mut out); // rejected: crosses? no, ask is 101 → would cross
     assert_eq!(out.last(), Some(&rej(3, 3, Reason::PostOnlyWouldCross)));
-    v.on_quote(0, 0, 99, 10, 103, 10, &mut out);
+    v.on_quote(0, 0, quote(99, 10, 103, 10), &mut out);
     v.submit_order(0, &lim(4, 3, B, 102, 10).post(), &mut out);
     out.clear();
     v.submit_order(0, &mkt(5, 1, S, 10), &mut out);
@@ -799,10 +800,10 @@ max_messages_per_sec = 100
     .unwrap();
     let mut risk = RiskEngine::new(instruments);
     let sid = risk.add_strategy(policy);
-    risk.on_quote_at(0, 0, 99, 101);
+    risk.on_quote_at(0, 0, bulkhead_model::Ticks::new(99), bulkhead_model::Ticks::new(101));
     let mut v = venue();
     let mut out = Vec::new();
-    v.on_quote(0, 0, 99, 10, 101, 10, &mut out);
+    v.on_quote(0, 0, quote(99, 10, 101, 10), &mut out);
     let req = OrderRequest {
         instrument: 0,
         side: B,
@@ -823,4 +824,14 @@ max_messages_per_sec = 100
     let o = v.open_orders(sid).next().unwrap();
     assert_eq!((o.order_id, o.instrument, o.side, o.price, o.qty), (42, 0, B, 98, 4));
     assert_eq!(risk.open_orders(sid), 1, "the approval was reserved in risk");
+}
+
+/// A quote from raw ticks and lots (test shorthand).
+pub(crate) fn quote(bid_px: i64, bid_qty: i64, ask_px: i64, ask_qty: i64) -> Quote {
+    Quote::new(Ticks::new(bid_px), Lots::new(bid_qty), Ticks::new(ask_px), Lots::new(ask_qty))
+}
+
+/// An L2 level from raw ticks and lots (test shorthand).
+pub(crate) fn level(side: Side, price: i64, qty: i64) -> Level {
+    Level { side, price: Ticks::new(price), qty: Lots::new(qty) }
 }

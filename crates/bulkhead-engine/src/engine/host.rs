@@ -15,6 +15,7 @@ use bulkhead_abi::{
     Breach, Event, EventKind, HostApi, HostBudget, OpenOrderRecord, OrderRequest, PositionRecord, Reason, ResultCode,
     Side,
 };
+use bulkhead_model::Ticks;
 use bulkhead_risk::RiskEngine;
 use bulkhead_sandbox::Limits;
 use std::collections::BTreeMap;
@@ -147,7 +148,7 @@ impl HostApi for HostCtx<'_> {
         let mut stp = std::mem::take(self.stp);
         stp.clear();
         // R3 "mark" = the venue's mark now (risk falls back to the mid without one).
-        self.risk.set_mark(req.instrument, self.venue.mark(req.instrument));
+        self.risk.set_mark(req.instrument, self.venue.mark(req.instrument).map(Ticks::new));
         let gid = global_id(sid, local);
         // Checked and, if it passes, reserved under its venue id: only an
         // approval from risk can reach the venue.

@@ -11,6 +11,7 @@ use super::observer::Observed;
 use super::{Engine, EngineError};
 use crate::records::{self, NoticeKind, Record};
 use bulkhead_journal::{JournalReader, JournalWriter};
+use bulkhead_model::{Lots, Money, Ticks};
 use bulkhead_risk::{Scope, TradingState};
 use bulkhead_venue::VenueNotice;
 
@@ -368,11 +369,12 @@ impl Engine {
             };
             self.journal.record(&Record::Notice { sid, notice, instrument: inst, qty, price, amount, fee });
             match (notice, held) {
-                (NoticeKind::Funding, _) => self.risk.position_changed_by_venue(sid, inst, self.now, None, amount),
+                (NoticeKind::Funding, _) => self.risk.position_changed_by_venue(sid, inst, self.now, None, Money::new(amount)),
                 (_, Some(h)) => {
-                    self.risk.position_changed_by_venue(sid, inst, self.now, Some((h, price)), 0);
+                    let close = Some((Lots::new(h), Ticks::new(price)));
+                    self.risk.position_changed_by_venue(sid, inst, self.now, close, Money::ZERO);
                     if fee != 0 {
-                        self.risk.on_fee(sid, fee);
+                        self.risk.on_fee(sid, Money::new(fee));
                     }
                 }
                 _ => {}

@@ -8,8 +8,9 @@
 //! (`tests::documented_order_matches_the_table`), so the two cannot drift.
 
 use bulkhead_abi::{OrderRequest, OrderType, Reason, Side, TimeInForce};
+use bulkhead_model::{HalfTicks, Lots, Money, Ticks};
 
-use super::{Exposure, OrderRef, RiskEngine, Totals, TradingState, increases, money_at, to_i64, totals};
+use super::{Exposure, Leg, OrderRef, RiskEngine, Totals, TradingState, increases, money_at, to_i64, totals};
 use crate::decision::Decision;
 use crate::firm::StpMode;
 use crate::policy::InstrumentLimits;
@@ -130,8 +131,8 @@ pub const CONTROLS: &[Control] = &[
 /// What the reference check resolved.
 #[derive(Clone, Copy)]
 struct AtReference {
-    /// Reference price, half-ticks.
-    ref2: i128,
+    /// Reference price.
+    ref2: HalfTicks,
     /// The strategy's exposure in the instrument before the order.
     e: Exposure,
     /// The order only reduces: opposite side of the position and, with every
@@ -144,6 +145,9 @@ pub(super) struct Check<'a> {
     sid: usize,
     ts: u64,
     req: &'a OrderRequest,
+    /// `req.price` and `req.qty` in their units.
+    price: Ticks,
+    qty: Lots,
     cancels: Option<&'a mut Vec<OrderRef>>,
     /// The instrument's engine slot (`None`: not in the universe).
     slot: Option<usize>,
@@ -163,7 +167,9 @@ impl<'a> Check<'a> {
         req: &'a OrderRequest,
         cancels: Option<&'a mut Vec<OrderRef>>,
     ) -> Self {
-        Check { sid, ts, req, cancels, slot: engine.slot(req.instrument), lim: None, at: None, totals: None }
+        let (price, qty) = (Ticks::new(req.price), Lots::new(req.qty));
+        let slot = engine.slot(req.instrument);
+        Check { sid, ts, req, price, qty, cancels, slot, lim: None, at: None, totals: None }
     }
 
     fn refuse(&self, reason: Reason, limit: i64, requested: i64, current: i64) -> Decision {
@@ -186,6 +192,11 @@ impl<'a> Check<'a> {
 
     fn is_limit(&self) -> bool {
         self.req.order_type == OrderType::Limit
+    }
+
+    /// The order as one leg of the worst-case sums, in `slot`.
+    fn leg(&self, slot: usize) -> Leg {
+        Leg { slot, side: self.req.side, qty: self.qty }
     }
 }
 
@@ -259,8 +270,8 @@ fn r1_allowlist(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision>
 
 /// Sanity (defence in depth; the ABI decoder already enforces it).
 fn sanity(_: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision> {
-    if c.req.qty <= 0 || (c.is_limit() && c.req.price <= 0) {
-        return Err(c.refuse(Reason::InvalidOrder, 0, c.req.qty, 0));
+    if !c.qty.is_positive() || (c.is_limit() && !c.price.is_positive()) {
+        return Err(c.refuse(Reason::InvalidOrder, 0, c.qty.get(), 0));
     }
     Ok(())
 }
@@ -275,8 +286,8 @@ fn r3_reference(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision>
     };
     let e = book.exposure[slot];
     let reduces = match c.req.side {
-        Side::Buy => e.position < 0 && e.long_wc(c.req.qty) <= 0,
-        Side::Sell => e.position > 0 && e.short_wc(c.req.qty) >= 0,
+        Side::Buy => e.position.is_negative() && e.long_wc(c.qty) <= 0,
+        Side::Sell => e.position.is_positive() && e.short_wc(c.qty) >= 0,
     };
     c.at = Some(AtReference { ref2, e, reduces });
     Ok(())
@@ -311,32 +322,30 @@ fn r13_reasonability(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Deci
 fn r2_size(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision> {
     let (slot, lim) = c.resolved()?;
     let at = c.at()?;
-    let req = c.req;
-    if req.qty > lim.max_order_qty {
-        return Err(c.refuse(Reason::MaxOrderQty, lim.max_order_qty, req.qty, 0));
+    if c.qty > lim.max_order_qty {
+        return Err(c.refuse(Reason::MaxOrderQty, lim.max_order_qty.get(), c.qty.get(), 0));
     }
     let tlv = eng.instruments[slot].tick_lot_value;
-    let notional = if c.is_limit() {
-        money_at(req.qty as i128, 2 * req.price as i128, tlv)
-    } else {
-        money_at(req.qty as i128, at.ref2, tlv)
-    };
-    if notional > lim.max_order_notional as i128 {
-        return Err(c.refuse(Reason::MaxOrderNotional, lim.max_order_notional, to_i64(notional), 0));
+    let at_price = if c.is_limit() { c.price.half_ticks() } else { at.ref2 };
+    let notional = money_at(i128::from(c.qty.get()), at_price, tlv);
+    if notional > i128::from(lim.max_order_notional.get()) {
+        return Err(c.refuse(Reason::MaxOrderNotional, lim.max_order_notional.get(), to_i64(notional), 0));
     }
     Ok(())
 }
 
 /// R3 collar (limit orders): |price − ref| × 10000 ≤ bps × ref, in half-ticks.
+/// The refusal's `current` is the reference in half-ticks
+/// ([`Decision::collar_reference`]).
 fn r3_collar(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision> {
     let at = c.at()?;
     if !c.is_limit() {
         return Ok(());
     }
     let bps = eng.strategies[c.sid].policy.price_collar_bps;
-    let dev2 = (2 * c.req.price as i128 - at.ref2).abs();
-    if dev2 * 10_000 > bps as i128 * at.ref2 {
-        return Err(c.refuse(Reason::PriceCollar, bps, c.req.price, to_i64(at.ref2)));
+    let dev2 = (c.price.half_ticks() - at.ref2).abs();
+    if dev2.get() * 10_000 > i128::from(bps) * at.ref2.get() {
+        return Err(Decision::collar(c.req.instrument, bps, c.price, at.ref2));
     }
     Ok(())
 }
@@ -353,8 +362,8 @@ fn r6_duplicate(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision>
             && r.instrument == req.instrument
             && r.side == req.side
             && r.order_type == req.order_type
-            && r.qty == req.qty
-            && (!c.is_limit() || r.price == req.price)
+            && r.qty == c.qty
+            && (!c.is_limit() || r.price == c.price)
         {
             return Err(c.refuse(Reason::DuplicateOrder, w as i64, age as i64, 0));
         }
@@ -377,9 +386,9 @@ fn r11_reducing(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision>
         };
         return Err(c.refuse(
             Reason::ReducingOnly,
-            e.position.saturating_abs(),
-            c.req.qty.saturating_add(same_side),
-            e.position,
+            e.position.saturating_abs().get(),
+            c.qty.saturating_add(same_side).get(),
+            e.position.get(),
         ));
     }
     Ok(())
@@ -389,10 +398,10 @@ fn r11_reducing(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision>
 fn r4_position(_: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision> {
     let (_, lim) = c.resolved()?;
     let e = c.at()?.e;
-    let before = e.abs_wc(None, 0);
-    let after = e.abs_wc(Some(c.req.side), c.req.qty);
-    if after > lim.max_position as i128 && after > before {
-        return Err(c.refuse(Reason::MaxPosition, lim.max_position, to_i64(after), to_i64(before)));
+    let before = e.abs_wc(None, Lots::ZERO);
+    let after = e.abs_wc(Some(c.req.side), c.qty);
+    if after > i128::from(lim.max_position.get()) && after > before {
+        return Err(c.refuse(Reason::MaxPosition, lim.max_position.get(), to_i64(after), to_i64(before)));
     }
     Ok(())
 }
@@ -407,17 +416,8 @@ fn strategy_totals(eng: &RiskEngine, c: &mut Check<'_>) -> Result<Totals, Decisi
     let book = &eng.strategies[c.sid];
     let policy = &book.policy;
     let margin = policy.capital.map(|_| book.margin_bps.as_slice());
-    let t = totals(
-        &book.exposure,
-        &eng.refs,
-        &eng.instruments,
-        policy.collar_reference,
-        slot,
-        c.req.side,
-        c.req.qty,
-        margin,
-    )
-    .map_err(|id| Decision::reject(Reason::NoReferencePrice, id, 0, 0, 0))?;
+    let t = totals(eng, &book.exposure, policy.collar_reference, c.leg(slot), margin)
+        .map_err(|id| Decision::reject(Reason::NoReferencePrice, id, 0, 0, 0))?;
     c.totals = Some(t);
     Ok(t)
 }
@@ -427,25 +427,21 @@ fn strategy_totals(eng: &RiskEngine, c: &mut Check<'_>) -> Result<Totals, Decisi
 fn r4_notional(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision> {
     let t = strategy_totals(eng, c)?;
     let policy = &eng.strategies[c.sid].policy;
-    if t.gross_a > policy.max_gross_notional as i128 && increases(t.gross_a, t.gross_b) {
-        return Err(c.refuse(
-            Reason::MaxGrossNotional,
-            policy.max_gross_notional,
-            to_i64(t.gross_a),
-            to_i64(t.gross_b),
-        ));
+    let (max_gross, max_net) = (policy.max_gross_notional.get(), policy.max_net_notional.get());
+    if t.gross_a > i128::from(max_gross) && increases(t.gross_a, t.gross_b) {
+        return Err(c.refuse(Reason::MaxGrossNotional, max_gross, to_i64(t.gross_a), to_i64(t.gross_b)));
     }
-    if t.net_a > policy.max_net_notional as i128 && increases(t.net_a, t.net_b) {
-        return Err(c.refuse(Reason::MaxNetNotional, policy.max_net_notional, to_i64(t.net_a), to_i64(t.net_b)));
+    if t.net_a > i128::from(max_net) && increases(t.net_a, t.net_b) {
+        return Err(c.refuse(Reason::MaxNetNotional, max_net, to_i64(t.net_a), to_i64(t.net_b)));
     }
     Ok(())
 }
 
 /// R10 initial margin of the same worst case within capital.
 fn r10_margin(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision> {
-    let Some(cap) = eng.strategies[c.sid].policy.capital else { return Ok(()) };
+    let Some(cap) = eng.strategies[c.sid].policy.capital.map(Money::get) else { return Ok(()) };
     let t = strategy_totals(eng, c)?;
-    if t.margin_a > cap as i128 && increases(t.margin_a, t.margin_b) {
+    if t.margin_a > i128::from(cap) && increases(t.margin_a, t.margin_b) {
         return Err(c.refuse(Reason::InitialMargin, cap, to_i64(t.margin_a), to_i64(t.margin_b)));
     }
     Ok(())
@@ -458,7 +454,7 @@ fn r9_greeks(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision> {
     if (policy.max_delta.is_some()
         || policy.max_vega.is_some()
         || (policy.max_expiry_notional.is_some() && eng.instruments[slot].expiry.is_some()))
-        && let Some(d) = eng.r9(c.sid, slot, c.req.side, c.req.qty, c.ts)
+        && let Some(d) = eng.r9(c.sid, c.leg(slot), c.ts)
     {
         return Err(d);
     }
@@ -482,26 +478,26 @@ fn r12_firm(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision> {
     let Some(f) = &eng.firm else { return Ok(()) };
     let req = c.req;
     let fe = eng.firm_exposure[slot];
-    if let Some(max) = f.max_position[slot] {
-        let before = fe.abs_wc(None, 0);
-        let after = fe.abs_wc(Some(req.side), req.qty);
-        if after > max as i128 && after > before {
+    if let Some(max) = f.max_position[slot].map(Lots::get) {
+        let before = fe.abs_wc(None, Lots::ZERO);
+        let after = fe.abs_wc(Some(req.side), c.qty);
+        if after > i128::from(max) && after > before {
             return Err(c.refuse(Reason::FirmMaxPosition, max, to_i64(after), to_i64(before)));
         }
     }
     if f.policy.max_gross_notional.is_none() && f.policy.max_net_notional.is_none() {
         return Ok(());
     }
-    let t = totals(&eng.firm_exposure, &eng.refs, &eng.instruments, f.policy.reference, slot, req.side, req.qty, None)
+    let t = totals(eng, &eng.firm_exposure, f.policy.reference, c.leg(slot), None)
         .map_err(|id| Decision::reject(Reason::NoReferencePrice, id, 0, 0, 0))?;
-    if let Some(max) = f.policy.max_gross_notional
-        && t.gross_a > max as i128
+    if let Some(max) = f.policy.max_gross_notional.map(Money::get)
+        && t.gross_a > i128::from(max)
         && increases(t.gross_a, t.gross_b)
     {
         return Err(c.refuse(Reason::FirmGrossNotional, max, to_i64(t.gross_a), to_i64(t.gross_b)));
     }
-    if let Some(max) = f.policy.max_net_notional
-        && t.net_a > max as i128
+    if let Some(max) = f.policy.max_net_notional.map(Money::get)
+        && t.net_a > i128::from(max)
         && increases(t.net_a, t.net_b)
     {
         return Err(c.refuse(Reason::FirmNetNotional, max, to_i64(t.net_a), to_i64(t.net_b)));
@@ -521,9 +517,9 @@ fn r7_self_trade(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision
         return Ok(());
     }
     let px = match (c.is_limit(), req.side) {
-        (true, _) => req.price,
-        (false, Side::Buy) => i64::MAX,
-        (false, Side::Sell) => i64::MIN,
+        (true, _) => c.price,
+        (false, Side::Buy) => Ticks::MAX,
+        (false, Side::Sell) => Ticks::MIN,
     };
     let rb = &mut eng.rest[slot];
     let (count, best) = match req.side {
@@ -539,7 +535,7 @@ fn r7_self_trade(eng: &mut RiskEngine, c: &mut Check<'_>) -> Result<(), Decision
         }
     };
     let Some(best) = best else { return Ok(()) };
-    let reject = c.refuse(Reason::SelfTradePrevented, count as i64, req.price, best);
+    let reject = c.refuse(Reason::SelfTradePrevented, count as i64, req.price, best.get());
     let out = match (mode, c.cancels.as_deref_mut()) {
         (StpMode::CancelNewest, _) | (_, None) => return Err(reject),
         (_, Some(out)) => out,

@@ -130,16 +130,16 @@ fn r2_size() {
 #[test]
 fn r3_collar() {
     fn half_tick_mid(e: &mut RiskEngine) {
-        e.on_quote(BTC, 650_000, 650_001); // mid 65000.05
+        e.on_quote(BTC, Ticks::new(650_000), Ticks::new(650_001)); // mid 65000.05
     }
     fn one_sided(e: &mut RiskEngine) {
-        e.on_quote(BTC, 0, 650_005);
+        e.on_quote(BTC, Ticks::new(0), Ticks::new(650_005));
     }
     fn crossed(e: &mut RiskEngine) {
-        e.on_quote(BTC, 650_006, 650_005);
+        e.on_quote(BTC, Ticks::new(650_006), Ticks::new(650_005));
     }
     fn traded(e: &mut RiskEngine) {
-        e.on_trade(BTC, 650_000);
+        e.on_trade(BTC, Ticks::new(650_000));
     }
     const LAST: &[(&str, &str)] = &[("collar_reference", r#""last""#)];
     const MARK: &[(&str, &str)] = &[("collar_reference", r#""mark""#)];
@@ -165,6 +165,22 @@ fn r3_collar() {
     ]);
 }
 
+/// A collar refusal's `current` is the reference in half-ticks, and says so.
+#[test]
+fn r3_collar_reference_is_half_ticks() {
+    let mut e = engine(&[]);
+    e.on_quote(BTC, Ticks::new(650_000), Ticks::new(650_001)); // mid 65000.05 = 1_300_001 half-ticks
+    let d = e.check_order(0, 1, &limit(BTC, Buy, 663_001, 1)).unwrap_err();
+    assert_eq!(d.reason(), PriceCollar);
+    assert_eq!(d.collar_reference(), Some(bulkhead_model::HalfTicks::new(1_300_001)));
+    assert_eq!(d.current(), 1_300_001);
+    assert!(d.message(&instruments()).contains("reference 65000.05"), "{}", d.message(&instruments()));
+    // any other refusal has no collar reference
+    let d = e.check_order(0, 1, &limit(BTC, Buy, 650_000, 1_000_000)).unwrap_err();
+    assert_ne!(d.reason(), PriceCollar);
+    assert_eq!(d.collar_reference(), None);
+}
+
 #[test]
 fn r4_exposure() {
     fn three_buys(e: &mut RiskEngine) {
@@ -178,10 +194,10 @@ fn r4_exposure() {
     }
     fn four_buys_two_filled(e: &mut RiskEngine) {
         open_n(e, 4, Buy, 500);
-        e.order_filled(0, 1, Buy, 650_000, 500);
-        e.order_filled(0, 2, Buy, 650_000, 200);
-        e.order_filled(0, 2, Buy, 650_000, 300);
-        assert_eq!(e.position(0, BTC), 1000);
+        e.order_filled(0, 1, Buy, Ticks::new(650_000), Lots::new(500));
+        e.order_filled(0, 2, Buy, Ticks::new(650_000), Lots::new(200));
+        e.order_filled(0, 2, Buy, Ticks::new(650_000), Lots::new(300));
+        assert_eq!(e.position(0, BTC).get(), 1000);
         assert_eq!(e.open_orders(0), 2);
     }
     fn four_buys_one_closed(e: &mut RiskEngine) {
@@ -194,7 +210,7 @@ fn r4_exposure() {
     }
     fn four_buys_no_btc_ref(e: &mut RiskEngine) {
         open_n(e, 4, Buy, 500);
-        e.on_quote(BTC, 0, 0);
+        e.on_quote(BTC, Ticks::new(0), Ticks::new(0));
     }
     // gross: 2 BTC × 65000 = 130000 plus 1 lot ETH (0.01 × 3000 = 30)
     const GROSS: &[(&str, &str)] = &[("max_gross_notional", r#""130030""#), ("max_net_notional", r#""1000000""#)];
@@ -227,7 +243,7 @@ fn r5_open_orders() {
     }
     fn three_one_filled(e: &mut RiskEngine) {
         open_n(e, 3, Buy, 1);
-        e.order_filled(0, 2, Buy, 650_000, 1);
+        e.order_filled(0, 2, Buy, Ticks::new(650_000), Lots::new(1));
     }
     const MAX3: &[(&str, &str)] = &[("max_open_orders", "3")];
     run(&[
@@ -257,10 +273,10 @@ fn r11_states() {
     fn long_600_with_sell_500(e: &mut RiskEngine) {
         assert!(e.check_and_open(0, 0, 1, &lim(BTC, Buy, 650_000, 500)).is_ok());
         assert!(e.check_and_open(0, 0, 2, &lim(BTC, Buy, 650_000, 100)).is_ok());
-        e.order_filled(0, 1, Buy, 650_000, 500);
-        e.order_filled(0, 2, Buy, 650_000, 100);
+        e.order_filled(0, 1, Buy, Ticks::new(650_000), Lots::new(500));
+        e.order_filled(0, 2, Buy, Ticks::new(650_000), Lots::new(100));
         assert!(e.check_and_open(0, 0, 3, &lim(BTC, Sell, 650_000, 500)).is_ok());
-        assert_eq!(e.position(0, BTC), 600);
+        assert_eq!(e.position(0, BTC).get(), 600);
     }
     fn btc_reducing(e: &mut RiskEngine) {
         long_600_with_sell_500(e);
@@ -382,9 +398,9 @@ fn over_limit_exposure_can_still_be_reduced() {
     let mut e = engine(&[("max_gross_notional", r#""130000""#)]);
     open_n(&mut e, 4, Buy, 500);
     for id in 1..=4 {
-        e.order_filled(0, id, Buy, 650_000, 500);
+        e.order_filled(0, id, Buy, Ticks::new(650_000), Lots::new(500));
     }
-    e.on_quote(BTC, 659_999, 660_001); // mid 66000: gross 132000 > 130000
+    e.on_quote(BTC, Ticks::new(659_999), Ticks::new(660_001)); // mid 66000: gross 132000 > 130000
     assert_eq!(e.check_order(0, 0, &lim(ETH, Buy, 300_000, 1)).seen().reason, MaxGrossNotional);
     assert!(e.check_order(0, 0, &sell(660_000, 500)).is_ok());
 }
@@ -402,14 +418,14 @@ fn overflow_is_rejected_not_wrapped() {
         assert_eq!(e.check_order(0, 0, &o).seen().reason, r, "{o:?}");
     }
     // Absurd reference prices: exposure saturates, the order is refused.
-    e.on_quote(BTC, i64::MAX - 1, i64::MAX);
+    e.on_quote(BTC, Ticks::new(i64::MAX - 1), Ticks::new(i64::MAX));
     assert_eq!(e.check_order(0, 0, &market(BTC, Buy, 1)).seen().reason, MaxOrderNotional);
     // Absurd fills saturate the position instead of wrapping.
-    e.on_quote(BTC, 649_995, 650_005);
+    e.on_quote(BTC, Ticks::new(649_995), Ticks::new(650_005));
     assert!(e.check_and_open(0, 0, 1, &buy(650_000, 500)).is_ok());
-    e.order_filled(0, 1, Buy, 650_000, i64::MAX);
-    e.order_filled(0, 1, Buy, 650_000, i64::MAX); // no longer open: ignored
-    assert_eq!(e.position(0, BTC), i64::MAX);
+    e.order_filled(0, 1, Buy, Ticks::new(650_000), Lots::new(i64::MAX));
+    e.order_filled(0, 1, Buy, Ticks::new(650_000), Lots::new(i64::MAX)); // no longer open: ignored
+    assert_eq!(e.position(0, BTC).get(), i64::MAX);
     assert_eq!(e.open_orders(0), 0);
 }
 
@@ -440,7 +456,7 @@ fn decision_messages_use_decimal_units() {
         d.seen().message(&insts),
         "R2_MAX_ORDER_NOTIONAL: order notional 32500.05 exceeds limit 32500.00 (BTC-USDT-PERP)"
     );
-    e2.on_quote(BTC, 650_000, 650_001);
+    e2.on_quote(BTC, Ticks::new(650_000), Ticks::new(650_001));
     let d = e2.check_order(0, 0, &buy(663_001, 1));
     assert!(d.seen().message(&insts).contains("reference 65000.05"), "{}", d.seen().message(&insts));
 }
@@ -451,24 +467,24 @@ fn accepted_decision_is_plain_data() {
     let d = e.check_and_open(0, 0, 42, &buy(650_000, 3));
     assert!(d.is_ok());
     assert_eq!(e.open_orders(0), 1);
-    assert_eq!(e.open_qty(0, BTC), (3, 0));
+    assert_eq!(raw2(e.open_qty(0, BTC)), (3, 0));
     assert_eq!(e.open_order_ids(0, Some(BTC)).collect::<Vec<_>>(), vec![42]);
     assert_eq!(e.open_order_ids(0, Some(ETH)).count(), 0);
     assert_eq!(e.open_order_ids(0, None).count(), 1);
     // re-opening the same id replaces, it does not double count
     e.order_opened(0, 42, &buy(650_000, 5));
-    assert_eq!(e.open_qty(0, BTC), (5, 0));
-    e.order_filled(0, 42, Buy, 650_000, 2);
-    assert_eq!((e.position(0, BTC), e.open_qty(0, BTC), e.open_orders(0)), (2, (3, 0), 1));
+    assert_eq!(raw2(e.open_qty(0, BTC)), (5, 0));
+    e.order_filled(0, 42, Buy, Ticks::new(650_000), Lots::new(2));
+    assert_eq!((e.position(0, BTC).get(), raw2(e.open_qty(0, BTC)), e.open_orders(0)), (2, (3, 0), 1));
     e.order_closed(0, 42);
-    assert_eq!((e.position(0, BTC), e.open_qty(0, BTC), e.open_orders(0)), (2, (0, 0), 0));
+    assert_eq!((e.position(0, BTC).get(), raw2(e.open_qty(0, BTC)), e.open_orders(0)), (2, (0, 0), 0));
 }
 
 #[test]
 fn fill_side_comes_from_the_recorded_order() {
     let mut e = engine(&[]);
     assert!(e.check_and_open(0, 0, 1, &sell(650_000, 10)).is_ok());
-    e.order_filled(0, 1, Buy, 650_000, 4); // wrong side in the fill report
-    assert_eq!(e.position(0, BTC), -4);
-    assert_eq!(e.open_qty(0, BTC), (0, 6));
+    e.order_filled(0, 1, Buy, Ticks::new(650_000), Lots::new(4)); // wrong side in the fill report
+    assert_eq!(e.position(0, BTC).get(), -4);
+    assert_eq!(raw2(e.open_qty(0, BTC)), (0, 6));
 }

@@ -23,8 +23,8 @@ fn eng(overrides: &[(&str, &str)], firm: &str) -> RiskEngine {
     if !firm.is_empty() {
         e.set_firm_policy(FirmPolicy::from_toml(firm, "firm.toml", &instruments()).unwrap());
     }
-    e.on_quote_at(BTC, 0, 649_995, 650_005);
-    e.on_quote_at(ETH, 0, 299_999, 300_001);
+    e.on_quote_at(BTC, 0, Ticks::new(649_995), Ticks::new(650_005));
+    e.on_quote_at(ETH, 0, Ticks::new(299_999), Ticks::new(300_001));
     e
 }
 
@@ -201,7 +201,7 @@ fn own_resting_sell(e: &mut RiskEngine) {
 }
 fn s1_resting_sell_filled(e: &mut RiskEngine) {
     s1_resting_sell(e);
-    e.order_filled(1, 100, Sell, 650_000, 10);
+    e.order_filled(1, 100, Sell, Ticks::new(650_000), Lots::new(10));
 }
 
 #[test]
@@ -285,28 +285,28 @@ const LOSS: &[(&str, &str)] = &[("loss_limit_reducing", r#""100""#), ("loss_limi
 fn long_one_btc(e: &mut RiskEngine) {
     open(e, 0, 0, 1, buy(650_000, 500));
     open(e, 0, 0, 2, buy(650_000, 500));
-    e.order_filled_at(0, 1, 1, 650_000, 500);
-    e.order_filled_at(0, 2, 1, 650_000, 500);
-    assert_eq!(e.position(0, BTC), 1000);
+    e.order_filled_at(0, 1, 1, Ticks::new(650_000), Lots::new(500));
+    e.order_filled_at(0, 2, 1, Ticks::new(650_000), Lots::new(500));
+    assert_eq!(e.position(0, BTC).get(), 1000);
 }
 /// Mid 64900.0: loss exactly 100.
 fn loss_100(e: &mut RiskEngine) {
     long_one_btc(e);
-    e.on_quote_at(BTC, 2, 648_995, 649_005);
-    assert_eq!(e.pnl(0).total(), -100 * 100_000_000);
+    e.on_quote_at(BTC, 2, Ticks::new(648_995), Ticks::new(649_005));
+    assert_eq!(e.pnl(0).total().get(), -100 * 100_000_000);
 }
 /// Mid 64899.95: loss 100.05.
 fn loss_100_05(e: &mut RiskEngine) {
     long_one_btc(e);
-    e.on_quote_at(BTC, 2, 648_999, 649_000);
+    e.on_quote_at(BTC, 2, Ticks::new(648_999), Ticks::new(649_000));
 }
 fn loss_100_plus_fee(e: &mut RiskEngine) {
     loss_100(e);
-    e.on_fee(0, 1);
+    e.on_fee(0, Money::new(1));
 }
 fn loss_200_05(e: &mut RiskEngine) {
     long_one_btc(e);
-    e.on_quote_at(BTC, 2, 647_999, 648_000);
+    e.on_quote_at(BTC, 2, Ticks::new(647_999), Ticks::new(648_000));
 }
 
 #[test]
@@ -326,7 +326,7 @@ fn r8_loss_limit_trips_reducing_then_halted() {
     let mut e = eng(LOSS, "");
     long_one_btc(&mut e);
     assert_eq!(e.take_transitions().count(), 0);
-    e.on_quote_at(BTC, 10, 648_999, 649_000); // loss 100.05
+    e.on_quote_at(BTC, 10, Ticks::new(648_999), Ticks::new(649_000)); // loss 100.05
     let t: Vec<_> = e.take_transitions().collect();
     assert_eq!(t.len(), 1);
     assert_eq!(
@@ -347,11 +347,11 @@ fn r8_loss_limit_trips_reducing_then_halted() {
     assert_eq!(e.state(Scope::Strategy(1)), TradingState::Active);
     // sell half at a loss: realised −50.5 (64899.0), still reducing, no new transition
     open(&mut e, 0, 11, 3, sell(648_990, 500));
-    e.order_filled_at(0, 3, 12, 648_990, 500);
-    assert_eq!(e.pnl(0).realised, -5_050_000_000);
+    e.order_filled_at(0, 3, 12, Ticks::new(648_990), Lots::new(500));
+    assert_eq!(e.pnl(0).realised.get(), -5_050_000_000);
     assert_eq!(e.take_transitions().count(), 0);
     // fees push it over the halt limit
-    e.on_fee(0, 150 * 100_000_000);
+    e.on_fee(0, Money::new(150 * 100_000_000));
     let t: Vec<_> = e.take_transitions().collect();
     assert_eq!(t.len(), 1);
     assert_eq!(
@@ -362,7 +362,7 @@ fn r8_loss_limit_trips_reducing_then_halted() {
     assert!(t[0].cause.text.contains("fees 150.00"), "{}", t[0].cause.text);
     assert_eq!(e.check_order(0, 13, &sell(649_000, 1)).seen().reason, StrategyHalted);
     // a recovery does not re-activate on its own
-    e.on_quote_at(BTC, 14, 700_000, 700_010);
+    e.on_quote_at(BTC, 14, Ticks::new(700_000), Ticks::new(700_010));
     assert_eq!(e.state(Scope::Strategy(0)), TradingState::Halted);
     assert_eq!(e.take_transitions().count(), 0);
 }
@@ -401,7 +401,7 @@ fn s1_500_s0_400(e: &mut RiskEngine) {
 }
 fn s1_long_500(e: &mut RiskEngine) {
     open(e, 1, 0, 1, buy(650_000, 500));
-    e.order_filled_at(1, 1, 0, 650_000, 500);
+    e.order_filled_at(1, 1, 0, Ticks::new(650_000), Lots::new(500));
 }
 /// Strategy 1 long 0.5 BTC, strategy 0 has a 0.001 BTC buy open: firm worst case 0.501.
 fn s1_long_500_s0_1(e: &mut RiskEngine) {
@@ -441,23 +441,23 @@ const JUMP: &str = "max_jump_bps = 50\njump_cooldown_ms = 1000\n";
 
 fn long_btc(e: &mut RiskEngine) {
     open(e, 0, 0, 1, buy(650_000, 10));
-    e.order_filled_at(0, 1, 0, 650_000, 10);
+    e.order_filled_at(0, 1, 0, Ticks::new(650_000), Lots::new(10));
 }
 /// Mid 650000 → 653250 at t = 10 ms: exactly 50 bps.
 fn jump_50(e: &mut RiskEngine) {
-    e.on_quote_at(BTC, 10 * MS, 653_245, 653_255);
+    e.on_quote_at(BTC, 10 * MS, Ticks::new(653_245), Ticks::new(653_255));
 }
 /// Mid 650000 → 653250.5: just over 50 bps.
 fn jump_over(e: &mut RiskEngine) {
-    e.on_quote_at(BTC, 10 * MS, 653_245, 653_256);
+    e.on_quote_at(BTC, 10 * MS, Ticks::new(653_245), Ticks::new(653_256));
 }
 fn jump_over_long(e: &mut RiskEngine) {
     long_btc(e);
     jump_over(e);
 }
 fn trade_jump(e: &mut RiskEngine) {
-    e.on_trade_at(BTC, 0, 650_000);
-    e.on_trade_at(BTC, 10 * MS, 646_749); // −50.01 bps
+    e.on_trade_at(BTC, 0, Ticks::new(650_000));
+    e.on_trade_at(BTC, 10 * MS, Ticks::new(646_749)); // −50.01 bps
 }
 
 #[test]
@@ -507,25 +507,25 @@ fn quotes(e: &mut RiskEngine) {
 }
 fn fills_500_net_100(e: &mut RiskEngine) {
     quotes(e);
-    e.order_filled_at(0, 1, 0, 649_990, 300);
-    e.order_filled_at(0, 2, 50 * MS, 650_010, 200);
+    e.order_filled_at(0, 1, 0, Ticks::new(649_990), Lots::new(300));
+    e.order_filled_at(0, 2, 50 * MS, Ticks::new(650_010), Lots::new(200));
 }
 fn fills_501(e: &mut RiskEngine) {
     fills_500_net_100(e);
-    e.order_filled_at(0, 2, 60 * MS, 650_010, 1);
+    e.order_filled_at(0, 2, 60 * MS, Ticks::new(650_010), Lots::new(1));
 }
 fn delta_300(e: &mut RiskEngine) {
     quotes(e);
-    e.order_filled_at(0, 1, 0, 649_990, 300);
+    e.order_filled_at(0, 1, 0, Ticks::new(649_990), Lots::new(300));
 }
 fn delta_301(e: &mut RiskEngine) {
     quotes(e);
-    e.order_filled_at(0, 1, 0, 649_990, 301);
+    e.order_filled_at(0, 1, 0, Ticks::new(649_990), Lots::new(301));
 }
 fn window_slides(e: &mut RiskEngine) {
     quotes(e);
-    e.order_filled_at(0, 1, 0, 649_990, 300);
-    e.order_filled_at(0, 2, 100 * MS, 650_010, 201); // the first fill is out of the window
+    e.order_filled_at(0, 1, 0, Ticks::new(649_990), Lots::new(300));
+    e.order_filled_at(0, 2, 100 * MS, Ticks::new(650_010), Lots::new(201)); // the first fill is out of the window
 }
 
 #[test]
@@ -557,7 +557,7 @@ fn r14_mmp_freezes_and_cancels_quotes() {
     let mut e = eng(MMP, "");
     quotes(&mut e);
     open(&mut e, 1, 0, 1, buy(649_990, 500));
-    e.order_filled_at(1, 1, 0, 649_990, 400); // strategy 1 trips its own MMP: only it is frozen
+    e.order_filled_at(1, 1, 0, Ticks::new(649_990), Lots::new(400)); // strategy 1 trips its own MMP: only it is frozen
     let t: Vec<_> = e.take_transitions().collect();
     assert_eq!(t.len(), 1);
     assert_eq!(
@@ -613,7 +613,7 @@ fn kill_switch_returns_every_open_order_and_blocks_new_risk() {
         e.order_closed(x.strategy, x.order_id);
     }
     assert_eq!(e.open_orders(0) + e.open_orders(1), 0);
-    assert_eq!(e.firm_exposure(BTC), (0, 0, 0));
+    assert_eq!(raw3(e.firm_exposure(BTC)), (0, 0, 0));
     assert_eq!(e.kill(Scope::Instrument(99)), vec![]);
 }
 
@@ -655,9 +655,9 @@ mod r9 {
         let u = universe();
         let mut e = RiskEngine::new(u.clone());
         e.add_strategy(Policy::from_toml(&policy_text(&ov), "r9.toml", &u).unwrap());
-        e.on_quote_at(BTC, 0, 649_995, 650_005);
-        e.on_quote_at(ETH, 0, 299_999, 300_001);
-        e.on_quote_at(CALL, 0, 19_995, 20_005);
+        e.on_quote_at(BTC, 0, Ticks::new(649_995), Ticks::new(650_005));
+        e.on_quote_at(ETH, 0, Ticks::new(299_999), Ticks::new(300_001));
+        e.on_quote_at(CALL, 0, Ticks::new(19_995), Ticks::new(20_005));
         e
     }
 
@@ -683,7 +683,7 @@ mod r9 {
                 vec![vol, ("max_delta", r#""10000""#)],
                 |e| {
                     assert!(e.check_and_open(0, 0, 1, &sell(650_000, 110)).is_ok());
-                    e.order_filled_at(0, 1, 0, 650_000, 110);
+                    e.order_filled_at(0, 1, 0, Ticks::new(650_000), Lots::new(110));
                 },
                 call(Buy, 3),
                 Accepted,

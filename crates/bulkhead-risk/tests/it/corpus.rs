@@ -148,8 +148,8 @@ fn run(v: &Variant, seed: u64, out: &mut String) {
     let mut open: Vec<(u32, u64, u32, Side, i64)> = Vec::new();
     let mut cancels: Vec<OrderRef> = Vec::new();
     let mut last: Option<OrderRequest> = None;
-    e.on_quote_at(BTC, 0, mid[0] - 5, mid[0] + 5);
-    e.on_quote_at(ETH, 0, mid[1] - 1, mid[1] + 1);
+    e.on_quote_at(BTC, 0, Ticks::new(mid[0] - 5), Ticks::new(mid[0] + 5));
+    e.on_quote_at(ETH, 0, Ticks::new(mid[1] - 1), Ticks::new(mid[1] + 1));
     let _ = writeln!(out, "## {} seed {seed:#x}", v.name);
     for n in 0..OPS {
         let s = rng.below(STRATEGIES as u64) as u32;
@@ -220,8 +220,8 @@ fn run(v: &Variant, seed: u64, out: &mut String) {
                 let (os, id, inst, side, rem) = open[k];
                 let q = rng.range(1, rem.max(1));
                 let px = if inst < 2 { mid[inst as usize] + rng.range(-20, 20) } else { 100 };
-                e.order_filled_at(os, id, now, px, q);
-                e.on_fee(os, rng.range(-50_000, 400_000));
+                e.order_filled_at(os, id, now, Ticks::new(px), Lots::new(q));
+                e.on_fee(os, Money::new(rng.range(-50_000, 400_000)));
                 if q >= rem {
                     e.order_closed(os, id);
                     open.remove(k);
@@ -246,13 +246,13 @@ fn run(v: &Variant, seed: u64, out: &mut String) {
                 let m = &mut mid[inst];
                 *m = (*m * (10_000 + rng.range(-jump, jump)) / 10_000).max(100);
                 let half = if inst == 0 { 5 } else { 1 };
-                e.on_quote_at(inst as u32, now, *m - half, *m + half);
+                e.on_quote_at(inst as u32, now, Ticks::new(*m - half), Ticks::new(*m + half));
                 format!("quote {inst} {}/{}", *m - half, *m + half)
             }
             83..=87 => {
                 let inst = rng.below(2) as usize;
                 let px = mid[inst] + rng.range(-30, 30);
-                e.on_trade_at(inst as u32, now, px);
+                e.on_trade_at(inst as u32, now, Ticks::new(px));
                 format!("trade {inst} {px}")
             }
             88..=90 => {

@@ -58,10 +58,10 @@ fn one_instrument_can_be_changed_alone() {
     let d = e.check_order(0, 1, &limit(ETH, bulkhead_abi::Side::Buy, 300_000, 301));
     assert_eq!((d.seen().reason, d.seen().limit), (Reason::MaxOrderQty, 300));
     let eth = e.policy(0).unwrap().limits(ETH).copied().unwrap();
-    assert_eq!((eth.max_order_qty, eth.max_position), (300, 500));
+    assert_eq!((eth.max_order_qty.get(), eth.max_position.get()), (300, 500));
     // BTC untouched
     let btc = e.policy(0).unwrap().limits(BTC).copied().unwrap();
-    assert_eq!((btc.max_order_qty, btc.max_position), (500, 2000));
+    assert_eq!((btc.max_order_qty.get(), btc.max_position.get()), (500, 2000));
     let values = e.limit_values(0);
     let get = |k: &str| values.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str());
     assert_eq!(get("instrument_limits.\"ETH-USDT-PERP\".max_position"), Some("5"));
@@ -220,9 +220,9 @@ fn a_tightened_loss_limit_trips_at_once() {
     // long 1 BTC at 65000.0, then the mid falls to 64900.0: loss 100
     assert!(e.check_and_open(0, 1, 1, &buy(650_000, 500)).is_ok());
     assert!(e.check_and_open(0, 1, 2, &buy(650_000, 500)).is_ok());
-    e.order_filled_at(0, 1, 1, 650_000, 500);
-    e.order_filled_at(0, 2, 1, 650_000, 500);
-    e.on_quote_at(BTC, 2, 648_995, 649_005);
+    e.order_filled_at(0, 1, 1, Ticks::new(650_000), Lots::new(500));
+    e.order_filled_at(0, 2, 1, Ticks::new(650_000), Lots::new(500));
+    e.on_quote_at(BTC, 2, Ticks::new(648_995), Ticks::new(649_005));
     assert!(!e.has_pending());
     set(&mut e, "loss_limit_halt", "150").unwrap();
     assert!(!e.has_pending(), "loss 100 is under 150");

@@ -11,13 +11,13 @@ fn load(overrides: &[(&str, &str)]) -> Result<Policy, PolicyError> {
 fn base_policy_resolves_to_integers() {
     let p = load(&[]).unwrap();
     let btc = p.limits(BTC).unwrap();
-    assert_eq!((btc.max_order_qty, btc.max_position), (500, 2000));
-    assert_eq!(btc.max_order_notional, 40_000 * 100_000_000);
+    assert_eq!((btc.max_order_qty.get(), btc.max_position.get()), (500, 2000));
+    assert_eq!(btc.max_order_notional.get(), 40_000 * 100_000_000);
     let eth = p.limits(ETH).unwrap();
-    assert_eq!((eth.max_order_qty, eth.max_position), (1000, 4000)); // override table, lot 0.01
-    assert_eq!(eth.max_order_notional, 40_000 * 100_000_000); // default
-    assert_eq!(p.max_gross_notional, 250_000 * 100_000_000);
-    assert_eq!(p.max_net_notional, 200_000 * 100_000_000);
+    assert_eq!((eth.max_order_qty.get(), eth.max_position.get()), (1000, 4000)); // override table, lot 0.01
+    assert_eq!(eth.max_order_notional.get(), 40_000 * 100_000_000); // default
+    assert_eq!(p.max_gross_notional.get(), 250_000 * 100_000_000);
+    assert_eq!(p.max_net_notional.get(), 200_000 * 100_000_000);
     assert_eq!((p.price_collar_bps, p.collar_reference), (200, CollarReference::Mid));
     assert_eq!((p.max_open_orders, p.max_orders_per_sec, p.max_messages_per_sec), (20, 50, 200));
     assert_eq!(p.source, "policies/mm.toml");
@@ -27,8 +27,8 @@ fn base_policy_resolves_to_integers() {
 fn example_policy_file_loads() {
     let text = include_str!("../data/example_policy.toml");
     let p = Policy::from_toml(text, "tests/data/example_policy.toml", &instruments()).unwrap();
-    assert_eq!(p.limits(BTC).unwrap().max_order_qty, 500);
-    assert_eq!(p.limits(ETH).unwrap().max_order_qty, 1000);
+    assert_eq!(p.limits(BTC).unwrap().max_order_qty.get(), 500);
+    assert_eq!(p.limits(ETH).unwrap().max_order_qty.get(), 1000);
 }
 
 /// (overrides, exact error text or a substring marked with a leading `~`).
@@ -103,7 +103,7 @@ fn missing_default_is_fine_when_every_instrument_has_an_override() {
     let text = policy_text(&[("instruments", r#"["ETH-USDT-PERP"]"#), ("max_order_qty", ""), ("max_position", "")]);
     let p = Policy::from_toml(&text, "p.toml", &instruments()).unwrap();
     assert!(p.limits(BTC).is_none());
-    assert_eq!(p.limits(ETH).unwrap().max_position, 4000);
+    assert_eq!(p.limits(ETH).unwrap().max_position.get(), 4000);
 }
 
 #[test]
@@ -126,12 +126,15 @@ fn new_optional_fields_resolve() {
     ])
     .unwrap();
     assert_eq!(p.duplicate_window_ns, Some(250_000_000));
-    assert_eq!((p.loss_limit_reducing, p.loss_limit_halt), (Some(1000 * 100_000_000), Some(2000 * 100_000_000)));
-    assert_eq!(p.capital, Some(50_000 * 100_000_000));
+    assert_eq!(
+        (p.loss_limit_reducing.map(Money::get), p.loss_limit_halt.map(Money::get)),
+        (Some(1000 * 100_000_000), Some(2000 * 100_000_000))
+    );
+    assert_eq!(p.capital.map(Money::get), Some(50_000 * 100_000_000));
     assert_eq!(p.initial_margin_bps, [Some(10_000), Some(1000), None, None]);
     assert_eq!(p.mmp_window_ns, Some(100_000_000));
-    assert_eq!(p.limits(BTC).unwrap().mmp_qty, Some(1000));
-    assert_eq!(p.limits(ETH).unwrap().mmp_qty, Some(100));
+    assert_eq!(p.limits(BTC).unwrap().mmp_qty.map(Lots::get), Some(1000));
+    assert_eq!(p.limits(ETH).unwrap().mmp_qty.map(Lots::get), Some(100));
     assert_eq!(p.limits(BTC).unwrap().mmp_delta, None);
     assert_eq!(p.mmp_action, bulkhead_risk::MmpAction::Reducing);
     // all absent = all off
@@ -192,9 +195,9 @@ fn firm_policy_loads_and_validates() {
     let text = include_str!("../data/example_firm_policy.toml");
     let f = FirmPolicy::from_toml(text, "tests/data/example_firm_policy.toml", &instruments()).unwrap();
     assert_eq!(f.stp_mode, Some(StpMode::CancelOldest));
-    assert_eq!(f.max_position(BTC), Some(5_000));
-    assert_eq!(f.max_position(ETH), Some(10_000));
-    assert_eq!(f.max_gross_notional, Some(1_000_000 * 100_000_000));
+    assert_eq!(f.max_position(BTC).map(Lots::get), Some(5_000));
+    assert_eq!(f.max_position(ETH).map(Lots::get), Some(10_000));
+    assert_eq!(f.max_gross_notional.map(Money::get), Some(1_000_000 * 100_000_000));
     assert_eq!((f.max_orders_per_sec, f.max_messages_per_sec), (Some(200), Some(1000)));
     assert_eq!(
         (f.max_reference_age_ns, f.max_jump_bps, f.jump_cooldown_ns),

@@ -76,7 +76,7 @@ proptest! {
                         let id = *orders.keys().nth(pick % orders.len()).unwrap();
                         let (inst, side, rem) = orders[&id];
                         let q = (rem * pct / 100).max(1);
-                        e.order_filled(0, id, side, mid[inst as usize], q);
+                        e.order_filled(0, id, side, Ticks::new(mid[inst as usize]), Lots::new(q));
                         pos[inst as usize] += side.sign() * q;
                         if q == rem { orders.remove(&id); } else { orders.get_mut(&id).unwrap().2 -= q; }
                     }
@@ -91,7 +91,7 @@ proptest! {
                 Op::Quote { inst, shift_bps } => {
                     let m = &mut mid[inst as usize];
                     *m = (*m * (10_000 + shift_bps) / 10_000).max(10);
-                    e.on_quote(inst, *m - 5, *m + 5);
+                    e.on_quote(inst, Ticks::new(*m - 5), Ticks::new(*m + 5));
                     *m = (*m - 5 + *m + 5) / 2;
                 }
                 Op::State { scope, state } => {
@@ -104,7 +104,7 @@ proptest! {
             // The model agrees with the engine…
             prop_assert_eq!(e.open_orders(0), orders.len());
             for inst in [BTC, ETH] {
-                prop_assert_eq!(e.position(0, inst), pos[inst as usize]);
+                prop_assert_eq!(e.position(0, inst).get(), pos[inst as usize]);
             }
             // …and the limits hold.
             prop_assert!(orders.len() <= MAX_OPEN);
@@ -112,7 +112,7 @@ proptest! {
                 let i = inst as usize;
                 let open_buy: i64 = orders.values().filter(|o| o.0 == inst && o.1 == Side::Buy).map(|o| o.2).sum();
                 let open_sell: i64 = orders.values().filter(|o| o.0 == inst && o.1 == Side::Sell).map(|o| o.2).sum();
-                prop_assert_eq!(e.open_qty(0, inst), (open_buy, open_sell));
+                prop_assert_eq!(raw2(e.open_qty(0, inst)), (open_buy, open_sell));
                 let worst = (pos[i] + open_buy).abs().max((pos[i] - open_sell).abs());
                 prop_assert!(worst <= max_pos[i], "inst {} worst {} > {}", inst, worst, max_pos[i]);
             }

@@ -65,7 +65,7 @@ proptest! {
         );
         e.set_firm_policy(FirmPolicy::from_toml(&firm, "firm.toml", &instruments()).unwrap());
         let mut mid = 650_000i64;
-        e.on_quote_at(BTC, 0, mid - 5, mid + 5);
+        e.on_quote_at(BTC, 0, Ticks::new(mid - 5), Ticks::new(mid + 5));
         // (strategy, id) -> (side, remaining)
         let mut orders: BTreeMap<(u32, u64), (Side, i64)> = BTreeMap::new();
         let mut pos = [0i64; 3];
@@ -97,7 +97,7 @@ proptest! {
                         let key = *orders.keys().nth(pick % orders.len()).unwrap();
                         let (side, rem) = orders[&key];
                         let q = (rem * pct / 100).max(1);
-                        e.order_filled_at(key.0, key.1, now, mid, q);
+                        e.order_filled_at(key.0, key.1, now, Ticks::new(mid), Lots::new(q));
                         pos[key.0 as usize] += side.sign() * q;
                         if q == rem { orders.remove(&key); } else { orders.get_mut(&key).unwrap().1 -= q; }
                     }
@@ -117,7 +117,7 @@ proptest! {
                 }
                 Op::Quote { shift_bps } => {
                     mid = (mid * (10_000 + shift_bps) / 10_000).max(10);
-                    e.on_quote_at(BTC, now, mid - 5, mid + 5);
+                    e.on_quote_at(BTC, now, Ticks::new(mid - 5), Ticks::new(mid + 5));
                 }
                 Op::Wait { ns } => now += ns,
             }
@@ -125,18 +125,18 @@ proptest! {
             let (mut f_pos, mut f_buy, mut f_sell) = (0i64, 0i64, 0i64);
             for s in 0..3u32 {
                 let i = s as usize;
-                prop_assert_eq!(e.position(s, BTC), pos[i]);
+                prop_assert_eq!(e.position(s, BTC).get(), pos[i]);
                 let mine = orders.iter().filter(|(k, _)| k.0 == s);
                 let ob: i64 = mine.clone().filter(|(_, o)| o.0 == Side::Buy).map(|(_, o)| o.1).sum();
                 let os: i64 = mine.clone().filter(|(_, o)| o.0 == Side::Sell).map(|(_, o)| o.1).sum();
-                prop_assert_eq!(e.open_qty(s, BTC), (ob, os));
+                prop_assert_eq!(raw2(e.open_qty(s, BTC)), (ob, os));
                 prop_assert!(mine.count() <= MAX_OPEN);
                 let worst = (pos[i] + ob).abs().max((pos[i] - os).abs());
                 prop_assert!(worst <= STRAT_MAX_POS, "strategy {} worst {}", s, worst);
                 prop_assert!(through_strategy[i] <= secs_cap(MSG_RATE), "strategy {} sent {} messages by {} ns", s, through_strategy[i], now);
                 f_pos += pos[i]; f_buy += ob; f_sell += os;
             }
-            prop_assert_eq!(e.firm_exposure(BTC), (f_pos, f_buy, f_sell));
+            prop_assert_eq!(raw3(e.firm_exposure(BTC)), (f_pos, f_buy, f_sell));
             let firm_worst = (f_pos + f_buy).abs().max((f_pos - f_sell).abs());
             prop_assert!(firm_worst <= FIRM_MAX_POS, "firm worst {}", firm_worst);
             prop_assert!(through_firm <= secs_cap(FIRM_MSG_RATE), "firm sent {} messages by {} ns", through_firm, now);

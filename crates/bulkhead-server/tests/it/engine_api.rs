@@ -283,7 +283,7 @@ fn an_admin_changes_a_limit_and_the_next_order_over_it_is_refused() {
     let mut l = live(&demo(tmp.path(), 8_000));
     l.step(1_500);
     let mm = l.engine.strategy_id("market-maker").unwrap();
-    let qty_of = |e: &Engine| e.risk().policy(mm).unwrap().limits(0).unwrap().max_order_qty;
+    let qty_of = |e: &Engine| e.risk().policy(mm).unwrap().limits(0).unwrap().max_order_qty.get();
     assert_eq!(qty_of(&l.engine), 50, "market_maker.toml: max_order_qty = 0.05 (50 lots)");
     let path = "/api/v1/strategies/market-maker/limits";
     let body = br#"{"field":"max_order_qty","value":"0.005"}"#;

@@ -296,7 +296,7 @@ pub fn audit(journal: &[(u64, Rec)], sid: u32, policy: &Policy, instruments: &[I
                 {
                     bad.push(format!("{at}: side/type/tif not allowed: {req:?}"));
                 }
-                if req.qty <= 0 || req.qty > lim.max_order_qty {
+                if req.qty <= 0 || req.qty > lim.max_order_qty.get() {
                     bad.push(format!("{at}: qty {} over max_order_qty {}", req.qty, lim.max_order_qty));
                 }
                 let inst = instruments.iter().find(|x| x.id == req.instrument).unwrap();
@@ -306,7 +306,7 @@ pub fn audit(journal: &[(u64, Rec)], sid: u32, policy: &Policy, instruments: &[I
                 };
                 let px2 = if req.order_type == OrderType::Limit { 2 * req.price as i128 } else { r2 };
                 let notional = req.qty as i128 * px2 * inst.tick_lot_value as i128 / 2;
-                if notional > lim.max_order_notional as i128 {
+                if notional > i128::from(lim.max_order_notional.get()) {
                     bad.push(format!("{at}: notional {notional} over {}", lim.max_order_notional));
                 }
                 if req.order_type == OrderType::Limit {
@@ -332,7 +332,7 @@ pub fn audit(journal: &[(u64, Rec)], sid: u32, policy: &Policy, instruments: &[I
                 let before = (p + ob).abs().max((p - os).abs());
                 let (b, s) = if req.side == Side::Buy { (req.qty as i128, 0) } else { (0, req.qty as i128) };
                 let after = (p + ob + b).abs().max((p - os - s).abs());
-                if after > lim.max_position as i128 && after > before {
+                if after > i128::from(lim.max_position.get()) && after > before {
                     bad.push(format!("{at}: worst-case position {after} over max_position {}", lim.max_position));
                 }
                 if open.len() >= policy.max_open_orders as usize {

@@ -2,6 +2,7 @@
 
 use bulkhead_abi::{OrderRequest, OrderType, Side, TimeInForce};
 use bulkhead_model::{Instrument, InstrumentKind, InstrumentSpec};
+pub use bulkhead_model::{Lots, Money, Ticks};
 use bulkhead_risk::{Policy, RiskEngine};
 
 pub const BTC: u32 = 0;
@@ -71,8 +72,8 @@ pub fn policy(overrides: &[(&str, &str)]) -> Policy {
 pub fn engine(overrides: &[(&str, &str)]) -> RiskEngine {
     let mut e = RiskEngine::new(instruments());
     assert_eq!(e.add_strategy(policy(overrides)), 0);
-    e.on_quote(BTC, 649_995, 650_005);
-    e.on_quote(ETH, 299_999, 300_001);
+    e.on_quote(BTC, Ticks::new(649_995), Ticks::new(650_005));
+    e.on_quote(ETH, Ticks::new(299_999), Ticks::new(300_001));
     e
 }
 
@@ -110,4 +111,14 @@ impl<T> Seen for Result<T, bulkhead_risk::Decision> {
     fn seen(&self) -> bulkhead_risk::Outcome {
         bulkhead_risk::Outcome::from(self)
     }
+}
+
+/// Raw lots of a `(buy, sell)` pair, for comparing with literals.
+pub fn raw2((a, b): (Lots, Lots)) -> (i64, i64) {
+    (a.get(), b.get())
+}
+
+/// Raw lots of a `(position, buy, sell)` triple, for comparing with literals.
+pub fn raw3((a, b, c): (Lots, Lots, Lots)) -> (i64, i64, i64) {
+    (a.get(), b.get(), c.get())
 }

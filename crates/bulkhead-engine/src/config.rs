@@ -322,10 +322,13 @@ impl ConfigFiles for FsFiles {
     }
 }
 
+/// One market-data file of a run: (path, format, symbol, symbol map).
+pub type DataFileSpec = (PathBuf, FileFormat, Option<String>, std::collections::BTreeMap<String, String>);
+
 pub enum DataPlan {
     File(PathBuf),
-    /// (path, format, symbol, symbol map) per file; merged in time order.
-    Files(Vec<(PathBuf, FileFormat, Option<String>, std::collections::BTreeMap<String, String>)>),
+    /// One entry per file; merged in time order.
+    Files(Vec<DataFileSpec>),
     Generator(GeneratorSpec),
 }
 
@@ -357,7 +360,6 @@ fn venue_config(v: &VenueSection) -> bulkhead_venue::VenueConfig {
         option_fee_cap_ppm: v.option_fee_cap_ppm.unwrap_or(d.option_fee_cap_ppm),
         rate: v.rate.unwrap_or(d.rate),
         default_vol: v.default_vol.or(d.default_vol),
-        ..d
     }
 }
 

@@ -213,8 +213,11 @@ fn scan(dir: &Path) -> Result<Header, ReplayError> {
     Ok(h)
 }
 
+/// A module file: its path, blake3 and bytes.
+type IndexedModule = (PathBuf, [u8; 32], Vec<u8>);
+
 /// Every `*.wasm` in `dir` (not recursive), by blake3.
-fn index_modules(dir: &Path) -> Result<Vec<(PathBuf, [u8; 32], Vec<u8>)>, ReplayError> {
+fn index_modules(dir: &Path) -> Result<Vec<IndexedModule>, ReplayError> {
     let err = |source| ReplayError::ModulesDir { dir: dir.into(), source };
     let mut out = Vec::new();
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -230,9 +233,12 @@ fn index_modules(dir: &Path) -> Result<Vec<(PathBuf, [u8; 32], Vec<u8>)>, Replay
     Ok(out)
 }
 
+/// Per strategy, (seq, digest) of each decision record in journal order.
+type DecisionDigests = BTreeMap<u32, Vec<(u64, u64)>>;
+
 /// A digest per decision record, per strategy, in journal order.
-fn decisions(dir: &Path) -> Result<(BTreeMap<u32, Vec<(u64, u64)>>, u64), ReplayError> {
-    let mut out: BTreeMap<u32, Vec<(u64, u64)>> = BTreeMap::new();
+fn decisions(dir: &Path) -> Result<(DecisionDigests, u64), ReplayError> {
+    let mut out: DecisionDigests = BTreeMap::new();
     let mut deadline = 0;
     for rec in open(dir)? {
         let rec = rec.map_err(|source| ReplayError::Journal { dir: dir.into(), source })?;

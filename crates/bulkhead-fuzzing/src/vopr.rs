@@ -63,7 +63,7 @@ pub struct Case {
 impl Case {
     /// The case of `seed` (`events` market events).
     pub fn generate(seed: u64, events: u64) -> Case {
-        let mut r = SplitMix::new(seed ^ 0x5EED_0F_7E57);
+        let mut r = SplitMix::new(seed ^ 0x5E_ED0F_7E57);
         let market_seed = r.next_u64() >> 1;
         let range = |r: &mut SplitMix, lo: i64, hi: i64| lo + r.below((hi - lo + 1) as u64) as i64;
         let market_maker = vec![

@@ -131,11 +131,11 @@ fn engine(strategies: u32) -> RiskEngine {
 
 /// Strategy `s` opens its `k`-th resting order (ids unique per strategy).
 fn rest(e: &mut RiskEngine, s: u32, k: u64) {
-    let (side, off) = if k % 2 == 0 { (Side::Buy, -(10 + k as i64)) } else { (Side::Sell, 10 + k as i64) };
+    let (side, off) = if k.is_multiple_of(2) { (Side::Buy, -(10 + k as i64)) } else { (Side::Sell, 10 + k as i64) };
     let o = if k % 4 < 2 { limit(0, side, 650_000 + off, 10) } else { limit(1, side, 300_000 + off, 10) };
     let d = e.check_and_open(s, 1, 1_000 + k, &o);
     assert!(d.is_ok(), "{:?}", d.as_ref().err().map(|d| d.message(&instruments())));
-    if k % 5 == 0 {
+    if k.is_multiple_of(5) {
         e.order_filled_at(s, 1_000 + k, 1, Ticks::new(o.price), Lots::new(3));
     }
 }
@@ -144,7 +144,7 @@ fn rest(e: &mut RiskEngine, s: u32, k: u64) {
 /// state does not drift), strategy 0, varying price so R6 never matches
 /// (but scans every order strategy 0 opened in the 5 s window: 100 / strategies).
 fn order(i: u64) -> OrderRequest {
-    limit(0, if i % 2 == 0 { Side::Buy } else { Side::Sell }, 649_000 + (i % 7) as i64 * 300 - 900, 5)
+    limit(0, if i.is_multiple_of(2) { Side::Buy } else { Side::Sell }, 649_000 + (i % 7) as i64 * 300 - 900, 5)
 }
 
 fn bench(c: &mut Criterion) {
@@ -213,7 +213,7 @@ fn percentiles() {
     }
     // An option order: R9 prices the portfolio's delta and vega.
     let option =
-        |i: u64| limit(OPTION, if i % 2 == 0 { Side::Buy } else { Side::Sell }, 19_990 + (i % 7) as i64 * 3, 1);
+        |i: u64| limit(OPTION, if i.is_multiple_of(2) { Side::Buy } else { Side::Sell }, 19_990 + (i % 7) as i64 * 3, 1);
     timed("option order, 100 open orders, 1 strategy", setup(1), option);
 }
 

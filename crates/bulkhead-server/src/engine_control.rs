@@ -51,6 +51,9 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 /// e.g. a mass cancel of many orders — could come near it).
 const OBSERVE_CAP: usize = 65_536;
 
+/// Paper mode's hook, called at each step of the wait between events.
+type WaitHook = Box<dyn FnMut(&Engine) + Send>;
+
 /// Drives one engine from one [`ControlHandle`].
 pub struct EngineControl {
     handle: ControlHandle,
@@ -83,7 +86,7 @@ pub struct EngineControl {
     /// Set on shutdown: paper mode stops waiting for the next event.
     stop: Option<Arc<AtomicBool>>,
     /// Paper mode: called at each step of the wait (see [`EngineControl::while_waiting`]).
-    while_waiting: Option<Box<dyn FnMut(&Engine) + Send>>,
+    while_waiting: Option<WaitHook>,
     /// Event time of the run's first market event (set by the first
     /// [`EngineControl::before_event`]).
     run_start_ns: Option<u64>,

@@ -668,7 +668,8 @@ mod r9 {
     #[test]
     fn r9_options_table() {
         let vol: (&str, &str) = ("option_vol", r#""0.5""#);
-        let cases: &[(&str, Vec<(&str, &str)>, fn(&mut RiskEngine), OrderRequest, Reason)] = &[
+        type Case = (&'static str, Vec<(&'static str, &'static str)>, fn(&mut RiskEngine), OrderRequest, Reason);
+        let cases: &[Case] = &[
             ("delta: 2 lots", vec![vol, ("max_delta", r#""10000""#)], |_| {}, call(Buy, 2), Accepted),
             ("delta: 3 lots", vec![vol, ("max_delta", r#""10000""#)], |_| {}, call(Buy, 3), MaxPortfolioDelta),
             (

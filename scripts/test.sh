@@ -8,4 +8,10 @@ cd "$(dirname "$0")/.."
 # skipping it.
 ./scripts/schemathesis-venv.sh
 export BULKHEAD_REQUIRE_SCHEMATHESIS=1
+# Lints are part of the suite: the workspace's [lints] (unsafe only in the
+# sandbox and the SDK, documented; a function-length ceiling; no platform
+# libm in decisions) and clippy's defaults, as errors; and rustfmt.
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets "$@"

@@ -172,6 +172,7 @@ fn verify(path: &Path, trusted: Option<&Path>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
 fn show(
     path: &Path,
     strategies: &[String],

@@ -355,6 +355,7 @@ fn binance_samples_round_trip_with_and_without_header() {
 }
 
 /// (format, header, good line, bad line, expected field)
+#[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
 fn malformed_cases() -> Vec<(&'static str, &'static str, &'static str, &'static str, &'static str)> {
     let th = writers::TARDIS_TRADES_HEADER;
     let qh = writers::TARDIS_QUOTES_HEADER;

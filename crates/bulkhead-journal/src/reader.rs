@@ -188,6 +188,7 @@ impl Scanner {
 
     /// Next verified record, `None` at the end of the journal (or after an error).
     /// If `payload` is given it is cleared and receives the record's payload.
+    #[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
     pub fn next(&mut self, mut payload: Option<&mut Vec<u8>>) -> Option<Result<RecMeta, ScanError>> {
         loop {
             if self.done {

@@ -587,7 +587,12 @@ impl JournalWriter {
             }
         }
         // Invariant: the durable prefix only grows, and never past the records written.
-        debug_assert!(self.durable_seq <= self.next_seq, "durable seq {} past next {}", self.durable_seq, self.next_seq);
+        debug_assert!(
+            self.durable_seq <= self.next_seq,
+            "durable seq {} past next {}",
+            self.durable_seq,
+            self.next_seq
+        );
         self.durable_seq = self.next_seq;
         Ok(())
     }

@@ -212,8 +212,9 @@ fn percentiles() {
         timed(&format!("{n} strategies x 100 open orders each"), e, order);
     }
     // An option order: R9 prices the portfolio's delta and vega.
-    let option =
-        |i: u64| limit(OPTION, if i.is_multiple_of(2) { Side::Buy } else { Side::Sell }, 19_990 + (i % 7) as i64 * 3, 1);
+    let option = |i: u64| {
+        limit(OPTION, if i.is_multiple_of(2) { Side::Buy } else { Side::Sell }, 19_990 + (i % 7) as i64 * 3, 1)
+    };
     timed("option order, 100 open orders, 1 strategy", setup(1), option);
 }
 

@@ -313,6 +313,7 @@ impl Ctx<'_> {
 impl Policy {
     /// Parse and validate a policy. `source` is the file name used in every
     /// error; `instruments` is the universe symbols are resolved against.
+    #[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
     pub fn from_toml(text: &str, source: &str, instruments: &[Instrument]) -> Result<Policy, PolicyError> {
         let raw: RawPolicy = parse_toml(text, source)?;
         let cx = Ctx { file: source };

@@ -145,6 +145,7 @@ impl Check<'_> {
 
 /// Count and check `bytes` against `limits`. Linear in the module size;
 /// allocates nothing proportional to the module.
+#[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
 pub(crate) fn check_module(name: &str, bytes: &[u8], limits: &ModuleLimits) -> Result<ModuleCounts, LoadError> {
     let c = Check { name, limits };
     let l = limits;

@@ -157,6 +157,7 @@ fn follow_stream(live_addr: std::net::SocketAddr, token: &str, stop: &AtomicBool
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
 fn soak_paced_run_under_reads_commands_and_cpu_stress() {
     let secs: u64 = std::env::var("BULKHEAD_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60).max(10);
     let prev = std::panic::take_hook();

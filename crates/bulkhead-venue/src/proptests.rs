@@ -35,6 +35,7 @@ struct Track {
 }
 
 /// Replays `ops`, checks invariants after every step, returns all events.
+#[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
 fn replay(ops: &[Op]) -> Result<Vec<VenueEvent>, TestCaseError> {
     let mut v = venue();
     let mut all = Vec::new();

@@ -225,7 +225,8 @@ fn a_poisoned_module_cache_changes_nothing_the_run_journals() {
 
     let modules = root().join("strategies/wasm");
     let j = dir.path().join("out/demo.journal");
-    let (code, out, err) = bulkhead(&["journal", "replay", j.to_str().unwrap(), "--modules", modules.to_str().unwrap()]);
+    let (code, out, err) =
+        bulkhead(&["journal", "replay", j.to_str().unwrap(), "--modules", modules.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("IDENTICAL"), "{out}");
 }

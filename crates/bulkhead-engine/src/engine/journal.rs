@@ -369,7 +369,9 @@ impl Engine {
             };
             self.journal.record(&Record::Notice { sid, notice, instrument: inst, qty, price, amount, fee });
             match (notice, held) {
-                (NoticeKind::Funding, _) => self.risk.position_changed_by_venue(sid, inst, self.now, None, Money::new(amount)),
+                (NoticeKind::Funding, _) => {
+                    self.risk.position_changed_by_venue(sid, inst, self.now, None, Money::new(amount))
+                }
                 (_, Some(h)) => {
                     let close = Some((Lots::new(h), Ticks::new(price)));
                     self.risk.position_changed_by_venue(sid, inst, self.now, close, Money::ZERO);

@@ -91,6 +91,7 @@ fn fault(kind: &'static str, text: &'static str) -> Expect {
     Expect::Fault { kind, text, at_start: false }
 }
 
+#[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
 fn case(name: &str) -> Case {
     use Module::{Rust, Wat};
     let h = |m, cfg: &str| spec(m, cfg, "hostile.toml", LIMITS);
@@ -434,6 +435,7 @@ fn baseline() -> &'static Baseline {
 
 // ------------------------------------------------------------------ the property
 
+#[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
 fn check(name: &str) {
     let case = case(name);
     let started = Instant::now();

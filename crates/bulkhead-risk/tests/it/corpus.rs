@@ -132,6 +132,7 @@ const OPS: usize = 1_200;
 const SEEDS: [u64; 2] = [0x9E37_79B9_7F4A_7C15, 42];
 
 /// One workload; appends its lines to `out`.
+#[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
 fn run(v: &Variant, seed: u64, out: &mut String) {
     let mut e = RiskEngine::new(instruments());
     for s in 0..STRATEGIES {

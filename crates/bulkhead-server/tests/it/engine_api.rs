@@ -465,6 +465,7 @@ impl StreamTap {
 /// with its human message, fills and state changes on the stream. Each
 /// record names the journal record it came from.
 #[test]
+#[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
 fn faults_rejects_fills_and_state_changes_reach_the_api_and_the_stream() {
     let tmp = tempfile::tempdir().unwrap();
     let mut l = live(&demo(tmp.path(), 6_000));

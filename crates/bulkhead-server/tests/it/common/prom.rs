@@ -96,6 +96,7 @@ fn check_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
 }
 
 /// Parse with `prometheus-parse` and validate; returns families by name.
+#[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
 pub fn parse(text: &str) -> Result<BTreeMap<String, Family>, String> {
     if !text.ends_with('\n') {
         return Err("exposition must end with a newline".into());

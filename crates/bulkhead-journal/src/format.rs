@@ -11,6 +11,9 @@ pub const MAGIC: [u8; 8] = *b"BHJRNL01";
 pub const FORMAT_VERSION: u16 = 1;
 /// Size in bytes of the segment header.
 pub const SEGMENT_HEADER_LEN: usize = 104;
+/// The header length as its `u16` field carries it.
+const HEADER_LEN_FIELD: u16 = 104;
+const _: () = assert!(HEADER_LEN_FIELD as usize == SEGMENT_HEADER_LEN);
 /// Size in bytes of the fixed part of a record that precedes the payload.
 pub const RECORD_HEADER_LEN: usize = 24;
 /// Size in bytes of a record hash (BLAKE3).
@@ -81,7 +84,7 @@ impl SegmentHeader {
         let mut b = [0u8; SEGMENT_HEADER_LEN];
         b[0..8].copy_from_slice(&MAGIC);
         b[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        b[10..12].copy_from_slice(&(SEGMENT_HEADER_LEN as u16).to_le_bytes());
+        b[10..12].copy_from_slice(&HEADER_LEN_FIELD.to_le_bytes());
         b[12..16].copy_from_slice(&self.index.to_le_bytes());
         b[16..24].copy_from_slice(&self.segment_bytes.to_le_bytes());
         b[24..26].copy_from_slice(&self.fsync_code.to_le_bytes());

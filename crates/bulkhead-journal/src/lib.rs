@@ -102,6 +102,11 @@
 //! whatever the umask; [`JournalParams::group_readable`] makes them `0750` / `0640`. A directory
 //! that already exists keeps its mode.
 
+// Guardrail (issue 14): no silently truncating casts in this crate; a cast
+// that cannot lose bits says why (`#[expect]`), the rest use `try_from` or
+// a named saturating helper.
+#![deny(clippy::cast_possible_truncation)]
+
 mod error;
 mod format;
 mod reader;

@@ -367,7 +367,9 @@ impl JournalWriter {
             self.roll()?;
         }
         let seq = self.next_seq;
-        let hdr = encode_record_header(payload.len() as u32, kind, seq, ts_ns);
+        // Fits: checked against MAX_PAYLOAD (16 MiB) above.
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        let hdr = encode_record_header(len, kind, seq, ts_ns);
         let hash = chain_hash(&self.last_hash, &hdr, payload);
         let res = self
             .out
@@ -575,7 +577,7 @@ impl JournalWriter {
         self.pending_since = None;
         let t = std::time::Instant::now();
         self.out.get_ref().sync_data().map_err(|e| self.poison(e))?;
-        let ns = t.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.fsyncs.count += 1;
         self.fsyncs.total_ns = self.fsyncs.total_ns.saturating_add(ns);
         self.fsyncs.max_ns = self.fsyncs.max_ns.max(ns);

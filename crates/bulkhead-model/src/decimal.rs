@@ -41,10 +41,9 @@ impl Decimal {
         }
         // Drop trailing zeros of the fraction so "1.50" == "1.5".
         let frac = frac.trim_end_matches('0');
-        let scale = frac.len() as u32;
-        if scale > MAX_SCALE {
+        let Some(scale) = u32::try_from(frac.len()).ok().filter(|&n| n <= MAX_SCALE) else {
             return Err(DecimalError::Overflow(s.to_string()));
-        }
+        };
         let mut m: i64 = 0;
         for c in int.bytes().chain(frac.bytes()) {
             m = m

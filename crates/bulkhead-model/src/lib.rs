@@ -47,6 +47,11 @@
 //! rounded integers are the same on every platform; `f64::exp`/`ln`/`powf`/
 //! `powi`/`mul_add` are banned by `clippy.toml` and a grep test.
 
+// Guardrail (issue 14): no silently truncating casts in this crate; a cast
+// that cannot lose bits says why (`#[expect]`), the rest use `try_from` or
+// a named saturating helper.
+#![deny(clippy::cast_possible_truncation)]
+
 pub use bulkhead_abi::{OrderType, Side, TimeInForce};
 use serde::Deserialize;
 
@@ -385,7 +390,7 @@ impl Instrument {
         let (f, s) = (from.tick_size, self.tick_size);
         let num = ticks as i128 * f.mantissa as i128 * 10i128.pow(s.scale);
         let den = s.mantissa as i128 * 10i128.pow(f.scale);
-        (num / den).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+        units::saturate_i64(num / den)
     }
 
     /// Price in ticks as an f64 decimal (display / Black-76 input only).

@@ -1,5 +1,6 @@
 //! Position accounting for one account in one instrument.
 
+use crate::units::saturate_i64;
 use crate::{Instrument, Lots, Ticks, fee};
 
 /// A signed position with its entry cost, realised PnL and fees.
@@ -86,7 +87,7 @@ impl Position {
             let closing = signed.abs().min(self.qty.abs()) * self.qty.signum(); // sign of position
             let removed = self.entry_cost * closing as i128 / self.qty as i128;
             let pnl = dir * (Self::value(inst, closing, price) - removed) * tlv;
-            self.realised = self.realised.saturating_add(pnl.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+            self.realised = self.realised.saturating_add(saturate_i64(pnl));
             self.entry_cost -= removed;
             self.qty -= closing;
             let opening = signed + closing; // what is left after closing, same sign as the fill
@@ -111,13 +112,13 @@ impl Position {
         } else {
             (mark as i128 * self.qty as i128 - self.entry_cost) * inst.tick_lot_value as i128
         };
-        v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+        saturate_i64(v)
     }
 
     /// Average entry price in ticks, rounded toward zero (0 when flat).
     /// Inverse: the harmonic mean `qty × lot × mult / entry value`.
     pub fn avg_price(&self) -> i64 {
-        if self.qty == 0 { 0 } else { (self.entry_cost / self.qty as i128) as i64 }
+        if self.qty == 0 { 0 } else { saturate_i64(self.entry_cost / self.qty as i128) }
     }
 
     /// Average entry price in ticks for any instrument (inverse-aware).
@@ -128,7 +129,7 @@ impl Position {
         if self.qty == 0 || self.entry_cost == 0 {
             return 0;
         }
-        ((self.qty as i128).abs() * inst.inverse_num / (self.entry_cost.abs() * inst.inverse_den)) as i64
+        saturate_i64((self.qty as i128).abs() * inst.inverse_num / (self.entry_cost.abs() * inst.inverse_den))
     }
 }
 

@@ -216,13 +216,21 @@ impl HalfTicks {
     /// Clamped into `i64` (for a record field that is `i64`).
     #[inline]
     pub const fn saturating_i64(self) -> i64 {
-        if self.0 > i64::MAX as i128 {
-            i64::MAX
-        } else if self.0 < i64::MIN as i128 {
-            i64::MIN
-        } else {
-            self.0 as i64
-        }
+        saturate_i64(self.0)
+    }
+}
+
+/// An `i128` clamped into `i64`: the one place a wide product or quotient
+/// comes back to 64 bits.
+#[inline]
+#[expect(clippy::cast_possible_truncation, reason = "in range: checked on the lines above")]
+pub const fn saturate_i64(v: i128) -> i64 {
+    if v > i64::MAX as i128 {
+        i64::MAX
+    } else if v < i64::MIN as i128 {
+        i64::MIN
+    } else {
+        v as i64
     }
 }
 

@@ -341,6 +341,13 @@ fn money_at(lots: i128, ref2: HalfTicks, tlv: i64) -> i128 {
 }
 
 /// Clamped into `i64` (a worst case in `i128` lots or money, for a record).
+/// A strategy's id from its index in the books. Ids are `u32` and a book is
+/// added only through [`RiskEngine::add_strategy`], so an index always fits
+/// (4 billion books would not fit in memory first).
+fn sid(si: usize) -> u32 {
+    u32::try_from(si).unwrap_or(u32::MAX)
+}
+
 fn to_i64(v: i128) -> i64 {
     i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
@@ -506,7 +513,7 @@ impl RiskEngine {
             policy,
         };
         self.strategies.push(book);
-        (self.strategies.len() - 1) as u32
+        sid(self.strategies.len() - 1)
     }
 
     pub fn policy(&self, strategy: u32) -> Option<&Policy> {
@@ -1045,7 +1052,7 @@ impl RiskEngine {
         };
         text.push_str(&format!("; strategy {} frozen and its quotes cancelled", si));
         self.escalate(si, to, Reason::MarketMakerProtection, text);
-        self.actions.push(RiskAction::CancelAll { strategy: si as u32, reason: Reason::MarketMakerProtection });
+        self.actions.push(RiskAction::CancelAll { strategy: sid(si), reason: Reason::MarketMakerProtection });
     }
 
     /// Current PnL of a strategy: realised and fees from fills / `on_fee`,
@@ -1083,7 +1090,7 @@ impl RiskEngine {
         if red.is_none() && halt.is_none() {
             return;
         }
-        let pnl = self.pnl(si as u32);
+        let pnl = self.pnl(sid(si));
         let loss = -i128::from(pnl.total().get());
         let (to, reason, limit, which) = if let Some(h) = halt.filter(|h| loss > i128::from(h.get())) {
             (TradingState::Halted, Reason::LossLimitHalted, h, "loss_limit_halt")
@@ -1105,7 +1112,7 @@ impl RiskEngine {
             format_money(pnl.fees.get()),
         );
         if self.escalate(si, to, reason, text) {
-            self.actions.push(RiskAction::CancelAll { strategy: si as u32, reason });
+            self.actions.push(RiskAction::CancelAll { strategy: sid(si), reason });
         }
     }
 
@@ -1119,7 +1126,7 @@ impl RiskEngine {
         }
         b.state = to;
         self.transitions.push(Transition {
-            scope: Scope::Strategy(si as u32),
+            scope: Scope::Strategy(sid(si)),
             from,
             to,
             ts_ns: self.now,
@@ -1167,7 +1174,7 @@ impl RiskEngine {
             }
             for (&id, o) in &b.open {
                 if slot.is_none_or(|s| o.slot == Some(s)) {
-                    out.push(OrderRef { strategy: si as u32, order_id: id });
+                    out.push(OrderRef { strategy: sid(si), order_id: id });
                 }
             }
         }

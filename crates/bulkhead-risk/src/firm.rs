@@ -111,7 +111,7 @@ impl FirmPolicy {
             }
         };
         let rate = |field: &str, v: Option<i64>| -> Result<Option<u32>, PolicyError> {
-            v.map(|_| cx.count(field, v, 1_000_000).map(|c| c as u32)).transpose()
+            v.map(|_| cx.count_u32(field, v, 1_000_000)).transpose()
         };
         out.max_orders_per_sec = rate("max_orders_per_sec", raw.max_orders_per_sec)?;
         out.max_messages_per_sec = rate("max_messages_per_sec", raw.max_messages_per_sec)?;

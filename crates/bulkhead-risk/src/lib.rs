@@ -129,6 +129,11 @@
 //!    (a tightened loss limit may trip R8 at once). See the `limits` module
 //!    docs for the fields and the firm caps.
 
+// Guardrail (issue 14): no silently truncating casts in this crate; a cast
+// that cannot lose bits says why (`#[expect]`), the rest use `try_from` or
+// a named saturating helper.
+#![deny(clippy::cast_possible_truncation)]
+
 mod decision;
 mod engine;
 mod firm;

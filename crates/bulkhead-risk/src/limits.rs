@@ -38,7 +38,7 @@
 use bulkhead_model::{Instrument, Money, format_money};
 
 use crate::firm::FirmPolicy;
-use crate::policy::{Ctx, MAX_COUNT, Policy, PolicyError};
+use crate::policy::{Ctx, MAX_COUNT, Policy, PolicyError, count_u32};
 
 /// Fields that apply to every allowed instrument, or to one with the
 /// `instrument_limits."SYM".` prefix.
@@ -317,18 +317,18 @@ pub(crate) fn prepare(
                     next.max_net_notional = m;
                 }
                 "price_collar_bps" => next.price_collar_bps = integer(name, raw, 10_000, &cx)?,
-                "max_open_orders" => next.max_open_orders = integer(name, raw, MAX_COUNT, &cx)? as u32,
+                "max_open_orders" => next.max_open_orders = count_u32(integer(name, raw, MAX_COUNT, &cx)?),
                 "max_orders_per_sec" => {
                     let v = integer(name, raw, MAX_COUNT, &cx)?;
                     let cap = firm.and_then(|f| f.max_orders_per_sec).map(i64::from);
                     firm_cap(cap, name, v, &|c| c.to_string())?;
-                    next.max_orders_per_sec = v as u32;
+                    next.max_orders_per_sec = count_u32(v);
                 }
                 "max_messages_per_sec" => {
                     let v = integer(name, raw, MAX_COUNT, &cx)?;
                     let cap = firm.and_then(|f| f.max_messages_per_sec).map(i64::from);
                     firm_cap(cap, name, v, &|c| c.to_string())?;
-                    next.max_messages_per_sec = v as u32;
+                    next.max_messages_per_sec = count_u32(v);
                 }
                 "loss_limit_reducing" => {
                     let m = cx.money(name, raw)?;

@@ -29,6 +29,7 @@ pub(crate) enum GreeksError {
     NoVol,
 }
 
+#[expect(clippy::cast_possible_truncation, reason = "finite and clamped to ±1e30, well inside i128")]
 fn money(x: f64) -> i128 {
     let m = (x * 1e8).round();
     if m.is_finite() { m.clamp(-1e30, 1e30) as i128 } else { 0 }

@@ -194,6 +194,12 @@ const MAX_MS: i64 = 86_400_000;
 
 pub(crate) const MAX_COUNT: i64 = 1_000_000;
 
+/// A count already checked to be in `1..=MAX_COUNT`, as the `u32` the
+/// policy holds.
+pub(crate) fn count_u32(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
 /// Deserialize TOML, turning parser errors into [`PolicyError::Parse`] with
 /// the line number and, where the line is `key = value`, the field name.
 pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<T, PolicyError> {
@@ -275,6 +281,11 @@ impl Ctx<'_> {
 
     pub(crate) fn opt_money(&self, field: &str, v: Option<&str>) -> Result<Option<Money>, PolicyError> {
         v.map(|s| self.money(field, s)).transpose()
+    }
+
+    /// [`Self::count`] for a `u32` field (`max` ≤ [`MAX_COUNT`], so it fits).
+    pub(crate) fn count_u32(&self, field: &str, v: Option<i64>, max: i64) -> Result<u32, PolicyError> {
+        self.count(field, v, max).map(count_u32)
     }
 
     pub(crate) fn count(&self, field: &str, v: Option<i64>, max: i64) -> Result<i64, PolicyError> {
@@ -425,9 +436,9 @@ impl Policy {
             cx.money("max_net_notional", cx.required("max_net_notional", raw.max_net_notional.as_deref())?)?;
 
         // R5
-        let max_open_orders = cx.count("max_open_orders", raw.max_open_orders, MAX_COUNT)? as u32;
-        let max_orders_per_sec = cx.count("max_orders_per_sec", raw.max_orders_per_sec, MAX_COUNT)? as u32;
-        let max_messages_per_sec = cx.count("max_messages_per_sec", raw.max_messages_per_sec, MAX_COUNT)? as u32;
+        let max_open_orders = cx.count_u32("max_open_orders", raw.max_open_orders, MAX_COUNT)?;
+        let max_orders_per_sec = cx.count_u32("max_orders_per_sec", raw.max_orders_per_sec, MAX_COUNT)?;
+        let max_messages_per_sec = cx.count_u32("max_messages_per_sec", raw.max_messages_per_sec, MAX_COUNT)?;
 
         // R6
         let duplicate_window_ns = cx.opt_ms("duplicate_window_ms", raw.duplicate_window_ms)?;

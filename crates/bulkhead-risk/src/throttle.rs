@@ -61,7 +61,7 @@ impl TokenBucket {
     pub fn available(&self, now_ns: u64) -> u64 {
         let mut b = *self;
         b.refill(now_ns);
-        (b.level / NANOS_PER_SEC) as u64
+        u64::try_from(b.level / NANOS_PER_SEC).unwrap_or(u64::MAX)
     }
 }
 

@@ -49,13 +49,13 @@ impl SimVenue {
                     best = Some((t, d));
                 }
             };
-            for (k, inst) in self.instruments.iter().enumerate() {
-                let st = &self.state[k];
+            for (k, inst) in (0u32..).zip(self.instruments.iter()) {
+                let st = &self.state[k as usize];
                 if let Some(e) = inst.expiry
                     && !st.expired
-                    && skip_expiry != Some(k as u32)
+                    && skip_expiry != Some(k)
                 {
-                    consider(e, Due::Expiry(inst.kind == InstrumentKind::Option, k as u32));
+                    consider(e, Due::Expiry(inst.kind == InstrumentKind::Option, k));
                 }
                 if let Some(periods) = self.now.checked_div(inst.funding_interval_ns) {
                     let next = if st.next_funding == 0 {
@@ -63,8 +63,8 @@ impl SimVenue {
                     } else {
                         st.next_funding
                     };
-                    self.state[k].next_funding = next;
-                    consider(next, Due::Funding(k as u32));
+                    self.state[k as usize].next_funding = next;
+                    consider(next, Due::Funding(k));
                 }
             }
             if let Some(&(t, _)) = self.pending.front() {
@@ -138,6 +138,10 @@ impl SimVenue {
     /// Black-76 mark of an option in its ticks (rounded to nearest), from the
     /// underlying's mark, the expiry's vol and the venue's rate.
     /// Platform-independent: Black-76 uses `bulkhead_model::detmath`.
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a rounded, finite mark: `as` saturates the astronomically large"
+    )]
     pub fn option_mark(&self, instrument: u32) -> Option<i64> {
         let inst = self.instruments.get(instrument as usize)?;
         let o = inst.option?;
@@ -330,7 +334,7 @@ impl SimVenue {
     fn liquidate(&mut self, account: u32, equity: i64, maintenance: i64, out: &mut Vec<VenueEvent>) {
         self.cancel_account_now(account, None, Reason::CancelledByLiquidation, out);
         let ts = self.now;
-        for k in 0..self.instruments.len() as u32 {
+        for k in (0u32..).take(self.instruments.len()) {
             let Some(pos) = self.positions.get(&(account, k)).copied() else { continue };
             if pos.qty == 0 {
                 continue;

@@ -1,6 +1,7 @@
 //! Derivatives, latency, L2 queue and STP scenarios, each checked against
 //! figures computed by hand in the comments.
 
+#![allow(clippy::cast_possible_truncation, reason = "test fixtures: small indices and float references")]
 use super::*;
 use crate::tests::{level, quote};
 use bulkhead_model::{InstrumentKind, InstrumentSpec, MONEY_SCALE, OptionType, black76, detmath};

@@ -226,6 +226,11 @@
 //! book. `cancel` of an order that is not open emits nothing and returns
 //! false.
 
+// Guardrail (issue 14): no silently truncating casts in this crate; a cast
+// that cannot lose bits says why (`#[expect]`), the rest use `try_from` or
+// a named saturating helper.
+#![deny(clippy::cast_possible_truncation)]
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;
 
@@ -542,8 +547,11 @@ impl SimVenue {
             if instruments[k].underlying.is_none()
                 && let Some(u) = instruments[k].underlying_symbol.clone()
             {
-                instruments[k].underlying =
-                    instruments.iter().position(|i| i.symbol == u).filter(|&j| j != k).map(|j| j as u32);
+                instruments[k].underlying = instruments
+                    .iter()
+                    .position(|i| i.symbol == u)
+                    .filter(|&j| j != k)
+                    .and_then(|j| u32::try_from(j).ok());
             }
         }
         let books = instruments.iter().map(|_| Book::default()).collect();
@@ -702,7 +710,10 @@ impl SimVenue {
             for id in level {
                 if let Some(o) = self.orders.get_mut(id) {
                     if cancelled > 0 && base > 0 {
-                        let cut = (cancelled as i128 * o.queue_ahead as i128 / base as i128) as i64;
+                        // At most queue_ahead: cancelled ≤ base.
+                        let cut = bulkhead_model::units::saturate_i64(
+                            cancelled as i128 * o.queue_ahead as i128 / base as i128,
+                        );
                         o.queue_ahead -= cut;
                     }
                     o.queue_ahead = o.queue_ahead.min(new);

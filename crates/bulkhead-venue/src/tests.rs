@@ -1,6 +1,7 @@
 //! Data-driven matching tests: each case replays steps on a fresh venue and
 //! compares the events of its **last** step with the expected list.
 
+#![allow(clippy::cast_possible_truncation, reason = "test fixtures: small indices and float references")]
 use super::*;
 use bulkhead_model::{InstrumentKind, InstrumentSpec};
 

@@ -380,25 +380,23 @@ impl EngineControl {
                 };
                 self.push_decision(rec, stream);
             }
-            Record::Venue { sid, event } if event.kind == EventKind::Fill => {
-                if stream {
-                    let instrument = event.instrument;
-                    let inst = instruments.get(instrument as usize);
-                    let fmt_q = |l: i64| inst.map_or_else(|| l.to_string(), |i| i.format_qty(l));
-                    self.handle.emit(LiveEvent::Fill {
-                        seq,
-                        ts_ns,
-                        strategy: name(sid),
-                        instrument: symbol(instrument).unwrap_or_default(),
-                        order_id: event.id,
-                        side: event.side.unwrap_or(Side::Buy).name().into(),
-                        price: inst.map_or_else(|| event.price.to_string(), |i| i.format_price(event.price)),
-                        qty: fmt_q(event.qty),
-                        fee: event.a,
-                        maker: event.flags & EVENT_FLAG_MAKER != 0,
-                        remaining: fmt_q(event.b),
-                    });
-                }
+            Record::Venue { sid, event } if stream && event.kind == EventKind::Fill => {
+                let instrument = event.instrument;
+                let inst = instruments.get(instrument as usize);
+                let fmt_q = |l: i64| inst.map_or_else(|| l.to_string(), |i| i.format_qty(l));
+                self.handle.emit(LiveEvent::Fill {
+                    seq,
+                    ts_ns,
+                    strategy: name(sid),
+                    instrument: symbol(instrument).unwrap_or_default(),
+                    order_id: event.id,
+                    side: event.side.unwrap_or(Side::Buy).name().into(),
+                    price: inst.map_or_else(|| event.price.to_string(), |i| i.format_price(event.price)),
+                    qty: fmt_q(event.qty),
+                    fee: event.a,
+                    maker: event.flags & EVENT_FLAG_MAKER != 0,
+                    remaining: fmt_q(event.b),
+                });
             }
             Record::Fault { sid, kind, message } => {
                 let rec = FaultRecord {
@@ -422,23 +420,22 @@ impl EngineControl {
                 }
                 self.faults.push_back(Arc::new(rec));
             }
-            Record::State { scope, state, cause } => {
-                if stream {
-                    let scope = match scope {
-                        RiskScope::Global => Scope::Global,
-                        RiskScope::Strategy(sid) => Scope::Strategy(name(sid)),
-                        RiskScope::Instrument(i) => Scope::Instrument(symbol(i).unwrap_or_else(|| format!("#{i}"))),
-                    };
-                    self.handle.emit(LiveEvent::StateChange {
-                        seq: Some(seq),
-                        ts_ns,
-                        scope,
-                        state: to_state(state),
-                        cause: String::from_utf8_lossy(cause).into_owned(),
-                    });
-                }
+            Record::State { scope, state, cause } if stream => {
+                let scope = match scope {
+                    RiskScope::Global => Scope::Global,
+                    RiskScope::Strategy(sid) => Scope::Strategy(name(sid)),
+                    RiskScope::Instrument(i) => Scope::Instrument(symbol(i).unwrap_or_else(|| format!("#{i}"))),
+                };
+                self.handle.emit(LiveEvent::StateChange {
+                    seq: Some(seq),
+                    ts_ns,
+                    scope,
+                    state: to_state(state),
+                    cause: String::from_utf8_lossy(cause).into_owned(),
+                });
             }
-            // The engine sends only the kinds above (`Observer::wants`).
+            // Fills and state changes with no one listening; the engine
+            // sends no other kinds (`Observer::wants`).
             _ => {}
         }
     }

@@ -6,9 +6,10 @@
 //! - `host`: the host side of a strategy's callback ([`HostApi`] over one
 //!   strategy's book, risk, the journal and the venues);
 //! - `journal`: the journal sink, the one writer of records (hold / release
-//!   around guest calls, durability gate, resume against a prefix), and the
-//!   engine's journal-facing methods;
-//! - `observer`: the opt-in observer feed ([`Observed`]);
+//!   around guest calls, durability gate, resume against a prefix, and the
+//!   feeding of the observer), and the engine's journal-facing methods;
+//! - `observer`: the opt-in observer feed ([`Observed`]): the journalled
+//!   records an observer wants, pushed by the journal sink as it writes them;
 //! - `commands`: operator commands (validate → journal → apply).
 
 mod commands;
@@ -29,7 +30,6 @@ use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime, StrategyModule};
 use bulkhead_venue::{FeeSchedule, Level, Quote, VenueConfig, VenueEvent, VenueNotice};
 use host::{Action, Book, Budgets, HostCtx};
 use journal::JournalSink;
-use observer::Observer;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -228,8 +228,6 @@ pub struct Engine {
     /// Audit of the durability gate: venue actions released while a record
     /// deciding them was not yet durable under the fsync policy (must stay 0).
     undurable_releases: u64,
-    /// Opt-in feed of notable events (control plane); off by default.
-    observer: Observer,
     /// A hot-deployed module waiting for its `Deploy` command
     /// ([`Engine::provide_module`]).
     provided: Option<commands::ProvidedModule>,
@@ -312,7 +310,6 @@ impl Engine {
             now: 0,
             runtime: None,
             undurable_releases: 0,
-            observer: Observer::default(),
             provided: None,
         })
     }
@@ -405,7 +402,6 @@ impl Engine {
             journal: &mut self.journal,
             actions: &mut self.actions,
             venue: &self.venue,
-            observer: &mut self.observer,
             now: self.now,
         };
         ctx.journal.hold();
@@ -686,7 +682,6 @@ impl Engine {
                 journal: &mut self.journal,
                 actions: &mut self.actions,
                 venue: &self.venue,
-                observer: &mut self.observer,
                 now: self.now,
             };
             // Host calls journal to memory only: no disk I/O is charged to
@@ -817,34 +812,7 @@ impl Engine {
                 }
                 _ => {}
             }
-            let seq = self.journal.record(&Record::Venue { sid, event: ev });
-            if self.observer.on {
-                let (ts_ns, order_id, instrument) = (self.now, ev.id, ev.instrument);
-                match ev.kind {
-                    EventKind::OrderRejected => self.observer.push(Observed::VenueReject {
-                        seq,
-                        ts_ns,
-                        sid,
-                        order_id,
-                        instrument,
-                        reason: ev.a as u16,
-                    }),
-                    EventKind::Fill => self.observer.push(Observed::Fill {
-                        seq,
-                        ts_ns,
-                        sid,
-                        order_id,
-                        instrument,
-                        side: ev.side.unwrap_or(Side::Buy),
-                        price: ev.price,
-                        qty: ev.qty,
-                        fee: ev.a,
-                        maker: ev.flags & bulkhead_abi::EVENT_FLAG_MAKER != 0,
-                        remaining: ev.b,
-                    }),
-                    _ => {}
-                }
-            }
+            self.journal.record(&Record::Venue { sid, event: ev });
             if slot.status == Status::Running {
                 book.push_inbox(ev);
             }
@@ -879,11 +847,7 @@ impl Engine {
     /// Contain a fault: journal it, halt the strategy in risk, drop what its
     /// faulting callback asked for, cancel its open orders at the venue.
     fn quarantine(&mut self, sid: u32, kind: &str, message: String) {
-        let seq = self.journal.record(&Record::Fault { sid, kind: kind.as_bytes(), message: message.as_bytes() });
-        if self.observer.on {
-            let (kind, message) = (kind.to_string(), message.clone());
-            self.observer.push(Observed::Fault { seq, ts_ns: self.now, sid, kind, message });
-        }
+        self.journal.record(&Record::Fault { sid, kind: kind.as_bytes(), message: message.as_bytes() });
         tracing::warn!(strategy = %self.slots[sid as usize].name, kind, %message, "strategy quarantined");
         // Orders decided inside the faulting callback never reach the venue.
         for action in std::mem::take(&mut self.actions) {
@@ -935,11 +899,11 @@ impl Engine {
         slot.book.inbox.clear();
         slot.book.timers.clear();
         slot.book.breach = None;
-        if self.observer.on
+        if self.journal.observer.on
             && let Some(last) = slot.history.last()
         {
             let (status, reason) = (slot.status.name(), last.reason.clone());
-            self.observer.push(Observed::Supervisor { ts_ns: now, sid, status, reason });
+            self.journal.observer.push(Observed::Supervisor { ts_ns: now, sid, status, reason });
         }
         self.cancel_account_gated(sid, None, Reason::CancelledOnFault);
     }
@@ -962,7 +926,6 @@ impl Engine {
             journal: &mut self.journal,
             actions: &mut self.actions,
             venue: &self.venue,
-            observer: &mut self.observer,
             now: self.now,
         };
         ctx.journal.hold();

@@ -70,13 +70,19 @@
 //!
 //! ## Observer feed (control plane)
 //! [`Engine::enable_observer`] turns on a bounded queue of [`Observed`]
-//! events — every risk decision on an order, invalid order records, venue
-//! rejects, fills, faults, trading-state changes, the supervisor taking a
-//! strategy down — and per-fsync journal timings, drained with
-//! [`Engine::drain_observed`] / [`Engine::drain_fsync_ns`]. Off by default:
-//! then each observation point is one branch on a bool and nothing is
-//! allocated (backtests and the demo pay nothing). It only copies what was
-//! journalled; it never changes a decision or a journal byte.
+//! events and per-fsync journal timings, drained with
+//! [`Engine::drain_observed`] / [`Engine::drain_fsync_ns`]. The events are
+//! the journal's own records, the one typed [`records::Record`] that
+//! `journal show` renders, carried as [`records::RecordBuf`]
+//! ([`Observed::Journalled`]): the journal sink pushes every record it
+//! writes of the kinds an observer wants — `ORDER` (every risk decision on
+//! an order), `INVALID`, `VENUE` rejects and fills, `FAULT`, `STATE` — so
+//! nothing journalled can be missed or observed differently. Beside them
+//! only what is not in the journal: the supervisor taking a strategy down
+//! ([`Observed::Supervisor`]) and the instrument a risk decision is about.
+//! Off by default: then each journal record costs one branch on a bool and
+//! nothing is allocated (backtests and the demo pay nothing). It only copies
+//! what was journalled; it never changes a decision or a journal byte.
 //!
 //! ## Durability, crash recovery, replay
 //! - Under any fsync policy but `never`, the journal is fsynced before every

@@ -478,6 +478,81 @@ impl<'a> Record<'a> {
     }
 }
 
+/// Payloads up to this size ([`ORDER_LEN`], [`VENUE_LEN`]: the records the
+/// observer feed carries most) are held inline in a [`RecordBuf`], with no
+/// allocation.
+const INLINE_LEN: usize = if ORDER_LEN > VENUE_LEN { ORDER_LEN } else { VENUE_LEN };
+
+/// One record's kind and payload bytes, owned: a [`Record`] kept past the
+/// buffer it was encoded in (the engine's observer feed carries these).
+/// [`RecordBuf::record`] reads it back through [`Record::decode`], so whoever
+/// holds one sees exactly the typed record that was journalled.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordBuf {
+    kind: u16,
+    bytes: Bytes,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Bytes {
+    Inline { len: u8, buf: [u8; INLINE_LEN] },
+    Heap(Box<[u8]>),
+}
+
+impl RecordBuf {
+    /// Copy one record's payload (as written for `kind`).
+    pub fn new(kind: u16, payload: &[u8]) -> RecordBuf {
+        let bytes = match u8::try_from(payload.len()) {
+            Ok(len) if payload.len() <= INLINE_LEN => {
+                let mut buf = [0u8; INLINE_LEN];
+                buf[..payload.len()].copy_from_slice(payload);
+                Bytes::Inline { len, buf }
+            }
+            _ => Bytes::Heap(payload.into()),
+        };
+        RecordBuf { kind, bytes }
+    }
+
+    /// Encode `rec` into a new buffer.
+    pub fn encode(rec: &Record<'_>) -> Result<RecordBuf, EncodeError> {
+        let mut v = Vec::new();
+        rec.encode_to_vec(&mut v)?;
+        Ok(RecordBuf::new(rec.kind(), &v))
+    }
+
+    /// The record's kind (`ORDER` …).
+    pub const fn kind(&self) -> u16 {
+        self.kind
+    }
+
+    /// The payload as journalled.
+    pub fn payload(&self) -> &[u8] {
+        match &self.bytes {
+            Bytes::Inline { len, buf } => &buf[..usize::from(*len)],
+            Bytes::Heap(b) => b,
+        }
+    }
+
+    /// The typed record ([`Record::decode`] of kind and payload).
+    pub fn record(&self) -> Result<Record<'_>, DecodeError> {
+        Record::decode(self.kind, self.payload())
+    }
+}
+
+impl std::fmt::Debug for RecordBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.record() {
+            Ok(r) => r.fmt(f),
+            Err(e) => write!(
+                f,
+                "RecordBuf {{ kind: {}, {} bytes, undecodable: {e} }}",
+                kind_name(self.kind),
+                self.payload().len()
+            ),
+        }
+    }
+}
+
 /// Sequential writer over a slice whose length [`Record::encode`] checked.
 struct Wr<'b> {
     out: &'b mut [u8],

@@ -6,11 +6,15 @@
 //! At every event boundary it also drains the engine's observer feed
 //! (turned on at the first boundary, so what strategies did in `init`
 //! before the control plane attached is in the journal and the strategy
-//! states but not in the rings): risk decisions, venue rejects and
-//! undecodable order records go to the decision ring, faults to the fault
-//! ring, and rejects, fills, faults and state changes to the live stream
-//! (only while someone listens). Journal fsync timings feed the fsync
-//! histogram.
+//! states but not in the rings). The feed carries the journalled records
+//! themselves, which this reads back as the journal's one typed
+//! [`Record`] (the type `journal show` renders): risk decisions (`ORDER`,
+//! their message rebuilt from the record's reason and numbers), venue
+//! rejects (`VENUE`) and undecodable order records (`INVALID`) go to the
+//! decision ring, faults (`FAULT`) to the fault ring, and rejects, fills,
+//! faults, state changes (`STATE`) and the supervisor's verdicts (not a
+//! record) to the live stream (only while someone listens). Journal fsync
+//! timings feed the fsync histogram.
 //!
 //! A hot deploy never compiles on the engine thread: the engine checks the
 //! target (404 / 409 at once), then hands signature verification and the
@@ -28,8 +32,9 @@ use crate::{
     OrderSnapshot, Pnl, PnlHistory, PositionSnapshot, Resources, SIGNATURE_HEADER, Scope, Snapshot, StrategySnapshot,
     TradingState,
 };
-use bulkhead_abi::Reason;
+use bulkhead_abi::{EVENT_FLAG_MAKER, Event, EventKind, Reason, Side};
 use bulkhead_engine::command::{ModuleRef, SignerRef};
+use bulkhead_engine::records::Record;
 use bulkhead_engine::{Actor, Command as EngineCommand, Engine, Observed, Outcome, Status};
 use bulkhead_journal::FsyncPolicy;
 use bulkhead_model::Instrument;
@@ -246,49 +251,58 @@ impl EngineControl {
         self.observed = observed;
     }
 
-    #[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
+    /// One observed event into the rings and onto the stream. A journalled
+    /// record is read back as the journal's own typed [`Record`]; one that
+    /// does not decode (an engine never writes one; a native strategy's
+    /// malformed order request could) is skipped, counted with the dropped
+    /// and warned about.
     fn record(&mut self, engine: &Engine, o: Observed, stream: bool) {
-        let name = |sid: u32| engine.strategy_name(sid).map_or_else(|| format!("#{sid}"), str::to_string);
+        match o {
+            Observed::Journalled { seq, ts_ns, record, decision_instrument } => match record.record() {
+                Ok(rec) => self.journalled(engine, seq, ts_ns, &rec, decision_instrument, stream),
+                Err(e) => {
+                    self.observed_dropped += 1;
+                    tracing::warn!(seq, error = %e, "control plane: an observed record does not decode; skipped");
+                }
+            },
+            Observed::Supervisor { ts_ns, sid, status, reason } => {
+                if stream {
+                    self.handle.emit(LiveEvent::StateChange {
+                        seq: None,
+                        ts_ns,
+                        scope: Scope::Strategy(strategy_name(engine, sid)),
+                        state: TradingState::Quarantined,
+                        cause: format!("{status}: {reason}"),
+                    });
+                }
+            }
+        }
+    }
+
+    /// A journalled record ([`Observed::Journalled`]) as the API shows it:
+    /// `ORDER`, `INVALID` and `VENUE` rejects into the decision ring, `FAULT`
+    /// into the fault ring, rejects, fills, faults and `STATE` onto the
+    /// stream.
+    fn journalled(
+        &mut self,
+        engine: &Engine,
+        seq: u64,
+        ts_ns: u64,
+        rec: &Record<'_>,
+        decision_instrument: u32,
+        stream: bool,
+    ) {
+        let name = |sid: u32| strategy_name(engine, sid);
         let instruments = engine.instruments();
         let symbol = |i: u32| instruments.get(i as usize).map(|x| x.symbol.clone());
-        match o {
-            Observed::Order { seq, ts_ns, sid, order_id, order, decision: d } => {
-                let inst = instruments.get(order.instrument as usize);
-                let (side, qty, price) = match inst {
-                    Some(i) => (order.side.name().to_string(), i.format_qty(order.qty), i.format_price(order.price)),
-                    None => {
-                        (order.side.name().to_string(), format!("{} lots", order.qty), format!("{} ticks", order.price))
-                    }
-                };
-                let sym = symbol(order.instrument);
-                let accepted = d.accepted();
-                let message = if accepted {
-                    format!("{}: {side} {qty} {} @ {price}", d.reason.name(), sym.as_deref().unwrap_or("?"))
-                } else {
-                    d.message(instruments)
-                };
-                let rec = DecisionRecord {
-                    seq,
-                    ts_ns,
-                    strategy: name(sid),
-                    instrument: sym,
-                    source: "risk",
-                    order_id: Some(order_id),
-                    side: Some(side),
-                    price: Some(price),
-                    qty: Some(qty),
-                    kind: if accepted { DecisionKind::Accept } else { DecisionKind::Reject },
-                    reason: d.reason.name().to_string(),
-                    reason_code: d.reason.code(),
-                    limit: d.limit,
-                    requested: d.requested,
-                    current: d.current,
-                    detail: format!("limit={} requested={} current={}", d.limit, d.requested, d.current),
-                    message,
-                };
-                self.push_decision(rec, stream && !accepted);
+        match *rec {
+            Record::Order { .. } => {
+                if let Some(d) = decision_of_order(engine, seq, ts_ns, rec, decision_instrument) {
+                    let reject = d.kind == DecisionKind::Reject;
+                    self.push_decision(d, stream && reject);
+                }
             }
-            Observed::Invalid { seq, ts_ns, sid, error } => {
+            Record::Invalid { sid, error } => {
                 let r = Reason::InvalidOrder;
                 let rec = DecisionRecord {
                     seq,
@@ -307,57 +321,39 @@ impl EngineControl {
                     requested: 0,
                     current: 0,
                     detail: String::new(),
-                    message: format!("{}: {error}", r.name()),
+                    message: format!("{}: {}", r.name(), String::from_utf8_lossy(error)),
                 };
                 self.push_decision(rec, stream);
             }
-            Observed::VenueReject { seq, ts_ns, sid, order_id, instrument, reason } => {
-                let rname = Reason::from_code(reason).map_or_else(|| reason.to_string(), |r| r.name().to_string());
-                let sym = symbol(instrument);
-                let message =
-                    format!("{rname}: the venue rejected order {order_id} ({})", sym.as_deref().unwrap_or("?"));
-                let rec = DecisionRecord {
+            Record::Venue { sid, event } if event.kind == EventKind::OrderRejected => {
+                self.push_decision(decision_of_venue_reject(engine, seq, ts_ns, sid, &event), stream);
+            }
+            Record::Venue { sid, event } if stream && event.kind == EventKind::Fill => {
+                let instrument = event.instrument;
+                let inst = instruments.get(instrument as usize);
+                let fmt_q = |l: i64| inst.map_or_else(|| l.to_string(), |i| i.format_qty(l));
+                self.handle.emit(LiveEvent::Fill {
                     seq,
                     ts_ns,
                     strategy: name(sid),
-                    instrument: sym,
-                    source: "venue",
-                    order_id: Some(order_id),
-                    side: None,
-                    price: None,
-                    qty: None,
-                    kind: DecisionKind::Reject,
-                    reason: rname,
-                    reason_code: reason,
-                    limit: 0,
-                    requested: 0,
-                    current: 0,
-                    detail: String::new(),
-                    message,
+                    instrument: symbol(instrument).unwrap_or_default(),
+                    order_id: event.id,
+                    side: event.side.unwrap_or(Side::Buy).name().into(),
+                    price: inst.map_or_else(|| event.price.to_string(), |i| i.format_price(event.price)),
+                    qty: fmt_q(event.qty),
+                    fee: event.a,
+                    maker: event.flags & EVENT_FLAG_MAKER != 0,
+                    remaining: fmt_q(event.b),
+                });
+            }
+            Record::Fault { sid, kind, message } => {
+                let rec = FaultRecord {
+                    seq,
+                    ts_ns,
+                    strategy: name(sid),
+                    kind: String::from_utf8_lossy(kind).into_owned(),
+                    message: String::from_utf8_lossy(message).into_owned(),
                 };
-                self.push_decision(rec, stream);
-            }
-            Observed::Fill { seq, ts_ns, sid, order_id, instrument, side, price, qty, fee, maker, remaining } => {
-                if stream {
-                    let inst = instruments.get(instrument as usize);
-                    let fmt_q = |l: i64| inst.map_or_else(|| l.to_string(), |i| i.format_qty(l));
-                    self.handle.emit(LiveEvent::Fill {
-                        seq,
-                        ts_ns,
-                        strategy: name(sid),
-                        instrument: symbol(instrument).unwrap_or_default(),
-                        order_id,
-                        side: side.name().into(),
-                        price: inst.map_or_else(|| price.to_string(), |i| i.format_price(price)),
-                        qty: fmt_q(qty),
-                        fee,
-                        maker,
-                        remaining: fmt_q(remaining),
-                    });
-                }
-            }
-            Observed::Fault { seq, ts_ns, sid, kind, message } => {
-                let rec = FaultRecord { seq, ts_ns, strategy: name(sid), kind, message };
                 if stream {
                     self.handle.emit(LiveEvent::Fault {
                         seq,
@@ -372,33 +368,23 @@ impl EngineControl {
                 }
                 self.faults.push_back(Arc::new(rec));
             }
-            Observed::State { seq, ts_ns, scope, state, cause } => {
-                if stream {
-                    let scope = match scope {
-                        RiskScope::Global => Scope::Global,
-                        RiskScope::Strategy(sid) => Scope::Strategy(name(sid)),
-                        RiskScope::Instrument(i) => Scope::Instrument(symbol(i).unwrap_or_else(|| format!("#{i}"))),
-                    };
-                    self.handle.emit(LiveEvent::StateChange {
-                        seq: Some(seq),
-                        ts_ns,
-                        scope,
-                        state: to_state(state),
-                        cause,
-                    });
-                }
+            Record::State { scope, state, cause } if stream => {
+                let scope = match scope {
+                    RiskScope::Global => Scope::Global,
+                    RiskScope::Strategy(sid) => Scope::Strategy(name(sid)),
+                    RiskScope::Instrument(i) => Scope::Instrument(symbol(i).unwrap_or_else(|| format!("#{i}"))),
+                };
+                self.handle.emit(LiveEvent::StateChange {
+                    seq: Some(seq),
+                    ts_ns,
+                    scope,
+                    state: to_state(state),
+                    cause: String::from_utf8_lossy(cause).into_owned(),
+                });
             }
-            Observed::Supervisor { ts_ns, sid, status, reason } => {
-                if stream {
-                    self.handle.emit(LiveEvent::StateChange {
-                        seq: None,
-                        ts_ns,
-                        scope: Scope::Strategy(name(sid)),
-                        state: TradingState::Quarantined,
-                        cause: format!("{status}: {reason}"),
-                    });
-                }
-            }
+            // Fills and state changes with no one listening; the engine
+            // sends no other kinds (`Observer::wants`).
+            _ => {}
         }
     }
 
@@ -645,6 +631,11 @@ fn cancel_note(n: usize) -> String {
     if n == 0 { String::new() } else { format!(", {n} open orders cancelled") }
 }
 
+/// A strategy's name, or `#sid` for one the engine does not know.
+fn strategy_name(engine: &Engine, sid: u32) -> String {
+    engine.strategy_name(sid).map_or_else(|| format!("#{sid}"), str::to_string)
+}
+
 fn to_state(s: RiskState) -> TradingState {
     match s {
         RiskState::Active => TradingState::Active,
@@ -764,6 +755,83 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: FsyncPol
         fsync_max_ns: f.max_ns,
     };
     snap
+}
+
+/// A venue's refusal of an order risk had accepted (a `VENUE` record of an
+/// `OrderRejected` event) as the decision ring shows it.
+fn decision_of_venue_reject(engine: &Engine, seq: u64, ts_ns: u64, sid: u32, event: &Event) -> DecisionRecord {
+    let name = |sid: u32| strategy_name(engine, sid);
+    let symbol = |i: u32| engine.instruments().get(i as usize).map(|x| x.symbol.clone());
+    let (order_id, instrument, reason) = (event.id, event.instrument, event.a as u16);
+    let rname = Reason::from_code(reason).map_or_else(|| reason.to_string(), |r| r.name().to_string());
+    let sym = symbol(instrument);
+    let message = format!("{rname}: the venue rejected order {order_id} ({})", sym.as_deref().unwrap_or("?"));
+    DecisionRecord {
+        seq,
+        ts_ns,
+        strategy: name(sid),
+        instrument: sym,
+        source: "venue",
+        order_id: Some(order_id),
+        side: None,
+        price: None,
+        qty: None,
+        kind: DecisionKind::Reject,
+        reason: rname,
+        reason_code: reason,
+        limit: 0,
+        requested: 0,
+        current: 0,
+        detail: String::new(),
+        message,
+    }
+}
+
+/// An `ORDER` record (risk's decision on an order) as the decision ring
+/// shows it; `None` for a record that is not an `ORDER`.
+fn decision_of_order(
+    engine: &Engine,
+    seq: u64,
+    ts_ns: u64,
+    rec: &Record<'_>,
+    decision_instrument: u32,
+) -> Option<DecisionRecord> {
+    let Record::Order { sid, id: order_id, order, .. } = *rec else { return None };
+    let name = |sid: u32| strategy_name(engine, sid);
+    let instruments = engine.instruments();
+    let symbol = |i: u32| instruments.get(i as usize).map(|x| x.symbol.clone());
+    let d = Observed::decision(rec, decision_instrument)?;
+    let inst = instruments.get(order.instrument as usize);
+    let (side, qty, price) = match inst {
+        Some(i) => (order.side.name().to_string(), i.format_qty(order.qty), i.format_price(order.price)),
+        None => (order.side.name().to_string(), format!("{} lots", order.qty), format!("{} ticks", order.price)),
+    };
+    let sym = symbol(order.instrument);
+    let accepted = d.accepted();
+    let message = if accepted {
+        format!("{}: {side} {qty} {} @ {price}", d.reason.name(), sym.as_deref().unwrap_or("?"))
+    } else {
+        d.message(instruments)
+    };
+    Some(DecisionRecord {
+        seq,
+        ts_ns,
+        strategy: name(sid),
+        instrument: sym,
+        source: "risk",
+        order_id: Some(order_id),
+        side: Some(side),
+        price: Some(price),
+        qty: Some(qty),
+        kind: if accepted { DecisionKind::Accept } else { DecisionKind::Reject },
+        reason: d.reason.name().to_string(),
+        reason_code: d.reason.code(),
+        limit: d.limit,
+        requested: d.requested,
+        current: d.current,
+        detail: format!("limit={} requested={} current={}", d.limit, d.requested, d.current),
+        message,
+    })
 }
 
 #[cfg(test)]

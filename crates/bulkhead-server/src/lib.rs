@@ -27,8 +27,10 @@
 //!
 //! [`engine_control::EngineControl`] does all of this for the built-in
 //! engine: at every event boundary it drains the engine's observer feed
-//! (`Engine::enable_observer`, turned on at the first boundary), keeps the
-//! newest [`MAX_DECISIONS`] decisions and [`MAX_RECENT`] faults in rings it
+//! (`Engine::enable_observer`, turned on at the first boundary: the
+//! journalled records themselves, read back as the journal's one typed
+//! `records::Record` that `journal show` renders too), keeps the newest
+//! [`MAX_DECISIONS`] decisions and [`MAX_RECENT`] faults in rings it
 //! publishes in the snapshot, emits fills, rejects, faults and state
 //! changes, feeds the fsync histogram from the journal's own per-fsync
 //! timings, and in paper mode reports how far it is behind its pacing

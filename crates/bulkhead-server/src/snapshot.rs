@@ -280,7 +280,8 @@ pub struct EngineStatus {
     /// 0 when not paced: a flat-out replay has no schedule to be behind.
     pub event_lag_ns: u64,
     /// Observed events (decisions, fills, faults, …) the engine's bounded
-    /// feed dropped before the control plane drained it (0 normally).
+    /// feed dropped before the control plane drained it, or that did not
+    /// decode as a journal record (0 normally).
     pub observed_dropped: u64,
     /// Paper-mode pace (1.0 = real time), None when replaying flat out.
     pub pace: Option<f64>,

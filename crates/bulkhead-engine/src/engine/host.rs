@@ -7,7 +7,6 @@
 //! callback returns, once the records deciding it are durable.
 
 use super::journal::JournalSink;
-use super::observer::{Observed, Observer};
 use super::{MAX_TIMERS, StrategyStats, global_id};
 use crate::records::{self, Record};
 use crate::venues::Venues;
@@ -130,7 +129,6 @@ pub(super) struct HostCtx<'a> {
     pub(super) journal: &'a mut JournalSink,
     pub(super) actions: &'a mut Vec<Action>,
     pub(super) venue: &'a Venues,
-    pub(super) observer: &'a mut Observer,
     pub(super) now: u64,
 }
 
@@ -159,7 +157,7 @@ impl HostApi for HostCtx<'_> {
             self.actions.push(Action::CancelFor(o.order_id, req.instrument, Reason::CancelledBySelfTradePrevention));
         }
         *self.stp = stp;
-        let seq = self.journal.record(&Record::Order {
+        let rec = Record::Order {
             sid,
             id: local,
             reason: d.reason,
@@ -167,17 +165,8 @@ impl HostApi for HostCtx<'_> {
             requested: d.requested,
             current: d.current,
             order: *req,
-        });
-        if self.observer.on {
-            self.observer.push(Observed::Order {
-                seq,
-                ts_ns: self.now,
-                sid,
-                order_id: local,
-                order: *req,
-                decision: d,
-            });
-        }
+        };
+        self.journal.record_decided(&rec, d.instrument);
         if let Ok(approved) = res {
             self.book.open.insert(
                 local,
@@ -324,10 +313,7 @@ impl HostApi for HostCtx<'_> {
         if !self.book.charge_journal(rec.encoded_len()) {
             return;
         }
-        let seq = self.journal.record(&rec);
-        if self.observer.on {
-            self.observer.push(Observed::Invalid { seq, ts_ns: self.now, sid: self.book.sid, error });
-        }
+        self.journal.record(&rec);
     }
 
     fn breach(&self) -> Option<Breach> {

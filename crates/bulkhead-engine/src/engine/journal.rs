@@ -7,9 +7,9 @@
 //! re-applied commands, durability audit, notices and state changes,
 //! journal figures for the control plane).
 
-use super::observer::Observed;
+use super::observer::{Observed, Observer};
 use super::{Engine, EngineError};
-use crate::records::{self, NoticeKind, Record};
+use crate::records::{self, NoticeKind, Record, RecordBuf};
 use bulkhead_journal::{JournalReader, JournalWriter};
 use bulkhead_model::{Lots, Money, Ticks};
 use bulkhead_risk::{Scope, TradingState};
@@ -49,6 +49,10 @@ pub(super) struct JournalSink {
     held_bytes: Vec<u8>,
     /// Sequence number of the next record written (or matched, resuming).
     next_seq: u64,
+    /// The opt-in observer feed ([`Engine::enable_observer`]): fed here, by
+    /// [`JournalSink::record`], with the records it wants as they are
+    /// written.
+    pub(super) observer: Observer,
 }
 
 impl JournalSink {
@@ -68,6 +72,7 @@ impl JournalSink {
             held: Vec::new(),
             held_bytes: Vec::new(),
             next_seq,
+            observer: Observer::default(),
         }
     }
 
@@ -190,8 +195,18 @@ impl JournalSink {
     }
     /// Encode `rec` into the reusable scratch buffer and write it. A record
     /// that cannot be encoded latches an error like a failed write (the run
-    /// stops at the next check) and is not written.
+    /// stops at the next check) and is not written. The one place records
+    /// are written, so the one place the observer feed is fed: with the
+    /// feed on, a written record of a kind it wants ([`Observer::wants`]) is
+    /// copied to it as journalled; off, this costs one branch.
     pub(super) fn record(&mut self, rec: &Record<'_>) -> u64 {
+        self.record_decided(rec, bulkhead_risk::NO_INSTRUMENT)
+    }
+
+    /// [`JournalSink::record`] for an `ORDER` record: `decision_instrument`
+    /// is the instrument risk's decision is about, which the record does not
+    /// carry; the observer feed gets it beside the record.
+    pub(super) fn record_decided(&mut self, rec: &Record<'_>, decision_instrument: u32) -> u64 {
         if self.error.is_some() {
             return u64::MAX;
         }
@@ -203,6 +218,10 @@ impl JournalSink {
                 u64::MAX
             }
         };
+        if self.observer.on && seq != u64::MAX && Observer::wants(rec) {
+            let record = RecordBuf::new(rec.kind(), &buf);
+            self.observer.push(Observed::Journalled { seq, ts_ns: self.ts, record, decision_instrument });
+        }
         self.scratch = buf;
         seq
     }
@@ -386,9 +405,6 @@ impl Engine {
     }
 
     pub(super) fn journal_state(&mut self, scope: Scope, state: TradingState, cause: &str) {
-        let seq = self.journal.record(&Record::State { scope, state, cause: cause.as_bytes() });
-        if self.observer.on {
-            self.observer.push(Observed::State { seq, ts_ns: self.now, scope, state, cause: cause.to_string() });
-        }
+        self.journal.record(&Record::State { scope, state, cause: cause.as_bytes() });
     }
 }

@@ -1,54 +1,72 @@
-//! The observer feed: an opt-in, bounded copy of what was journalled
-//! (decisions, invalid records, venue rejects, fills, faults, state changes,
-//! the supervisor), drained by the control plane at event boundaries for its
-//! API rings and live stream. Off by default; on or off, the journal is
-//! byte-identical.
+//! The observer feed: an opt-in, bounded copy of what was journalled, as
+//! the journal's own typed records ([`RecordBuf`], read back as
+//! [`crate::records::Record`]), drained by the control plane at event
+//! boundaries for its API rings and live stream. The journal sink pushes
+//! each record it writes of the kinds an observer wants
+//! ([`Observer::wants`]: decisions, invalid order records, venue rejects and
+//! fills, faults, state changes), so what is observed is what was journalled
+//! by construction. Besides the records, only what the journal does not
+//! carry: the supervisor's verdict ([`Observed::Supervisor`]) and the
+//! instrument a risk decision is about. Off by default; on or off, the
+//! journal is byte-identical.
 
 use super::Engine;
-use bulkhead_abi::{OrderRequest, Side};
-use bulkhead_risk::{Scope, TradingState};
+use crate::records::{Record, RecordBuf};
+use bulkhead_abi::EventKind;
 
 /// One notable thing the engine did, for an observer such as the control
-/// plane ([`Engine::enable_observer`]). `seq` is the journal sequence number
-/// of the record that decided it. Plain data read from what was journalled:
-/// observing changes nothing the engine decides or writes.
+/// plane ([`Engine::enable_observer`]). Plain data read from what was
+/// journalled: observing changes nothing the engine decides or writes.
 #[derive(Clone, Debug)]
 pub enum Observed {
-    /// A pre-trade risk decision on an order (`ORDER` record), accepted or
-    /// not. `decision.message(engine.instruments())` is the human text.
-    Order { seq: u64, ts_ns: u64, sid: u32, order_id: u64, order: OrderRequest, decision: bulkhead_risk::Outcome },
-    /// An order record the sandbox could not decode (`INVALID`): refused
-    /// with `InvalidOrder`.
-    Invalid { seq: u64, ts_ns: u64, sid: u32, error: String },
-    /// The venue refused an order risk had accepted (`VENUE`).
-    VenueReject { seq: u64, ts_ns: u64, sid: u32, order_id: u64, instrument: u32, reason: u16 },
-    /// A fill (`VENUE`); `remaining` is what is left of the order.
-    Fill {
+    /// A record as journalled: `seq` is its journal sequence number, `ts_ns`
+    /// its event time, `record` its kind and payload
+    /// ([`RecordBuf::record`] decodes it). Only the kinds of
+    /// [`Observer::wants`]: `ORDER` (every risk decision on an order,
+    /// accepted or not), `INVALID` (an order record the sandbox could not
+    /// decode, refused with `InvalidOrder`), `VENUE` rejects and fills,
+    /// `FAULT` and `STATE`.
+    Journalled {
         seq: u64,
         ts_ns: u64,
-        sid: u32,
-        order_id: u64,
-        instrument: u32,
-        side: Side,
-        price: i64,
-        qty: i64,
-        fee: i64,
-        maker: bool,
-        remaining: i64,
+        record: RecordBuf,
+        /// For an `ORDER` record: the instrument risk's decision is about
+        /// ([`bulkhead_risk::Outcome::instrument`], which its message names).
+        /// Not in the record, which carries the order's instrument: the two
+        /// differ when e.g. the reference price or the volatility of another
+        /// instrument in the book is missing. [`bulkhead_risk::NO_INSTRUMENT`]
+        /// for an accept, a decision about no one instrument, and every
+        /// other record.
+        decision_instrument: u32,
     },
-    /// A strategy faulted (`FAULT`) and was contained.
-    Fault { seq: u64, ts_ns: u64, sid: u32, kind: String, message: String },
-    /// A trading state changed (`STATE`): operator, risk (R8, R14) or supervisor.
-    State { seq: u64, ts_ns: u64, scope: Scope, state: TradingState, cause: String },
     /// The supervisor took a faulted strategy down: `status` is `backoff`
     /// (a restart is due) or `quarantined` (it stays down). Follows the
-    /// `Fault` and the `State` (halted) it comes with; not a record of its own.
+    /// `FAULT` and the `STATE` (halted) it comes with; not a record of its
+    /// own (the journal has the fault, the halt and, later, the restart's
+    /// `STATE` and `MODULE`).
     Supervisor { ts_ns: u64, sid: u32, status: &'static str, reason: String },
 }
 
+impl Observed {
+    /// The risk decision of an observed `ORDER` record, rebuilt from the
+    /// record's reason and numbers and [`Observed::Journalled`]'s
+    /// `decision_instrument`: the [`bulkhead_risk::Outcome`] the engine
+    /// journalled (`.message(instruments)` is its human text). `None` for
+    /// anything else.
+    pub fn decision(record: &Record<'_>, decision_instrument: u32) -> Option<bulkhead_risk::Outcome> {
+        match *record {
+            Record::Order { reason, limit, requested, current, .. } => {
+                Some(bulkhead_risk::Outcome { reason, limit, requested, current, instrument: decision_instrument })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The opt-in feed behind [`Engine::enable_observer`]: a bounded queue
-/// (oldest dropped, counted) that exists only when enabled. Disabled, each
-/// observation point costs one branch on `on`.
+/// (oldest dropped, counted) that exists only when enabled. It lives in the
+/// journal sink, which pushes the records it writes; disabled, each record
+/// costs one branch on `on`.
 #[derive(Default)]
 pub(super) struct Observer {
     pub(super) on: bool,
@@ -58,6 +76,16 @@ pub(super) struct Observer {
 }
 
 impl Observer {
+    /// The records an observer is sent: `ORDER`, `INVALID`, `VENUE` rejects
+    /// and fills (not accepts or cancels), `FAULT`, `STATE`.
+    pub(super) fn wants(rec: &Record<'_>) -> bool {
+        match rec {
+            Record::Order { .. } | Record::Invalid { .. } | Record::Fault { .. } | Record::State { .. } => true,
+            Record::Venue { event, .. } => matches!(event.kind, EventKind::OrderRejected | EventKind::Fill),
+            _ => false,
+        }
+    }
+
     pub(super) fn push(&mut self, o: Observed) {
         if self.queue.len() >= self.cap {
             self.queue.pop_front();
@@ -69,27 +97,28 @@ impl Observer {
 
 impl Engine {
     /// Start the opt-in feed of notable events for an observer (the control
-    /// plane): every risk decision on an order, invalid order records, venue
-    /// rejects, fills, faults, trading-state changes and the supervisor
-    /// taking a strategy down ([`Observed`]), plus the wall time of each
-    /// journal fsync. At most `cap` of each are held between two drains (the
-    /// oldest are dropped and counted). Off by default — a backtest pays one
-    /// branch per observation point — and it never changes what is decided
-    /// or journalled. Calling it again only changes `cap`.
+    /// plane): the journalled records of every risk decision on an order,
+    /// invalid order records, venue rejects, fills, faults and trading-state
+    /// changes, and the supervisor taking a strategy down ([`Observed`]),
+    /// plus the wall time of each journal fsync. At most `cap` of each are
+    /// held between two drains (the oldest are dropped and counted). Off by
+    /// default — a backtest pays one branch per journal record — and it
+    /// never changes what is decided or journalled. Calling it again only
+    /// changes `cap`.
     pub fn enable_observer(&mut self, cap: usize) {
         let cap = cap.max(1);
-        if !self.observer.on {
-            self.observer.queue = std::collections::VecDeque::with_capacity(cap.min(4096));
+        if !self.journal.observer.on {
+            self.journal.observer.queue = std::collections::VecDeque::with_capacity(cap.min(4096));
             self.journal.w.record_fsync_samples(cap);
         }
-        self.observer.on = true;
-        self.observer.cap = cap;
+        self.journal.observer.on = true;
+        self.journal.observer.cap = cap;
     }
 
     /// Move what was observed since the last call into `out`, oldest first;
     /// returns how many were dropped because the feed was full.
     pub fn drain_observed(&mut self, out: &mut Vec<Observed>) -> u64 {
-        out.extend(self.observer.queue.drain(..));
-        std::mem::take(&mut self.observer.dropped)
+        out.extend(self.journal.observer.queue.drain(..));
+        std::mem::take(&mut self.journal.observer.dropped)
     }
 }

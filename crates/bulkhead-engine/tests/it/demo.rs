@@ -185,12 +185,15 @@ fn order_entry_latency_delays_orders_and_stays_deterministic() {
 }
 
 /// The observer feed only copies what was journalled: a run with it on
-/// writes the same bytes as one with it off, and it saw the run's fault,
-/// decisions, fills and state changes with the journal's own sequence
-/// numbers.
+/// writes the same bytes as one with it off, and what it saw is exactly the
+/// journal's records of the kinds it carries (decisions, invalid records,
+/// venue rejects and fills, faults, state changes), byte for byte, with the
+/// journal's own sequence numbers and times, plus the supervisor.
 #[test]
 fn the_observer_feed_changes_no_journal_byte() {
-    use bulkhead_engine::{Observed, prepare_run, records};
+    use bulkhead_abi::EventKind;
+    use bulkhead_engine::records::{self, Record};
+    use bulkhead_engine::{Observed, prepare_run};
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     run(&short_demo(a.path(), 5_000));
     let cfg = short_demo(b.path(), 5_000);
@@ -207,24 +210,43 @@ fn the_observer_feed_changes_no_journal_byte() {
     assert_eq!(journal_bytes(&a.path().join("journal")), journal_bytes(&b.path().join("journal")));
     let recs: Vec<_> =
         bulkhead_journal::JournalReader::open(&b.path().join("journal")).unwrap().map(|r| r.unwrap()).collect();
-    let (mut orders, mut fills, mut faults, mut states) = (0, 0, 0, 0);
+    let wanted = |r: &Record<'_>| match r {
+        Record::Order { .. } | Record::Invalid { .. } | Record::Fault { .. } | Record::State { .. } => true,
+        Record::Venue { event, .. } => matches!(event.kind, EventKind::OrderRejected | EventKind::Fill),
+        _ => false,
+    };
+    let expected: Vec<u64> =
+        recs.iter().filter(|r| wanted(&Record::decode(r.kind, &r.payload).unwrap())).map(|r| r.seq).collect();
+    let (mut observed, mut fills, mut faults, mut supervisor) = (Vec::new(), 0, 0, 0);
     for o in &seen {
-        let (seq, kind) = match o {
-            Observed::Order { seq, .. } => (orders += 1, (*seq, records::ORDER)).1,
-            Observed::Fill { seq, .. } => (fills += 1, (*seq, records::VENUE)).1,
-            Observed::VenueReject { seq, .. } => (*seq, records::VENUE),
-            Observed::Invalid { seq, .. } => (*seq, records::INVALID),
-            Observed::Fault { seq, kind, .. } => {
-                assert_eq!(kind, "fuel");
-                (faults += 1, (*seq, records::FAULT)).1
+        match o {
+            Observed::Journalled { seq, ts_ns, record, decision_instrument } => {
+                let j = &recs[*seq as usize];
+                assert_eq!((j.kind, j.ts_ns, &j.payload[..]), (record.kind(), *ts_ns, record.payload()), "{o:?}");
+                match record.record().unwrap() {
+                    Record::Venue { event, .. } if event.kind == EventKind::Fill => fills += 1,
+                    Record::Fault { kind, .. } => {
+                        assert_eq!(kind, b"fuel");
+                        faults += 1;
+                    }
+                    Record::Order { reason, order, .. } => {
+                        let d = Observed::decision(&record.record().unwrap(), *decision_instrument).unwrap();
+                        assert_eq!(d.reason, reason);
+                        if reason.code() == 0 {
+                            assert_eq!(*decision_instrument, bulkhead_risk::NO_INSTRUMENT);
+                        } else {
+                            assert!([order.instrument, bulkhead_risk::NO_INSTRUMENT].contains(decision_instrument));
+                        }
+                    }
+                    _ => {}
+                }
+                observed.push(*seq);
             }
-            Observed::State { seq, .. } => (states += 1, (*seq, records::STATE)).1,
-            Observed::Supervisor { .. } => continue,
-        };
-        assert_eq!(recs[seq as usize].kind, kind, "{o:?}");
+            Observed::Supervisor { .. } => supervisor += 1,
+        }
     }
-    let journalled = |k: u16| recs.iter().filter(|r| r.kind == k).count();
-    assert_eq!(orders, journalled(records::ORDER), "every order decision");
-    assert_eq!((faults, states), (1, journalled(records::STATE)));
+    assert_eq!(observed, expected, "every wanted record, in journal order, and nothing else");
+    assert_eq!((faults, supervisor), (1, 1));
     assert!(fills > 0);
+    assert!(recs.iter().any(|r| r.kind == records::ORDER));
 }

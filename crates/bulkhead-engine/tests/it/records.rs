@@ -3,7 +3,7 @@
 //! arbitrary bytes, and whatever it accepts re-encodes to the same bytes.
 
 use bulkhead_abi::{Event, EventKind, OrderRequest, OrderType, Reason, Side, TimeInForce};
-use bulkhead_engine::records::{self, EncodeError, NoticeKind, Record};
+use bulkhead_engine::records::{self, EncodeError, NoticeKind, Record, RecordBuf};
 use bulkhead_risk::{Scope, TradingState};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -166,6 +166,11 @@ proptest! {
         }
         // The rendering `journal show` prints reads the same record.
         prop_assert!(bulkhead_engine::decode::decode(rec.kind(), &buf).is_ok());
+        // So does the owned copy the observer feed carries (inline or on the heap).
+        let owned = RecordBuf::new(rec.kind(), &buf);
+        prop_assert_eq!((owned.kind(), owned.payload()), (rec.kind(), &buf[..]));
+        prop_assert_eq!(owned.record(), Ok(rec));
+        prop_assert_eq!(RecordBuf::encode(&rec), Ok(owned));
     }
 
     /// Arbitrary bytes under any kind decode to a record or an error, never a

@@ -254,11 +254,14 @@ pub(crate) fn prepare_engine(
     mode: JournalMode,
     native: &mut dyn FnMut(&str) -> Option<Box<dyn NativeStrategy>>,
 ) -> Result<Prepared, RunError> {
+    // Pool slots as large as the largest strategy's limits, no larger
+    // (dense slots: cheaper guest calls when many strategies run).
     let runtime_config = bulkhead_sandbox::RuntimeConfig {
         cache_dir: cfg.module_cache.clone(),
         module_limits: cfg.raw.run.module_limits.clone(),
         ..Default::default()
-    };
+    }
+    .sized_for(cfg.strategies.iter().map(|s| &s.limits));
     let runtime =
         std::sync::Arc::new(SandboxRuntime::with_config(runtime_config).map_err(|e| RunError::Runtime(e.to_string()))?);
     let mut modules = Vec::new();

@@ -2,14 +2,16 @@
 //! returns at once): fuel and deadline armed, one event written into the
 //! guest buffer, the call, the accounting. With 1 instance, and with the
 //! calls spread round-robin over 1 000 instances (each call then touches a
-//! different store, vmctx and linear memory, as a 1 000-strategy run does).
+//! different store, vmctx and linear memory, as a 1 000-strategy run does);
+//! each in the default pool (64 MiB slots) and in one sized to 1 MiB
+//! strategies (as `RuntimeConfig::sized_for` sizes it for `bulkhead run`).
 //!
 //! `cargo bench -p bulkhead-sandbox --bench crossing`
 
 use std::hint::black_box;
 
 use bulkhead_abi::{Event, EventKind, HostApi, OpenOrderRecord, OrderRequest, PositionRecord};
-use bulkhead_sandbox::{Limits, Sandbox, SandboxRuntime};
+use bulkhead_sandbox::{Limits, RuntimeConfig, Sandbox, SandboxRuntime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const EMPTY: &str = r#"(module
@@ -45,14 +47,13 @@ impl HostApi for NullHost {
     }
 }
 
-fn instances(rt: &SandboxRuntime, n: usize) -> Vec<Sandbox> {
+fn instances(rt: &SandboxRuntime, n: usize, memory: u64) -> Vec<Sandbox> {
     let module = rt.load("empty.wasm", &wat::parse_str(EMPTY).unwrap()).unwrap();
-    let limits = Limits { deadline_us: 1_000_000, ..Limits::default() };
+    let limits = Limits { deadline_us: 1_000_000, memory_bytes: memory, ..Limits::default() };
     (0..n).map(|_| rt.instantiate(&module, &limits, &[], 0, &mut NullHost).unwrap()).collect()
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = SandboxRuntime::new().unwrap();
     let event = Event {
         kind: EventKind::Trade,
         side: None,
@@ -68,16 +69,22 @@ fn bench(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("empty_crossing");
     g.throughput(Throughput::Elements(1));
-    for n in [1, 1_000] {
-        let mut sbs = instances(&rt, n);
-        let mut i = 0;
-        g.bench_function(format!("{n}_instances"), |b| {
-            b.iter(|| {
-                let sb = &mut sbs[i];
-                i = if i + 1 == n { 0 } else { i + 1 };
-                sb.on_events(black_box(std::slice::from_ref(&event)), 1, &mut NullHost).unwrap();
-            })
-        });
+    // The default pool (64 MiB slots), and one sized to 1 MiB strategies.
+    for (label, slot) in [("", Limits::default().memory_bytes), ("_1mib_slots", 1 << 20)] {
+        let rt =
+            SandboxRuntime::with_config(RuntimeConfig { memory_bytes_per_instance: slot, ..RuntimeConfig::default() })
+                .unwrap();
+        for n in [1, 1_000] {
+            let mut sbs = instances(&rt, n, slot);
+            let mut i = 0;
+            g.bench_function(format!("{n}_instances{label}"), |b| {
+                b.iter(|| {
+                    let sb = &mut sbs[i];
+                    i = if i + 1 == n { 0 } else { i + 1 };
+                    sb.on_events(black_box(std::slice::from_ref(&event)), 1, &mut NullHost).unwrap();
+                })
+            });
+        }
     }
     g.finish();
 }

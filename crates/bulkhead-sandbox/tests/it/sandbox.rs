@@ -428,6 +428,35 @@ fn memory_grow_within_cap_is_fine_and_counted() {
     assert_eq!(sb.stats().peak_memory_bytes, 4 * 65_536);
 }
 
+/// Pool slots sized to the strategies' limits (`RuntimeConfig::sized_for`,
+/// what `bulkhead run` does): the largest memory limit rounded up to whole
+/// pages, the largest table. Inside such a pool a strategy runs to its
+/// limit, and growing past it is the same `memory` fault as in the default
+/// pool.
+#[test]
+fn pool_slots_sized_to_the_strategies_hold_each_up_to_its_limit() {
+    use bulkhead_sandbox::RuntimeConfig;
+    let small = Limits { memory_bytes: 1_000_000, table_elements: 100, ..lim() };
+    let big = Limits { memory_bytes: 2 << 20, ..small.clone() };
+    let c = RuntimeConfig::default().sized_for([&small, &big]);
+    assert_eq!((c.memory_bytes_per_instance, c.table_elements_per_instance), (2 << 20, 100));
+    let c = RuntimeConfig::default().sized_for([&small]);
+    assert_eq!(c.memory_bytes_per_instance, 16 * 65_536, "1 000 000 bytes round up to 16 pages");
+    assert_eq!(RuntimeConfig::default().sized_for([]), RuntimeConfig::default());
+
+    let rt = SandboxRuntime::with_config(RuntimeConfig::default().sized_for([&big])).expect("runtime");
+    let grow = |pages: u32| Wat {
+        on_events: format!("(drop (memory.grow (i32.const {pages}))) (i32.const 0)").leak(),
+        ..Wat::default()
+    };
+    let mut sb = start(&rt, &grow(31).build(), &big).expect("instantiate");
+    sb.on_events(&[trade(1, 1, 1)], 1, &mut Recorder::default()).expect("to the limit");
+    assert_eq!(sb.stats().peak_memory_bytes, 2 << 20);
+    let mut sb = start(&rt, &grow(32).build(), &big).expect("instantiate");
+    let f = sb.on_events(&[trade(1, 1, 1)], 1, &mut Recorder::default()).unwrap_err();
+    assert_eq!(f, Fault::MemoryLimit { requested: 33 * 65_536, limit: 2 << 20 });
+}
+
 #[test]
 fn huge_initial_memory_is_memory_limit() {
     let f = start(&rt(), &Wat { memory: "2000", ..Wat::default() }.build(), &lim()).err();

@@ -36,7 +36,9 @@
 //!   (default 1 000 × 64 MiB slots, 64 KiB guards: ~62.6 GiB of *virtual*
 //!   reservation, nothing resident until touched) or the on-demand allocator.
 //!   A pool that is full is a [`Fault::Instantiate`]; a dropped [`Sandbox`]
-//!   frees its slot.
+//!   frees its slot. [`RuntimeConfig::sized_for`] shrinks the slots to the
+//!   largest memory and table limits of the strategies that will run (what
+//!   `bulkhead run` does): denser slots, cheaper calls across many instances.
 //! - Precompiled-module cache ([`RuntimeConfig::cache_dir`]): an artifact is
 //!   used only for the exact module bytes, engine settings and wasmtime
 //!   version it was built from, and only with a valid keyed MAC (key outside

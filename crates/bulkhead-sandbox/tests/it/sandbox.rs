@@ -443,6 +443,9 @@ fn pool_slots_sized_to_the_strategies_hold_each_up_to_its_limit() {
     let c = RuntimeConfig::default().sized_for([&small]);
     assert_eq!(c.memory_bytes_per_instance, 16 * 65_536, "1 000 000 bytes round up to 16 pages");
     assert_eq!(RuntimeConfig::default().sized_for([]), RuntimeConfig::default());
+    // Never larger than the configured slots: asking for more stays a refusal.
+    let huge = Limits { memory_bytes: 1 << 40, table_elements: u32::MAX, ..lim() };
+    assert_eq!(RuntimeConfig::default().sized_for([&huge]), RuntimeConfig::default());
 
     let rt = SandboxRuntime::with_config(RuntimeConfig::default().sized_for([&big])).expect("runtime");
     let grow = |pages: u32| Wat {

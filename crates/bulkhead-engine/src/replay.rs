@@ -190,20 +190,16 @@ fn scan(dir: &Path) -> Result<Header, ReplayError> {
                     dir: dir.into(),
                     problem: format!("record #{}: {e}", rec.seq),
                 };
-                match decode::decode(rec.kind, &rec.payload).map_err(bad)? {
-                    Decoded::Config { name, .. } => {
-                        // The raw name length (decode checked it is there):
-                        // a lossy name may not have the same length.
-                        let n = 2 + usize::from(u16::from_le_bytes([rec.payload[0], rec.payload[1]]));
-                        h.files.insert(name, rec.payload.get(n..).unwrap_or_default().to_vec());
+                let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                match records::Record::decode(rec.kind, &rec.payload).map_err(bad)? {
+                    records::Record::Config { name, bytes } => {
+                        h.files.insert(lossy(name), bytes.to_vec());
                     }
-                    Decoded::Module { sid, name, .. } => {
-                        let mut hash = [0u8; 32];
-                        hash.copy_from_slice(&rec.payload[4..36]);
+                    records::Record::Module { sid, module, name, .. } => {
                         // A redeploy journals the module again; the first is what started.
-                        h.modules.entry(sid).or_insert((name, hash));
+                        h.modules.entry(sid).or_insert((lossy(name), module));
                     }
-                    Decoded::Command { text } => h.commands.push((h.market, text)),
+                    records::Record::Command { text } => h.commands.push((h.market, lossy(text))),
                     _ => {}
                 }
             }

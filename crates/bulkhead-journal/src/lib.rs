@@ -107,11 +107,13 @@
 // a named saturating helper.
 #![deny(clippy::cast_possible_truncation)]
 
+mod durability;
 mod error;
 mod format;
 mod reader;
 mod writer;
 
+pub use durability::MAX_GROUPS_IN_FLIGHT;
 pub use error::{JournalError, Location, VerifyError, VerifyErrorKind};
 pub use format::{
     FORMAT_VERSION, HASH_LEN, MAGIC, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_EXT, SEGMENT_HEADER_LEN,

@@ -3,7 +3,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::durability::{Due, Durability};
 use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
 use crate::format::{
     HASH_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_HEADER_LEN, SegmentHeader, chain_hash,
@@ -155,7 +157,8 @@ pub struct RecoveryReport {
 pub struct JournalWriter {
     dir: PathBuf,
     params: JournalParams,
-    out: BufWriter<File>,
+    /// The segment file, shared with the fsync thread (group commit).
+    out: BufWriter<Arc<File>>,
     seg_index: u32,
     seg_path: PathBuf,
     seg_len: u64,
@@ -164,16 +167,8 @@ pub struct JournalWriter {
     last_hash: [u8; 32],
     total_bytes: u64,
     segments: u32,
-    unsynced: u32,
-    /// When the oldest not-yet-fsynced append was made (Group policy).
-    pending_since: Option<std::time::Instant>,
-    /// Records with `seq < durable_seq` have been fsynced.
-    durable_seq: u64,
-    fsyncs: FsyncStats,
-    /// Opt-in: the wall time of each fsync since the last
-    /// [`JournalWriter::take_fsync_samples`], and how many may be kept.
-    samples: Option<(Vec<u64>, usize)>,
-    samples_dropped: u64,
+    /// The fsync policy's state (and group commit's syncer thread).
+    dur: Durability,
     poisoned: bool,
 }
 
@@ -229,12 +224,7 @@ impl JournalWriter {
             last_hash: genesis_hash(),
             total_bytes: SEGMENT_HEADER_LEN as u64,
             segments: 1,
-            unsynced: 0,
-            pending_since: None,
-            durable_seq: 0,
-            fsyncs: FsyncStats::default(),
-            samples: None,
-            samples_dropped: 0,
+            dur: Durability::new(params.fsync, 0).map_err(|e| JournalError::io(dir, e))?,
             poisoned: false,
         };
         // Make the (empty) journal exist on disk right away.
@@ -325,7 +315,7 @@ impl JournalWriter {
         let w = JournalWriter {
             dir: dir.to_path_buf(),
             params,
-            out: BufWriter::with_capacity(WRITE_BUF, file),
+            out: BufWriter::with_capacity(WRITE_BUF, Arc::new(file)),
             seg_index: last_index,
             seg_path: last_path,
             seg_len,
@@ -334,12 +324,7 @@ impl JournalWriter {
             last_hash: s.chain,
             total_bytes,
             segments,
-            unsynced: 0,
-            pending_since: None,
-            durable_seq: s.next_seq,
-            fsyncs: FsyncStats::default(),
-            samples: None,
-            samples_dropped: 0,
+            dur: Durability::new(params.fsync, s.next_seq).map_err(|e| JournalError::io(dir, e))?,
             poisoned: false,
         };
         let report = RecoveryReport {
@@ -387,22 +372,10 @@ impl JournalWriter {
         self.seg_len += rec_len;
         self.seg_records += 1;
         self.total_bytes += rec_len;
-        match self.params.fsync {
-            FsyncPolicy::Never => {}
-            FsyncPolicy::Always => self.flush()?,
-            FsyncPolicy::EveryN(n) => {
-                self.unsynced += 1;
-                if self.unsynced >= n {
-                    self.flush()?;
-                }
-            }
-            FsyncPolicy::Group { records, millis } => {
-                self.unsynced += 1;
-                let since = *self.pending_since.get_or_insert_with(std::time::Instant::now);
-                if self.unsynced >= records || since.elapsed().as_millis() >= u128::from(millis) {
-                    self.flush()?;
-                }
-            }
+        match self.dur.appended() {
+            Due::Nothing => {}
+            Due::SyncNow => self.flush()?,
+            Due::Group => self.commit_group()?,
         }
         Ok(seq)
     }
@@ -426,11 +399,20 @@ impl JournalWriter {
         if self.poisoned {
             return Err(JournalError::Poisoned { dir: self.dir.clone() });
         }
-        if self.durable_seq == self.next_seq {
+        if self.dur.durable_seq() >= self.next_seq {
             return Ok(());
         }
         self.write_out()?;
         self.sync_file()
+    }
+
+    /// Group commit: write the buffer out and hand the fsync to the syncer
+    /// thread (see [`crate::durability`]); waits only when the syncer is
+    /// far behind.
+    fn commit_group(&mut self) -> Result<(), JournalError> {
+        self.write_out()?;
+        let res = self.dur.request(self.out.get_ref(), self.next_seq);
+        res.map_err(|e| self.poison(e))
     }
 
     /// Group commit's time bound without waiting for the next append: if
@@ -440,14 +422,14 @@ impl JournalWriter {
     /// the market) calls it so records never sit unsynced longer than the
     /// policy says.
     pub fn tick(&mut self) -> Result<bool, JournalError> {
-        let FsyncPolicy::Group { millis, .. } = self.params.fsync else { return Ok(false) };
-        match self.pending_since {
-            Some(since) if since.elapsed().as_millis() >= u128::from(millis) => {
-                self.flush()?;
-                Ok(true)
-            }
-            _ => Ok(false),
+        if self.poisoned {
+            return Err(JournalError::Poisoned { dir: self.dir.clone() });
         }
+        if !self.dur.tick_due() {
+            return Ok(false);
+        }
+        self.commit_group()?;
+        Ok(true)
     }
 
     /// Store `bytes` beside the journal, content-addressed: the file
@@ -489,7 +471,7 @@ impl JournalWriter {
     /// (fsynced). Under `Never` it moves only at [`finish`](Self::finish)
     /// and explicit [`sync`](Self::sync) calls.
     pub fn durable_seq(&self) -> u64 {
-        self.durable_seq
+        self.dur.durable_seq()
     }
 
     /// The policy this writer follows.
@@ -499,7 +481,7 @@ impl JournalWriter {
 
     /// fsync count and latency so far.
     pub fn fsync_stats(&self) -> FsyncStats {
-        self.fsyncs
+        self.dur.stats()
     }
 
     /// Keep the wall time of each fsync from now on (for a latency
@@ -507,16 +489,13 @@ impl JournalWriter {
     /// calls (later ones are counted, not kept). Off by default: costs
     /// nothing unless asked for. Informational, like [`FsyncStats`].
     pub fn record_fsync_samples(&mut self, cap: usize) {
-        self.samples = Some((Vec::with_capacity(cap.min(4096)), cap));
+        self.dur.record_samples(cap);
     }
 
     /// Move the fsync times (ns) kept since the last call into `out`;
     /// returns how many were not kept because the buffer was full.
     pub fn take_fsync_samples(&mut self, out: &mut Vec<u64>) -> u64 {
-        if let Some((buf, _)) = &mut self.samples {
-            out.append(buf);
-        }
-        std::mem::take(&mut self.samples_dropped)
+        self.dur.take_samples(out)
     }
 
     /// Bytes of all segment files so far (headers and records, including
@@ -572,30 +551,12 @@ impl JournalWriter {
         self.out.flush().map_err(|e| self.poison(e))
     }
 
+    /// Make everything written out so far durable before returning.
     fn sync_file(&mut self) -> Result<(), JournalError> {
-        self.unsynced = 0;
-        self.pending_since = None;
-        let t = std::time::Instant::now();
-        self.out.get_ref().sync_data().map_err(|e| self.poison(e))?;
-        let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.fsyncs.count += 1;
-        self.fsyncs.total_ns = self.fsyncs.total_ns.saturating_add(ns);
-        self.fsyncs.max_ns = self.fsyncs.max_ns.max(ns);
-        if let Some((buf, cap)) = &mut self.samples {
-            if buf.len() < *cap {
-                buf.push(ns);
-            } else {
-                self.samples_dropped += 1;
-            }
-        }
+        let res = self.dur.sync(self.out.get_ref(), self.next_seq);
+        res.map_err(|e| self.poison(e))?;
         // Invariant: the durable prefix only grows, and never past the records written.
-        debug_assert!(
-            self.durable_seq <= self.next_seq,
-            "durable seq {} past next {}",
-            self.durable_seq,
-            self.next_seq
-        );
-        self.durable_seq = self.next_seq;
+        debug_assert!(self.dur.durable_seq() <= self.next_seq, "durable seq past next {}", self.next_seq);
         Ok(())
     }
 
@@ -728,10 +689,10 @@ fn new_segment_file(
     dir: &Path,
     header: &SegmentHeader,
     group_readable: bool,
-) -> Result<(BufWriter<File>, PathBuf), JournalError> {
+) -> Result<(BufWriter<Arc<File>>, PathBuf), JournalError> {
     let path = dir.join(segment_file_name(header.index));
     let file = create_file(&path, true, group_readable).map_err(|e| JournalError::io(&path, e))?;
-    let mut out = BufWriter::with_capacity(WRITE_BUF, file);
+    let mut out = BufWriter::with_capacity(WRITE_BUF, Arc::new(file));
     out.write_all(&header.encode()).map_err(|e| JournalError::io(&path, e))?;
     Ok((out, path))
 }

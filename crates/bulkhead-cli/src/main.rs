@@ -476,6 +476,24 @@ fn print_report(report: &bulkhead_engine::RunReport, started: Instant, cfg: &Loa
         report.strategies.len(),
         cfg.journal_dir.display()
     );
+    if report.fsyncs.count > 0 {
+        let f = report.fsyncs;
+        print!(
+            "journal fsyncs: {} (mean {}, max {})",
+            f.count,
+            report::format_ns(f.total_ns / f.count),
+            report::format_ns(f.max_ns)
+        );
+        match (report.release_wait_quantile(0.5), report.release_wait_quantile(0.99)) {
+            (Some(p50), Some(p99)) => println!(
+                "; orders waited for the durable gate: p50 {}, p99 {} ({} released)",
+                report::format_ns(p50),
+                report::format_ns(p99),
+                report.release_waits_ns.len()
+            ),
+            _ => println!(),
+        }
+    }
 }
 
 /// A run with the control plane and/or paper pacing.

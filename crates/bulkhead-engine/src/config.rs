@@ -75,6 +75,40 @@ pub struct OptionVolSection {
     pub vol: String,
 }
 
+/// When an action a strategy (or the engine) decides reaches a venue,
+/// relative to the journal's durability (`run.release_gate`).
+///
+/// Whatever the gate, every action's deciding records precede, in the
+/// journal, the venue records it causes, and an operator command is durable
+/// before it takes effect or is acknowledged (as are `acked SEQ` lines).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseGate {
+    /// The venue is the in-process simulated exchange, part of the
+    /// deterministic run: an action reaches it when decided, without
+    /// waiting for an fsync. The journal is the same under every fsync
+    /// policy; the fsync policy only bounds how much of its tail a crash
+    /// can lose (group commit: at most
+    /// [`bulkhead_journal::MAX_GROUPS_IN_FLIGHT`] groups), and `--resume`
+    /// re-derives exactly that tail from the config, the data and the
+    /// durable operator commands. Nothing leaves the process undurable that
+    /// the run cannot re-derive.
+    #[default]
+    Ordered,
+    /// Journal first, across the process edge: an action reaches the venue
+    /// only once its deciding records are durable. The actions all
+    /// strategies decide during one market event wait together and are
+    /// released at the event's end after one fsync (group commit across
+    /// strategies), in the order they were decided; actions the engine
+    /// starts itself (cancel on fault, kill switch, risk outcomes, end of
+    /// run) are made durable and released at once. For venues outside the
+    /// process. Against the simulated venue it changes when orders meet the
+    /// market (at the event's end, after every strategy's callback), so its
+    /// journal differs from an `ordered` run's, but not between fsync
+    /// policies.
+    Durable,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSection {
@@ -83,6 +117,10 @@ pub struct RunSection {
     /// `never` (backtests), `always`, or `every:N` records.
     #[serde(default = "never")]
     pub fsync: String,
+    /// When a venue sees an action (see [`ReleaseGate`]): `ordered` (the
+    /// default; the in-process simulated venue) or `durable`.
+    #[serde(default)]
+    pub release_gate: ReleaseGate,
     /// Replace an existing journal directory instead of refusing.
     #[serde(default)]
     pub overwrite_journal: bool,

@@ -39,6 +39,8 @@ const ID_BITS: u32 = 40;
 const LOCAL_MASK: u64 = (1 << ID_BITS) - 1;
 /// Pending timers a strategy may hold.
 pub const MAX_TIMERS: usize = 64;
+/// Release waits kept for the run report (`ReleaseGate::Durable`).
+pub const RELEASE_SAMPLES: usize = 1 << 20;
 
 fn global_id(sid: u32, local: u64) -> u64 {
     ((sid as u64 + 1) << ID_BITS) | (local & LOCAL_MASK)
@@ -228,6 +230,13 @@ pub struct Engine {
     /// Audit of the durability gate: venue actions released while a record
     /// deciding them was not yet durable under the fsync policy (must stay 0).
     undurable_releases: u64,
+    /// `ReleaseGate::Durable`: actions decided during the current market
+    /// event, released together at its end once durable.
+    gate_durable: bool,
+    /// Each with the time its callback returned.
+    queued: Vec<(Action, std::time::Instant)>,
+    /// How long released actions waited (ns; at most [`RELEASE_SAMPLES`]).
+    release_wait_ns: Vec<u64>,
     /// A hot-deployed module waiting for its `Deploy` command
     /// ([`Engine::provide_module`]).
     provided: Option<commands::ProvidedModule>,
@@ -310,6 +319,9 @@ impl Engine {
             now: 0,
             runtime: None,
             undurable_releases: 0,
+            gate_durable: false,
+            queued: Vec::new(),
+            release_wait_ns: Vec::new(),
             provided: None,
         })
     }
@@ -493,7 +505,8 @@ impl Engine {
     /// just before (risk outcome, fault, kill switch, end of run): the
     /// deciding records are made durable first (the durability gate).
     fn cancel_account_gated(&mut self, sid: u32, instrument: Option<u32>, reason: Reason) -> usize {
-        if !self.journal.make_durable() {
+        self.drop_queued(sid, instrument, reason);
+        if self.gate_durable && !self.journal.make_durable() {
             // Not durably decided: nothing is released; the run stops at
             // the caller's journal check.
             return 0;
@@ -602,6 +615,9 @@ impl Engine {
                 self.deliver(i, None)?;
             }
         }
+        if !self.queued.is_empty() {
+            self.release_queued();
+        }
         self.journal.check()?;
         Ok(())
     }
@@ -703,7 +719,11 @@ impl Engine {
                 self.quarantine(i as u32, &kind, msg);
                 break;
             }
-            self.process_actions();
+            if self.gate_durable {
+                self.queue_actions();
+            } else {
+                self.process_actions();
+            }
             if let Err(e) = self.journal.check() {
                 result = Err(e);
                 break;
@@ -717,7 +737,7 @@ impl Engine {
         if self.actions.is_empty() {
             return;
         }
-        if !self.journal.make_durable() {
+        if self.gate_durable && !self.journal.make_durable() {
             // The records deciding these actions are not (durably) in the
             // journal: nothing may reach the venue. The run stops at the
             // caller's journal check.
@@ -849,7 +869,9 @@ impl Engine {
     fn quarantine(&mut self, sid: u32, kind: &str, message: String) {
         self.journal.record(&Record::Fault { sid, kind: kind.as_bytes(), message: message.as_bytes() });
         tracing::warn!(strategy = %self.slots[sid as usize].name, kind, %message, "strategy quarantined");
-        // Orders decided inside the faulting callback never reach the venue.
+        // Orders decided inside the faulting callback, or earlier in this
+        // event and still waiting for the durable gate, never reach the venue.
+        self.drop_queued(sid, None, Reason::CancelledOnFault);
         for action in std::mem::take(&mut self.actions) {
             if let Action::Submit(o) = action {
                 self.venue_out.push(VenueEvent::Cancelled {
@@ -992,8 +1014,18 @@ impl Engine {
         self.journal.record(&Record::RunEnd { text: summary.as_bytes() });
         self.journal.check()?;
         self.journal.check_prefix_consumed()?;
+        let fsyncs = self.journal.w.fsync_stats();
         let journal = self.journal.w.finish()?;
-        Ok(RunReport { events: self.events, strategies, journal, instruments: self.instruments })
+        let mut release_waits_ns = std::mem::take(&mut self.release_wait_ns);
+        release_waits_ns.sort_unstable();
+        Ok(RunReport {
+            events: self.events,
+            strategies,
+            journal,
+            instruments: self.instruments,
+            fsyncs,
+            release_waits_ns,
+        })
     }
 
     fn report(&self, i: usize) -> StrategyReport {
@@ -1078,4 +1110,21 @@ pub struct RunReport {
     pub strategies: Vec<StrategyReport>,
     pub journal: JournalSummary,
     pub instruments: Vec<Instrument>,
+    /// The journal's fsyncs over the run (wall clock; informational).
+    pub fsyncs: bulkhead_journal::FsyncStats,
+    /// `release_gate = "durable"`: how long released actions waited for the
+    /// gate (ns), sorted; empty otherwise.
+    pub release_waits_ns: Vec<u64>,
+}
+
+impl RunReport {
+    /// The `q`-quantile (0..=1) of the release waits, if any (nearest rank).
+    pub fn release_wait_quantile(&self, q: f64) -> Option<u64> {
+        let n = self.release_waits_ns.len();
+        let last = n.checked_sub(1)?;
+        // In range: q is clamped to 0..=1 and the product to the last index.
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to 0..=last")]
+        let i = ((q.clamp(0.0, 1.0) * last as f64).round() as usize).min(last);
+        self.release_waits_ns.get(i).copied()
+    }
 }

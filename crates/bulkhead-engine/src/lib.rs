@@ -85,15 +85,32 @@
 //! what was journalled; it never changes a decision or a journal byte.
 //!
 //! ## Durability, crash recovery, replay
-//! - Under any fsync policy but `never`, the journal is fsynced before every
-//!   release to a venue — orders and cancels a strategy asks for, and the
-//!   cancels the engine starts itself (risk outcomes R8/R14, cancel-on-fault,
-//!   kill switch / mass cancel, end of run) — and before an operator command
-//!   takes effect: what the venue sees was durably decided first. Every
-//!   release point is audited ([`Engine::undurable_releases`] stays 0).
-//!   Group commit (`every:N:Mms`) bounds the loss of records that release
-//!   nothing; [`Engine::tick_durability`] enforces the `M` ms bound while the
-//!   loop idles (the control plane's paced loop calls it while it waits).
+//! - Whatever the policy, an action's deciding records precede the venue
+//!   records it causes in the journal, and under any fsync policy but
+//!   `never` an operator command is fsynced before it takes effect (and
+//!   before its reply). When a venue sees an action is the run's
+//!   [`ReleaseGate`] (`run.release_gate`):
+//!   - `ordered` (default; the in-process simulated venue): actions reach
+//!     it when decided. The venue is part of the deterministic run, so the
+//!     journal is the same under every fsync policy, and a crash loses only
+//!     a tail that `--resume` re-derives from the config, the data and the
+//!     durable commands. Group commit (`every:N[:Mms]`) fsyncs on the
+//!     journal's syncer thread while the engine works on; the tail a crash
+//!     can lose is bounded (`bulkhead_journal::MAX_GROUPS_IN_FLIGHT` groups,
+//!     at least `MIN_RECORDS_IN_FLIGHT` records).
+//!   - `durable` (venues outside the process): an action reaches the venue
+//!     only once its deciding records are fsynced. The actions all
+//!     strategies decide during one market event wait together and are
+//!     released at its end after one fsync, in decision order; a strategy
+//!     quarantined or cancelled meanwhile loses its waiting orders
+//!     (reported to it as cancelled). Cancels the engine starts itself (risk
+//!     outcomes R8/R14, cancel-on-fault, kill switch / mass cancel, end of
+//!     run) are made durable and released at once. Every release point is
+//!     audited ([`Engine::undurable_releases`] stays 0) and each wait is
+//!     measured ([`Engine::release_waits_ns`]).
+//!
+//!   [`Engine::tick_durability`] enforces group commit's `M` ms bound while
+//!   the loop idles (the control plane's paced loop calls it while it waits).
 //! - A run started with [`JournalMode::Resume`] on an existing journal cuts a
 //!   torn tail, then re-derives every journalled record from the same config
 //!   and data (refusing at the first one that differs) before it appends.
@@ -121,7 +138,7 @@ pub mod report;
 pub mod venues;
 
 pub use command::{Actor, Command, CommandError, Journalled, Outcome, Role};
-pub use config::{ConfigError, ConfigFiles, DataPlan, FsFiles, LoadedConfig};
+pub use config::{ConfigError, ConfigFiles, DataPlan, FsFiles, LoadedConfig, ReleaseGate};
 pub use engine::{
     Engine, EngineError, NativeStrategy, Observed, RestartPolicy, RunReport, StateChange, Status, StrategyKind,
     StrategyReport, StrategySetup,
@@ -342,6 +359,7 @@ pub fn apply_run_settings(engine: &mut Engine, cfg: &LoadedConfig) {
         engine.set_expiry_vol(expiry_ns, vol_bps);
     }
     engine.set_strategy_book_levels(cfg.raw.data.strategy_book_levels);
+    engine.set_release_gate(cfg.raw.run.release_gate);
     for &(instrument, price) in &cfg.settlements {
         engine.set_settlement_price(instrument, price);
     }

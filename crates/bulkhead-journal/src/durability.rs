@@ -8,8 +8,9 @@
 //! then records below `seq` are durable" to the syncer. Requests coalesce:
 //! one fsync covers every record written before it started, however many
 //! groups became due while the previous fsync ran. The appender waits only
-//! when the syncer is more than [`MAX_GROUPS_IN_FLIGHT`] groups behind
-//! (the bound on what a crash can lose), at an explicit
+//! when the syncer is more than [`MAX_GROUPS_IN_FLIGHT`] groups (at least
+//! [`MIN_RECORDS_IN_FLIGHT`] records) behind: the bound on what a crash can
+//! lose. It also waits at an explicit
 //! [`crate::JournalWriter::sync`] (the engine's gate before an operator
 //! command takes effect or an order leaves for a venue outside the
 //! process), at a segment roll and at the end. `always` stays synchronous:
@@ -35,6 +36,11 @@ use crate::writer::{FsyncPolicy, FsyncStats};
 /// crash loses at most this many groups (plus what is still in the write
 /// buffer), a slow disk slows the run down instead of growing the loss.
 pub const MAX_GROUPS_IN_FLIGHT: u64 = 16;
+
+/// ... but never fewer than this many records: an fsync takes a few
+/// milliseconds on a loaded disk, and a bound tighter than what the engine
+/// appends meanwhile would put every fsync back on its path.
+pub const MIN_RECORDS_IN_FLIGHT: u64 = 65_536;
 
 /// The policy's bookkeeping, owned by the writer.
 pub(crate) struct Durability {
@@ -127,7 +133,7 @@ impl Durability {
         match &self.syncer {
             Some(s) => {
                 s.request(file, seq)?;
-                let lag = group.saturating_mul(MAX_GROUPS_IN_FLIGHT);
+                let lag = group.saturating_mul(MAX_GROUPS_IN_FLIGHT).max(MIN_RECORDS_IN_FLIGHT);
                 if seq.saturating_sub(s.durable()) > lag {
                     s.wait(seq - lag)?;
                 }

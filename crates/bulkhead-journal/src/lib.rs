@@ -83,11 +83,16 @@
 //!
 //! A writer starts a new segment when the next record would make the current one exceed
 //! `segment_bytes` (a segment always holds at least one record, so oversized records get their
-//! own). Appends are buffered; [`FsyncPolicy`] says when they are fsynced. Group commit's time
-//! bound is checked at each append and by [`JournalWriter::tick`], which a caller that idles
-//! (no appends) calls so records never stay unsynced longer than `M` ms;
-//! [`JournalWriter::sync`] makes everything durable now (the engine's gate before it releases
-//! an action). A crash can leave a torn record at the end of the last segment; [`JournalWriter::open_append`] truncates it
+//! own). Appends are buffered; [`FsyncPolicy`] says when they are fsynced. Under group commit
+//! (`every:N`, `every:N:Mms`) the writer writes a due group out to the OS and a syncer thread
+//! runs the fsync while the appender goes on (requests coalesce; the appender waits only when
+//! more than [`MAX_GROUPS_IN_FLIGHT`] groups, at least [`MIN_RECORDS_IN_FLIGHT`] records, are
+//! not yet durable: the bound on what a crash loses); [`JournalWriter::durable_seq`] moves when
+//! an fsync completes. Group commit's time bound is checked at each append and by
+//! [`JournalWriter::tick`], which a caller that idles (no appends) calls so records never wait
+//! longer than `M` ms for their fsync to start; [`JournalWriter::sync`] makes everything
+//! durable before it returns (the engine's gate before an operator command takes effect or an
+//! action leaves for a venue outside the process). A crash can leave a torn record at the end of the last segment; [`JournalWriter::open_append`] truncates it
 //! (and reports what it dropped) and refuses any other damage. [`torn_tail`] says what counts
 //! as torn (read-only): the tail of the **last** segment from the first bad record to end of
 //! file, when that record is cut short at end of file or is followed only by zeros. A length
@@ -113,7 +118,7 @@ mod format;
 mod reader;
 mod writer;
 
-pub use durability::MAX_GROUPS_IN_FLIGHT;
+pub use durability::{MAX_GROUPS_IN_FLIGHT, MIN_RECORDS_IN_FLIGHT};
 pub use error::{JournalError, Location, VerifyError, VerifyErrorKind};
 pub use format::{
     FORMAT_VERSION, HASH_LEN, MAGIC, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_EXT, SEGMENT_HEADER_LEN,

@@ -7,13 +7,15 @@
 //! re-applied commands, durability audit, notices and state changes,
 //! journal figures for the control plane).
 
+use super::host::Action;
 use super::observer::{Observed, Observer};
 use super::{Engine, EngineError};
 use crate::records::{self, NoticeKind, Record, RecordBuf};
+use bulkhead_abi::Reason;
 use bulkhead_journal::{JournalReader, JournalWriter};
 use bulkhead_model::{Lots, Money, Ticks};
 use bulkhead_risk::{Scope, TradingState};
-use bulkhead_venue::VenueNotice;
+use bulkhead_venue::{VenueEvent, VenueNotice};
 
 /// Journal writer with an error latch: host calls cannot return I/O errors to
 /// a guest, so the first failure is kept and the run stops after the callback.
@@ -324,9 +326,82 @@ impl Engine {
     /// `decided` (the sequence number after the deciding records) must be
     /// durable when the action reaches the venue.
     pub(super) fn audit_release(&mut self, decided: u64) {
-        if self.journal.gate && self.journal.prefix.is_none() && self.journal.w.durable_seq() < decided {
+        if self.gate_durable
+            && self.journal.gate
+            && self.journal.prefix.is_none()
+            && self.journal.w.durable_seq() < decided
+        {
             self.undurable_releases += 1;
         }
+    }
+
+    /// When venues see actions: see [`crate::ReleaseGate`]. Set before the
+    /// first strategy is added.
+    pub fn set_release_gate(&mut self, gate: crate::ReleaseGate) {
+        self.gate_durable = gate == crate::ReleaseGate::Durable;
+    }
+
+    /// `ReleaseGate::Durable`, after a strategy's callback: its decided
+    /// actions wait for the end of the market event.
+    pub(super) fn queue_actions(&mut self) {
+        if self.actions.is_empty() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        self.queued.extend(self.actions.drain(..).map(|a| (a, now)));
+    }
+
+    /// The engine cancels `sid`'s orders (on `instrument`, or all) for
+    /// `reason` while some of its orders still wait for the durable gate:
+    /// those never reach the venue; the strategy hears they were cancelled.
+    pub(super) fn drop_queued(&mut self, sid: u32, instrument: Option<u32>, reason: Reason) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let out = &mut self.venue_out;
+        self.queued.retain(|(action, _)| match action {
+            Action::Submit(o) if o.strategy() == sid && instrument.is_none_or(|i| i == o.order().instrument) => {
+                out.push(VenueEvent::Cancelled {
+                    order_id: o.order_id(),
+                    account: sid,
+                    instrument: o.order().instrument,
+                    remaining: Lots::new(o.order().qty),
+                    reason,
+                });
+                false
+            }
+            _ => true,
+        });
+    }
+
+    /// `ReleaseGate::Durable`, at the end of a market event: one fsync for
+    /// every strategy's actions of the event (group commit across
+    /// strategies), then release them in the order they were decided. If
+    /// the journal failed nothing is released (the run stops at the
+    /// caller's journal check).
+    pub(super) fn release_queued(&mut self) {
+        let mut queued = std::mem::take(&mut self.queued);
+        if self.journal.make_durable() {
+            let released = std::time::Instant::now();
+            for (action, at) in queued.drain(..) {
+                if self.release_wait_ns.len() < super::RELEASE_SAMPLES {
+                    let ns = released.saturating_duration_since(at).as_nanos();
+                    self.release_wait_ns.push(u64::try_from(ns).unwrap_or(u64::MAX));
+                }
+                self.actions.push(action);
+            }
+            // Released in the order decided, as if just decided.
+            self.process_actions();
+        }
+        queued.clear();
+        self.queued = queued;
+    }
+
+    /// `ReleaseGate::Durable`: how long each released action waited between
+    /// its strategy's callback returning and its release (ns; the first
+    /// [`super::RELEASE_SAMPLES`]).
+    pub fn release_waits_ns(&self) -> &[u64] {
+        &self.release_wait_ns
     }
 
     pub fn journal_position(&self) -> (u64, [u8; 32]) {

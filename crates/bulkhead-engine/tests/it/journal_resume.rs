@@ -104,11 +104,14 @@ fn resume_refuses_a_journal_from_a_different_config() {
 }
 
 #[test]
-fn actions_wait_for_a_durable_journal_under_group_commit() {
+fn durable_gate_actions_wait_for_a_durable_journal_under_group_commit() {
     let tmp = tempfile::tempdir().unwrap();
     // A group that never fills on its own: every fsync is one the engine
     // forced before releasing actions to the venue.
-    let cfg = demo(tmp.path(), 2_000, |t| t.replace("fsync = \"never\"", "fsync = \"every:1000000:60000ms\""));
+    // Under `release_gate = "durable"` (the per-event gate).
+    let cfg = demo(tmp.path(), 2_000, |t| {
+        t.replace("fsync = \"never\"", "fsync = \"every:1000000:60000ms\"\nrelease_gate = \"durable\"")
+    });
     assert_eq!(cfg.fsync(), FsyncPolicy::Group { records: 1_000_000, millis: 60_000 });
     let PreparedRun { mut engine, mut source, .. } = prepare_run_with(&cfg, JournalMode::Create).unwrap();
     engine.run(source.as_mut(), &mut |_| {}).unwrap();
@@ -134,9 +137,11 @@ fn actions_wait_for_a_durable_journal_under_group_commit() {
         release_times.len()
     );
     assert!(durable > 0);
-    // Durability changes when, not what: same decisions as with fsync never.
+    // Durability changes when, not what: same decisions as with fsync never
+    // under the same gate.
     let tmp2 = tempfile::tempdir().unwrap();
-    let never = demo(tmp2.path(), 2_000, |t| t);
+    let never =
+        demo(tmp2.path(), 2_000, |t| t.replace("fsync = \"never\"", "fsync = \"never\"\nrelease_gate = \"durable\""));
     run(&never, JournalMode::Create).unwrap();
     let body = |d: &Path| -> Vec<_> {
         JournalReader::open(d)
@@ -380,7 +385,7 @@ fn resume_reapplies_journalled_operator_commands_including_a_hot_deploy() {
     }
 }
 
-/// The durability gate covers every release to the venue: orders and
+/// `release_gate = "durable"` covers every release to the venue: orders and
 /// cancels a strategy asks for, and cancels the engine starts itself for a
 /// fault (cancel-on-fault), a risk outcome (R8 loss limit), an operator
 /// kill switch or mass cancel, and the end of the run. Under a group commit
@@ -393,7 +398,7 @@ fn every_venue_release_waits_for_its_deciding_record_to_be_durable() {
     let tmp = tempfile::tempdir().unwrap();
     // No maker rebate: the market maker loses, for R8.
     let cfg = demo(tmp.path(), 2_500, |t| {
-        t.replace("fsync = \"never\"", "fsync = \"every:1000000:60000ms\"")
+        t.replace("fsync = \"never\"", "fsync = \"every:1000000:60000ms\"\nrelease_gate = \"durable\"")
             .replace("maker_fee_ppm = -100", "maker_fee_ppm = 0")
     });
     let PreparedRun { mut engine, mut source, .. } = prepare_run_with(&cfg, JournalMode::Create).unwrap();
@@ -449,6 +454,11 @@ fn tick_durability_commits_an_idle_group_on_time() {
     assert!(engine.journal_durable_seq() < next, "nothing pending to test with");
     std::thread::sleep(std::time::Duration::from_millis(30));
     assert!(engine.tick_durability());
+    // Committed on the journal's syncer thread: durable soon after.
+    let t = std::time::Instant::now();
+    while engine.journal_durable_seq() < next && t.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     assert_eq!(engine.journal_durable_seq(), next, "idle past the bound: everything fsynced");
     engine.finish().unwrap();
 }
@@ -458,4 +468,83 @@ fn tick_durability_commits_an_idle_group_on_time() {
 fn exec(e: &mut bulkhead_engine::Engine, line: &str) {
     let j: bulkhead_engine::Journalled = line.parse().unwrap();
     e.execute(&j.command, &j.actor).unwrap();
+}
+
+/// The records of a run but the config text (which names the policy).
+fn decided(dir: &Path) -> Vec<(u16, u64, Vec<u8>)> {
+    use bulkhead_engine::records::{CONFIG, RUN_START};
+    JournalReader::open(dir)
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|r| r.kind != CONFIG && r.kind != RUN_START)
+        .map(|r| (r.kind, r.ts_ns, r.payload))
+        .collect()
+}
+
+fn same_records(a: &Path, b: &Path, what: &str) {
+    let (ja, jb) = (decided(a), decided(b));
+    if let Some(i) = ja.iter().zip(&jb).position(|(x, y)| x != y) {
+        panic!("{what}: record #{i} differs: {:?} vs {:?}", ja[i], jb[i]);
+    }
+    assert_eq!(ja.len(), jb.len(), "{what}");
+}
+
+/// `release_gate = "ordered"` (the default, the in-process venue): group
+/// commit decides nothing, so the journal is the one `never` writes, and the
+/// fsyncs are the policy's groups (run on the syncer thread), not one per
+/// order-producing callback.
+#[test]
+fn ordered_gate_group_commit_journals_what_never_does_with_an_fsync_per_group() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let never = demo(a.path(), 3_000, |t| t);
+    let group = demo(b.path(), 3_000, |t| t.replace("fsync = \"never\"", "fsync = \"every:64:60000ms\""));
+    run(&never, JournalMode::Create).unwrap();
+    let PreparedRun { mut engine, mut source, .. } = prepare_run_with(&group, JournalMode::Create).unwrap();
+    engine.run(source.as_mut(), &mut |_| {}).unwrap();
+    let (records, fsyncs) = (engine.journal_position().0, engine.journal_fsync_stats().count);
+    let orders =
+        (0..engine.strategy_count() as u32).map(|i| engine.strategy_report(i).unwrap().stats.submitted).sum::<u64>();
+    engine.finish().unwrap();
+    same_records(&never.journal_dir, &group.journal_dir, "never vs every:64");
+    assert!(orders > 100, "the run placed {orders} orders");
+    // One per group of 64 (fewer when they coalesce), the creation and the end.
+    assert!(fsyncs <= records / 64 + 3, "{fsyncs} fsyncs for {records} records");
+}
+
+/// `release_gate = "durable"`: the actions every strategy decides in one
+/// market event wait for one fsync at the event's end and are released
+/// together; the journal does not depend on the fsync policy; no action
+/// reaches the venue undurable; the waits are measured.
+#[test]
+fn durable_gate_waits_once_per_event_for_all_strategies_and_journals_the_same_under_every_policy() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let gate = |fsync: &'static str| {
+        move |t: String| t.replace("fsync = \"never\"", &format!("fsync = \"{fsync}\"\nrelease_gate = \"durable\""))
+    };
+    let always = demo(a.path(), 3_000, gate("always"));
+    let group = demo(b.path(), 3_000, gate("every:1000000:60000ms"));
+    run(&always, JournalMode::Create).unwrap();
+    let PreparedRun { mut engine, mut source, .. } = prepare_run_with(&group, JournalMode::Create).unwrap();
+    engine.run(source.as_mut(), &mut |_| {}).unwrap();
+    let fsyncs = engine.journal_fsync_stats().count;
+    let waits = engine.release_waits_ns().len() as u64;
+    let orders =
+        (0..engine.strategy_count() as u32).map(|i| engine.strategy_report(i).unwrap().stats.submitted).sum::<u64>();
+    assert_eq!(engine.undurable_releases(), 0);
+    engine.finish().unwrap();
+    same_records(&always.journal_dir, &group.journal_dir, "durable gate, always vs group");
+    assert!(waits >= orders && orders > 100, "{waits} releases waited for {orders} orders");
+    // At most one fsync per market event (the gate), plus creation and end.
+    assert!(fsyncs <= 3_000 + 3, "{fsyncs} fsyncs for 3 000 events");
+    // The gate changes when orders meet the market, so the journal differs
+    // from an ordered run's; and an unknown gate is refused, naming the field.
+    let c = tempfile::tempdir().unwrap();
+    let ordered = demo(c.path(), 3_000, |t| t.replace("fsync = \"never\"", "fsync = \"always\""));
+    run(&ordered, JournalMode::Create).unwrap();
+    assert_ne!(decided(&ordered.journal_dir), decided(&always.journal_dir));
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("bad.toml"), "[run]\njournal = \"j\"\nrelease_gate = \"eventually\"\n").unwrap();
+    let Err(err) = LoadedConfig::load(&d.path().join("bad.toml")) else { panic!("release_gate = eventually accepted") };
+    let err = err.to_string();
+    assert!(err.contains("release_gate") && err.contains("durable"), "{err}");
 }

@@ -86,9 +86,13 @@ def main() -> int:
     ratios["agreement_verdict"] = verdict
     scaling = sorted((r for k, r in runs.items() if k.startswith("scaling_")), key=lambda r: r["strategies"])
 
-    results = {"command": args.command, "machine": machine(), "runs": runs, "ratios": ratios}
+    targets = issue15_targets(runs, ratios, scaling)
+    results = {"command": args.command, "machine": machine(), "runs": runs, "ratios": ratios, "targets": targets}
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
+
+    # ---- targets first (issue 15): ratio / figure, goal, met ------------------
+    print_targets(targets)
 
     # ---- tables -------------------------------------------------------------
     main_rows = [k for k in ("parse", "native", "sandboxed", "native_subset", "sandboxed_subset", "nautilus") if k in runs]
@@ -187,6 +191,51 @@ def main() -> int:
         fig.savefig(os.path.join(args.out, "scaling.png"), dpi=110)
         print(f"\nwrote {os.path.join(args.out, 'scaling.png')}")
     return 0 if verdict["ok"] else 3
+
+
+def issue15_targets(runs: dict, ratios: dict, scaling: list) -> list:
+    """Issue 15's targets, each (what, measured, goal, met or None when not measured)."""
+    t = []
+
+    def add(what, value, goal, ok, fmt="{:.3f}"):
+        t.append({"target": what, "measured": None if value is None else fmt.format(value), "goal": goal,
+                  "met": None if value is None else bool(ok)})
+
+    sb, nat = runs.get("sandboxed"), runs.get("native")
+    add("single strategy, journal on, fsync never: sandboxed events/s", sb and sb["events_per_s"], ">= 2,000,000",
+        sb and sb["events_per_s"] >= 2e6, "{:,.0f}")
+    r = ratios.get("sandboxed_over_native_time")
+    add("sandboxed / native (wall time)", r, "<= 1.15", r is not None and r <= 1.15)
+    by_n = {x["strategies"]: x for x in scaling}
+    r = by_n[1000]["strategy_events_per_s"] / by_n[100]["strategy_events_per_s"] if 100 in by_n and 1000 in by_n else None
+    add("1 000 strategies / 100 strategies (strategy-events/s)", r, ">= 0.90", r is not None and r >= 0.90)
+    g = runs.get("sandboxed_group")
+    r = g["events_per_s"] / sb["events_per_s"] if g and sb else None
+    add("group commit (every:64:2ms) / fsync never (events/s)", r, ">= 0.50", r is not None and r >= 0.5)
+    d = runs.get("sandboxed_durable")
+    if d and d.get("released_waits"):
+        add("durable gate: release wait p50 / p99 (µs)", d["release_wait_p50_ns"] / 1e3, "report",
+            True, "{:.0f} / " + f"{d['release_wait_p99_ns'] / 1e3:.0f}")
+    x = runs.get("crossing")
+    v = x and x.get("1_instances_ns")
+    add("empty crossing, 1 instance (ns, median)", v, "<= 50", v is not None and v <= 50, "{:.1f}")
+    v = x and x.get("1000_instances_1mib_slots_ns")
+    add("empty crossing, 1 000 instances, 1 MiB slots (ns)", v, "report", True, "{:.1f}")
+    v = sb and sb.get("verify_s") and sb["journal_bytes"] / sb["verify_s"] / 1e9
+    add("journal verify (GB/s)", v or None, ">= 1.0", v is not None and v >= 1.0, "{:.2f}")
+    r = ratios.get("bulkhead_sandboxed_over_nautilus_events_per_cpu_s")
+    add("Bulkhead sandboxed / NautilusTrader 1.221.0, events per CPU second", r, ">= 150",
+        r is not None and r >= 150, "{:.0f}x")
+    return t
+
+
+def print_targets(targets: list) -> None:
+    print()
+    print("| target | measured | goal | met |")
+    print("|---|---|---|---|")
+    for x in targets:
+        met = {True: "yes", False: "**no**", None: "not measured"}[x["met"]]
+        print(f"| {x['target']} | {x['measured'] or '-'} | {x['goal']} | {met} |")
 
 
 # Nautilus runs the same strategy logic under its own fill model (see

@@ -18,6 +18,9 @@
 #   --scaling "1 10 ..."  strategy counts for the scaling runs (default "1 10 100 1000")
 #   --skip-nautilus       skip the Python side
 #   --skip-scaling        skip the scaling runs
+#   --durable-events N    events of the `release_gate = durable` run (default: min(events, 200000);
+#                         it fsyncs once per market event that releases an order)
+#   --skip-crossing       skip the empty-crossing criterion bench (cargo bench, bulkhead-sandbox)
 #   --config "k = v; ..." strategy parameters (both engines; default: the crate's defaults)
 #   --out DIR             output directory (default bench/out)
 #
@@ -33,6 +36,8 @@ SCALE_EVENTS=""
 SCALING="1 10 100 1000"
 SKIP_NAUT=0
 SKIP_SCALING=0
+SKIP_CROSSING=0
+DUR_EVENTS=""
 CONFIG=""
 OUT=""
 while [ $# -gt 0 ]; do
@@ -44,6 +49,8 @@ while [ $# -gt 0 ]; do
         --scaling) SCALING="$2"; shift 2 ;;
         --skip-nautilus) SKIP_NAUT=1; shift ;;
         --skip-scaling) SKIP_SCALING=1; shift ;;
+        --skip-crossing) SKIP_CROSSING=1; shift ;;
+        --durable-events) DUR_EVENTS="$2"; shift 2 ;;
         --config) CONFIG="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
@@ -51,6 +58,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$NAUT_EVENTS" ] || NAUT_EVENTS="$EVENTS"
+[ -n "$DUR_EVENTS" ] || DUR_EVENTS=$(( EVENTS < 200000 ? EVENTS : 200000 ))
 [ "$NAUT_EVENTS" -le "$EVENTS" ] || NAUT_EVENTS="$EVENTS"
 SCALE_EXPLICIT=1
 if [ -z "$SCALE_EVENTS" ]; then
@@ -110,7 +118,14 @@ run() {
 
 run parse "$RUNNER" --data "$DATA" --mode parse
 run native "$RUNNER" --data "$DATA" --mode native --config "$CONFIG"
-run sandboxed "$RUNNER" --data "$DATA" --mode sandboxed --wasm "$OUT/bench_ema.wasm" --config "$CONFIG"
+run sandboxed "$RUNNER" --data "$DATA" --mode sandboxed --wasm "$OUT/bench_ema.wasm" --config "$CONFIG" --verify
+# Issue 15: durability (the runner's journal lives under the current
+# directory, a real disk): group commit under the default gate, then the
+# durable gate (orders wait for their fsync at the end of each market event).
+run sandboxed_group "$RUNNER" --data "$DATA" --mode sandboxed --wasm "$OUT/bench_ema.wasm" \
+    --config "$CONFIG" --fsync "every:64:2ms"
+run sandboxed_durable "$RUNNER" --data "$DATA" --mode sandboxed --wasm "$OUT/bench_ema.wasm" \
+    --config "$CONFIG" --fsync "every:64:2ms" --release-gate durable --events "$DUR_EVENTS"
 
 if [ "$SKIP_NAUT" = 0 ]; then
     if [ "$NAUT_EVENTS" != "$EVENTS" ]; then
@@ -130,6 +145,21 @@ if [ "$SKIP_SCALING" = 0 ]; then
         run "scaling_$n" "$RUNNER" --data "$DATA" --mode sandboxed --strategies "$n" --events "$n_events" \
             --wasm "$OUT/bench_ema.wasm" --config "$CONFIG"
     done
+fi
+
+if [ "$SKIP_CROSSING" = 0 ]; then
+    step "empty crossing: cargo bench -p bulkhead-sandbox --bench crossing"
+    cargo bench --quiet -p bulkhead-sandbox --bench crossing -- --noplot >&2
+    python3 - "$TARGET_DIR/criterion/empty_crossing" >> "$RUNS" <<'PY'
+import json, os, sys
+base = sys.argv[1]
+out = {"label": "crossing"}
+for name in sorted(os.listdir(base)):
+    est = os.path.join(base, name, "new", "estimates.json")
+    if os.path.exists(est):
+        out[name + "_ns"] = json.load(open(est))["median"]["point_estimate"]
+print(json.dumps(out))
+PY
 fi
 
 step "report"

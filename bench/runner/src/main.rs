@@ -7,7 +7,14 @@
 //! bench-runner --data FILE --mode sandboxed|native|parse [--strategies N]
 //!              [--wasm bench/out/bench_ema.wasm] [--policy bench/policy.toml]
 //!              [--config "key = value; ..."] [--events MAX]
+//!              [--fsync never|always|every:N|every:N:Mms] [--release-gate ordered|durable]
+//!              [--verify]
 //! ```
+//! `--fsync` / `--release-gate` (issue 15): the journal's fsync policy (the
+//! journal lives under the current directory, on a real disk) and when the
+//! venue sees actions; the JSON then has the fsync count and, for `durable`,
+//! the p50 / p99 wait of released actions. `--verify` times
+//! `bulkhead_journal::verify` over the run's journal (best of three).
 //! `parse` only reads the CSV (no engine): the fixed cost included in the others.
 //!
 //! Timing covers reading + parsing the CSV and running every event through the
@@ -18,7 +25,7 @@
 use bh_bench_ema::BenchEma;
 use bulkhead_abi::{Event, HostApi};
 use bulkhead_data::{CsvReader, MarketSource};
-use bulkhead_engine::{Engine, NativeStrategy, StrategyKind, StrategySetup};
+use bulkhead_engine::{Engine, NativeStrategy, ReleaseGate, StrategyKind, StrategySetup};
 use bulkhead_journal::{FsyncPolicy, JournalParams, JournalWriter};
 use bulkhead_model::{Instrument, InstrumentKind, InstrumentSpec};
 use bulkhead_risk::Policy;
@@ -87,13 +94,17 @@ struct Args {
     policy: PathBuf,
     config: String,
     max_events: u64,
+    fsync: FsyncPolicy,
+    gate: ReleaseGate,
+    verify: bool,
 }
 
 fn usage(msg: &str) -> ! {
     eprintln!("bench-runner: {msg}");
     eprintln!(
         "usage: bench-runner --data FILE --mode sandboxed|native|parse [--strategies N] [--wasm FILE] \
-         [--policy FILE] [--config 'k = v; k = v'] [--events MAX]"
+         [--policy FILE] [--config 'k = v; k = v'] [--events MAX] [--fsync POLICY] \
+         [--release-gate ordered|durable] [--verify]"
     );
     std::process::exit(2)
 }
@@ -108,6 +119,9 @@ fn parse_args() -> Args {
         policy: bench.join("policy.toml"),
         config: String::new(),
         max_events: u64::MAX,
+        fsync: FsyncPolicy::Never,
+        gate: ReleaseGate::Ordered,
+        verify: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -120,6 +134,15 @@ fn parse_args() -> Args {
             "--policy" => a.policy = val().into(),
             "--config" => a.config = val().replace(';', "\n"),
             "--events" => a.max_events = val().parse().unwrap_or_else(|_| usage("--events: not a number")),
+            "--verify" => a.verify = true,
+            "--fsync" => a.fsync = val().parse().unwrap_or_else(|e| usage(&format!("--fsync: {e}"))),
+            "--release-gate" => {
+                a.gate = match val().as_str() {
+                    "ordered" => ReleaseGate::Ordered,
+                    "durable" => ReleaseGate::Durable,
+                    other => usage(&format!("--release-gate: `{other}` is not ordered or durable")),
+                }
+            }
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown flag {other}")),
         }
@@ -167,7 +190,9 @@ fn main() {
     let policy = Policy::from_toml(&policy_text, &args.policy.display().to_string(), &insts)
         .unwrap_or_else(|e| usage(&e.to_string()));
     let tmp = tempfile::tempdir().expect("temp dir");
-    let params = JournalParams { fsync: FsyncPolicy::Never, ..JournalParams::default() };
+    // The journal on the disk the bench runs on (not a tmpfs /tmp): fsyncs are real.
+    let tmp = tempfile::tempdir_in(std::env::current_dir().expect("cwd")).unwrap_or(tmp);
+    let params = JournalParams { fsync: args.fsync, ..JournalParams::default() };
     let journal = JournalWriter::create(&tmp.path().join("bench.journal"), params).expect("journal");
 
     let t_setup = Instant::now();
@@ -180,6 +205,7 @@ fn main() {
         None
     };
     let mut engine = Engine::new(insts.clone(), FEES, journal, "bench-runner issue 8").expect("engine");
+    engine.set_release_gate(args.gate);
     let config = args.config.as_bytes();
     for i in 0..args.strategies {
         let kind = match &module {
@@ -209,6 +235,21 @@ fn main() {
     let report = engine.finish().expect("finish");
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_s() - c0;
+    // `journal verify` over what the run wrote (page cache warm: it was just
+    // written), best of three.
+    let verify_s = if args.verify {
+        let dir = tmp.path().join("bench.journal");
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                let r = bulkhead_journal::verify(&dir).expect("verify");
+                assert_eq!(r.records, report.journal.records, "verify counted other records");
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min)
+    } else {
+        0.0
+    };
 
     let s0 = &report.strategies[0];
     let pos = |s: &bulkhead_engine::StrategyReport| s.positions.iter().map(|p| p.1).sum::<i64>();
@@ -224,7 +265,9 @@ fn main() {
          \"events_per_s\":{:.1},\"strategy_events_per_s\":{:.1},\"setup_s\":{:.4},\"peak_rss_kib\":{},\
          \"rss_after_setup_kib\":{},\"journal_bytes\":{},\"orders\":{},\"fills\":{},\"rejected\":{},\
          \"quarantined\":{},\"position_lots\":{},\"orders_0\":{},\"fills_0\":{},\"position_lots_0\":{},\
-         \"position_lots_min\":{},\"position_lots_max\":{},\"realised_0\":{},\"fees_0\":{}}}",
+         \"position_lots_min\":{},\"position_lots_max\":{},\"realised_0\":{},\"fees_0\":{},\
+         \"fsync\":\"{}\",\"release_gate\":\"{}\",\"fsyncs\":{},\"release_wait_p50_ns\":{},\
+         \"release_wait_p99_ns\":{},\"released_waits\":{},\"verify_s\":{:.4}}}",
         args.mode,
         args.strategies,
         n,
@@ -248,5 +291,12 @@ fn main() {
         max_pos,
         s0.realised,
         s0.fees,
+        args.fsync,
+        if args.gate == ReleaseGate::Durable { "durable" } else { "ordered" },
+        report.fsyncs.count,
+        report.release_wait_quantile(0.5).unwrap_or(0),
+        report.release_wait_quantile(0.99).unwrap_or(0),
+        report.release_waits_ns.len(),
+        verify_s,
     );
 }

@@ -335,6 +335,13 @@ impl Engine {
         }
     }
 
+    /// Make everything journalled so far durable now, waiting for the fsync
+    /// (a no-op under `never`). `false` if the journal has failed: the error
+    /// stays latched and the run stops at the next event's journal check.
+    pub fn make_journal_durable(&mut self) -> bool {
+        self.journal.make_durable()
+    }
+
     /// When venues see actions: see [`crate::ReleaseGate`]. Set before the
     /// first strategy is added.
     pub fn set_release_gate(&mut self, gate: crate::ReleaseGate) {

@@ -393,7 +393,9 @@ fn metrics_after_a_run_have_per_strategy_callback_latency_histograms() {
     // Engine-wide: the journal writer's own fsync count, total and max.
     let one = |n: &str| fams[n].samples[0].value;
     let fsyncs = l.engine.journal_fsync_stats().count;
-    assert!(fsyncs >= 3_000 / 500, "every:500 over 3000 events and their orders: {fsyncs}");
+    // every:500 over ~4 000 records: group commits on the syncer thread,
+    // coalesced while an fsync runs, so at least one.
+    assert!(fsyncs >= 1, "every:500 over 3000 events: {fsyncs}");
     assert_eq!(one("bulkhead_journal_fsyncs_total"), fsyncs as f64);
     assert!(one("bulkhead_journal_fsync_max_seconds") <= one("bulkhead_journal_fsync_seconds_total"));
 }

@@ -81,7 +81,10 @@ pub fn dispatch(cmd: JournalCmd) -> Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("the journal must verify before it is checkpointed")?;
             let Some((seq, hash)) = last else {
-                bail!("{}: the journal has no sealed records (a run that has not finished: resume it first)", path.display())
+                bail!(
+                    "{}: the journal has no sealed records (a run that has not finished: resume it first)",
+                    path.display()
+                )
             };
             let cp = JournalCheckpoint::sign(seq, hash, &key);
             let file = path.join(cp.file_name());

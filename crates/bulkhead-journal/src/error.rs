@@ -117,7 +117,9 @@ pub enum VerifyErrorKind {
     BadSeal { reason: &'static str },
     /// A segment that another segment follows ends with records no seal
     /// covers: its closing seal was cut off. The location is where the seal should be.
-    #[error("segment ends without the seal over records #{first_seq}..=#{last_seq} though another segment follows (seal cut off)")]
+    #[error(
+        "segment ends without the seal over records #{first_seq}..=#{last_seq} though another segment follows (seal cut off)"
+    )]
     UnsealedSegmentEnd { first_seq: u64, last_seq: u64 },
     /// The length field points past the end of the segment, but an intact
     /// frame (one whose link chains from the 8 bytes before it) follows

@@ -160,6 +160,6 @@ pub use format::{
 };
 pub use reader::{JournalReader, Record, VerifyReport, verify, verify_with};
 pub use writer::{
-    BLOB_DIR, DEFAULT_SEAL_BYTES, FsyncParseError, FsyncPolicy, FsyncStats, JournalParams, JournalSummary, JournalWriter, RecoveryReport,
-    TornTail, read_blob, torn_tail,
+    BLOB_DIR, DEFAULT_SEAL_BYTES, FsyncParseError, FsyncPolicy, FsyncStats, JournalParams, JournalSummary,
+    JournalWriter, RecoveryReport, TornTail, read_blob, torn_tail,
 };

@@ -286,7 +286,8 @@ impl Scanner {
                 continue;
             }
             if avail < RECORD_HEADER_LEN {
-                let kind = VerifyErrorKind::TruncatedRecord { needed: RECORD_HEADER_LEN as u64, available: avail as u64 };
+                let kind =
+                    VerifyErrorKind::TruncatedRecord { needed: RECORD_HEADER_LEN as u64, available: avail as u64 };
                 return self.fail(loc, kind);
             }
             let (len, kind, flags, seq, ts_ns) = decode_record_header(&self.buf[self.p..self.p + RECORD_HEADER_LEN]);
@@ -350,7 +351,8 @@ impl Scanner {
         link: u64,
     ) -> Option<Result<(), ScanError>> {
         if kind != 0 || plen != HASH_LEN {
-            return self.fail(loc, VerifyErrorKind::BadSeal { reason: "a seal frame has kind 0 and a 32-byte payload" });
+            return self
+                .fail(loc, VerifyErrorKind::BadSeal { reason: "a seal frame has kind 0 and a 32-byte payload" });
         }
         if self.unsealed == 0 || self.block_start >= self.p {
             return self.fail(loc, VerifyErrorKind::BadSeal { reason: "it seals no records" });
@@ -423,8 +425,10 @@ impl Scanner {
         if index > 0 && self.unsealed > 0 {
             // Blocks never span segments: the previous one lost its closing seal.
             let at = Location::Record { segment: index - 1, seq: self.next_seq, offset: self.seg_bytes };
-            let kind =
-                VerifyErrorKind::UnsealedSegmentEnd { first_seq: self.next_seq - self.unsealed, last_seq: self.next_seq - 1 };
+            let kind = VerifyErrorKind::UnsealedSegmentEnd {
+                first_seq: self.next_seq - self.unsealed,
+                last_seq: self.next_seq - 1,
+            };
             return self.fail(at, kind);
         }
         if h.first_seq != self.next_seq {

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
 use crate::format::{
-    FLAG_SEAL, HASH_LEN, MAX_PAYLOAD, RECORD_OVERHEAD, SEAL_FRAME_LEN, SEGMENT_HEADER_LEN,
-    SegmentHeader, block_seal, encode_record_header, frame_link, fsync_millis, fsync_to_code, genesis_hash,
-    genesis_link, parse_segment_file_name, segment_file_name,
+    FLAG_SEAL, HASH_LEN, MAX_PAYLOAD, RECORD_OVERHEAD, SEAL_FRAME_LEN, SEGMENT_HEADER_LEN, SegmentHeader, block_seal,
+    encode_record_header, frame_link, fsync_millis, fsync_to_code, genesis_hash, genesis_link, parse_segment_file_name,
+    segment_file_name,
 };
 use crate::reader::{ScanError, Scanner};
 

@@ -933,7 +933,12 @@ fn journal_files_are_owner_only_unless_group_readable() {
     for (group_readable, dmode, fmode) in [(false, 0o700, 0o600), (true, 0o750, 0o640)] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("j");
-        let p = JournalParams { fsync: FsyncPolicy::Always, segment_bytes: 300, group_readable, ..JournalParams::default() };
+        let p = JournalParams {
+            fsync: FsyncPolicy::Always,
+            segment_bytes: 300,
+            group_readable,
+            ..JournalParams::default()
+        };
         let mut w = JournalWriter::create(&dir, p).unwrap();
         for i in 0..20 {
             w.append(1, i, &[7; 100]).unwrap();
@@ -1068,7 +1073,8 @@ fn seals_do_not_depend_on_the_fsync_policy() {
             }
         }
         w.finish().unwrap();
-        let mut img: Vec<Vec<u8>> = seg_files(tmp.path()).iter().map(|f| fs::read(tmp.path().join(f)).unwrap()).collect();
+        let mut img: Vec<Vec<u8>> =
+            seg_files(tmp.path()).iter().map(|f| fs::read(tmp.path().join(f)).unwrap()).collect();
         // Header bytes 24..32 and the checksum name the policy; compare the frames.
         for b in &mut img {
             b.drain(..SEGMENT_HEADER_LEN);

@@ -82,6 +82,35 @@ pub(crate) enum Step {
     Seal(u64, [u8; HASH_LEN]),
 }
 
+/// One seal to check: `blake3(prev ‖ buf[block]) == stored`, and where to
+/// say it is wrong. The block is one contiguous slice of the read buffer:
+/// one BLAKE3 update, which takes its multi-chunk (SIMD) path.
+struct SealJob {
+    block: std::ops::Range<usize>,
+    prev: [u8; HASH_LEN],
+    stored: [u8; HASH_LEN],
+    segment: u32,
+    first_seq: u64,
+    last_seq: u64,
+    block_offset: u64,
+    seal_offset: u64,
+}
+
+impl SealJob {
+    fn check(&self, buf: &[u8]) -> Result<(), (Location, VerifyErrorKind)> {
+        if block_seal(&self.prev, &buf[self.block.clone()]) == self.stored {
+            return Ok(());
+        }
+        let at = Location::Record { segment: self.segment, seq: self.first_seq, offset: self.block_offset };
+        let kind = VerifyErrorKind::SealMismatch {
+            first_seq: self.first_seq,
+            last_seq: self.last_seq,
+            seal_offset: self.seal_offset,
+        };
+        Err((at, kind))
+    }
+}
+
 struct Current {
     index: u32,
     path: PathBuf,
@@ -99,9 +128,11 @@ pub(crate) struct Scanner {
     segments: Vec<u32>,
     pos: usize,
     cur: Option<Current>,
-    /// Bytes of the current segment file read so far and not yet dropped;
-    /// `buf[0]` is at file offset `buf_off`.
+    /// Bytes of the current segment file read so far and not yet dropped:
+    /// `buf[..end]`; `buf[0]` is at file offset `buf_off`. (`buf` is
+    /// allocated once and reused: no clearing per read.)
     buf: Vec<u8>,
+    end: usize,
     buf_off: u64,
     /// Index in `buf` of the current (unsealed) block's first frame.
     block_start: usize,
@@ -139,6 +170,7 @@ impl Scanner {
             pos: 0,
             cur: None,
             buf: Vec::new(),
+            end: 0,
             buf_off: 0,
             block_start: 0,
             p: 0,
@@ -218,28 +250,30 @@ impl Scanner {
         self.cur.as_ref().map(|c| c.path.clone()).unwrap_or_else(|| self.dir.clone())
     }
 
-    /// Make `buf[p..]` hold at least `n` bytes if the file has them (reads
-    /// in large chunks; keeps the current block, drops what is before it).
+    /// Make `buf[p..end]` hold at least `n` bytes if the file has them
+    /// (reads in large chunks; keeps the current block, drops what is
+    /// before it).
     fn ensure(&mut self, n: usize) -> io::Result<()> {
         let Some(cur) = self.cur.as_mut() else { return Ok(()) };
-        if self.buf.len() - self.p >= n || cur.eof {
+        if self.end - self.p >= n || cur.eof {
             return Ok(());
         }
-        if self.block_start > 0 {
-            self.buf.drain(..self.block_start);
-            self.buf_off += self.block_start as u64;
-            self.p -= self.block_start;
-            self.block_start = 0;
+        let keep = self.block_start;
+        let live = self.end - keep;
+        let cap = (self.p - keep + n).max(live + READ_BUF);
+        self.buf.copy_within(keep..self.end, 0);
+        if self.buf.len() < cap {
+            self.buf.resize(cap, 0);
         }
-        let want = (self.p + n).max(self.buf.len() + READ_BUF);
-        while self.buf.len() < self.p + n {
-            let have = self.buf.len();
-            self.buf.resize(want, 0);
-            let r = read_full(&mut cur.file, &mut self.buf[have..]);
-            let got = *r.as_ref().unwrap_or(&0);
-            self.buf.truncate(have + got);
-            r?;
-            if have + got < want {
+        self.buf_off += keep as u64;
+        self.p -= keep;
+        self.block_start = 0;
+        self.end = live;
+        while self.end < self.p + n {
+            let room = self.buf.len() - self.end;
+            let got = read_full(&mut cur.file, &mut self.buf[self.end..])?;
+            self.end += got;
+            if got < room {
                 cur.eof = true;
                 break;
             }
@@ -274,12 +308,12 @@ impl Scanner {
             };
             let offset = self.buf_off + self.p as u64;
             let loc = Location::Record { segment, seq: self.next_seq, offset };
-            if self.buf.len() - self.p < RECORD_OVERHEAD
+            if self.end - self.p < RECORD_OVERHEAD
                 && let Err(e) = self.ensure(RECORD_OVERHEAD)
             {
                 return self.fail_io(self.cur_path(), e);
             }
-            let avail = self.buf.len() - self.p;
+            let avail = self.end - self.p;
             if avail == 0 {
                 // Clean end of this segment (the buffer keeps an unsealed tail for `unsealed_block`).
                 self.cur = None;
@@ -306,7 +340,7 @@ impl Scanner {
                 if let Err(e) = self.ensure(needed) {
                     return self.fail_io(self.cur_path(), e);
                 }
-                let avail = self.buf.len() - self.p;
+                let avail = self.end - self.p;
                 if avail < needed {
                     return self.fail_truncated(loc, len, needed as u64, avail as u64);
                 }
@@ -361,14 +395,23 @@ impl Scanner {
             return self.fail(loc, VerifyErrorKind::BadSeal { reason: "its time is not its last record's" });
         }
         let p = self.p;
-        let computed = block_seal(&self.seal, &self.buf[self.block_start..p]);
-        if computed[..] != self.buf[p + RECORD_HEADER_LEN..p + RECORD_HEADER_LEN + HASH_LEN] {
-            let first_seq = self.next_seq - self.unsealed;
-            let at = Location::Record { segment, seq: first_seq, offset: self.buf_off + self.block_start as u64 };
-            let seal_offset = self.buf_off + p as u64;
-            let kind = VerifyErrorKind::SealMismatch { first_seq, last_seq: self.next_seq - 1, seal_offset };
-            return self.fail(at, kind);
-        }
+        let stored: [u8; HASH_LEN] =
+            self.buf[p + RECORD_HEADER_LEN..p + RECORD_HEADER_LEN + HASH_LEN].try_into().expect("length checked");
+        let first_seq = self.next_seq - self.unsealed;
+        let job = SealJob {
+            block: self.block_start..p,
+            prev: self.seal,
+            stored,
+            segment,
+            first_seq,
+            last_seq: self.next_seq - 1,
+            block_offset: self.buf_off + self.block_start as u64,
+            seal_offset: self.buf_off + p as u64,
+        };
+        let computed = match job.check(&self.buf) {
+            Ok(()) => stored,
+            Err((at, kind)) => return self.fail(at, kind),
+        };
         self.p += SEAL_FRAME_LEN;
         self.block_start = self.p;
         self.seal = computed;
@@ -442,7 +485,7 @@ impl Scanner {
         self.seg_records = 0;
         self.seg_bytes = SEGMENT_HEADER_LEN as u64;
         self.bytes += SEGMENT_HEADER_LEN as u64;
-        self.buf.clear();
+        self.end = 0;
         self.buf_off = SEGMENT_HEADER_LEN as u64;
         self.block_start = 0;
         self.p = 0;
@@ -608,6 +651,9 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, VerifyError> {
 /// As [`verify`], calling `each(seq, seal)` for every seal that verified,
 /// `seq` being the last record it covers (e.g. to check signed checkpoints
 /// against the chain).
+///
+/// One thread: on this machine class (2 cores, shared) a second thread for
+/// the seals measured slower than checking them in place (see BENCHMARKS.md).
 pub fn verify_with(dir: &Path, each: &mut dyn FnMut(u64, &[u8; 32])) -> Result<VerifyReport, VerifyError> {
     let mut s = Scanner::open(dir).map_err(|e| e.into_verify(dir))?;
     while let Some(r) = s.step(None) {

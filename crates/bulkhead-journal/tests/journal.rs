@@ -1226,3 +1226,77 @@ proptest! {
         prop_assert!(verify(dir).is_err());
     }
 }
+
+/// Recompute every link from the frame at `from` to the end of `b`.
+fn relink_from(b: &mut [u8], from: usize) {
+    let mut prev = u64::from_le_bytes(b[from - LINK_LEN..from].try_into().unwrap());
+    let mut q = from;
+    while q < b.len() {
+        let len = u32::from_le_bytes(b[q..q + 4].try_into().unwrap()) as usize;
+        let end = q + RECORD_HEADER_LEN + len;
+        prev = frame_link(prev, &b[q..end]);
+        b[end..end + LINK_LEN].copy_from_slice(&prev.to_le_bytes());
+        q = end + LINK_LEN;
+    }
+}
+
+/// The first error the serial reader (seals checked in place) reports.
+fn serial_error(dir: &Path) -> VerifyError {
+    match JournalReader::open(dir).unwrap().find_map(Result::err) {
+        Some(JournalError::Corrupt(e)) => e,
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+/// A segment well over the 4 MiB read size (blocks carried across reads):
+/// `verify` and the reader report exactly the first failure, a forged
+/// block before a flipped byte and a flipped byte before a forged block.
+#[test]
+fn first_failure_is_exact_across_read_buffers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let p = JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 1 << 30, ..JournalParams::default() };
+    let mut w = JournalWriter::create(&dir, p).unwrap();
+    for i in 0..70_000u64 {
+        w.append(1, i, &[(i % 251) as u8; 180]).unwrap();
+    }
+    let s = w.finish().unwrap();
+    assert!(s.bytes > 3 * (4 << 20));
+    let v = verify(&dir).unwrap();
+    assert_eq!((v.records, v.last_hash, v.unsealed_records), (70_000, s.last_hash, 0));
+    let recs = read_all(&dir);
+    let path = seg(&dir, 0);
+    let clean = fs::read(&path).unwrap();
+
+    // A forged record deep in the file (links recomputed): the seal catches it.
+    let forged_at = recs[52_000].offset as usize;
+    let mut b = clean.clone();
+    b[forged_at + RECORD_HEADER_LEN + 7] ^= 0x10;
+    relink_from(&mut b, forged_at);
+    fs::write(&path, &b).unwrap();
+    let e = verify(&dir).unwrap_err();
+    assert!(
+        matches!(e.kind, VerifyErrorKind::SealMismatch { first_seq, last_seq, .. } if first_seq <= 52_000 && 52_000 <= last_seq),
+        "{e}"
+    );
+    assert_eq!(e, serial_error(&dir));
+
+    // ...and also a plain flipped byte after it: the earlier seal mismatch is still first.
+    let later = recs[66_000].offset as usize;
+    b[later + RECORD_HEADER_LEN + 1] ^= 0x01;
+    fs::write(&path, &b).unwrap();
+    let e2 = verify(&dir).unwrap_err();
+    assert_eq!(e2, e);
+    assert_eq!(e2, serial_error(&dir));
+
+    // A plain flipped byte before the forged block is first instead.
+    let earlier = recs[20_000].offset as usize;
+    b[earlier + RECORD_HEADER_LEN + 1] ^= 0x01;
+    fs::write(&path, &b).unwrap();
+    let e3 = verify(&dir).unwrap_err();
+    assert_eq!(
+        (e3.kind.clone(), e3.seq(), e3.offset()),
+        (VerifyErrorKind::LinkMismatch, Some(20_000), Some(recs[20_000].offset))
+    );
+    assert_eq!(e3, serial_error(&dir));
+}

@@ -159,6 +159,10 @@ pub(crate) struct Scanner {
     /// Good bytes in the current (or last) segment, header included.
     pub seg_bytes: u64,
     done: bool,
+    /// Stop (as at the end) on reaching this frame boundary: (segment, offset).
+    stop_at: Option<(u32, u64)>,
+    /// Whether it stopped there.
+    stopped: bool,
 }
 
 impl Scanner {
@@ -185,12 +189,56 @@ impl Scanner {
             seg_records: 0,
             seg_bytes: 0,
             done: false,
+            stop_at: None,
+            stopped: false,
         };
         if s.segments.is_empty() {
             s.done = true;
             return Err(ScanError::Bad(s.bad(Location::Journal, VerifyErrorKind::NoSegments)));
         }
         Ok(s)
+    }
+
+    /// A scanner that starts right after a seal frame that has not been
+    /// checked yet: in segment `index` at byte `offset` (just past the seal
+    /// frame), with the chain state that frame carries. What it finds holds
+    /// only if a scanner from the start reaches that frame with the same state.
+    fn resume_at(
+        dir: &Path,
+        segments: Vec<u32>,
+        index: u32,
+        offset: u64,
+        (next_seq, link, seal): ChainState,
+    ) -> io::Result<Self> {
+        use std::io::{Seek, SeekFrom};
+        let pos = segments.iter().position(|&i| i == index).map_or(segments.len(), |p| p + 1);
+        let path = dir.join(segment_file_name(index));
+        let mut file = File::open(&path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        Ok(Scanner {
+            dir: dir.to_path_buf(),
+            segments,
+            pos,
+            cur: Some(Current { index, path, file, eof: false }),
+            buf: Vec::new(),
+            end: 0,
+            buf_off: offset,
+            block_start: 0,
+            p: 0,
+            next_seq,
+            seal,
+            link,
+            last_ts: 0,
+            records: 0,
+            unsealed: 0,
+            bytes: 0,
+            segments_ok: 0,
+            seg_records: 0,
+            seg_bytes: offset,
+            done: false,
+            stop_at: None,
+            stopped: false,
+        })
     }
 
     /// Indices of the segment files present (sorted).
@@ -307,6 +355,11 @@ impl Scanner {
                 continue;
             };
             let offset = self.buf_off + self.p as u64;
+            if self.stop_at == Some((segment, offset)) && self.unsealed == 0 {
+                self.stopped = true;
+                self.done = true;
+                return None;
+            }
             let loc = Location::Record { segment, seq: self.next_seq, offset };
             if self.end - self.p < RECORD_OVERHEAD
                 && let Err(e) = self.ensure(RECORD_OVERHEAD)
@@ -652,20 +705,145 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, VerifyError> {
 /// `seq` being the last record it covers (e.g. to check signed checkpoints
 /// against the chain).
 ///
-/// One thread: on this machine class (2 cores, shared) a second thread for
-/// the seals measured slower than checking them in place (see BENCHMARKS.md).
+/// A journal of [`SPLIT_MIN_BYTES`] or more is checked by two threads: one
+/// from the start up to a seal frame near the middle (found by its link,
+/// which proves itself: see [`intact_record_after`]), one from just after
+/// that frame to the end, starting from the chain state the frame carries.
+/// The second half counts only if the first reaches that very frame with
+/// that state; the first half's failure, if any, comes first. So the report
+/// is the one a single pass gives, exactly.
 pub fn verify_with(dir: &Path, each: &mut dyn FnMut(u64, &[u8; 32])) -> Result<VerifyReport, VerifyError> {
-    let mut s = Scanner::open(dir).map_err(|e| e.into_verify(dir))?;
+    let mut first = Scanner::open(dir).map_err(|e| e.into_verify(dir))?;
+    let split = split_point(dir, first.segment_indices()).ok().flatten();
+    let Some((index, offset, state)) = split else {
+        return finish_walk(first, dir, each);
+    };
+    let second = Scanner::resume_at(dir, first.segment_indices().to_vec(), index, offset, state);
+    first.stop_at = Some((index, offset));
+    let (head, tail) = std::thread::scope(|scope| {
+        let tail = scope.spawn(move || {
+            let mut seals = Vec::new();
+            let r = second.map(|mut s| {
+                let r = walk(&mut s, &mut |q, h| seals.push((q, *h)));
+                (s, r)
+            });
+            (r, seals)
+        });
+        let mut seals = Vec::new();
+        let r = walk(&mut first, &mut |q, h| seals.push((q, *h)));
+        let tail = match tail.join() {
+            Ok(t) => t,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        ((r, seals), tail)
+    });
+    let ((r, seals), (tail, tail_seals)) = (head, tail);
+    for (q, h) in &seals {
+        each(*q, h);
+    }
+    r.map_err(|e| e.into_verify(dir))?;
+    if !first.stopped {
+        // The split frame was not where the first pass went: it went on to
+        // the end by itself.
+        return Ok(report(&first, None));
+    }
+    match tail {
+        Ok((second, r2)) if (first.next_seq, first.link, first.seal) == state => {
+            for (q, h) in &tail_seals {
+                each(*q, h);
+            }
+            r2.map_err(|e| e.into_verify(dir))?;
+            Ok(report(&first, Some(&second)))
+        }
+        // The second half could not start, or not from that state: finish in one pass.
+        _ => {
+            first.stop_at = None;
+            first.stopped = false;
+            first.done = false;
+            finish_walk(first, dir, each)
+        }
+    }
+}
+
+/// Journals smaller than this are verified by one thread.
+pub const SPLIT_MIN_BYTES: u64 = 16 << 20;
+
+/// Walk to the end (or the stop), calling `each` per seal.
+fn walk(s: &mut Scanner, each: &mut dyn FnMut(u64, &[u8; 32])) -> Result<(), ScanError> {
     while let Some(r) = s.step(None) {
-        if let Step::Seal(seq, seal) = r.map_err(|e| e.into_verify(dir))? {
+        if let Step::Seal(seq, seal) = r? {
             each(seq, &seal);
         }
     }
-    Ok(VerifyReport {
-        records: s.records,
-        segments: s.segments_ok,
-        bytes: s.bytes,
-        last_hash: s.seal,
-        unsealed_records: s.unsealed,
-    })
+    Ok(())
 }
+
+fn finish_walk(mut s: Scanner, dir: &Path, each: &mut dyn FnMut(u64, &[u8; 32])) -> Result<VerifyReport, VerifyError> {
+    walk(&mut s, each).map_err(|e| e.into_verify(dir))?;
+    Ok(report(&s, None))
+}
+
+fn report(first: &Scanner, second: Option<&Scanner>) -> VerifyReport {
+    let last = second.unwrap_or(first);
+    VerifyReport {
+        records: first.records + second.map_or(0, |s| s.records),
+        segments: first.segments_ok + second.map_or(0, |s| s.segments_ok),
+        bytes: first.bytes + second.map_or(0, |s| s.bytes),
+        last_hash: last.seal,
+        unsealed_records: last.unsealed,
+    }
+}
+
+/// A seal frame near the middle of the journal's bytes: (segment, offset
+/// just past it, the chain state after it: next seq, link, seal). `None`
+/// for a small journal or when none is found near the middle (then one
+/// thread verifies).
+/// The chain state after a seal frame: (next seq, link, seal).
+type ChainState = (u64, u64, [u8; 32]);
+
+fn split_point(dir: &Path, segments: &[u32]) -> io::Result<Option<(u32, u64, ChainState)>> {
+    use std::io::{Seek, SeekFrom};
+    let mut sizes = Vec::with_capacity(segments.len());
+    for &i in segments {
+        sizes.push(std::fs::metadata(dir.join(segment_file_name(i)))?.len());
+    }
+    let total: u64 = sizes.iter().sum();
+    if total < SPLIT_MIN_BYTES {
+        return Ok(None);
+    }
+    let mut mid = total / 2;
+    let Some((k, &size)) = sizes.iter().enumerate().find(|&(_, &n)| {
+        let here = mid < n;
+        if !here {
+            mid -= n;
+        }
+        here
+    }) else {
+        return Ok(None);
+    };
+    let index = segments[k];
+    let from = mid.max(SEGMENT_HEADER_LEN as u64);
+    let mut file = File::open(dir.join(segment_file_name(index)))?;
+    file.seek(SeekFrom::Start(from))?;
+    let mut buf = Vec::new();
+    file.take((4 * MAX_SPLIT_SEARCH) as u64).read_to_end(&mut buf)?;
+    let mut p = LINK_LEN;
+    while p + SEAL_FRAME_LEN <= buf.len() {
+        let (len, kind, flags, seq, _) = decode_record_header(&buf[p..p + RECORD_HEADER_LEN]);
+        if flags == FLAG_SEAL && kind == 0 && len as usize == HASH_LEN {
+            let link = link_at(&buf, p + RECORD_HEADER_LEN + HASH_LEN);
+            if frame_link(link_at(&buf, p - LINK_LEN), &buf[p..p + RECORD_HEADER_LEN + HASH_LEN]) == link {
+                let seal: [u8; 32] =
+                    buf[p + RECORD_HEADER_LEN..p + RECORD_HEADER_LEN + HASH_LEN].try_into().expect("length checked");
+                let end = from + (p + SEAL_FRAME_LEN) as u64;
+                debug_assert!(end <= size);
+                return Ok(Some((index, end, (seq, link, seal))));
+            }
+        }
+        p += 1;
+    }
+    Ok(None)
+}
+
+/// How far past the middle [`split_point`] looks for a seal frame (x4).
+const MAX_SPLIT_SEARCH: usize = 256 * 1024;

@@ -1248,41 +1248,60 @@ fn serial_error(dir: &Path) -> VerifyError {
     }
 }
 
-/// A segment well over the 4 MiB read size (blocks carried across reads):
-/// `verify` and the reader report exactly the first failure, a forged
-/// block before a flipped byte and a flipped byte before a forged block.
+/// A segment well over the 4 MiB read size (blocks carried across reads)
+/// and over `SPLIT_MIN_BYTES` (`verify` splits it between two threads at a
+/// seal near the middle): `verify` and the single-pass reader report
+/// exactly the same first failure: a forged block before a flipped byte, a
+/// flipped byte before a forged block, damage at the split seal itself.
 #[test]
-fn first_failure_is_exact_across_read_buffers() {
+fn first_failure_is_exact_across_read_buffers_and_threads() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
     let p = JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 1 << 30, ..JournalParams::default() };
     let mut w = JournalWriter::create(&dir, p).unwrap();
-    for i in 0..70_000u64 {
+    for i in 0..95_000u64 {
         w.append(1, i, &[(i % 251) as u8; 180]).unwrap();
     }
     let s = w.finish().unwrap();
-    assert!(s.bytes > 3 * (4 << 20));
+    assert!(s.bytes > SPLIT_MIN_BYTES);
     let v = verify(&dir).unwrap();
-    assert_eq!((v.records, v.last_hash, v.unsealed_records), (70_000, s.last_hash, 0));
+    assert_eq!(
+        v,
+        VerifyReport { records: 95_000, segments: 1, bytes: s.bytes, last_hash: s.last_hash, unsealed_records: 0 }
+    );
+    let mut seals = Vec::new();
+    verify_with(&dir, &mut |q, h| seals.push((q, *h))).unwrap();
+    let clean_seals = seal_offsets(&fs::read(seg(&dir, 0)).unwrap());
+    assert_eq!(seals.len(), clean_seals.len());
+    assert!(seals.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(seals.last().unwrap(), &(94_999, s.last_hash));
     let recs = read_all(&dir);
     let path = seg(&dir, 0);
     let clean = fs::read(&path).unwrap();
 
     // A forged record deep in the file (links recomputed): the seal catches it.
-    let forged_at = recs[52_000].offset as usize;
+    // Damage at the seal near the middle (where verify splits): reported as one pass does.
+    let mid = clean_seals.iter().copied().find(|&o| o as u64 >= s.bytes / 2).unwrap();
+    for at in [mid + 3, mid + RECORD_HEADER_LEN + 5, mid + SEAL_FRAME_LEN - 1, mid + SEAL_FRAME_LEN + 2] {
+        let mut b = clean.clone();
+        b[at] ^= 0x04;
+        fs::write(&path, &b).unwrap();
+        assert_eq!(verify(&dir).unwrap_err(), serial_error(&dir), "flip at {at} (split seal at {mid})");
+    }
+    let forged_at = recs[62_000].offset as usize;
     let mut b = clean.clone();
     b[forged_at + RECORD_HEADER_LEN + 7] ^= 0x10;
     relink_from(&mut b, forged_at);
     fs::write(&path, &b).unwrap();
     let e = verify(&dir).unwrap_err();
     assert!(
-        matches!(e.kind, VerifyErrorKind::SealMismatch { first_seq, last_seq, .. } if first_seq <= 52_000 && 52_000 <= last_seq),
+        matches!(e.kind, VerifyErrorKind::SealMismatch { first_seq, last_seq, .. } if first_seq <= 62_000 && 62_000 <= last_seq),
         "{e}"
     );
     assert_eq!(e, serial_error(&dir));
 
     // ...and also a plain flipped byte after it: the earlier seal mismatch is still first.
-    let later = recs[66_000].offset as usize;
+    let later = recs[86_000].offset as usize;
     b[later + RECORD_HEADER_LEN + 1] ^= 0x01;
     fs::write(&path, &b).unwrap();
     let e2 = verify(&dir).unwrap_err();
@@ -1299,4 +1318,40 @@ fn first_failure_is_exact_across_read_buffers() {
         (VerifyErrorKind::LinkMismatch, Some(20_000), Some(recs[20_000].offset))
     );
     assert_eq!(e3, serial_error(&dir));
+}
+
+/// The two-thread verify over many segments: the split lands inside a
+/// later segment; totals, seals and first failures are a single pass's.
+#[test]
+fn split_verify_over_many_segments_matches_a_single_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let p = JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 3 << 20, ..JournalParams::default() };
+    let mut w = JournalWriter::create(&dir, p).unwrap();
+    for i in 0..95_000u64 {
+        w.append(1, i, &payload_for(i % 1000 + 100)).unwrap();
+        w.append(2, i, &[(i % 251) as u8; 150]).unwrap();
+    }
+    let s = w.finish().unwrap();
+    assert!(s.bytes > SPLIT_MIN_BYTES && s.segments > 5, "{s:?}");
+    let v = verify(&dir).unwrap();
+    assert_eq!((v.records, v.segments, v.bytes, v.last_hash), (s.records, s.segments, s.bytes, s.last_hash));
+    let mut n = 0;
+    verify_with(&dir, &mut |_, _| n += 1).unwrap();
+    let all: usize = (0..s.segments).map(|i| seal_offsets(&fs::read(seg(&dir, i)).unwrap()).len()).sum();
+    assert_eq!(n, all);
+    let recs = read_all(&dir);
+    for seq in [1_000usize, 100_000, 150_000, 189_000] {
+        let r = &recs[seq];
+        let path = seg(&dir, r.segment);
+        let clean = fs::read(&path).unwrap();
+        flip(&path, r.offset + RECORD_HEADER_LEN as u64);
+        let e = verify(&dir).unwrap_err();
+        assert_eq!((e.seq(), e.offset(), e.kind.clone()), (Some(r.seq), Some(r.offset), VerifyErrorKind::LinkMismatch));
+        assert_eq!(e, serial_error(&dir));
+        fs::write(&path, clean).unwrap();
+    }
+    // A whole segment after the split removed: named, as by one pass.
+    fs::remove_file(seg(&dir, s.segments - 2)).unwrap();
+    assert_eq!(verify(&dir).unwrap_err(), serial_error(&dir));
 }

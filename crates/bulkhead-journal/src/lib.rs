@@ -100,6 +100,13 @@
 //! last segment (a crashed run, or a writer dropped without `finish`) are not an error: their
 //! links are checked and [`VerifyReport::unsealed_records`] counts them.
 //!
+//! [`verify`] reads 4 MiB at a time and checks a journal of [`SPLIT_MIN_BYTES`] (16 MiB) or
+//! more with two threads: one from the start to a seal frame near the middle (found by its
+//! link, which proves itself), one from there to the end starting from the state that frame
+//! carries; the second half counts only if the first reaches that frame with that state, so
+//! the first failure reported is exactly a single pass's. [`JournalReader`] and
+//! [`JournalWriter::open_append`] make one pass.
+//!
 //! A segment that ends cleanly at a frame boundary but is followed by a segment whose header
 //! says more records (with another `prev_hash`) came before it was cut short: that is reported
 //! at the place the records are missing (the end of the short segment, the first missing

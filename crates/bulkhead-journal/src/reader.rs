@@ -707,7 +707,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, VerifyError> {
 ///
 /// A journal of [`SPLIT_MIN_BYTES`] or more is checked by two threads: one
 /// from the start up to a seal frame near the middle (found by its link,
-/// which proves itself: see [`intact_record_after`]), one from just after
+/// which proves itself, as in the torn-tail check), one from just after
 /// that frame to the end, starting from the chain state the frame carries.
 /// The second half counts only if the first reaches that very frame with
 /// that state; the first half's failure, if any, comes first. So the report

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum JournalCmd {
-    /// Check every hash-chain link and every signed checkpoint in the
-    /// journal directory; print OK or the first problem (exit 1).
+    /// Check every link, every seal and every signed checkpoint in the
+    /// journal directory; print OK (with the last seal) or the first problem (exit 1).
     Verify {
         path: PathBuf,
         /// Checkpoints must be signed by one of these keys (else their
@@ -57,8 +57,9 @@ pub enum JournalCmd {
         #[arg(long)]
         modules: PathBuf,
     },
-    /// Sign the journal's last record (ed25519 over its chain hash) and write
-    /// `checkpoint-<seq>.bhc` into the journal directory.
+    /// Sign the journal's last seal (ed25519 over it: it covers every record
+    /// up to the last one it seals) and write `checkpoint-<seq>.bhc` into the
+    /// journal directory.
     Checkpoint {
         path: PathBuf,
         #[arg(long)]
@@ -79,12 +80,17 @@ pub fn dispatch(cmd: JournalCmd) -> Result<ExitCode> {
             let report = bulkhead_journal::verify_with(&path, &mut |seq, h| last = Some((seq, *h)))
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("the journal must verify before it is checkpointed")?;
-            let Some((seq, hash)) = last else { bail!("{}: the journal has no records", path.display()) };
+            let Some((seq, hash)) = last else {
+                bail!(
+                    "{}: the journal has no sealed records (a run that has not finished: resume it first)",
+                    path.display()
+                )
+            };
             let cp = JournalCheckpoint::sign(seq, hash, &key);
             let file = path.join(cp.file_name());
             cp.write(&file)?;
             println!(
-                "checkpoint: record #{seq} of {} (hash {}) signed by {} -> {}",
+                "checkpoint: records up to #{seq} of {} (seal {}) signed by {} -> {}",
                 report.records,
                 hex::encode(hash),
                 key.signer_name(),
@@ -136,6 +142,27 @@ fn verify(path: &Path, trusted: Option<&Path>) -> Result<ExitCode> {
             }
         };
         match seen.get(&i) {
+            // Seals sit where the writer put them (every ~64 KiB, segment ends,
+            // the end of the run), so a journal that goes on past the signed
+            // record without a seal there was written differently.
+            None if r.records > cp.seq + 1 => {
+                println!(
+                    "BAD: {}: {who} signed the seal over records up to #{} but the journal has no seal there: \
+                     the journal was rewritten at or before it",
+                    file.display(),
+                    cp.seq
+                );
+                return Ok(ExitCode::from(1));
+            }
+            None if r.records == cp.seq + 1 => {
+                println!(
+                    "BAD: {}: {who} signed the seal over records up to #{} but the journal ends there unsealed: \
+                     its seal was cut off",
+                    file.display(),
+                    cp.seq
+                );
+                return Ok(ExitCode::from(1));
+            }
             None => {
                 println!(
                     "BAD: {}: {who} signed record #{} but the journal ends at record #{}: records were cut off",
@@ -147,7 +174,7 @@ fn verify(path: &Path, trusted: Option<&Path>) -> Result<ExitCode> {
             }
             Some(h) if *h != cp.record_hash => {
                 println!(
-                    "BAD: {}: record #{} has hash {} but {who} signed {}: the journal was rewritten at or before it",
+                    "BAD: {}: the seal over record #{} is {} but {who} signed {}: the journal was rewritten at or before it",
                     file.display(),
                     cp.seq,
                     hex::encode(h),
@@ -159,12 +186,19 @@ fn verify(path: &Path, trusted: Option<&Path>) -> Result<ExitCode> {
         }
     }
     println!(
-        "OK: {} records in {} segment(s), {} bytes, last hash {}",
+        "OK: {} records in {} segment(s), {} bytes, last seal {}",
         r.records,
         r.segments,
         r.bytes,
         hex::encode(r.last_hash)
     );
+    if r.unsealed_records > 0 {
+        println!(
+            "unsealed: the last {} record(s) follow the last seal (a run that stopped without finishing; their links \
+             verified; `bulkhead run --resume` continues and seals them)",
+            r.unsealed_records
+        );
+    }
     if !notes.is_empty() {
         let how = if trusted.is_some() { "trusted key" } else { "own key only: pass --trusted-keys to check who" };
         println!("checkpoints: {} verified ({how}): {}", notes.len(), notes.join(", "));

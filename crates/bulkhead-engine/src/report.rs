@@ -135,7 +135,7 @@ pub fn render(r: &RunReport) -> String {
     }
     let _ = writeln!(
         out,
-        "events: {}  journal: {} records, {} bytes, last hash {}",
+        "events: {}  journal: {} records, {} bytes, last seal {}",
         r.events,
         r.journal.records,
         r.journal.bytes,

@@ -260,7 +260,7 @@ pub fn check(case: &Case, dir: &Path) -> Result<Summary, String> {
     run(&b, JournalMode::Resume, false, &case.commands, journalled)?;
     if segments(&b.journal_dir)? != segments(&a.journal_dir)? {
         let rb = scenario::read_journal(&b.journal_dir)?;
-        let first = records.iter().zip(&rb).position(|(x, y)| x.hash != y.hash).unwrap_or(records.len().min(rb.len()));
+        let first = records.iter().zip(&rb).position(|(x, y)| x.link != y.link).unwrap_or(records.len().min(rb.len()));
         return Err(format!(
             "resumed after a cut at record {at}{} differs from the uninterrupted journal from record {first} ({} vs {} records)",
             if case.cut.torn { " (torn)" } else { "" },

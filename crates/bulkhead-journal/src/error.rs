@@ -76,6 +76,9 @@ pub enum VerifyErrorKind {
     BadMagic { found: [u8; 8] },
     #[error("unsupported format version {found}")]
     UnsupportedVersion { found: u16 },
+    /// A segment of an older format (magic `BHJRNL01`): this build reads version 2 only.
+    #[error("format version {found} journal: written by an older bulkhead (this one reads format version 2 only)")]
+    OldFormatVersion { found: u16 },
     #[error("bad segment header: {reason}")]
     BadHeader { reason: &'static str },
     #[error("segment header checksum mismatch (header altered)")]
@@ -92,16 +95,34 @@ pub enum VerifyErrorKind {
     SegmentChainBroken,
     #[error("bad length {len} (maximum payload is {MAX_PAYLOAD})")]
     BadLength { len: u32 },
-    #[error("reserved field is {found}, not 0 (record altered)")]
+    /// The frame's flags have a bit set other than bit 0 (seal).
+    #[error("reserved flag bits set in {found:#06x} (record altered)")]
     ReservedNonZero { found: u16 },
     #[error("sequence gap or reorder: found #{found} (record missing, duplicated or reordered)")]
     SequenceMismatch { found: u64 },
     #[error("truncated record: needs {needed} bytes, only {available} remain (torn write or altered length)")]
     TruncatedRecord { needed: u64, available: u64 },
-    #[error("hash mismatch (record altered or reordered)")]
-    HashMismatch,
+    /// The frame's stored link is not `xxh3(header ‖ payload, seed = previous link)`.
+    #[error("link mismatch (record altered, reordered or torn)")]
+    LinkMismatch,
+    /// Every link of a block checks out but its seal does not: the records
+    /// were edited and their links recomputed (deliberately), or the seal
+    /// itself was replaced. The location is the block's first record.
+    #[error(
+        "seal mismatch: records #{first_seq}..=#{last_seq} were altered and their links recomputed (their seal at byte {seal_offset} does not match)"
+    )]
+    SealMismatch { first_seq: u64, last_seq: u64, seal_offset: u64 },
+    /// A seal frame that is malformed (kind, length, time) or seals nothing.
+    #[error("bad seal frame: {reason}")]
+    BadSeal { reason: &'static str },
+    /// A segment that another segment follows ends with records no seal
+    /// covers: its closing seal was cut off. The location is where the seal should be.
+    #[error(
+        "segment ends without the seal over records #{first_seq}..=#{last_seq} though another segment follows (seal cut off)"
+    )]
+    UnsealedSegmentEnd { first_seq: u64, last_seq: u64 },
     /// The length field points past the end of the segment, but an intact
-    /// record (one whose hash chains from the 32 bytes before it) follows
+    /// frame (one whose link chains from the 8 bytes before it) follows
     /// inside the bytes it claims: the length was altered, this is not a
     /// torn write, and cutting here would throw those records away.
     #[error(
@@ -115,7 +136,7 @@ pub enum VerifyErrorKind {
 /// The first place a journal fails verification.
 ///
 /// Display reads e.g. ``journal `out/demo.journal`: segment 00000000.bhj record #1234 at byte
-/// 78901: hash mismatch (record altered or reordered)``.
+/// 78901: link mismatch (record altered, reordered or torn)``.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyError {
     /// The journal directory.

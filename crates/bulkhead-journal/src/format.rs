@@ -6,20 +6,28 @@ use crate::FsyncPolicy;
 use crate::error::VerifyErrorKind;
 
 /// Magic bytes at the start of every segment file.
-pub const MAGIC: [u8; 8] = *b"BHJRNL01";
+pub const MAGIC: [u8; 8] = *b"BHJRNL02";
+/// Magic of the previous format (version 1, per-record BLAKE3 chain): refused with a clear error.
+pub(crate) const MAGIC_V1: [u8; 8] = *b"BHJRNL01";
 /// On-disk format version written into every segment header.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Size in bytes of the segment header.
 pub const SEGMENT_HEADER_LEN: usize = 104;
 /// The header length as its `u16` field carries it.
 const HEADER_LEN_FIELD: u16 = 104;
 const _: () = assert!(HEADER_LEN_FIELD as usize == SEGMENT_HEADER_LEN);
-/// Size in bytes of the fixed part of a record that precedes the payload.
+/// Size in bytes of the fixed part of a frame that precedes the payload.
 pub const RECORD_HEADER_LEN: usize = 24;
-/// Size in bytes of a record hash (BLAKE3).
+/// Size in bytes of a frame's link (xxh3-64) after the payload.
+pub const LINK_LEN: usize = 8;
+/// Size in bytes of a seal and of the segment header's hashes (BLAKE3).
 pub const HASH_LEN: usize = 32;
-/// Fixed bytes per record on disk in addition to the payload (header + hash).
-pub const RECORD_OVERHEAD: usize = RECORD_HEADER_LEN + HASH_LEN;
+/// Fixed bytes per record on disk in addition to the payload (header + link).
+pub const RECORD_OVERHEAD: usize = RECORD_HEADER_LEN + LINK_LEN;
+/// Bytes of one seal frame on disk (header, 32-byte seal, link).
+pub const SEAL_FRAME_LEN: usize = RECORD_OVERHEAD + HASH_LEN;
+/// Flag bit 0 of a frame: the frame is a seal, not a record.
+pub const FLAG_SEAL: u16 = 1;
 /// Largest payload accepted by the writer and believed by the reader (16 MiB).
 pub const MAX_PAYLOAD: usize = 16 * 1024 * 1024;
 /// File extension of segment files.
@@ -28,9 +36,33 @@ pub const SEGMENT_EXT: &str = "bhj";
 /// Number of header bytes covered by the header checksum (everything before it).
 pub(crate) const HEADER_HASHED_LEN: usize = SEGMENT_HEADER_LEN - HASH_LEN;
 
-/// The `prev_hash` used for the very first record of a journal: `blake3(b"BHJRNL01")`.
+/// The chain value before the first seal: `blake3(b"BHJRNL02")`.
 pub fn genesis_hash() -> [u8; 32] {
     *blake3::hash(&MAGIC).as_bytes()
+}
+
+/// The seed of the very first frame's link: the first 8 bytes of
+/// [`genesis_hash`], little-endian.
+pub fn genesis_link() -> u64 {
+    let g = genesis_hash();
+    u64::from_le_bytes([g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]])
+}
+
+/// A frame's link: `xxh3_64_with_seed(header ‖ payload, seed = previous frame's link)`.
+/// `frame` is the header and payload, contiguous as on disk.
+#[inline]
+pub fn frame_link(prev_link: u64, frame: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(frame, prev_link)
+}
+
+/// `blake3(prev_seal ‖ block)`: the seal over one block of frames, the
+/// block hashed with one `update` so BLAKE3 takes its multi-chunk (SIMD) path.
+#[inline]
+pub fn block_seal(prev_seal: &[u8; HASH_LEN], block: &[u8]) -> [u8; HASH_LEN] {
+    let mut h = blake3::Hasher::new();
+    h.update(prev_seal);
+    h.update(block);
+    *h.finalize().as_bytes()
 }
 
 /// File name of segment `index`: eight (or more) decimal digits and `.bhj`, e.g. `00000042.bhj`.
@@ -102,10 +134,13 @@ impl SegmentHeader {
     pub fn decode(b: &[u8; SEGMENT_HEADER_LEN]) -> Result<Self, VerifyErrorKind> {
         let mut magic = [0u8; 8];
         magic.copy_from_slice(&b[0..8]);
+        let version = u16_at(b, 8);
+        if magic == MAGIC_V1 {
+            return Err(VerifyErrorKind::OldFormatVersion { found: version });
+        }
         if magic != MAGIC {
             return Err(VerifyErrorKind::BadMagic { found: magic });
         }
-        let version = u16_at(b, 8);
         if version != FORMAT_VERSION {
             return Err(VerifyErrorKind::UnsupportedVersion { found: version });
         }
@@ -141,59 +176,28 @@ impl SegmentHeader {
     }
 }
 
-/// Payloads up to this size are hashed in one call over a stack copy of
-/// `prev ‖ header ‖ payload` (one BLAKE3 chunk: 1024 bytes), which is much
-/// cheaper per record than a streaming `Hasher` for the small records that
-/// make up most of a journal.
-pub(crate) const ONE_CHUNK_PAYLOAD: usize = 1024 - HASH_LEN - RECORD_HEADER_LEN;
-
-/// `blake3(prev ‖ header ‖ payload)`: a record's chain hash.
+/// Encode the fixed 24-byte frame header.
 #[inline]
-pub(crate) fn chain_hash(prev: &[u8; HASH_LEN], hdr: &[u8; RECORD_HEADER_LEN], payload: &[u8]) -> [u8; HASH_LEN] {
-    if payload.len() <= 256 - HASH_LEN - RECORD_HEADER_LEN {
-        chain_hash_in::<256>(prev, hdr, payload)
-    } else if payload.len() <= ONE_CHUNK_PAYLOAD {
-        chain_hash_in::<1024>(prev, hdr, payload)
-    } else {
-        let mut h = blake3::Hasher::new();
-        h.update(prev);
-        h.update(hdr);
-        h.update(payload);
-        *h.finalize().as_bytes()
-    }
-}
-
-/// [`chain_hash`] over a stack copy of `N` bytes (the smaller, the less to clear).
-#[inline]
-fn chain_hash_in<const N: usize>(
-    prev: &[u8; HASH_LEN],
-    hdr: &[u8; RECORD_HEADER_LEN],
-    payload: &[u8],
-) -> [u8; HASH_LEN] {
-    let mut buf = [0u8; N];
-    let n = HASH_LEN + RECORD_HEADER_LEN + payload.len();
-    buf[..HASH_LEN].copy_from_slice(prev);
-    buf[HASH_LEN..HASH_LEN + RECORD_HEADER_LEN].copy_from_slice(hdr);
-    buf[HASH_LEN + RECORD_HEADER_LEN..n].copy_from_slice(payload);
-    *blake3::hash(&buf[..n]).as_bytes()
-}
-
-/// Encode the fixed 24-byte record header.
-#[inline]
-pub(crate) fn encode_record_header(len: u32, kind: u16, seq: u64, ts_ns: u64) -> [u8; RECORD_HEADER_LEN] {
+pub(crate) fn encode_record_header(len: u32, kind: u16, flags: u16, seq: u64, ts_ns: u64) -> [u8; RECORD_HEADER_LEN] {
     let mut h = [0u8; RECORD_HEADER_LEN];
     h[0..4].copy_from_slice(&len.to_le_bytes());
     h[4..6].copy_from_slice(&kind.to_le_bytes());
-    // 6..8 reserved = 0
+    h[6..8].copy_from_slice(&flags.to_le_bytes());
     h[8..16].copy_from_slice(&seq.to_le_bytes());
     h[16..24].copy_from_slice(&ts_ns.to_le_bytes());
     h
 }
 
-/// Decoded record header fields: (len, kind, reserved, seq, ts_ns).
+/// Decoded frame header fields: (len, kind, flags, seq, ts_ns).
 #[inline]
-pub(crate) fn decode_record_header(h: &[u8; RECORD_HEADER_LEN]) -> (u32, u16, u16, u64, u64) {
+pub(crate) fn decode_record_header(h: &[u8]) -> (u32, u16, u16, u64, u64) {
     (u32_at(h, 0), u16_at(h, 4), u16_at(h, 6), u64_at(h, 8), u64_at(h, 16))
+}
+
+/// The little-endian `u64` at `at` (a stored link).
+#[inline]
+pub(crate) fn link_at(b: &[u8], at: usize) -> u64 {
+    u64_at(b, at)
 }
 
 #[inline]

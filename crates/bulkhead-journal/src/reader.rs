@@ -1,17 +1,18 @@
 //! Streaming, verifying reader shared by [`verify`], [`JournalReader`] and recovery.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
 use crate::format::{
-    HASH_LEN, MAX_PAYLOAD, ONE_CHUNK_PAYLOAD, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, chain_hash,
-    decode_record_header, genesis_hash, parse_segment_file_name, segment_file_name,
+    FLAG_SEAL, HASH_LEN, LINK_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEAL_FRAME_LEN, SEGMENT_HEADER_LEN,
+    SegmentHeader, block_seal, decode_record_header, frame_link, genesis_hash, genesis_link, link_at,
+    parse_segment_file_name, segment_file_name,
 };
 
-/// Read buffer for verification and reading: large, so that verify streams at disk/hash speed.
-const READ_BUF: usize = 1 << 20;
+/// Read size for verification and reading: large, so that verify streams at disk/hash speed.
+const READ_BUF: usize = 4 << 20;
 
 /// A failure while scanning: either the OS failed us, or the journal is bad.
 #[derive(Debug)]
@@ -68,33 +69,88 @@ pub(crate) struct RecMeta {
     pub seq: u64,
     pub kind: u16,
     pub ts_ns: u64,
-    pub hash: [u8; 32],
+    pub link: u64,
     pub segment: u32,
     pub offset: u64,
+}
+
+/// What [`Scanner::step`] found.
+pub(crate) enum Step {
+    /// A record that verified.
+    Record(RecMeta),
+    /// A seal that verified: (last record seq it covers, seal).
+    Seal(u64, [u8; HASH_LEN]),
+}
+
+/// One seal to check: `blake3(prev ‖ buf[block]) == stored`, and where to
+/// say it is wrong. The block is one contiguous slice of the read buffer:
+/// one BLAKE3 update, which takes its multi-chunk (SIMD) path.
+struct SealJob {
+    block: std::ops::Range<usize>,
+    prev: [u8; HASH_LEN],
+    stored: [u8; HASH_LEN],
+    segment: u32,
+    first_seq: u64,
+    last_seq: u64,
+    block_offset: u64,
+    seal_offset: u64,
+}
+
+impl SealJob {
+    fn check(&self, buf: &[u8]) -> Result<(), (Location, VerifyErrorKind)> {
+        if block_seal(&self.prev, &buf[self.block.clone()]) == self.stored {
+            return Ok(());
+        }
+        let at = Location::Record { segment: self.segment, seq: self.first_seq, offset: self.block_offset };
+        let kind = VerifyErrorKind::SealMismatch {
+            first_seq: self.first_seq,
+            last_seq: self.last_seq,
+            seal_offset: self.seal_offset,
+        };
+        Err((at, kind))
+    }
 }
 
 struct Current {
     index: u32,
     path: PathBuf,
-    reader: BufReader<File>,
-    offset: u64,
+    file: File,
+    eof: bool,
 }
 
-/// Walks a journal record by record, checking every header, length, sequence number and
-/// hash link. Stops (fused) at the first problem. Memory use is one read buffer plus, when
-/// the caller asks for payloads, one payload.
+/// Walks a journal frame by frame, checking every header, length, sequence
+/// number, link and seal. Stops (fused) at the first problem. Memory use is
+/// one read buffer (which also holds the current block, so its seal is one
+/// BLAKE3 call over a contiguous slice) plus, when the caller asks for
+/// payloads, one payload.
 pub(crate) struct Scanner {
     dir: PathBuf,
     segments: Vec<u32>,
     pos: usize,
     cur: Option<Current>,
-    /// Sequence number the next record must carry.
+    /// Bytes of the current segment file read so far and not yet dropped:
+    /// `buf[..end]`; `buf[0]` is at file offset `buf_off`. (`buf` is
+    /// allocated once and reused: no clearing per read.)
+    buf: Vec<u8>,
+    end: usize,
+    buf_off: u64,
+    /// Index in `buf` of the current (unsealed) block's first frame.
+    block_start: usize,
+    /// Index in `buf` of the next frame.
+    p: usize,
+    /// Sequence number the next frame must carry.
     pub next_seq: u64,
-    /// Hash of the last good record (genesis before the first).
-    pub chain: [u8; 32],
+    /// The last good seal (genesis before the first): the chain value.
+    pub seal: [u8; 32],
+    /// Link of the last good frame (the genesis link before the first).
+    pub link: u64,
+    /// Event time of the last good record.
+    pub last_ts: u64,
     /// Good records so far.
     pub records: u64,
-    /// Bytes of good headers and records so far.
+    /// Good records after the last seal (the unsealed tail).
+    pub unsealed: u64,
+    /// Bytes of good headers and frames so far.
     pub bytes: u64,
     /// Segments whose header verified.
     pub segments_ok: u32,
@@ -103,6 +159,10 @@ pub(crate) struct Scanner {
     /// Good bytes in the current (or last) segment, header included.
     pub seg_bytes: u64,
     done: bool,
+    /// Stop (as at the end) on reaching this frame boundary: (segment, offset).
+    stop_at: Option<(u32, u64)>,
+    /// Whether it stopped there.
+    stopped: bool,
 }
 
 impl Scanner {
@@ -113,14 +173,24 @@ impl Scanner {
             segments,
             pos: 0,
             cur: None,
+            buf: Vec::new(),
+            end: 0,
+            buf_off: 0,
+            block_start: 0,
+            p: 0,
             next_seq: 0,
-            chain: genesis_hash(),
+            seal: genesis_hash(),
+            link: genesis_link(),
+            last_ts: 0,
             records: 0,
+            unsealed: 0,
             bytes: 0,
             segments_ok: 0,
             seg_records: 0,
             seg_bytes: 0,
             done: false,
+            stop_at: None,
+            stopped: false,
         };
         if s.segments.is_empty() {
             s.done = true;
@@ -129,9 +199,57 @@ impl Scanner {
         Ok(s)
     }
 
+    /// A scanner that starts right after a seal frame that has not been
+    /// checked yet: in segment `index` at byte `offset` (just past the seal
+    /// frame), with the chain state that frame carries. What it finds holds
+    /// only if a scanner from the start reaches that frame with the same state.
+    fn resume_at(
+        dir: &Path,
+        segments: Vec<u32>,
+        index: u32,
+        offset: u64,
+        (next_seq, link, seal): ChainState,
+    ) -> io::Result<Self> {
+        use std::io::{Seek, SeekFrom};
+        let pos = segments.iter().position(|&i| i == index).map_or(segments.len(), |p| p + 1);
+        let path = dir.join(segment_file_name(index));
+        let mut file = File::open(&path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        Ok(Scanner {
+            dir: dir.to_path_buf(),
+            segments,
+            pos,
+            cur: Some(Current { index, path, file, eof: false }),
+            buf: Vec::new(),
+            end: 0,
+            buf_off: offset,
+            block_start: 0,
+            p: 0,
+            next_seq,
+            seal,
+            link,
+            last_ts: 0,
+            records: 0,
+            unsealed: 0,
+            bytes: 0,
+            segments_ok: 0,
+            seg_records: 0,
+            seg_bytes: offset,
+            done: false,
+            stop_at: None,
+            stopped: false,
+        })
+    }
+
     /// Indices of the segment files present (sorted).
     pub fn segment_indices(&self) -> &[u32] {
         &self.segments
+    }
+
+    /// The frames of the unsealed tail (after the last good seal, up to the
+    /// last good frame) exactly as on disk, for a writer that continues the block.
+    pub fn unsealed_block(&self) -> &[u8] {
+        &self.buf[self.block_start.min(self.p)..self.p]
     }
 
     fn bad(&self, location: Location, kind: VerifyErrorKind) -> VerifyError {
@@ -150,10 +268,10 @@ impl Scanner {
         Some(Err(ScanError::Io { path, source }))
     }
 
-    /// A record whose header is whole but whose length runs past the end of
+    /// A frame whose header is whole but whose length runs past the end of
     /// its segment. A torn write looks like that, and so does an altered
     /// length field in the middle of a segment: tell them apart by looking
-    /// for an intact record inside the bytes the length claims
+    /// for an intact frame inside the bytes the length claims
     /// ([`intact_record_after`]). Found one: the length was altered
     /// ([`VerifyErrorKind::LengthOverIntactRecords`]); none: truncated.
     fn fail_truncated<T>(
@@ -176,164 +294,185 @@ impl Scanner {
         }
     }
 
-    /// Book-keeping for one record whose chain hash checked out.
-    fn accept(&mut self, hash: [u8; HASH_LEN], bytes: u64) {
-        self.chain = hash;
-        self.next_seq += 1;
-        self.records += 1;
-        self.seg_records += 1;
-        self.bytes += bytes;
-        self.seg_bytes += bytes;
+    fn cur_path(&self) -> PathBuf {
+        self.cur.as_ref().map(|c| c.path.clone()).unwrap_or_else(|| self.dir.clone())
+    }
+
+    /// Make `buf[p..end]` hold at least `n` bytes if the file has them
+    /// (reads in large chunks; keeps the current block, drops what is
+    /// before it).
+    fn ensure(&mut self, n: usize) -> io::Result<()> {
+        let Some(cur) = self.cur.as_mut() else { return Ok(()) };
+        if self.end - self.p >= n || cur.eof {
+            return Ok(());
+        }
+        let keep = self.block_start;
+        let live = self.end - keep;
+        let cap = (self.p - keep + n).max(live + READ_BUF);
+        self.buf.copy_within(keep..self.end, 0);
+        if self.buf.len() < cap {
+            self.buf.resize(cap, 0);
+        }
+        self.buf_off += keep as u64;
+        self.p -= keep;
+        self.block_start = 0;
+        self.end = live;
+        while self.end < self.p + n {
+            let room = self.buf.len() - self.end;
+            let got = read_full(&mut cur.file, &mut self.buf[self.end..])?;
+            self.end += got;
+            if got < room {
+                cur.eof = true;
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Next verified record, `None` at the end of the journal (or after an error).
     /// If `payload` is given it is cleared and receives the record's payload.
-    #[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
+    /// Seals are checked on the way and not returned.
     pub fn next(&mut self, mut payload: Option<&mut Vec<u8>>) -> Option<Result<RecMeta, ScanError>> {
+        loop {
+            match self.step(payload.as_deref_mut())? {
+                Ok(Step::Record(m)) => return Some(Ok(m)),
+                Ok(Step::Seal(..)) => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// Next verified frame (record or seal), `None` at the end of the journal (or after an error).
+    pub fn step(&mut self, payload: Option<&mut Vec<u8>>) -> Option<Result<Step, ScanError>> {
         loop {
             if self.done {
                 return None;
             }
-            if self.cur.is_none() {
+            let Some(segment) = self.cur.as_ref().map(|c| c.index) else {
                 if let Some(r) = self.open_next_segment() {
                     return r.err().map(Err);
                 }
                 continue;
-            }
-            let cur = self.cur.as_mut().expect("checked above");
-            let segment = cur.index;
-            let offset = cur.offset;
-            let loc = Location::Record { segment, seq: self.next_seq, offset };
-
-            // Fast path: a small, well-formed record wholly inside the read
-            // buffer is checked in place (no copies through `read`). Anything
-            // else, including every kind of damage, takes the careful path
-            // below from the same position, which reports it precisely.
-            if let Ok(buf) = cur.reader.fill_buf()
-                && buf.len() >= RECORD_HEADER_LEN
-            {
-                let hdr: [u8; RECORD_HEADER_LEN] = buf[..RECORD_HEADER_LEN].try_into().expect("length checked");
-                let (len, kind, reserved, seq, ts_ns) = decode_record_header(&hdr);
-                let len = len as usize;
-                let needed = RECORD_HEADER_LEN + len + HASH_LEN;
-                if len <= ONE_CHUNK_PAYLOAD && reserved == 0 && seq == self.next_seq && buf.len() >= needed {
-                    let body = &buf[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len];
-                    let computed = chain_hash(&self.chain, &hdr, body);
-                    if computed[..] == buf[RECORD_HEADER_LEN + len..needed] {
-                        if let Some(p) = payload.as_deref_mut() {
-                            p.clear();
-                            p.extend_from_slice(body);
-                        }
-                        cur.reader.consume(needed);
-                        cur.offset += needed as u64;
-                        self.accept(computed, needed as u64);
-                        return Some(Ok(RecMeta { seq, kind, ts_ns, hash: computed, segment, offset }));
-                    }
-                }
-            }
-
-            let mut hdr = [0u8; RECORD_HEADER_LEN];
-            let got = match read_full(&mut cur.reader, &mut hdr) {
-                Ok(n) => n,
-                Err(e) => {
-                    let p = cur.path.clone();
-                    return self.fail_io(p, e);
-                }
             };
-            if got == 0 {
-                // Clean end of this segment.
+            let offset = self.buf_off + self.p as u64;
+            if self.stop_at == Some((segment, offset)) && self.unsealed == 0 {
+                self.stopped = true;
+                self.done = true;
+                return None;
+            }
+            let loc = Location::Record { segment, seq: self.next_seq, offset };
+            if self.end - self.p < RECORD_OVERHEAD
+                && let Err(e) = self.ensure(RECORD_OVERHEAD)
+            {
+                return self.fail_io(self.cur_path(), e);
+            }
+            let avail = self.end - self.p;
+            if avail == 0 {
+                // Clean end of this segment (the buffer keeps an unsealed tail for `unsealed_block`).
                 self.cur = None;
                 continue;
             }
-            if got < RECORD_HEADER_LEN {
-                let kind = VerifyErrorKind::TruncatedRecord { needed: RECORD_HEADER_LEN as u64, available: got as u64 };
+            if avail < RECORD_HEADER_LEN {
+                let kind =
+                    VerifyErrorKind::TruncatedRecord { needed: RECORD_HEADER_LEN as u64, available: avail as u64 };
                 return self.fail(loc, kind);
             }
-            let (len, kind, reserved, seq, ts_ns) = decode_record_header(&hdr);
-            if len as usize > MAX_PAYLOAD {
+            let (len, kind, flags, seq, ts_ns) = decode_record_header(&self.buf[self.p..self.p + RECORD_HEADER_LEN]);
+            let plen = len as usize;
+            if plen > MAX_PAYLOAD {
                 return self.fail(loc, VerifyErrorKind::BadLength { len });
             }
-            if reserved != 0 {
-                return self.fail(loc, VerifyErrorKind::ReservedNonZero { found: reserved });
+            if flags & !FLAG_SEAL != 0 {
+                return self.fail(loc, VerifyErrorKind::ReservedNonZero { found: flags });
             }
             if seq != self.next_seq {
                 return self.fail(loc, VerifyErrorKind::SequenceMismatch { found: seq });
             }
-            let needed = (RECORD_HEADER_LEN + len as usize + HASH_LEN) as u64;
-
-            if let Some(buf) = payload.as_deref_mut() {
+            let needed = RECORD_OVERHEAD + plen;
+            if avail < needed {
+                if let Err(e) = self.ensure(needed) {
+                    return self.fail_io(self.cur_path(), e);
+                }
+                let avail = self.end - self.p;
+                if avail < needed {
+                    return self.fail_truncated(loc, len, needed as u64, avail as u64);
+                }
+            }
+            let p = self.p;
+            let frame = &self.buf[p..p + RECORD_HEADER_LEN + plen];
+            let link = frame_link(self.link, frame);
+            if link != link_at(&self.buf, p + RECORD_HEADER_LEN + plen) {
+                return self.fail(loc, VerifyErrorKind::LinkMismatch);
+            }
+            if flags & FLAG_SEAL != 0 {
+                let r = self.seal_frame(segment, loc, kind, plen, ts_ns, link)?;
+                return Some(r.map(|()| Step::Seal(self.next_seq.wrapping_sub(1), self.seal)));
+            }
+            if let Some(buf) = payload {
                 buf.clear();
-                buf.reserve_exact(len as usize);
+                buf.extend_from_slice(&self.buf[p + RECORD_HEADER_LEN..p + RECORD_HEADER_LEN + plen]);
             }
-            // Fast path: a small payload wholly in the read buffer is hashed
-            // in one call (see `chain_hash`).
-            let mut fast = None;
-            if (len as usize) <= ONE_CHUNK_PAYLOAD
-                && let Ok(chunk) = cur.reader.fill_buf()
-                && chunk.len() >= len as usize
-            {
-                let body = &chunk[..len as usize];
-                fast = Some(chain_hash(&self.chain, &hdr, body));
-                if let Some(buf) = payload.as_deref_mut() {
-                    buf.extend_from_slice(body);
-                }
-                cur.reader.consume(len as usize);
-            }
-            let mut hasher = fast.is_none().then(|| {
-                let mut h = blake3::Hasher::new();
-                h.update(&self.chain);
-                h.update(&hdr);
-                h
-            });
-            // Otherwise stream the payload straight out of the read buffer into the hasher.
-            let mut left = if fast.is_some() { 0 } else { len as usize };
-            while left > 0 {
-                let chunk = match cur.reader.fill_buf() {
-                    Ok(c) => c,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        let p = cur.path.clone();
-                        return self.fail_io(p, e);
-                    }
-                };
-                if chunk.is_empty() {
-                    let available = (RECORD_HEADER_LEN + len as usize - left) as u64;
-                    return self.fail_truncated(loc, len, needed, available);
-                }
-                let n = chunk.len().min(left);
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&chunk[..n]);
-                }
-                if let Some(buf) = payload.as_deref_mut() {
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                cur.reader.consume(n);
-                left -= n;
-            }
-            let mut stored = [0u8; HASH_LEN];
-            let got = match read_full(&mut cur.reader, &mut stored) {
-                Ok(n) => n,
-                Err(e) => {
-                    let p = cur.path.clone();
-                    return self.fail_io(p, e);
-                }
-            };
-            if got < HASH_LEN {
-                let available = (RECORD_HEADER_LEN + len as usize + got) as u64;
-                return self.fail_truncated(loc, len, needed, available);
-            }
-            let computed = match (fast, &hasher) {
-                (Some(h), _) => h,
-                (None, Some(h)) => *h.finalize().as_bytes(),
-                (None, None) => unreachable!("a hasher exists whenever the fast path was not taken"),
-            };
-            if computed != stored {
-                return self.fail(loc, VerifyErrorKind::HashMismatch);
-            }
-            cur.offset += needed;
-            self.accept(computed, needed);
-            return Some(Ok(RecMeta { seq, kind, ts_ns, hash: computed, segment, offset }));
+            self.p += needed;
+            self.link = link;
+            self.last_ts = ts_ns;
+            self.next_seq += 1;
+            self.records += 1;
+            self.unsealed += 1;
+            self.seg_records += 1;
+            self.bytes += needed as u64;
+            self.seg_bytes += needed as u64;
+            return Some(Ok(Step::Record(RecMeta { seq, kind, ts_ns, link, segment, offset })));
         }
+    }
+
+    /// Check the seal frame at `p` (its link already matched): well formed,
+    /// sealing at least one record, and equal to `blake3(prev seal ‖ block)`.
+    /// `Some(Ok(()))` when it verified.
+    fn seal_frame(
+        &mut self,
+        segment: u32,
+        loc: Location,
+        kind: u16,
+        plen: usize,
+        ts_ns: u64,
+        link: u64,
+    ) -> Option<Result<(), ScanError>> {
+        if kind != 0 || plen != HASH_LEN {
+            return self
+                .fail(loc, VerifyErrorKind::BadSeal { reason: "a seal frame has kind 0 and a 32-byte payload" });
+        }
+        if self.unsealed == 0 || self.block_start >= self.p {
+            return self.fail(loc, VerifyErrorKind::BadSeal { reason: "it seals no records" });
+        }
+        if ts_ns != self.last_ts {
+            return self.fail(loc, VerifyErrorKind::BadSeal { reason: "its time is not its last record's" });
+        }
+        let p = self.p;
+        let stored: [u8; HASH_LEN] =
+            self.buf[p + RECORD_HEADER_LEN..p + RECORD_HEADER_LEN + HASH_LEN].try_into().expect("length checked");
+        let first_seq = self.next_seq - self.unsealed;
+        let job = SealJob {
+            block: self.block_start..p,
+            prev: self.seal,
+            stored,
+            segment,
+            first_seq,
+            last_seq: self.next_seq - 1,
+            block_offset: self.buf_off + self.block_start as u64,
+            seal_offset: self.buf_off + p as u64,
+        };
+        let computed = match job.check(&self.buf) {
+            Ok(()) => stored,
+            Err((at, kind)) => return self.fail(at, kind),
+        };
+        self.p += SEAL_FRAME_LEN;
+        self.block_start = self.p;
+        self.seal = computed;
+        self.link = link;
+        self.unsealed = 0;
+        self.bytes += SEAL_FRAME_LEN as u64;
+        self.seg_bytes += SEAL_FRAME_LEN as u64;
+        Some(Ok(()))
     }
 
     /// Open and check the next segment. `None` when it opened fine; `Some(Ok(()))` at the end
@@ -351,14 +490,13 @@ impl Scanner {
         }
         self.pos += 1;
         let path = self.dir.join(segment_file_name(index));
-        let file = match File::open(&path) {
+        let mut file = match File::open(&path) {
             Ok(f) => f,
             Err(e) => return self.fail_io(path, e),
         };
-        let mut reader = BufReader::with_capacity(READ_BUF, file);
         let loc = Location::SegmentHeader { index };
         let mut hb = [0u8; SEGMENT_HEADER_LEN];
-        let got = match read_full(&mut reader, &mut hb) {
+        let got = match read_full(&mut file, &mut hb) {
             Ok(n) => n,
             Err(e) => return self.fail_io(path, e),
         };
@@ -372,18 +510,27 @@ impl Scanner {
         if h.index != index {
             return self.fail(loc, VerifyErrorKind::SegmentIndexMismatch { found: h.index });
         }
-        if index > 0 && h.first_seq > self.next_seq && h.prev_hash != self.chain {
-            // The previous segment ended cleanly at a record boundary, but
-            // this one says more records (with another last hash) came
-            // before it: the previous segment was cut short. Name the place
-            // the records are missing from, not the intact header.
+        if index > 0 && h.first_seq > self.next_seq && h.prev_hash != self.seal {
+            // The previous segment ended cleanly at a frame boundary, but
+            // this one says more records (with another seal) came before
+            // it: the previous segment was cut short. Name the place the
+            // records are missing from, not the intact header.
             let at = Location::Record { segment: index - 1, seq: self.next_seq, offset: self.seg_bytes };
             return self.fail(at, VerifyErrorKind::SegmentCutShort { next_first_seq: h.first_seq });
+        }
+        if index > 0 && self.unsealed > 0 {
+            // Blocks never span segments: the previous one lost its closing seal.
+            let at = Location::Record { segment: index - 1, seq: self.next_seq, offset: self.seg_bytes };
+            let kind = VerifyErrorKind::UnsealedSegmentEnd {
+                first_seq: self.next_seq - self.unsealed,
+                last_seq: self.next_seq - 1,
+            };
+            return self.fail(at, kind);
         }
         if h.first_seq != self.next_seq {
             return self.fail(loc, VerifyErrorKind::SegmentSeqMismatch { found: h.first_seq });
         }
-        let expected_prev = if index == 0 { [0u8; 32] } else { self.chain };
+        let expected_prev = if index == 0 { [0u8; 32] } else { self.seal };
         if h.prev_hash != expected_prev {
             return self.fail(loc, VerifyErrorKind::SegmentChainBroken);
         }
@@ -391,41 +538,48 @@ impl Scanner {
         self.seg_records = 0;
         self.seg_bytes = SEGMENT_HEADER_LEN as u64;
         self.bytes += SEGMENT_HEADER_LEN as u64;
-        self.cur = Some(Current { index, path, reader, offset: SEGMENT_HEADER_LEN as u64 });
+        self.end = 0;
+        self.buf_off = SEGMENT_HEADER_LEN as u64;
+        self.block_start = 0;
+        self.p = 0;
+        self.cur = Some(Current { index, path, file, eof: false });
         None
     }
 }
 
-/// The first intact record after the record starting at `offset` of the
+/// The first intact frame after the frame starting at `offset` of the
 /// segment file `path` (which was expected to carry `seq`), as
 /// `(seq, byte offset)`; `None` if there is none before end of file.
 ///
-/// "Intact" needs no knowledge of the damaged record: a record whose
-/// sequence number is after `seq`, whose reserved field is zero, whose
-/// length fits in the file, and whose stored hash equals
-/// `blake3(32 bytes before it ‖ header ‖ payload)`: its predecessor's
-/// stored hash sits right before it, so an intact record proves itself.
-/// Called only when a length runs past end of file, so what is read is at
-/// most one record's worth (bounded by [`MAX_PAYLOAD`] + overhead).
+/// "Intact" needs no knowledge of the damaged frame: a frame whose
+/// sequence number is after `seq`, whose flags are known, whose length fits
+/// in the file, and whose stored link equals `xxh3(header ‖ payload, seed =
+/// the 8 bytes before it)`: its predecessor's link sits right before it, so
+/// an intact frame proves itself. Called only when a length runs past end
+/// of file, so what is read is at most one frame's worth (bounded by
+/// [`MAX_PAYLOAD`] + overhead).
 pub(crate) fn intact_record_after(path: &Path, offset: u64, seq: u64) -> io::Result<Option<(u64, u64)>> {
     use std::io::{Seek, SeekFrom};
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(offset))?;
     let mut buf = Vec::new();
-    file.take((MAX_PAYLOAD + RECORD_HEADER_LEN + HASH_LEN) as u64).read_to_end(&mut buf)?;
-    let overhead = RECORD_HEADER_LEN + HASH_LEN;
-    // Every record takes at least `overhead` bytes: a bound on how far the sequence can have moved.
+    file.take((MAX_PAYLOAD + RECORD_OVERHEAD) as u64).read_to_end(&mut buf)?;
+    let overhead = RECORD_OVERHEAD;
+    // Every frame takes at least `overhead` bytes: a bound on how far the sequence can have moved.
     let max_seq = seq.saturating_add((buf.len() / overhead) as u64);
-    // The damaged record has at least a header and a hash before any successor.
+    // The damaged frame has at least a header and a link before any successor.
     let mut p = overhead;
     while p + overhead <= buf.len() {
-        let hdr: [u8; RECORD_HEADER_LEN] = buf[p..p + RECORD_HEADER_LEN].try_into().expect("length checked");
-        let (len, _, reserved, found, _) = decode_record_header(&hdr);
+        let (len, _, flags, found, _) = decode_record_header(&buf[p..p + RECORD_HEADER_LEN]);
         let len = len as usize;
-        if found > seq && found <= max_seq && reserved == 0 && len <= MAX_PAYLOAD && p + overhead + len <= buf.len() {
-            let prev: [u8; HASH_LEN] = buf[p - HASH_LEN..p].try_into().expect("p >= overhead > HASH_LEN");
-            let body = &buf[p + RECORD_HEADER_LEN..p + RECORD_HEADER_LEN + len];
-            if chain_hash(&prev, &hdr, body)[..] == buf[p + RECORD_HEADER_LEN + len..p + overhead + len] {
+        if found > seq
+            && found <= max_seq
+            && flags & !FLAG_SEAL == 0
+            && len <= MAX_PAYLOAD
+            && p + overhead + len <= buf.len()
+        {
+            let prev = link_at(&buf, p - LINK_LEN);
+            if frame_link(prev, &buf[p..p + RECORD_HEADER_LEN + len]) == link_at(&buf, p + RECORD_HEADER_LEN + len) {
                 return Ok(Some((found, offset + p as u64)));
             }
         }
@@ -459,19 +613,26 @@ pub struct Record {
     pub ts_ns: u64,
     /// The payload bytes, exactly as appended.
     pub payload: Vec<u8>,
-    /// This record's chain hash.
-    pub hash: [u8; 32],
+    /// This record's link (xxh3-64 chained from the previous frame's):
+    /// equal links at the same `seq` in two journals mean equal journals up
+    /// to that record (as far as a 64-bit non-cryptographic hash says; the
+    /// seals are the cryptographic proof).
+    pub link: u64,
     /// Index of the segment file holding it.
     pub segment: u32,
     /// Byte offset of the record within that segment file.
     pub offset: u64,
 }
 
-/// Streaming reader: yields every record in order, verifying the chain as it goes.
+/// Streaming reader: yields every record in order, verifying links and seals as it goes.
 ///
-/// Memory is flat with journal size (one read buffer plus the record being returned). At the
-/// first problem it yields `Err(JournalError::Corrupt(_))` (or `Io`) once, then ends: a
-/// record is never returned unless it and everything before it verified.
+/// Memory is flat with journal size (one read buffer holding at most one
+/// block plus a read chunk, and the record being returned). At the first
+/// problem it yields `Err(JournalError::Corrupt(_))` (or `Io`) once, then
+/// ends: a record is never returned unless it and everything before it
+/// verified. A record is returned when its link checks; the seal that covers
+/// it is checked when the reader reaches it (a forged block is reported
+/// there, after its records were returned: check [`verify`] first where that matters).
 pub struct JournalReader {
     scanner: Scanner,
 }
@@ -482,9 +643,9 @@ impl JournalReader {
         Ok(JournalReader { scanner: Scanner::open(dir)? })
     }
 
-    /// Hash of the last record returned so far (the genesis hash before the first).
+    /// The last seal read so far (the genesis hash before the first).
     pub fn last_hash(&self) -> [u8; 32] {
-        self.scanner.chain
+        self.scanner.seal
     }
 
     /// Sequence number of the next record to be returned.
@@ -504,7 +665,7 @@ impl Iterator for JournalReader {
                 kind: m.kind,
                 ts_ns: m.ts_ns,
                 payload,
-                hash: m.hash,
+                link: m.link,
                 segment: m.segment,
                 offset: m.offset,
             })),
@@ -524,9 +685,15 @@ pub struct VerifyReport {
     pub segments: u32,
     /// Total bytes of all segment files.
     pub bytes: u64,
-    /// Hash of the last record (the genesis hash for an empty journal). Compare it with a
+    /// The last seal (the genesis hash if nothing is sealed). It covers
+    /// every record but the `unsealed_records` after it. Compare it with a
     /// copy kept elsewhere to detect a journal whose tail was cut off or rewritten.
     pub last_hash: [u8; 32],
+    /// Records after the last seal: a run that crashed (or a writer dropped
+    /// without `finish`) leaves them; their links checked, but no seal
+    /// covers them yet (`open_append` continues their block). 0 for a
+    /// journal closed with `finish`.
+    pub unsealed_records: u64,
 }
 
 /// Verify the whole journal in `dir`, streaming. Returns the first problem found.
@@ -534,13 +701,149 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, VerifyError> {
     verify_with(dir, &mut |_, _| {})
 }
 
-/// As [`verify`], calling `each(seq, hash)` for every record that verified
-/// (e.g. to check signed checkpoints against the chain).
+/// As [`verify`], calling `each(seq, seal)` for every seal that verified,
+/// `seq` being the last record it covers (e.g. to check signed checkpoints
+/// against the chain).
+///
+/// A journal of [`SPLIT_MIN_BYTES`] or more is checked by two threads: one
+/// from the start up to a seal frame near the middle (found by its link,
+/// which proves itself, as in the torn-tail check), one from just after
+/// that frame to the end, starting from the chain state the frame carries.
+/// The second half counts only if the first reaches that very frame with
+/// that state; the first half's failure, if any, comes first. So the report
+/// is the one a single pass gives, exactly.
 pub fn verify_with(dir: &Path, each: &mut dyn FnMut(u64, &[u8; 32])) -> Result<VerifyReport, VerifyError> {
-    let mut s = Scanner::open(dir).map_err(|e| e.into_verify(dir))?;
-    while let Some(r) = s.next(None) {
-        let m = r.map_err(|e| e.into_verify(dir))?;
-        each(m.seq, &m.hash);
+    let mut first = Scanner::open(dir).map_err(|e| e.into_verify(dir))?;
+    let split = split_point(dir, first.segment_indices()).ok().flatten();
+    let Some((index, offset, state)) = split else {
+        return finish_walk(first, dir, each);
+    };
+    let second = Scanner::resume_at(dir, first.segment_indices().to_vec(), index, offset, state);
+    first.stop_at = Some((index, offset));
+    let (head, tail) = std::thread::scope(|scope| {
+        let tail = scope.spawn(move || {
+            let mut seals = Vec::new();
+            let r = second.map(|mut s| {
+                let r = walk(&mut s, &mut |q, h| seals.push((q, *h)));
+                (s, r)
+            });
+            (r, seals)
+        });
+        let mut seals = Vec::new();
+        let r = walk(&mut first, &mut |q, h| seals.push((q, *h)));
+        let tail = match tail.join() {
+            Ok(t) => t,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        ((r, seals), tail)
+    });
+    let ((r, seals), (tail, tail_seals)) = (head, tail);
+    for (q, h) in &seals {
+        each(*q, h);
     }
-    Ok(VerifyReport { records: s.records, segments: s.segments_ok, bytes: s.bytes, last_hash: s.chain })
+    r.map_err(|e| e.into_verify(dir))?;
+    if !first.stopped {
+        // The split frame was not where the first pass went: it went on to
+        // the end by itself.
+        return Ok(report(&first, None));
+    }
+    match tail {
+        Ok((second, r2)) if (first.next_seq, first.link, first.seal) == state => {
+            for (q, h) in &tail_seals {
+                each(*q, h);
+            }
+            r2.map_err(|e| e.into_verify(dir))?;
+            Ok(report(&first, Some(&second)))
+        }
+        // The second half could not start, or not from that state: finish in one pass.
+        _ => {
+            first.stop_at = None;
+            first.stopped = false;
+            first.done = false;
+            finish_walk(first, dir, each)
+        }
+    }
 }
+
+/// Journals smaller than this are verified by one thread.
+pub const SPLIT_MIN_BYTES: u64 = 16 << 20;
+
+/// Walk to the end (or the stop), calling `each` per seal.
+fn walk(s: &mut Scanner, each: &mut dyn FnMut(u64, &[u8; 32])) -> Result<(), ScanError> {
+    while let Some(r) = s.step(None) {
+        if let Step::Seal(seq, seal) = r? {
+            each(seq, &seal);
+        }
+    }
+    Ok(())
+}
+
+fn finish_walk(mut s: Scanner, dir: &Path, each: &mut dyn FnMut(u64, &[u8; 32])) -> Result<VerifyReport, VerifyError> {
+    walk(&mut s, each).map_err(|e| e.into_verify(dir))?;
+    Ok(report(&s, None))
+}
+
+fn report(first: &Scanner, second: Option<&Scanner>) -> VerifyReport {
+    let last = second.unwrap_or(first);
+    VerifyReport {
+        records: first.records + second.map_or(0, |s| s.records),
+        segments: first.segments_ok + second.map_or(0, |s| s.segments_ok),
+        bytes: first.bytes + second.map_or(0, |s| s.bytes),
+        last_hash: last.seal,
+        unsealed_records: last.unsealed,
+    }
+}
+
+/// A seal frame near the middle of the journal's bytes: (segment, offset
+/// just past it, the chain state after it: next seq, link, seal). `None`
+/// for a small journal or when none is found near the middle (then one
+/// thread verifies).
+/// The chain state after a seal frame: (next seq, link, seal).
+type ChainState = (u64, u64, [u8; 32]);
+
+fn split_point(dir: &Path, segments: &[u32]) -> io::Result<Option<(u32, u64, ChainState)>> {
+    use std::io::{Seek, SeekFrom};
+    let mut sizes = Vec::with_capacity(segments.len());
+    for &i in segments {
+        sizes.push(std::fs::metadata(dir.join(segment_file_name(i)))?.len());
+    }
+    let total: u64 = sizes.iter().sum();
+    if total < SPLIT_MIN_BYTES {
+        return Ok(None);
+    }
+    let mut mid = total / 2;
+    let Some((k, &size)) = sizes.iter().enumerate().find(|&(_, &n)| {
+        let here = mid < n;
+        if !here {
+            mid -= n;
+        }
+        here
+    }) else {
+        return Ok(None);
+    };
+    let index = segments[k];
+    let from = mid.max(SEGMENT_HEADER_LEN as u64);
+    let mut file = File::open(dir.join(segment_file_name(index)))?;
+    file.seek(SeekFrom::Start(from))?;
+    let mut buf = Vec::new();
+    file.take((4 * MAX_SPLIT_SEARCH) as u64).read_to_end(&mut buf)?;
+    let mut p = LINK_LEN;
+    while p + SEAL_FRAME_LEN <= buf.len() {
+        let (len, kind, flags, seq, _) = decode_record_header(&buf[p..p + RECORD_HEADER_LEN]);
+        if flags == FLAG_SEAL && kind == 0 && len as usize == HASH_LEN {
+            let link = link_at(&buf, p + RECORD_HEADER_LEN + HASH_LEN);
+            if frame_link(link_at(&buf, p - LINK_LEN), &buf[p..p + RECORD_HEADER_LEN + HASH_LEN]) == link {
+                let seal: [u8; 32] =
+                    buf[p + RECORD_HEADER_LEN..p + RECORD_HEADER_LEN + HASH_LEN].try_into().expect("length checked");
+                let end = from + (p + SEAL_FRAME_LEN) as u64;
+                debug_assert!(end <= size);
+                return Ok(Some((index, end, (seq, link, seal))));
+            }
+        }
+        p += 1;
+    }
+    Ok(None)
+}
+
+/// How far past the middle [`split_point`] looks for a seal frame (x4).
+const MAX_SPLIT_SEARCH: usize = 256 * 1024;

@@ -1,20 +1,21 @@
 //! The appending side: [`JournalWriter`].
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::durability::{Due, Durability};
 use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
 use crate::format::{
-    HASH_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEGMENT_HEADER_LEN, SegmentHeader, chain_hash,
-    encode_record_header, fsync_millis, fsync_to_code, genesis_hash, parse_segment_file_name, segment_file_name,
+    FLAG_SEAL, HASH_LEN, MAX_PAYLOAD, RECORD_OVERHEAD, SEAL_FRAME_LEN, SEGMENT_HEADER_LEN, SegmentHeader, block_seal,
+    encode_record_header, frame_link, fsync_millis, fsync_to_code, genesis_hash, genesis_link, parse_segment_file_name,
+    segment_file_name,
 };
 use crate::reader::{ScanError, Scanner};
 
-/// Write buffer per segment file.
-const WRITE_BUF: usize = 256 * 1024;
+/// Default [`JournalParams::seal_bytes`]: 64 KiB of frames per seal.
+pub const DEFAULT_SEAL_BYTES: usize = 64 * 1024;
 
 /// When appended records are forced to stable storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,12 +94,23 @@ pub struct JournalParams {
     /// `0750` / `0640`, readable by the owner's group (an audit group).
     /// Set exactly at creation, whatever the umask (Unix).
     pub group_readable: bool,
+    /// A seal is written as soon as the frames since the last one reach
+    /// this many bytes (and at every segment end and at `finish`). Smaller:
+    /// tamper evidence is finer grained, more seals; larger: fewer, and the
+    /// writer's block buffer (which holds at most this much plus one record)
+    /// grows. 1 ..= 16 MiB; default [`DEFAULT_SEAL_BYTES`] (64 KiB).
+    pub seal_bytes: usize,
 }
 
 impl Default for JournalParams {
     /// `Never` fsync (backtests), 256 MiB segments, owner-only files.
     fn default() -> Self {
-        JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 256 * 1024 * 1024, group_readable: false }
+        JournalParams {
+            fsync: FsyncPolicy::Never,
+            segment_bytes: 256 * 1024 * 1024,
+            group_readable: false,
+            seal_bytes: DEFAULT_SEAL_BYTES,
+        }
     }
 }
 
@@ -106,6 +118,9 @@ impl JournalParams {
     fn validate(&self) -> Result<(), JournalError> {
         if self.segment_bytes == 0 {
             return Err(JournalError::InvalidParams("segment_bytes must be > 0"));
+        }
+        if self.seal_bytes == 0 || self.seal_bytes > MAX_PAYLOAD {
+            return Err(JournalError::InvalidParams("seal_bytes must be in 1 ..= 16 MiB"));
         }
         if self.fsync == FsyncPolicy::EveryN(0) {
             return Err(JournalError::InvalidParams("FsyncPolicy::EveryN needs N > 0"));
@@ -128,7 +143,8 @@ pub struct JournalSummary {
     pub bytes: u64,
     /// Number of segment files.
     pub segments: u32,
-    /// Hash of the last record (genesis hash if there are none).
+    /// The last seal, which `finish` writes over the last records: it
+    /// covers the whole journal (genesis hash if there are no records).
     pub last_hash: [u8; 32],
 }
 
@@ -139,8 +155,11 @@ pub struct RecoveryReport {
     pub records: u64,
     /// Segment files after recovery.
     pub segments: u32,
-    /// Hash of the last kept record: the chain continues from here.
+    /// The last seal kept (genesis hash if none): the chain continues from here.
     pub last_hash: [u8; 32],
+    /// Records kept after that seal (a crashed run's unsealed tail): the
+    /// writer continues their block, so the next seal covers them.
+    pub unsealed_records: u64,
     /// Sequence number the next append will get.
     pub next_seq: u64,
     /// Bytes cut off the end of the last segment (0 if the journal was clean).
@@ -151,14 +170,28 @@ pub struct RecoveryReport {
 
 /// Appends records to a journal. See the crate docs for the format.
 ///
-/// Appends go through a `BufWriter`; what is durable when depends on [`FsyncPolicy`]. Call
-/// [`finish`](Self::finish) at the end: dropping the writer writes the buffer out
-/// best-effort but neither fsyncs nor reports errors.
+/// Frames are built in the current block's buffer, which is also the write
+/// buffer; what is durable when depends on [`FsyncPolicy`]. Call
+/// [`finish`](Self::finish) at the end (it writes the last seal): dropping
+/// the writer writes the buffer out best-effort but neither seals, fsyncs nor
+/// reports errors (the journal then ends in an unsealed tail, as after a
+/// crash, which [`open_append`](Self::open_append) continues).
 pub struct JournalWriter {
     dir: PathBuf,
     params: JournalParams,
     /// The segment file, shared with the fsync thread (group commit).
-    out: BufWriter<Arc<File>>,
+    out: Arc<File>,
+    /// Frames since the last seal, exactly as on disk (one contiguous
+    /// buffer, so the seal is one BLAKE3 update).
+    block: Vec<u8>,
+    /// Bytes of `block` already written to the file.
+    written: usize,
+    /// Link of the last frame.
+    link: u64,
+    /// Event time of the last record (a seal frame carries it).
+    last_ts: u64,
+    /// Records in `block`.
+    unsealed: u64,
     seg_index: u32,
     seg_path: PathBuf,
     seg_len: u64,
@@ -216,6 +249,11 @@ impl JournalWriter {
             dir: dir.to_path_buf(),
             params,
             out,
+            block: Vec::with_capacity(block_capacity(&params)),
+            written: 0,
+            link: genesis_link(),
+            last_ts: 0,
+            unsealed: 0,
             seg_index: 0,
             seg_path,
             seg_len: SEGMENT_HEADER_LEN as u64,
@@ -241,10 +279,13 @@ impl JournalWriter {
     ///
     /// Verifies the whole journal. If the only problem is a torn tail at the end of the last
     /// segment ([`torn_tail`] says what counts), the tail is truncated to the last whole
-    /// valid record, the truncation is fsynced, and the chain continues from there. Any other
+    /// valid frame, the truncation is fsynced, and the chain continues from there. Records
+    /// after the last seal (a crashed run's unsealed tail) are read back into the block
+    /// buffer, so the next seal covers them as if the run had not stopped. Any other
     /// problem (damage in the middle of a segment or in an earlier segment, a length that
     /// runs over intact records) is returned as `Corrupt`, naming segment, record and byte
     /// offset, and nothing is changed. `params` apply to segments created from now on.
+    #[expect(clippy::too_many_lines, reason = "one sequence of checks and repairs; split when next changed")]
     pub fn open_append(dir: &Path, params: JournalParams) -> Result<(Self, RecoveryReport), JournalError> {
         params.validate()?;
         let mut s = Scanner::open(dir)?;
@@ -279,6 +320,11 @@ impl JournalWriter {
                 let Some(torn) = torn_tail(dir, e)? else {
                     return Err(JournalError::Corrupt(e.clone()));
                 };
+                if torn.offset == 0 && s.unsealed > 0 {
+                    // A fresh segment's header is torn, yet the segment before it
+                    // has no closing seal: not what a crashed writer leaves.
+                    return Err(JournalError::Corrupt(e.clone()));
+                }
                 let cut = torn.offset;
                 dropped_bytes = torn.bytes;
                 tracing::warn!(
@@ -299,7 +345,7 @@ impl JournalWriter {
                         fsync_every: fsync_to_code(params.fsync).1,
                         fsync_millis: fsync_millis(params.fsync),
                         first_seq: s.next_seq,
-                        prev_hash: if last_index == 0 { [0; 32] } else { s.chain },
+                        prev_hash: if last_index == 0 { [0; 32] } else { s.seal },
                     };
                     file.write_all(&header.encode()).map_err(|e| JournalError::io(&last_path, e))?;
                     segments += 1;
@@ -312,16 +358,24 @@ impl JournalWriter {
             }
         };
         sync_dir(dir)?;
+        let mut block = Vec::with_capacity(block_capacity(&params));
+        block.extend_from_slice(s.unsealed_block());
+        let written = block.len();
         let w = JournalWriter {
             dir: dir.to_path_buf(),
             params,
-            out: BufWriter::with_capacity(WRITE_BUF, Arc::new(file)),
+            out: Arc::new(file),
+            block,
+            written,
+            link: s.link,
+            last_ts: s.last_ts,
+            unsealed: s.unsealed,
             seg_index: last_index,
             seg_path: last_path,
             seg_len,
             seg_records,
             next_seq: s.next_seq,
-            last_hash: s.chain,
+            last_hash: s.seal,
             total_bytes,
             segments,
             dur: Durability::new(params.fsync, s.next_seq).map_err(|e| JournalError::io(dir, e))?,
@@ -330,7 +384,8 @@ impl JournalWriter {
         let report = RecoveryReport {
             records: s.records,
             segments,
-            last_hash: s.chain,
+            last_hash: s.seal,
+            unsealed_records: s.unsealed,
             next_seq: s.next_seq,
             dropped_bytes,
             torn_tail: failure,
@@ -348,23 +403,21 @@ impl JournalWriter {
             return Err(JournalError::PayloadTooLarge { len: payload.len(), max: MAX_PAYLOAD });
         }
         let rec_len = (RECORD_OVERHEAD + payload.len()) as u64;
-        if self.seg_records > 0 && self.seg_len + rec_len > self.params.segment_bytes {
+        // Room for the record and the seal that closes the segment.
+        if self.seg_records > 0 && self.seg_len + rec_len + SEAL_FRAME_LEN as u64 > self.params.segment_bytes {
             self.roll()?;
         }
         let seq = self.next_seq;
         // Fits: checked against MAX_PAYLOAD (16 MiB) above.
         let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-        let hdr = encode_record_header(len, kind, seq, ts_ns);
-        let hash = chain_hash(&self.last_hash, &hdr, payload);
-        let res = self
-            .out
-            .write_all(&hdr)
-            .and_then(|()| self.out.write_all(payload))
-            .and_then(|()| self.out.write_all(&hash));
-        if let Err(e) = res {
-            return Err(self.poison(e));
-        }
-        self.last_hash = hash;
+        let start = self.block.len();
+        self.block.extend_from_slice(&encode_record_header(len, kind, 0, seq, ts_ns));
+        self.block.extend_from_slice(payload);
+        let link = frame_link(self.link, &self.block[start..]);
+        self.block.extend_from_slice(&link.to_le_bytes());
+        self.link = link;
+        self.last_ts = ts_ns;
+        self.unsealed += 1;
         // Invariant: sequence numbers are dense and strictly increasing (the
         // reader and resume rely on it); `seq` was `next_seq` above.
         debug_assert_eq!(seq, self.next_seq);
@@ -372,6 +425,9 @@ impl JournalWriter {
         self.seg_len += rec_len;
         self.seg_records += 1;
         self.total_bytes += rec_len;
+        if self.block.len() >= self.params.seal_bytes {
+            self.seal()?;
+        }
         match self.dur.appended() {
             Due::Nothing => {}
             Due::SyncNow => self.flush()?,
@@ -411,7 +467,7 @@ impl JournalWriter {
     /// far behind.
     fn commit_group(&mut self) -> Result<(), JournalError> {
         self.write_out()?;
-        let res = self.dur.request(self.out.get_ref(), self.next_seq);
+        let res = self.dur.request(&self.out, self.next_seq);
         res.map_err(|e| self.poison(e))
     }
 
@@ -498,8 +554,9 @@ impl JournalWriter {
         self.dur.take_samples(out)
     }
 
-    /// Bytes of all segment files so far (headers and records, including
-    /// what is still in the write buffer).
+    /// Bytes of all segment files so far (headers, records and seals,
+    /// including what is still in the write buffer; not the seal `finish`
+    /// will add over the [`unsealed_records`](Self::unsealed_records)).
     pub fn bytes(&self) -> u64 {
         self.total_bytes
     }
@@ -509,11 +566,12 @@ impl JournalWriter {
         self.segments
     }
 
-    /// Write out, fsync the segment and the directory, and return a summary.
+    /// Seal the last records, write out, fsync the segment and the directory, and return a summary.
     pub fn finish(mut self) -> Result<JournalSummary, JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned { dir: self.dir.clone() });
         }
+        self.seal()?;
         self.write_out()?;
         self.sync_file()?;
         sync_dir(&self.dir)?;
@@ -525,9 +583,21 @@ impl JournalWriter {
         })
     }
 
-    /// Hash of the last appended record (genesis hash if none).
+    /// The last seal written (genesis hash if none). It lags the records:
+    /// those appended since (at most [`JournalParams::seal_bytes`] worth)
+    /// are covered by the next seal, at the latest at [`finish`](Self::finish).
     pub fn last_hash(&self) -> [u8; 32] {
         self.last_hash
+    }
+
+    /// Link of the last appended record (or seal): the cheap per-frame chain value.
+    pub fn last_link(&self) -> u64 {
+        self.link
+    }
+
+    /// Records appended since the last seal.
+    pub fn unsealed_records(&self) -> u64 {
+        self.unsealed
     }
 
     /// Sequence number the next append will get.
@@ -548,12 +618,46 @@ impl JournalWriter {
     }
 
     fn write_out(&mut self) -> Result<(), JournalError> {
-        self.out.flush().map_err(|e| self.poison(e))
+        if self.written == self.block.len() {
+            return Ok(());
+        }
+        match self.out.write_all(&self.block[self.written..]) {
+            Ok(()) => {
+                self.written = self.block.len();
+                Ok(())
+            }
+            Err(e) => Err(self.poison(e)),
+        }
+    }
+
+    /// Seal the current block (nothing if it is empty): one BLAKE3 update
+    /// over its bytes, the seal frame after it, both written out, the buffer
+    /// emptied for the next block.
+    fn seal(&mut self) -> Result<(), JournalError> {
+        if self.unsealed == 0 {
+            return Ok(());
+        }
+        let seal = block_seal(&self.last_hash, &self.block);
+        let start = self.block.len();
+        let len = u32::try_from(HASH_LEN).unwrap_or(u32::MAX);
+        self.block.extend_from_slice(&encode_record_header(len, 0, FLAG_SEAL, self.next_seq, self.last_ts));
+        self.block.extend_from_slice(&seal);
+        let link = frame_link(self.link, &self.block[start..]);
+        self.block.extend_from_slice(&link.to_le_bytes());
+        self.write_out()?;
+        self.block.clear();
+        self.written = 0;
+        self.link = link;
+        self.last_hash = seal;
+        self.unsealed = 0;
+        self.seg_len += SEAL_FRAME_LEN as u64;
+        self.total_bytes += SEAL_FRAME_LEN as u64;
+        Ok(())
     }
 
     /// Make everything written out so far durable before returning.
     fn sync_file(&mut self) -> Result<(), JournalError> {
-        let res = self.dur.sync(self.out.get_ref(), self.next_seq);
+        let res = self.dur.sync(&self.out, self.next_seq);
         res.map_err(|e| self.poison(e))?;
         // Invariant: the durable prefix only grows, and never past the records written.
         debug_assert!(self.dur.durable_seq() <= self.next_seq, "durable seq past next {}", self.next_seq);
@@ -565,6 +669,8 @@ impl JournalWriter {
         let Some(index) = self.seg_index.checked_add(1) else {
             return Err(JournalError::TooManySegments { dir: self.dir.clone() });
         };
+        // Blocks never span segments.
+        self.seal()?;
         self.write_out()?;
         if self.params.fsync != FsyncPolicy::Never {
             self.sync_file()?;
@@ -689,12 +795,26 @@ fn new_segment_file(
     dir: &Path,
     header: &SegmentHeader,
     group_readable: bool,
-) -> Result<(BufWriter<Arc<File>>, PathBuf), JournalError> {
+) -> Result<(Arc<File>, PathBuf), JournalError> {
     let path = dir.join(segment_file_name(header.index));
-    let file = create_file(&path, true, group_readable).map_err(|e| JournalError::io(&path, e))?;
-    let mut out = BufWriter::with_capacity(WRITE_BUF, Arc::new(file));
-    out.write_all(&header.encode()).map_err(|e| JournalError::io(&path, e))?;
-    Ok((out, path))
+    let mut file = create_file(&path, true, group_readable).map_err(|e| JournalError::io(&path, e))?;
+    file.write_all(&header.encode()).map_err(|e| JournalError::io(&path, e))?;
+    Ok((Arc::new(file), path))
+}
+
+/// Initial capacity of the block buffer: one block and a typical record.
+fn block_capacity(params: &JournalParams) -> usize {
+    params.seal_bytes + 4096
+}
+
+impl Drop for JournalWriter {
+    /// Best effort, like a `BufWriter`: write out what is buffered, unsealed
+    /// and unsynced (as after a crash: `open_append` continues the block).
+    fn drop(&mut self) {
+        if !self.poisoned && self.written < self.block.len() {
+            let _ = self.out.write_all(&self.block[self.written..]);
+        }
+    }
 }
 
 /// Open a segment for writing at its end, or truncated to `cut` bytes.
@@ -734,13 +854,13 @@ pub struct TornTail {
 ///   length runs past end of file and no intact record lies in the bytes it
 ///   claims (else the verifier reports
 ///   [`VerifyErrorKind::LengthOverIntactRecords`]: an altered length);
-/// - a record whole by its length whose hash does not match, followed by
+/// - a frame whole by its length whose link does not match, followed by
 ///   nothing but zeros (or by nothing): the last write's pages reached the
 ///   disk only in part;
 /// - any damage from which the rest of the file is zeros (a preallocated
 ///   or extended file whose data never arrived).
 ///
-/// Anything else (a bad hash or length with data after it, damage in an
+/// Anything else (a bad link or length with data after it, a seal mismatch, damage in an
 /// earlier segment, a missing segment, an I/O error) is corruption:
 /// `Ok(None)`. A final record whose bytes were altered after it was written
 /// cannot be told from a torn one; the chain cannot protect the very end
@@ -763,15 +883,17 @@ pub fn torn_tail(dir: &Path, e: &VerifyError) -> Result<Option<TornTail>, Journa
     let mut rest_from = offset;
     match e.kind {
         VerifyErrorKind::TruncatedRecord { .. } | VerifyErrorKind::TruncatedHeader { .. } => return Ok(torn),
-        VerifyErrorKind::HashMismatch if !header => {
-            // Whole by its length, bad hash: torn if nothing but zeros follow it.
+        VerifyErrorKind::LinkMismatch if !header => {
+            // Whole by its length, bad link: torn if nothing but zeros follow it.
             let mut len = [0u8; 4];
             file.seek(SeekFrom::Start(offset)).map_err(io)?;
             file.read_exact(&mut len).map_err(io)?;
-            let end = offset + (RECORD_HEADER_LEN + HASH_LEN) as u64 + u64::from(u32::from_le_bytes(len));
+            let end = offset + RECORD_OVERHEAD as u64 + u64::from(u32::from_le_bytes(len));
             rest_from = end.min(file_len);
         }
         VerifyErrorKind::LengthOverIntactRecords { .. }
+        | VerifyErrorKind::SealMismatch { .. }
+        | VerifyErrorKind::UnsealedSegmentEnd { .. }
         | VerifyErrorKind::Io { .. }
         | VerifyErrorKind::MissingSegment
         | VerifyErrorKind::NoSegments

@@ -101,12 +101,18 @@ fn round_trip_across_segments() {
         assert_eq!(r.seq, i as u64);
         assert_eq!((r.kind, r.ts_ns, &r.payload), (*kind, *ts, p));
     }
-    assert_eq!(recs.last().unwrap().hash, summary.last_hash);
+    assert_ne!(summary.last_hash, genesis_hash());
 
     let rep = verify(&dir).unwrap();
     assert_eq!(
         rep,
-        VerifyReport { records: 1000, segments: files.len() as u32, bytes: on_disk, last_hash: summary.last_hash }
+        VerifyReport {
+            records: 1000,
+            segments: files.len() as u32,
+            bytes: on_disk,
+            last_hash: summary.last_hash,
+            unsealed_records: 0
+        }
     );
 }
 
@@ -119,8 +125,10 @@ fn record_layout_matches_documentation() {
     w.append(7, 100, b"").unwrap();
     let s = w.finish().unwrap();
     let b = fs::read(seg(&dir, 0)).unwrap();
-    assert_eq!(&b[0..8], b"BHJRNL01");
-    assert_eq!(b.len(), SEGMENT_HEADER_LEN + 2 * RECORD_OVERHEAD + 5);
+    assert_eq!(&b[0..8], b"BHJRNL02");
+    assert_eq!(&b[8..10], &2u16.to_le_bytes());
+    assert_eq!(b.len(), SEGMENT_HEADER_LEN + 2 * RECORD_OVERHEAD + 5 + SEAL_FRAME_LEN);
+    assert_eq!((RECORD_OVERHEAD, SEAL_FRAME_LEN), (32, 64));
     let r0 = &b[SEGMENT_HEADER_LEN..];
     assert_eq!(&r0[0..4], &5u32.to_le_bytes());
     assert_eq!(&r0[4..6], &0x1234u16.to_le_bytes());
@@ -128,19 +136,34 @@ fn record_layout_matches_documentation() {
     assert_eq!(&r0[8..16], &0u64.to_le_bytes());
     assert_eq!(&r0[16..24], &99u64.to_le_bytes());
     assert_eq!(&r0[24..29], b"hello");
+    let g = *blake3::hash(b"BHJRNL02").as_bytes();
+    assert_eq!(genesis_hash(), g);
+    assert_eq!(genesis_link(), u64::from_le_bytes(g[..8].try_into().unwrap()));
+    let l0 = xxhash_rust::xxh3::xxh3_64_with_seed(&r0[0..29], genesis_link());
+    assert_eq!(&r0[29..37], &l0.to_le_bytes());
+    let r1 = &r0[37..];
+    assert_eq!(&r1[6..8], &[0, 0]);
+    let l1 = xxhash_rust::xxh3::xxh3_64_with_seed(&r1[0..24], l0);
+    assert_eq!(&r1[24..32], &l1.to_le_bytes());
+    // The seal frame: len 32, kind 0, flags 1, seq = next record's, ts = last record's.
+    let sf = &r1[32..];
+    assert_eq!(sf.len(), SEAL_FRAME_LEN);
+    assert_eq!(&sf[0..4], &32u32.to_le_bytes());
+    assert_eq!(&sf[4..6], &[0, 0]);
+    assert_eq!(&sf[6..8], &1u16.to_le_bytes());
+    assert_eq!(&sf[8..16], &2u64.to_le_bytes());
+    assert_eq!(&sf[16..24], &100u64.to_le_bytes());
     let mut h = blake3::Hasher::new();
-    h.update(&genesis_hash());
-    h.update(&r0[0..24]);
-    h.update(b"hello");
-    let h0 = *h.finalize().as_bytes();
-    assert_eq!(&r0[29..61], &h0);
-    let r1 = &r0[61..];
-    let mut h = blake3::Hasher::new();
-    h.update(&h0);
-    h.update(&r1[0..24]);
-    assert_eq!(&r1[24..56], h.finalize().as_bytes());
-    assert_eq!(s.last_hash, r1[24..56]);
-    assert_eq!(genesis_hash(), *blake3::hash(b"BHJRNL01").as_bytes());
+    h.update(&g);
+    h.update(&b[SEGMENT_HEADER_LEN..SEGMENT_HEADER_LEN + 37 + 32]);
+    let seal = *h.finalize().as_bytes();
+    assert_eq!(&sf[24..56], &seal);
+    let l2 = xxhash_rust::xxh3::xxh3_64_with_seed(&sf[0..56], l1);
+    assert_eq!(&sf[56..64], &l2.to_le_bytes());
+    assert_eq!(s.last_hash, seal);
+    // Records carry their links; seals are not records.
+    let recs = read_all(&dir);
+    assert_eq!(recs.iter().map(|r| r.link).collect::<Vec<_>>(), [l0, l1]);
 }
 
 #[test]
@@ -162,10 +185,10 @@ fn flipped_payload_byte_names_the_record() {
     let (_t, dir, recs) = fixture();
     let r = recs.iter().filter(|r| r.segment == 2 && !r.payload.is_empty()).nth(3).unwrap();
     flip(&seg(&dir, r.segment), r.offset + RECORD_HEADER_LEN as u64 + 1);
-    let e = expect_record_error(&dir, r, VerifyErrorKind::HashMismatch);
+    let e = expect_record_error(&dir, r, VerifyErrorKind::LinkMismatch);
     let msg = e.to_string();
     let want = format!(
-        "journal `{}`: segment 00000002.bhj record #{} at byte {}: hash mismatch (record altered or reordered)",
+        "journal `{}`: segment 00000002.bhj record #{} at byte {}: link mismatch (record altered, reordered or torn)",
         dir.display(),
         r.seq,
         r.offset
@@ -174,28 +197,33 @@ fn flipped_payload_byte_names_the_record() {
 }
 
 #[test]
-fn flipped_hash_byte_names_the_record() {
+fn flipped_link_byte_names_the_record() {
     let (_t, dir, recs) = fixture();
     let r = middle_record(&recs);
     flip(&seg(&dir, r.segment), r.offset + (RECORD_HEADER_LEN + r.payload.len() + 5) as u64);
-    expect_record_error(&dir, r, VerifyErrorKind::HashMismatch);
+    expect_record_error(&dir, r, VerifyErrorKind::LinkMismatch);
 }
 
 #[test]
 fn flipped_header_fields_are_caught() {
-    // ts_ns and kind are covered by the hash; seq by the sequence check; len by length/hash.
+    // ts_ns and kind are covered by the link; seq by the sequence check; len by length/link.
     let (_t, dir, recs) = fixture();
     let r = middle_record(&recs);
     let p = seg(&dir, r.segment);
     let orig = fs::read(&p).unwrap();
     flip(&p, r.offset + 17); // ts_ns
-    expect_record_error(&dir, r, VerifyErrorKind::HashMismatch);
+    expect_record_error(&dir, r, VerifyErrorKind::LinkMismatch);
     fs::write(&p, &orig).unwrap();
     flip(&p, r.offset + 4); // kind
-    expect_record_error(&dir, r, VerifyErrorKind::HashMismatch);
+    expect_record_error(&dir, r, VerifyErrorKind::LinkMismatch);
     fs::write(&p, &orig).unwrap();
-    flip(&p, r.offset + 6); // reserved
+    flip(&p, r.offset + 6); // flags: an unknown bit
     expect_record_error(&dir, r, VerifyErrorKind::ReservedNonZero { found: 0x40 });
+    fs::write(&p, &orig).unwrap();
+    let mut b = orig.clone();
+    b[r.offset as usize + 6] ^= 1; // flags: the seal bit (a record posing as a seal)
+    fs::write(&p, &b).unwrap();
+    expect_record_error(&dir, r, VerifyErrorKind::LinkMismatch);
     fs::write(&p, &orig).unwrap();
     flip(&p, r.offset + 9); // seq
     expect_record_error(&dir, r, VerifyErrorKind::SequenceMismatch { found: r.seq ^ (0x40 << 8) });
@@ -682,7 +710,11 @@ fn open_append_truncates_torn_tail() {
     assert_eq!(rep.dropped_bytes, 30);
     assert_eq!(rep.records, last.seq);
     assert_eq!(rep.next_seq, last.seq);
-    assert_eq!(rep.last_hash, recs[recs.len() - 2].hash);
+    // Kept: everything before the cut; the last segment's block (sealed only
+    // at the end) is now an unsealed tail that the writer continues.
+    let in_last = recs.iter().filter(|r| r.segment == last.segment).count() as u64;
+    assert_eq!(rep.unsealed_records, in_last - 1);
+    assert_eq!(rep.last_hash, verify(&dir).unwrap().last_hash);
     let torn = rep.torn_tail.unwrap();
     assert_eq!(torn.seq(), Some(last.seq));
     assert!(matches!(torn.kind, VerifyErrorKind::TruncatedRecord { .. }));
@@ -716,13 +748,20 @@ fn open_append_truncates_zero_filled_tail() {
 fn open_append_drops_last_record_with_torn_middle() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
-    write_journal(&dir, 10, 1 << 20);
+    // A crashed writer: no closing seal after the last record.
+    let mut w = JournalWriter::create(&dir, params(1 << 20)).unwrap();
+    for i in 0..10 {
+        w.append(1, i, &payload_for(i + 3)).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    assert_eq!(verify(&dir).unwrap().unsealed_records, 10);
     let recs = read_all(&dir);
     let last = recs.last().unwrap();
     flip(&seg(&dir, 0), last.offset + RECORD_HEADER_LEN as u64);
     let (_w, rep) = JournalWriter::open_append(&dir, params(1 << 20)).unwrap();
     assert_eq!((rep.records, rep.dropped_bytes), (9, rec_len(last) as u64));
-    assert_eq!(rep.torn_tail.unwrap().kind, VerifyErrorKind::HashMismatch);
+    assert_eq!(rep.torn_tail.unwrap().kind, VerifyErrorKind::LinkMismatch);
 }
 
 #[test]
@@ -731,7 +770,7 @@ fn open_append_rewrites_torn_segment_header() {
     let dir = tmp.path().join("j");
     let (_, s) = write_journal(&dir, 50, 1024);
     let next = s.segments;
-    fs::write(seg(&dir, next), b"BHJRNL01\x01\x00").unwrap(); // crash while starting a segment
+    fs::write(seg(&dir, next), b"BHJRNL02\x02\x00").unwrap(); // crash while starting a segment
     let e = verify(&dir).unwrap_err();
     assert_eq!(e.location, Location::SegmentHeader { index: next });
     let (mut w, rep) = JournalWriter::open_append(&dir, params(1024)).unwrap();
@@ -794,8 +833,10 @@ fn fsync_samples_bytes_and_segments() {
     assert!(got.is_empty());
     let (bytes, segments) = (w.bytes(), w.segments());
     assert!(segments > 1, "400-byte segments roll");
+    // finish adds the seal over the records not yet sealed.
+    let closing = if w.unsealed_records() > 0 { SEAL_FRAME_LEN as u64 } else { 0 };
     let s = w.finish().unwrap();
-    assert_eq!((bytes, segments), (s.bytes, s.segments));
+    assert_eq!((bytes + closing, segments), (s.bytes, s.segments));
 }
 
 proptest! {
@@ -893,7 +934,7 @@ fn altered_payload_mid_segment_is_refused() {
     flip(&seg(&dir, 0), r.offset + RECORD_HEADER_LEN as u64 + 1);
     let e = refused(&dir);
     assert_eq!((e.segment(), e.seq(), e.offset()), (Some(0), Some(1234), Some(r.offset)));
-    assert_eq!(e.kind, VerifyErrorKind::HashMismatch);
+    assert_eq!(e.kind, VerifyErrorKind::LinkMismatch);
 }
 
 #[test]
@@ -901,7 +942,9 @@ fn torn_last_record_is_cut_and_the_rest_kept() {
     let (_t, dir, recs) = big_segment();
     let last = recs.last().unwrap();
     let p = seg(&dir, 0);
-    let len = fs::metadata(&p).unwrap().len();
+    // The last record ends where the closing seal begins; cut inside the record.
+    let len = last.offset + (RECORD_OVERHEAD + last.payload.len()) as u64;
+    assert_eq!(fs::metadata(&p).unwrap().len(), len + SEAL_FRAME_LEN as u64);
     fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(len - 5).unwrap();
     let e = verify(&dir).unwrap_err();
     let t = torn_tail(&dir, &e).unwrap().expect("a torn tail");
@@ -930,7 +973,12 @@ fn journal_files_are_owner_only_unless_group_readable() {
     for (group_readable, dmode, fmode) in [(false, 0o700, 0o600), (true, 0o750, 0o640)] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("j");
-        let p = JournalParams { fsync: FsyncPolicy::Always, segment_bytes: 300, group_readable };
+        let p = JournalParams {
+            fsync: FsyncPolicy::Always,
+            segment_bytes: 300,
+            group_readable,
+            ..JournalParams::default()
+        };
         let mut w = JournalWriter::create(&dir, p).unwrap();
         for i in 0..20 {
             w.append(1, i, &[7; 100]).unwrap();
@@ -982,4 +1030,368 @@ fn fsync_policy_text_round_trips_and_refuses_garbage() {
         let e = bad.parse::<FsyncPolicy>().expect_err(bad);
         assert!(e.to_string().contains(&format!("`{bad}`")), "{e}");
     }
+}
+
+// ---- issue 15 item 4: format 2, links and seals ----
+
+/// Small seals so that a journal has many blocks per segment.
+fn sealed_params(segment_bytes: u64, seal_bytes: usize) -> JournalParams {
+    JournalParams { fsync: FsyncPolicy::Never, segment_bytes, seal_bytes, ..JournalParams::default() }
+}
+
+fn write_with(dir: &Path, n: u64, p: JournalParams) -> JournalSummary {
+    let mut w = JournalWriter::create(dir, p).unwrap();
+    for i in 0..n {
+        w.append((i % 5) as u16, 1_000 + i, &payload_for(i)).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+/// Offsets of the seal frames of one segment file (walking the frames).
+fn seal_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut p = SEGMENT_HEADER_LEN;
+    while p + RECORD_OVERHEAD <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[p..p + 4].try_into().unwrap()) as usize;
+        if u16::from_le_bytes([bytes[p + 6], bytes[p + 7]]) & FLAG_SEAL != 0 {
+            out.push(p);
+        }
+        p += RECORD_OVERHEAD + len;
+    }
+    out
+}
+
+#[test]
+fn seals_are_placed_by_size_at_segment_ends_and_at_finish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let s = write_with(&dir, 2000, sealed_params(16 * 1024, 1024));
+    assert!(s.segments > 3);
+    let mut all = 0;
+    for i in 0..s.segments {
+        let b = fs::read(seg(&dir, i)).unwrap();
+        let seals = seal_offsets(&b);
+        all += seals.len();
+        // Every segment ends with a seal; no block spans segments.
+        assert_eq!(*seals.last().unwrap() + SEAL_FRAME_LEN, b.len(), "segment {i}");
+        // Each block but a segment's last reaches the size bound, and none is much over it.
+        let mut start = SEGMENT_HEADER_LEN;
+        for (k, &o) in seals.iter().enumerate() {
+            let block = o - start;
+            assert!(block <= 1024 + RECORD_OVERHEAD + 97, "block of {block} bytes");
+            if k + 1 < seals.len() {
+                assert!(block >= 1024, "block of {block} bytes sealed early");
+            }
+            start = o + SEAL_FRAME_LEN;
+        }
+        assert!(b.len() as u64 <= 16 * 1024);
+    }
+    assert!(all > 2 * s.segments as usize, "several seals per segment");
+    let v = verify(&dir).unwrap();
+    assert_eq!((v.records, v.unsealed_records, v.last_hash, v.bytes), (2000, 0, s.last_hash, s.bytes));
+    // verify_with sees every seal, with the last record it covers.
+    let mut seen = Vec::new();
+    verify_with(&dir, &mut |seq, h| seen.push((seq, *h))).unwrap();
+    assert_eq!(seen.len(), all);
+    assert_eq!(seen.last().unwrap(), &(1999, s.last_hash));
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
+}
+
+/// The same records give the same bytes whatever the fsync policy: seals
+/// never follow sync points.
+#[test]
+fn seals_do_not_depend_on_the_fsync_policy() {
+    let mut images = Vec::new();
+    for fsync in [FsyncPolicy::Never, FsyncPolicy::Always, FsyncPolicy::EveryN(7)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = JournalParams { fsync, segment_bytes: 8192, seal_bytes: 700, ..JournalParams::default() };
+        let mut w = JournalWriter::create(tmp.path(), p).unwrap();
+        for i in 0..300u64 {
+            w.append(2, i, &payload_for(i)).unwrap();
+            if i % 13 == 0 {
+                w.sync().unwrap();
+            }
+        }
+        w.finish().unwrap();
+        let mut img: Vec<Vec<u8>> =
+            seg_files(tmp.path()).iter().map(|f| fs::read(tmp.path().join(f)).unwrap()).collect();
+        // Header bytes 24..32 and the checksum name the policy; compare the frames.
+        for b in &mut img {
+            b.drain(..SEGMENT_HEADER_LEN);
+        }
+        images.push(img);
+    }
+    assert_eq!(images[0], images[1]);
+    assert_eq!(images[0], images[2]);
+}
+
+/// Edit a record and recompute every link after it (a forger who knows the
+/// format): the links all match, the block's seal does not.
+#[test]
+fn an_edit_with_recomputed_links_is_caught_by_the_seal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    write_with(&dir, 600, sealed_params(1 << 20, 2048));
+    let recs = read_all(&dir);
+    let p = seg(&dir, 0);
+    let mut b = fs::read(&p).unwrap();
+    let seals = seal_offsets(&b);
+    let target = recs.iter().find(|r| r.seq > 300 && r.payload.len() > 4).unwrap();
+    let t = target.offset as usize;
+    b[t + RECORD_HEADER_LEN + 2] ^= 0x01;
+    // Recompute every link from the target on (records and seals).
+    let mut prev = u64::from_le_bytes(b[t - LINK_LEN..t].try_into().unwrap());
+    let mut q = t;
+    while q < b.len() {
+        let len = u32::from_le_bytes(b[q..q + 4].try_into().unwrap()) as usize;
+        let end = q + RECORD_HEADER_LEN + len;
+        prev = frame_link(prev, &b[q..end]);
+        b[end..end + LINK_LEN].copy_from_slice(&prev.to_le_bytes());
+        q = end + LINK_LEN;
+    }
+    fs::write(&p, &b).unwrap();
+    // The block holding the target: from the seal before it to the seal after it.
+    let seal_at = *seals.iter().find(|&&o| o > t).unwrap();
+    let block_start = seals.iter().rev().find(|&&o| o < t).map_or(SEGMENT_HEADER_LEN, |&o| o + SEAL_FRAME_LEN);
+    let first = recs.iter().find(|r| r.offset as usize == block_start).unwrap();
+    let last = recs.iter().rfind(|r| (r.offset as usize) < seal_at).unwrap();
+    let e = verify(&dir).unwrap_err();
+    assert_eq!(e.location, Location::Record { segment: 0, seq: first.seq, offset: block_start as u64 }, "{e}");
+    assert_eq!(
+        e.kind,
+        VerifyErrorKind::SealMismatch { first_seq: first.seq, last_seq: last.seq, seal_offset: seal_at as u64 }
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("records #{}..=#{} were altered and their links recomputed", first.seq, last.seq)),
+        "{msg}"
+    );
+    // Not a torn tail: resume refuses it.
+    assert!(torn_tail(&dir, &e).unwrap().is_none());
+    assert!(matches!(JournalWriter::open_append(&dir, sealed_params(1 << 20, 2048)), Err(JournalError::Corrupt(_))));
+}
+
+/// A crashed writer leaves an unsealed tail: verify reports it (not an
+/// error), and resuming continues the block so the result is byte for byte
+/// what an uninterrupted writer would have written.
+#[test]
+fn resume_continues_the_unsealed_block() {
+    let p = sealed_params(8192, 1500);
+    let straight = tempfile::tempdir().unwrap();
+    write_with(straight.path(), 500, p);
+    for stop in [1u64, 17, 123, 250, 499] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut w = JournalWriter::create(tmp.path(), p).unwrap();
+        for i in 0..stop {
+            w.append((i % 5) as u16, 1_000 + i, &payload_for(i)).unwrap();
+        }
+        let unsealed = w.unsealed_records();
+        drop(w); // no finish: no closing seal, as after a crash
+        let v = verify(tmp.path()).unwrap();
+        assert_eq!((v.records, v.unsealed_records), (stop, unsealed));
+        let (mut w, rep) = JournalWriter::open_append(tmp.path(), p).unwrap();
+        assert_eq!((rep.records, rep.unsealed_records, rep.dropped_bytes), (stop, unsealed, 0));
+        for i in stop..500 {
+            w.append((i % 5) as u16, 1_000 + i, &payload_for(i)).unwrap();
+        }
+        w.finish().unwrap();
+        assert_eq!(snapshot(tmp.path()), snapshot(straight.path()), "stopped after {stop}");
+    }
+}
+
+#[test]
+fn a_segment_that_lost_its_closing_seal_is_named() {
+    let (_t, dir, recs) = fixture();
+    let p = seg(&dir, 1);
+    let len = fs::metadata(&p).unwrap().len();
+    fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(len - SEAL_FRAME_LEN as u64).unwrap();
+    let first = recs.iter().find(|r| r.segment == 1).unwrap();
+    let last = recs.iter().rfind(|r| r.segment == 1).unwrap();
+    let e = verify(&dir).unwrap_err();
+    assert_eq!(e.location, Location::Record { segment: 1, seq: last.seq + 1, offset: len - SEAL_FRAME_LEN as u64 });
+    assert_eq!(e.kind, VerifyErrorKind::UnsealedSegmentEnd { first_seq: first.seq, last_seq: last.seq });
+}
+
+#[test]
+fn format_version_1_is_refused_clearly() {
+    let (_t, dir, _recs) = fixture();
+    forge_header(&seg(&dir, 0), |h| {
+        h[0..8].copy_from_slice(b"BHJRNL01");
+        h[8..10].copy_from_slice(&1u16.to_le_bytes());
+    });
+    let e = verify(&dir).unwrap_err();
+    assert_eq!(e.kind, VerifyErrorKind::OldFormatVersion { found: 1 });
+    assert!(e.to_string().contains("format version 1 journal: written by an older bulkhead"), "{e}");
+    assert!(matches!(JournalWriter::open_append(&dir, params(2048)), Err(JournalError::Corrupt(_))));
+}
+
+#[test]
+fn seal_bytes_is_validated() {
+    let tmp = tempfile::tempdir().unwrap();
+    for bad in [0, MAX_PAYLOAD + 1] {
+        let p = JournalParams { seal_bytes: bad, ..JournalParams::default() };
+        assert!(matches!(JournalWriter::create(&tmp.path().join("x"), p), Err(JournalError::InvalidParams(_))));
+    }
+    assert_eq!(JournalParams::default().seal_bytes, DEFAULT_SEAL_BYTES);
+    // One record per block is allowed.
+    let s = write_with(&tmp.path().join("y"), 20, sealed_params(1 << 20, 1));
+    let b = fs::read(seg(&tmp.path().join("y"), 0)).unwrap();
+    assert_eq!(seal_offsets(&b).len(), 20);
+    assert_eq!(verify(&tmp.path().join("y")).unwrap().last_hash, s.last_hash);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Any single flipped byte anywhere in any segment file is detected.
+    #[test]
+    fn any_single_byte_flip_is_detected(at in any::<prop::sample::Index>(), bit in 0u8..8, seal_bytes in 1usize..3000) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        write_with(dir, 120, sealed_params(2048, seal_bytes));
+        let files = seg_files(dir);
+        let total: usize = files.iter().map(|f| fs::metadata(dir.join(f)).unwrap().len() as usize).sum();
+        let mut k = at.index(total);
+        for f in &files {
+            let path = dir.join(f);
+            let n = fs::metadata(&path).unwrap().len() as usize;
+            if k < n {
+                let mut b = fs::read(&path).unwrap();
+                b[k] ^= 1 << bit;
+                fs::write(&path, b).unwrap();
+                break;
+            }
+            k -= n;
+        }
+        prop_assert!(verify(dir).is_err());
+    }
+}
+
+/// Recompute every link from the frame at `from` to the end of `b`.
+fn relink_from(b: &mut [u8], from: usize) {
+    let mut prev = u64::from_le_bytes(b[from - LINK_LEN..from].try_into().unwrap());
+    let mut q = from;
+    while q < b.len() {
+        let len = u32::from_le_bytes(b[q..q + 4].try_into().unwrap()) as usize;
+        let end = q + RECORD_HEADER_LEN + len;
+        prev = frame_link(prev, &b[q..end]);
+        b[end..end + LINK_LEN].copy_from_slice(&prev.to_le_bytes());
+        q = end + LINK_LEN;
+    }
+}
+
+/// The first error the serial reader (seals checked in place) reports.
+fn serial_error(dir: &Path) -> VerifyError {
+    match JournalReader::open(dir).unwrap().find_map(Result::err) {
+        Some(JournalError::Corrupt(e)) => e,
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+/// A segment well over the 4 MiB read size (blocks carried across reads)
+/// and over `SPLIT_MIN_BYTES` (`verify` splits it between two threads at a
+/// seal near the middle): `verify` and the single-pass reader report
+/// exactly the same first failure: a forged block before a flipped byte, a
+/// flipped byte before a forged block, damage at the split seal itself.
+#[test]
+fn first_failure_is_exact_across_read_buffers_and_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let p = JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 1 << 30, ..JournalParams::default() };
+    let mut w = JournalWriter::create(&dir, p).unwrap();
+    for i in 0..95_000u64 {
+        w.append(1, i, &[(i % 251) as u8; 180]).unwrap();
+    }
+    let s = w.finish().unwrap();
+    assert!(s.bytes > SPLIT_MIN_BYTES);
+    let v = verify(&dir).unwrap();
+    assert_eq!(
+        v,
+        VerifyReport { records: 95_000, segments: 1, bytes: s.bytes, last_hash: s.last_hash, unsealed_records: 0 }
+    );
+    let mut seals = Vec::new();
+    verify_with(&dir, &mut |q, h| seals.push((q, *h))).unwrap();
+    let clean_seals = seal_offsets(&fs::read(seg(&dir, 0)).unwrap());
+    assert_eq!(seals.len(), clean_seals.len());
+    assert!(seals.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(seals.last().unwrap(), &(94_999, s.last_hash));
+    let recs = read_all(&dir);
+    let path = seg(&dir, 0);
+    let clean = fs::read(&path).unwrap();
+
+    // A forged record deep in the file (links recomputed): the seal catches it.
+    // Damage at the seal near the middle (where verify splits): reported as one pass does.
+    let mid = clean_seals.iter().copied().find(|&o| o as u64 >= s.bytes / 2).unwrap();
+    for at in [mid + 3, mid + RECORD_HEADER_LEN + 5, mid + SEAL_FRAME_LEN - 1, mid + SEAL_FRAME_LEN + 2] {
+        let mut b = clean.clone();
+        b[at] ^= 0x04;
+        fs::write(&path, &b).unwrap();
+        assert_eq!(verify(&dir).unwrap_err(), serial_error(&dir), "flip at {at} (split seal at {mid})");
+    }
+    let forged_at = recs[62_000].offset as usize;
+    let mut b = clean.clone();
+    b[forged_at + RECORD_HEADER_LEN + 7] ^= 0x10;
+    relink_from(&mut b, forged_at);
+    fs::write(&path, &b).unwrap();
+    let e = verify(&dir).unwrap_err();
+    assert!(
+        matches!(e.kind, VerifyErrorKind::SealMismatch { first_seq, last_seq, .. } if first_seq <= 62_000 && 62_000 <= last_seq),
+        "{e}"
+    );
+    assert_eq!(e, serial_error(&dir));
+
+    // ...and also a plain flipped byte after it: the earlier seal mismatch is still first.
+    let later = recs[86_000].offset as usize;
+    b[later + RECORD_HEADER_LEN + 1] ^= 0x01;
+    fs::write(&path, &b).unwrap();
+    let e2 = verify(&dir).unwrap_err();
+    assert_eq!(e2, e);
+    assert_eq!(e2, serial_error(&dir));
+
+    // A plain flipped byte before the forged block is first instead.
+    let earlier = recs[20_000].offset as usize;
+    b[earlier + RECORD_HEADER_LEN + 1] ^= 0x01;
+    fs::write(&path, &b).unwrap();
+    let e3 = verify(&dir).unwrap_err();
+    assert_eq!(
+        (e3.kind.clone(), e3.seq(), e3.offset()),
+        (VerifyErrorKind::LinkMismatch, Some(20_000), Some(recs[20_000].offset))
+    );
+    assert_eq!(e3, serial_error(&dir));
+}
+
+/// The two-thread verify over many segments: the split lands inside a
+/// later segment; totals, seals and first failures are a single pass's.
+#[test]
+fn split_verify_over_many_segments_matches_a_single_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let p = JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 3 << 20, ..JournalParams::default() };
+    let mut w = JournalWriter::create(&dir, p).unwrap();
+    for i in 0..95_000u64 {
+        w.append(1, i, &payload_for(i % 1000 + 100)).unwrap();
+        w.append(2, i, &[(i % 251) as u8; 150]).unwrap();
+    }
+    let s = w.finish().unwrap();
+    assert!(s.bytes > SPLIT_MIN_BYTES && s.segments > 5, "{s:?}");
+    let v = verify(&dir).unwrap();
+    assert_eq!((v.records, v.segments, v.bytes, v.last_hash), (s.records, s.segments, s.bytes, s.last_hash));
+    let mut n = 0;
+    verify_with(&dir, &mut |_, _| n += 1).unwrap();
+    let all: usize = (0..s.segments).map(|i| seal_offsets(&fs::read(seg(&dir, i)).unwrap()).len()).sum();
+    assert_eq!(n, all);
+    let recs = read_all(&dir);
+    for seq in [1_000usize, 100_000, 150_000, 189_000] {
+        let r = &recs[seq];
+        let path = seg(&dir, r.segment);
+        let clean = fs::read(&path).unwrap();
+        flip(&path, r.offset + RECORD_HEADER_LEN as u64);
+        let e = verify(&dir).unwrap_err();
+        assert_eq!((e.seq(), e.offset(), e.kind.clone()), (Some(r.seq), Some(r.offset), VerifyErrorKind::LinkMismatch));
+        assert_eq!(e, serial_error(&dir));
+        fs::write(&path, clean).unwrap();
+    }
+    // A whole segment after the split removed: named, as by one pass.
+    fs::remove_file(seg(&dir, s.segments - 2)).unwrap();
+    assert_eq!(verify(&dir).unwrap_err(), serial_error(&dir));
 }

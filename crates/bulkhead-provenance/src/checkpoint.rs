@@ -1,11 +1,13 @@
 //! Signed journal checkpoints: an auditor's proof that a journal has not been
 //! rewritten (or cut short) since a point in time.
 //!
-//! A checkpoint is an Ed25519 signature over one journal record's chain hash.
-//! Because each record's hash covers every record before it, the signature
-//! pins the whole journal up to that record: rewriting any of it changes the
-//! hash; cutting it off loses the record. Format (`checkpoint-<seq>.bhc`,
-//! text, lowercase hex, exactly these lines):
+//! A checkpoint is an Ed25519 signature over one journal seal (journal
+//! format 2: a BLAKE3 seal closes each block of records), named by the last
+//! record it covers. Because each seal covers every record and seal before
+//! it, the signature pins the whole journal up to that record: rewriting any
+//! of it changes the seal; cutting it off loses the seal. Format
+//! (`checkpoint-<seq>.bhc`, text, lowercase hex, exactly these lines; the
+//! `record-blake3` line carries the seal):
 //! ```text
 //! bulkhead-journal-checkpoint-v1
 //! record <seq>
@@ -26,10 +28,11 @@ use crate::{ProvenanceError, SigningKeyFile, TrustedKeys, check_name, fingerprin
 pub const CHECKPOINT_TAG: &str = "bulkhead-journal-checkpoint-v1";
 const DOMAIN: &[u8] = b"bulkhead-journal-checkpoint-v1\0";
 
-/// A signed statement "record `seq` of this journal has hash `hash`".
+/// A signed statement "the seal over records up to `seq` of this journal is `record_hash`".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalCheckpoint {
     pub seq: u64,
+    /// The journal seal covering records up to `seq`.
     pub record_hash: [u8; 32],
     pub signer: String,
     pub public_key: [u8; 32],
@@ -47,7 +50,7 @@ fn message(seq: u64, hash: &[u8; 32], signer: &str) -> Vec<u8> {
 }
 
 impl JournalCheckpoint {
-    /// Sign record `seq`'s chain hash.
+    /// Sign the seal `record_hash` that covers records up to `seq`.
     pub fn sign(seq: u64, record_hash: [u8; 32], key: &SigningKeyFile) -> Self {
         let sig: Signature = key.key.sign(&message(seq, &record_hash, &key.name));
         JournalCheckpoint {

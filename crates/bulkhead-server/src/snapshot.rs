@@ -479,7 +479,9 @@ pub struct JournalStatus {
     pub records: u64,
     pub bytes: u64,
     pub segments: u32,
-    /// Hash of the last record, hex.
+    /// The journal's last seal, hex (journal format 2: a seal covers each
+    /// block of about 64 KiB, so it lags the newest records until the next
+    /// seal, at the latest at the end of the run).
     pub last_hash: String,
     /// "none" | "batch" | "always" — whatever the run config says.
     pub fsync: String,

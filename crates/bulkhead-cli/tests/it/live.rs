@@ -134,7 +134,9 @@ fn crashed_journal(dir: &Path) -> (std::path::PathBuf, u64) {
     let records: u64 = v.split_whitespace().nth(1).unwrap().parse().unwrap();
     let seg = journal.join("00000000.bhj");
     let len = std::fs::metadata(&seg).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 7).unwrap();
+    // A finished journal ends with its closing seal; a crash leaves none and tears the last record.
+    let cut = len - 7 - bulkhead_journal::SEAL_FRAME_LEN as u64;
+    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(cut).unwrap();
     (journal, records)
 }
 

@@ -411,6 +411,8 @@ impl Engine {
         &self.release_wait_ns
     }
 
+    /// Records journalled so far and the journal's last seal (format 2: it
+    /// lags the newest records by at most one ~64 KiB block until the run finishes).
     pub fn journal_position(&self) -> (u64, [u8; 32]) {
         (self.journal.w.next_seq(), self.journal.w.last_hash())
     }

@@ -2,8 +2,8 @@
 //! callbacks it times.
 //!
 //! Two `Instant::now()` reads (vDSO `clock_gettime`) were about a third of an
-//! empty guest call, and two `rdtsc` reads still cost ~25 ns of a ~40 ns
-//! call on the machines we measure on, so not every `bulkhead_on_events`
+//! empty guest call, and two `rdtsc` reads still cost 25–40 ns (a KVM
+//! guest on AMD EPYC), a third or more of one, so not every `bulkhead_on_events`
 //! call is timed: [`CallSampler`] picks about one in
 //! [`WALL_SAMPLE_EVERY`] (a pseudo-random gap of 1 to 2 × that many calls,
 //! so a strategy whose slow calls recur with a fixed period is still

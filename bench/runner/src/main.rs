@@ -29,7 +29,7 @@ use bulkhead_engine::{Engine, NativeStrategy, ReleaseGate, StrategyKind, Strateg
 use bulkhead_journal::{FsyncPolicy, JournalParams, JournalWriter};
 use bulkhead_model::{Instrument, InstrumentKind, InstrumentSpec};
 use bulkhead_risk::Policy;
-use bulkhead_sandbox::{Limits, SandboxRuntime};
+use bulkhead_sandbox::{Limits, RuntimeConfig, SandboxRuntime};
 use bulkhead_sdk::NativeRunner;
 use bulkhead_venue::FeeSchedule;
 use std::path::PathBuf;
@@ -97,6 +97,8 @@ struct Args {
     fsync: FsyncPolicy,
     gate: ReleaseGate,
     verify: bool,
+    /// Each strategy's linear-memory limit, MiB (`None`: the default, 64).
+    memory_mib: Option<u64>,
 }
 
 fn usage(msg: &str) -> ! {
@@ -104,7 +106,7 @@ fn usage(msg: &str) -> ! {
     eprintln!(
         "usage: bench-runner --data FILE --mode sandboxed|native|parse [--strategies N] [--wasm FILE] \
          [--policy FILE] [--config 'k = v; k = v'] [--events MAX] [--fsync POLICY] \
-         [--release-gate ordered|durable] [--verify]"
+         [--release-gate ordered|durable] [--verify] [--memory-mib N]"
     );
     std::process::exit(2)
 }
@@ -122,6 +124,7 @@ fn parse_args() -> Args {
         fsync: FsyncPolicy::Never,
         gate: ReleaseGate::Ordered,
         verify: false,
+        memory_mib: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -142,6 +145,9 @@ fn parse_args() -> Args {
                     "durable" => ReleaseGate::Durable,
                     other => usage(&format!("--release-gate: `{other}` is not ordered or durable")),
                 }
+            }
+            "--memory-mib" => {
+                a.memory_mib = Some(val().parse().unwrap_or_else(|_| usage("--memory-mib: not a number")))
             }
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown flag {other}")),
@@ -196,8 +202,12 @@ fn main() {
     let journal = JournalWriter::create(&tmp.path().join("bench.journal"), params).expect("journal");
 
     let t_setup = Instant::now();
-    let runtime = SandboxRuntime::new().expect("sandbox runtime");
-    let limits = Limits { deadline_us: 1_000_000, ..Limits::default() };
+    let mut limits = Limits { deadline_us: 1_000_000, ..Limits::default() };
+    if let Some(mib) = args.memory_mib {
+        limits.memory_bytes = mib << 20;
+    }
+    // Pool slots sized to the strategies' limits, as `bulkhead run` sizes them.
+    let runtime = SandboxRuntime::with_config(RuntimeConfig::default().sized_for([&limits])).expect("sandbox runtime");
     let module = if args.mode == "sandboxed" {
         let bytes = std::fs::read(&args.wasm).unwrap_or_else(|e| usage(&format!("{}: {e}", args.wasm.display())));
         Some(runtime.load("bench_ema.wasm", &bytes).unwrap_or_else(|e| usage(&e.to_string())))

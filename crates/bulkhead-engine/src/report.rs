@@ -2,8 +2,9 @@
 //!
 //! Resource columns (wasm strategies; `-` for native ones), over every
 //! instance the strategy has had: `fuel` used, callback wall time `cb p50` /
-//! `cb p99` / `cb max` (of `bulkhead_on_events` calls; the quantiles are
-//! histogram bucket bounds, at most 12.5 % high and never above the max),
+//! `cb p99` / `cb max` (of the timed `bulkhead_on_events` calls — about one
+//! in `bulkhead_sandbox::WALL_SAMPLE_EVERY`, always the first; the quantiles
+//! are histogram bucket bounds, at most 12.5 % high and never above the max),
 //! `host calls`, `log bytes` and `peak mem` (largest linear memory).
 
 use crate::engine::{RunReport, Status};

@@ -16,6 +16,7 @@ use bulkhead_abi::{
 };
 use wasmtime::{Caller, Engine, Extern, Linker, Memory, ResourceLimiter};
 
+use crate::clock::{CallClock, CallSampler};
 use crate::{Fault, SandboxError, SandboxStats};
 
 /// Largest `max` honoured by the `open_orders` import (records per call).
@@ -55,7 +56,7 @@ pub(crate) fn erase_host<'a>(host: &'a mut (dyn HostApi + 'a)) -> NonNull<dyn Ho
 pub struct LogBucket {
     pub(crate) rate_per_sec: u64,
     scaled: u128,
-    last_ns: u64,
+    pub(crate) last_ns: u64,
 }
 
 const NS_PER_SEC: u128 = 1_000_000_000;
@@ -153,9 +154,18 @@ pub(crate) struct StoreData {
     /// than a callback's): running out of it is an `event_fuel` breach.
     pub(crate) event_fuel_binds: bool,
     pub(crate) log: LogBucket,
+    /// The latest event time a callback was delivered at: the log bucket is
+    /// refilled to it when the guest logs (refilling lazily adds the same
+    /// tokens as refilling at every callback: the bucket only ever fills,
+    /// up to its cap, with the time elapsed).
+    pub(crate) log_now_ns: u64,
     /// Reused buffer for `open_orders` (never reallocated after creation).
     pub(crate) scratch: Vec<OpenOrderRecord>,
     pub(crate) stats: SandboxStats,
+    /// Times guest calls (see [`CallClock`]).
+    pub(crate) clock: CallClock,
+    /// Which callbacks are timed.
+    pub(crate) sampler: CallSampler,
     /// The fault a host function or the limiter raised in this call, kept in
     /// case the error's payload cannot be downcast.
     pub(crate) pending: Option<Fault>,
@@ -194,9 +204,12 @@ impl StoreData {
             event: EventBudget::new(limits),
             armed_fuel: 0,
             event_fuel_binds: false,
+            log_now_ns: log.last_ns,
             log,
             scratch: vec![blank; MAX_OPEN_ORDERS_QUERY],
             stats: SandboxStats::default(),
+            clock: CallClock::get(),
+            sampler: CallSampler::default(),
             pending: None,
         }
     }
@@ -361,6 +374,7 @@ fn log(mut caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32) -> was
     let mem = memory(&mut caller)?;
     let (bytes, d) = mem.data_and_store_mut(&mut caller);
     let range = check_range("log", u(ptr), u(len), bytes.len()).map_err(|f| d.fail(f))?;
+    d.log.refill(d.log_now_ns);
     if !d.log.take(u(len)) {
         let limit_per_sec = d.log.rate_per_sec;
         return Err(d.fail(Fault::LogRate { limit_per_sec }));

@@ -50,7 +50,11 @@
 //! - [`SandboxStats`]: fuel (total / last / max per call), callback wall time
 //!   histogram (p50 / p99 / max, fixed log-linear buckets, no allocation),
 //!   instantiation time, peak memory, host calls (admitted / refused), log
-//!   bytes, invalid records.
+//!   bytes, invalid records. Wall time is sampled — about one callback in
+//!   [`WALL_SAMPLE_EVERY`] is timed, always the first — with the TSC where
+//!   the CPU has an invariant one (`Instant` otherwise): two clock reads per
+//!   call cost more than the rest of an empty call. Everything else counts
+//!   every call; no limit depends on the wall-time stats.
 //!
 //! A `start` function, `bulkhead_abi_version`, `bulkhead_buffer` and
 //! `bulkhead_init` each run under the same fuel, deadline and memory limits
@@ -58,6 +62,7 @@
 //! `on_events` returns the same fault without entering the guest.
 
 mod cache;
+mod clock;
 mod error;
 mod host;
 mod stats;
@@ -75,6 +80,7 @@ use bulkhead_abi::{
     MAX_CONFIG_LEN,
 };
 pub use cache::{CacheStats, MAX_ENTRY_BYTES as MAX_CACHE_ENTRY_BYTES};
+pub use clock::WALL_SAMPLE_EVERY;
 pub use error::{BUDGET_KINDS, FAULT_KINDS, Fault, LoadError, SandboxError};
 pub use host::LogBucket;
 pub use host::MAX_OPEN_ORDERS_QUERY;
@@ -410,6 +416,9 @@ impl SandboxRuntime {
                 .memory_may_move(false);
         }
         let engine = Engine::new(&cfg).map_err(engine_err)?;
+        // Calibrate the call clock now (once per process) rather than in
+        // the first instantiation.
+        let _ = clock::CallClock::get();
         let linker = host::build_linker(&engine)?;
         let (cache, cache_refused) = match config.cache_dir.as_deref() {
             None => (None, None),
@@ -698,7 +707,7 @@ impl SandboxRuntime {
         };
 
         // Instantiation (and any `start` function) under the limits.
-        let began = Instant::now();
+        let began = Some(store.data().clock.start());
         arm(&mut store, limits, false)?;
         let linker = &self.linker;
         let inst = with_host(&mut store, host, |s| linker.instantiate(&mut *s, &module.module));
@@ -786,7 +795,10 @@ impl Sandbox {
         if let Some(f) = &self.fault {
             return Err(f.clone());
         }
-        self.store.data_mut().log.refill(now_ns);
+        // The log bucket is refilled when the guest logs (`host::log`), up
+        // to the latest event time seen: the same tokens as refilling here.
+        let d = self.store.data_mut();
+        d.log_now_ns = d.log_now_ns.max(now_ns);
         if !self.events_marked {
             self.store.data_mut().event = host::EventBudget::new(&self.limits);
         }
@@ -893,7 +905,10 @@ fn enter<R>(
     callback: bool,
     f: impl FnOnce(&mut Store<StoreData>) -> wasmtime::Result<R>,
 ) -> Result<R, Fault> {
-    let began = Instant::now();
+    // Instantiation's calls are all timed; callbacks about one in
+    // WALL_SAMPLE_EVERY (see the `clock` module).
+    let timed = !callback || store.data_mut().sampler.take();
+    let began = if timed { Some(store.data().clock.start()) } else { None };
     arm(store, limits, callback)?;
     let r = with_host(store, host, f);
     account(store, began, callback);
@@ -932,11 +947,11 @@ fn arm(store: &mut Store<StoreData>, limits: &Limits, callback: bool) -> Result<
     Ok(())
 }
 
-/// Fold one call's fuel, wall time and peak memory into the stats (and a
-/// callback's fuel into the market event's budget); a `bulkhead_on_events`
-/// call (`callback`) also goes into the wall-time histogram. No allocation.
-fn account(store: &mut Store<StoreData>, began: Instant, callback: bool) {
-    let wall = began.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+/// Fold one call's fuel, wall time (if it was timed: `began`) and peak
+/// memory into the stats (and a callback's fuel into the market event's
+/// budget); a timed `bulkhead_on_events` call (`callback`) also goes into
+/// the wall-time histogram. No allocation.
+fn account(store: &mut Store<StoreData>, began: Option<u64>, callback: bool) {
     let left = store.get_fuel().unwrap_or(0);
     let d = store.data_mut();
     let used = d.armed_fuel.saturating_sub(left);
@@ -947,10 +962,13 @@ fn account(store: &mut Store<StoreData>, began: Instant, callback: bool) {
     s.fuel_used = s.fuel_used.saturating_add(used);
     s.fuel_used_last = used;
     s.fuel_used_max = s.fuel_used_max.max(used);
-    s.wall_ns_total = s.wall_ns_total.saturating_add(wall);
-    s.wall_ns_max = s.wall_ns_max.max(wall);
-    if callback {
-        s.wall.record(wall);
+    if let Some(began) = began {
+        let wall = d.clock.elapsed_ns(began);
+        s.wall_ns_total = s.wall_ns_total.saturating_add(wall);
+        s.wall_ns_max = s.wall_ns_max.max(wall);
+        if callback {
+            s.wall.record(wall);
+        }
     }
     s.peak_memory_bytes = s.peak_memory_bytes.max(d.limiter.peak_memory);
 }

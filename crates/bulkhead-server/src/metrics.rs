@@ -2,8 +2,10 @@
 //!
 //! Everything is rendered from the latest [`Snapshot`] (the engine keeps the
 //! cumulative counts; the server holds none), including the per-strategy
-//! callback-latency histogram: the sandbox records every callback's wall
-//! time in its own log-linear histogram and the snapshot carries a copy
+//! callback-latency histogram: the sandbox times a sample of the callbacks
+//! (about one in [`bulkhead_sandbox::WALL_SAMPLE_EVERY`], always the first:
+//! its `_count` is the timed callbacks, not all of them) in its own
+//! log-linear histogram and the snapshot carries a copy
 //! ([`crate::LatencyHistogram`]), re-bucketed here to
 //! [`CALLBACK_BUCKETS_NS`]. It covers the running sandbox instance, so a
 //! restart or redeploy resets it (Prometheus treats that as a counter
@@ -322,7 +324,11 @@ pub fn render(snap: &Snapshot, metrics: &Metrics, now_unix_ms: u64, subscribers:
     }
     {
         let name = "bulkhead_strategy_callback_duration_seconds";
-        o.family(name, "histogram", "Wall time of one strategy callback (running sandbox instance).");
+        o.family(
+            name,
+            "histogram",
+            "Wall time of one strategy callback, sampled (about one in 16 is timed; running sandbox instance).",
+        );
         for s in strategies {
             let h = &s.callback_latency;
             let labels = format!("strategy=\"{}\"", escape_label(&s.name));

@@ -309,8 +309,8 @@ pub struct StrategySnapshot {
     pub resources: Resources,
     pub orders: OrderCounts,
     pub pnl: Pnl,
-    /// Wall time of each callback of the running sandbox, as the engine
-    /// measured it (rendered by `/metrics`; not in the JSON API, which has
+    /// Wall time of the timed callbacks of the running sandbox (a sample:
+    /// see `bulkhead_sandbox::SandboxStats`), as the engine measured it (rendered by `/metrics`; not in the JSON API, which has
     /// `resources.callback_p50_ns` / `callback_p99_ns`).
     #[serde(skip)]
     pub callback_latency: LatencyHistogram,

@@ -387,8 +387,12 @@ fn metrics_after_a_run_have_per_strategy_callback_latency_histograms() {
         let report = l.engine.strategy_report(sid).unwrap();
         let sb = report.sandbox.as_ref().unwrap();
         assert_eq!(*count, sb.wall.count() as f64, "{name}");
-        assert_eq!(*count, sb.callbacks as f64, "{name}: every on_events call is timed");
-        assert!(*count >= 3_000.0, "{name}: {count}");
+        // Wall time is sampled: about one callback in WALL_SAMPLE_EVERY
+        // is timed (gaps of 1 to 2 × that many calls).
+        let every = f64::from(bulkhead_sandbox::WALL_SAMPLE_EVERY);
+        assert!(sb.callbacks >= 3_000, "{name}: {} callbacks", sb.callbacks);
+        let callbacks = sb.callbacks as f64;
+        assert!(*count >= callbacks / (2.0 * every) && *count <= callbacks, "{name}: {count} of {callbacks} timed");
     }
     // Engine-wide: the journal writer's own fsync count, total and max.
     let one = |n: &str| fams[n].samples[0].value;

@@ -285,7 +285,6 @@ impl JournalWriter {
     /// problem (damage in the middle of a segment or in an earlier segment, a length that
     /// runs over intact records) is returned as `Corrupt`, naming segment, record and byte
     /// offset, and nothing is changed. `params` apply to segments created from now on.
-    #[expect(clippy::too_many_lines, reason = "one sequence of checks and repairs; split when next changed")]
     pub fn open_append(dir: &Path, params: JournalParams) -> Result<(Self, RecoveryReport), JournalError> {
         params.validate()?;
         let mut s = Scanner::open(dir)?;

@@ -16,6 +16,9 @@
 #                         the same number of strategy callbacks: 1000 strategies
 #                         see 10000 events)
 #   --scaling "1 10 ..."  strategy counts for the scaling runs (default "1 10 100 1000")
+#   --scaling-memory-mib N  each scaled strategy's memory limit (default 2: bh-bench-ema peaks at
+#                         ~1.1 MiB; the pool's slots are sized to it, as `bulkhead run` sizes them
+#                         to the config's limits); 64 = the default limit
 #   --skip-nautilus       skip the Python side
 #   --skip-scaling        skip the scaling runs
 #   --durable-events N    events of the `release_gate = durable` run (default: min(events, 200000);
@@ -37,6 +40,7 @@ SCALING="1 10 100 1000"
 SKIP_NAUT=0
 SKIP_SCALING=0
 SKIP_CROSSING=0
+SCALE_MEM=2
 DUR_EVENTS=""
 CONFIG=""
 OUT=""
@@ -50,6 +54,7 @@ while [ $# -gt 0 ]; do
         --skip-nautilus) SKIP_NAUT=1; shift ;;
         --skip-scaling) SKIP_SCALING=1; shift ;;
         --skip-crossing) SKIP_CROSSING=1; shift ;;
+        --scaling-memory-mib) SCALE_MEM="$2"; shift 2 ;;
         --durable-events) DUR_EVENTS="$2"; shift 2 ;;
         --config) CONFIG="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
@@ -143,7 +148,7 @@ if [ "$SKIP_SCALING" = 0 ]; then
             n_events=$(( 10000000 / n ))
         fi
         run "scaling_$n" "$RUNNER" --data "$DATA" --mode sandboxed --strategies "$n" --events "$n_events" \
-            --wasm "$OUT/bench_ema.wasm" --config "$CONFIG"
+            --wasm "$OUT/bench_ema.wasm" --config "$CONFIG" --memory-mib "$SCALE_MEM"
     done
 fi
 

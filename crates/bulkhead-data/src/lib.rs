@@ -36,6 +36,7 @@
 //! data deterministically, and [`samples`] writes the files in `examples/data/`.
 
 pub mod book;
+pub mod catalogue;
 pub mod csv;
 pub mod formats;
 pub mod generator;
@@ -50,6 +51,7 @@ pub mod writers;
 mod tests;
 
 pub use book::{BookSide, L2Book, Level, QuoteSource};
+pub use catalogue::{CatalogueInfo, CatalogueReader, CatalogueWriter};
 pub use csv::{CsvReader, DataError, write_event};
 pub use formats::{
     BinanceAggTradesReader, ReaderOptions, TardisBookSnapshotReader, TardisDerivativeTickerReader,

@@ -2,6 +2,7 @@
 //! crate and its dependencies); each module was a test file of its own.
 
 mod containment;
+mod catalogue;
 mod containment_support;
 mod demo;
 mod host_contract;

@@ -171,7 +171,10 @@ pub struct CatalogueWriter {
 
 fn check_symbol(path: &Path, s: &str) -> Result<(), DataError> {
     if s.is_empty() || s.contains(['\t', '\n', '\r']) {
-        return Err(setup(path, format!("instrument symbol `{}` cannot be stored (empty, tab or newline)", s.escape_debug())));
+        return Err(setup(
+            path,
+            format!("instrument symbol `{}` cannot be stored (empty, tab or newline)", s.escape_debug()),
+        ));
     }
     Ok(())
 }
@@ -248,12 +251,8 @@ impl CatalogueWriter {
     /// earlier than the previous one).
     pub fn write(&mut self, e: &Event) -> Result<(), DataError> {
         let row = self.events;
-        let bad = |field: &'static str, problem: String| DataError::Row {
-            path: self.path.clone(),
-            row,
-            field,
-            problem,
-        };
+        let bad =
+            |field: &'static str, problem: String| DataError::Row { path: self.path.clone(), row, field, problem };
         let bit = kind_bit(e.kind).ok_or_else(|| bad("kind", format!("{:?} is not a market event", e.kind)))?;
         if !self.instruments.iter().any(|i| i.id == e.instrument) {
             return Err(bad("instrument", format!("unknown instrument id {}", e.instrument)));
@@ -326,7 +325,8 @@ impl CatalogueWriter {
         self.kv(KEY_KINDS, kinds.join(","));
         let w = self.writer.take().ok_or_else(|| setup(&self.path, "writer already closed"))?;
         let meta = w.close().map_err(|e| pq(&self.path, "close", e))?;
-        std::fs::rename(&self.partial, &self.path).map_err(|source| DataError::Io { path: self.path.clone(), source })?;
+        std::fs::rename(&self.partial, &self.path)
+            .map_err(|source| DataError::Io { path: self.path.clone(), source })?;
         let row_groups = meta.num_row_groups();
         Ok(CatalogueInfo {
             instruments: self.instruments.clone(),
@@ -422,9 +422,8 @@ fn read_footer(path: &Path) -> Result<(Arc<BoundedFile>, ParquetMetaData), DataE
         ));
     }
     let file = Arc::new(BoundedFile { file, len });
-    let meta = ParquetMetaDataReader::new()
-        .parse_and_finish(file.as_ref())
-        .map_err(|e| pq(path, "footer metadata", e))?;
+    let meta =
+        ParquetMetaDataReader::new().parse_and_finish(file.as_ref()).map_err(|e| pq(path, "footer metadata", e))?;
     Ok((file, meta))
 }
 
@@ -447,7 +446,10 @@ fn check_schema(path: &Path, schema: &SchemaDescriptor) -> Result<(), DataError>
             ));
         }
         if c.max_def_level() != 0 || c.max_rep_level() != 0 {
-            return Err(setup(path, format!("wrong schema: column `{name}` must be required (not optional or repeated)")));
+            return Err(setup(
+                path,
+                format!("wrong schema: column `{name}` must be required (not optional or repeated)"),
+            ));
         }
     }
     if cols.len() > COLUMNS.len() {
@@ -470,7 +472,10 @@ fn parse_info(path: &Path, meta: &ParquetMetaData) -> Result<CatalogueInfo, Data
     };
     let version = get(KEY_VERSION)?;
     if version != CATALOGUE_VERSION {
-        return Err(setup(path, format!("catalogue version `{version}` is not supported (expected {CATALOGUE_VERSION})")));
+        return Err(setup(
+            path,
+            format!("catalogue version `{version}` is not supported (expected {CATALOGUE_VERSION})"),
+        ));
     }
     let num = |k: &str| -> Result<u64, DataError> {
         get(k)?.parse().map_err(|_| setup(path, format!("metadata `{k}` is not a number")))
@@ -592,10 +597,14 @@ impl CatalogueReader {
             let run = instruments.iter().find(|r| r.symbol == fi.symbol).ok_or_else(|| {
                 setup(
                     path,
-                    format!("instrument metadata `instruments[{i}].symbol`: `{}` is not an instrument of the run", fi.symbol),
+                    format!(
+                        "instrument metadata `instruments[{i}].symbol`: `{}` is not an instrument of the run",
+                        fi.symbol
+                    ),
                 )
             })?;
-            for (name, file_v, run_v) in [("tick_size", fi.tick_size, run.tick_size), ("lot_size", fi.lot_size, run.lot_size)]
+            for (name, file_v, run_v) in
+                [("tick_size", fi.tick_size, run.tick_size), ("lot_size", fi.lot_size, run.lot_size)]
             {
                 if !same_value(file_v, run_v) {
                     return Err(setup(
@@ -685,12 +694,8 @@ impl CatalogueReader {
             let want = usize::try_from(group.rows_left).unwrap_or(usize::MAX).min(BATCH_ROWS);
             let row = self.row;
             let path = &self.path;
-            let fail = |c: usize, problem: String| DataError::Row {
-                path: path.clone(),
-                row,
-                field: COLUMNS[c],
-                problem,
-            };
+            let fail =
+                |c: usize, problem: String| DataError::Row { path: path.clone(), row, field: COLUMNS[c], problem };
             for (c, (r, buf)) in group.c32.iter_mut().zip(self.b32.iter_mut()).enumerate() {
                 buf.clear();
                 let (n, _, _) = r.read_records(want, None, None, buf).map_err(|e| fail(c, e.to_string()))?;
@@ -702,7 +707,10 @@ impl CatalogueReader {
                 buf.clear();
                 let (n, _, _) = r.read_records(want, None, None, buf).map_err(|e| fail(c + N32, e.to_string()))?;
                 if n != want || buf.len() != want {
-                    return Err(fail(c + N32, format!("column ends early: {n} of {want} rows decoded (truncated file?)")));
+                    return Err(fail(
+                        c + N32,
+                        format!("column ends early: {n} of {want} rows decoded (truncated file?)"),
+                    ));
                 }
             }
             group.rows_left -= want as u64;
@@ -724,11 +732,15 @@ impl CatalogueReader {
         };
         let s = match side[i] {
             0 => None,
-            v => Some(u8::try_from(v).ok().and_then(Side::from_u8).ok_or_else(|| {
-                self.row_err(row, "side", format!("{v} is not 0 (none), 1 (buy) or 2 (sell)"))
-            })?),
+            v => Some(
+                u8::try_from(v)
+                    .ok()
+                    .and_then(Side::from_u8)
+                    .ok_or_else(|| self.row_err(row, "side", format!("{v} is not 0 (none), 1 (buy) or 2 (sell)")))?,
+            ),
         };
-        let f = u8::try_from(flags[i]).map_err(|_| self.row_err(row, "flags", format!("{} is not a byte", flags[i])))?;
+        let f =
+            u8::try_from(flags[i]).map_err(|_| self.row_err(row, "flags", format!("{} is not a byte", flags[i])))?;
         let file_inst = inst[i].cast_unsigned();
         let instrument = match self.map.iter().find(|&&(f, _)| f == file_inst) {
             Some(&(_, r)) => r,

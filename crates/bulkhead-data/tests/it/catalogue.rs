@@ -96,8 +96,7 @@ fn sample_streams() -> Vec<(&'static str, Vec<Event>)> {
         ),
         (
             "binance aggTrades (no header)",
-            drain(&mut BinanceAggTradesReader::open(&p(samples::BINANCE_AGG_TRADES_NO_HEADER), i, o).unwrap())
-                .unwrap(),
+            drain(&mut BinanceAggTradesReader::open(&p(samples::BINANCE_AGG_TRADES_NO_HEADER), i, o).unwrap()).unwrap(),
         ),
     ];
     // more than one row group, and a partial last one
@@ -139,7 +138,10 @@ fn instruments_are_mapped_by_symbol_and_the_grid_must_match() {
     let run = vec![inst(0, "ETH-USDT-PERP", "0.01", "0.01"), inst(1, "BTC-USDT-PERP", "0.10", "0.001")];
     let back = read(&path, &run).unwrap();
     assert!(back.iter().all(|e| e.instrument == 1));
-    assert_eq!(back.iter().map(|e| (e.ts_ns, e.price)).collect::<Vec<_>>(), events.iter().map(|e| (e.ts_ns, e.price)).collect::<Vec<_>>());
+    assert_eq!(
+        back.iter().map(|e| (e.ts_ns, e.price)).collect::<Vec<_>>(),
+        events.iter().map(|e| (e.ts_ns, e.price)).collect::<Vec<_>>()
+    );
 
     let err = |run: Vec<Instrument>| CatalogueReader::open(&path, &run).err().unwrap().to_string();
     let e = err(vec![inst(0, "ETH-USDT-PERP", "0.01", "0.01")]);

@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 
 fn demo_config(journal: PathBuf) -> LoadedConfig {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo.toml");
-    let mut cfg =
-        LoadedConfig::load(&path).unwrap_or_else(|e| panic!("{e} (did scripts/build-strategies.sh run?)"));
+    let mut cfg = LoadedConfig::load(&path).unwrap_or_else(|e| panic!("{e} (did scripts/build-strategies.sh run?)"));
     cfg.journal_dir = journal;
     cfg.raw.run.overwrite_journal = false;
     cfg

@@ -25,6 +25,11 @@
 //! "index_plus_basis"` or `"external"` and no ticker source is refused at
 //! load (`venue.mark`). Risk's R3 `collar_reference = "mark"` is the venue's
 //! mark at the moment of the check (the mid while there is none).
+//! `format = "parquet"` reads a catalogue written by [`import_catalogue`]
+//! (`bulkhead data import`): the very events the source formats yield,
+//! stored normalised, so a run over an import journals exactly what the run
+//! over its source data journals (only `CONFIG` / `RUN_START`, which carry
+//! the config text, differ).
 //! `[[settlements]]` gives dated instruments their settlement price; a run
 //! whose data ends before such an expiry runs the venue clock on to it in
 //! `finish` (funding and other expiries due on the way happen too).

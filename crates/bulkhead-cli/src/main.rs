@@ -90,6 +90,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: JournalCmd,
     },
+    /// Market-data files: the columnar (Parquet) catalogue.
+    Data {
+        #[command(subcommand)]
+        cmd: DataCmd,
+    },
     /// Write the deterministic synthetic market as Bulkhead CSV.
     GenData {
         #[arg(long)]
@@ -108,6 +113,38 @@ enum Cmd {
         #[arg(long, default_value = "0.001")]
         lot_size: String,
     },
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Import market data into a Parquet catalogue of normalised events
+    /// (integer ticks and lots: a run reads it with `format = "parquet"`,
+    /// no parsing). Takes the instruments and, unless --file is given, the
+    /// `[data]` section (a file, several merged, or the generator) of a run
+    /// config.
+    Import {
+        /// A run config: its `[[instruments]]` (and its `[data]`).
+        #[arg(long)]
+        config: PathBuf,
+        /// The catalogue to write (replaced if it exists).
+        #[arg(long)]
+        out: PathBuf,
+        /// Import this file instead of the config's `[data]`.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Format of --file: bulkhead | tardis_trades | tardis_quotes | tardis_book_snapshot25 |
+        /// tardis_incremental_book_l2 | tardis_derivative_ticker | binance_agg_trades.
+        #[arg(long, default_value = "bulkhead", requires = "file")]
+        format: String,
+        /// Instrument symbol of --file when it has no symbol column (Binance aggTrades).
+        #[arg(long, requires = "file")]
+        symbol: Option<String>,
+        /// File symbol → instrument symbol for --file, e.g. `BTCUSDT=BTC-USDT-PERP` (repeatable).
+        #[arg(long = "symbol-map", requires = "file")]
+        symbol_map: Vec<String>,
+    },
+    /// Print what a catalogue says about itself: instruments, sources, events, kinds.
+    Info { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -320,6 +357,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Journal { cmd } => journal_cmd::dispatch(cmd),
+        Cmd::Data { cmd } => data_cmd(cmd),
         Cmd::GenData { out, events, seed, symbol, start_price, tick_size, lot_size } => {
             let spec: bulkhead_model::InstrumentSpec = toml::from_str(&format!(
                 "symbol = {symbol:?}\nkind = \"perpetual\"\ntick_size = {tick_size:?}\nlot_size = {lot_size:?}\n"
@@ -335,6 +373,61 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             w.flush()?;
             println!("wrote {events} events to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn data_cmd(cmd: DataCmd) -> Result<ExitCode> {
+    match cmd {
+        DataCmd::Import { config, out, file, format, symbol, symbol_map } => {
+            let mut cfg = LoadedConfig::load(&config)?;
+            if let Some(file) = file {
+                use bulkhead_engine::config::FileFormat;
+                let fmt = FileFormat::from_name(&format).with_context(|| {
+                    let names: Vec<&str> = FileFormat::ALL.iter().map(|f| f.name()).collect();
+                    format!("--format: `{format}` is not one of {}", names.join(", "))
+                })?;
+                if fmt == FileFormat::Parquet {
+                    anyhow::bail!("--format: `parquet` is already a catalogue (copy the file)");
+                }
+                let mut map = std::collections::BTreeMap::new();
+                for m in &symbol_map {
+                    let (from, to) = m
+                        .split_once('=')
+                        .with_context(|| format!("--symbol-map: `{m}` is not FILE_SYMBOL=INSTRUMENT_SYMBOL"))?;
+                    map.insert(from.to_string(), to.to_string());
+                }
+                if !file.is_file() {
+                    anyhow::bail!("--file: {} does not exist", file.display());
+                }
+                cfg.data = bulkhead_engine::DataPlan::Files(vec![(file, fmt, symbol, map)]);
+            }
+            let started = Instant::now();
+            let info = bulkhead_engine::import_catalogue(&cfg, &out, &mut |_| {})?;
+            let secs = started.elapsed().as_secs_f64();
+            let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "wrote {} events ({}) in {} row groups to {} ({size} bytes) in {secs:.2} s",
+                info.events,
+                info.kinds.join(", "),
+                info.row_groups,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        DataCmd::Info { file } => {
+            let info = bulkhead_data::catalogue::read_info(&file)?;
+            println!("catalogue: {}", file.display());
+            println!("events: {} in {} row groups", info.events, info.row_groups);
+            println!("time: {} .. {} ns", info.first_ts_ns, info.last_ts_ns);
+            println!("kinds: {}", info.kinds.join(", "));
+            for i in &info.instruments {
+                println!("instrument {}: {} tick {} lot {}", i.id, i.symbol, i.tick_size, i.lot_size);
+            }
+            for (f, s) in &info.sources {
+                println!("source: {f} {s}");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

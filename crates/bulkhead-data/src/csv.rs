@@ -13,6 +13,9 @@ pub enum DataError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}: field `{field}`: {problem}")]
     Line { path: PathBuf, line: u64, field: &'static str, problem: String },
+    /// A bad row of a columnar (Parquet catalogue) file: 0-based row index.
+    #[error("{path}: row {row}: field `{field}`: {problem}")]
+    Row { path: PathBuf, row: u64, field: &'static str, problem: String },
     /// A reader could not be set up (e.g. no symbol for a file without a symbol column).
     #[error("{path}: {problem}")]
     Setup { path: PathBuf, problem: String },

@@ -34,8 +34,21 @@
 //! [`MergedSource`] merges several
 //! sources in timestamp order. [`l2gen`] generates realistic incremental L2
 //! data deterministically, and [`samples`] writes the files in `examples/data/`.
+//!
+//! ## Columnar catalogue (Parquet)
+//! [`catalogue`] stores an already-normalised event stream (what any of the
+//! readers above yields, book data as levels plus quotes) as Parquet: one
+//! row per [`Event`], one integer column per field, the instruments'
+//! symbols and tick/lot grid in the key-value metadata. [`CatalogueWriter`]
+//! writes it (`bulkhead data import --config RUN.toml --out FILE.parquet`);
+//! [`CatalogueReader`] streams it back one batch of rows at a time, with no
+//! decimal parsing, refusing a file whose instruments are not the run's, and
+//! bounding what a hostile file can make it allocate. Same rules as the CSV
+//! readers: never the whole file in memory, no wall clock, a bad row is an
+//! error naming the file, the row and the field.
 
 pub mod book;
+pub mod catalogue;
 pub mod csv;
 pub mod formats;
 pub mod generator;
@@ -50,6 +63,7 @@ pub mod writers;
 mod tests;
 
 pub use book::{BookSide, L2Book, Level, QuoteSource};
+pub use catalogue::{CatalogueInfo, CatalogueReader, CatalogueWriter};
 pub use csv::{CsvReader, DataError, write_event};
 pub use formats::{
     BinanceAggTradesReader, ReaderOptions, TardisBookSnapshotReader, TardisDerivativeTickerReader,

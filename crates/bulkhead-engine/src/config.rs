@@ -232,6 +232,42 @@ pub enum FileFormat {
     /// Tardis `derivative_ticker`: mark, index and funding rate for the venue.
     TardisDerivativeTicker,
     BinanceAggTrades,
+    /// A columnar catalogue written by `bulkhead data import` (see
+    /// `bulkhead_data::catalogue`): normalised events, no parsing; its
+    /// instrument table must match the run's instruments.
+    Parquet,
+}
+
+impl FileFormat {
+    pub const ALL: [FileFormat; 8] = [
+        FileFormat::Bulkhead,
+        FileFormat::TardisTrades,
+        FileFormat::TardisQuotes,
+        FileFormat::TardisBookSnapshot25,
+        FileFormat::TardisIncrementalBookL2,
+        FileFormat::TardisDerivativeTicker,
+        FileFormat::BinanceAggTrades,
+        FileFormat::Parquet,
+    ];
+
+    /// The format a config names `name`.
+    pub fn from_name(name: &str) -> Option<FileFormat> {
+        FileFormat::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The name a config uses (`format = "..."`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::Bulkhead => "bulkhead",
+            FileFormat::TardisTrades => "tardis_trades",
+            FileFormat::TardisQuotes => "tardis_quotes",
+            FileFormat::TardisBookSnapshot25 => "tardis_book_snapshot25",
+            FileFormat::TardisIncrementalBookL2 => "tardis_incremental_book_l2",
+            FileFormat::TardisDerivativeTicker => "tardis_derivative_ticker",
+            FileFormat::BinanceAggTrades => "binance_agg_trades",
+            FileFormat::Parquet => "parquet",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -648,8 +684,16 @@ impl LoadedConfig {
             settlements.push((inst.id, px));
         }
         // A mark source that needs data needs a ticker source to feed it.
-        let has_ticker =
-            matches!(&data, DataPlan::Files(fs) if fs.iter().any(|f| f.1 == FileFormat::TardisDerivativeTicker));
+        let fs_needs_data = fs.needs_data();
+        // (A catalogue counts if its metadata says it holds tickers; when
+        // replaying, data files are not read and the journal decides.)
+        let has_ticker = matches!(&data, DataPlan::Files(fs) if fs.iter().any(|f| match f.1 {
+            FileFormat::TardisDerivativeTicker => true,
+            FileFormat::Parquet if fs_needs_data => bulkhead_data::catalogue::read_info(&f.0)
+                .is_ok_and(|i| i.has_kind(bulkhead_abi::EventKind::Ticker)),
+            FileFormat::Parquet => true,
+            _ => false,
+        }));
         for (k, (vcfg, owned)) in venues.iter().enumerate() {
             use bulkhead_venue::MarkSource;
             let at = if k == 0 { "venue.mark".to_string() } else { format!("venues[{}].mark", k - 1) };

@@ -3,5 +3,6 @@
 
 mod cli;
 mod common;
+mod data_cli;
 mod journal_cli;
 mod live;

@@ -1,6 +1,7 @@
 //! The integration tests of `bulkhead-engine`, one binary (one link of the
 //! crate and its dependencies); each module was a test file of its own.
 
+mod catalogue;
 mod containment;
 mod containment_support;
 mod demo;

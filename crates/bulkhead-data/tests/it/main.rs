@@ -1,0 +1,3 @@
+//! Integration tests of `bulkhead-data` (one binary).
+
+mod catalogue;

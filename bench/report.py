@@ -95,7 +95,12 @@ def main() -> int:
     print_targets(targets)
 
     # ---- tables -------------------------------------------------------------
-    main_rows = [k for k in ("parse", "native", "sandboxed", "native_subset", "sandboxed_subset", "nautilus") if k in runs]
+    main_rows = [
+        k
+        for k in ("parse", "native", "sandboxed", "parse_csv", "sandboxed_csv", "sandboxed_group", "sandboxed_durable",
+                  "native_subset", "sandboxed_subset", "nautilus")
+        if k in runs
+    ]
     hdr = ("run", "events", "wall s", "cpu s", "events/s", "peak RSS MiB", "orders", "fills", "position")
     rows = []
     for k in main_rows:

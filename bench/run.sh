@@ -109,6 +109,14 @@ if [ "$SKIP_NAUT" = 0 ] && ! "$PY" -c 'import nautilus_trader, matplotlib' 2>/de
     "$PY" -m pip install --quiet "nautilus_trader==1.221.0" matplotlib
 fi
 
+# Issue 15: the Bulkhead runs read the same events from a Parquet catalogue
+# (no decimal parsing); NautilusTrader and one Bulkhead run read the CSV.
+PARQUET="${DATA%.csv}.parquet"
+if [ ! -f "$PARQUET" ] || [ "$PARQUET" -ot "$DATA" ]; then
+    step "data: importing $DATA -> $PARQUET"
+    "$RUNNER" --data "$DATA" --mode import
+fi
+
 RUNS="$OUT/runs.jsonl"
 : > "$RUNS"
 # One run: label, then the command. Appends {"label": ..., <the run's JSON>} to runs.jsonl.
@@ -121,21 +129,23 @@ run() {
     printf '{"label":"%s",%s\n' "$label" "${line#\{}" >> "$RUNS"
 }
 
-run parse "$RUNNER" --data "$DATA" --mode parse
-run native "$RUNNER" --data "$DATA" --mode native --config "$CONFIG"
-run sandboxed "$RUNNER" --data "$DATA" --mode sandboxed --wasm "$OUT/bench_ema.wasm" --config "$CONFIG" --verify
+run parse "$RUNNER" --data "$PARQUET" --mode parse
+run native "$RUNNER" --data "$PARQUET" --mode native --config "$CONFIG"
+run sandboxed "$RUNNER" --data "$PARQUET" --mode sandboxed --wasm "$OUT/bench_ema.wasm" --config "$CONFIG" --verify
+run parse_csv "$RUNNER" --data "$DATA" --mode parse
+run sandboxed_csv "$RUNNER" --data "$DATA" --mode sandboxed --wasm "$OUT/bench_ema.wasm" --config "$CONFIG"
 # Issue 15: durability (the runner's journal lives under the current
 # directory, a real disk): group commit under the default gate, then the
 # durable gate (orders wait for their fsync at the end of each market event).
-run sandboxed_group "$RUNNER" --data "$DATA" --mode sandboxed --wasm "$OUT/bench_ema.wasm" \
+run sandboxed_group "$RUNNER" --data "$PARQUET" --mode sandboxed --wasm "$OUT/bench_ema.wasm" \
     --config "$CONFIG" --fsync "every:64:2ms"
-run sandboxed_durable "$RUNNER" --data "$DATA" --mode sandboxed --wasm "$OUT/bench_ema.wasm" \
+run sandboxed_durable "$RUNNER" --data "$PARQUET" --mode sandboxed --wasm "$OUT/bench_ema.wasm" \
     --config "$CONFIG" --fsync "every:64:2ms" --release-gate durable --events "$DUR_EVENTS"
 
 if [ "$SKIP_NAUT" = 0 ]; then
     if [ "$NAUT_EVENTS" != "$EVENTS" ]; then
-        run native_subset "$RUNNER" --data "$DATA" --mode native --events "$NAUT_EVENTS" --config "$CONFIG"
-        run sandboxed_subset "$RUNNER" --data "$DATA" --mode sandboxed --events "$NAUT_EVENTS" \
+        run native_subset "$RUNNER" --data "$PARQUET" --mode native --events "$NAUT_EVENTS" --config "$CONFIG"
+        run sandboxed_subset "$RUNNER" --data "$PARQUET" --mode sandboxed --events "$NAUT_EVENTS" \
             --wasm "$OUT/bench_ema.wasm" --config "$CONFIG"
     fi
     run nautilus "$PY" "$BENCH/nautilus_ema.py" --data "$DATA" --events "$NAUT_EVENTS" --config "$CONFIG"
@@ -147,7 +157,7 @@ if [ "$SKIP_SCALING" = 0 ]; then
         if [ "$SCALE_EXPLICIT" = 0 ] && [ $(( 10000000 / n )) -lt "$n_events" ]; then
             n_events=$(( 10000000 / n ))
         fi
-        run "scaling_$n" "$RUNNER" --data "$DATA" --mode sandboxed --strategies "$n" --events "$n_events" \
+        run "scaling_$n" "$RUNNER" --data "$PARQUET" --mode sandboxed --strategies "$n" --events "$n_events" \
             --wasm "$OUT/bench_ema.wasm" --config "$CONFIG" --memory-mib "$SCALE_MEM"
     done
 fi

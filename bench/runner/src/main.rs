@@ -4,7 +4,7 @@
 //! code linked as an rlib, same host API), and print one JSON object.
 //!
 //! ```text
-//! bench-runner --data FILE --mode sandboxed|native|parse [--strategies N]
+//! bench-runner --data FILE --mode sandboxed|native|parse|import [--strategies N]
 //!              [--wasm bench/out/bench_ema.wasm] [--policy bench/policy.toml]
 //!              [--config "key = value; ..."] [--events MAX]
 //!              [--fsync never|always|every:N|every:N:Mms] [--release-gate ordered|durable]
@@ -15,7 +15,9 @@
 //! venue sees actions; the JSON then has the fsync count and, for `durable`,
 //! the p50 / p99 wait of released actions. `--verify` times
 //! `bulkhead_journal::verify` over the run's journal (best of three).
-//! `parse` only reads the CSV (no engine): the fixed cost included in the others.
+//! `parse` only reads the data (no engine): the fixed cost included in the others.
+//! `--data` is Bulkhead CSV or, ending in `.parquet`, a Parquet catalogue
+//! (issue 15); `--mode import` writes the CSV's catalogue beside it.
 //!
 //! Timing covers reading + parsing the CSV and running every event through the
 //! engine, then `finish` (cancel what is open, close the journal); setup
@@ -24,7 +26,7 @@
 
 use bh_bench_ema::BenchEma;
 use bulkhead_abi::{Event, HostApi};
-use bulkhead_data::{CsvReader, MarketSource};
+use bulkhead_data::{CatalogueReader, CatalogueWriter, CsvReader, MarketSource};
 use bulkhead_engine::{Engine, NativeStrategy, ReleaseGate, StrategyKind, StrategySetup};
 use bulkhead_journal::{FsyncPolicy, JournalParams, JournalWriter};
 use bulkhead_model::{Instrument, InstrumentKind, InstrumentSpec};
@@ -104,7 +106,7 @@ struct Args {
 fn usage(msg: &str) -> ! {
     eprintln!("bench-runner: {msg}");
     eprintln!(
-        "usage: bench-runner --data FILE --mode sandboxed|native|parse [--strategies N] [--wasm FILE] \
+        "usage: bench-runner --data FILE --mode sandboxed|native|parse|import [--strategies N] [--wasm FILE] \
          [--policy FILE] [--config 'k = v; k = v'] [--events MAX] [--fsync POLICY] \
          [--release-gate ordered|durable] [--verify] [--memory-mib N]"
     );
@@ -156,8 +158,8 @@ fn parse_args() -> Args {
     if a.data.as_os_str().is_empty() {
         usage("--data is required");
     }
-    if !matches!(a.mode.as_str(), "sandboxed" | "native" | "parse") {
-        usage("--mode must be sandboxed, native or parse");
+    if !matches!(a.mode.as_str(), "sandboxed" | "native" | "parse" | "import") {
+        usage("--mode must be sandboxed, native, parse or import");
     }
     if a.mode == "native" && a.strategies != 1 {
         usage("--mode native runs exactly one strategy");
@@ -168,7 +170,25 @@ fn parse_args() -> Args {
 fn main() {
     let args = parse_args();
     let insts = instruments();
-    let mut source = CsvReader::open(&args.data, &insts).unwrap_or_else(|e| usage(&e.to_string()));
+    // Bulkhead CSV, or a Parquet catalogue (issue 15: no decimal parsing).
+    let mut source: Box<dyn MarketSource> = if args.data.extension().is_some_and(|e| e == "parquet") {
+        Box::new(CatalogueReader::open(&args.data, &insts).unwrap_or_else(|e| usage(&e.to_string())))
+    } else {
+        Box::new(CsvReader::open(&args.data, &insts).unwrap_or_else(|e| usage(&e.to_string())))
+    };
+
+    if args.mode == "import" {
+        // The CSV as a Parquet catalogue beside it (`FILE.parquet`).
+        let out = args.data.with_extension("parquet");
+        let src = [("bulkhead".to_string(), args.data.display().to_string())];
+        let mut w = CatalogueWriter::create(&out, &insts, &src).unwrap_or_else(|e| usage(&e.to_string()));
+        while let Some(ev) = source.next_event().unwrap_or_else(|e| usage(&e.to_string())) {
+            w.write(&ev).unwrap_or_else(|e| usage(&e.to_string()));
+        }
+        let info = w.finish().unwrap_or_else(|e| usage(&e.to_string()));
+        eprintln!("wrote {} ({} events)", out.display(), info.events);
+        return;
+    }
 
     if args.mode == "parse" {
         let (t0, c0) = (Instant::now(), cpu_s());

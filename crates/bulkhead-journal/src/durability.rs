@@ -5,9 +5,11 @@
 //!
 //! Under `every:N` and `every:N:Mms` the writer writes its buffer out to
 //! the OS (one `write(2)`) when a group is due and hands "fsync this file,
-//! then records below `seq` are durable" to the syncer. Requests coalesce:
-//! one fsync covers every record written before it started, however many
-//! groups became due while the previous fsync ran. The appender waits only
+//! then records below `seq` are durable" to the syncer. Groups coalesce: a
+//! group that becomes due while an fsync runs waits (not even written out,
+//! so the appender never writes into pages being written back) and is
+//! committed with everything after it at the first append once that fsync
+//! completes. The appender waits only
 //! when the syncer is more than [`MAX_GROUPS_IN_FLIGHT`] groups (at least
 //! [`MIN_RECORDS_IN_FLIGHT`] records) behind: the bound on what a crash can
 //! lose. It also waits at an explicit
@@ -110,6 +112,26 @@ impl Durability {
         }
     }
 
+    /// A due group may wait while an fsync is running: it will be
+    /// committed (together with what follows) at the first append after
+    /// that fsync completes, unless the durable prefix is already at the
+    /// lag bound. Coalescing here, before the
+    /// write-out, keeps the appender from writing into pages the running
+    /// fsync is writing back.
+    pub(crate) fn may_defer(&self, next_seq: u64) -> bool {
+        let Some(s) = &self.syncer else { return false };
+        s.shared.busy.load(Ordering::Acquire) && next_seq.saturating_sub(s.durable()) <= self.lag_bound()
+    }
+
+    /// How far the durable prefix may trail the appends.
+    fn lag_bound(&self) -> u64 {
+        let group = match self.policy {
+            FsyncPolicy::EveryN(n) | FsyncPolicy::Group { records: n, .. } => u64::from(n),
+            _ => 1,
+        };
+        group.saturating_mul(MAX_GROUPS_IN_FLIGHT).max(MIN_RECORDS_IN_FLIGHT)
+    }
+
     /// Group commit's time bound without an append: is the oldest pending
     /// append `M` ms old? No clock read when nothing is pending.
     pub(crate) fn tick_due(&self) -> bool {
@@ -126,14 +148,10 @@ impl Durability {
     pub(crate) fn request(&mut self, file: &Arc<File>, seq: u64) -> io::Result<()> {
         self.unsynced = 0;
         self.pending_since = None;
-        let group = match self.policy {
-            FsyncPolicy::EveryN(n) | FsyncPolicy::Group { records: n, .. } => u64::from(n),
-            _ => 1,
-        };
+        let lag = self.lag_bound();
         match &self.syncer {
             Some(s) => {
                 s.request(file, seq)?;
-                let lag = group.saturating_mul(MAX_GROUPS_IN_FLIGHT).max(MIN_RECORDS_IN_FLIGHT);
                 if seq.saturating_sub(s.durable()) > lag {
                     s.wait(seq - lag)?;
                 }
@@ -233,6 +251,8 @@ struct Shared {
     done: Condvar,
     /// Records below this are durable.
     durable: AtomicU64,
+    /// An fsync is running (or requested and not yet taken).
+    busy: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -256,6 +276,7 @@ impl Syncer {
             wake: Condvar::new(),
             done: Condvar::new(),
             durable: AtomicU64::new(durable),
+            busy: std::sync::atomic::AtomicBool::new(false),
         });
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new().name("bulkhead-fsync".into()).spawn(move || run(&s))?;
@@ -291,6 +312,7 @@ impl Syncer {
         // the writer waits for the old segment before it rolls).
         let newest = st.request.as_ref().map_or(0, |r| r.1);
         st.request = Some((Arc::clone(file), seq.max(newest)));
+        self.shared.busy.store(true, Ordering::Release);
         drop(st);
         self.shared.wake.notify_one();
         Ok(())
@@ -343,6 +365,9 @@ fn run(shared: &Shared) {
                     shared.durable.fetch_max(seq, Ordering::AcqRel);
                 }
                 Err(e) => st.error = Some(e),
+            }
+            if st.request.is_none() {
+                shared.busy.store(false, Ordering::Release);
             }
             shared.done.notify_all();
             continue;

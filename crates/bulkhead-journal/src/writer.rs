@@ -430,7 +430,9 @@ impl JournalWriter {
         match self.dur.appended() {
             Due::Nothing => {}
             Due::SyncNow => self.flush()?,
-            Due::Group => self.commit_group()?,
+            Due::Group => {
+                self.commit_group()?;
+            }
         }
         Ok(seq)
     }
@@ -464,15 +466,21 @@ impl JournalWriter {
     /// Group commit: write the buffer out and hand the fsync to the syncer
     /// thread (see [`crate::durability`]); waits only when the syncer is
     /// far behind.
-    fn commit_group(&mut self) -> Result<(), JournalError> {
+    /// `false` if the group waits for the running fsync (see
+    /// `Durability::may_defer`).
+    fn commit_group(&mut self) -> Result<bool, JournalError> {
+        if self.dur.may_defer(self.next_seq) {
+            return Ok(false);
+        }
         self.write_out()?;
         let res = self.dur.request(&self.out, self.next_seq);
-        res.map_err(|e| self.poison(e))
+        res.map_err(|e| self.poison(e))?;
+        Ok(true)
     }
 
     /// Group commit's time bound without waiting for the next append: if
     /// the policy is `Group` and the oldest pending append is `millis` old,
-    /// write out and fsync now. Returns whether it did. Cheap when nothing
+    /// write out and hand the fsync to the syncer now. Returns whether it did (`false` also while an fsync is running: the group follows it). Cheap when nothing
     /// is pending (no clock read); a run loop that idles (paced, waiting for
     /// the market) calls it so records never sit unsynced longer than the
     /// policy says.
@@ -483,8 +491,7 @@ impl JournalWriter {
         if !self.dur.tick_due() {
             return Ok(false);
         }
-        self.commit_group()?;
-        Ok(true)
+        self.commit_group()
     }
 
     /// Store `bytes` beside the journal, content-addressed: the file

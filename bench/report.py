@@ -192,7 +192,10 @@ def main() -> int:
             f"Bulkhead scaling, {scaling[0]['events']:,} events, {m.get('nproc')} cores ({m.get('cpu', '?')})",
             fontsize=9,
         )
-        fig.tight_layout()
+        mem = scaling[0].get("memory_mib")
+        fig.text(0.01, 0.005, f"command: {args.command}" + (f"  (memory limit {mem} MiB each)" if mem else ""),
+                 fontsize=6, color="gray")
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
         fig.savefig(os.path.join(args.out, "scaling.png"), dpi=110)
         print(f"\nwrote {os.path.join(args.out, 'scaling.png')}")
     return 0 if verdict["ok"] else 3

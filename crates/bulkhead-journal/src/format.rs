@@ -200,6 +200,14 @@ pub(crate) fn link_at(b: &[u8], at: usize) -> u64 {
     u64_at(b, at)
 }
 
+/// The 32-byte hash (a seal's payload) stored at `b[at..at + 32]`.
+#[inline]
+pub(crate) fn hash_at(b: &[u8], at: usize) -> [u8; HASH_LEN] {
+    let mut h = [0u8; HASH_LEN];
+    h.copy_from_slice(&b[at..at + HASH_LEN]);
+    h
+}
+
 #[inline]
 fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])

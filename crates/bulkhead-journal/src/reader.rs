@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{JournalError, Location, VerifyError, VerifyErrorKind};
 use crate::format::{
     FLAG_SEAL, HASH_LEN, LINK_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, SEAL_FRAME_LEN, SEGMENT_HEADER_LEN,
-    SegmentHeader, block_seal, decode_record_header, frame_link, genesis_hash, genesis_link, link_at,
+    SegmentHeader, block_seal, decode_record_header, frame_link, genesis_hash, genesis_link, hash_at, link_at,
     parse_segment_file_name, segment_file_name,
 };
 
@@ -168,30 +168,7 @@ pub(crate) struct Scanner {
 impl Scanner {
     pub fn open(dir: &Path) -> Result<Self, ScanError> {
         let segments = list_segments(dir)?;
-        let mut s = Scanner {
-            dir: dir.to_path_buf(),
-            segments,
-            pos: 0,
-            cur: None,
-            buf: Vec::new(),
-            end: 0,
-            buf_off: 0,
-            block_start: 0,
-            p: 0,
-            next_seq: 0,
-            seal: genesis_hash(),
-            link: genesis_link(),
-            last_ts: 0,
-            records: 0,
-            unsealed: 0,
-            bytes: 0,
-            segments_ok: 0,
-            seg_records: 0,
-            seg_bytes: 0,
-            done: false,
-            stop_at: None,
-            stopped: false,
-        };
+        let mut s = Scanner::at_start(dir, segments);
         if s.segments.is_empty() {
             s.done = true;
             return Err(ScanError::Bad(s.bad(Location::Journal, VerifyErrorKind::NoSegments)));
@@ -216,29 +193,43 @@ impl Scanner {
         let mut file = File::open(&path)?;
         file.seek(SeekFrom::Start(offset))?;
         Ok(Scanner {
-            dir: dir.to_path_buf(),
-            segments,
             pos,
             cur: Some(Current { index, path, file, eof: false }),
-            buf: Vec::new(),
-            end: 0,
             buf_off: offset,
-            block_start: 0,
-            p: 0,
             next_seq,
             seal,
             link,
+            seg_bytes: offset,
+            ..Scanner::at_start(dir, segments)
+        })
+    }
+
+    /// A scanner before the first segment of `segments`, at the genesis chain state.
+    fn at_start(dir: &Path, segments: Vec<u32>) -> Self {
+        Scanner {
+            dir: dir.to_path_buf(),
+            segments,
+            pos: 0,
+            cur: None,
+            buf: Vec::new(),
+            end: 0,
+            buf_off: 0,
+            block_start: 0,
+            p: 0,
+            next_seq: 0,
+            seal: genesis_hash(),
+            link: genesis_link(),
             last_ts: 0,
             records: 0,
             unsealed: 0,
             bytes: 0,
             segments_ok: 0,
             seg_records: 0,
-            seg_bytes: offset,
+            seg_bytes: 0,
             done: false,
             stop_at: None,
             stopped: false,
-        })
+        }
     }
 
     /// Indices of the segment files present (sorted).
@@ -448,8 +439,7 @@ impl Scanner {
             return self.fail(loc, VerifyErrorKind::BadSeal { reason: "its time is not its last record's" });
         }
         let p = self.p;
-        let stored: [u8; HASH_LEN] =
-            self.buf[p + RECORD_HEADER_LEN..p + RECORD_HEADER_LEN + HASH_LEN].try_into().expect("length checked");
+        let stored = hash_at(&self.buf, p + RECORD_HEADER_LEN);
         let first_seq = self.next_seq - self.unsealed;
         let job = SealJob {
             block: self.block_start..p,
@@ -833,8 +823,7 @@ fn split_point(dir: &Path, segments: &[u32]) -> io::Result<Option<(u32, u64, Cha
         if flags == FLAG_SEAL && kind == 0 && len as usize == HASH_LEN {
             let link = link_at(&buf, p + RECORD_HEADER_LEN + HASH_LEN);
             if frame_link(link_at(&buf, p - LINK_LEN), &buf[p..p + RECORD_HEADER_LEN + HASH_LEN]) == link {
-                let seal: [u8; 32] =
-                    buf[p + RECORD_HEADER_LEN..p + RECORD_HEADER_LEN + HASH_LEN].try_into().expect("length checked");
+                let seal = hash_at(&buf, p + RECORD_HEADER_LEN);
                 let end = from + (p + SEAL_FRAME_LEN) as u64;
                 debug_assert!(end <= size);
                 return Ok(Some((index, end, (seq, link, seal))));

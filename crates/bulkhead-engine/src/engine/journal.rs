@@ -22,8 +22,9 @@ use bulkhead_venue::{VenueEvent, VenueNotice};
 ///
 /// Two more jobs:
 /// - **Durability gate** ([`JournalSink::make_durable`]): under any fsync
-///   policy but `never`, the records that decide an action are fsynced
-///   before the action is released to the venue (group commit).
+///   policy but `never`, what was written is fsynced before an operator
+///   command takes effect and, under `release_gate = "durable"`, before
+///   actions are released to the venue (see [`crate::ReleaseGate`]).
 /// - **Resume**: while `prefix` holds records of an earlier, interrupted run
 ///   of the same config, every record this run would write must equal the
 ///   next one of the prefix (kind, time, payload) and is not written again;

@@ -244,7 +244,7 @@ fn main() {
         };
         let name = format!("bench-ema-{i}");
         engine
-            .add_strategy(StrategySetup { name: &name, policy: policy.clone(), config, kind, signer: None })
+            .add_strategy(StrategySetup { name: &name, policy: policy.clone(), config, kind, signer: None, surveillance: Default::default() })
             .expect("add strategy");
     }
     let setup_s = t_setup.elapsed().as_secs_f64();

@@ -223,6 +223,12 @@ pub enum Reason {
     InsufficientMargin = 9010,
     CancelledByLiquidation = 9106,
     CancelledAtExpiry = 9107,
+    // --- appended by issue 16 (surveillance); never renumber ---
+    /// A surveillance rule's action (reduce / halt / disable) and the
+    /// cancel of the strategy's orders it causes.
+    Surveillance = 1501,
+    /// Cancelled because a dead-man switch or a strategy's liveness was lost.
+    CancelledOnDisconnect = 9108,
 }
 
 impl Reason {
@@ -283,6 +289,8 @@ impl Reason {
         Reason::InsufficientMargin,
         Reason::CancelledByLiquidation,
         Reason::CancelledAtExpiry,
+        Reason::Surveillance,
+        Reason::CancelledOnDisconnect,
     ];
 
     pub const fn code(self) -> u16 {
@@ -352,6 +360,8 @@ impl Reason {
             Reason::InsufficientMargin => "VENUE_INSUFFICIENT_MARGIN",
             Reason::CancelledByLiquidation => "CANCEL_LIQUIDATION",
             Reason::CancelledAtExpiry => "CANCEL_AT_EXPIRY",
+            Reason::Surveillance => "S1_SURVEILLANCE",
+            Reason::CancelledOnDisconnect => "CANCEL_ON_DISCONNECT",
         }
     }
 }

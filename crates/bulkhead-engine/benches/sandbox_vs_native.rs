@@ -59,7 +59,14 @@ fn run_pipeline(events: &[Event], kind: StrategyKind<'_>) -> u64 {
     let mut engine =
         Engine::new(insts.clone(), FeeSchedule { maker_ppm: -100, taker_ppm: 500 }, journal, "bench").unwrap();
     engine
-        .add_strategy(StrategySetup { name: "momentum", policy: policy(&insts), config: CONFIG, kind, signer: None })
+        .add_strategy(StrategySetup {
+            name: "momentum",
+            policy: policy(&insts),
+            config: CONFIG,
+            kind,
+            signer: None,
+            surveillance: Default::default(),
+        })
         .unwrap();
     for e in events {
         engine.on_market(*e).unwrap();

@@ -328,6 +328,8 @@ pub struct LoadedConfig {
     pub data: DataPlan,
     pub strategies: Vec<LoadedStrategy>,
     pub firm_policy: Option<bulkhead_risk::FirmPolicy>,
+    /// The firm policy's `[surveillance]` table (defaults and firm-wide rules).
+    pub firm_surveillance: bulkhead_surveillance::FirmSurveillance,
     /// `run.module_cache`, resolved against the config file's directory.
     pub module_cache: Option<PathBuf>,
     /// Each venue's config and the instrument ids it owns (`[venue]` first,
@@ -411,6 +413,8 @@ pub struct LoadedStrategy {
     pub module_path: PathBuf,
     pub module_bytes: Vec<u8>,
     pub policy: Policy,
+    /// The policy file's `[surveillance]` table.
+    pub surveillance: bulkhead_surveillance::Rules,
     pub policy_hash: [u8; 32],
     pub config_bytes: Vec<u8>,
     pub limits: Limits,
@@ -732,6 +736,12 @@ impl LoadedConfig {
                 .map_err(|e| ConfigError::Parse { path: policy_path.clone(), message: format!("not UTF-8: {e}") })?;
             let policy = Policy::from_toml(&policy_text, &policy_path.display().to_string(), &instruments)
                 .map_err(|e| ConfigError::Policy(e.to_string()))?;
+            let surveillance = bulkhead_surveillance::Rules::from_policy_toml(
+                &policy_text,
+                &policy_path.display().to_string(),
+                &instruments,
+            )
+            .map_err(|e| ConfigError::Policy(e.to_string()))?;
             let config_bytes = config_lines(&s.config).into_bytes();
             if config_bytes.len() > bulkhead_abi::MAX_CONFIG_LEN {
                 return Err(field(format!("strategies[{i}].config"), "larger than 64 KiB".into()));
@@ -741,6 +751,7 @@ impl LoadedConfig {
                 module_path,
                 module_bytes,
                 policy,
+                surveillance,
                 policy_hash: blake3::hash(&policy_bytes).into(),
                 config_bytes,
                 limits: s.limits.clone(),
@@ -763,6 +774,7 @@ impl LoadedConfig {
                 },
             });
         }
+        let mut firm_surveillance = bulkhead_surveillance::FirmSurveillance::default();
         let firm_policy = match &raw.run.firm_policy {
             None => None,
             Some(f) => {
@@ -771,6 +783,9 @@ impl LoadedConfig {
                 journal_files.push(("firm_policy".into(), bytes.clone()));
                 let text = String::from_utf8(bytes)
                     .map_err(|e| ConfigError::Parse { path: p.clone(), message: format!("not UTF-8: {e}") })?;
+                firm_surveillance =
+                    bulkhead_surveillance::FirmSurveillance::from_toml(&text, &p.display().to_string(), &instruments)
+                        .map_err(|e| ConfigError::Policy(e.to_string()))?;
                 Some(
                     bulkhead_risk::FirmPolicy::from_toml(&text, &p.display().to_string(), &instruments)
                         .map_err(|e| ConfigError::Policy(e.to_string()))?,
@@ -793,6 +808,7 @@ impl LoadedConfig {
             data,
             strategies,
             firm_policy,
+            firm_surveillance,
             files: journal_files,
             trusted_keys: trusted,
             fsync,

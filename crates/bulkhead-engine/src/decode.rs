@@ -130,10 +130,33 @@ pub enum Decoded {
         name: String,
         text: String,
     },
+    /// A surveillance alert: the rule, the action, who, the window, the
+    /// figure against its threshold, the orders, and the text.
+    Alert {
+        rule: &'static str,
+        action: &'static str,
+        sid: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        other: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        instrument: Option<u32>,
+        window_ns: u64,
+        observed: i64,
+        threshold: i64,
+        orders: Vec<AlertOrder>,
+        text: String,
+    },
     Unknown {
         kind: u16,
         len: usize,
     },
+}
+
+/// One order an alert names as evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AlertOrder {
+    pub sid: u32,
+    pub id: u64,
 }
 
 impl Decoded {
@@ -147,7 +170,8 @@ impl Decoded {
             | Decoded::Fault { sid, .. }
             | Decoded::Log { sid, .. }
             | Decoded::Timer { sid, .. }
-            | Decoded::Invalid { sid, .. } => Some(*sid),
+            | Decoded::Invalid { sid, .. }
+            | Decoded::Alert { sid, .. } => Some(*sid),
             Decoded::State { scope: "strategy", target, .. } => Some(*target),
             Decoded::Notice { sid, .. } => *sid,
             _ => None,
@@ -165,6 +189,7 @@ impl Decoded {
                 | Decoded::Timer { .. }
                 | Decoded::Invalid { .. }
                 | Decoded::State { .. }
+                | Decoded::Alert { .. }
         )
     }
 
@@ -241,6 +266,11 @@ impl Decoded {
                 sid.map(|s| format!("{} ", names(s))).unwrap_or_default()
             ),
             Decoded::Config { name, text } => format!("config `{name}` ({} bytes)", text.len()),
+            Decoded::Alert { rule, action, sid, other, text, .. } => format!(
+                "{}{} ALERT {rule} -> {action}: {text}",
+                names(*sid),
+                other.map(|o| format!(" + {}", names(o))).unwrap_or_default()
+            ),
             Decoded::Unknown { kind, len } => format!("kind {kind} ({len} bytes)"),
         }
     }
@@ -379,6 +409,20 @@ impl From<&Record<'_>> for Decoded {
                 fee,
             },
             Record::Config { name, bytes } => Decoded::Config { name: text(name), text: text(bytes) },
+            Record::Alert { rule, action, sid, other, instrument, window_ns, observed, threshold, orders, text: t } => {
+                Decoded::Alert {
+                    rule: rule.name(),
+                    action: action.name(),
+                    sid,
+                    other: (other != records::NO_ACCOUNT).then_some(other),
+                    instrument: (instrument != records::NO_ACCOUNT).then_some(instrument),
+                    window_ns,
+                    observed,
+                    threshold,
+                    orders: records::alert_orders(orders).map(|(sid, id)| AlertOrder { sid, id }).collect(),
+                    text: text(t),
+                }
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ mod commands;
 mod host;
 mod journal;
 mod observer;
+mod surveil;
 
 pub use observer::Observed;
 
@@ -168,6 +169,40 @@ struct Slot {
     retired: bulkhead_sandbox::SandboxStats,
     /// Verified signer's ed25519 key of the running module (zero = unsigned).
     signer: [u8; 32],
+    /// Its own surveillance table (the firm's defaults fill in the rest).
+    surveillance: bulkhead_surveillance::Rules,
+    /// Surveillance alerts about it.
+    alerts: u64,
+    /// Disabled by the repeated-execution throttle: only an operator's
+    /// `resume` lifts it (the supervisor's restarts do not).
+    disabled: bool,
+}
+
+/// Feed surveillance one venue response routed to strategy `sid` (`ev` as
+/// the strategy receives it: scoped id, side filled in).
+fn surveil_venue_event(surv: &mut bulkhead_surveillance::Surveillance, now: u64, sid: u32, ev: &Event) {
+    match ev.kind {
+        EventKind::Fill => surv.on_fill(
+            now,
+            &bulkhead_surveillance::FillSeen {
+                sid,
+                id: ev.id,
+                instrument: ev.instrument,
+                side: ev.side.unwrap_or(Side::Buy),
+                price: ev.price,
+                qty: ev.qty,
+                maker: ev.flags & bulkhead_abi::EVENT_FLAG_MAKER != 0,
+                fee: ev.a,
+                remaining: ev.b,
+            },
+        ),
+        EventKind::OrderCancelled => {
+            let by_strategy = ev.a == i64::from(Reason::CancelledByStrategy.code());
+            surv.on_order_closed(now, sid, ev.id, by_strategy);
+        }
+        EventKind::OrderRejected => surv.on_order_closed(now, sid, ev.id, false),
+        _ => {}
+    }
 }
 
 /// State changes kept per strategy for the report and the control plane;
@@ -198,6 +233,8 @@ pub struct StrategySetup<'a> {
     /// ed25519 public key of the module's verified signer (journalled in
     /// `MODULE`); `None` = unsigned or not verified.
     pub signer: Option<[u8; 32]>,
+    /// The `[surveillance]` table of its policy file (none = the firm's defaults only).
+    pub surveillance: bulkhead_surveillance::Rules,
 }
 
 pub enum StrategyKind<'a> {
@@ -240,6 +277,10 @@ pub struct Engine {
     /// A hot-deployed module waiting for its `Deploy` command
     /// ([`Engine::provide_module`]).
     provided: Option<commands::ProvidedModule>,
+    /// Surveillance rules (off unless a policy sets one: no cost then).
+    surv: bulkhead_surveillance::Surveillance,
+    /// Scratch for an alert's evidence bytes.
+    alert_buf: Vec<u8>,
 }
 
 impl Engine {
@@ -323,6 +364,8 @@ impl Engine {
             queued: Vec::new(),
             release_wait_ns: Vec::new(),
             provided: None,
+            surv: bulkhead_surveillance::Surveillance::disabled(),
+            alert_buf: Vec::new(),
         })
     }
 
@@ -390,7 +433,10 @@ impl Engine {
             stats: StrategyStats::default(),
             budgets: Budgets::new(&budget_limits, self.now),
             breach: None,
+            last_call_ns: self.now,
         };
+        // Before `init`: a strategy may place orders there.
+        self.surv.add_strategy(sid, &setup.surveillance);
         let (module_hash, restart) = match &setup.kind {
             StrategyKind::Wasm { module, limits, .. } => (
                 Some(module.hash),
@@ -415,6 +461,7 @@ impl Engine {
             actions: &mut self.actions,
             venue: &self.venue,
             now: self.now,
+            surv: &mut self.surv,
         };
         ctx.journal.hold();
         let (runner, fault) = match setup.kind {
@@ -447,6 +494,9 @@ impl Engine {
             retired_peak: 0,
             retired: Default::default(),
             signer,
+            surveillance: setup.surveillance,
+            alerts: 0,
+            disabled: false,
         });
         if let Some((kind, msg)) = fault {
             self.quarantine(sid, &kind, msg);
@@ -571,12 +621,18 @@ impl Engine {
             match ev.kind {
                 EventKind::Quote => {
                     self.risk.on_quote_at(inst, ev.ts_ns, Ticks::new(ev.price), Ticks::new(ev.a));
+                    if self.surv.enabled() {
+                        self.surv.on_quote(inst, ev.price, ev.a);
+                    }
                     self.last_mid[inst as usize] = Some((ev.price + ev.a) / 2);
                     let q = Quote::new(Ticks::new(ev.price), Lots::new(ev.qty), Ticks::new(ev.a), Lots::new(ev.b));
                     self.venue.on_quote(ev.ts_ns, inst, q, &mut self.venue_out);
                 }
                 EventKind::Trade => {
                     self.risk.on_trade_at(inst, ev.ts_ns, Ticks::new(ev.price));
+                    if self.surv.enabled() {
+                        self.surv.on_trade(inst, ev.price);
+                    }
                     let side = ev.side.unwrap_or(Side::Buy);
                     let (price, qty) = (Ticks::new(ev.price), Lots::new(ev.qty));
                     self.venue.on_trade(ev.ts_ns, inst, price, qty, side, &mut self.venue_out);
@@ -617,6 +673,9 @@ impl Engine {
         }
         if !self.queued.is_empty() {
             self.release_queued();
+        }
+        if self.surv.enabled() {
+            self.check_liveness();
         }
         self.journal.check()?;
         Ok(())
@@ -699,6 +758,7 @@ impl Engine {
                 actions: &mut self.actions,
                 venue: &self.venue,
                 now: self.now,
+                surv: &mut self.surv,
             };
             // Host calls journal to memory only: no disk I/O is charged to
             // the guest's deadline; the records follow once it returns.
@@ -724,6 +784,7 @@ impl Engine {
             } else {
                 self.process_actions();
             }
+            self.apply_alerts();
             if let Err(e) = self.journal.check() {
                 result = Err(e);
                 break;
@@ -809,6 +870,9 @@ impl Engine {
                     ev.qty = o.remaining;
                 }
             }
+            if self.surv.enabled() {
+                surveil_venue_event(&mut self.surv, self.now, sid, &ev);
+            }
             match ev.kind {
                 EventKind::OrderAccepted => book.stats.accepted += 1,
                 EventKind::OrderRejected => {
@@ -839,6 +903,7 @@ impl Engine {
         }
         self.journal_notices();
         self.apply_risk_outcomes();
+        self.apply_alerts();
     }
 
     /// Journal risk's own state transitions (R8 loss limits, R14 market-maker
@@ -939,7 +1004,15 @@ impl Engine {
         let attempt = r.restarts;
         let max = r.policy.max_restarts;
         let (module, limits, config) = (r.module.clone(), r.limits.clone(), r.config.clone());
-        self.set_state(Scope::Strategy(sid), TradingState::Active, &format!("supervisor: restart {attempt} of {max}"));
+        if self.slots[i].disabled {
+            // Disabled by the throttle: the new instance runs, halted, until an operator resumes it.
+        } else {
+            self.set_state(
+                Scope::Strategy(sid),
+                TradingState::Active,
+                &format!("supervisor: restart {attempt} of {max}"),
+            );
+        }
         let slot = &mut self.slots[i];
         let mut ctx = HostCtx {
             stp: &mut self.stp,
@@ -949,6 +1022,7 @@ impl Engine {
             actions: &mut self.actions,
             venue: &self.venue,
             now: self.now,
+            surv: &mut self.surv,
         };
         ctx.journal.hold();
         let started = runtime.instantiate(&module, &limits, &config, self.now, &mut ctx);

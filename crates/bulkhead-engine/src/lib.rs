@@ -386,6 +386,7 @@ pub(crate) fn prepare_engine(
             config: &s.config_bytes,
             kind,
             signer: s.signer.as_ref().map(|g| g.public_key),
+            surveillance: s.surveillance.clone(),
         })?;
         engine.set_restart_policy(sid, s.restart);
         if let Some(c) = s.collateral {
@@ -403,6 +404,7 @@ pub fn apply_run_settings(engine: &mut Engine, cfg: &LoadedConfig) {
     if let Some(firm) = &cfg.firm_policy {
         engine.set_firm_policy(firm.clone());
     }
+    engine.set_surveillance(cfg.firm_surveillance.clone());
     for &(expiry_ns, vol_bps) in &cfg.option_vols {
         engine.set_expiry_vol(expiry_ns, vol_bps);
     }

@@ -19,6 +19,7 @@
 
 use bulkhead_abi::{EVENT_SIZE, Event, ORDER_REQUEST_SIZE, OrderRequest, OrderType, Reason};
 use bulkhead_risk::{Scope, TradingState};
+use bulkhead_surveillance::{AlertAction, Rule};
 
 /// `RUN_START`: UTF-8 text: format version, config and policy hashes.
 pub const RUN_START: u16 = 1;
@@ -65,6 +66,13 @@ pub const COMMAND: u16 = 14;
 /// (UTF-8: `run_config`, `firm_policy`, `policy:<strategy>`), the file's bytes.
 /// `bulkhead journal replay` rebuilds the run from these.
 pub const CONFIG: u16 = 15;
+/// `ALERT`: a surveillance rule fired (or a dead-man switch tripped):
+/// rule u16, action u8, pad u8, sid u32, other sid u32 ([`NO_ACCOUNT`] =
+/// none), instrument u32 ([`NO_ACCOUNT`] = all), window ns u64, observed
+/// i64, threshold i64, evidence count u16, then that many (sid u32, order id
+/// u64) pairs, then the text a person reads (UTF-8). Written before its
+/// action (state change, cancels) takes effect.
+pub const ALERT: u16 = 16;
 
 /// Stable lowercase names of the record kinds, in kind order (`RUN_START` = 1
 /// is `run_start`): the one table of kind names, for filters and display.
@@ -84,6 +92,7 @@ pub const KIND_NAMES: &[&str] = &[
     "notice",
     "command",
     "config",
+    "alert",
 ];
 
 /// The kind's name from [`KIND_NAMES`]; `unknown` for a kind this engine
@@ -122,6 +131,11 @@ pub const INVALID_HEAD: usize = SID_LEN;
 pub const NOTICE_LEN: usize = SID_LEN + 1 + 4 + 8 * 4;
 /// Fixed part of a `CONFIG` payload: name length.
 pub const CONFIG_HEAD: usize = 2;
+/// Fixed part of an `ALERT` payload: rule, action, pad, sid, other,
+/// instrument, window, observed, threshold, evidence count.
+pub const ALERT_HEAD: usize = 2 + 1 + 1 + SID_LEN + SID_LEN + 4 + 8 + 8 + 8 + 2;
+/// One evidence entry of an `ALERT`: sid, order id.
+pub const ALERT_ORDER_LEN: usize = SID_LEN + 8;
 /// The longest fault kind or config name a `u16` length field can carry.
 pub const MAX_SHORT_TEXT: usize = u16::MAX as usize;
 /// Offset of `price` in the ABI [`OrderRequest`] (see its layout).
@@ -234,6 +248,41 @@ pub enum Record<'a> {
     /// `CONFIG`: a file the run was configured from; `name` at most
     /// [`MAX_SHORT_TEXT`] bytes.
     Config { name: &'a [u8], bytes: &'a [u8] },
+    /// `ALERT`: a surveillance rule fired. `orders` is the evidence as
+    /// journalled, [`ALERT_ORDER_LEN`] bytes per order (read it with
+    /// [`alert_orders`]); `other` and `instrument` use [`NO_ACCOUNT`] for none.
+    Alert {
+        rule: Rule,
+        action: AlertAction,
+        sid: u32,
+        other: u32,
+        instrument: u32,
+        window_ns: u64,
+        observed: i64,
+        threshold: i64,
+        orders: &'a [u8],
+        text: &'a [u8],
+    },
+}
+
+/// The evidence of an `ALERT` record: (sid, strategy-scoped order id) pairs.
+pub fn alert_orders(orders: &[u8]) -> impl Iterator<Item = (u32, u64)> + '_ {
+    orders.chunks_exact(ALERT_ORDER_LEN).map(|c| {
+        let mut sid = [0u8; SID_LEN];
+        let mut id = [0u8; 8];
+        sid.copy_from_slice(&c[..SID_LEN]);
+        id.copy_from_slice(&c[SID_LEN..]);
+        (u32::from_le_bytes(sid), u64::from_le_bytes(id))
+    })
+}
+
+/// Lay out an alert's evidence as [`Record::Alert`]'s `orders` bytes.
+pub fn alert_orders_bytes(orders: &[bulkhead_surveillance::OrderRef], out: &mut Vec<u8>) {
+    out.clear();
+    for o in orders {
+        out.extend_from_slice(&o.sid.to_le_bytes());
+        out.extend_from_slice(&o.id.to_le_bytes());
+    }
 }
 
 /// A record that cannot be encoded: never silently truncated.
@@ -274,6 +323,7 @@ impl<'a> Record<'a> {
             Record::Notice { .. } => NOTICE,
             Record::Command { .. } => COMMAND,
             Record::Config { .. } => CONFIG,
+            Record::Alert { .. } => ALERT,
         }
     }
 
@@ -293,6 +343,7 @@ impl<'a> Record<'a> {
             Record::Invalid { error, .. } => INVALID_HEAD + error.len(),
             Record::Notice { .. } => NOTICE_LEN,
             Record::Config { name, bytes } => CONFIG_HEAD + name.len() + bytes.len(),
+            Record::Alert { orders, text, .. } => ALERT_HEAD + orders.len() + text.len(),
         }
     }
 
@@ -358,6 +409,30 @@ impl<'a> Record<'a> {
             Record::Config { name, bytes } => {
                 let n = short("config name", name)?;
                 w.u16(n).put(name).put(bytes);
+            }
+            Record::Alert { rule, action, sid, other, instrument, window_ns, observed, threshold, orders, text } => {
+                if orders.len() % ALERT_ORDER_LEN != 0 {
+                    let len = orders.len();
+                    return Err(EncodeError::TooLong { kind, field: "evidence (not whole entries)", len, max: len });
+                }
+                let n = u16::try_from(orders.len() / ALERT_ORDER_LEN).map_err(|_| EncodeError::TooLong {
+                    kind,
+                    field: "evidence",
+                    len: orders.len(),
+                    max: MAX_SHORT_TEXT * ALERT_ORDER_LEN,
+                })?;
+                w.u16(rule.code())
+                    .u8(action.code())
+                    .u8(0)
+                    .u32(sid)
+                    .u32(other)
+                    .u32(instrument)
+                    .u64(window_ns)
+                    .i64(observed)
+                    .i64(threshold)
+                    .u16(n)
+                    .put(orders)
+                    .put(text);
             }
         };
         debug_assert_eq!(w.at, needed, "{kind}: encoded_len and encode disagree");
@@ -471,6 +546,7 @@ impl<'a> Record<'a> {
                 let n = usize::from(r.u16("name length")?);
                 Record::Config { name: r.take("name", n)?, bytes: r.rest() }
             }
+            ALERT => r.alert()?,
             k => return Err(r.bad("kind", 0, format!("{k} is not a record kind this engine writes"))),
         };
         r.end()?;
@@ -640,6 +716,34 @@ impl<'a> Rd<'a> {
     }
     fn i64(&mut self, field: &'static str) -> Result<i64, DecodeError> {
         Ok(i64::from_le_bytes(self.array(field)?))
+    }
+    fn alert(&mut self) -> Result<Record<'a>, DecodeError> {
+        let at = self.at;
+        let code = self.u16("rule")?;
+        let rule = Rule::from_code(code).ok_or_else(|| self.bad("rule", at, format!("{code} is not a rule code")))?;
+        let at = self.at;
+        let a = self.u8("action")?;
+        let action = AlertAction::from_code(a).ok_or_else(|| self.bad("action", at, format!("{a} is not 0..=3")))?;
+        let pad = self.u8("pad")?;
+        if pad != 0 {
+            return Err(self.bad("pad", self.at - 1, format!("{pad} is not 0")));
+        }
+        let (sid, other, instrument) = (self.u32("sid")?, self.u32("other")?, self.u32("instrument")?);
+        let (window_ns, observed, threshold) = (self.u64("window_ns")?, self.i64("observed")?, self.i64("threshold")?);
+        let n = usize::from(self.u16("evidence count")?);
+        let orders = self.take("evidence", n * ALERT_ORDER_LEN)?;
+        Ok(Record::Alert {
+            rule,
+            action,
+            sid,
+            other,
+            instrument,
+            window_ns,
+            observed,
+            threshold,
+            orders,
+            text: self.rest(),
+        })
     }
     fn reason(&mut self, field: &'static str) -> Result<Reason, DecodeError> {
         let at = self.at;

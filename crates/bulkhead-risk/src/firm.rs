@@ -147,6 +147,9 @@ impl FirmPolicy {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFirm {
+    /// Read by `bulkhead-surveillance` (its rules); risk ignores it.
+    #[serde(default, rename = "surveillance")]
+    _surveillance: Option<serde::de::IgnoredAny>,
     max_position: Option<String>,
     max_gross_notional: Option<String>,
     max_net_notional: Option<String>,

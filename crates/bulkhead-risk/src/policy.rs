@@ -148,6 +148,9 @@ pub enum PolicyError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
+    /// Read by `bulkhead-surveillance` (its rules); risk ignores it.
+    #[serde(default, rename = "surveillance")]
+    _surveillance: Option<serde::de::IgnoredAny>,
     instruments: Option<Vec<String>>,
     sides: Option<Vec<String>>,
     order_types: Option<Vec<String>>,

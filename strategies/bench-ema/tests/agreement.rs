@@ -76,7 +76,16 @@ fn run(events: &[Event], kind: StrategyKind<'_>) -> RunReport {
     let journal = JournalWriter::create(&dir.path().join("j"), params).unwrap();
     let fees = FeeSchedule { maker_ppm: -100, taker_ppm: 500 };
     let mut engine = Engine::new(insts, fees, journal, "agreement").unwrap();
-    engine.add_strategy(StrategySetup { name: "bench-ema", policy, config: CONFIG, kind, signer: None }).unwrap();
+    engine
+        .add_strategy(StrategySetup {
+            name: "bench-ema",
+            policy,
+            config: CONFIG,
+            kind,
+            signer: None,
+            surveillance: Default::default(),
+        })
+        .unwrap();
     for e in events {
         engine.on_market(*e).unwrap();
     }

@@ -250,6 +250,11 @@ impl Engine {
         if let RiskScope::Strategy(sid) = scope
             && let Some(slot) = self.slots.get_mut(sid as usize)
         {
+            // A named operator's resume is what re-enables a strategy the
+            // repeated-execution throttle disabled (RTS 6 Art. 15).
+            if state == TradingState::Active {
+                slot.disabled = false;
+            }
             push_history(&mut slot.history, StateChange { at_ns: self.now, state: state.name(), reason: cause.into() });
         }
         if state == TradingState::Halted { self.mass_cancel(scope, Reason::CancelledByKillSwitch) } else { 0 }

@@ -42,6 +42,8 @@ pub(super) struct Book {
     /// once (the sandbox polls [`HostApi::breach`]), or, when it happens
     /// between guest calls, the strategy is quarantined before its next one.
     pub(super) breach: Option<Breach>,
+    /// Event time of its last host call (cancel-on-disconnect liveness).
+    pub(super) last_call_ns: u64,
 }
 
 /// Per-strategy budgets the engine keeps (the sandbox keeps fuel, host calls
@@ -130,6 +132,7 @@ pub(super) struct HostCtx<'a> {
     pub(super) actions: &'a mut Vec<Action>,
     pub(super) venue: &'a Venues,
     pub(super) now: u64,
+    pub(super) surv: &'a mut bulkhead_surveillance::Surveillance,
 }
 
 impl HostApi for HostCtx<'_> {
@@ -167,6 +170,19 @@ impl HostApi for HostCtx<'_> {
             order: *req,
         };
         self.journal.record_decided(&rec, d.instrument);
+        self.book.last_call_ns = self.now;
+        if self.surv.enabled() {
+            let seen = bulkhead_surveillance::OrderSeen {
+                sid,
+                id: local,
+                instrument: req.instrument,
+                side: req.side,
+                price: if req.order_type == bulkhead_abi::OrderType::Limit { req.price } else { 0 },
+                qty: req.qty,
+                accepted: res.is_ok(),
+            };
+            self.surv.on_order(self.now, &seen);
+        }
         if let Ok(approved) = res {
             self.book.open.insert(
                 local,
@@ -213,6 +229,10 @@ impl HostApi for HostCtx<'_> {
         };
         let instrument = known.map_or(-1, |i| i as i32);
         self.journal.record(&Record::Cancel { sid, id, reason, instrument });
+        self.book.last_call_ns = self.now;
+        if self.surv.enabled() {
+            self.surv.on_cancel_request(self.now, sid);
+        }
         if !d.accepted() {
             *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;
             return ResultCode::Rejected as i32;
@@ -233,6 +253,10 @@ impl HostApi for HostCtx<'_> {
         let d = bulkhead_risk::Outcome::from(&self.risk.check_cancel(sid, self.now));
         let target = instrument.map_or(-1, |i| i as i32);
         self.journal.record(&Record::Cancel { sid, id: 0, reason: d.reason, instrument: target });
+        self.book.last_call_ns = self.now;
+        if self.surv.enabled() {
+            self.surv.on_cancel_request(self.now, sid);
+        }
         if !d.accepted() {
             *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;
             return -(ResultCode::Rejected as i32);
@@ -292,6 +316,7 @@ impl HostApi for HostCtx<'_> {
             ResultCode::Ok
         };
         self.journal.record(&Record::Timer { sid: self.book.sid, at_ns, token, result: rc as i32 });
+        self.book.last_call_ns = self.now;
         rc as i32
     }
 

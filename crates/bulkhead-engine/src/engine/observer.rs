@@ -80,7 +80,11 @@ impl Observer {
     /// and fills (not accepts or cancels), `FAULT`, `STATE`.
     pub(super) fn wants(rec: &Record<'_>) -> bool {
         match rec {
-            Record::Order { .. } | Record::Invalid { .. } | Record::Fault { .. } | Record::State { .. } => true,
+            Record::Order { .. }
+            | Record::Invalid { .. }
+            | Record::Fault { .. }
+            | Record::State { .. }
+            | Record::Alert { .. } => true,
             Record::Venue { event, .. } => matches!(event.kind, EventKind::OrderRejected | EventKind::Fill),
             _ => false,
         }

@@ -130,7 +130,16 @@ fn start(strategies: usize, per_event: usize) -> Run {
         let policy = Policy::from_toml(POLICY, "policy.toml", &insts).unwrap();
         let kind = StrategyKind::Native(Box::new(Rester { seen: s, per_event, oversize_sent: false }));
         let name = format!("s{k}");
-        engine.add_strategy(StrategySetup { name: &name, policy, config: b"", kind, signer: None }).unwrap();
+        engine
+            .add_strategy(StrategySetup {
+                name: &name,
+                policy,
+                config: b"",
+                kind,
+                signer: None,
+                surveillance: Default::default(),
+            })
+            .unwrap();
     }
     Run { engine, seen, dir }
 }

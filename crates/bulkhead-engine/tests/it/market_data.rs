@@ -126,6 +126,7 @@ fn run(cfg: &LoadedConfig, plan: Vec<(u64, OrderRequest)>) -> Outcome {
             config: b"",
             kind: StrategyKind::Native(Box::new(script)),
             signer: None,
+            surveillance: Default::default(),
         })
         .unwrap();
     let mut src = open_source(cfg).unwrap();
@@ -265,6 +266,7 @@ fn resting_order_queues_behind_displayed_l2_size_and_advances_on_prints_and_canc
             config: b"",
             kind: StrategyKind::Native(Box::new(script)),
             signer: None,
+            surveillance: Default::default(),
         })
         .unwrap();
     engine.run(&mut old, &mut |_| {}).unwrap();

@@ -633,6 +633,7 @@ fn a_refused_deploy_or_restart_changes_nothing_and_journals_nothing() {
             config: b"",
             kind: bulkhead_engine::StrategyKind::Native(Box::new(Idle)),
             signer: None,
+            surveillance: Default::default(),
         })
         .unwrap();
     l.step(300);

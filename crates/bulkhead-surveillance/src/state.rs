@@ -524,9 +524,11 @@ impl Watch {
                 && q.levels >= r.min_levels
                 && ts.saturating_sub(fts) < r.window_ns
             {
-                let burst =
-                    self.quick.iter().filter(|x| x.ts == q.ts && x.side == side).map(|x| OrderRef { sid, id: x.id });
-                let mut orders = evidence(burst);
+                // The layers: cancelled in that burst, or still resting beside them.
+                let burst = self.quick.iter().filter(|x| x.ts == q.ts && x.instrument == instrument && x.side == side);
+                let resting = self.large.iter().filter(|l| l.instrument == instrument && l.side == side && !l.filled);
+                let ids = burst.map(|x| x.id).chain(resting.map(|l| l.id));
+                let mut orders = evidence(ids.map(|id| OrderRef { sid, id }));
                 orders.truncate(MAX_EVIDENCE - 1);
                 orders.push(OrderRef { sid, id: fid });
                 let text = format!(

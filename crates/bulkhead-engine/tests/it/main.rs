@@ -11,4 +11,5 @@ mod market_data;
 mod records;
 mod run_features;
 mod scenarios;
+mod surveillance;
 mod venues;

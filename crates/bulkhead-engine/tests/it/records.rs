@@ -108,14 +108,26 @@ impl Owned {
                 fee: i64::from(s),
             },
             13 => Record::Command { text: a },
-            _ => Record::Config { name: a, bytes: b },
+            14 => Record::Config { name: a, bytes: b },
+            _ => Record::Alert {
+                rule: bulkhead_surveillance::Rule::ALL[x as usize % bulkhead_surveillance::Rule::ALL.len()],
+                action: bulkhead_surveillance::AlertAction::ALL[y as usize % 4],
+                sid,
+                other: s as u32,
+                instrument: x as u32,
+                window_ns: y,
+                observed: p,
+                threshold: q,
+                orders: &b[..b.len() / records::ALERT_ORDER_LEN * records::ALERT_ORDER_LEN],
+                text: a,
+            },
         }
     }
 }
 
 fn owned() -> impl Strategy<Value = Owned> {
     (
-        (0u8..15, any::<u32>(), any::<(u64, u64)>(), any::<(i64, i64, i64, i32)>(), bytes(), bytes()),
+        (0u8..16, any::<u32>(), any::<(u64, u64)>(), any::<(i64, i64, i64, i32)>(), bytes(), bytes()),
         (any::<([u8; 32], [u8; 32])>(), event(), order(), reason()),
         (
             prop_oneof![
@@ -247,5 +259,7 @@ fn layout_sizes_are_the_documented_ones() {
         assert_eq!(records::kind_name(i as u16 + 1), *name);
     }
     assert_eq!(records::kind_name(0), "unknown");
-    assert_eq!(records::kind_name(16), "unknown");
+    assert_eq!([records::ALERT_HEAD, records::ALERT_ORDER_LEN], [42, 12]);
+    assert_eq!(records::kind_name(16), "alert");
+    assert_eq!(records::kind_name(17), "unknown");
 }

@@ -8,8 +8,11 @@
 //!              [--wasm bench/out/bench_ema.wasm] [--policy bench/policy.toml]
 //!              [--config "key = value; ..."] [--events MAX]
 //!              [--fsync never|always|every:N|every:N:Mms] [--release-gate ordered|durable]
-//!              [--verify]
+//!              [--verify] [--surveillance FILE]
 //! ```
+//! `--surveillance FILE` (issue 16): run the `[surveillance]` tables of FILE
+//! (firm-policy form: defaults for every strategy plus the firm-wide
+//! wash-trade rule) on every strategy; the JSON then counts the alerts.
 //! `--fsync` / `--release-gate` (issue 15): the journal's fsync policy (the
 //! journal lives under the current directory, on a real disk) and when the
 //! venue sees actions; the JSON then has the fsync count and, for `durable`,
@@ -101,6 +104,8 @@ struct Args {
     verify: bool,
     /// Each strategy's linear-memory limit, MiB (`None`: the default, 64).
     memory_mib: Option<u64>,
+    /// A firm policy whose `[surveillance]` tables run on every strategy.
+    surveillance: Option<PathBuf>,
 }
 
 fn usage(msg: &str) -> ! {
@@ -108,7 +113,7 @@ fn usage(msg: &str) -> ! {
     eprintln!(
         "usage: bench-runner --data FILE --mode sandboxed|native|parse|import [--strategies N] [--wasm FILE] \
          [--policy FILE] [--config 'k = v; k = v'] [--events MAX] [--fsync POLICY] \
-         [--release-gate ordered|durable] [--verify] [--memory-mib N]"
+         [--release-gate ordered|durable] [--verify] [--memory-mib N] [--surveillance FILE]"
     );
     std::process::exit(2)
 }
@@ -127,6 +132,7 @@ fn parse_args() -> Args {
         gate: ReleaseGate::Ordered,
         verify: false,
         memory_mib: None,
+        surveillance: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -138,6 +144,7 @@ fn parse_args() -> Args {
             "--wasm" => a.wasm = val().into(),
             "--policy" => a.policy = val().into(),
             "--config" => a.config = val().replace(';', "\n"),
+            "--surveillance" => a.surveillance = Some(val().into()),
             "--events" => a.max_events = val().parse().unwrap_or_else(|_| usage("--events: not a number")),
             "--verify" => a.verify = true,
             "--fsync" => a.fsync = val().parse().unwrap_or_else(|e| usage(&format!("--fsync: {e}"))),
@@ -236,6 +243,12 @@ fn main() {
     };
     let mut engine = Engine::new(insts.clone(), FEES, journal, "bench-runner issue 8").expect("engine");
     engine.set_release_gate(args.gate);
+    if let Some(path) = &args.surveillance {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| usage(&format!("{}: {e}", path.display())));
+        let firm = bulkhead_surveillance::FirmSurveillance::from_toml(&text, &path.display().to_string(), &insts)
+            .unwrap_or_else(|e| usage(&e.to_string()));
+        engine.set_surveillance(firm);
+    }
     let config = args.config.as_bytes();
     for i in 0..args.strategies {
         let kind = match &module {
@@ -262,6 +275,7 @@ fn main() {
             Err(e) => usage(&e.to_string()),
         }
     }
+    let engine_alerts: Vec<u64> = (0..args.strategies as u32).map(|sid| engine.alerts(sid)).collect();
     let report = engine.finish().expect("finish");
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_s() - c0;
@@ -286,6 +300,7 @@ fn main() {
     let orders: u64 = report.strategies.iter().map(|s| s.stats.submitted).sum();
     let fills: u64 = report.strategies.iter().map(|s| s.stats.fills).sum();
     let rejected: u64 = report.strategies.iter().map(|s| s.stats.rejected.values().sum::<u64>()).sum();
+    let alerts: u64 = (0..args.strategies as u32).map(|sid| engine_alerts.get(sid as usize).copied().unwrap_or(0)).sum();
     let quarantined = report.strategies.iter().filter(|s| s.status != bulkhead_engine::Status::Running).count();
     let net: i64 = report.strategies.iter().map(pos).sum();
     let min_pos = report.strategies.iter().map(pos).min().unwrap_or(0);
@@ -297,7 +312,7 @@ fn main() {
          \"quarantined\":{},\"position_lots\":{},\"orders_0\":{},\"fills_0\":{},\"position_lots_0\":{},\
          \"position_lots_min\":{},\"position_lots_max\":{},\"realised_0\":{},\"fees_0\":{},\
          \"fsync\":\"{}\",\"release_gate\":\"{}\",\"fsyncs\":{},\"release_wait_p50_ns\":{},\
-         \"release_wait_p99_ns\":{},\"released_waits\":{},\"verify_s\":{:.4}}}",
+         \"release_wait_p99_ns\":{},\"released_waits\":{},\"verify_s\":{:.4},\"surveillance\":{},\"alerts\":{}}}",
         args.mode,
         args.strategies,
         n,
@@ -328,5 +343,7 @@ fn main() {
         report.release_wait_quantile(0.99).unwrap_or(0),
         report.release_waits_ns.len(),
         verify_s,
+        args.surveillance.is_some(),
+        alerts,
     );
 }

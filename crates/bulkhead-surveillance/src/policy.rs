@@ -94,7 +94,7 @@ pub struct Liveness {
     pub action: AlertAction,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WashTrade {
     pub window_ns: u64,
     pub price_ticks: i64,

@@ -3,6 +3,7 @@
 //! alerts they raise with [`Surveillance::take_alerts`].
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::policy::{FirmSurveillance, OnUnevaluable, Rules, WashTrade};
 use crate::window::{Buckets, Stamps};
@@ -14,6 +15,10 @@ use bulkhead_model::{Instrument, Position, Side};
 pub const MAX_LARGE_OPEN: usize = 1024;
 /// Recent fills kept per instrument for the firm-wide wash-trade rule.
 pub const MAX_WASH_FILLS: usize = 4096;
+/// Layered bursts kept per instrument and side (the evidence of the latest).
+const LAYER_KEEP: usize = 64;
+/// Distinct price levels counted for layering (its `min_levels` is at most 64).
+const MAX_LEVELS: usize = 64;
 
 #[derive(Clone, Copy, Debug)]
 struct Large {
@@ -29,8 +34,6 @@ struct Large {
 struct Quick {
     ts: u64,
     id: u64,
-    instrument: u32,
-    side: Side,
     /// Distinct prices the strategy's large orders on that side rested at
     /// when this one was cancelled (itself included).
     levels: u32,
@@ -40,8 +43,6 @@ struct Quick {
 struct Aggressive {
     ts: u64,
     id: u64,
-    instrument: u32,
-    side: Side,
     /// bid + ask when it filled.
     mid2: i64,
 }
@@ -68,16 +69,27 @@ struct WashFill {
 /// Per-strategy state of every rule it runs.
 #[derive(Debug)]
 struct Watch {
-    rules: Rules,
+    /// Shared so a hook can hold the rules while it updates the state.
+    rules: Arc<Rules>,
     muted_until: [u64; Rule::ALL.len()],
     unevaluable_said: [bool; Rule::ALL.len()],
     large: VecDeque<Large>,
-    quick: VecDeque<Quick>,
+    /// Quick cancels of large orders by instrument × 2 + side: the last
+    /// `spoofing.min_cancels` of them (enough to judge the count).
+    spoof_q: Vec<VecDeque<Quick>>,
+    /// Quick cancels that left at least `layering.min_levels` levels, by
+    /// instrument × 2 + side: the last [`LAYER_KEEP`].
+    layer_q: Vec<VecDeque<Quick>>,
+    /// The burst of cancels in progress (same time, instrument and side) and
+    /// the most levels it saw.
+    burst: Option<(u64, u32, Side, u32)>,
     /// Last fill (ts, id) by instrument and side.
     last_fill: Vec<[Option<(u64, u64)>; 2]>,
     messages: Option<Buckets>,
     fills_seen: Option<Buckets>,
-    aggressive: VecDeque<Aggressive>,
+    /// Taker fills by instrument × 2 + side: the last `min_aggressive_fills`
+    /// within the window.
+    aggressive: Vec<VecDeque<Aggressive>>,
     ignition: Option<Ignition>,
     fill_times: Option<Stamps>,
     net: Vec<Buckets>,
@@ -96,6 +108,7 @@ pub struct Surveillance {
     /// bid + ask of the last two-sided quote, by instrument.
     mid2: Vec<Option<i64>>,
     last_trade: Vec<Option<i64>>,
+    /// Recent fills by instrument × 2 + side.
     wash: Vec<VecDeque<WashFill>>,
     wash_muted_until: u64,
     pending: Vec<Alert>,
@@ -130,7 +143,7 @@ impl Surveillance {
             watch: Vec::new(),
             mid2: vec![None; n],
             last_trade: vec![None; n],
-            wash: (0..n).map(|_| VecDeque::new()).collect(),
+            wash: (0..n * 2).map(|_| VecDeque::new()).collect(),
             wash_muted_until: 0,
             pending: Vec::new(),
             enabled,
@@ -165,7 +178,7 @@ impl Surveillance {
 
     /// The rules a strategy runs (its own over the firm's defaults).
     pub fn rules(&self, sid: u32) -> Option<&Rules> {
-        self.watch.get(sid as usize).map(|w| &w.rules)
+        self.watch.get(sid as usize).map(|w| &*w.rules)
     }
 
     pub fn has_alerts(&self) -> bool {
@@ -241,23 +254,41 @@ impl Surveillance {
         if !quick {
             return;
         }
-        let mut prices: Vec<i64> = w
-            .large
-            .iter()
-            .filter(|x| x.instrument == l.instrument && x.side == l.side && !x.filled)
-            .map(|x| x.price)
-            .chain([l.price])
-            .collect();
-        prices.sort_unstable();
-        prices.dedup();
-        let levels = u32::try_from(prices.len()).unwrap_or(u32::MAX);
-        // Levels cancelled earlier in the same burst still count as resting with it.
-        let burst = w.quick.iter().filter(|q| q.ts == ts && q.instrument == l.instrument && q.side == l.side);
-        let levels = levels.max(burst.map(|q| q.levels).max().unwrap_or(0));
-        if w.quick.len() >= crate::policy::MAX_PATTERN_COUNT as usize {
-            w.quick.pop_front();
+        // Distinct prices its large orders on that side rest at with it.
+        let mut prices = [0i64; MAX_LEVELS];
+        let mut levels = 0usize;
+        let same = w.large.iter().filter(|x| x.instrument == l.instrument && x.side == l.side && !x.filled);
+        for px in same.map(|x| x.price).chain([l.price]) {
+            if levels < MAX_LEVELS && !prices[..levels].contains(&px) {
+                prices[levels] = px;
+                levels += 1;
+            }
         }
-        w.quick.push_back(Quick { ts, id, instrument: l.instrument, side: l.side, levels });
+        let mut levels = u32::try_from(levels).unwrap_or(u32::MAX);
+        // Levels cancelled earlier in the same burst still count as resting with it.
+        match &mut w.burst {
+            Some((bts, inst, side, most)) if *bts == ts && *inst == l.instrument && *side == l.side => {
+                *most = (*most).max(levels);
+                levels = *most;
+            }
+            b => *b = Some((ts, l.instrument, l.side, levels)),
+        }
+        let k = l.instrument as usize * 2 + side_ix(l.side);
+        let q = Quick { ts, id, levels };
+        if let (Some(r), Some(d)) = (w.rules.spoofing.as_ref(), w.spoof_q.get_mut(k)) {
+            if d.len() >= r.min_cancels as usize {
+                d.pop_front();
+            }
+            d.push_back(q);
+        }
+        if let (Some(r), Some(d)) = (w.rules.layering.as_ref(), w.layer_q.get_mut(k))
+            && levels >= r.min_levels
+        {
+            if d.len() >= LAYER_KEEP {
+                d.pop_front();
+            }
+            d.push_back(q);
+        }
         w.spoof_check(ts, sid, l.instrument, l.side, &mut self.pending);
     }
 
@@ -266,8 +297,9 @@ impl Surveillance {
     /// orders) and returns true when its liveness is lost.
     pub fn on_liveness(&mut self, ts: u64, sid: u32, last_call_ns: u64, open: usize) -> bool {
         let Some(w) = self.watch.get_mut(sid as usize) else { return false };
-        let Some(r) = w.rules.cancel_on_disconnect.clone() else { return false };
+        let Some(r) = w.rules.cancel_on_disconnect.as_ref() else { return false };
         let silent = ts.saturating_sub(last_call_ns);
+        let r = r.clone();
         if open == 0 || silent < r.max_silence_ns {
             return false;
         }
@@ -303,7 +335,7 @@ impl Surveillance {
         if i >= self.instruments.len() {
             return;
         }
-        if let Some(wash) = self.firm.wash_trade.clone() {
+        if let Some(wash) = self.firm.wash_trade {
             self.wash_check(ts, f, &wash);
         }
         let Some(w) = self.watch.get_mut(f.sid as usize) else { return };
@@ -320,14 +352,7 @@ impl Surveillance {
         w.spoof_check(ts, f.sid, f.instrument, f.side.opposite(), &mut self.pending);
         let mid2 = self.mid2[i];
         w.ignition_check(ts, f, mid2, &mut self.pending);
-        let mark = |j: usize, own: i64| -> i64 {
-            match (self.mid2.get(j).copied().flatten(), self.last_trade.get(j).copied().flatten()) {
-                (Some(m), _) => m / 2,
-                (None, Some(t)) => t,
-                (None, None) => own,
-            }
-        };
-        let marks: Vec<i64> = (0..self.instruments.len()).map(|j| mark(j, if j == i { f.price } else { 0 })).collect();
+        let marks = Marks { mid2: &self.mid2, last_trade: &self.last_trade, instrument: i, fill_price: f.price };
         w.runaway_check(ts, f, &self.instruments, &marks, &mut self.pending);
         w.repeated_check(ts, f, &mut self.pending);
     }
@@ -335,13 +360,17 @@ impl Surveillance {
     /// Firm-wide: a fill that meets an opposite fill of another strategy of
     /// the firm in the same instrument, same quantity, close in price and time.
     fn wash_check(&mut self, ts: u64, f: &FillSeen, rule: &WashTrade) {
-        let q = &mut self.wash[f.instrument as usize];
-        while q.front().is_some_and(|x| ts.saturating_sub(x.ts) >= rule.window_ns) {
-            q.pop_front();
+        let i = f.instrument as usize * 2;
+        for q in &mut self.wash[i..i + 2] {
+            while q.front().is_some_and(|x| ts.saturating_sub(x.ts) >= rule.window_ns) {
+                q.pop_front();
+            }
         }
-        let hit = q.iter().rev().find(|x| {
-            x.sid != f.sid && x.side != f.side && x.qty == f.qty && (x.price - f.price).abs() <= rule.price_ticks
-        });
+        // Only fills on the other side can be the other half of a wash.
+        let hit = self.wash[i + side_ix(f.side.opposite())]
+            .iter()
+            .rev()
+            .find(|x| x.qty == f.qty && x.sid != f.sid && (x.price - f.price).abs() <= rule.price_ticks);
         if let Some(x) = hit.copied()
             && ts >= self.wash_muted_until
         {
@@ -373,10 +402,31 @@ impl Surveillance {
                 ),
             });
         }
+        let q = &mut self.wash[i + side_ix(f.side)];
         if q.len() >= MAX_WASH_FILLS {
             q.pop_front();
         }
         q.push_back(WashFill { ts, sid: f.sid, id: f.id, side: f.side, price: f.price, qty: f.qty });
+    }
+}
+
+/// Where runaway's PnL is valued: the mid, else the last trade, else (for
+/// the instrument just filled) the fill price; 0 = not valued.
+struct Marks<'a> {
+    mid2: &'a [Option<i64>],
+    last_trade: &'a [Option<i64>],
+    instrument: usize,
+    fill_price: i64,
+}
+
+impl Marks<'_> {
+    fn of(&self, j: usize) -> i64 {
+        match (self.mid2.get(j).copied().flatten(), self.last_trade.get(j).copied().flatten()) {
+            (Some(m), _) => m / 2,
+            (None, Some(t)) => t,
+            (None, None) if j == self.instrument => self.fill_price,
+            (None, None) => 0,
+        }
     }
 }
 
@@ -395,11 +445,22 @@ impl Watch {
             muted_until: [0; Rule::ALL.len()],
             unevaluable_said: [false; Rule::ALL.len()],
             large: VecDeque::new(),
-            quick: VecDeque::new(),
+            spoof_q: match rules.spoofing {
+                Some(_) => (0..instruments * 2).map(|_| VecDeque::new()).collect(),
+                None => Vec::new(),
+            },
+            layer_q: match rules.layering {
+                Some(_) => (0..instruments * 2).map(|_| VecDeque::new()).collect(),
+                None => Vec::new(),
+            },
+            burst: None,
             last_fill: vec![[None; 2]; instruments],
             messages: qs.map(|r| Buckets::sum(r.window_ns)),
             fills_seen: qs.map(|r| Buckets::sum(r.window_ns)),
-            aggressive: VecDeque::new(),
+            aggressive: match rules.momentum_ignition {
+                Some(_) => (0..instruments * 2).map(|_| VecDeque::new()).collect(),
+                None => Vec::new(),
+            },
             ignition: None,
             fill_times: runaway.and_then(|r| r.max_fills).map(|n| Stamps::new(n.saturating_add(1))),
             net: match runaway {
@@ -414,12 +475,16 @@ impl Watch {
                 Some(r) => (0..instruments).map(|_| [Stamps::new(r.fills), Stamps::new(r.fills)]).collect(),
                 None => Vec::new(),
             },
-            rules,
+            rules: Arc::new(rules),
         }
     }
 
     /// Raise `alert` unless its rule is muted for this strategy; a rule that
     /// fired is muted for `mute_ns` (its window).
+    fn muted(&self, rule: Rule, ts: u64) -> bool {
+        ts < self.muted_until[rule.index()]
+    }
+
     fn raise(&mut self, alert: Alert, mute_ns: u64, out: &mut Vec<Alert>) -> bool {
         let k = alert.rule.index();
         if alert.ts_ns < self.muted_until[k] {
@@ -431,42 +496,43 @@ impl Watch {
     }
 
     fn message(&mut self, ts: u64, sid: u32, out: &mut Vec<Alert>) {
-        let Some(rule) = self.rules.quote_stuffing.clone() else { return };
+        let rules = Arc::clone(&self.rules);
+        let Some(rule) = rules.quote_stuffing.as_ref() else { return };
         let (Some(msgs), Some(fills)) = (self.messages.as_mut(), self.fills_seen.as_mut()) else { return };
         msgs.add(ts, 1);
         let n = msgs.total(ts).max(0).unsigned_abs();
         let f = fills.total(ts).max(0).unsigned_abs();
-        let base = Alert {
-            rule: Rule::QuoteStuffing,
+        let alert = |rule_id: Rule, observed: u64, threshold: u64, text: String| Alert {
+            rule: rule_id,
             action: rule.action,
             ts_ns: ts,
             sid,
             other: None,
             instrument: None,
             window_ns: rule.window_ns,
-            observed: 0,
-            threshold: 0,
+            observed: clamp(observed),
+            threshold: clamp(threshold),
             orders: Vec::new(),
-            text: String::new(),
+            text,
         };
         if let Some(max) = rule.max_messages
             && n > max
+            && !self.muted(Rule::QuoteStuffing, ts)
         {
             let text = format!("{n} messages within {} exceed max_messages {max} ({f} fills)", ms(rule.window_ns));
-            let a = Alert { observed: clamp(n), threshold: clamp(max), text, ..base.clone() };
-            self.raise(a, rule.window_ns, out);
+            self.raise(alert(Rule::QuoteStuffing, n, max, text), rule.window_ns, out);
         }
         if let Some(max) = rule.max_order_to_trade
             && n >= rule.min_messages
             && n / f.max(1) > max
+            && !self.muted(Rule::OrderToTrade, ts)
         {
             let ratio = n / f.max(1);
             let text = format!(
                 "order-to-trade {ratio} ({n} messages, {f} fills within {}) exceeds max_order_to_trade {max}",
                 ms(rule.window_ns)
             );
-            let a = Alert { rule: Rule::OrderToTrade, observed: clamp(ratio), threshold: clamp(max), text, ..base };
-            self.raise(a, rule.window_ns, out);
+            self.raise(alert(Rule::OrderToTrade, ratio, max, text), rule.window_ns, out);
         }
     }
 
@@ -474,19 +540,19 @@ impl Watch {
     /// large orders there in the window, and a fill on the other side.
     fn spoof_check(&mut self, ts: u64, sid: u32, instrument: u32, side: Side, out: &mut Vec<Alert>) {
         let i = instrument as usize;
-        if let Some(r) = self.rules.spoofing.clone() {
+        let k = i * 2 + side_ix(side);
+        let rules = Arc::clone(&self.rules);
+        if let (Some(r), Some(d)) = (rules.spoofing.as_ref(), self.spoof_q.get(k))
+            && d.len() >= r.min_cancels as usize
+            && d.front().is_some_and(|q| ts.saturating_sub(q.ts) < r.window_ns)
+            && !self.muted(Rule::Spoofing, ts)
+        {
             let fill = self.last_fill.get(i).and_then(|f| f[side_ix(side.opposite())]);
-            let cancels: Vec<&Quick> = self
-                .quick
-                .iter()
-                .filter(|q| q.instrument == instrument && q.side == side && ts.saturating_sub(q.ts) < r.window_ns)
-                .collect();
-            let n = u32::try_from(cancels.len()).unwrap_or(u32::MAX);
+            let n = r.min_cancels;
             if let Some((fts, fid)) = fill
-                && n >= r.min_cancels
                 && ts.saturating_sub(fts) < r.window_ns
             {
-                let mut orders = evidence(cancels.iter().map(|q| OrderRef { sid, id: q.id }));
+                let mut orders = evidence(d.iter().map(|q| OrderRef { sid, id: q.id }));
                 orders.truncate(MAX_EVIDENCE - 1);
                 orders.push(OrderRef { sid, id: fid });
                 let text = format!(
@@ -512,20 +578,18 @@ impl Watch {
                 self.raise(a, r.window_ns, out);
             }
         }
-        if let Some(r) = self.rules.layering.clone() {
+        if let (Some(r), Some(d)) = (rules.layering.as_ref(), self.layer_q.get(k))
+            && d.back().is_some_and(|q| ts.saturating_sub(q.ts) < r.window_ns)
+            && !self.muted(Rule::Layering, ts)
+        {
             let fill = self.last_fill.get(i).and_then(|f| f[side_ix(side.opposite())]);
-            let best = self
-                .quick
-                .iter()
-                .filter(|q| q.instrument == instrument && q.side == side && ts.saturating_sub(q.ts) < r.window_ns)
-                .max_by_key(|q| q.levels)
-                .copied();
+            let best = d.iter().filter(|q| ts.saturating_sub(q.ts) < r.window_ns).max_by_key(|q| q.levels).copied();
             if let (Some((fts, fid)), Some(q)) = (fill, best)
                 && q.levels >= r.min_levels
                 && ts.saturating_sub(fts) < r.window_ns
             {
                 // The layers: cancelled in that burst, or still resting beside them.
-                let burst = self.quick.iter().filter(|x| x.ts == q.ts && x.instrument == instrument && x.side == side);
+                let burst = d.iter().filter(|x| x.ts == q.ts);
                 let resting = self.large.iter().filter(|l| l.instrument == instrument && l.side == side && !l.filled);
                 let ids = burst.map(|x| x.id).chain(resting.map(|l| l.id));
                 let mut orders = evidence(ids.map(|id| OrderRef { sid, id }));
@@ -584,7 +648,8 @@ impl Watch {
     }
 
     fn ignition_check(&mut self, ts: u64, f: &FillSeen, mid2: Option<i64>, out: &mut Vec<Alert>) {
-        let Some(r) = self.rules.momentum_ignition.clone() else { return };
+        let rules = Arc::clone(&self.rules);
+        let Some(r) = rules.momentum_ignition.as_ref() else { return };
         let Some(mid2) = mid2 else {
             let what = format!("no two-sided quote for instrument {} to measure the move", f.instrument);
             self.unevaluable(ts, f.sid, Rule::MomentumIgnition, f.instrument, &what, out);
@@ -631,26 +696,31 @@ impl Watch {
         if f.maker {
             return;
         }
-        while self.aggressive.front().is_some_and(|a| ts.saturating_sub(a.ts) >= r.window_ns) {
-            self.aggressive.pop_front();
+        let Some(q) = self.aggressive.get_mut(f.instrument as usize * 2 + side_ix(f.side)) else { return };
+        while q.front().is_some_and(|a| ts.saturating_sub(a.ts) >= r.window_ns) {
+            q.pop_front();
         }
-        if self.aggressive.len() >= crate::policy::MAX_PATTERN_COUNT as usize {
-            self.aggressive.pop_front();
+        if q.len() >= r.min_aggressive_fills as usize {
+            q.pop_front();
         }
-        self.aggressive.push_back(Aggressive { ts, id: f.id, instrument: f.instrument, side: f.side, mid2 });
-        let run: Vec<&Aggressive> =
-            self.aggressive.iter().filter(|a| a.instrument == f.instrument && a.side == f.side).collect();
-        if run.len() < r.min_aggressive_fills as usize {
+        q.push_back(Aggressive { ts, id: f.id, mid2 });
+        if q.len() < r.min_aggressive_fills as usize {
             return;
         }
-        let first = run[0].mid2;
-        if first <= 0 {
-            return;
-        }
+        let Some(first) = q.front().map(|a| a.mid2).filter(|&m| m > 0) else { return };
         let moved = (mid2 - first).saturating_mul(f.side.sign());
         let bps = moved.saturating_mul(10_000) / first;
         if bps >= r.min_move_bps {
-            let orders = evidence(run.iter().map(|a| OrderRef { sid: f.sid, id: a.id }));
+            if let Some(ig) = self.ignition.as_mut()
+                && ig.instrument == f.instrument
+                && ig.side == f.side
+            {
+                // The same run goes on: it stays a candidate a while longer.
+                ig.until = ts.saturating_add(r.follow_ns);
+                ig.move_bps = ig.move_bps.max(bps);
+                return;
+            }
+            let orders = evidence(q.iter().map(|a| OrderRef { sid: f.sid, id: a.id }));
             self.ignition = Some(Ignition {
                 until: ts.saturating_add(r.follow_ns),
                 instrument: f.instrument,
@@ -666,36 +736,36 @@ impl Watch {
         ts: u64,
         f: &FillSeen,
         instruments: &[Instrument],
-        marks: &[i64],
+        marks: &Marks,
         out: &mut Vec<Alert>,
     ) {
-        let Some(r) = self.rules.runaway.clone() else { return };
+        let rules = Arc::clone(&self.rules);
+        let Some(r) = rules.runaway.as_ref() else { return };
         let i = f.instrument as usize;
-        let base = Alert {
-            rule: Rule::RunawayFills,
+        let alert = |rule: Rule, instrument: Option<u32>, observed: i64, threshold: i64, text: String| Alert {
+            rule,
             action: r.action,
             ts_ns: ts,
             sid: f.sid,
             other: None,
-            instrument: None,
+            instrument,
             window_ns: r.window_ns,
-            observed: 0,
-            threshold: 0,
+            observed,
+            threshold,
             orders: vec![OrderRef { sid: f.sid, id: f.id }],
-            text: String::new(),
+            text,
         };
         if let (Some(max), Some(st)) = (r.max_fills, self.fill_times.as_mut())
             && st.push(ts).is_some_and(|oldest| ts.saturating_sub(oldest) < r.window_ns)
         {
             st.clear();
             let text = format!("more than {max} fills within {} (max_fills {max})", ms(r.window_ns));
-            let a = Alert { observed: i64::from(max) + 1, threshold: i64::from(max), text, ..base.clone() };
-            self.raise(a, r.window_ns, out);
+            self.raise(alert(Rule::RunawayFills, None, i64::from(max) + 1, i64::from(max), text), r.window_ns, out);
         }
         if let (Some(&max), Some(b)) = (r.max_position_change.get(i), self.net.get_mut(i)) {
             b.add(ts, f.qty.saturating_mul(f.side.sign()));
             let change = b.total(ts).saturating_abs();
-            if change > max {
+            if change > max && !self.muted(Rule::RunawayPosition, ts) {
                 let inst = &instruments[i];
                 let text = format!(
                     "net fills of {} {} within {} exceed max_position_change {}",
@@ -704,15 +774,7 @@ impl Watch {
                     ms(r.window_ns),
                     inst.format_qty(max)
                 );
-                let a = Alert {
-                    rule: Rule::RunawayPosition,
-                    instrument: Some(f.instrument),
-                    observed: change,
-                    threshold: max,
-                    text,
-                    ..base.clone()
-                };
-                self.raise(a, r.window_ns, out);
+                self.raise(alert(Rule::RunawayPosition, Some(f.instrument), change, max, text), r.window_ns, out);
             }
         }
         if let (Some(max), Some(p)) = (r.max_loss, self.positions.get_mut(i)) {
@@ -721,8 +783,9 @@ impl Watch {
                 .positions
                 .iter()
                 .zip(instruments)
-                .zip(marks)
-                .map(|((p, inst), &m)| {
+                .enumerate()
+                .map(|(j, (p, inst))| {
+                    let m = marks.of(j);
                     p.realised.saturating_sub(p.fees).saturating_add(if m > 0 { p.unrealised(inst, m) } else { 0 })
                 })
                 .fold(0i64, i64::saturating_add);
@@ -730,15 +793,12 @@ impl Watch {
             hw.add(ts, pnl);
             let high = hw.peak(ts).unwrap_or(pnl);
             let loss = high.saturating_sub(pnl);
-            if loss > max {
+            if loss > max && !self.muted(Rule::RunawayLoss, ts) {
                 let text = format!(
-                    "PnL fell {} from its high within {} (max_loss {}, money units of 1e-8)",
-                    loss,
-                    ms(r.window_ns),
-                    max
+                    "PnL fell {loss} from its high within {} (max_loss {max}, money units of 1e-8)",
+                    ms(r.window_ns)
                 );
-                let a = Alert { rule: Rule::RunawayLoss, observed: loss, threshold: max, text, ..base };
-                self.raise(a, r.window_ns, out);
+                self.raise(alert(Rule::RunawayLoss, None, loss, max, text), r.window_ns, out);
             }
         }
     }
@@ -746,7 +806,8 @@ impl Watch {
     /// RTS 6 Art. 15: `fills` fills on one instrument and side within the
     /// window disable the strategy until an operator re-enables it.
     fn repeated_check(&mut self, ts: u64, f: &FillSeen, out: &mut Vec<Alert>) {
-        let Some(r) = self.rules.repeated_execution.clone() else { return };
+        let rules = Arc::clone(&self.rules);
+        let Some(r) = rules.repeated_execution.as_ref() else { return };
         let Some(st) = self.repeated.get_mut(f.instrument as usize).map(|s| &mut s[side_ix(f.side)]) else { return };
         let Some(oldest) = st.push(ts) else { return };
         if ts.saturating_sub(oldest) >= r.window_ns {

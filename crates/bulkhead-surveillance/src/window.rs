@@ -18,11 +18,20 @@ pub(crate) struct Buckets {
     /// Sum of `slots` (kept for sums; unused for maxima).
     total: i64,
     max_mode: bool,
+    /// Maximum of `slots`, while it is known (max mode).
+    peak: Option<Option<i64>>,
 }
 
 impl Buckets {
     pub(crate) fn sum(window_ns: u64) -> Buckets {
-        Buckets { width_ns: window_ns.div_ceil(SPAN).max(1), newest: 0, slots: [0; SLOTS], total: 0, max_mode: false }
+        Buckets {
+            width_ns: window_ns.div_ceil(SPAN).max(1),
+            newest: 0,
+            slots: [0; SLOTS],
+            total: 0,
+            max_mode: false,
+            peak: None,
+        }
     }
 
     /// A window of maxima; empty buckets read as `i64::MIN`.
@@ -40,6 +49,7 @@ impl Buckets {
         }
         let empty = if self.max_mode { i64::MIN } else { 0 };
         let steps = (now - self.newest).min(SLOTS as u64);
+        self.peak = None;
         for k in 1..=steps {
             let i = ((self.newest + k) % SLOTS as u64) as usize;
             self.total = self.total.saturating_sub(if self.max_mode { 0 } else { self.slots[i] });
@@ -58,6 +68,9 @@ impl Buckets {
         let i = self.slot();
         if self.max_mode {
             self.slots[i] = self.slots[i].max(v);
+            if let Some(p) = &mut self.peak {
+                *p = Some(p.map_or(v, |m| m.max(v)));
+            }
         } else {
             self.slots[i] = self.slots[i].saturating_add(v);
             self.total = self.total.saturating_add(v);
@@ -73,7 +86,7 @@ impl Buckets {
     /// The maximum over the window ending at `ts` (`None` = nothing in it).
     pub(crate) fn peak(&mut self, ts: u64) -> Option<i64> {
         self.advance(ts);
-        self.slots.iter().copied().max().filter(|&m| m != i64::MIN)
+        *self.peak.get_or_insert_with(|| self.slots.iter().copied().max().filter(|&m| m != i64::MIN))
     }
 }
 

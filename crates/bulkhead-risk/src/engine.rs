@@ -11,7 +11,7 @@ use crate::decision::{Approved, Decision, NO_INSTRUMENT};
 use crate::firm::FirmPolicy;
 use crate::limits::{self, LimitChange, LimitError};
 use crate::options::{GreeksError, lot_greeks};
-use crate::policy::{CollarReference, InstrumentLimits, MmpAction, Policy, kind_index};
+use crate::policy::{CollarReference, InstrumentLimits, Policy, kind_index};
 use crate::throttle::TokenBucket;
 
 mod controls;

@@ -382,7 +382,7 @@ impl Policy {
         let cx = Ctx { file: source };
 
         // R1
-        let symbols = cx.required("instruments", raw.instruments)?;
+        let symbols = cx.required("instruments", raw.instruments.take())?;
         if symbols.is_empty() {
             return Err(cx.err("instruments", "must not be empty"));
         }
@@ -396,16 +396,16 @@ impl Policy {
             }
         }
         let sides =
-            cx.names::<2, Side>("sides", raw.sides, &[("buy", Side::Buy), ("sell", Side::Sell)], |s| s as usize - 1)?;
+            cx.names::<2, Side>("sides", raw.sides.take(), &[("buy", Side::Buy), ("sell", Side::Sell)], |s| s as usize - 1)?;
         let order_types = cx.names::<2, OrderType>(
             "order_types",
-            raw.order_types,
+            raw.order_types.take(),
             &[("limit", OrderType::Limit), ("market", OrderType::Market)],
             |t| t as usize - 1,
         )?;
         let time_in_force = cx.names::<4, TimeInForce>(
             "time_in_force",
-            raw.time_in_force,
+            raw.time_in_force.take(),
             &[
                 ("gtc", TimeInForce::Gtc),
                 ("ioc", TimeInForce::Ioc),
@@ -475,7 +475,7 @@ impl Policy {
 
         // R3
         let price_collar_bps = cx.count("price_collar_bps", raw.price_collar_bps, 10_000)?;
-        let collar_reference = match cx.required("collar_reference", raw.collar_reference)?.as_str() {
+        let collar_reference = match cx.required("collar_reference", raw.collar_reference.take())?.as_str() {
             "mid" => CollarReference::Mid,
             "last" => CollarReference::Last,
             "mark" => CollarReference::Mark,
@@ -512,7 +512,7 @@ impl Policy {
         // R10
         let capital = cx.opt_money("capital", raw.capital.as_deref())?;
         let mut initial_margin_bps = [None; KIND_COUNT];
-        if let Some(table) = raw.initial_margin_bps {
+        if let Some(table) = raw.initial_margin_bps.take() {
             if capital.is_none() {
                 return Err(cx.err("initial_margin_bps", "needs `capital` (the margin is checked against it)"));
             }

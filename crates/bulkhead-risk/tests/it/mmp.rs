@@ -48,8 +48,8 @@ fn universe() -> Vec<Instrument> {
 }
 
 fn load(extra: &[(&str, &str)]) -> Result<Policy, String> {
-    let mut ov = vec![ALL];
-    ov.extend_from_slice(extra);
+    let mut ov = extra.to_vec();
+    ov.push(ALL); // an `instruments` in `extra` comes first and wins
     Policy::from_toml(&policy_text(&ov), "mmp.toml", &universe()).map_err(|e| e.to_string())
 }
 
@@ -123,7 +123,7 @@ fn group_trip_names_the_group_figures_and_limits() {
     let t: Vec<_> = e.take_transitions().collect();
     assert_eq!(
         t[0].cause.text,
-        "R14_MMP_TRIGGERED: group `btc`: 2 fills of 0.20 (net delta 0.08778543, vega 24.60540766) within 100 ms exceed vega 20.00; strategy 0 frozen for 500 ms of event time and its quotes cancelled"
+        "R14_MMP_TRIGGERED: group `btc`: 2 fills of 0.20 (net delta 0.08778364, vega 24.60720466) within 100 ms exceed vega 20.00; strategy 0 frozen for 500 ms of event time and its quotes cancelled"
     );
 }
 
@@ -156,7 +156,7 @@ fn per_instrument_vega_beside_qty_and_delta() {
     let t: Vec<_> = e.take_transitions().collect();
     assert_eq!(
         t[0].cause.text,
-        "R14_MMP_TRIGGERED: 2 fills of 0.2 BTC-C-65000 (net 0, vega 25.72) within 100 ms exceed mmp_vega 20.00; strategy 0 frozen and its quotes cancelled"
+        "R14_MMP_TRIGGERED: 2 fills of 0.2 BTC-C-65000 (net 0, vega 25.72944965) within 100 ms exceed mmp_vega 20.00; strategy 0 frozen and its quotes cancelled"
     );
     // The put's window is its own (no group): one call + one put stay within.
     let mut e = mk(r#""20""#);

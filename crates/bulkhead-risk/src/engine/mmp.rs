@@ -350,8 +350,9 @@ mod tests {
         // fills at ts 0..=5 here) ...
         w.add(Entry { ts: 1_005, fills: 1, abs: 0, signed: 0, vega: 0 }, 1_000);
         assert_eq!(w.fills, n + 1);
-        // ... and goes whole once ts 10 is out of the window.
-        w.add(Entry { ts: 1_010, fills: 1, abs: 0, signed: 0, vega: 0 }, 1_000);
-        assert_eq!(w.fills, n + 2 - 11);
+        // ... (that add merged once more: ts 0..=11 at ts 11) and goes whole
+        // once ts 11 is out of the window.
+        w.add(Entry { ts: 1_011, fills: 1, abs: 0, signed: 0, vega: 0 }, 1_000);
+        assert_eq!(w.fills, n + 2 - 12);
     }
 }

@@ -17,9 +17,9 @@ use crate::throttle::TokenBucket;
 mod controls;
 mod mmp;
 use controls::Check;
+pub use controls::{CONTROLS, Control};
 pub use mmp::MMP_MAX_ENTRIES;
 use mmp::{Freeze, MmpWindow};
-pub use controls::{CONTROLS, Control};
 
 /// Trading state of a scope (R11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

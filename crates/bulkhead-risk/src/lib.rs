@@ -57,7 +57,7 @@
 //!   without groups load and decide as before.
 //! - **Frozen time.** A trip sets the state `mmp_action` names (reported
 //!   as a [`Transition`], plus [`RiskAction::CancelAll`]). With a frozen time
-//!   > 0 the freeze ends once event time reaches trip + frozen time
+//!   above 0 the freeze ends once event time reaches trip + frozen time
 //!   ([`RiskEngine::on_time`], also run by quotes, trades and fills): the
 //!   strategy goes back to the state it had before the trip (or what R8
 //!   still calls for, if stricter), as a [`Transition`] with cause
@@ -159,8 +159,8 @@
 //!    journal the transition with the operator as cause (risk does not
 //!    report kill / `set_state` transitions: the caller knows who did it).
 //! 8. Options: [`RiskEngine::set_implied_vol`] when an implied vol is known.
-//! 8a. Event time: [`RiskEngine::on_time`] on every market event (R14
-//!    freezes end on it), then handle pending transitions as in 6.
+//!    Every market event: [`RiskEngine::on_time`] (R14 freezes end on
+//!    it), then handle pending transitions as in 6.
 //! 9. Operator limit changes: [`RiskEngine::check_limit`] (validates, changes
 //!    nothing), journal the command, then [`RiskEngine::apply_limit`] (the
 //!    next check uses the new limit), then handle pending transitions as in 6

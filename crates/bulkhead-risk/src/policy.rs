@@ -396,7 +396,9 @@ impl Policy {
             }
         }
         let sides =
-            cx.names::<2, Side>("sides", raw.sides.take(), &[("buy", Side::Buy), ("sell", Side::Sell)], |s| s as usize - 1)?;
+            cx.names::<2, Side>("sides", raw.sides.take(), &[("buy", Side::Buy), ("sell", Side::Sell)], |s| {
+                s as usize - 1
+            })?;
         let order_types = cx.names::<2, OrderType>(
             "order_types",
             raw.order_types.take(),
@@ -709,10 +711,9 @@ fn opt_frozen_ms(cx: &Ctx<'_>, field: &str, v: Option<i64>) -> Result<u64, Polic
     match v {
         None => Ok(0),
         Some(ms) if (0..=MAX_MS).contains(&ms) => Ok(ms.unsigned_abs() * 1_000_000),
-        Some(ms) => Err(cx.err(
-            field,
-            format!("`{ms}` must be between 0 (until an operator resumes) and {MAX_MS} (milliseconds)"),
-        )),
+        Some(ms) => Err(
+            cx.err(field, format!("`{ms}` must be between 0 (until an operator resumes) and {MAX_MS} (milliseconds)"))
+        ),
     }
 }
 

@@ -153,7 +153,12 @@ fn frozen_ms_zero_stays_frozen_until_the_operator_resumes() {
             _ => unreachable!(),
         })
         .collect();
-    assert!(text[0].starts_with("STATE strategy 0 halted: R14_MMP_TRIGGERED (1401): R14_MMP_TRIGGERED: group `btc`: 1 fills of 0.051"), "{text:#?}");
+    assert!(
+        text[0].starts_with(
+            "STATE strategy 0 halted: R14_MMP_TRIGGERED (1401): R14_MMP_TRIGGERED: group `btc`: 1 fills of 0.051"
+        ),
+        "{text:#?}"
+    );
     assert_eq!(text[1], "COMMAND resume scope=strategy:mm actor=alice role=operator", "{text:#?}");
     assert_eq!(text[2], "STATE strategy 0 active: resume scope=strategy:mm actor=alice role=operator", "{text:#?}");
     assert!(!text.iter().any(|t| t.contains("frozen time")), "no automatic resume: {text:#?}");

@@ -80,7 +80,8 @@ fn group(table: &'static str) -> Vec<(&'static str, &'static str)> {
 
 #[test]
 fn group_quantity_delta_and_vega_table() {
-    const DELTA: &str = r#"{ btc = { instruments = ["BTC-USDT-PERP", "BTC-C-65000"], window_ms = 100, delta = "0.1" } }"#;
+    const DELTA: &str =
+        r#"{ btc = { instruments = ["BTC-USDT-PERP", "BTC-C-65000"], window_ms = 100, delta = "0.1" } }"#;
     const QTY: &str = r#"{ btc = { instruments = ["BTC-USDT-PERP", "BTC-C-65000"], window_ms = 100, qty = "0.15" } }"#;
     const VEGA: &str = r#"{ btc = { underlying = "BTC-USDT-PERP", window_ms = 100, vega = "20" } }"#;
     let cases: &[(&str, &str, &[Fill], TradingState)] = &[
@@ -200,9 +201,8 @@ fn freeze_ends_after_frozen_ms_of_event_time() {
         "R14_MMP_TRIGGERED: frozen time 500 ms since the trip at 10000000 ns has ended; strategy 0 back to active"
     );
     // The strategy quotes again.
-    let mut e = eng(&group(
-        r#"{ btc = { underlying = "BTC-USDT-PERP", window_ms = 100, delta = "0.05", frozen_ms = 500 } }"#,
-    ));
+    let mut e =
+        eng(&group(r#"{ btc = { underlying = "BTC-USDT-PERP", window_ms = 100, delta = "0.05", frozen_ms = 500 } }"#));
     fill(&mut e, &[(BTC, Buy, 51, 10)]);
     assert_eq!(e.check_order(0, 20 * MS, &buy(649_990, 1)).seen().reason, Reason::StrategyHalted);
     e.on_time(510 * MS);
@@ -213,7 +213,15 @@ fn freeze_ends_after_frozen_ms_of_event_time() {
 fn freeze_lifts_only_the_state_r14_set() {
     type Between = fn(&mut RiskEngine);
     let cases: &[(&str, &str, &str, Between, u64, TradingState, usize)] = &[
-        ("operator halts meanwhile", r#""reducing""#, "500", |e| e.set_state(Scope::Strategy(0), Halted), 600, Halted, 0),
+        (
+            "operator halts meanwhile",
+            r#""reducing""#,
+            "500",
+            |e| e.set_state(Scope::Strategy(0), Halted),
+            600,
+            Halted,
+            0,
+        ),
         (
             "kill switch meanwhile",
             r#""reducing""#,
@@ -226,7 +234,15 @@ fn freeze_lifts_only_the_state_r14_set() {
             0,
         ),
         ("operator resumes early", r#""halted""#, "500", |e| e.set_state(Scope::Strategy(0), Active), 600, Active, 0),
-        ("operator re-halts (same state)", r#""halted""#, "500", |e| e.set_state(Scope::Strategy(0), Halted), 600, Halted, 0),
+        (
+            "operator re-halts (same state)",
+            r#""halted""#,
+            "500",
+            |e| e.set_state(Scope::Strategy(0), Halted),
+            600,
+            Halted,
+            0,
+        ),
         (
             "tripped again at 300 ms: still frozen at 600 ms",
             r#""halted""#,
@@ -239,7 +255,15 @@ fn freeze_lifts_only_the_state_r14_set() {
         ("tripped again: lifts at 800 ms", r#""halted""#, "500", |e| fill(e, &[(BTC, Buy, 51, 300)]), 800, Active, 1),
         ("reducing lifts too", r#""reducing""#, "500", |_| {}, 600, Active, 1),
         ("frozen_ms = 0: a day later still frozen", r#""halted""#, "0", |_| {}, 86_400_000, Halted, 0),
-        ("frozen_ms = 0: the operator resumes", r#""halted""#, "0", |e| e.set_state(Scope::Strategy(0), Active), 600, Active, 0),
+        (
+            "frozen_ms = 0: the operator resumes",
+            r#""halted""#,
+            "0",
+            |e| e.set_state(Scope::Strategy(0), Active),
+            600,
+            Active,
+            0,
+        ),
     ];
     for &(name, action, frozen, between, at, want, n) in cases {
         let (s, t) = freeze_case(action, frozen, between, at);
@@ -251,9 +275,8 @@ fn freeze_lifts_only_the_state_r14_set() {
 fn freeze_ends_at_the_state_before_the_trip_or_what_r8_still_calls_for() {
     // R8 had moved the strategy to REDUCING before R14 halted it: the freeze
     // ends back at REDUCING, not ACTIVE.
-    let mut e = eng(&group(
-        r#"{ btc = { underlying = "BTC-USDT-PERP", window_ms = 100, delta = "0.05", frozen_ms = 500 } }"#,
-    ));
+    let mut e =
+        eng(&group(r#"{ btc = { underlying = "BTC-USDT-PERP", window_ms = 100, delta = "0.05", frozen_ms = 500 } }"#));
     e.set_state(Scope::Strategy(0), Reducing);
     fill(&mut e, &[(BTC, Sell, 51, 10)]);
     assert_eq!(e.state(Scope::Strategy(0)), Halted);
@@ -264,7 +287,10 @@ fn freeze_ends_at_the_state_before_the_trip_or_what_r8_still_calls_for() {
     // A loss over `loss_limit_halt` when the freeze ends: it stays HALTED.
     let mut e = eng(&[
         VOL,
-        ("mmp_groups", r#"{ btc = { underlying = "BTC-USDT-PERP", window_ms = 100, delta = "0.05", frozen_ms = 500 } }"#),
+        (
+            "mmp_groups",
+            r#"{ btc = { underlying = "BTC-USDT-PERP", window_ms = 100, delta = "0.05", frozen_ms = 500 } }"#,
+        ),
         ("loss_limit_halt", r#""1""#),
     ]);
     e.order_opened(0, 1, &buy(650_000, 51));
@@ -344,21 +370,30 @@ fn policy_errors_name_the_field_and_the_range() {
             "field `mmp_groups.btc.window_ms`: missing (required unless `mmp_window_ms` is set)",
         ),
         (
-            &[g(r#"{ btc = { underlying = "ETH-USDT-PERP", instruments = ["BTC-USDT-PERP"], window_ms = 1, qty = "1" } }"#)],
+            &[g(
+                r#"{ btc = { underlying = "ETH-USDT-PERP", instruments = ["BTC-USDT-PERP"], window_ms = 1, qty = "1" } }"#,
+            )],
             "field `mmp_groups.btc.instruments`: set `instruments` or `underlying`, not both",
         ),
         (
             &[g(r#"{ "b c" = { instruments = ["BTC-USDT-PERP"], window_ms = 1, qty = "1" } }"#)],
             "field `mmp_groups.b c`: group name must be 1 to 64 characters of A-Z a-z 0-9 _ -",
         ),
-        (&[("mmp_vega", r#""1""#)], "field `mmp_window_ms`: missing (required when `mmp_qty`, `mmp_delta` or `mmp_vega` is set)"),
+        (
+            &[("mmp_vega", r#""1""#)],
+            "field `mmp_window_ms`: missing (required when `mmp_qty`, `mmp_delta` or `mmp_vega` is set)",
+        ),
         (
             &[("mmp_window_ms", "10"), ("mmp_qty", r#""1""#), ("mmp_frozen_ms", "-1")],
             "field `mmp_frozen_ms`: `-1` must be between 0 (until an operator resumes) and 86400000 (milliseconds)",
         ),
         (&[("mmp_frozen_ms", "100")], "field `mmp_frozen_ms`: set, but `mmp_window_ms` is not (R14 is off)"),
         (
-            &[("mmp_window_ms", "10"), ("mmp_qty", r#""1""#), g(r#"{ all = { underlying = "BTC-USDT-PERP", qty = "1" } }"#)],
+            &[
+                ("mmp_window_ms", "10"),
+                ("mmp_qty", r#""1""#),
+                g(r#"{ all = { underlying = "BTC-USDT-PERP", qty = "1" } }"#),
+            ],
             "",
         ),
     ];
@@ -380,7 +415,8 @@ fn policy_errors_name_the_field_and_the_range() {
         "mmp.toml: field `instrument_limits.\"ETH-USDT-PERP\"`: `ETH-USDT-PERP` is in mmp group `eth`: set its R14 limits in `mmp_groups.eth`"
     );
     // Every instrument grouped: the top-level per-instrument default applies to none.
-    let all = r#"{ a = { underlying = "BTC-USDT-PERP", qty = "1" }, e = { instruments = ["ETH-USDT-PERP"], qty = "1" } }"#;
+    let all =
+        r#"{ a = { underlying = "BTC-USDT-PERP", qty = "1" }, e = { instruments = ["ETH-USDT-PERP"], qty = "1" } }"#;
     assert_eq!(
         load(&[("mmp_window_ms", "10"), ("mmp_qty", r#""1""#), ("mmp_groups", all)]).unwrap_err(),
         "mmp.toml: field `mmp_qty`: applies to no instrument (every instrument is in an `mmp_groups` table)"
@@ -398,8 +434,14 @@ fn groups_resolve_to_ids_and_units() {
     let g = &p.mmp_groups;
     assert_eq!((g[0].name.as_str(), g[0].instruments.clone()), ("btc", vec![BTC, CALL, PUT]));
     assert_eq!((g[0].window_ns, g[0].frozen_ns), (250 * MS, 0));
-    assert_eq!((g[0].qty, g[0].delta, g[0].vega.map(Money::get)), (Some(150_000_000), Some(50_000_000), Some(10_000_000_000)));
-    assert_eq!((g[1].name.as_str(), g[1].instruments.clone(), g[1].window_ns, g[1].frozen_ns), ("eth", vec![ETH], 50 * MS, 1000 * MS));
+    assert_eq!(
+        (g[0].qty, g[0].delta, g[0].vega.map(Money::get)),
+        (Some(150_000_000), Some(50_000_000), Some(10_000_000_000))
+    );
+    assert_eq!(
+        (g[1].name.as_str(), g[1].instruments.clone(), g[1].window_ns, g[1].frozen_ns),
+        ("eth", vec![ETH], 50 * MS, 1000 * MS)
+    );
     assert_eq!(p.mmp_frozen_ns, 1000 * MS);
 }
 

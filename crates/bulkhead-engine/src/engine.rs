@@ -647,6 +647,8 @@ impl Engine {
                 EventKind::Ticker => self.on_ticker(&ev),
                 _ => {}
             }
+            // R14 frozen times end on event time (journalled by the route's apply_risk_outcomes).
+            self.risk.on_time(ev.ts_ns);
             self.route_venue_events();
         }
         let deliver = match ev.kind {

@@ -11,12 +11,15 @@ use crate::decision::{Approved, Decision, NO_INSTRUMENT};
 use crate::firm::FirmPolicy;
 use crate::limits::{self, LimitChange, LimitError};
 use crate::options::{GreeksError, lot_greeks};
-use crate::policy::{CollarReference, InstrumentLimits, MmpAction, Policy, kind_index};
+use crate::policy::{CollarReference, InstrumentLimits, Policy, kind_index};
 use crate::throttle::TokenBucket;
 
 mod controls;
+mod mmp;
 use controls::Check;
 pub use controls::{CONTROLS, Control};
+pub use mmp::MMP_MAX_ENTRIES;
+use mmp::{Freeze, MmpWindow};
 
 /// Trading state of a scope (R11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,14 +264,6 @@ struct Recent {
     qty: Lots,
 }
 
-/// R14 sliding window of fills of one strategy in one instrument.
-#[derive(Debug, Default)]
-struct MmpWindow {
-    fills: VecDeque<(u64, Lots)>,
-    sum_abs: i128,
-    sum_signed: i128,
-}
-
 #[derive(Debug)]
 struct StrategyBook {
     policy: Policy,
@@ -289,7 +284,14 @@ struct StrategyBook {
     /// Event time of the last check (used by `order_opened` for R6).
     last_check_ts: u64,
     recent: VecDeque<Recent>,
+    /// R14 windows by slot (instruments in no group).
     mmp: Vec<MmpWindow>,
+    /// R14 windows by group (`policy.mmp_groups` order).
+    mmp_groups: Vec<MmpWindow>,
+    /// R14 group index by slot.
+    mmp_group_of: Vec<Option<usize>>,
+    /// R14 freeze in force (the state it set), if any.
+    freeze: Option<Freeze>,
 }
 
 #[derive(Debug)]
@@ -327,6 +329,8 @@ pub struct RiskEngine {
     seq: u64,
     transitions: Vec<Transition>,
     actions: Vec<RiskAction>,
+    /// R14: earliest event time a freeze ends (`u64::MAX`: none pending).
+    mmp_wake: u64,
 }
 
 /// Money value of `lots` (a worst case, `i128` lots) at a reference of
@@ -459,6 +463,7 @@ impl RiskEngine {
             seq: 0,
             transitions: Vec::new(),
             actions: Vec::new(),
+            mmp_wake: u64::MAX,
         }
     }
 
@@ -496,6 +501,14 @@ impl RiskEngine {
                 })
             })
             .collect();
+        let mut mmp_group_of = vec![None; n];
+        for (g, group) in policy.mmp_groups.iter().enumerate() {
+            for &id in &group.instruments {
+                if let Some(s) = self.slot(id) {
+                    mmp_group_of[s] = Some(g);
+                }
+            }
+        }
         let book = StrategyBook {
             limits,
             margin_bps,
@@ -510,6 +523,9 @@ impl RiskEngine {
             last_check_ts: 0,
             recent: VecDeque::new(),
             mmp: (0..n).map(|_| MmpWindow::default()).collect(),
+            mmp_groups: policy.mmp_groups.iter().map(|_| MmpWindow::default()).collect(),
+            mmp_group_of,
+            freeze: None,
             policy,
         };
         self.strategies.push(book);
@@ -613,6 +629,7 @@ impl RiskEngine {
             r.quote_ts = ts_ns;
         }
         self.revalue(s);
+        self.on_time(ts_ns);
     }
 
     /// The venue's current mark price of `instrument` in ticks (`None`: it
@@ -649,6 +666,7 @@ impl RiskEngine {
         r.last = Some(price);
         r.last_ts = ts_ns;
         self.revalue(s);
+        self.on_time(ts_ns);
     }
 
     /// Re-check R8 for every strategy positioned in `slot` after a price change.
@@ -951,6 +969,7 @@ impl RiskEngine {
             self.mmp_fill(si, s, ts_ns, signed);
         }
         self.eval_loss(si);
+        self.on_time(ts_ns);
     }
 
     /// Fees charged (or rebates, negative) to a strategy, money units: they
@@ -1001,60 +1020,6 @@ impl RiskEngine {
         self.remove_open(strategy, order_id);
     }
 
-    /// R14: add a fill to the strategy's window in `slot`; trip if over.
-    fn mmp_fill(&mut self, si: usize, slot: usize, ts: u64, signed: Lots) {
-        let book = &mut self.strategies[si];
-        let (Some(w), Some(lim)) = (book.policy.mmp_window_ns, book.limits[slot]) else { return };
-        if lim.mmp_qty.is_none() && lim.mmp_delta.is_none() {
-            return;
-        }
-        let m = &mut book.mmp[slot];
-        m.fills.push_back((ts, signed));
-        m.sum_abs += i128::from(signed.get()).abs();
-        m.sum_signed += i128::from(signed.get());
-        while let Some(&(t, q)) = m.fills.front() {
-            if ts.saturating_sub(t) < w {
-                break;
-            }
-            m.fills.pop_front();
-            m.sum_abs -= i128::from(q.get()).abs();
-            m.sum_signed -= i128::from(q.get());
-        }
-        let over_qty = lim.mmp_qty.filter(|q| m.sum_abs > i128::from(q.get()));
-        let over_delta = lim.mmp_delta.filter(|d| m.sum_signed.abs() > i128::from(d.get()));
-        if over_qty.is_none() && over_delta.is_none() {
-            return;
-        }
-        let inst = &self.instruments[slot];
-        let (n, sum_abs, sum_signed) = (m.fills.len(), to_i64(m.sum_abs), to_i64(m.sum_signed));
-        let mut text = format!(
-            "{}: {n} fills of {} {} (net {}) within {}",
-            Reason::MarketMakerProtection.name(),
-            inst.format_qty(sum_abs),
-            inst.symbol,
-            inst.format_qty(sum_signed),
-            crate::decision::fmt_ms(w as i64)
-        );
-        if let Some(q) = over_qty {
-            text.push_str(&format!(" exceed mmp_qty {}", inst.format_qty(q.get())));
-        }
-        if let Some(d) = over_delta {
-            text.push_str(&format!(
-                "{} mmp_delta {}",
-                if over_qty.is_some() { " and" } else { " exceed" },
-                inst.format_qty(d.get())
-            ));
-        }
-        *m = MmpWindow::default();
-        let to = match book.policy.mmp_action {
-            MmpAction::Reducing => TradingState::Reducing,
-            MmpAction::Halted => TradingState::Halted,
-        };
-        text.push_str(&format!("; strategy {} frozen and its quotes cancelled", si));
-        self.escalate(si, to, Reason::MarketMakerProtection, text);
-        self.actions.push(RiskAction::CancelAll { strategy: sid(si), reason: Reason::MarketMakerProtection });
-    }
-
     /// Current PnL of a strategy: realised and fees from fills / `on_fee`,
     /// unrealised at the strategy's reference (last fill price when none).
     pub fn pnl(&self, strategy: u32) -> Pnl {
@@ -1083,23 +1048,29 @@ impl RiskEngine {
         }
     }
 
-    /// R8: escalate the strategy if its loss is above a limit.
-    fn eval_loss(&mut self, si: usize) {
+    /// R8: the state the strategy's loss calls for (`None`: within its
+    /// limits or R8 off), with the reason, the limit, its field, the PnL
+    /// and the loss.
+    fn loss_breach(&self, si: usize) -> Option<(TradingState, Reason, Money, &'static str, Pnl, i128)> {
         let b = &self.strategies[si];
         let (red, halt) = (b.policy.loss_limit_reducing, b.policy.loss_limit_halt);
         if red.is_none() && halt.is_none() {
-            return;
+            return None;
         }
         let pnl = self.pnl(sid(si));
         let loss = -i128::from(pnl.total().get());
-        let (to, reason, limit, which) = if let Some(h) = halt.filter(|h| loss > i128::from(h.get())) {
-            (TradingState::Halted, Reason::LossLimitHalted, h, "loss_limit_halt")
-        } else if let Some(r) = red.filter(|r| loss > i128::from(r.get())) {
-            (TradingState::Reducing, Reason::LossLimitReducing, r, "loss_limit_reducing")
+        if let Some(h) = halt.filter(|h| loss > i128::from(h.get())) {
+            Some((TradingState::Halted, Reason::LossLimitHalted, h, "loss_limit_halt", pnl, loss))
         } else {
-            return;
-        };
-        if to.rank() <= b.state.rank() {
+            red.filter(|r| loss > i128::from(r.get()))
+                .map(|r| (TradingState::Reducing, Reason::LossLimitReducing, r, "loss_limit_reducing", pnl, loss))
+        }
+    }
+
+    /// R8: escalate the strategy if its loss is above a limit.
+    fn eval_loss(&mut self, si: usize) {
+        let Some((to, reason, limit, which, pnl, loss)) = self.loss_breach(si) else { return };
+        if to.rank() <= self.strategies[si].state.rank() {
             return;
         }
         let text = format!(
@@ -1189,6 +1160,9 @@ impl RiskEngine {
             Scope::Strategy(s) => {
                 if let Some(b) = self.strategies.get_mut(s as usize) {
                     b.state = state;
+                    // The caller (operator, fault, restart) now owns the
+                    // state: an R14 freeze never lifts it.
+                    b.freeze = None;
                 }
             }
             Scope::Instrument(i) => {

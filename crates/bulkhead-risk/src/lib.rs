@@ -32,7 +32,43 @@
 //! | R11 | trading states ACTIVE / REDUCING / HALTED per strategy, per instrument, global; [`RiskEngine::kill`] = HALTED + every open order in scope | — | `R11_STRATEGY_HALTED` 1101, `R11_INSTRUMENT_HALTED` 1102, `R11_GLOBAL_HALTED` 1103, `R11_REDUCING_ONLY` 1104, `R11_KILL_SWITCH` 1105 (cause) |
 //! | R12 | firm worst-case position per instrument, gross and net notional (Σ over all strategies) | firm `max_position`, `[instrument_limits."SYM"] max_position`, `max_gross_notional`, `max_net_notional`, `reference` | `R12_FIRM_MAX_POSITION` 1201, `R12_FIRM_GROSS_NOTIONAL` 1202, `R12_FIRM_NET_NOTIONAL` 1203 |
 //! | R13 | reference older than the max age, or within the cooldown after a jump larger than the max between two consecutive updates, blocks new risk (orders that only reduce pass) | firm `max_reference_age_ms`, `max_jump_bps`, `jump_cooldown_ms` | `R13_STALE_REFERENCE` 1301, `R13_PRICE_JUMP` 1302 |
-//! | R14 | fills of a strategy in one instrument within the window above a summed qty or |net qty| freeze it (REDUCING or HALTED) and cancel its quotes | `mmp_window_ms`, `mmp_qty`, `mmp_delta` (per-instrument overridable), `mmp_action` | `R14_MMP_TRIGGERED` 1401 (cause) |
+//! | R14 | market-maker protection (Deribit's MMP): fills of a strategy within the window — per instrument group, or per instrument outside any group — above a summed \|qty\|, \|net delta\| or summed \|vega\| freeze it (REDUCING or HALTED) and cancel its quotes; after the frozen time (event time) it resumes by itself, with 0 only an operator `resume` lifts it | `mmp_window_ms`, `mmp_qty`, `mmp_delta`, `mmp_vega` (per-instrument overridable), `mmp_frozen_ms`, `mmp_action`, `[mmp_groups.NAME]` (`instruments` or `underlying`, `window_ms`, `qty`, `delta`, `vega`, `frozen_ms`) | `R14_MMP_TRIGGERED` 1401 (cause of the freeze and of its end) |
+//!
+//! ### R14 in detail
+//! - **Units.** Per instrument (no group): `mmp_qty` / `mmp_delta` in that
+//!   instrument's lots (delta = signed quantity), `mmp_vega` money per vol
+//!   point. In a group, `qty` and `delta` are units of the underlying at 8
+//!   decimals (`"0.5"` = 0.5 BTC): a fill of `n` lots counts
+//!   `|n| × lot_size × multiplier` (exact, rounded up past 8 decimals) and a
+//!   delta of `n × lot_size × multiplier × option delta` (Black-76 as R9,
+//!   rounded to 1e-8; linear instruments delta 1), so a group can mix a
+//!   perpetual with its options; `vega` is `|n| ×` the per-lot vega R9 uses
+//!   (money per vol point, rounded to 1e-8 per lot; linear instruments 0).
+//!   An option fill whose delta / vega is needed but cannot be computed (no
+//!   vol, no reference for its underlying) trips: the window cannot be
+//!   evaluated, so it refuses by default.
+//! - **Groups.** `[mmp_groups.NAME]` with `instruments = [...]` or
+//!   `underlying = "SYM"` (that instrument and every allowed instrument on
+//!   it); `window_ms` (1 ms .. 24 h, default `mmp_window_ms`), at least one
+//!   of `qty`, `delta`, `vega` (> 0), `frozen_ms` (0 .. 24 h, default
+//!   `mmp_frozen_ms`). Every member must be in `instruments`, and in one
+//!   group only; a grouped instrument ignores the top-level `mmp_*` defaults
+//!   and may not carry an `[instrument_limits]` R14 override. Policies
+//!   without groups load and decide as before.
+//! - **Frozen time.** A trip sets the state `mmp_action` names (reported
+//!   as a [`Transition`], plus [`RiskAction::CancelAll`]). With a frozen time
+//!   above 0 the freeze ends once event time reaches trip + frozen time
+//!   ([`RiskEngine::on_time`], also run by quotes, trades and fills): the
+//!   strategy goes back to the state it had before the trip (or what R8
+//!   still calls for, if stricter), as a [`Transition`] with cause
+//!   `R14_MMP_TRIGGERED` and the frozen time — but only while it is still in
+//!   the state R14 set: any [`RiskEngine::set_state`] / [`RiskEngine::kill`]
+//!   (operator, fault, restart) or R8 escalation since then owns the state,
+//!   and the freeze is dropped. Tripping again while frozen restarts the
+//!   frozen time. With 0 (the default) only an operator `resume` lifts it.
+//! - **Bound.** A window holds at most [`MMP_MAX_ENTRIES`] (65 536) entries;
+//!   past that its two oldest entries merge (sums exact, the merged fills
+//!   expire with the later of them): a window never under-counts.
 //!
 //! Also `SBX_INVALID_ORDER` 8001 for a non-positive quantity or limit price
 //! (defence in depth: the ABI decoder already refuses those).
@@ -123,6 +159,8 @@
 //!    journal the transition with the operator as cause (risk does not
 //!    report kill / `set_state` transitions: the caller knows who did it).
 //! 8. Options: [`RiskEngine::set_implied_vol`] when an implied vol is known.
+//!    Every market event: [`RiskEngine::on_time`] (R14 freezes end on
+//!    it), then handle pending transitions as in 6.
 //! 9. Operator limit changes: [`RiskEngine::check_limit`] (validates, changes
 //!    nothing), journal the command, then [`RiskEngine::apply_limit`] (the
 //!    next check uses the new limit), then handle pending transitions as in 6
@@ -144,10 +182,13 @@ mod throttle;
 
 pub use bulkhead_abi::Reason;
 pub use decision::{Approved, Decision, NO_INSTRUMENT, Outcome};
-pub use engine::{CONTROLS, Cause, Control, OrderRef, Pnl, RiskAction, RiskEngine, Scope, TradingState, Transition};
+pub use engine::{
+    CONTROLS, Cause, Control, MMP_MAX_ENTRIES, OrderRef, Pnl, RiskAction, RiskEngine, Scope, TradingState, Transition,
+};
 pub use firm::{FirmPolicy, StpMode};
 pub use limits::{INSTRUMENT_LIMIT_FIELDS, LimitChange, LimitError, STRATEGY_LIMIT_FIELDS};
 pub use policy::{
-    CollarReference, InstrumentLimits, KIND_NAMES, MmpAction, Policy, PolicyError, describe_toml_error, kind_index,
+    CollarReference, InstrumentLimits, KIND_NAMES, MmpAction, MmpGroup, Policy, PolicyError, describe_toml_error,
+    kind_index,
 };
 pub use throttle::TokenBucket;

@@ -18,6 +18,23 @@ pub(crate) struct LotGreeks {
     pub vega: i128,
     /// Underlying notional per lot: forward × units (for notional per expiry).
     pub underlying: i128,
+    /// Delta in units of the underlying per lot, × 1e8 (R14 groups):
+    /// delta × units per lot (linear: [`units_e8`]).
+    pub delta_units: i128,
+}
+
+/// Units of underlying one lot stands for (lot size × multiplier), × 1e8,
+/// exact from the decimals (rounded up past 8 decimals: R14 never
+/// under-counts).
+pub(crate) fn units_e8(inst: &Instrument) -> i128 {
+    let m = i128::from(inst.lot_size.mantissa).saturating_mul(i128::from(inst.multiplier.mantissa)).abs();
+    let scale = inst.lot_size.scale + inst.multiplier.scale;
+    if scale <= 8 {
+        m.saturating_mul(10i128.pow(8 - scale))
+    } else {
+        let d = 10i128.checked_pow(scale - 8).unwrap_or(i128::MAX);
+        m / d + i128::from(m % d != 0)
+    }
 }
 
 /// Why greeks could not be computed.
@@ -60,7 +77,12 @@ pub(crate) fn lot_greeks(
             let vol = vol_bps.ok_or(GreeksError::NoVol)? as f64 / 10_000.0;
             let t = black76::years_between(ts_ns, expiry);
             let g = black76::greeks(terms.option_type, f, k, t, vol, 0.0);
-            Ok(LotGreeks { delta: money(g.delta * f * u), vega: money(g.vega / 100.0 * u), underlying: money(f * u) })
+            Ok(LotGreeks {
+                delta: money(g.delta * f * u),
+                vega: money(g.vega / 100.0 * u),
+                underlying: money(f * u),
+                delta_units: money(g.delta * u),
+            })
         }
         _ => {
             // Linear (spot, perpetual, future): delta 1 per unit of underlying.
@@ -71,7 +93,7 @@ pub(crate) fn lot_greeks(
                 return Ok(LotGreeks::default());
             }
             let n = (r2.get() * i128::from(inst.tick_lot_value)) / 2;
-            Ok(LotGreeks { delta: n, vega: 0, underlying: n })
+            Ok(LotGreeks { delta: n, vega: 0, underlying: n, delta_units: units_e8(inst) })
         }
     }
 }

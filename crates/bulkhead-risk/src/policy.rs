@@ -45,6 +45,36 @@ pub struct InstrumentLimits {
     pub mmp_qty: Option<Lots>,
     /// R14: max |signed fill quantity| (delta) within `mmp_window_ns`, lots.
     pub mmp_delta: Option<Lots>,
+    /// R14: max summed |vega| of fills within `mmp_window_ns`, money per vol
+    /// point (options; linear instruments have vega 0).
+    pub mmp_vega: Option<Money>,
+}
+
+/// R14 market-maker protection over a group of instruments (Deribit's MMP is
+/// per index / currency pair): fills of any instrument of the group count
+/// together. Quantities are in units of the underlying at 8 decimals
+/// (`"0.5"` = 0.5 BTC = 50 000 000): a fill of `n` lots counts
+/// `n × lot_size × multiplier` (rounded up to 1e-8), and its delta is that
+/// times the option's Black-76 delta (linear instruments: delta 1), rounded
+/// to 1e-8. Vega is money per vol point (1e-8 quote), `|n| ×` the per-lot
+/// vega R9 uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MmpGroup {
+    /// The name of its `[mmp_groups.NAME]` table.
+    pub name: String,
+    /// Instrument ids of the group, ascending (each in exactly one group).
+    pub instruments: Vec<u32>,
+    /// Window, ns.
+    pub window_ns: u64,
+    /// Max summed |quantity|, underlying units × 1e8.
+    pub qty: Option<i64>,
+    /// Max |summed signed delta|, underlying units × 1e8.
+    pub delta: Option<i64>,
+    /// Max summed |vega|, money per vol point.
+    pub vega: Option<Money>,
+    /// How long the strategy stays frozen after a trip, ns of event time;
+    /// 0 = until an operator resumes it.
+    pub frozen_ns: u64,
 }
 
 /// A validated, resolved policy. Every limit is an integer in raw units.
@@ -92,6 +122,11 @@ pub struct Policy {
     pub mmp_window_ns: Option<u64>,
     /// R14: state the strategy is frozen in when MMP trips.
     pub mmp_action: MmpAction,
+    /// R14: frozen time of the per-instrument windows (instruments in no
+    /// group), ns of event time; 0 (the default) = until an operator resumes.
+    pub mmp_frozen_ns: u64,
+    /// R14: instrument groups (`[mmp_groups.NAME]`), sorted by name.
+    pub mmp_groups: Vec<MmpGroup>,
     /// R9: max worst-case absolute portfolio delta, as delta-notional money
     /// (Σ delta × forward × units; linear instruments have delta 1). `None` = off.
     pub max_delta: Option<Money>,
@@ -174,6 +209,10 @@ struct RawPolicy {
     mmp_qty: Option<String>,
     mmp_delta: Option<String>,
     mmp_action: Option<String>,
+    mmp_vega: Option<String>,
+    mmp_frozen_ms: Option<i64>,
+    #[serde(default)]
+    mmp_groups: BTreeMap<String, RawMmpGroup>,
     max_delta: Option<String>,
     max_vega: Option<String>,
     max_expiry_notional: Option<String>,
@@ -190,6 +229,19 @@ struct RawInstrumentLimits {
     max_position: Option<String>,
     mmp_qty: Option<String>,
     mmp_delta: Option<String>,
+    mmp_vega: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMmpGroup {
+    instruments: Option<Vec<String>>,
+    underlying: Option<String>,
+    window_ms: Option<i64>,
+    qty: Option<String>,
+    delta: Option<String>,
+    vega: Option<String>,
+    frozen_ms: Option<i64>,
 }
 
 /// Milliseconds per policy field → ns; `None` stays `None`.
@@ -329,11 +381,11 @@ impl Policy {
     /// error; `instruments` is the universe symbols are resolved against.
     #[expect(clippy::too_many_lines, reason = "over the ceiling when it was set (issue 14): split when next changed")]
     pub fn from_toml(text: &str, source: &str, instruments: &[Instrument]) -> Result<Policy, PolicyError> {
-        let raw: RawPolicy = parse_toml(text, source)?;
+        let mut raw: RawPolicy = parse_toml(text, source)?;
         let cx = Ctx { file: source };
 
         // R1
-        let symbols = cx.required("instruments", raw.instruments)?;
+        let symbols = cx.required("instruments", raw.instruments.take())?;
         if symbols.is_empty() {
             return Err(cx.err("instruments", "must not be empty"));
         }
@@ -347,16 +399,18 @@ impl Policy {
             }
         }
         let sides =
-            cx.names::<2, Side>("sides", raw.sides, &[("buy", Side::Buy), ("sell", Side::Sell)], |s| s as usize - 1)?;
+            cx.names::<2, Side>("sides", raw.sides.take(), &[("buy", Side::Buy), ("sell", Side::Sell)], |s| {
+                s as usize - 1
+            })?;
         let order_types = cx.names::<2, OrderType>(
             "order_types",
-            raw.order_types,
+            raw.order_types.take(),
             &[("limit", OrderType::Limit), ("market", OrderType::Market)],
             |t| t as usize - 1,
         )?;
         let time_in_force = cx.names::<4, TimeInForce>(
             "time_in_force",
-            raw.time_in_force,
+            raw.time_in_force.take(),
             &[
                 ("gtc", TimeInForce::Gtc),
                 ("ioc", TimeInForce::Ioc),
@@ -408,6 +462,10 @@ impl Policy {
                 Some(s) => Some(cx.lots(&qty_field("mmp_delta"), s, inst)?),
                 None => raw.mmp_delta.as_deref().map(|s| cx.lots("mmp_delta", s, inst)).transpose()?,
             };
+            let mmp_vega = match ov.and_then(|o| o.mmp_vega.as_deref()) {
+                Some(s) => Some(cx.money(&qty_field("mmp_vega"), s)?),
+                None => cx.opt_money("mmp_vega", raw.mmp_vega.as_deref())?,
+            };
             limits.push(InstrumentLimits {
                 instrument: inst.id,
                 max_order_qty,
@@ -415,13 +473,14 @@ impl Policy {
                 max_position,
                 mmp_qty,
                 mmp_delta,
+                mmp_vega,
             });
         }
         limits.sort_by_key(|l| l.instrument);
 
         // R3
         let price_collar_bps = cx.count("price_collar_bps", raw.price_collar_bps, 10_000)?;
-        let collar_reference = match cx.required("collar_reference", raw.collar_reference)?.as_str() {
+        let collar_reference = match cx.required("collar_reference", raw.collar_reference.take())?.as_str() {
             "mid" => CollarReference::Mid,
             "last" => CollarReference::Last,
             "mark" => CollarReference::Mark,
@@ -458,7 +517,7 @@ impl Policy {
         // R10
         let capital = cx.opt_money("capital", raw.capital.as_deref())?;
         let mut initial_margin_bps = [None; KIND_COUNT];
-        if let Some(table) = raw.initial_margin_bps {
+        if let Some(table) = raw.initial_margin_bps.take() {
             if capital.is_none() {
                 return Err(cx.err("initial_margin_bps", "needs `capital` (the margin is checked against it)"));
             }
@@ -478,14 +537,7 @@ impl Policy {
         }
 
         // R14
-        let mmp_window_ns = cx.opt_ms("mmp_window_ms", raw.mmp_window_ms)?;
-        let any_mmp = limits.iter().any(|l| l.mmp_qty.is_some() || l.mmp_delta.is_some());
-        if any_mmp && mmp_window_ns.is_none() {
-            return Err(cx.err("mmp_window_ms", "missing (required when `mmp_qty` or `mmp_delta` is set)"));
-        }
-        if mmp_window_ns.is_some() && !any_mmp {
-            return Err(cx.err("mmp_window_ms", "set, but neither `mmp_qty` nor `mmp_delta` is"));
-        }
+        let (mmp_window_ns, mmp_frozen_ns, mmp_groups) = mmp(&cx, &mut raw, instruments, &allowed, &mut limits)?;
         let mmp_action = match raw.mmp_action.as_deref() {
             None | Some("halted") => MmpAction::Halted,
             Some("reducing") => MmpAction::Reducing,
@@ -524,6 +576,8 @@ impl Policy {
             initial_margin_bps,
             mmp_window_ns,
             mmp_action,
+            mmp_frozen_ns,
+            mmp_groups,
             source: source.to_string(),
             instruments: limits,
             sides,
@@ -553,4 +607,161 @@ impl Policy {
     pub fn tif_allowed(&self, t: TimeInForce) -> bool {
         self.time_in_force[t as usize - 1]
     }
+}
+
+/// Does the instrument have an R14 limit of its own (outside any group)?
+fn has_mmp(l: &InstrumentLimits) -> bool {
+    l.mmp_qty.is_some() || l.mmp_delta.is_some() || l.mmp_vega.is_some()
+}
+
+/// Longest `[mmp_groups.NAME]` name (it is quoted in journal texts).
+const MAX_GROUP_NAME: usize = 64;
+
+/// R14: the per-instrument window and frozen time, and the instrument
+/// groups. Instruments of a group lose the per-instrument limits the
+/// top-level defaults gave them (the group's limits apply instead); an
+/// `[instrument_limits."SYM"]` R14 override of a grouped instrument is an error.
+fn mmp(
+    cx: &Ctx<'_>,
+    raw: &mut RawPolicy,
+    universe: &[Instrument],
+    allowed: &[&Instrument],
+    limits: &mut [InstrumentLimits],
+) -> Result<(Option<u64>, u64, Vec<MmpGroup>), PolicyError> {
+    let window = cx.opt_ms("mmp_window_ms", raw.mmp_window_ms)?;
+    let frozen = opt_frozen_ms(cx, "mmp_frozen_ms", raw.mmp_frozen_ms)?;
+    let mut groups: Vec<MmpGroup> = Vec::new();
+    let mut inherits_window = false;
+    for (name, g) in std::mem::take(&mut raw.mmp_groups) {
+        let f = |k: &str| format!("mmp_groups.{name}.{k}");
+        if name.is_empty()
+            || name.len() > MAX_GROUP_NAME
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(cx.err(
+                &format!("mmp_groups.{name}"),
+                format!("group name must be 1 to {MAX_GROUP_NAME} characters of A-Z a-z 0-9 _ -"),
+            ));
+        }
+        let ids = group_members(cx, &name, &g, universe, allowed)?;
+        for &id in &ids {
+            if let Some(other) = groups.iter().find(|o| o.instruments.contains(&id)) {
+                let sym = allowed.iter().find(|i| i.id == id).map_or("", |i| i.symbol.as_str());
+                return Err(cx.err(
+                    &f("instruments"),
+                    format!("`{sym}` is already in group `{}` (an instrument may be in one group only)", other.name),
+                ));
+            }
+            let sym = allowed.iter().find(|i| i.id == id).map_or("", |i| i.symbol.as_str());
+            if let Some(ov) = raw.instrument_limits.get(sym)
+                && (ov.mmp_qty.is_some() || ov.mmp_delta.is_some() || ov.mmp_vega.is_some())
+            {
+                return Err(cx.err(
+                    &format!("instrument_limits.\"{sym}\""),
+                    format!("`{sym}` is in mmp group `{name}`: set its R14 limits in `mmp_groups.{name}`"),
+                ));
+            }
+        }
+        let qty = g.qty.as_deref().map(|s| cx.money(&f("qty"), s).map(Money::get)).transpose()?;
+        let delta = g.delta.as_deref().map(|s| cx.money(&f("delta"), s).map(Money::get)).transpose()?;
+        let vega = cx.opt_money(&f("vega"), g.vega.as_deref())?;
+        if qty.is_none() && delta.is_none() && vega.is_none() {
+            return Err(cx.err(&format!("mmp_groups.{name}"), "sets none of `qty`, `delta`, `vega` (at least one)"));
+        }
+        let window_ns = match cx.opt_ms(&f("window_ms"), g.window_ms)? {
+            Some(w) => w,
+            None => {
+                inherits_window = true;
+                window.ok_or_else(|| cx.err(&f("window_ms"), "missing (required unless `mmp_window_ms` is set)"))?
+            }
+        };
+        let frozen_ns = match g.frozen_ms {
+            Some(_) => opt_frozen_ms(cx, &f("frozen_ms"), g.frozen_ms)?,
+            None => frozen,
+        };
+        groups.push(MmpGroup { name, instruments: ids, window_ns, qty, delta, vega, frozen_ns });
+    }
+    let grouped = |id: u32| groups.iter().any(|g| g.instruments.contains(&id));
+    for l in limits.iter_mut().filter(|l| grouped(l.instrument)) {
+        (l.mmp_qty, l.mmp_delta, l.mmp_vega) = (None, None, None);
+    }
+    let any_mmp = limits.iter().any(has_mmp);
+    let top_level = raw.mmp_qty.is_some() || raw.mmp_delta.is_some() || raw.mmp_vega.is_some();
+    if top_level && !any_mmp {
+        let field = if raw.mmp_qty.is_some() {
+            "mmp_qty"
+        } else if raw.mmp_delta.is_some() {
+            "mmp_delta"
+        } else {
+            "mmp_vega"
+        };
+        return Err(cx.err(field, "applies to no instrument (every instrument is in an `mmp_groups` table)"));
+    }
+    if any_mmp && window.is_none() {
+        return Err(cx.err("mmp_window_ms", "missing (required when `mmp_qty`, `mmp_delta` or `mmp_vega` is set)"));
+    }
+    if window.is_some() && !any_mmp && !inherits_window {
+        return Err(cx.err("mmp_window_ms", "set, but none of `mmp_qty`, `mmp_delta`, `mmp_vega` is"));
+    }
+    if raw.mmp_frozen_ms.is_some() && window.is_none() {
+        return Err(cx.err("mmp_frozen_ms", "set, but `mmp_window_ms` is not (R14 is off)"));
+    }
+    Ok((window, frozen, groups))
+}
+
+/// A frozen time in ms (0 = until an operator resumes) → ns.
+fn opt_frozen_ms(cx: &Ctx<'_>, field: &str, v: Option<i64>) -> Result<u64, PolicyError> {
+    match v {
+        None => Ok(0),
+        Some(ms) if (0..=MAX_MS).contains(&ms) => Ok(ms.unsigned_abs() * 1_000_000),
+        Some(ms) => Err(
+            cx.err(field, format!("`{ms}` must be between 0 (until an operator resumes) and {MAX_MS} (milliseconds)"))
+        ),
+    }
+}
+
+/// Instrument ids of one `[mmp_groups.NAME]` table (ascending): its
+/// `instruments`, or every allowed instrument whose underlying is
+/// `underlying` (and that instrument itself if allowed).
+fn group_members(
+    cx: &Ctx<'_>,
+    name: &str,
+    g: &RawMmpGroup,
+    universe: &[Instrument],
+    allowed: &[&Instrument],
+) -> Result<Vec<u32>, PolicyError> {
+    let f = |k: &str| format!("mmp_groups.{name}.{k}");
+    let mut ids = Vec::new();
+    match (&g.instruments, &g.underlying) {
+        (Some(syms), None) => {
+            if syms.is_empty() {
+                return Err(cx.err(&f("instruments"), "must not be empty"));
+            }
+            for s in syms {
+                let Some(inst) = allowed.iter().find(|i| &i.symbol == s) else {
+                    let why = if universe.iter().any(|i| &i.symbol == s) {
+                        format!("`{s}` is not listed in `instruments`")
+                    } else {
+                        format!("unknown instrument `{s}`")
+                    };
+                    return Err(cx.err(&f("instruments"), why));
+                };
+                ids.push(inst.id);
+            }
+        }
+        (None, Some(u)) => {
+            let Some(und) = universe.iter().find(|i| &i.symbol == u) else {
+                return Err(cx.err(&f("underlying"), format!("unknown instrument `{u}`")));
+            };
+            ids.extend(allowed.iter().filter(|i| i.id == und.id || i.underlying == Some(und.id)).map(|i| i.id));
+            if ids.is_empty() {
+                return Err(cx.err(&f("underlying"), format!("no instrument in `instruments` has underlying `{u}`")));
+            }
+        }
+        (Some(_), Some(_)) => return Err(cx.err(&f("instruments"), "set `instruments` or `underlying`, not both")),
+        (None, None) => return Err(cx.err(&f("instruments"), "missing (set `instruments` or `underlying`)")),
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }

@@ -8,6 +8,7 @@ mod demo;
 mod host_contract;
 mod journal_resume;
 mod market_data;
+mod mmp;
 mod records;
 mod run_features;
 mod scenarios;

@@ -6,6 +6,7 @@ mod controls;
 mod controls_ext;
 mod corpus;
 mod limits;
+mod mmp;
 mod policy;
 mod prop;
 mod prop_firm;

@@ -156,11 +156,11 @@ fn new_field_errors_name_file_and_field() {
         ),
         (
             &[("mmp_qty", r#""1""#)],
-            "policies/mm.toml: field `mmp_window_ms`: missing (required when `mmp_qty` or `mmp_delta` is set)",
+            "policies/mm.toml: field `mmp_window_ms`: missing (required when `mmp_qty`, `mmp_delta` or `mmp_vega` is set)",
         ),
         (
             &[("mmp_window_ms", "10")],
-            "policies/mm.toml: field `mmp_window_ms`: set, but neither `mmp_qty` nor `mmp_delta` is",
+            "policies/mm.toml: field `mmp_window_ms`: set, but none of `mmp_qty`, `mmp_delta`, `mmp_vega` is",
         ),
         (
             &[("mmp_window_ms", "10"), ("mmp_delta", r#""0.0001""#)],

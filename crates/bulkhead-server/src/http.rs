@@ -1032,6 +1032,8 @@ mod tests {
         }
         assert_eq!(param("/api/v1/decisions", "reason"), json!(reasons));
         assert_eq!(param("/api/v1/faults", "kind"), json!(FAULT_KINDS));
+        let rules: Vec<&str> = bulkhead_surveillance::Rule::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(param("/api/v1/alerts", "rule"), json!(rules));
         assert_eq!(param("/api/v1/decisions", "kind"), json!(["accept", "reject"]));
     }
 

@@ -741,6 +741,8 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: FsyncPol
             limits: engine.risk().limit_values(sid).into_iter().collect(),
             name: r.name.clone(),
             state,
+            alerts: engine.alerts(sid),
+            disabled: engine.is_disabled(sid),
             state_cause: r.history.last().map(|c| c.reason.clone()),
             module_hash: r.module_hash.map(hex::encode),
             resources: Resources {

@@ -311,6 +311,11 @@ pub struct InstrumentSnapshot {
 pub struct StrategySnapshot {
     pub name: String,
     pub state: TradingState,
+    /// Surveillance alerts raised about this strategy (`Engine::alerts`).
+    pub alerts: u64,
+    /// Disabled by a surveillance rule (RTS 6 Art. 15): only an operator's
+    /// journalled `resume` lifts it (`Engine::is_disabled`).
+    pub disabled: bool,
     /// Why it is in that state (e.g. "fault: fuel_exhausted", "halt by alice").
     pub state_cause: Option<String>,
     /// blake3 of the running wasm module, hex (None for native strategies).

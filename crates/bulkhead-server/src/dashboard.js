@@ -329,7 +329,34 @@ function renderLog() {
   }));
 }
 
+// ------------------------------------------------------------------ alerts
+
+const ALERTS_MAX = 100;
+const alertSeqs = new Set();
+
+function alertText(a) {
+  return a.strategy + " " + a.rule + " → " + a.action + (a.instrument ? " " + a.instrument : "") + ": " + a.text;
+}
+
+// Newest first; an alert already shown (same journal seq) is not repeated.
+function addAlert(a) {
+  if (alertSeqs.has(a.seq)) return;
+  alertSeqs.add(a.seq);
+  const box = $("alerts");
+  if (alertSeqs.size === 1) box.replaceChildren();
+  box.prepend(el("div", { "data-testid": "alert", title: "journal seq " + a.seq + ", event time " + a.ts_ns + " ns" }, alertText(a)));
+  while (box.children.length > ALERTS_MAX) box.lastChild.remove();
+}
+
+async function loadAlerts() {
+  try {
+    const r = await api("GET", "/api/v1/alerts?limit=" + ALERTS_MAX);
+    for (const a of r.alerts.slice().reverse()) addAlert(a);
+  } catch (_) { /* shown by refresh */ }
+}
+
 async function loadLog() {
+  loadAlerts();
   try {
     const [f, d] = await Promise.all([api("GET", "/api/v1/faults?limit=50"), api("GET", "/api/v1/decisions?kind=reject&limit=50")]);
     const items = [];
@@ -345,6 +372,7 @@ function describe(ev) {
     case "fill": return ev.strategy + " " + ev.side + " " + ev.qty + " " + ev.instrument + " @ " + ev.price;
     case "reject": return ev.strategy + " " + (ev.instrument || "") + ": " + (ev.message || ev.reason);
     case "fault": return ev.strategy + ": " + ev.kind + " — " + ev.message;
+    case "alert": return "alert " + alertText(ev);
     case "state_change": return (ev.scope === "global" ? "firm" : (ev.name || ev.symbol)) + " → " + ev.state + " (" + ev.cause + ")";
     case "command": return ev.actor.name + ": " + ev.command + " → " + (ev.ok ? "ok" : "refused") + ": " + ev.message;
     default: return JSON.stringify(ev);
@@ -397,6 +425,7 @@ function onEvent(event, data) {
   try { ev = JSON.parse(data); } catch (_) { return; }
   if (event === "lagged") { addLog("lagged", "stream dropped " + ev.dropped + " events"); return; }
   if (event === "fill") { queueRefresh(); return; } // fills are frequent: no log line each
+  if (event === "alert") { addAlert(ev); return; }
   addLog(ev.type || event, describe(ev));
   if (event === "state_change" || event === "command" || event === "fault") queueRefresh();
 }

@@ -27,10 +27,10 @@
 //! 409 until the first is answered).
 
 use crate::{
-    Command, CommandError, ControlHandle, DecisionKind, DecisionRecord, EngineStatus, FaultRecord, Histogram,
-    InstrumentSnapshot, JournalStatus, LatencyHistogram, LiveEvent, MAX_DECISIONS, MAX_RECENT, OrderCounts,
-    OrderSnapshot, Pnl, PnlHistory, PositionSnapshot, Resources, SIGNATURE_HEADER, Scope, Snapshot, StrategySnapshot,
-    TradingState,
+    AlertOrderRef, AlertRecord, Command, CommandError, ControlHandle, DecisionKind, DecisionRecord, EngineStatus,
+    FaultRecord, Histogram, InstrumentSnapshot, JournalStatus, LatencyHistogram, LiveEvent, MAX_DECISIONS, MAX_RECENT,
+    OrderCounts, OrderSnapshot, Pnl, PnlHistory, PositionSnapshot, Resources, SIGNATURE_HEADER, Scope, Snapshot,
+    StrategySnapshot, TradingState,
 };
 use bulkhead_abi::{EVENT_FLAG_MAKER, Event, EventKind, Reason, Side};
 use bulkhead_engine::command::{ModuleRef, SignerRef};
@@ -42,7 +42,7 @@ use bulkhead_provenance::Signer;
 use bulkhead_provenance::{ProvenanceError, TrustedKeys};
 use bulkhead_risk::{Scope as RiskScope, TradingState as RiskState};
 use bulkhead_sandbox::{SandboxRuntime, StrategyModule};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -86,6 +86,12 @@ pub struct EngineControl {
     /// oldest first: what `/api/v1/decisions` and `/api/v1/faults` serve.
     decisions: VecDeque<Arc<DecisionRecord>>,
     faults: VecDeque<Arc<FaultRecord>>,
+    /// The newest [`MAX_RECENT`] alerts (`/api/v1/alerts`), how many older
+    /// ones were dropped, and every alert counted by (strategy, rule,
+    /// action) for `/metrics`.
+    alerts: VecDeque<Arc<AlertRecord>>,
+    alerts_dropped: u64,
+    alert_counts: Arc<BTreeMap<(String, &'static str, &'static str), u64>>,
     /// The hot deploy whose module is compiling off the engine thread.
     deploy: Option<PendingDeploy>,
     /// Set on shutdown: paper mode stops waiting for the next event.
@@ -139,6 +145,9 @@ impl EngineControl {
             fsync_hist,
             decisions: VecDeque::new(),
             faults: VecDeque::new(),
+            alerts: VecDeque::new(),
+            alerts_dropped: 0,
+            alert_counts: Arc::default(),
             deploy: None,
             run_start_ns: None,
             pnl_history: PnlHistory::default(),
@@ -282,6 +291,49 @@ impl EngineControl {
         }
     }
 
+    /// An `ALERT` record into the alert ring (oldest dropped and counted),
+    /// the per-(strategy, rule, action) counts and, live, onto the stream.
+    fn push_alert(&mut self, engine: &Engine, seq: u64, ts_ns: u64, rec: &Record<'_>, stream: bool) {
+        let Record::Alert { rule, action, sid, other, instrument, window_ns, observed, threshold, orders, text } = *rec
+        else {
+            return;
+        };
+        let name = |sid: u32| strategy_name(engine, sid);
+        let none = bulkhead_engine::records::NO_ACCOUNT;
+        let instruments = engine.instruments();
+        let seen_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let a = Arc::new(AlertRecord {
+            seq,
+            ts_ns,
+            seen_unix_ms,
+            rule: rule.name(),
+            action: action.name(),
+            strategy: if sid == none { String::new() } else { name(sid) },
+            other_strategy: (other != none).then(|| name(other)),
+            instrument: (instrument != none).then(|| {
+                instruments.get(instrument as usize).map_or_else(|| format!("#{instrument}"), |i| i.symbol.clone())
+            }),
+            window_ns,
+            observed,
+            threshold,
+            orders: bulkhead_engine::records::alert_orders(orders)
+                .map(|(sid, id)| AlertOrderRef { strategy: name(sid), id })
+                .collect(),
+            text: String::from_utf8_lossy(text).into_owned(),
+        });
+        *Arc::make_mut(&mut self.alert_counts).entry((a.strategy.clone(), a.rule, a.action)).or_insert(0) += 1;
+        if stream {
+            self.handle.emit(LiveEvent::Alert((*a).clone()));
+        }
+        if self.alerts.len() >= MAX_RECENT {
+            self.alerts.pop_front();
+            self.alerts_dropped += 1;
+        }
+        self.alerts.push_back(a);
+    }
+
     /// A journalled record ([`Observed::Journalled`]) as the API shows it:
     /// `ORDER`, `INVALID` and `VENUE` rejects into the decision ring, `FAULT`
     /// into the fault ring, rejects, fills, faults and `STATE` onto the
@@ -371,6 +423,7 @@ impl EngineControl {
                 }
                 self.faults.push_back(Arc::new(rec));
             }
+            Record::Alert { .. } => self.push_alert(engine, seq, ts_ns, rec, stream),
             Record::State { scope, state, cause } if stream => {
                 let scope = match scope {
                     RiskScope::Global => Scope::Global,
@@ -556,6 +609,9 @@ impl EngineControl {
         snap.engine.observed_dropped = self.observed_dropped;
         snap.decisions = self.decisions.iter().cloned().collect();
         snap.faults = self.faults.iter().cloned().collect();
+        snap.alerts = self.alerts.iter().cloned().collect();
+        snap.alerts_dropped = self.alerts_dropped;
+        snap.alert_counts = Arc::clone(&self.alert_counts);
         if let Some(start) = self.run_start_ns {
             // Before the first event is processed the engine's clock has not
             // reached the run's start yet: that sample belongs to the start.
@@ -685,6 +741,8 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: FsyncPol
             limits: engine.risk().limit_values(sid).into_iter().collect(),
             name: r.name.clone(),
             state,
+            alerts: engine.alerts(sid),
+            disabled: engine.is_disabled(sid),
             state_cause: r.history.last().map(|c| c.reason.clone()),
             module_hash: r.module_hash.map(hex::encode),
             resources: Resources {

@@ -110,6 +110,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/orders", get(orders))
         .route("/api/v1/decisions", get(decisions))
         .route("/api/v1/faults", get(faults))
+        .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/journal", get(journal))
         .route("/api/v1/stream", get(stream))
         .route("/openapi.json", get(openapi))
@@ -529,6 +530,35 @@ async fn faults(State(st): State<AppState>, q: Params) -> ApiResult {
     Ok(Json(json!({ "seq": s.seq, "faults": rows })).into_response())
 }
 
+/// Newest first. Filters: `strategy` (the alert's strategy or its other
+/// one), `rule` (e.g. `quote_stuffing`), `from_ns` / `to_ns`, `limit`.
+async fn alerts(State(st): State<AppState>, q: Params) -> ApiResult {
+    let q = params(q, &["strategy", "rule", "from_ns", "to_ns", "limit"])?;
+    let s = st.client.snapshot();
+    if let Some(name) = q.get("strategy") {
+        check_strategy(&s, name, "strategy")?;
+    }
+    let rules: Vec<&str> = bulkhead_surveillance::Rule::ALL.iter().map(|r| r.name()).collect();
+    if let Some(r) = q.get("rule")
+        && !rules.contains(&r.as_str())
+    {
+        return Err(ApiError::unprocessable("rule", format!("unknown rule `{r}` (one of: {})", rules.join(", "))));
+    }
+    let (from, to) = time_window(&q)?;
+    let limit = limit_param(&q, 100, crate::MAX_RECENT)?;
+    let rows: Vec<&crate::AlertRecord> = s
+        .alerts
+        .iter()
+        .rev()
+        .map(|a| &**a)
+        .filter(|a| q.get("strategy").is_none_or(|n| &a.strategy == n || a.other_strategy.as_ref() == Some(n)))
+        .filter(|a| q.get("rule").is_none_or(|r| a.rule == r))
+        .filter(|a| (from..=to).contains(&a.ts_ns))
+        .take(limit)
+        .collect();
+    Ok(Json(json!({ "seq": s.seq, "dropped": s.alerts_dropped, "alerts": rows })).into_response())
+}
+
 async fn journal(State(st): State<AppState>) -> Response {
     let s = st.client.snapshot();
     Json(json!({ "seq": s.seq, "journal": s.journal })).into_response()
@@ -541,6 +571,7 @@ fn event_name(ev: &LiveEvent) -> &'static str {
         LiveEvent::Fill { .. } => "fill",
         LiveEvent::Reject { .. } => "reject",
         LiveEvent::Fault { .. } => "fault",
+        LiveEvent::Alert(_) => "alert",
         LiveEvent::StateChange { .. } => "state_change",
         LiveEvent::Command { .. } => "command",
         LiveEvent::Lagged { .. } => "lagged",
@@ -1001,6 +1032,8 @@ mod tests {
         }
         assert_eq!(param("/api/v1/decisions", "reason"), json!(reasons));
         assert_eq!(param("/api/v1/faults", "kind"), json!(FAULT_KINDS));
+        let rules: Vec<&str> = bulkhead_surveillance::Rule::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(param("/api/v1/alerts", "rule"), json!(rules));
         assert_eq!(param("/api/v1/decisions", "kind"), json!(["accept", "reject"]));
     }
 

@@ -148,9 +148,9 @@ pub use auth::{PendingWrite, Role, TokenEntry, TokenError, TokenStore, hash_toke
 pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, SIGNATURE_HEADER, Scope, TokenChange};
 pub use metrics::{Histogram, Metrics};
 pub use snapshot::{
-    DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot, JournalStatus, LatencyHistogram,
-    LiveEvent, MAX_DECISIONS, MAX_PNL_POINTS, MAX_RECENT, MONEY_SCALE, OrderCounts, OrderSnapshot, Pnl, PnlHistory,
-    PnlSeries, PositionSnapshot, Resources, Snapshot, StrategySnapshot, TradingState,
+    AlertOrderRef, AlertRecord, DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot,
+    JournalStatus, LatencyHistogram, LiveEvent, MAX_DECISIONS, MAX_PNL_POINTS, MAX_RECENT, MONEY_SCALE, OrderCounts,
+    OrderSnapshot, Pnl, PnlHistory, PnlSeries, PositionSnapshot, Resources, Snapshot, StrategySnapshot, TradingState,
 };
 
 use std::net::SocketAddr;

@@ -29,6 +29,7 @@
 //! | `bulkhead_strategy_memory_peak_bytes` | gauge | strategy |
 //! | `bulkhead_strategy_faults_total` | counter | strategy |
 //! | `bulkhead_strategy_open_orders` | gauge | strategy |
+//! | `bulkhead_alerts_total` | counter (every `ALERT` since the run started) | strategy, rule, action |
 //! | `bulkhead_strategy_pnl` | gauge (quote currency) | strategy, component=realised\|unrealised\|fees |
 //! | `bulkhead_strategy_callback_duration_seconds` | histogram (from the sandbox's own measurements, see above) | strategy |
 //! | `bulkhead_position_lots` | gauge | strategy, instrument |
@@ -311,6 +312,10 @@ pub fn render(snap: &Snapshot, metrics: &Metrics, now_unix_ms: u64, subscribers:
     per_strategy!("bulkhead_strategy_faults_total", "counter", "Faults (traps, timeouts, limit breaches).", |s| s
         .resources
         .faults);
+    o.family("bulkhead_alerts_total", "counter", "Surveillance alerts journalled, by rule and action.");
+    for ((strategy, rule, action), n) in snap.alert_counts.iter() {
+        o.sample("bulkhead_alerts_total", &[("strategy", strategy), ("rule", rule), ("action", action)], n);
+    }
     o.family("bulkhead_strategy_open_orders", "gauge", "Open orders at the venue.");
     for s in strategies {
         let n = snap.orders.iter().filter(|o| o.strategy == s.name).count();

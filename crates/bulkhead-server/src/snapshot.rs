@@ -91,6 +91,18 @@ pub struct Snapshot {
     /// Recent faults, oldest first, at most [`MAX_RECENT`].
     #[serde(serialize_with = "shared")]
     pub faults: Vec<Arc<FaultRecord>>,
+    /// Recent surveillance alerts (`ALERT` records), oldest first, at most
+    /// [`MAX_RECENT`]; older ones are dropped and counted in
+    /// [`Snapshot::alerts_dropped`].
+    #[serde(serialize_with = "shared")]
+    pub alerts: Vec<Arc<AlertRecord>>,
+    /// Alerts dropped from the ring (oldest first) since the run started.
+    pub alerts_dropped: u64,
+    /// Every alert seen since the run started, by (strategy, rule, action):
+    /// `bulkhead_alerts_total`. Not bounded by the ring (at most
+    /// strategies × 12 rules × 4 actions keys).
+    #[serde(skip)]
+    pub alert_counts: Arc<BTreeMap<(String, &'static str, &'static str), u64>>,
     pub journal: JournalStatus,
     /// Net PnL over event time since the run's first event, downsampled to
     /// at most [`MAX_PNL_POINTS`] points (what the dashboard's chart starts
@@ -299,6 +311,11 @@ pub struct InstrumentSnapshot {
 pub struct StrategySnapshot {
     pub name: String,
     pub state: TradingState,
+    /// Surveillance alerts raised about this strategy (`Engine::alerts`).
+    pub alerts: u64,
+    /// Disabled by a surveillance rule (RTS 6 Art. 15): only an operator's
+    /// journalled `resume` lifts it (`Engine::is_disabled`).
+    pub disabled: bool,
     /// Why it is in that state (e.g. "fault: fuel_exhausted", "halt by alice").
     pub state_cause: Option<String>,
     /// blake3 of the running wasm module, hex (None for native strategies).
@@ -474,6 +491,39 @@ pub struct FaultRecord {
     pub message: String,
 }
 
+/// One `ALERT` record as the API shows it (`GET /api/v1/alerts`).
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertRecord {
+    /// Journal sequence number of the `ALERT` record.
+    pub seq: u64,
+    /// Event time of the record (ns).
+    pub ts_ns: u64,
+    /// Wall clock (Unix ms) when the control plane drained it from the
+    /// engine: what the alert-latency measurement compares against.
+    pub seen_unix_ms: u64,
+    /// Rule name, e.g. `quote_stuffing` (`bulkhead_surveillance::Rule::name`).
+    pub rule: &'static str,
+    /// `alert` | `reduce` | `halt` | `disable`.
+    pub action: &'static str,
+    /// The strategy the alert is about (`""` for none).
+    pub strategy: String,
+    /// The other strategy (wash trades), if any.
+    pub other_strategy: Option<String>,
+    pub instrument: Option<String>,
+    pub window_ns: u64,
+    pub observed: i64,
+    pub threshold: i64,
+    /// Evidence: the orders of the window (strategy name, strategy-scoped id).
+    pub orders: Vec<AlertOrderRef>,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertOrderRef {
+    pub strategy: String,
+    pub id: u64,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct JournalStatus {
     pub records: u64,
@@ -532,6 +582,9 @@ pub enum LiveEvent {
         kind: String,
         message: String,
     },
+    /// A surveillance rule fired (an `ALERT` record, as in
+    /// `GET /api/v1/alerts`).
+    Alert(AlertRecord),
     /// A trading state changed (R11: operator, R8 / R14 risk, supervisor
     /// restarts), or the supervisor took a faulted strategy down (`state`
     /// `quarantined`, also while it waits for a restart; `seq` null: not a

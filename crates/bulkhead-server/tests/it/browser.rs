@@ -468,3 +468,31 @@ fn a_flood_of_identical_rejects_is_one_log_line_with_a_count() {
     drop(d);
     live.stop();
 }
+
+#[test]
+fn a_surveillance_alert_appears_in_the_alerts_panel_live() {
+    let Some((chromium, chromedriver)) = binaries() else { return };
+    let _turn = one_at_a_time();
+    // Paced, so the alerts come while the page is open (over the stream,
+    // not only from the first load).
+    let stuffing = "[surveillance.quote_stuffing]\nwindow_ms = 1000\nmax_messages = 5\naction = \"alert\"\n";
+    let mut live = start_live(LiveOptions {
+        events: 600_000,
+        pace: Some(0.25),
+        surveillance: Some(stuffing),
+        ..LiveOptions::default()
+    });
+    let d = launch(&chromium, &chromedriver);
+    sign_in(&d, &live, &live.tokens.viewer);
+    let first = d.wait("an alert in the panel", 20, |d| {
+        let a = d.find("[data-testid=alert]").ok()?;
+        let t = d.text(&a);
+        t.contains("quote_stuffing").then_some(t)
+    });
+    assert!(first.contains("market-maker"), "{first}");
+    // More arrive live: the panel grows without a reload.
+    let n = d.find_all("[data-testid=alert]").len();
+    d.wait("a later alert", 20, |d| (d.find_all("[data-testid=alert]").len() > n).then_some(()));
+    screenshot(&d, "alerts");
+    live.stop();
+}

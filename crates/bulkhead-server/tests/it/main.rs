@@ -1,6 +1,7 @@
 //! The integration tests of `bulkhead-server`, one binary (one link of the
 //! crate and its dependencies); each module was a test file of its own.
 
+mod alerts;
 mod api;
 mod browser;
 mod common;

@@ -49,11 +49,14 @@ pub struct LiveOptions {
     /// events (the engine stays `running` for the whole test).
     pub throttle: Option<Duration>,
     pub server: ServerOptions,
+    /// A `[surveillance.<rule>]` policy text for the demo's market-maker
+    /// (replaces its surveillance rules); `None`: the demo's own.
+    pub surveillance: Option<&'static str>,
 }
 
 impl Default for LiveOptions {
     fn default() -> Self {
-        LiveOptions { events: 2_000, pace: None, throttle: None, server: ServerOptions::default() }
+        LiveOptions { events: 2_000, pace: None, throttle: None, server: ServerOptions::default(), surveillance: None }
     }
 }
 
@@ -85,7 +88,13 @@ pub fn start_live(opts: LiveOptions) -> Live {
     store.save(&tokens_file).unwrap();
     let mut server = opts.server;
     server.tokens_file.get_or_insert_with(|| tokens_file.clone());
-    let cfg = demo_config(dir.path(), opts.events);
+    let mut cfg = demo_config(dir.path(), opts.events);
+    if let Some(text) = opts.surveillance {
+        let rules = bulkhead_surveillance::Rules::from_policy_toml(text, "test policy", &cfg.instruments)
+            .expect("a valid surveillance policy");
+        let mm = cfg.strategies.iter_mut().find(|s| s.name == "market-maker").expect("the demo's market-maker");
+        mm.surveillance = rules;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let engine = {

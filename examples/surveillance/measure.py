@@ -4,8 +4,8 @@
 Reads a run's journal through `bulkhead journal show --json` (kinds market,
 order, cancel, venue) and prints, per strategy, over sliding windows of event
 time: messages (ORDER + CANCEL records: every submit and cancel request the
-strategy made, refused ones included), submits, fills, order-to-trade
-ratio, large resting orders (qty >= --large lots, post-only or GTC) cancelled
+strategy made, refused ones included), submits, fills (all, and on one side:
+RTS 6 Art. 15's repeated executions), order-to-trade ratio, large resting orders (qty >= --large lots, post-only or GTC) cancelled
 by the strategy within X ms of acceptance, spoof episodes (such a large order
 cancelled unfilled while the same strategy got a fill on the other side
 during its life), internal fills (both sides are strategies of the run),
@@ -168,9 +168,11 @@ def strategy_rows(name, s, large):
     row["maker/taker"] = f"{s.maker_fills}/{s.taker_fills}"
     row["OTR"] = f"{len(s.submit_ts) / max(1, len(s.fill_ts)):.1f}"
     row["msgs/fill"] = f"{len(s.msg_ts) / max(1, len(s.fill_ts)):.1f}"
+    side_ts = {side: [f[0] for f in s.fills if f[1] == side] for side in ("buy", "sell")}
     for w, label in WINDOWS:
         row[f"max msgs/{label}"] = max_in_window(s.msg_ts, w)
         row[f"max fills/{label}"] = max_in_window(s.fill_ts, w)
+        row[f"max 1-side fills/{label}"] = max(max_in_window(t, w) for t in side_ts.values())
         row[f"max abs dpos/{label}"] = max_abs_change(s.pos_points, w)
     # windowed OTR: the worst 10 s window by submits / max(1, fills) over windows starting at each submit
     row["max OTR/10s"] = windowed_otr(s.submit_ts, s.fill_ts, 10 * NS_S)
@@ -272,7 +274,7 @@ def market_row(ts):
 RATES = [
     "strategy", "submits", "cancels", "fills", "maker/taker", "OTR", "msgs/fill", "max OTR/10s",
     "max msgs/100ms", "max msgs/1s", "max msgs/10s", "max fills/100ms", "max fills/1s", "max fills/10s",
-    "max abs dpos/1s", "max abs dpos/10s",
+    "max 1-side fills/1s", "max 1-side fills/10s", "max abs dpos/1s", "max abs dpos/10s",
 ]
 PATTERNS = [
     "strategy", "large placed", "large filled (any)", "large cxl<=10ms unfilled", "large cxl<=100ms unfilled",
@@ -283,7 +285,7 @@ BENIGN = ("market-maker", "momentum", "honest-quoter")
 # metric -> True when manipulators are expected ABOVE benign
 SEPARATE = [
     "max msgs/100ms", "max msgs/1s", "max msgs/10s", "OTR", "max OTR/10s", "max fills/100ms", "max fills/1s",
-    "max fills/10s", "max abs dpos/1s", "max abs dpos/10s", "max large cxl<=100ms/1s", "max large cxl<=100ms/10s",
+    "max fills/10s", "max 1-side fills/100ms", "max 1-side fills/1s", "max 1-side fills/10s", "max abs dpos/1s", "max abs dpos/10s", "max large cxl<=100ms/1s", "max large cxl<=100ms/10s",
     "spoof episodes", "internal fills", "max internal/10s", "ignitions",
 ]
 

@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 BULKHEAD="${BULKHEAD:-$ROOT/target/release/bulkhead}"
 [ -x "$BULKHEAD" ] || cargo build --release -p bulkhead
-CASES="benign spoofer layerer quote_stuffer wash momentum_igniter runaway"
+CASES="benign spoofer layerer quote_stuffer wash momentum_igniter runaway runaway_oneway"
 journals=()
 for c in $CASES; do
     "$BULKHEAD" run "examples/surveillance/$c.toml" > "examples/surveillance/out/$c.report.txt"

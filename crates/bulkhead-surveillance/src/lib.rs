@@ -23,8 +23,8 @@
 //! | `layering` | the same quick cancels, counting the distinct prices the strategy's large orders on that side rested at, at once | `min_levels` levels in the window, and a fill on the other side | `[surveillance.layering]` |
 //! | `quote_stuffing` | messages (orders and cancels asked for, refused ones too) | more than `max_messages` within `window_ms` | `[surveillance.quote_stuffing]` |
 //! | `order_to_trade` | messages per fill | ratio above `max_order_to_trade` once `min_messages` were sent in `window_ms` | `[surveillance.quote_stuffing]` |
-//! | `wash_trade` | fills of different strategies of the firm | opposite sides, same instrument, same quantity, prices within `price_ticks`, within `window_ms` (firm policy only) | `[surveillance.wash_trade]` |
-//! | `momentum_ignition` | taker fills | `min_aggressive_fills` on one side within `window_ms` while the mid moved `min_move_bps` their way, then a maker fill on the other side within `follow_ms` | `[surveillance.momentum_ignition]` |
+//! | `wash_trade` | fills of different strategies of the firm | opposite sides, one taker and one maker, same instrument, same quantity, prices within `price_ticks`, within `window_ms` (firm policy only) | `[surveillance.wash_trade]` |
+//! | `momentum_ignition` | taker fills | `min_aggressive_fills` on one side within `window_ms` while the mid moved `min_move_ticks` their way, then a maker fill on the other side within `follow_ms` | `[surveillance.momentum_ignition]` |
 //! | `runaway_fills` | fills | more than `max_fills` within `window_ms` | `[surveillance.runaway]` |
 //! | `runaway_position` | net filled quantity per instrument | \|change\| above `max_position_change` within `window_ms` | `[surveillance.runaway]` |
 //! | `runaway_loss` | PnL (realised + unrealised at the mid, or the last trade) | a fall above `max_loss` from the window's high within `window_ms` | `[surveillance.runaway]` |

@@ -63,7 +63,8 @@ pub struct QuoteStuffing {
 pub struct MomentumIgnition {
     pub window_ns: u64,
     pub min_aggressive_fills: u32,
-    pub min_move_bps: i64,
+    /// Ticks the mid must move their way (0 = not against them).
+    pub min_move_ticks: i64,
     pub follow_ns: u64,
     pub action: AlertAction,
 }
@@ -234,7 +235,7 @@ struct RawStuffing {
 struct RawIgnition {
     window_ms: i64,
     min_aggressive_fills: i64,
-    min_move_bps: i64,
+    min_move_ticks: i64,
     follow_ms: i64,
     action: Option<String>,
 }
@@ -442,7 +443,7 @@ impl RawIgnition {
                 1,
                 MAX_PATTERN_COUNT,
             )?,
-            min_move_bps: cx.range(&format!("{p}min_move_bps"), self.min_move_bps, 1, 10_000, " (basis points)")?,
+            min_move_ticks: cx.range(&format!("{p}min_move_ticks"), self.min_move_ticks, 0, 1_000_000, " (ticks)")?,
             follow_ns: cx.ms(&format!("{p}follow_ms"), self.follow_ms)?,
             action: cx.action(&format!("{p}action"), self.action.as_deref(), AlertAction::Halt)?,
         })

@@ -52,7 +52,7 @@ struct Ignition {
     until: u64,
     instrument: u32,
     side: Side,
-    move_bps: i64,
+    move_ticks: i64,
     orders: Vec<OrderRef>,
 }
 
@@ -64,6 +64,7 @@ struct WashFill {
     side: Side,
     price: i64,
     qty: i64,
+    maker: bool,
 }
 
 /// Per-strategy state of every rule it runs.
@@ -366,27 +367,32 @@ impl Surveillance {
                 q.pop_front();
             }
         }
-        // Only fills on the other side can be the other half of a wash.
-        let hit = self.wash[i + side_ix(f.side.opposite())]
-            .iter()
-            .rev()
-            .find(|x| x.qty == f.qty && x.sid != f.sid && (x.price - f.price).abs() <= rule.price_ticks);
+        // Only a fill on the other side can be the other half of a wash, and
+        // one of the two took while the other rested: two strategies both
+        // resting at one price and both filled by the market traded with
+        // the market, not with each other.
+        let hit = self.wash[i + side_ix(f.side.opposite())].iter().rev().find(|x| {
+            x.qty == f.qty && x.sid != f.sid && x.maker != f.maker && (x.price - f.price).abs() <= rule.price_ticks
+        });
         if let Some(x) = hit.copied()
             && ts >= self.wash_muted_until
         {
             self.wash_muted_until = ts.saturating_add(rule.window_ns);
             let inst = &self.instruments[f.instrument as usize];
+            // The alert (and its action) is about the one that took: it
+            // crossed an order of the firm's; the resting side is named.
+            let (taker, maker) = if f.maker { ((x.sid, x.id), (f.sid, f.id)) } else { ((f.sid, f.id), (x.sid, x.id)) };
             self.pending.push(Alert {
                 rule: Rule::WashTrade,
                 action: rule.action,
                 ts_ns: ts,
-                sid: f.sid,
-                other: Some(x.sid),
+                sid: taker.0,
+                other: Some(maker.0),
                 instrument: Some(f.instrument),
                 window_ns: rule.window_ns,
                 observed: ts.saturating_sub(x.ts).try_into().unwrap_or(i64::MAX),
                 threshold: rule.window_ns.try_into().unwrap_or(i64::MAX),
-                orders: vec![OrderRef { sid: f.sid, id: f.id }, OrderRef { sid: x.sid, id: x.id }],
+                orders: vec![OrderRef { sid: taker.0, id: taker.1 }, OrderRef { sid: maker.0, id: maker.1 }],
                 text: format!(
                     "strategy {} {} {} {} at {} met strategy {}'s {} at {} within {} ns (window {}): both sides are the firm's",
                     f.sid,
@@ -406,7 +412,7 @@ impl Surveillance {
         if q.len() >= MAX_WASH_FILLS {
             q.pop_front();
         }
-        q.push_back(WashFill { ts, sid: f.sid, id: f.id, side: f.side, price: f.price, qty: f.qty });
+        q.push_back(WashFill { ts, sid: f.sid, id: f.id, side: f.side, price: f.price, qty: f.qty, maker: f.maker });
     }
 }
 
@@ -664,15 +670,15 @@ impl Watch {
                 orders.push(OrderRef { sid: f.sid, id: f.id });
                 let n = orders.len() - 1;
                 let text = format!(
-                    "{n} aggressive {} fills within {} moved the mid {} bps their way, then a passive {} fill (order {}) within {}; min_aggressive_fills {}, min_move_bps {}",
+                    "{n} aggressive {} fills within {} while the mid moved {} ticks their way, then a passive {} fill (order {}) within {}; min_aggressive_fills {}, min_move_ticks {}",
                     side_name(ig.side),
                     ms(r.window_ns),
-                    ig.move_bps,
+                    ig.move_ticks,
                     side_name(f.side),
                     f.id,
                     ms(r.follow_ns),
                     r.min_aggressive_fills,
-                    r.min_move_bps
+                    r.min_move_ticks
                 );
                 let a = Alert {
                     rule: Rule::MomentumIgnition,
@@ -682,8 +688,8 @@ impl Watch {
                     other: None,
                     instrument: Some(f.instrument),
                     window_ns: r.window_ns.saturating_add(r.follow_ns),
-                    observed: ig.move_bps,
-                    threshold: r.min_move_bps,
+                    observed: ig.move_ticks,
+                    threshold: r.min_move_ticks,
                     orders,
                     text,
                 };
@@ -708,16 +714,17 @@ impl Watch {
             return;
         }
         let Some(first) = q.front().map(|a| a.mid2).filter(|&m| m > 0) else { return };
-        let moved = (mid2 - first).saturating_mul(f.side.sign());
-        let bps = moved.saturating_mul(10_000) / first;
-        if bps >= r.min_move_bps {
+        // bid + ask moves 2 per tick of the mid.
+        let moved2 = (mid2 - first).saturating_mul(f.side.sign());
+        let ticks = moved2 / 2;
+        if moved2 >= r.min_move_ticks.saturating_mul(2) {
             if let Some(ig) = self.ignition.as_mut()
                 && ig.instrument == f.instrument
                 && ig.side == f.side
             {
                 // The same run goes on: it stays a candidate a while longer.
                 ig.until = ts.saturating_add(r.follow_ns);
-                ig.move_bps = ig.move_bps.max(bps);
+                ig.move_ticks = ig.move_ticks.max(ticks);
                 return;
             }
             let orders = evidence(q.iter().map(|a| OrderRef { sid: f.sid, id: a.id }));
@@ -725,7 +732,7 @@ impl Watch {
                 until: ts.saturating_add(r.follow_ns),
                 instrument: f.instrument,
                 side: f.side,
-                move_bps: bps,
+                move_ticks: ticks,
                 orders,
             });
         }

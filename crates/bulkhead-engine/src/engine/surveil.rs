@@ -90,8 +90,10 @@ impl Engine {
             if let Some(slot) = self.slots.get_mut(sid as usize) {
                 slot.alerts += 1;
             }
-            self.alert_action(sid, a);
         }
+        // The action is on the strategy the alert is about (for a wash
+        // trade, the one that crossed the firm's resting order).
+        self.alert_action(a.sid, a);
     }
 
     /// An alert's action on one strategy. It only ever tightens: a halted

@@ -13,4 +13,5 @@ mod records;
 mod run_features;
 mod scenarios;
 mod surveillance;
+mod surveillance_catalogue;
 mod venues;

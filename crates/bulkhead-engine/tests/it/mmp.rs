@@ -101,7 +101,16 @@ fn start(frozen_ms: u64) -> Run {
     let policy = Policy::from_toml(&text, "mmp.toml", &insts).unwrap();
     let results = Arc::new(Mutex::new(Vec::new()));
     let kind = StrategyKind::Native(Box::new(Taker { results: results.clone() }));
-    engine.add_strategy(StrategySetup { name: "mm", policy, config: b"", kind, signer: None }).unwrap();
+    engine
+        .add_strategy(StrategySetup {
+            name: "mm",
+            policy,
+            config: b"",
+            kind,
+            signer: None,
+            surveillance: Default::default(),
+        })
+        .unwrap();
     Run { engine, results, dir }
 }
 

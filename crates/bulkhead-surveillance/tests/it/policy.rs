@@ -59,8 +59,8 @@ fn bad_fields_name_the_field_and_the_range() {
             "field `surveillance.repeated_execution.fills`: `1` must be between 2 and 100000",
         ),
         (
-            "[surveillance.momentum_ignition]\nwindow_ms = 1000\nmin_aggressive_fills = 3\nmin_move_bps = 0\nfollow_ms = 100\n",
-            "field `surveillance.momentum_ignition.min_move_bps`",
+            "[surveillance.momentum_ignition]\nwindow_ms = 1000\nmin_aggressive_fills = 3\nmin_move_ticks = -1\nfollow_ms = 100\n",
+            "field `surveillance.momentum_ignition.min_move_ticks`",
         ),
         ("[surveillance.wash_trade]\nwindow_ms = 1000\n", "field `surveillance.wash_trade`: is firm-wide"),
         ("[surveillance]\non_unevaluable = \"maybe\"\n", "field `surveillance.on_unevaluable`"),

@@ -21,6 +21,7 @@ fn order(s: &mut Surveillance, ts: u64, sid: u32, id: u64, side: Side, price: i6
     s.on_order(ts, &OrderSeen { sid, id, instrument: 0, side, price, qty, accepted: true });
 }
 
+#[expect(clippy::too_many_arguments, reason = "one fill, field by field, reads best in the scripted tables")]
 fn fill(s: &mut Surveillance, ts: u64, sid: u32, id: u64, side: Side, price: i64, qty: i64, maker: bool) {
     s.on_fill(ts, &FillSeen { sid, id, instrument: 0, side, price, qty, maker, fee: 0, remaining: 0 });
 }
@@ -142,6 +143,9 @@ fn wash_trades_across_the_firms_strategies() {
     fill(&mut s, 600 * MS, 1, 2, Side::Sell, 650_006, 5, false);
     fill(&mut s, 600 * MS, 2, 1, Side::Buy, 650_005, 5, true);
     fill(&mut s, 800 * MS, 1, 3, Side::Sell, 650_005, 5, false);
+    // Both resting at one price, both filled by the market: not with each other.
+    fill(&mut s, 850 * MS, 1, 4, Side::Sell, 650_005, 6, true);
+    fill(&mut s, 851 * MS, 2, 5, Side::Buy, 650_005, 6, true);
     assert!(alerts(&mut s).is_empty());
     // Strategy 1 sells exactly what strategy 2 buys, at its price, 1 ms later.
     fill(&mut s, 1_000 * MS, 2, 7, Side::Buy, 650_005, 5, true);
@@ -155,7 +159,7 @@ fn wash_trades_across_the_firms_strategies() {
 
 #[test]
 fn momentum_ignition_needs_the_move_and_the_passive_exit() {
-    let rule = "[surveillance.momentum_ignition]\nwindow_ms = 2000\nmin_aggressive_fills = 3\nmin_move_bps = 2\nfollow_ms = 3000\n";
+    let rule = "[surveillance.momentum_ignition]\nwindow_ms = 2000\nmin_aggressive_fills = 3\nmin_move_ticks = 20\nfollow_ms = 3000\n";
     let run = |passive_side: Side, move_ticks: i64| {
         let mut s = surv(rule, "", 1);
         for k in 0..3 {
@@ -180,7 +184,7 @@ fn momentum_ignition_needs_the_move_and_the_passive_exit() {
 fn momentum_ignition_without_a_quote_is_unevaluable_once_and_refuses() {
     let insts = crate::instruments();
     let own = Rules::from_policy_toml(
-        "[surveillance.momentum_ignition]\nwindow_ms = 2000\nmin_aggressive_fills = 3\nmin_move_bps = 2\nfollow_ms = 3000\n",
+        "[surveillance.momentum_ignition]\nwindow_ms = 2000\nmin_aggressive_fills = 3\nmin_move_ticks = 20\nfollow_ms = 3000\n",
         "p.toml",
         &insts,
     )

@@ -257,7 +257,14 @@ fn main() {
         };
         let name = format!("bench-ema-{i}");
         engine
-            .add_strategy(StrategySetup { name: &name, policy: policy.clone(), config, kind, signer: None, surveillance: Default::default() })
+            .add_strategy(StrategySetup {
+                name: &name,
+                policy: policy.clone(),
+                config,
+                kind,
+                signer: None,
+                surveillance: Default::default(),
+            })
             .expect("add strategy");
     }
     let setup_s = t_setup.elapsed().as_secs_f64();
@@ -300,7 +307,8 @@ fn main() {
     let orders: u64 = report.strategies.iter().map(|s| s.stats.submitted).sum();
     let fills: u64 = report.strategies.iter().map(|s| s.stats.fills).sum();
     let rejected: u64 = report.strategies.iter().map(|s| s.stats.rejected.values().sum::<u64>()).sum();
-    let alerts: u64 = (0..args.strategies as u32).map(|sid| engine_alerts.get(sid as usize).copied().unwrap_or(0)).sum();
+    let alerts: u64 =
+        (0..args.strategies as u32).map(|sid| engine_alerts.get(sid as usize).copied().unwrap_or(0)).sum();
     let quarantined = report.strategies.iter().filter(|s| s.status != bulkhead_engine::Status::Running).count();
     let net: i64 = report.strategies.iter().map(pos).sum();
     let min_pos = report.strategies.iter().map(pos).min().unwrap_or(0);

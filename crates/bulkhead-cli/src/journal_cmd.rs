@@ -33,7 +33,7 @@ pub enum JournalCmd {
         #[arg(long)]
         strategy: Vec<String>,
         /// Only these kinds (run_start, module, market, order, cancel, venue,
-        /// fault, state, log, timer, invalid, run_end, notice, command, config); repeatable.
+        /// fault, state, log, timer, invalid, run_end, notice, command, config, alert); repeatable.
         #[arg(long)]
         kind: Vec<String>,
         /// Only records with event time ≥ this (ns).

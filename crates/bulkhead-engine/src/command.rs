@@ -223,6 +223,11 @@ pub enum Command {
     /// Add or revoke an API token: the engine only journals it (the control
     /// plane owns the token file). Never carries a token's text or hash.
     Tokens(TokenChange),
+    /// Cancel-on-disconnect: the dead-man switch `session` (an operator's
+    /// API session that declared itself one) lost its heartbeat. The scope's
+    /// open orders are cancelled (`CANCEL_ON_DISCONNECT`), an `ALERT` is
+    /// journalled, and with `halt` the scope is halted too.
+    CancelOnDisconnect { scope: Scope, session: String, halt: bool },
 }
 
 impl Command {
@@ -240,6 +245,7 @@ impl Command {
             Command::Restart { .. } => "restart",
             Command::Tokens(TokenChange::Create { .. }) => "token_create",
             Command::Tokens(TokenChange::Revoke { .. }) => "token_revoke",
+            Command::CancelOnDisconnect { .. } => "cancel_on_disconnect",
         }
     }
 
@@ -269,6 +275,9 @@ impl Command {
                 vec![("token", name.clone()), ("token_role", role.as_str().to_string())]
             }
             Command::Tokens(TokenChange::Revoke { name }) => vec![("token", name.clone())],
+            Command::CancelOnDisconnect { scope, session, halt } => {
+                vec![("scope", scope.to_string()), ("session", session.clone()), ("halt", halt.to_string())]
+            }
         };
         (head, tail)
     }
@@ -310,6 +319,16 @@ impl Command {
                 Command::Tokens(TokenChange::Create { name, role })
             }
             "token_revoke" => Command::Tokens(TokenChange::Revoke { name: f.take("token")? }),
+            "cancel_on_disconnect" => {
+                let scope = scope(f)?;
+                let session = f.take("session")?;
+                let halt = match f.take("halt")?.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => return Err(ParseError::bad("halt", format!("`{other}` is not true or false"))),
+                };
+                Command::CancelOnDisconnect { scope, session, halt }
+            }
             "" => return Err(ParseError::Empty),
             other => return Err(ParseError::UnknownKind(other.to_string())),
         };
@@ -677,6 +696,7 @@ mod tests {
     }
 
     const KINDS: &[&str] = &[
+        "cancel_on_disconnect",
         "halt",
         "reduce",
         "resume",
@@ -689,6 +709,8 @@ mod tests {
         "x",
     ];
     const KEYS: &[&str] = &[
+        "session",
+        "halt",
         "scope",
         "strategy",
         "field",
@@ -748,6 +770,11 @@ mod tests {
             text().prop_map(|strategy| Command::Restart { strategy }),
             (text(), role()).prop_map(|(name, role)| Command::Tokens(TokenChange::Create { name, role })),
             text().prop_map(|name| Command::Tokens(TokenChange::Revoke { name })),
+            (scope(), text(), any::<bool>()).prop_map(|(scope, session, halt)| Command::CancelOnDisconnect {
+                scope,
+                session,
+                halt
+            }),
         ]
     }
 

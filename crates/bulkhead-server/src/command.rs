@@ -52,6 +52,25 @@ pub enum Command {
     /// engine only journals it (no trading state changes). Never carries a
     /// token's text or hash.
     Tokens(TokenChange),
+    /// The sender's dead-man switch (cancel-on-disconnect): arm it (or
+    /// re-arm: a heartbeat), heartbeat, or disarm. Kept by the control
+    /// plane on the engine thread; when it expires the engine executes
+    /// `cancel_on_disconnect` (journalled, replayed) with the sender as actor.
+    Deadman(DeadmanChange),
+}
+
+/// A change to the sender's dead-man switch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeadmanChange {
+    /// Cancel `scope`'s orders (and halt it if `halt`) unless a heartbeat
+    /// comes within `timeout_ms` of wall clock.
+    Arm {
+        scope: Scope,
+        halt: bool,
+        timeout_ms: u64,
+    },
+    Heartbeat,
+    Disarm,
 }
 
 impl Command {
@@ -68,6 +87,9 @@ impl Command {
             Command::Restart { .. } => "restart",
             Command::Tokens(TokenChange::Create { .. }) => "token_create",
             Command::Tokens(TokenChange::Revoke { .. }) => "token_revoke",
+            Command::Deadman(DeadmanChange::Arm { .. }) => "deadman_arm",
+            Command::Deadman(DeadmanChange::Heartbeat) => "deadman_heartbeat",
+            Command::Deadman(DeadmanChange::Disarm) => "deadman_disarm",
         }
     }
 
@@ -86,7 +108,7 @@ impl Command {
             }
             Command::Restart { strategy } => E::Restart { strategy: strategy.clone() },
             Command::Tokens(change) => E::Tokens(change.clone()),
-            Command::Deploy { .. } => return None,
+            Command::Deploy { .. } | Command::Deadman(_) => return None,
         })
     }
 }
@@ -112,6 +134,7 @@ impl fmt::Debug for Command {
                 .finish(),
             Command::Restart { strategy } => f.debug_struct("Restart").field("strategy", strategy).finish(),
             Command::Tokens(change) => f.debug_tuple("Tokens").field(change).finish(),
+            Command::Deadman(change) => f.debug_tuple("Deadman").field(change).finish(),
         }
     }
 }

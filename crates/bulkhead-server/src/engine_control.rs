@@ -90,6 +90,8 @@ pub struct EngineControl {
     /// ones were dropped, and every alert counted by (strategy, rule,
     /// action) for `/metrics`.
     alerts: VecDeque<Arc<AlertRecord>>,
+    /// Armed dead-man switches by the operator (token name) who armed them.
+    deadman: std::collections::BTreeMap<String, crate::deadman::Deadman>,
     alerts_dropped: u64,
     alert_counts: Arc<BTreeMap<(String, &'static str, &'static str), u64>>,
     /// The hot deploy whose module is compiling off the engine thread.
@@ -146,6 +148,7 @@ impl EngineControl {
             decisions: VecDeque::new(),
             faults: VecDeque::new(),
             alerts: VecDeque::new(),
+            deadman: Default::default(),
             alerts_dropped: 0,
             alert_counts: Arc::default(),
             deploy: None,
@@ -471,6 +474,11 @@ impl EngineControl {
         }
     }
 
+    /// The armed dead-man switches (`crate::deadman`).
+    pub(crate) fn deadman_switches(&mut self) -> &mut std::collections::BTreeMap<String, crate::deadman::Deadman> {
+        &mut self.deadman
+    }
+
     /// True while a hot deploy's module is compiling off the engine thread.
     pub fn deploy_compiling(&self) -> bool {
         self.deploy.is_some()
@@ -478,9 +486,12 @@ impl EngineControl {
 
     fn drain_commands(&mut self, engine: &mut Engine) {
         self.finish_deploy(engine);
+        self.check_deadman(engine);
         while let Some((cmd, actor, reply)) = self.handle.try_recv() {
             let Some(command) = cmd.to_engine() else {
-                if let Command::Deploy { strategy, module_bytes, signature } = cmd {
+                if let Command::Deadman(change) = cmd {
+                    reply.send(self.deadman_change(change, &actor));
+                } else if let Command::Deploy { strategy, module_bytes, signature } = cmd {
                     match self.start_deploy(engine, strategy, module_bytes, signature, actor) {
                         Ok(pending) => self.deploy = Some(pending.with_reply(reply)),
                         Err(e) => reply.send(Err(e)),

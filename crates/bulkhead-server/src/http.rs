@@ -121,6 +121,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/reduce", post(reduce))
         .route("/api/v1/resume", post(resume))
         .route("/api/v1/cancel", post(cancel))
+        .route("/api/v1/deadman", post(deadman_arm).delete(deadman_disarm))
+        .route("/api/v1/deadman/heartbeat", post(deadman_heartbeat))
         .route("/api/v1/strategies/{name}/restart", post(restart))
         .route_layer(middleware::from_fn_with_state(Role::Operator, require_role));
     let admin = Router::new()
@@ -884,6 +886,49 @@ async fn resume(State(st): State<AppState>, Extension(a): Extension<Actor>, h: H
 }
 async fn cancel(State(st): State<AppState>, Extension(a): Extension<Actor>, h: HeaderMap, b: Body) -> ApiResult {
     scope_command(st, a, h, b, Command::MassCancel).await
+}
+
+/// Arm (or re-arm) the sender's dead-man switch: `{"scope": {<as for
+/// halt>}, "timeout_ms": N, "halt": bool}` (`crate::deadman`).
+async fn deadman_arm(State(st): State<AppState>, Extension(a): Extension<Actor>, h: HeaderMap, b: Body) -> ApiResult {
+    let bytes = read_body(&st, &h, b, st.opts.json_body_limit).await?;
+    let m = json_object(&bytes)?;
+    only_fields(&m, &["scope", "timeout_ms", "halt"])?;
+    let scope_obj = match m.get("scope") {
+        Some(v @ Value::Object(_)) => serde_json::to_vec(v).unwrap_or_default(),
+        _ => return Err(ApiError::unprocessable("scope", "`scope` must be an object, as the body of /api/v1/halt")),
+    };
+    let scope = parse_scope(&scope_obj, &st.client.snapshot())?;
+    let timeout_ms = match m.get("timeout_ms").and_then(Value::as_u64) {
+        Some(t) if (crate::deadman::MIN_TIMEOUT_MS..=crate::deadman::MAX_TIMEOUT_MS).contains(&t) => t,
+        _ => {
+            return Err(ApiError::unprocessable(
+                "timeout_ms",
+                format!(
+                    "timeout_ms must be an integer from {} to {} (milliseconds)",
+                    crate::deadman::MIN_TIMEOUT_MS,
+                    crate::deadman::MAX_TIMEOUT_MS
+                ),
+            ));
+        }
+    };
+    let halt = match m.get("halt") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::unprocessable("halt", "halt must be true or false")),
+    };
+    let target =
+        json!({ "scope": serde_json::to_value(&scope).unwrap_or(Value::Null), "timeout_ms": timeout_ms, "halt": halt });
+    let change = crate::command::DeadmanChange::Arm { scope, halt, timeout_ms };
+    submit(&st, a, Command::Deadman(change), target).await
+}
+
+async fn deadman_heartbeat(State(st): State<AppState>, Extension(a): Extension<Actor>) -> ApiResult {
+    submit(&st, a, Command::Deadman(crate::command::DeadmanChange::Heartbeat), json!({})).await
+}
+
+async fn deadman_disarm(State(st): State<AppState>, Extension(a): Extension<Actor>) -> ApiResult {
+    submit(&st, a, Command::Deadman(crate::command::DeadmanChange::Disarm), json!({})).await
 }
 
 async fn restart(

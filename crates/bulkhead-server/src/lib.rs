@@ -138,6 +138,7 @@
 
 pub mod auth;
 pub mod command;
+pub mod deadman;
 pub mod engine_control;
 mod http;
 pub mod metrics;

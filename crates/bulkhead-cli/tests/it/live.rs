@@ -76,7 +76,9 @@ fn sigterm_stops_a_paced_run_gracefully() {
 fn ack_lines_are_printed_in_a_paced_run() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = demo_variant(dir.path(), |t| t.replace("fsync = \"never\"", "fsync = \"every:50\""));
-    let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet", "--pace", "1000000", "--ack-lines"]);
+    // Paced slowly enough (3 s of demo event time at 20x: ~150 ms) that the writer fsyncs
+    // several times during the run however fast the machine is.
+    let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet", "--pace", "20", "--ack-lines"]);
     assert_eq!(code, 0, "{err}");
     let acks: Vec<u64> = out.lines().filter_map(|l| l.strip_prefix("acked ")).map(|n| n.parse().unwrap()).collect();
     assert!(acks.len() > 3, "{out}");

@@ -119,6 +119,12 @@ impl Engine {
                 self.apply_limit(change);
                 Ok(outcome)
             }
+            Command::CancelOnDisconnect { scope: s, session, halt } => {
+                let scope = self.resolve(s)?;
+                self.journal_command(&line).map_err(journal_error)?;
+                let cancelled = self.disconnected(scope, session, *halt, &line);
+                Ok(Outcome::Cancelled(cancelled))
+            }
             // API token changes touch no trading state: the control plane
             // applies them once the record is journalled.
             Command::Tokens(_) => {
@@ -239,6 +245,39 @@ impl Engine {
                 _ => None,
             };
             n += self.cancel_account_gated(sid, inst, reason);
+        }
+        n
+    }
+
+    /// A dead-man switch lost its heartbeat: journal the `ALERT`, cancel the
+    /// scope's orders, and halt it if the switch asked for that.
+    fn disconnected(&mut self, scope: RiskScope, session: &str, halt: bool, cause: &str) -> usize {
+        use bulkhead_surveillance::{AlertAction, Rule};
+        let sid = match scope {
+            RiskScope::Strategy(s) => s,
+            _ => crate::records::NO_ACCOUNT,
+        };
+        let instrument = match scope {
+            RiskScope::Instrument(i) => i,
+            _ => crate::records::NO_ACCOUNT,
+        };
+        let what = if halt { "orders cancelled and the scope halted" } else { "orders cancelled" };
+        let text = format!("dead-man switch `{session}` lost its heartbeat: {what}");
+        self.journal.record(&Record::Alert {
+            rule: Rule::CancelOnDisconnect,
+            action: if halt { AlertAction::Halt } else { AlertAction::Alert },
+            sid,
+            other: crate::records::NO_ACCOUNT,
+            instrument,
+            window_ns: 0,
+            observed: 0,
+            threshold: 0,
+            orders: &[],
+            text: text.as_bytes(),
+        });
+        let n = self.mass_cancel(scope, Reason::CancelledOnDisconnect);
+        if halt {
+            self.operator_state(scope, TradingState::Halted, cause);
         }
         n
     }

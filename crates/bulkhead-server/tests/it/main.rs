@@ -5,6 +5,7 @@ mod alerts;
 mod api;
 mod browser;
 mod common;
+mod deadman;
 mod engine_api;
 mod limits;
 mod openapi_fuzz;

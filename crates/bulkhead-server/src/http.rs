@@ -899,7 +899,11 @@ async fn deadman_arm(State(st): State<AppState>, Extension(a): Extension<Actor>,
         _ => return Err(ApiError::unprocessable("scope", "`scope` must be an object, as the body of /api/v1/halt")),
     };
     let scope = parse_scope(&scope_obj, &st.client.snapshot())?;
-    let timeout_ms = match m.get("timeout_ms").and_then(Value::as_u64) {
+    // JSON Schema's `integer` includes `7467.0`: take a whole-number float too.
+    let whole = |v: &Value| {
+        v.as_u64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=1e15).contains(f)).map(|f| f as u64))
+    };
+    let timeout_ms = match m.get("timeout_ms").and_then(whole) {
         Some(t) if (crate::deadman::MIN_TIMEOUT_MS..=crate::deadman::MAX_TIMEOUT_MS).contains(&t) => t,
         _ => {
             return Err(ApiError::unprocessable(

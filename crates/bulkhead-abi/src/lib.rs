@@ -31,6 +31,7 @@
 //! | `open_orders` | `(out_ptr: i32, max: i32) -> i32` | total open orders (writes at most `max` [`OpenOrderRecord`]s) or `-(ResultCode)` |
 //! | `set_timer` | `(at_ns: i64, token: i64) -> i32` | [`ResultCode`] |
 //! | `log` | `(level: i32, ptr: i32, len: i32) -> i32` | [`ResultCode`] |
+//! | `chain_call` | `(ptr: i32, len: i32) -> i64` | intent id (> 0) or `-(reason code)`; takes a [`ChainIntent`] (appended by issue 17) |
 //!
 //! ## Versioning rule
 //! [`ABI_VERSION`] changes only when an existing record layout, import,
@@ -84,6 +85,8 @@ pub const IMPORTS: &[ImportSig] = &[
     ImportSig { name: "open_orders", params: &[I32, I32], results: &[I32] },
     ImportSig { name: "set_timer", params: &[I64, I64], results: &[I32] },
     ImportSig { name: "log", params: &[I32, I32, I32], results: &[I32] },
+    // --- appended by issue 17 ---
+    ImportSig { name: "chain_call", params: &[I32, I32], results: &[I64] },
 ];
 
 /// Guest exports the host requires, with their signatures.
@@ -229,6 +232,42 @@ pub enum Reason {
     Surveillance = 1501,
     /// Cancelled because a dead-man switch or a strategy's liveness was lost.
     CancelledOnDisconnect = 9108,
+    // --- appended by issue 17 (smart-contract intents); never renumber ---
+    /// The intent record failed validation (the journal names the field).
+    ChainMalformed = 1601,
+    /// No `[chain]` policy for this strategy, or no chain in the run: refused.
+    ChainNoPolicy = 1602,
+    /// The contract (by configured name) is not in the strategy's scope.
+    ChainContractNotAllowed = 1603,
+    /// The contract is allowed, this function (selector) is not.
+    ChainFunctionNotAllowed = 1604,
+    /// A parameter breaks its condition (eq, one of, <=, >=, self, allowance).
+    ChainParamNotAllowed = 1605,
+    /// Native value above the policy's cap.
+    ChainValueCap = 1606,
+    /// Estimated or simulated gas above the policy's cap.
+    ChainGasCap = 1607,
+    /// A `deadline` parameter further out than the policy allows (or past).
+    ChainDeadline = 1608,
+    /// `amountOutMin` looser than the policy's slippage bound against on-chain reserves.
+    ChainSlippage = 1609,
+    /// An approval to a spender outside policy, or above its cap (no unlimited approve).
+    ChainApproval = 1610,
+    /// The token outflow would exceed what is left of its allowance this period.
+    ChainAllowance = 1611,
+    /// More intents per second of event time than the policy allows, or too many in flight.
+    ChainRate = 1612,
+    /// The simulation reverted.
+    ChainSimulationReverted = 1613,
+    /// The simulated state change breaks a post-condition (an outflow, allowance or
+    /// native transfer the policy does not cover).
+    ChainPostCondition = 1614,
+    /// The node is down, slow or erred: new intents are refused, nothing half-sent.
+    ChainUnavailable = 1615,
+    /// The strategy's chain access is halted (kill switch or a deviation alert).
+    ChainHalted = 1616,
+    /// The mined state change differs from the simulation beyond tolerance.
+    ChainDeviation = 1617,
 }
 
 impl Reason {
@@ -291,6 +330,23 @@ impl Reason {
         Reason::CancelledAtExpiry,
         Reason::Surveillance,
         Reason::CancelledOnDisconnect,
+        Reason::ChainMalformed,
+        Reason::ChainNoPolicy,
+        Reason::ChainContractNotAllowed,
+        Reason::ChainFunctionNotAllowed,
+        Reason::ChainParamNotAllowed,
+        Reason::ChainValueCap,
+        Reason::ChainGasCap,
+        Reason::ChainDeadline,
+        Reason::ChainSlippage,
+        Reason::ChainApproval,
+        Reason::ChainAllowance,
+        Reason::ChainRate,
+        Reason::ChainSimulationReverted,
+        Reason::ChainPostCondition,
+        Reason::ChainUnavailable,
+        Reason::ChainHalted,
+        Reason::ChainDeviation,
     ];
 
     pub const fn code(self) -> u16 {
@@ -362,6 +418,23 @@ impl Reason {
             Reason::CancelledAtExpiry => "CANCEL_AT_EXPIRY",
             Reason::Surveillance => "S1_SURVEILLANCE",
             Reason::CancelledOnDisconnect => "CANCEL_ON_DISCONNECT",
+            Reason::ChainMalformed => "CHAIN_MALFORMED",
+            Reason::ChainNoPolicy => "CHAIN_NO_POLICY",
+            Reason::ChainContractNotAllowed => "CHAIN_CONTRACT_NOT_ALLOWED",
+            Reason::ChainFunctionNotAllowed => "CHAIN_FUNCTION_NOT_ALLOWED",
+            Reason::ChainParamNotAllowed => "CHAIN_PARAM_NOT_ALLOWED",
+            Reason::ChainValueCap => "CHAIN_VALUE_CAP",
+            Reason::ChainGasCap => "CHAIN_GAS_CAP",
+            Reason::ChainDeadline => "CHAIN_DEADLINE",
+            Reason::ChainSlippage => "CHAIN_SLIPPAGE",
+            Reason::ChainApproval => "CHAIN_APPROVAL",
+            Reason::ChainAllowance => "CHAIN_ALLOWANCE",
+            Reason::ChainRate => "CHAIN_RATE",
+            Reason::ChainSimulationReverted => "CHAIN_SIMULATION_REVERTED",
+            Reason::ChainPostCondition => "CHAIN_POST_CONDITION",
+            Reason::ChainUnavailable => "CHAIN_UNAVAILABLE",
+            Reason::ChainHalted => "CHAIN_HALTED",
+            Reason::ChainDeviation => "CHAIN_DEVIATION",
         }
     }
 }
@@ -590,6 +663,173 @@ impl OrderRequest {
     }
 }
 
+/// Most ABI words a [`ChainIntent`] carries.
+pub const CHAIN_MAX_ARGS: usize = 8;
+/// Fixed head of a [`ChainIntent`] before its argument words.
+pub const CHAIN_INTENT_HEAD: usize = 80;
+/// Largest [`ChainIntent`] on the wire (head + 8 words).
+pub const CHAIN_INTENT_MAX_SIZE: usize = CHAIN_INTENT_HEAD + 32 * CHAIN_MAX_ARGS;
+/// Longest contract name (ASCII, as in the run config).
+pub const CHAIN_NAME_LEN: usize = 32;
+
+/// What a [`ChainIntent`] argument word holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ArgKind {
+    /// A raw ABI word (big-endian, as Solidity encodes it).
+    Word = 0,
+    /// The strategy's own account address; the word must be zero. The host
+    /// fills it in: a strategy never needs to know (or forge) an address.
+    SelfAccount = 1,
+    /// A contract's address, by its configured name (ASCII, NUL-padded in
+    /// the word). The host resolves it; an unknown name is refused.
+    Contract = 2,
+    /// A deadline `N` seconds after the chain's latest block: the word holds
+    /// `N` (a strategy has no chain clock). The host writes the timestamp.
+    DeadlineIn = 3,
+}
+
+impl ArgKind {
+    pub const fn from_u8(v: u8) -> Option<ArgKind> {
+        Some(match v {
+            0 => ArgKind::Word,
+            1 => ArgKind::SelfAccount,
+            2 => ArgKind::Contract,
+            3 => ArgKind::DeadlineIn,
+            _ => return None,
+        })
+    }
+}
+
+/// A smart-contract intent: "call this configured contract's function with
+/// these static arguments". The host decides, simulates, signs and sends;
+/// the strategy never holds a key, nonce, gas price, address or RPC URL.
+///
+/// Layout (`80 + 32 × nargs` bytes, at most [`CHAIN_INTENT_MAX_SIZE`]):
+/// `contract [u8; 32] @0` (configured name, ASCII, NUL-padded),
+/// `selector [u8; 4] @32`, `nargs u8 @36` (0..=8), `arg_kinds [u8; 8] @37`
+/// ([`ArgKind`] per argument, unused ones 0), `reserved [u8; 3] @45` (0),
+/// `value u128 @48` (native value, wei), `tag u64 @64` (echoed in every
+/// chain event), `reserved u64 @72` (0), then `nargs` 32-byte ABI words @80.
+/// Only static ABI types fit (address, uintN, intN, bool, bytesN): the
+/// length must be exactly `80 + 32 × nargs`, so a record cannot claim more
+/// (or fewer) arguments than it carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainIntent {
+    pub contract: [u8; CHAIN_NAME_LEN],
+    pub selector: [u8; 4],
+    pub nargs: u8,
+    pub arg_kinds: [ArgKind; CHAIN_MAX_ARGS],
+    pub value: u128,
+    pub tag: u64,
+    pub args: [[u8; 32]; CHAIN_MAX_ARGS],
+}
+
+impl ChainIntent {
+    /// The contract name's bytes (without the NUL padding).
+    pub fn contract_name(&self) -> &[u8] {
+        let n = self.contract.iter().position(|&c| c == 0).unwrap_or(CHAIN_NAME_LEN);
+        &self.contract[..n]
+    }
+
+    /// The argument words actually carried.
+    pub fn words(&self) -> &[[u8; 32]] {
+        &self.args[..(self.nargs as usize).min(CHAIN_MAX_ARGS)]
+    }
+
+    /// Bytes of this record on the wire.
+    pub const fn wire_len(&self) -> usize {
+        CHAIN_INTENT_HEAD + 32 * self.nargs as usize
+    }
+
+    /// Encode into `out`; returns the length used (`80 + 32 × nargs`).
+    pub fn encode_into(&self, out: &mut [u8; CHAIN_INTENT_MAX_SIZE]) -> usize {
+        out.fill(0);
+        wr(out, 0, &self.contract);
+        wr(out, 32, &self.selector);
+        out[36] = self.nargs;
+        let n = (self.nargs as usize).min(CHAIN_MAX_ARGS);
+        for (i, k) in self.arg_kinds.iter().enumerate().take(n) {
+            out[37 + i] = *k as u8;
+        }
+        wr(out, 48, &self.value.to_le_bytes());
+        wr(out, 64, &self.tag.to_le_bytes());
+        for i in 0..n {
+            wr(out, CHAIN_INTENT_HEAD + 32 * i, &self.args[i]);
+        }
+        CHAIN_INTENT_HEAD + 32 * n
+    }
+
+    /// Decode and validate untrusted bytes.
+    pub fn decode(b: &[u8]) -> Result<ChainIntent, DecodeError> {
+        if b.len() < CHAIN_INTENT_HEAD {
+            return Err(DecodeError { field: "length", offset: 0, problem: "chain intent must be at least 80 bytes" });
+        }
+        let mut contract = [0u8; CHAIN_NAME_LEN];
+        contract.copy_from_slice(&b[..CHAIN_NAME_LEN]);
+        let name_len = contract.iter().position(|&c| c == 0).unwrap_or(CHAIN_NAME_LEN);
+        if name_len == 0 {
+            return Err(DecodeError { field: "contract", offset: 0, problem: "empty contract name" });
+        }
+        if !contract[..name_len].iter().all(|c| c.is_ascii_graphic()) || contract[name_len..].iter().any(|&c| c != 0)
+        {
+            return Err(DecodeError {
+                field: "contract",
+                offset: 0,
+                problem: "contract name must be printable ASCII, NUL-padded",
+            });
+        }
+        let nargs = b[36];
+        if nargs as usize > CHAIN_MAX_ARGS {
+            return Err(DecodeError { field: "nargs", offset: 36, problem: "at most 8 argument words" });
+        }
+        if b.len() != CHAIN_INTENT_HEAD + 32 * nargs as usize {
+            return Err(DecodeError {
+                field: "length",
+                offset: 0,
+                problem: "length must be exactly 80 + 32 × nargs bytes",
+            });
+        }
+        let mut arg_kinds = [ArgKind::Word; CHAIN_MAX_ARGS];
+        for (i, k) in arg_kinds.iter_mut().enumerate() {
+            let v = b[37 + i];
+            *k = ArgKind::from_u8(v).ok_or(DecodeError {
+                field: "arg_kinds",
+                offset: 37 + i,
+                problem: "must be 0 (word), 1 (self), 2 (contract) or 3 (deadline in s)",
+            })?;
+            if i >= nargs as usize && v != 0 {
+                return Err(DecodeError { field: "arg_kinds", offset: 37 + i, problem: "kind set past nargs" });
+            }
+        }
+        if b[45..48].iter().any(|&c| c != 0) {
+            return Err(DecodeError { field: "reserved", offset: 45, problem: "must be zero" });
+        }
+        if b[72..80].iter().any(|&c| c != 0) {
+            return Err(DecodeError { field: "reserved", offset: 72, problem: "must be zero" });
+        }
+        let mut args = [[0u8; 32]; CHAIN_MAX_ARGS];
+        for (i, a) in args.iter_mut().enumerate().take(nargs as usize) {
+            let o = CHAIN_INTENT_HEAD + 32 * i;
+            a.copy_from_slice(&b[o..o + 32]);
+            if arg_kinds[i] == ArgKind::SelfAccount && a.iter().any(|&c| c != 0) {
+                return Err(DecodeError { field: "args", offset: o, problem: "a `self` argument's word must be zero" });
+            }
+        }
+        let mut value = [0u8; 16];
+        value.copy_from_slice(&b[48..64]);
+        Ok(ChainIntent {
+            contract,
+            selector: [b[32], b[33], b[34], b[35]],
+            nargs,
+            arg_kinds,
+            value: u128::from_le_bytes(value),
+            tag: rd_u64(b, 64),
+            args,
+        })
+    }
+}
+
 /// Size in bytes of an [`Event`] on the wire.
 pub const EVENT_SIZE: usize = 64;
 
@@ -625,6 +865,23 @@ pub enum EventKind {
     /// `flags` bits say which are present: [`TICKER_MARK`], [`TICKER_INDEX`],
     /// [`TICKER_FUNDING`], [`TICKER_PREDICTED`].
     Ticker = 10,
+    // --- appended by issue 17 (smart-contract intents); never renumber ---
+    // For every chain event: `id` = intent id (what `chain_call` returned),
+    // `tag` = the intent's tag, `a` = reason code (0 unless refused / reverted).
+    /// The intent was refused (policy, simulation post-condition, node down,
+    /// halt): `a` = reason code.
+    ChainRejected = 11,
+    /// The intent simulated cleanly and passed every post-condition; the host
+    /// signs and sends it next: `qty` = simulated outflow of the strategy's
+    /// account in the intent's spent token (base units, saturating), `b` =
+    /// simulated inflow, `price` = simulated gas.
+    ChainSimulated = 12,
+    /// Mined and succeeded: `qty` = actual outflow, `b` = actual inflow,
+    /// `price` = gas used, `instrument` = low 32 bits of the block number.
+    ChainMined = 13,
+    /// Mined but reverted (or no receipt before the timeout: `a` =
+    /// `CHAIN_UNAVAILABLE`): `price` = gas used.
+    ChainReverted = 14,
 }
 
 impl EventKind {
@@ -640,6 +897,10 @@ impl EventKind {
             8 => EventKind::BookLevel,
             9 => EventKind::BookClear,
             10 => EventKind::Ticker,
+            11 => EventKind::ChainRejected,
+            12 => EventKind::ChainSimulated,
+            13 => EventKind::ChainMined,
+            14 => EventKind::ChainReverted,
             _ => return None,
         })
     }
@@ -841,6 +1102,12 @@ pub trait HostApi {
     fn set_timer(&mut self, at_ns: u64, token: u64) -> i32;
     /// `msg` is the raw bytes the strategy logged (not necessarily UTF-8).
     fn log(&mut self, level: i32, msg: &[u8]) -> i32;
+    /// A smart-contract intent (already decoded and validated as a record).
+    /// Returns the intent id (> 0) or `-(reason code)`. Hosts without a
+    /// chain refuse with `CHAIN_NO_POLICY`.
+    fn chain_call(&mut self, _intent: &ChainIntent) -> i64 {
+        -(Reason::ChainNoPolicy as i64)
+    }
     /// The strategy passed an order record that failed validation; the
     /// strategy gets `-(Reason::InvalidOrder)` back. Hosts journal this.
     fn invalid_record(&mut self, _err: DecodeError) {}

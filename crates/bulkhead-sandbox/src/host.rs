@@ -311,6 +311,26 @@ fn submit_order(mut caller: Caller<'_, StoreData>, ptr: i32, len: i32) -> wasmti
     checked(d, host, rc)
 }
 
+fn chain_call(mut caller: Caller<'_, StoreData>, ptr: i32, len: i32) -> wasmtime::Result<i64> {
+    enter(&mut caller)?;
+    let mem = memory(&mut caller)?;
+    let (bytes, d) = mem.data_and_store_mut(&mut caller);
+    let range = check_range("chain_call", u(ptr), u(len), bytes.len()).map_err(|f| d.fail(f))?;
+    let host = d.host()?;
+    // The record is at most CHAIN_INTENT_MAX_SIZE bytes: a longer one is
+    // refused by `decode` on its length, before anything is copied.
+    let rc = match bulkhead_abi::ChainIntent::decode(&bytes[range]) {
+        Ok(intent) => host.chain_call(&intent),
+        Err(e) => {
+            d.stats.invalid_records = d.stats.invalid_records.saturating_add(1);
+            tracing::debug!(error = %e, "strategy passed an invalid chain intent record");
+            host.invalid_record(e);
+            -(Reason::ChainMalformed.code() as i64)
+        }
+    };
+    checked(d, host, rc)
+}
+
 fn cancel_order(mut caller: Caller<'_, StoreData>, id: i64) -> wasmtime::Result<i32> {
     enter(&mut caller)?;
     let d = caller.data_mut();
@@ -398,6 +418,7 @@ pub(crate) fn build_linker(engine: &Engine) -> Result<Linker<StoreData>, Sandbox
     l.func_wrap(IMPORT_MODULE, "open_orders", open_orders).map_err(err("open_orders"))?;
     l.func_wrap(IMPORT_MODULE, "set_timer", set_timer).map_err(err("set_timer"))?;
     l.func_wrap(IMPORT_MODULE, "log", log).map_err(err("log"))?;
+    l.func_wrap(IMPORT_MODULE, "chain_call", chain_call).map_err(err("chain_call"))?;
     Ok(l)
 }
 

@@ -259,3 +259,128 @@ impl core::fmt::Write for LogBuf {
         Ok(())
     }
 }
+
+/// Builder of a smart-contract intent ([`Ctx::chain_call`]): a configured
+/// contract by name, a function selector, up to 8 static argument words.
+/// Addresses are never needed: [`ChainCall::self_account`] and
+/// [`ChainCall::contract`] let the host fill them in.
+#[derive(Clone, Copy, Debug)]
+pub struct ChainCall {
+    intent: bulkhead_abi::ChainIntent,
+}
+
+/// `swap(address,uint256,uint256,address,uint256)` of a constant-product pool.
+pub const SEL_SWAP: [u8; 4] = [0xac, 0xf0, 0xae, 0x03];
+/// ERC-20 `approve(address,uint256)`.
+pub const SEL_APPROVE: [u8; 4] = [0x09, 0x5e, 0xa7, 0xb3];
+/// ERC-20 `transfer(address,uint256)`.
+pub const SEL_TRANSFER: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
+
+fn word_u128(v: u128) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[16..].copy_from_slice(&v.to_be_bytes());
+    w
+}
+
+impl ChainCall {
+    /// Call `selector` on the contract the run config names `contract`
+    /// (longer than 32 bytes is truncated, and will be refused by name).
+    pub fn new(contract: &str, selector: [u8; 4]) -> ChainCall {
+        let mut name = [0u8; bulkhead_abi::CHAIN_NAME_LEN];
+        let n = contract.len().min(bulkhead_abi::CHAIN_NAME_LEN);
+        name[..n].copy_from_slice(&contract.as_bytes()[..n]);
+        ChainCall {
+            intent: bulkhead_abi::ChainIntent {
+                contract: name,
+                selector,
+                nargs: 0,
+                arg_kinds: [bulkhead_abi::ArgKind::Word; bulkhead_abi::CHAIN_MAX_ARGS],
+                value: 0,
+                tag: 0,
+                args: [[0u8; 32]; bulkhead_abi::CHAIN_MAX_ARGS],
+            },
+        }
+    }
+
+    fn push(mut self, kind: bulkhead_abi::ArgKind, w: [u8; 32]) -> ChainCall {
+        let i = self.intent.nargs as usize;
+        if i < bulkhead_abi::CHAIN_MAX_ARGS {
+            self.intent.arg_kinds[i] = kind;
+            self.intent.args[i] = w;
+        }
+        // A ninth argument makes the record invalid: the host refuses it by name.
+        self.intent.nargs = self.intent.nargs.saturating_add(1);
+        self
+    }
+
+    /// A raw 32-byte ABI word.
+    pub fn word(self, w: [u8; 32]) -> ChainCall {
+        self.push(bulkhead_abi::ArgKind::Word, w)
+    }
+    /// An unsigned integer argument.
+    pub fn uint(self, v: u128) -> ChainCall {
+        self.word(word_u128(v))
+    }
+    /// Our own account's address (the host fills it in).
+    pub fn self_account(self) -> ChainCall {
+        self.push(bulkhead_abi::ArgKind::SelfAccount, [0u8; 32])
+    }
+    /// The address of a configured contract, by name (the host resolves it).
+    pub fn contract(self, name: &str) -> ChainCall {
+        let mut w = [0u8; 32];
+        let n = name.len().min(32);
+        w[..n].copy_from_slice(&name.as_bytes()[..n]);
+        self.push(bulkhead_abi::ArgKind::Contract, w)
+    }
+    /// A deadline `secs` after the chain's latest block (the host fills it in).
+    pub fn deadline_in(self, secs: u64) -> ChainCall {
+        self.push(bulkhead_abi::ArgKind::DeadlineIn, word_u128(secs as u128))
+    }
+    /// Native value to send (wei).
+    pub fn value(mut self, wei: u128) -> ChainCall {
+        self.intent.value = wei;
+        self
+    }
+    /// Tag echoed in every chain event about this intent.
+    pub fn tag(mut self, tag: u64) -> ChainCall {
+        self.intent.tag = tag;
+        self
+    }
+    /// The wire record.
+    pub fn intent(&self) -> &bulkhead_abi::ChainIntent {
+        &self.intent
+    }
+}
+
+impl Ctx<'_> {
+    /// State a smart-contract intent. `Ok(id)`: the host took it (a
+    /// `ChainRejected`, or `ChainSimulated` then `ChainMined` / `ChainReverted`,
+    /// follows in [`crate::Strategy::on_chain`]); `Err(reason)`: refused now.
+    pub fn chain_call(&mut self, call: &ChainCall) -> Result<u64, Reason> {
+        let r = self.host.chain_call(call.intent());
+        if r > 0 {
+            Ok(r as u64)
+        } else {
+            let code = u16::try_from(r.unsigned_abs()).unwrap_or(u16::MAX);
+            Err(Reason::from_code(code).unwrap_or(Reason::ChainMalformed))
+        }
+    }
+
+    /// Swap `amount_in` of the token named `token_in` on the pool named
+    /// `pool`, for at least `min_out`, proceeds to our own account, with a
+    /// deadline `deadline_s` after the chain's latest block.
+    pub fn swap(&mut self, pool: &str, token_in: &str, amount_in: u128, min_out: u128, deadline_s: u64) -> Result<u64, Reason> {
+        let c = ChainCall::new(pool, SEL_SWAP)
+            .contract(token_in)
+            .uint(amount_in)
+            .uint(min_out)
+            .self_account()
+            .deadline_in(deadline_s);
+        self.chain_call(&c)
+    }
+
+    /// Approve the configured contract `spender` to move `amount` of `token`.
+    pub fn approve(&mut self, token: &str, spender: &str, amount: u128) -> Result<u64, Reason> {
+        self.chain_call(&ChainCall::new(token, SEL_APPROVE).contract(spender).uint(amount))
+    }
+}

@@ -5,7 +5,7 @@ use bulkhead_abi::{
     DecodeError, Event, EventKind, HostApi, LOG_WARN, OpenOrderRecord, OrderRequest, PositionRecord, Reason,
 };
 
-use crate::events::{BookLevel, Fill, OrderUpdate, Quote, Trade};
+use crate::events::{BookLevel, ChainUpdate, Fill, OrderUpdate, Quote, Trade};
 use crate::{Ctx, Strategy};
 
 /// Export result: the config length or event count does not fit the buffer.
@@ -70,6 +70,9 @@ pub(crate) fn dispatch<S: Strategy>(s: &mut S, ctx: &mut Ctx, e: &Event) -> bool
         EventKind::BookLevel | EventKind::BookClear => s.on_book_level(ctx, &BookLevel::from_event(e)),
         // Not delivered to strategies in this version; ignored if it comes.
         EventKind::Ticker => {}
+        EventKind::ChainRejected | EventKind::ChainSimulated | EventKind::ChainMined | EventKind::ChainReverted => {
+            s.on_chain(ctx, &ChainUpdate::from_event(e))
+        }
     }
     true
 }
@@ -161,6 +164,17 @@ impl HostApi for NativeHost<'_> {
     }
     fn invalid_record(&mut self, err: DecodeError) {
         self.0.invalid_record(err)
+    }
+    fn chain_call(&mut self, intent: &bulkhead_abi::ChainIntent) -> i64 {
+        let mut b = [0u8; bulkhead_abi::CHAIN_INTENT_MAX_SIZE];
+        let n = intent.encode_into(&mut b);
+        match bulkhead_abi::ChainIntent::decode(&b[..n]) {
+            Ok(i) => self.0.chain_call(&i),
+            Err(e) => {
+                self.0.invalid_record(e);
+                -(Reason::ChainMalformed.code() as i64)
+            }
+        }
     }
 }
 

@@ -188,3 +188,64 @@ impl Fill {
         })
     }
 }
+
+/// What became of a smart-contract intent ([`crate::Ctx::chain_call`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainStatus {
+    /// Refused (policy, simulation post-condition, node unavailable, halt).
+    Rejected,
+    /// Simulated cleanly and passed every check; the host signs and sends it.
+    Simulated,
+    /// Mined and succeeded.
+    Mined,
+    /// Mined but reverted, or no receipt in time.
+    Reverted,
+}
+
+/// A chain event about one of our intents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainUpdate {
+    /// The intent id `chain_call` returned.
+    pub intent: u64,
+    /// The intent's tag.
+    pub tag: u64,
+    /// Rejected, simulated, mined or reverted.
+    pub status: ChainStatus,
+    /// Raw reason code (0 unless refused or reverted).
+    pub reason_code: u16,
+    /// Outflow of our account in the token spent (base units, saturating):
+    /// simulated for `Simulated`, actual for `Mined`.
+    pub outflow: i64,
+    /// Inflow of our account in the token received (base units, saturating).
+    pub inflow: i64,
+    /// Gas (simulated or used).
+    pub gas: i64,
+    /// Low 32 bits of the block number (`Mined`).
+    pub block: u32,
+}
+
+impl ChainUpdate {
+    /// The reason, if this SDK knows the code.
+    pub fn reason(&self) -> Option<Reason> {
+        Reason::from_code(self.reason_code)
+    }
+
+    pub(crate) fn from_event(e: &Event) -> ChainUpdate {
+        let status = match e.kind {
+            EventKind::ChainSimulated => ChainStatus::Simulated,
+            EventKind::ChainMined => ChainStatus::Mined,
+            EventKind::ChainReverted => ChainStatus::Reverted,
+            _ => ChainStatus::Rejected,
+        };
+        ChainUpdate {
+            intent: e.id,
+            tag: e.tag,
+            status,
+            reason_code: reason_code(e.a),
+            outflow: e.qty,
+            inflow: e.b,
+            gas: e.price,
+            block: e.instrument,
+        }
+    }
+}

@@ -48,9 +48,9 @@ pub use bulkhead_abi::{
     PositionRecord, Reason, ResultCode, Side, TimeInForce,
 };
 pub use config::Config;
-pub use ctx::{Ctx, EMPTY_OPEN_ORDER, LogBuf, Order, OrderId};
+pub use ctx::{ChainCall, Ctx, EMPTY_OPEN_ORDER, LogBuf, Order, OrderId, SEL_APPROVE, SEL_SWAP, SEL_TRANSFER};
 pub use dispatch::{ERR_BAD_LENGTH, ERR_NOT_INITIALIZED, NativeRunner};
-pub use events::{BookLevel, Fill, OrderUpdate, Quote, Trade};
+pub use events::{BookLevel, ChainStatus, ChainUpdate, Fill, OrderUpdate, Quote, Trade};
 #[cfg(target_arch = "wasm32")]
 pub use wasm::WasmHost;
 
@@ -98,6 +98,11 @@ pub trait Strategy {
     /// [`Strategy::on_quote`].
     fn on_book_level(&mut self, ctx: &mut Ctx, l: &BookLevel) {
         let _ = (ctx, l);
+    }
+    /// What became of one of our smart-contract intents
+    /// ([`Ctx::chain_call`]): rejected, simulated, mined or reverted.
+    fn on_chain(&mut self, ctx: &mut Ctx, u: &ChainUpdate) {
+        let _ = (ctx, u);
     }
 }
 

@@ -29,6 +29,8 @@ unsafe extern "C" {
     fn bh_set_timer(at_ns: i64, token: i64) -> i32;
     #[link_name = "log"]
     fn bh_log(level: i32, ptr: i32, len: i32) -> i32;
+    #[link_name = "chain_call"]
+    fn bh_chain_call(ptr: i32, len: i32) -> i64;
 }
 
 #[inline(always)]
@@ -107,6 +109,12 @@ pub unsafe fn on_events<S: Strategy>(slot: &Slot<S>, count: i32) -> i32 {
 pub struct WasmHost;
 
 impl HostApi for WasmHost {
+    fn chain_call(&mut self, intent: &bulkhead_abi::ChainIntent) -> i64 {
+        let mut b = [0u8; bulkhead_abi::CHAIN_INTENT_MAX_SIZE];
+        let n = intent.encode_into(&mut b);
+        // SAFETY: the import reads `n` bytes at `ptr`, which we own.
+        unsafe { bh_chain_call(addr(b.as_ptr()), n as i32) }
+    }
     fn submit_order(&mut self, req: &OrderRequest) -> i64 {
         let b = req.encode();
         // SAFETY: the import reads `len` bytes at `ptr`, which we own.

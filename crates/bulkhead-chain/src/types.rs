@@ -61,14 +61,32 @@ pub struct Intent {
     pub args: Vec<U256>,
     /// Native value (wei).
     pub value: U256,
+    /// A `deadline_in` argument: `(argument index, seconds)`. Its word in
+    /// `args` is a placeholder until [`Intent::calldata_at`] fills in the
+    /// chain's block timestamp + seconds.
+    pub deadline_in: Option<(usize, u64)>,
 }
 
 impl Intent {
-    /// Calldata: selector ‖ words.
-    pub fn calldata(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(4 + 32 * self.args.len());
+    /// The argument words with any `deadline_in` resolved against a block
+    /// timestamp (seconds).
+    pub fn args_at(&self, block_timestamp: u64) -> Vec<U256> {
+        let mut args = self.args.clone();
+        if let Some((i, secs)) = self.deadline_in
+            && let Some(a) = args.get_mut(i)
+        {
+            *a = U256::from(block_timestamp.saturating_add(secs));
+        }
+        args
+    }
+
+    /// Calldata (selector ‖ words) as it is simulated and signed on top of a
+    /// block with this timestamp.
+    pub fn calldata_at(&self, block_timestamp: u64) -> Vec<u8> {
+        let args = self.args_at(block_timestamp);
+        let mut v = Vec::with_capacity(4 + 32 * args.len());
         v.extend_from_slice(&self.selector);
-        for a in &self.args {
+        for a in &args {
             v.extend_from_slice(&a.to_be_bytes::<32>());
         }
         v

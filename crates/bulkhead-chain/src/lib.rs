@@ -13,6 +13,11 @@
 //! every step before it takes effect); block the engine thread (the client
 //! runs on its own worker).
 
+pub mod config;
+#[cfg(feature = "devnet")]
+pub mod devnet;
+pub mod keys;
+pub mod rpc;
 pub mod types;
 
 pub use types::{ContractBook, ContractInfo, ContractKind, Intent, Refusal, SimOutcome};

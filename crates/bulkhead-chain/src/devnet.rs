@@ -90,14 +90,12 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, DevnetError> {
-    let h = s.strip_prefix("0x").unwrap_or(s);
-    if h.len() % 2 != 0 {
+    let h = s.strip_prefix("0x").unwrap_or(s).as_bytes();
+    if !h.len().is_multiple_of(2) {
         return e("odd hex");
     }
-    (0..h.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(|_| DevnetError("bad hex".into())))
-        .collect()
+    let nib = |b: u8| (b as char).to_digit(16).map(|d| d as u8).ok_or_else(|| DevnetError("bad hex".into()));
+    h.chunks_exact(2).map(|p| Ok(nib(p[0])? << 4 | nib(p[1])?)).collect()
 }
 
 /// The repository root (this crate sits in `crates/bulkhead-chain`).

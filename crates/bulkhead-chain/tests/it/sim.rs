@@ -202,6 +202,26 @@ async fn pool_moved_between_simulation_and_mining() {
 }
 
 #[tokio::test]
+async fn native_value_sent_shows_as_native_out() {
+    let Some((_net, demo)) = crate::demo() else { return };
+    let (cfg, client) = crate::client(&demo).await;
+    let wei = units(3, 18);
+    let intent = Intent {
+        id: 3,
+        tag: 0,
+        contract: DRAINER,
+        selector: [0xde, 0xad, 0xbe, 0xef],
+        args: vec![],
+        value: wei,
+        deadline_in: None,
+    };
+    let sim = client.simulate(demo.alpha, &cfg.book(), &intent).await.unwrap();
+    assert!(sim.success, "{sim:?}");
+    assert_eq!(sim.native_out, wei);
+    assert!(sim.approvals.is_empty() && sim.token_deltas.iter().all(|(_, d)| d.is_zero()));
+}
+
+#[tokio::test]
 async fn unknown_account_and_contract_are_errors() {
     let Some((_net, demo)) = crate::demo() else { return };
     let (cfg, client) = crate::client(&demo).await;

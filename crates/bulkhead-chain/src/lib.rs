@@ -13,6 +13,8 @@
 //! every step before it takes effect); block the engine thread (the client
 //! runs on its own worker).
 
+pub mod policy;
 pub mod types;
 
+pub use policy::{ChainPolicy, PolicyError, Spend};
 pub use types::{ContractBook, ContractInfo, ContractKind, Intent, Refusal, SimOutcome};

@@ -150,6 +150,7 @@ impl ChainPolicy {
     /// word types), approvals, parameter conditions, value cap, then the
     /// in-flight limit and the rate bucket. Takes a rate token and an
     /// in-flight slot only when everything passes.
+    #[allow(clippy::result_large_err, reason = "Refusal is the shared refusal type; the cold path")]
     pub fn check_intent(&mut self, intent: &Intent, account: Address, now_ns: u64) -> Result<(), Refusal> {
         check::intent(self, intent, account, now_ns)?;
         check::rate(self, now_ns)
@@ -159,6 +160,7 @@ impl ChainPolicy {
     /// outcome): revert, gas, deadlines, pool slippage and recipient, token
     /// outflows against the allowances, approvals granted, native value out.
     /// Returns the outflows to [`ChainPolicy::commit`].
+    #[allow(clippy::result_large_err, reason = "Refusal is the shared refusal type; the cold path")]
     pub fn check_simulation(
         &self,
         intent: &Intent,

@@ -2,6 +2,10 @@
 //! and on the simulated state change ([`simulation`]). Read-only except
 //! [`rate`]; every figure compared with checked or saturating arithmetic.
 
+// `Refusal` is the API's error (the lead's shared type); a refusal is the
+// cold path, so its size costs nothing on the accept path.
+#![allow(clippy::result_large_err)]
+
 use alloy_primitives::{Address, U256};
 use bulkhead_abi::{CHAIN_MAX_ARGS, Reason};
 

@@ -32,7 +32,7 @@ impl ParamType {
     pub fn parse(s: &str) -> Result<ParamType, String> {
         let bits = |rest: &str| -> Option<u16> {
             let n: u16 = rest.parse().ok()?;
-            (rest.bytes().all(|b| b.is_ascii_digit()) && (8..=256).contains(&n) && n % 8 == 0).then_some(n)
+            (rest.bytes().all(|b| b.is_ascii_digit()) && (8..=256).contains(&n) && n.is_multiple_of(8)).then_some(n)
         };
         match s {
             "address" => return Ok(ParamType::Address),

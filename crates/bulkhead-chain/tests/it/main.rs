@@ -1,0 +1,3 @@
+//! Integration tests of bulkhead-chain: one module per area.
+
+mod policy;

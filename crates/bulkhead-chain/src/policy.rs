@@ -19,6 +19,45 @@
 //!
 //! Figures in a [`Refusal`]: amounts, gas, seconds and counts in decimal;
 //! addresses checksummed `0x…`; `-` where the check has no such figure.
+//! Fields: the policy key (`max_gas`, `approvals.max_amount`,
+//! `allowances.NAME`), `params[i].COND` for a parameter condition, or what
+//! was malformed (`contract`, `selector`, `nargs`, `args[i]`, `deadline_in`,
+//! `sim.token_deltas`, `sim.approvals[i]`, `simulation`).
+//!
+//! ## Format (`[chain]` of a strategy policy file; unknown keys refused)
+//! | key | type, range | default |
+//! |---|---|---|
+//! | `account` | account name in the keys file, 1–64 printable chars | required |
+//! | `max_value_wei` | native value per intent, decimal string / integer | `0` |
+//! | `max_gas` | 21 000 ..= 30 000 000 | required |
+//! | `max_deadline_s` | 1 ..= 86 400 | required if a rule has a deadline or allows a pool swap |
+//! | `max_slippage_bps` | 0 ..= 5 000 | required if a rule allows a pool swap |
+//! | `max_intents_per_s` | 1 ..= 1 000 (token bucket on event time, burst = rate) | required |
+//! | `max_in_flight` | 1 ..= 1 000 | required |
+//! | `halt_on_deviation` | bool | `true` |
+//! | `[chain.allowances.NAME]` | `token` (a token of the book), `amount` (base units), `period_s` (1 ..= 366 days) | none |
+//! | `[chain.approvals]` | `spenders` (contract names), `max_amount` (< 2^256 − 1) | no approvals |
+//! | `[[chain.allow]]` | `contract` (name), `function` (canonical signature, static types, ≤ 8), `params` (one per parameter) | at least one |
+//!
+//! A parameter entry holds one or more conditions, all of which must hold:
+//! `eq`, `one_of` (1–64 values), `le`, `ge` (uintN only, unsigned), `self =
+//! true` (address only), `allowance = "NAME"` (uintN; at most what is left of
+//! it), `deadline = true` (uintN; checked after simulation: in
+//! `(block_ts, block_ts + max_deadline_s]`), or `{ any = true }` alone; no
+//! `params` = any. Values: decimal strings, `0x` hex words (for `bytesN`, hex
+//! of exactly N bytes is left-aligned), non-negative integers (negative for
+//! `intN`), booleans for `bool`, or a contract name of the book (an address).
+//!
+//! Built in, whatever the rules say: an `approve` / `increaseAllowance` on a
+//! token goes to a listed spender, never 2^256 − 1, at most `max_amount`
+//! (the increase before simulation, the resulting allowance after); a
+//! `swap` on a `PoolV2` pays its output to the strategy's own account, its
+//! deadline (argument 4) is bounded like a `deadline` parameter and its
+//! `amountOutMin` is at least the pool's quote less `max_slippage_bps`; every
+//! token that leaves the account needs an allowance; an outflow is never
+//! above what the intent's `allowance`-bound parameters state (a
+//! fee-on-transfer token charging the sender); a `deadline_in` may fill only a
+//! deadline (or `any`) parameter, within `1..=max_deadline_s` seconds.
 
 mod check;
 mod parse;

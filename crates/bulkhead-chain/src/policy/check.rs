@@ -173,50 +173,52 @@ pub(super) fn rate(p: &mut ChainPolicy, now_ns: u64) -> Result<(), Refusal> {
 }
 
 fn cond(p: &ChainPolicy, r: &Rule, i: usize, w: U256, c: &Cond, account: Address, now_ns: u64) -> Result<(), Refusal> {
+    let ok = match c {
+        Cond::Eq(v) => w == *v,
+        Cond::OneOf(vs) => vs.contains(&w),
+        Cond::Le(v) => w <= *v,
+        Cond::Ge(v) => w >= *v,
+        Cond::SelfAccount => w == word_of(&account),
+        Cond::Allowance(k) => p.allowances.get(*k).is_none_or(|a| w <= a.remaining(now_ns)),
+        Cond::Deadline => true,
+    };
+    if ok { Ok(()) } else { Err(cond_refusal(p, r, i, w, c, account, now_ns)) }
+}
+
+/// The refusal of a failed condition (strings built on the cold path only).
+fn cond_refusal(p: &ChainPolicy, r: &Rule, i: usize, w: U256, c: &Cond, account: Address, now_ns: u64) -> Refusal {
     let ty = r.types.get(i).copied().unwrap_or(ParamType::Uint(256));
     let show = |v: U256| show_word(ty, v, &p.book);
-    let (ok, limit, what) = match c {
-        Cond::Eq(v) => (w == *v, show(*v), format!("must equal {}", show(*v))),
+    let (limit, what) = match c {
+        Cond::Eq(v) => (show(*v), format!("must equal {}", show(*v))),
         Cond::OneOf(vs) => {
             let list: Vec<String> = vs.iter().map(|v| show(*v)).collect();
-            (vs.contains(&w), list.join(" | "), format!("must be one of {}", list.join(", ")))
+            (list.join(" | "), format!("must be one of {}", list.join(", ")))
         }
-        Cond::Le(v) => (w <= *v, show(*v), format!("must be at most {}", show(*v))),
-        Cond::Ge(v) => (w >= *v, show(*v), format!("must be at least {}", show(*v))),
-        Cond::SelfAccount => {
-            let a = account.to_string();
-            (w == word_of(&account), a.clone(), format!("must be the strategy's own account {a}"))
-        }
+        Cond::Le(v) => (show(*v), format!("must be at most {}", show(*v))),
+        Cond::Ge(v) => (show(*v), format!("must be at least {}", show(*v))),
+        Cond::SelfAccount => (account.to_string(), format!("must be the strategy's own account {account}")),
         Cond::Allowance(k) => {
-            let Some(a) = p.allowances.get(*k) else { return Ok(()) };
+            let Some(a) = p.allowances.get(*k) else {
+                return refuse(Reason::ChainParamNotAllowed, "params", NA, NA, NA, String::new());
+            };
             let rem = a.remaining(now_ns);
-            if w <= rem {
-                return Ok(());
-            }
             let msg = format!(
                 "params[{i}] of `{}` is {w}, more than is left of allowance `{}` this period ({rem} of {})",
                 r.signature, a.name, a.amount
             );
-            return Err(refuse(
-                Reason::ChainParamNotAllowed,
-                format!("params[{i}].allowance"),
-                a.amount,
-                w,
-                a.spent(now_ns),
-                msg,
-            ));
+            let field = format!("params[{i}].allowance");
+            return refuse(Reason::ChainParamNotAllowed, field, a.amount, w, a.spent(now_ns), msg);
         }
-        Cond::Deadline => return Ok(()),
+        Cond::Deadline => (NA.to_string(), "must be a deadline".to_string()),
     };
-    if ok {
-        return Ok(());
-    }
     let msg = format!("params[{i}] of `{}` on `{}` is {} but {what}", r.signature, p.name(r.contract), show(w));
-    Err(refuse(Reason::ChainParamNotAllowed, format!("params[{i}].{}", c.key()), limit, show(w), NA, msg))
+    refuse(Reason::ChainParamNotAllowed, format!("params[{i}].{}", c.key()), limit, show(w), NA, msg)
 }
 
 /// `approve` / `increaseAllowance` on a token: a listed spender, never the
-/// max uint, at most `approvals.max_amount`.
+/// max uint, at most `approvals.max_amount` (for `increaseAllowance` the
+/// increase; the resulting allowance is checked on the simulation).
 fn approval(p: &ChainPolicy, intent: &Intent) -> Result<(), Refusal> {
     let is_approval = intent.selector == sig::APPROVE || intent.selector == sig::INCREASE_ALLOWANCE;
     if !is_approval || !p.is_token(intent.contract) || intent.args.len() < 2 {
@@ -225,8 +227,9 @@ fn approval(p: &ChainPolicy, intent: &Intent) -> Result<(), Refusal> {
     let (spender, amount) = (intent.args[0], intent.args[1]);
     let token = p.name(intent.contract);
     let listed = p.spenders.iter().any(|&s| p.book.get(s).is_some_and(|c| word_of(&c.address) == spender));
-    let who = show_word(ParamType::Address, spender, &p.book);
+    let who = || show_word(ParamType::Address, spender, &p.book);
     if !listed {
+        let who = who();
         let msg = format!(
             "approval of `{token}` to {who}, which is not a spender the policy lists ({})",
             p.names(p.spenders.iter().copied())
@@ -245,6 +248,7 @@ fn approval(p: &ChainPolicy, intent: &Intent) -> Result<(), Refusal> {
         return Err(refuse(Reason::ChainApproval, "approvals", NA, amount, NA, msg));
     };
     if amount == U256::MAX || amount > max {
+        let who = who();
         let what = if amount == U256::MAX {
             "an unlimited approval (2^256 - 1) is never allowed".to_string()
         } else {
@@ -448,9 +452,10 @@ fn sim_approvals(p: &ChainPolicy, sim: &SimOutcome) -> Result<(), Refusal> {
             continue;
         }
         let token = p.name(*tok);
-        let who = show_address(spender, &p.book);
+        let who = || show_address(spender, &p.book);
         let listed = p.spenders.iter().any(|&s| p.book.get(s).is_some_and(|c| &c.address == spender));
         if !listed {
+            let who = who();
             let msg = format!(
                 "the simulation leaves an allowance of {amt} `{token}` to {who}, not a spender the policy lists"
             );
@@ -458,6 +463,7 @@ fn sim_approvals(p: &ChainPolicy, sim: &SimOutcome) -> Result<(), Refusal> {
         }
         let max = p.max_approval.unwrap_or(U256::ZERO);
         if *amt == U256::MAX || *amt > max {
+            let who = who();
             let msg = format!(
                 "the simulation leaves an allowance of {amt} `{token}` to {who}, above approvals.max_amount {max}"
             );

@@ -675,3 +675,57 @@ proptest! {
         }
     }
 }
+
+/// Values of every static type: left-aligned `bytesN` hex, negative
+/// `intN`, booleans, addresses by name or hex, `one_of` of mixed forms.
+#[test]
+fn parameter_values_of_every_static_type() {
+    let text = r#"
+[chain]
+account = "arb"
+max_gas = 100000
+max_intents_per_s = 100
+max_in_flight = 100
+[[chain.allow]]
+contract = "vault"
+function = "set(bytes4,int256,bool,address,uint8)"
+params = [ { eq = "0xdeadbeef" }, { eq = -5 }, { eq = true }, { one_of = ["pool", "0x4444444444444444444444444444444444444444"] }, { ge = 3, le = "0x10" } ]
+"#;
+    let mut p = policy(text);
+    let sig = "set(bytes4,int256,bool,address,uint8)";
+    let good =
+        vec![U256::from(0xdeadbeefu32) << 224usize, I256::try_from(-5).unwrap().into_raw(), u(1), addr(VAULT), u(16)];
+    p.check_intent(&call(VAULT, sig, good.clone()), account(), NOW).expect("all conditions hold");
+    let broken: Vec<(usize, U256, &str)> = vec![
+        (0, U256::from(0xdeadbeefu32), "args[0]"),
+        (1, u(5), "params[1].eq"),
+        (2, u(0), "params[2].eq"),
+        (3, w(attacker()), "params[3].one_of"),
+        (4, u(2), "params[4].ge"),
+        (4, u(17), "params[4].le"),
+        (4, u(256), "args[4]"),
+    ];
+    for (i, v, field) in broken {
+        let mut args = good.clone();
+        args[i] = v;
+        let e = p.check_intent(&call(VAULT, sig, args), account(), NOW).unwrap_err();
+        assert_eq!(e.field, field, "{e}");
+    }
+    let mut args = good.clone();
+    args[3] = w(attacker());
+    let e = p.check_intent(&call(VAULT, sig, args), account(), NOW).unwrap_err();
+    assert_eq!(
+        e.message,
+        format!(
+            "params[3] of `{sig}` on `vault` is {} but must be one of {} (`pool`), {} (`vault`)",
+            attacker(),
+            Address::repeat_byte(0x33),
+            Address::repeat_byte(0x44)
+        )
+    );
+    assert!(e.to_string().starts_with("CHAIN_PARAM_NOT_ALLOWED (params[3].one_of): "), "{e}");
+    // bytes4 given as a word of the wrong width is refused at load
+    let bad = text.replace("0xdeadbeef", "0xdeadbe");
+    let v: toml::Value = toml::from_str(&bad).unwrap();
+    assert_eq!(ChainPolicy::from_toml(&v["chain"], &book()).unwrap_err().field, "chain.allow[0].params[0].eq");
+}

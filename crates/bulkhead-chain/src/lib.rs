@@ -17,7 +17,9 @@ pub mod config;
 #[cfg(feature = "devnet")]
 pub mod devnet;
 pub mod keys;
+pub mod policy;
 pub mod rpc;
 pub mod types;
 
+pub use policy::{ChainPolicy, PolicyError, Spend};
 pub use types::{ContractBook, ContractInfo, ContractKind, Intent, Refusal, SimOutcome};

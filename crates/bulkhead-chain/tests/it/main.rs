@@ -7,6 +7,7 @@ mod artifacts;
 mod config;
 mod hostile_node;
 mod keys;
+mod policy;
 mod sim;
 mod unavailable;
 

@@ -11,13 +11,13 @@ cd "$ROOT"
 rustup target add wasm32-unknown-unknown
 
 cargo build --profile wasm --target wasm32-unknown-unknown \
-    -p bh-market-maker -p bh-momentum -p bh-misbehaving -p bh-bench-ema
+    -p bh-market-maker -p bh-momentum -p bh-misbehaving -p bh-bench-ema -p bh-amm-arb
 
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 OUT_IN="$TARGET_DIR/wasm32-unknown-unknown/wasm"
 OUT="$ROOT/strategies/wasm"
 mkdir -p "$OUT"
-for name in market_maker momentum misbehaving bench_ema; do
+for name in market_maker momentum misbehaving bench_ema amm_arb; do
     cp "$OUT_IN/bh_${name}.wasm" "$OUT/${name}.wasm"
 done
 

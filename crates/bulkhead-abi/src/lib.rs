@@ -771,8 +771,7 @@ impl ChainIntent {
         if name_len == 0 {
             return Err(DecodeError { field: "contract", offset: 0, problem: "empty contract name" });
         }
-        if !contract[..name_len].iter().all(|c| c.is_ascii_graphic()) || contract[name_len..].iter().any(|&c| c != 0)
-        {
+        if !contract[..name_len].iter().all(|c| c.is_ascii_graphic()) || contract[name_len..].iter().any(|&c| c != 0) {
             return Err(DecodeError {
                 field: "contract",
                 offset: 0,

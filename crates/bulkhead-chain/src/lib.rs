@@ -13,13 +13,20 @@
 //! every step before it takes effect); block the engine thread (the client
 //! runs on its own worker).
 
+// A `Refusal` (reason, field, limit, requested, current, message) is the
+// normal outcome of a check on a cold path, returned by value on purpose.
+#![allow(clippy::result_large_err)]
+
+pub mod codec;
 pub mod config;
 #[cfg(feature = "devnet")]
 pub mod devnet;
+pub mod intent;
 pub mod keys;
 pub mod policy;
 pub mod rpc;
 pub mod types;
+pub mod worker;
 
 pub use policy::{ChainPolicy, PolicyError, Spend};
-pub use types::{ContractBook, ContractInfo, ContractKind, Intent, Refusal, SimOutcome};
+pub use types::{ContractBook, ContractInfo, ContractKind, Intent, Mined, Refusal, SimOutcome};

@@ -71,17 +71,7 @@ pub struct SignedTx {
     pub raw: Bytes,
 }
 
-/// What a mined transaction did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mined {
-    pub success: bool,
-    pub block_number: u64,
-    pub gas_used: u64,
-    /// `balanceOf(from)` at the receipt's block minus at the block before,
-    /// for every token of the book (other transactions of the same account
-    /// in that block are included).
-    pub token_deltas: Vec<(usize, I256)>,
-}
+pub use crate::types::Mined;
 
 /// The chain client (one per run; shared by the strategies' accounts).
 pub struct ChainClient {

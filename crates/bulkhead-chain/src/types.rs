@@ -1,6 +1,6 @@
 //! Types shared by the chain policy, the client and the engine.
 
-pub use alloy_primitives::{Address, I256, U256};
+pub use alloy_primitives::{Address, B256, I256, U256};
 use bulkhead_abi::Reason;
 
 /// What the host knows a configured contract to be.
@@ -146,4 +146,15 @@ impl std::fmt::Display for Refusal {
             self.current
         )
     }
+}
+
+/// What a mined transaction did to the strategy's account.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mined {
+    pub success: bool,
+    pub block_number: u64,
+    pub gas_used: u64,
+    /// Balance change per token of the book over the receipt's block, as
+    /// `(book index, delta)`.
+    pub token_deltas: Vec<(usize, I256)>,
 }

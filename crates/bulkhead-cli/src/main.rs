@@ -569,6 +569,26 @@ fn print_report(report: &bulkhead_engine::RunReport, started: Instant, cfg: &Loa
         report.strategies.len(),
         cfg.journal_dir.display()
     );
+    if let Some(c) = &report.chain {
+        let refused: Vec<String> = c
+            .stats
+            .refused
+            .iter()
+            .map(|(code, n)| format!("{}={n}", bulkhead_abi::Reason::from_code(*code).map_or("?", |r| r.name())))
+            .collect();
+        println!(
+            "chain intents: {} (signed {}, mined {}, reverted {}, deviations {}); refused: {}",
+            c.stats.intents,
+            c.stats.signed,
+            c.stats.mined,
+            c.stats.reverted,
+            c.stats.deviations,
+            if refused.is_empty() { "none".to_string() } else { refused.join(" ") }
+        );
+        if let Some(why) = &c.unavailable {
+            println!("chain: node unavailable ({why}): every intent was refused with CHAIN_UNAVAILABLE");
+        }
+    }
     if report.fsyncs.count > 0 {
         let f = report.fsyncs;
         print!(

@@ -44,6 +44,10 @@ pub struct RunConfig {
     /// the mark then (so a future without quotes still settles).
     #[serde(default)]
     pub settlements: Vec<SettlementSection>,
+    /// `[chain]`: the EVM node, contracts by name and the keys file
+    /// (`bulkhead_chain::config`), plus `mode = "lockstep" | "async"`.
+    #[serde(default)]
+    pub chain: Option<toml::Value>,
 }
 
 /// `[[settlements]] symbol = "BTC-27DEC24", price = "64000.5"`: the
@@ -350,6 +354,67 @@ pub struct LoadedConfig {
     /// `run.fsync`, parsed once at load (the text in `raw` is what the
     /// journalled config says; this is what the run uses).
     pub fsync: bulkhead_journal::FsyncPolicy,
+    /// `[chain]`, checked (the keys file is read only when the run starts).
+    pub chain: Option<ChainSetup>,
+}
+
+/// A run's `[chain]` section, checked.
+#[derive(Clone, Debug)]
+pub struct ChainSetup {
+    pub config: bulkhead_chain::config::ChainConfig,
+    pub book: bulkhead_chain::ContractBook,
+    /// `mode = "lockstep"` (default): at every event boundary the engine
+    /// waits for the node to finish what is in flight, so a backtest sees
+    /// chain results at the same events every time; `"async"`: it takes
+    /// what is ready and goes on (live and paper runs).
+    pub lockstep: bool,
+    /// Replaying a journal: each strategy's account (name, address) as
+    /// journalled; no keys are read and no node is contacted.
+    pub replay_accounts: Option<Vec<Option<(String, bulkhead_chain::types::Address)>>>,
+}
+
+impl ChainSetup {
+    fn from_toml(v: &toml::Value, base: &Path, path: &Path) -> Result<ChainSetup, ConfigError> {
+        let field = |field: String, message: String| ConfigError::Field { path: path.into(), field, message };
+        let mut v = v.clone();
+        let lockstep = match v.as_table_mut().and_then(|t| t.remove("mode")) {
+            None => true,
+            Some(toml::Value::String(m)) if m == "lockstep" => true,
+            Some(toml::Value::String(m)) if m == "async" => false,
+            Some(other) => {
+                return Err(field("chain.mode".into(), format!("`{other}` is not \"lockstep\" or \"async\"")));
+            }
+        };
+        let config = bulkhead_chain::config::ChainConfig::from_toml(&v, base)
+            .map_err(|e| field("chain".into(), e.to_string()))?;
+        let book = config.book();
+        Ok(ChainSetup { config, book, lockstep, replay_accounts: None })
+    }
+}
+
+/// A policy file's `[chain]` table, checked against the run's contracts; a
+/// policy with one in a run without `[chain]` is refused (it would never apply).
+fn chain_policy_table(
+    policy_text: &str,
+    policy_path: &Path,
+    chain: Option<&ChainSetup>,
+) -> Result<Option<toml::Value>, ConfigError> {
+    let doc: toml::Table = toml::from_str(policy_text)
+        .map_err(|e| ConfigError::Parse { path: policy_path.into(), message: e.message().to_string() })?;
+    let Some(table) = doc.get("chain") else { return Ok(None) };
+    let Some(setup) = chain else {
+        return Err(ConfigError::Field {
+            path: policy_path.into(),
+            field: "chain".into(),
+            message: "the policy scopes chain intents but the run config has no [chain] section".into(),
+        });
+    };
+    bulkhead_chain::policy::ChainPolicy::from_toml(table, &setup.book).map_err(|e| ConfigError::Field {
+        path: policy_path.into(),
+        field: "chain".into(),
+        message: e.to_string(),
+    })?;
+    Ok(Some(table.clone()))
 }
 
 /// Where [`LoadedConfig::from_raw_with`] gets the files a config names: the
@@ -423,6 +488,9 @@ pub struct LoadedStrategy {
     pub signer: Option<bulkhead_provenance::Signer>,
     /// Collateral in money units (1e-8), if margined.
     pub collateral: Option<i64>,
+    /// The policy file's `[chain]` table (checked at load against the
+    /// run's contracts; parsed again for each engine).
+    pub chain_policy: Option<toml::Value>,
 }
 
 fn venue_config(v: &VenueSection) -> bulkhead_venue::VenueConfig {
@@ -721,6 +789,10 @@ impl LoadedConfig {
             Some(k) if fs.needs_trusted_keys() => Some(bulkhead_provenance::TrustedKeys::read(&base.join(k))?),
             _ => None,
         };
+        let chain = match &raw.chain {
+            None => None,
+            Some(v) => Some(ChainSetup::from_toml(v, &base, path)?),
+        };
         let mut strategies = Vec::new();
         for (i, s) in raw.strategies.iter().enumerate() {
             if strategies.iter().any(|x: &LoadedStrategy| x.name == s.name) {
@@ -742,6 +814,7 @@ impl LoadedConfig {
                 &instruments,
             )
             .map_err(|e| ConfigError::Policy(e.to_string()))?;
+            let chain_policy = chain_policy_table(&policy_text, &policy_path, chain.as_ref())?;
             let config_bytes = config_lines(&s.config).into_bytes();
             if config_bytes.len() > bulkhead_abi::MAX_CONFIG_LEN {
                 return Err(field(format!("strategies[{i}].config"), "larger than 64 KiB".into()));
@@ -752,6 +825,7 @@ impl LoadedConfig {
                 module_bytes,
                 policy,
                 surveillance,
+                chain_policy,
                 policy_hash: blake3::hash(&policy_bytes).into(),
                 config_bytes,
                 limits: s.limits.clone(),
@@ -810,6 +884,7 @@ impl LoadedConfig {
             firm_policy,
             firm_surveillance,
             files: journal_files,
+            chain,
             trusted_keys: trusted,
             fsync,
         })

@@ -146,6 +146,17 @@ pub enum Decoded {
         orders: Vec<AlertOrder>,
         text: String,
     },
+    /// One step of a smart-contract intent.
+    Chain {
+        sid: u32,
+        id: u64,
+        step: &'static str,
+        reason: u16,
+        reason_name: &'static str,
+        /// The step's body, hex (intent record, simulation, receipt, tx hash).
+        body: String,
+        text: String,
+    },
     Unknown {
         kind: u16,
         len: usize,
@@ -171,7 +182,8 @@ impl Decoded {
             | Decoded::Log { sid, .. }
             | Decoded::Timer { sid, .. }
             | Decoded::Invalid { sid, .. }
-            | Decoded::Alert { sid, .. } => Some(*sid),
+            | Decoded::Alert { sid, .. }
+            | Decoded::Chain { sid, .. } => Some(*sid),
             Decoded::State { scope: "strategy", target, .. } => Some(*target),
             Decoded::Notice { sid, .. } => *sid,
             _ => None,
@@ -190,6 +202,7 @@ impl Decoded {
                 | Decoded::Invalid { .. }
                 | Decoded::State { .. }
                 | Decoded::Alert { .. }
+                | Decoded::Chain { .. }
         )
     }
 
@@ -271,6 +284,10 @@ impl Decoded {
                 names(*sid),
                 other.map(|o| format!(" + {}", names(o))).unwrap_or_default()
             ),
+            Decoded::Chain { sid, id, step, reason, reason_name, text, .. } => {
+                let outcome = if *reason == 0 { String::new() } else { format!(" {reason_name}") };
+                format!("{} chain intent #{id} {step}{outcome}: {text}", names(*sid))
+            }
             Decoded::Unknown { kind, len } => format!("kind {kind} ({len} bytes)"),
         }
     }
@@ -427,6 +444,15 @@ impl From<&Record<'_>> for Decoded {
                     text: text(t),
                 }
             }
+            Record::Chain { sid, id, step, reason, body, text: t } => Decoded::Chain {
+                sid,
+                id,
+                step: step.name(),
+                reason: reason.code(),
+                reason_name: reason.name(),
+                body: hex::encode(body),
+                text: text(t),
+            },
         }
     }
 }

@@ -12,12 +12,14 @@
 //!   records an observer wants, pushed by the journal sink as it writes them;
 //! - `commands`: operator commands (validate → journal → apply).
 
+mod chain;
 mod commands;
 mod host;
 mod journal;
 mod observer;
 mod surveil;
 
+pub use chain::{ChainLink, ChainParams, ChainStats, MAX_LIVE_INTENTS};
 pub use observer::Observed;
 
 use crate::records::{self, Record};
@@ -281,6 +283,8 @@ pub struct Engine {
     surv: bulkhead_surveillance::Surveillance,
     /// Scratch for an alert's evidence bytes.
     alert_buf: Vec<u8>,
+    /// Smart-contract intents: policies, accounts, the link to the node.
+    chain: chain::ChainHub,
 }
 
 impl Engine {
@@ -366,6 +370,7 @@ impl Engine {
             provided: None,
             surv: bulkhead_surveillance::Surveillance::disabled(),
             alert_buf: Vec::new(),
+            chain: chain::ChainHub::default(),
         })
     }
 
@@ -462,6 +467,7 @@ impl Engine {
             venue: &self.venue,
             now: self.now,
             surv: &mut self.surv,
+            chain: &mut self.chain,
         };
         ctx.journal.hold();
         let (runner, fault) = match setup.kind {
@@ -526,12 +532,17 @@ impl Engine {
             // (new commands, pacing) starts once the prefix is reproduced.
             self.reapply_journalled_commands()?;
             if !self.journal.resuming() {
+                self.poll_chain();
                 control(self, ev.ts_ns);
             }
             self.on_market(ev)?;
             if self.events & 0x3fff == 0 {
                 progress(self.events);
             }
+        }
+        // What the node finishes for the last event's intents.
+        if !self.journal.resuming() {
+            self.poll_chain();
         }
         // Commands journalled after the last event.
         self.reapply_journalled_commands()?;
@@ -676,6 +687,9 @@ impl Engine {
         if !self.queued.is_empty() {
             self.release_queued();
         }
+        if self.chain.active() {
+            self.chain.flush();
+        }
         if self.surv.enabled() {
             self.check_liveness();
         }
@@ -761,6 +775,7 @@ impl Engine {
                 venue: &self.venue,
                 now: self.now,
                 surv: &mut self.surv,
+                chain: &mut self.chain,
             };
             // Host calls journal to memory only: no disk I/O is charged to
             // the guest's deadline; the records follow once it returns.
@@ -1025,6 +1040,7 @@ impl Engine {
             venue: &self.venue,
             now: self.now,
             surv: &mut self.surv,
+            chain: &mut self.chain,
         };
         ctx.journal.hold();
         let started = runtime.instantiate(&module, &limits, &config, self.now, &mut ctx);
@@ -1090,6 +1106,10 @@ impl Engine {
         self.journal.record(&Record::RunEnd { text: summary.as_bytes() });
         self.journal.check()?;
         self.journal.check_prefix_consumed()?;
+        let chain = self.chain.active().then(|| ChainReport {
+            stats: self.chain.stats.clone(),
+            unavailable: self.chain_unavailable().map(str::to_string),
+        });
         let fsyncs = self.journal.w.fsync_stats();
         let journal = self.journal.w.finish()?;
         let mut release_waits_ns = std::mem::take(&mut self.release_wait_ns);
@@ -1101,6 +1121,7 @@ impl Engine {
             instruments: self.instruments,
             fsyncs,
             release_waits_ns,
+            chain,
         })
     }
 
@@ -1191,6 +1212,16 @@ pub struct RunReport {
     /// `release_gate = "durable"`: how long released actions waited for the
     /// gate (ns), sorted; empty otherwise.
     pub release_waits_ns: Vec<u64>,
+    /// Smart-contract intents, when the run has a `[chain]`.
+    pub chain: Option<ChainReport>,
+}
+
+/// What became of the run's smart-contract intents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainReport {
+    pub stats: ChainStats,
+    /// Why the node could not be reached at the start, if it could not.
+    pub unavailable: Option<String>,
 }
 
 impl RunReport {

@@ -145,8 +145,8 @@ pub mod venues;
 pub use command::{Actor, Command, CommandError, Journalled, Outcome, Role};
 pub use config::{ConfigError, ConfigFiles, DataPlan, FsFiles, LoadedConfig, ReleaseGate};
 pub use engine::{
-    Engine, EngineError, NativeStrategy, Observed, RestartPolicy, RunReport, StateChange, Status, StrategyKind,
-    StrategyReport, StrategySetup,
+    ChainLink, ChainParams, ChainReport, ChainStats, Engine, EngineError, NativeStrategy, Observed, RestartPolicy,
+    RunReport, StateChange, Status, StrategyKind, StrategyReport, StrategySetup,
 };
 
 use bulkhead_data::{CsvReader, Generator, MarketSource};
@@ -157,6 +157,9 @@ use bulkhead_sandbox::SandboxRuntime;
 pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The chain could not be set up (keys file, accounts).
+    #[error("{0}")]
+    Chain(String),
     #[error("{0}")]
     Load(#[from] bulkhead_sandbox::LoadError),
     #[error("sandbox runtime: {0}")]
@@ -375,6 +378,12 @@ pub(crate) fn prepare_engine(
     engine.set_runtime(runtime.clone());
     // Before any strategy can place an order (its `init` may).
     apply_run_settings(&mut engine, cfg);
+    if let Some(chain) = &cfg.chain {
+        if resume {
+            return Err(RunError::Chain("--resume of a run with [chain] is not supported: start a new journal".into()));
+        }
+        engine.set_chain(chain_params(cfg, chain)?);
+    }
     for (s, m) in cfg.strategies.iter().zip(&modules) {
         let kind = match native(&s.name) {
             Some(n) => StrategyKind::Native(n),
@@ -394,6 +403,61 @@ pub(crate) fn prepare_engine(
         }
     }
     Ok((engine, runtime, recovery))
+}
+
+/// The chain link and every strategy's chain policy and account: keys from
+/// the keys file (never journalled; only each account's address is), or the
+/// journalled accounts when replaying.
+fn chain_params(cfg: &LoadedConfig, chain: &crate::config::ChainSetup) -> Result<engine::ChainParams, RunError> {
+    use bulkhead_chain::policy::ChainPolicy;
+    let keys = match &chain.replay_accounts {
+        Some(_) => None,
+        None => Some(
+            bulkhead_chain::keys::KeyFile::load(&chain.config.keys_file)
+                .map_err(|e| RunError::Chain(format!("chain.keys_file: {e}")))?,
+        ),
+    };
+    let mut strategies = Vec::new();
+    for (sid, s) in cfg.strategies.iter().enumerate() {
+        let Some(table) = &s.chain_policy else {
+            strategies.push(None);
+            continue;
+        };
+        let policy = ChainPolicy::from_toml(table, &chain.book)
+            .map_err(|e| RunError::Chain(format!("strategy `{}` policy [chain]: {e}", s.name)))?;
+        let account = match (&chain.replay_accounts, &keys) {
+            (Some(accounts), _) => accounts.get(sid).cloned().flatten().map(|(_, a)| a),
+            (None, Some(k)) => k.address(policy.account()),
+            (None, None) => None,
+        };
+        let Some(address) = account else {
+            return Err(RunError::Chain(format!(
+                "strategy `{}` policy [chain].account: no account `{}` in the keys file",
+                s.name,
+                policy.account()
+            )));
+        };
+        let name = policy.account().to_string();
+        strategies.push(Some((policy, name, address)));
+    }
+    let link = match (keys, &chain.replay_accounts) {
+        (Some(k), None) => match bulkhead_chain::worker::ChainWorker::spawn(&chain.config, k, chain.book.clone()) {
+            Ok(w) => engine::ChainLink::Node(w),
+            Err(f) => engine::ChainLink::Down(f.message),
+        },
+        _ => engine::ChainLink::Replay,
+    };
+    let wait = std::time::Duration::from_millis(
+        chain.config.rpc_timeout_ms.saturating_mul(3).saturating_add(chain.config.receipt_timeout_ms),
+    );
+    Ok(engine::ChainParams {
+        book: chain.book.clone(),
+        link,
+        lockstep: chain.lockstep,
+        wait,
+        deviation_bps: chain.config.deviation_bps,
+        strategies,
+    })
 }
 
 /// The run-wide settings of a config that an engine needs before its first

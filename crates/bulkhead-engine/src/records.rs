@@ -73,6 +73,13 @@ pub const CONFIG: u16 = 15;
 /// u64) pairs, then the text a person reads (UTF-8). Written before its
 /// action (state change, cancels) takes effect.
 pub const ALERT: u16 = 16;
+/// `CHAIN`: one step of a smart-contract intent: sid u32, intent id u64,
+/// step u8 ([`ChainStep`]), pad u8, reason u16 (0 = passed), body length
+/// u16, body (per step), then text (UTF-8: the refusal's field, limit,
+/// requested, current and message, or a summary). Steps from the node
+/// (`simulated`, `signed`, `mined`, `failed`) are the inputs a replay
+/// re-feeds; the others are decisions it re-derives and compares.
+pub const CHAIN: u16 = 17;
 
 /// Stable lowercase names of the record kinds, in kind order (`RUN_START` = 1
 /// is `run_start`): the one table of kind names, for filters and display.
@@ -93,6 +100,7 @@ pub const KIND_NAMES: &[&str] = &[
     "command",
     "config",
     "alert",
+    "chain",
 ];
 
 /// The kind's name from [`KIND_NAMES`]; `unknown` for a kind this engine
@@ -136,6 +144,8 @@ pub const CONFIG_HEAD: usize = 2;
 pub const ALERT_HEAD: usize = 2 + 1 + 1 + SID_LEN + SID_LEN + 4 + 8 + 8 + 8 + 2;
 /// One evidence entry of an `ALERT`: sid, order id.
 pub const ALERT_ORDER_LEN: usize = SID_LEN + 8;
+/// Fixed part of a `CHAIN` payload: sid, id, step, pad, reason, body length.
+pub const CHAIN_HEAD: usize = SID_LEN + 8 + 1 + 1 + 2 + 2;
 /// The longest fault kind or config name a `u16` length field can carry.
 pub const MAX_SHORT_TEXT: usize = u16::MAX as usize;
 /// Offset of `price` in the ABI [`OrderRequest`] (see its layout).
@@ -184,6 +194,79 @@ impl NoticeKind {
             NoticeKind::Settlement => "settlement",
             NoticeKind::InstrumentSettled => "instrument_settled",
         }
+    }
+}
+
+/// The step of a smart-contract intent a `CHAIN` record is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainStep {
+    /// The strategy's account, at setup: body = its 20-byte address, text =
+    /// the account's name (an input: the keys are never journalled).
+    Account,
+    /// The strategy stated an intent: body = the ABI record as passed;
+    /// reason = the check before simulation.
+    Intent,
+    /// From the node: body = the simulation's outcome (`bulkhead_chain::codec`).
+    Simulated,
+    /// The decision on the simulation: reason 0 = sign and send.
+    Decided,
+    /// From the node: body = transaction hash [32] + nonce u64, journalled
+    /// before the transaction is broadcast.
+    Signed,
+    /// From the node: body = the receipt's summary (`bulkhead_chain::codec`).
+    Mined,
+    /// The mined change compared with the simulation: reason 0, or
+    /// `CHAIN_DEVIATION` / `CHAIN_SIMULATION_REVERTED`.
+    Settled,
+    /// From the node: a step failed; body = the step (u8) that failed,
+    /// reason `CHAIN_UNAVAILABLE` (down, slow) or 0 (the node's error).
+    Failed,
+}
+
+impl ChainStep {
+    pub const ALL: [ChainStep; 8] = [
+        ChainStep::Account,
+        ChainStep::Intent,
+        ChainStep::Simulated,
+        ChainStep::Decided,
+        ChainStep::Signed,
+        ChainStep::Mined,
+        ChainStep::Settled,
+        ChainStep::Failed,
+    ];
+    pub const fn code(self) -> u8 {
+        match self {
+            ChainStep::Account => 0,
+            ChainStep::Intent => 1,
+            ChainStep::Simulated => 2,
+            ChainStep::Decided => 3,
+            ChainStep::Signed => 4,
+            ChainStep::Mined => 5,
+            ChainStep::Settled => 6,
+            ChainStep::Failed => 7,
+        }
+    }
+    pub fn from_code(c: u8) -> Option<ChainStep> {
+        ChainStep::ALL.into_iter().find(|s| s.code() == c)
+    }
+    pub const fn name(self) -> &'static str {
+        match self {
+            ChainStep::Account => "account",
+            ChainStep::Intent => "intent",
+            ChainStep::Simulated => "simulated",
+            ChainStep::Decided => "decided",
+            ChainStep::Signed => "signed",
+            ChainStep::Mined => "mined",
+            ChainStep::Settled => "settled",
+            ChainStep::Failed => "failed",
+        }
+    }
+    /// Reported by the node (re-fed by a replay), not decided by the host.
+    pub const fn is_input(self) -> bool {
+        matches!(
+            self,
+            ChainStep::Account | ChainStep::Simulated | ChainStep::Signed | ChainStep::Mined | ChainStep::Failed
+        )
     }
 }
 
@@ -263,6 +346,9 @@ pub enum Record<'a> {
         orders: &'a [u8],
         text: &'a [u8],
     },
+    /// `CHAIN`: one step of a smart-contract intent (see [`ChainStep`]);
+    /// `body` at most [`MAX_SHORT_TEXT`] bytes.
+    Chain { sid: u32, id: u64, step: ChainStep, reason: Reason, body: &'a [u8], text: &'a [u8] },
 }
 
 /// The evidence of an `ALERT` record: (sid, strategy-scoped order id) pairs.
@@ -324,6 +410,7 @@ impl<'a> Record<'a> {
             Record::Command { .. } => COMMAND,
             Record::Config { .. } => CONFIG,
             Record::Alert { .. } => ALERT,
+            Record::Chain { .. } => CHAIN,
         }
     }
 
@@ -344,6 +431,7 @@ impl<'a> Record<'a> {
             Record::Notice { .. } => NOTICE_LEN,
             Record::Config { name, bytes } => CONFIG_HEAD + name.len() + bytes.len(),
             Record::Alert { orders, text, .. } => ALERT_HEAD + orders.len() + text.len(),
+            Record::Chain { body, text, .. } => CHAIN_HEAD + body.len() + text.len(),
         }
     }
 
@@ -433,6 +521,10 @@ impl<'a> Record<'a> {
                     .u16(n)
                     .put(orders)
                     .put(text);
+            }
+            Record::Chain { sid, id, step, reason, body, text } => {
+                let n = short("chain body", body)?;
+                w.u32(sid).u64(id).u8(step.code()).u8(0).u16(reason.code()).u16(n).put(body).put(text);
             }
         };
         debug_assert_eq!(w.at, needed, "{kind}: encoded_len and encode disagree");
@@ -547,6 +639,7 @@ impl<'a> Record<'a> {
                 Record::Config { name: r.take("name", n)?, bytes: r.rest() }
             }
             ALERT => r.alert()?,
+            CHAIN => r.chain()?,
             k => return Err(r.bad("kind", 0, format!("{k} is not a record kind this engine writes"))),
         };
         r.end()?;
@@ -744,6 +837,19 @@ impl<'a> Rd<'a> {
             orders,
             text: self.rest(),
         })
+    }
+    fn chain(&mut self) -> Result<Record<'a>, DecodeError> {
+        let (sid, id) = (self.u32("sid")?, self.u64("intent id")?);
+        let at = self.at;
+        let c = self.u8("step")?;
+        let step = ChainStep::from_code(c).ok_or_else(|| self.bad("step", at, format!("{c} is not 0..=7")))?;
+        let pad = self.u8("pad")?;
+        if pad != 0 {
+            return Err(self.bad("pad", self.at - 1, format!("{pad} is not 0")));
+        }
+        let reason = self.reason("reason")?;
+        let n = usize::from(self.u16("body length")?);
+        Ok(Record::Chain { sid, id, step, reason, body: self.take("body", n)?, text: self.rest() })
     }
     fn reason(&mut self, field: &'static str) -> Result<Reason, DecodeError> {
         let at = self.at;

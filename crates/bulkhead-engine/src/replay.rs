@@ -177,6 +177,54 @@ struct Header {
     market: u64,
     /// (market events before it, text)
     commands: Vec<(u64, String)>,
+    /// What the chain node reported, as journalled: (market events before
+    /// it, the answer to re-feed).
+    chain_inputs: Vec<(u64, bulkhead_chain::worker::Done)>,
+    /// sid → (account name, address), from `CHAIN` step `account`.
+    chain_accounts: BTreeMap<u32, (String, bulkhead_chain::types::Address)>,
+}
+
+/// A journalled `CHAIN` input step as the answer the worker gave.
+fn chain_done(
+    sid: u32,
+    id: u64,
+    step: records::ChainStep,
+    reason: bulkhead_abi::Reason,
+    body: &[u8],
+    text: &[u8],
+) -> Result<Option<bulkhead_chain::worker::Done>, String> {
+    use bulkhead_chain::codec;
+    use bulkhead_chain::worker::{Done, Failure};
+    use records::ChainStep;
+    Ok(Some(match step {
+        ChainStep::Simulated => {
+            Done::Simulated { sid, id, result: Ok(codec::decode_sim(body).map_err(|e| e.to_string())?) }
+        }
+        ChainStep::Mined => Done::Mined { sid, id, result: Ok(codec::decode_mined(body).map_err(|e| e.to_string())?) },
+        ChainStep::Signed => {
+            if body.len() != 40 {
+                return Err(format!("signed step: body is {} bytes, not 40", body.len()));
+            }
+            let hash = bulkhead_chain::types::B256::from_slice(&body[..32]);
+            let mut n = [0u8; 8];
+            n.copy_from_slice(&body[32..]);
+            Done::Signed { sid, id, result: Ok((hash, u64::from_le_bytes(n))) }
+        }
+        ChainStep::Failed => {
+            let failed = body.first().copied().and_then(ChainStep::from_code);
+            let text = String::from_utf8_lossy(text);
+            let name = failed.map_or("?", ChainStep::name);
+            let message = text.strip_prefix(&format!("{name} failed: ")).unwrap_or(&text).to_string();
+            let f = Failure { unavailable: reason == bulkhead_abi::Reason::ChainUnavailable, message };
+            match failed {
+                Some(ChainStep::Simulated) => Done::Simulated { sid, id, result: Err(f) },
+                Some(ChainStep::Signed) => Done::Signed { sid, id, result: Err(f) },
+                Some(ChainStep::Mined) => Done::Mined { sid, id, result: Err(f) },
+                _ => return Err(format!("failed step names step {:?}", body.first())),
+            }
+        }
+        _ => return Ok(None),
+    }))
 }
 
 fn scan(dir: &Path) -> Result<Header, ReplayError> {
@@ -185,7 +233,7 @@ fn scan(dir: &Path) -> Result<Header, ReplayError> {
         let rec = rec.map_err(|source| ReplayError::Journal { dir: dir.into(), source })?;
         match rec.kind {
             records::MARKET => h.market += 1,
-            records::CONFIG | records::MODULE | records::COMMAND => {
+            records::CONFIG | records::MODULE | records::COMMAND | records::CHAIN => {
                 let bad = |e: decode::DecodeError| ReplayError::Incomplete {
                     dir: dir.into(),
                     problem: format!("record #{}: {e}", rec.seq),
@@ -200,6 +248,20 @@ fn scan(dir: &Path) -> Result<Header, ReplayError> {
                         h.modules.entry(sid).or_insert((lossy(name), module));
                     }
                     records::Record::Command { text } => h.commands.push((h.market, lossy(text))),
+                    records::Record::Chain { sid, step: records::ChainStep::Account, body, text, .. }
+                        if body.len() == 20 =>
+                    {
+                        let a = bulkhead_chain::types::Address::from_slice(body);
+                        h.chain_accounts.insert(sid, (lossy(text), a));
+                    }
+                    records::Record::Chain { sid, id, step, reason, body, text } => {
+                        let done = chain_done(sid, id, step, reason, body, text).map_err(|p| {
+                            ReplayError::Incomplete { dir: dir.into(), problem: format!("record #{}: {p}", rec.seq) }
+                        })?;
+                        if let Some(d) = done {
+                            h.chain_inputs.push((h.market, d));
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -240,7 +302,13 @@ fn decisions(dir: &Path) -> Result<(DecisionDigests, u64), ReplayError> {
         let rec = rec.map_err(|source| ReplayError::Journal { dir: dir.into(), source })?;
         if !matches!(
             rec.kind,
-            records::ORDER | records::CANCEL | records::VENUE | records::FAULT | records::TIMER | records::INVALID
+            records::ORDER
+                | records::CANCEL
+                | records::VENUE
+                | records::FAULT
+                | records::TIMER
+                | records::INVALID
+                | records::CHAIN
         ) {
             continue;
         }
@@ -338,6 +406,10 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
     cfg.journal_dir = scratch.path().join("journal");
     cfg.fsync = bulkhead_journal::FsyncPolicy::Never;
     cfg.raw.run.overwrite_journal = false;
+    if let Some(chain) = &mut cfg.chain {
+        let accounts = (0..cfg.strategies.len() as u32).map(|sid| header.chain_accounts.get(&sid).cloned()).collect();
+        chain.replay_accounts = Some(accounts);
+    }
 
     let (mut engine, _runtime, _) = crate::prepare_engine(&cfg, JournalMode::Create, &mut |_| None)?;
     // A deployed module: from the modules directory by hash, else the one
@@ -351,6 +423,7 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
     };
     let mut source = JournalMarket { reader: open(journal_dir)?, len: header.market, dir: journal_dir.into() };
     let mut pending = header.commands.iter().peekable();
+    let mut chain_inputs = header.chain_inputs.into_iter().peekable();
     let mut skipped = Vec::new();
     let mut seen = 0u64;
     // The same `Engine::execute` as the live run and resume; a deploy's
@@ -370,6 +443,15 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
     };
     engine
         .run_controlled(&mut source, &mut |_| {}, &mut |engine, _ts| {
+            // The node's answers first, as the live run took them (before commands).
+            while let Some((at, _)) = chain_inputs.peek() {
+                if *at != seen {
+                    break;
+                }
+                if let Some((_, d)) = chain_inputs.next() {
+                    engine.chain_input(d);
+                }
+            }
             while let Some((at, text)) = pending.peek() {
                 if *at != seen {
                     break;
@@ -380,7 +462,10 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
             seen += 1;
         })
         .map_err(RunError::from)?;
-    // Commands after the last market event (executed before the end of the run).
+    // Answers and commands after the last market event (before the end of the run).
+    for (_, d) in chain_inputs {
+        engine.chain_input(d);
+    }
     for (_, text) in pending {
         execute(&mut engine, text);
     }

@@ -186,6 +186,9 @@ struct RawPolicy {
     /// Read by `bulkhead-surveillance` (its rules); risk ignores it.
     #[serde(default, rename = "surveillance")]
     _surveillance: Option<serde::de::IgnoredAny>,
+    /// Read by `bulkhead-chain` (smart-contract scope); risk ignores it.
+    #[serde(default, rename = "chain")]
+    _chain: Option<serde::de::IgnoredAny>,
     instruments: Option<Vec<String>>,
     sides: Option<Vec<String>>,
     order_types: Option<Vec<String>>,

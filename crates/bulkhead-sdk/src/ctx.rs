@@ -369,7 +369,14 @@ impl Ctx<'_> {
     /// Swap `amount_in` of the token named `token_in` on the pool named
     /// `pool`, for at least `min_out`, proceeds to our own account, with a
     /// deadline `deadline_s` after the chain's latest block.
-    pub fn swap(&mut self, pool: &str, token_in: &str, amount_in: u128, min_out: u128, deadline_s: u64) -> Result<u64, Reason> {
+    pub fn swap(
+        &mut self,
+        pool: &str,
+        token_in: &str,
+        amount_in: u128,
+        min_out: u128,
+        deadline_s: u64,
+    ) -> Result<u64, Reason> {
         let c = ChainCall::new(pool, SEL_SWAP)
             .contract(token_in)
             .uint(amount_in)

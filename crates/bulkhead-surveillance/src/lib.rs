@@ -106,10 +106,13 @@ pub enum Rule {
     /// An operator's dead-man switch (or a strategy's liveness) was lost:
     /// raised by the engine, not by a rule here.
     CancelOnDisconnect,
+    /// A mined smart-contract call changed the account differently from its
+    /// simulation (front-run / sandwich): raised by the engine.
+    ChainDeviation,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 12] = [
+    pub const ALL: [Rule; 13] = [
         Rule::Spoofing,
         Rule::Layering,
         Rule::QuoteStuffing,
@@ -122,6 +125,7 @@ impl Rule {
         Rule::RepeatedExecution,
         Rule::Unevaluable,
         Rule::CancelOnDisconnect,
+        Rule::ChainDeviation,
     ];
     pub const fn code(self) -> u16 {
         match self {
@@ -137,6 +141,7 @@ impl Rule {
             Rule::RepeatedExecution => 10,
             Rule::Unevaluable => 11,
             Rule::CancelOnDisconnect => 12,
+            Rule::ChainDeviation => 13,
         }
     }
     pub fn from_code(code: u16) -> Option<Rule> {
@@ -156,6 +161,7 @@ impl Rule {
             Rule::RepeatedExecution => "repeated_execution",
             Rule::Unevaluable => "unevaluable",
             Rule::CancelOnDisconnect => "cancel_on_disconnect",
+            Rule::ChainDeviation => "chain_deviation",
         }
     }
     /// Index into per-rule tables.

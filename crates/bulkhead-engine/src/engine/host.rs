@@ -133,6 +133,7 @@ pub(super) struct HostCtx<'a> {
     pub(super) venue: &'a Venues,
     pub(super) now: u64,
     pub(super) surv: &'a mut bulkhead_surveillance::Surveillance,
+    pub(super) chain: &'a mut super::chain::ChainHub,
 }
 
 impl HostApi for HostCtx<'_> {
@@ -328,6 +329,10 @@ impl HostApi for HostCtx<'_> {
         self.book.stats.logs += 1;
         self.journal.record(&rec);
         ResultCode::Ok as i32
+    }
+
+    fn chain_call(&mut self, intent: &bulkhead_abi::ChainIntent) -> i64 {
+        super::chain::chain_call(self, intent)
     }
 
     fn invalid_record(&mut self, err: bulkhead_abi::DecodeError) {

@@ -1,6 +1,7 @@
 //! The integration tests of `bulkhead-cli`, one binary (one link of the
 //! crate and its dependencies); each module was a test file of its own.
 
+mod chain;
 mod cli;
 mod common;
 mod data_cli;

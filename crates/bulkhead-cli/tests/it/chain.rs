@@ -94,10 +94,7 @@ fn arbitrage_trades_the_drainer_is_contained_and_replay_needs_no_node() {
     assert_eq!(attacker_before, attacker_after, "the attacker received something");
 
     // The arbitrageur (sid 0) swapped on the pool, each swap mined as simulated.
-    let swaps = recs
-        .iter()
-        .filter(|r| r["sid"] == 0 && r["step"] == "settled" && r["reason"] == 0)
-        .count();
+    let swaps = recs.iter().filter(|r| r["sid"] == 0 && r["step"] == "settled" && r["reason"] == 0).count();
     assert!(swaps >= 3, "approvals and at least one swap mined: {swaps}");
     assert!(recs.iter().all(|r| r["sid"] != 0 || r["reason_name"] != "CHAIN_DEVIATION"));
 

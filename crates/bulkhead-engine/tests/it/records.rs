@@ -109,6 +109,14 @@ impl Owned {
             },
             13 => Record::Command { text: a },
             14 => Record::Config { name: a, bytes: b },
+            16 => Record::Chain {
+                sid,
+                id: x,
+                step: records::ChainStep::ALL[y as usize % records::ChainStep::ALL.len()],
+                reason: self.reason,
+                body: b,
+                text: a,
+            },
             _ => Record::Alert {
                 rule: bulkhead_surveillance::Rule::ALL[x as usize % bulkhead_surveillance::Rule::ALL.len()],
                 action: bulkhead_surveillance::AlertAction::ALL[y as usize % 4],
@@ -127,7 +135,7 @@ impl Owned {
 
 fn owned() -> impl Strategy<Value = Owned> {
     (
-        (0u8..16, any::<u32>(), any::<(u64, u64)>(), any::<(i64, i64, i64, i32)>(), bytes(), bytes()),
+        (0u8..17, any::<u32>(), any::<(u64, u64)>(), any::<(i64, i64, i64, i32)>(), bytes(), bytes()),
         (any::<([u8; 32], [u8; 32])>(), event(), order(), reason()),
         (
             prop_oneof![
@@ -261,5 +269,7 @@ fn layout_sizes_are_the_documented_ones() {
     assert_eq!(records::kind_name(0), "unknown");
     assert_eq!([records::ALERT_HEAD, records::ALERT_ORDER_LEN], [42, 12]);
     assert_eq!(records::kind_name(16), "alert");
-    assert_eq!(records::kind_name(17), "unknown");
+    assert_eq!(records::CHAIN_HEAD, 18);
+    assert_eq!(records::kind_name(17), "chain");
+    assert_eq!(records::kind_name(18), "unknown");
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alloy_primitives::{Address, B256, U256};
+pub use alloy_primitives::{Address, B256, U256};
 use serde_json::{Value, json};
 
 /// Anvil's well-known dev keys 0..=3 (public test keys, never real funds).

@@ -139,3 +139,101 @@ fn a_node_that_is_down_refuses_intents_and_a_bad_chain_table_names_its_field() {
     assert!(err.contains("chain.contracts[0].address"), "{err}");
     assert!(!err.contains(&url) || err.contains("address"), "{err}");
 }
+
+/// The builder of the test chain (automine off): mines whatever is pending;
+/// the first time the arbitrageur's swap waits in the pool, the whale
+/// front-runs it first (same token in, same amount, higher tip), so the
+/// swap is mined after the pool moved against it. Returns how many swaps
+/// it front-ran.
+fn sandwich_builder(net: &Devnet, pool: bulkhead_chain::devnet::Address, stop: &std::sync::atomic::AtomicBool) -> u32 {
+    use std::sync::atomic::Ordering;
+    let mut fronted = 0;
+    let swap_selector = "0xacf0ae03"; // swap(address,uint256,uint256,address,uint256)
+    let target = format!("{pool:#x}");
+    while !stop.load(Ordering::Relaxed) {
+        let content = net.rpc("txpool_content", serde_json::json!([])).unwrap();
+        let pending: Vec<&serde_json::Value> = content["pending"]
+            .as_object()
+            .into_iter()
+            .flat_map(|by_sender| by_sender.values())
+            .flat_map(|by_nonce| by_nonce.as_object().into_iter().flat_map(|m| m.values()))
+            .collect();
+        if pending.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            continue;
+        }
+        for tx in &pending {
+            let to = tx["to"].as_str().unwrap_or("").to_ascii_lowercase();
+            let input = tx["input"].as_str().unwrap_or("");
+            if fronted == 0 && to == target && input.starts_with(swap_selector) && input.len() >= 10 + 128 {
+                let token_in: bulkhead_chain::devnet::Address = format!("0x{}", &input[10 + 24..10 + 64]).parse().unwrap();
+                let amount = bulkhead_chain::devnet::U256::from_str_radix(&input[10 + 64..10 + 128], 16).unwrap();
+                net.frontrun_swap(pool, token_in, amount).unwrap();
+                fronted += 1;
+            }
+        }
+        net.mine().unwrap();
+    }
+    fronted
+}
+
+#[test]
+fn a_pool_moved_between_simulation_and_mining_raises_an_alert_and_halts_chain_access() {
+    if !anvil_or_skip() {
+        return;
+    }
+    let net = Devnet::start().unwrap();
+    let demo = net.deploy_demo().unwrap();
+    net.set_automine(false).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The arbitrageur alone; a tolerance (10 bps) below its own slippage
+    // bound (50 bps), so a front-run of its own size (~20 bps against it)
+    // is mined, not reverted, and shows as a deviation.
+    let chain_toml = demo.chain_toml.replacen("[chain]\n", "[chain]\ndeviation_bps = 10\n", 1);
+    let cfg = config(dir.path(), &chain_toml, 20_000);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let (head, tail) = text.split_once("[[strategies]]\nname = \"drainer\"").unwrap();
+    let tail = &tail[tail.find("\n[chain]").unwrap()..];
+    std::fs::write(&cfg, format!("{head}{tail}")).unwrap();
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (fronted, (code, out, err)) = std::thread::scope(|s| {
+        let builder = s.spawn(|| sandwich_builder(&net, demo.pool, &stop));
+        let run = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (builder.join().unwrap(), run)
+    });
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(fronted, 1, "the builder front-ran one swap");
+    assert!(out.contains("deviations 1"), "{out}");
+
+    let journal = dir.path().join("journal");
+    let recs = chain_records(&journal);
+    let deviated: Vec<_> = recs.iter().filter(|r| r["reason_name"] == "CHAIN_DEVIATION").collect();
+    assert_eq!(deviated.len(), 1, "{deviated:?}");
+    assert_eq!(deviated[0]["step"], "settled");
+    assert!(deviated[0]["text"].as_str().unwrap().contains("chain access halted"), "{:?}", deviated[0]);
+    let at = deviated[0]["seq"].as_u64().unwrap();
+    // The ALERT is journalled with the rule and the halt action.
+    let (code, alerts, err) = bulkhead(&["journal", "show", journal.to_str().unwrap(), "--kind", "alert", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let alerts: Vec<serde_json::Value> = alerts.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["rule"], "chain_deviation", "{alerts:?}");
+    assert_eq!(alerts[0]["action"], "halt", "{alerts:?}");
+    // After it, every intent is refused with CHAIN_HALTED and nothing more is signed.
+    let later: Vec<_> = recs.iter().filter(|r| r["seq"].as_u64().unwrap() > at).collect();
+    assert!(later.iter().any(|r| r["reason_name"] == "CHAIN_HALTED"), "{later:?}");
+    assert!(later.iter().all(|r| r["step"] != "signed"), "signed after the halt: {later:?}");
+
+    // The node's answers are in the journal: replay needs no node.
+    drop(demo);
+    drop(net);
+    let mods = dir.path().join("modules");
+    std::fs::create_dir_all(&mods).unwrap();
+    std::fs::copy(root().join("strategies/wasm/amm_arb.wasm"), mods.join("amm_arb.wasm")).unwrap();
+    let (code, out, err) =
+        bulkhead(&["journal", "replay", "--modules", mods.to_str().unwrap(), journal.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("IDENTICAL"), "{out}");
+}

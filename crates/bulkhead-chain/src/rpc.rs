@@ -41,7 +41,10 @@ const NATIVE_PSEUDO_TOKEN: Address = Address::new([0xee; 20]);
 const MAX_MESSAGE: usize = 200;
 /// Largest hex data accepted from the node in one field.
 const MAX_DATA_BYTES: usize = 1 << 20;
-const RECEIPT_POLL: Duration = Duration::from_millis(100);
+/// Receipt polling backs off from the first to the last interval (a local
+/// node mines at once; a public chain takes seconds per block).
+const RECEIPT_POLL_FIRST: Duration = Duration::from_millis(2);
+const RECEIPT_POLL_MAX: Duration = Duration::from_millis(250);
 
 /// Why the client could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -451,6 +454,7 @@ impl ChainClient {
         timeout: Duration,
     ) -> Result<Mined, ChainError> {
         let start = tokio::time::Instant::now();
+        let mut poll = RECEIPT_POLL_FIRST;
         let receipt = loop {
             let r = self.call("eth_getTransactionReceipt", json!([tx.hash])).await?;
             if !r.is_null() {
@@ -463,7 +467,8 @@ impl ChainClient {
                     timeout.as_millis()
                 )));
             }
-            tokio::time::sleep(RECEIPT_POLL).await;
+            tokio::time::sleep(poll).await;
+            poll = (poll * 2).min(RECEIPT_POLL_MAX);
         };
         let w = "receipt";
         let success = qty_u64(field(&receipt, "status", w)?, w)? == 1;

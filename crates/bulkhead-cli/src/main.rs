@@ -269,6 +269,31 @@ impl bulkhead_data::MarketSource for Stoppable<'_> {
     }
 }
 
+/// The chain path's wall-clock latency (live runs with intents only).
+fn print_chain_latency(l: &bulkhead_engine::ChainLatency) {
+    use bulkhead_engine::ChainLatency as L;
+    let (Some(d50), Some(d99)) = (L::quantile(&l.decide_ns, 0.5), L::quantile(&l.decide_ns, 0.99)) else { return };
+    let secs = l.span_ns as f64 / 1e9;
+    print!(
+        "chain latency: intent -> decision p50 {} p99 {} ({} intents, {:.0}/s over {:.2} s)",
+        report::format_ns(d50),
+        report::format_ns(d99),
+        l.decide_ns.len(),
+        l.decide_ns.len() as f64 / secs.max(1e-9),
+        secs
+    );
+    if let (Some(m50), Some(m99)) = (L::quantile(&l.settle_ns, 0.5), L::quantile(&l.settle_ns, 0.99)) {
+        print!(
+            "; intent -> mined p50 {} p99 {} ({} mined, {:.0}/s)",
+            report::format_ns(m50),
+            report::format_ns(m99),
+            l.settle_ns.len(),
+            l.settle_ns.len() as f64 / secs.max(1e-9)
+        );
+    }
+    println!();
+}
+
 /// `--ack-lines`: print `acked SEQ` when the journal's durable point moves.
 #[derive(Clone)]
 struct Acks {
@@ -588,6 +613,7 @@ fn print_report(report: &bulkhead_engine::RunReport, started: Instant, cfg: &Loa
         if let Some(why) = &c.unavailable {
             println!("chain: node unavailable ({why}): every intent was refused with CHAIN_UNAVAILABLE");
         }
+        print_chain_latency(&c.stats.latency);
     }
     if report.fsyncs.count > 0 {
         let f = report.fsyncs;

@@ -19,7 +19,7 @@ mod journal;
 mod observer;
 mod surveil;
 
-pub use chain::{ChainLink, ChainParams, ChainStats, MAX_LIVE_INTENTS};
+pub use chain::{ChainLatency, ChainLink, ChainParams, ChainStats, MAX_LATENCY_SAMPLES, MAX_LIVE_INTENTS};
 pub use observer::Observed;
 
 use crate::records::{self, Record};

@@ -145,8 +145,8 @@ pub mod venues;
 pub use command::{Actor, Command, CommandError, Journalled, Outcome, Role};
 pub use config::{ConfigError, ConfigFiles, DataPlan, FsFiles, LoadedConfig, ReleaseGate};
 pub use engine::{
-    ChainLink, ChainParams, ChainReport, ChainStats, Engine, EngineError, NativeStrategy, Observed, RestartPolicy,
-    RunReport, StateChange, Status, StrategyKind, StrategyReport, StrategySetup,
+    ChainLatency, ChainLink, ChainParams, ChainReport, ChainStats, Engine, EngineError, NativeStrategy, Observed,
+    RestartPolicy, RunReport, StateChange, Status, StrategyKind, StrategyReport, StrategySetup,
 };
 
 use bulkhead_data::{CsvReader, Generator, MarketSource};

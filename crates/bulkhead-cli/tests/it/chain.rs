@@ -166,7 +166,8 @@ fn sandwich_builder(net: &Devnet, pool: bulkhead_chain::devnet::Address, stop: &
             let to = tx["to"].as_str().unwrap_or("").to_ascii_lowercase();
             let input = tx["input"].as_str().unwrap_or("");
             if fronted == 0 && to == target && input.starts_with(swap_selector) && input.len() >= 10 + 128 {
-                let token_in: bulkhead_chain::devnet::Address = format!("0x{}", &input[10 + 24..10 + 64]).parse().unwrap();
+                let token_in: bulkhead_chain::devnet::Address =
+                    format!("0x{}", &input[10 + 24..10 + 64]).parse().unwrap();
                 let amount = bulkhead_chain::devnet::U256::from_str_radix(&input[10 + 64..10 + 128], 16).unwrap();
                 net.frontrun_swap(pool, token_in, amount).unwrap();
                 fronted += 1;

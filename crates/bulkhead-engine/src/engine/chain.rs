@@ -13,7 +13,7 @@
 //! ([`Engine::chain_input`]) and re-derives every decision without a node.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bulkhead_abi::{ChainIntent, Event, EventKind, Reason};
 use bulkhead_chain::policy::ChainPolicy;
@@ -43,6 +43,57 @@ pub(crate) struct ChainSlot {
 struct Live {
     intent: Intent,
     sim: Option<SimOutcome>,
+    /// Wall clock when the intent was journalled, for the latency figures
+    /// only (never for a decision; `None` in a replay).
+    asked: Option<Instant>,
+}
+
+/// Latency samples kept per kind ([`ChainLatency`]); later ones are
+/// counted, not kept.
+pub const MAX_LATENCY_SAMPLES: usize = 1 << 16;
+
+/// Wall-clock latency of the chain path, measured in a live run only (a
+/// replay has no node): for the report and BENCHMARKS.md, never journalled,
+/// never used for a decision.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainLatency {
+    /// `chain_call` journalled -> the decision after the simulation
+    /// journalled (sign or refuse), nanoseconds.
+    pub decide_ns: Vec<u64>,
+    /// `chain_call` journalled -> the receipt's settlement journalled.
+    pub settle_ns: Vec<u64>,
+    /// Samples not kept once [`MAX_LATENCY_SAMPLES`] were.
+    pub dropped: u64,
+    /// Wall time from the first intent to the last decision or settlement.
+    pub span_ns: u64,
+    first: Option<Instant>,
+}
+
+impl ChainLatency {
+    fn push(&mut self, which: fn(&mut ChainLatency) -> &mut Vec<u64>, asked: Option<Instant>) {
+        let Some(t) = asked else { return };
+        let now = Instant::now();
+        let first = *self.first.get_or_insert(t);
+        self.span_ns = u64::try_from(now.saturating_duration_since(first).as_nanos()).unwrap_or(u64::MAX);
+        let ns = u64::try_from(now.saturating_duration_since(t).as_nanos()).unwrap_or(u64::MAX);
+        let v = which(self);
+        if v.len() < MAX_LATENCY_SAMPLES {
+            v.push(ns);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// The `q` quantile (0..=1) of `samples`, nearest rank.
+    pub fn quantile(samples: &[u64], q: f64) -> Option<u64> {
+        if samples.is_empty() {
+            return None;
+        }
+        let mut v = samples.to_vec();
+        v.sort_unstable();
+        let rank = ((q.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        Some(v[rank - 1])
+    }
 }
 
 /// Counters for the report and the control plane.
@@ -54,6 +105,7 @@ pub struct ChainStats {
     pub mined: u64,
     pub reverted: u64,
     pub deviations: u64,
+    pub latency: ChainLatency,
 }
 
 /// How intents reach a node.
@@ -377,7 +429,9 @@ impl Engine {
         };
         match decision {
             Err(r) => {
+                let asked = live.asked;
                 self.chain_record(sid, id, ChainStep::Decided, r.reason, &[], &r.to_string());
+                self.chain.stats.latency.push(|l| &mut l.decide_ns, asked);
                 self.chain_refused(sid, id, tag, r.reason);
             }
             Ok(spend) => {
@@ -396,7 +450,9 @@ impl Engine {
                 let gas = i64::try_from(sim.gas_used).unwrap_or(i64::MAX);
                 live.sim = Some(sim);
                 let text = format!("sign: gas limit {gas_limit}, outflow {out}, inflow {inn}");
+                let asked = live.asked;
                 self.chain_record(sid, id, ChainStep::Decided, Reason::Accepted, &[], &text);
+                self.chain.stats.latency.push(|l| &mut l.decide_ns, asked);
                 self.chain_event(sid, EventKind::ChainSimulated, id, tag, Reason::Accepted, (out, inn, gas, 0));
                 self.chain.submit(job);
             }
@@ -442,6 +498,7 @@ impl Engine {
         slot.policy.finished();
         let halt_on_deviation = slot.policy.halt_on_deviation();
         let tag = live.intent.tag;
+        self.chain.stats.latency.push(|l| &mut l.settle_ns, live.asked);
         let (out, inn) = flows(&m.token_deltas);
         let gas = i64::try_from(m.gas_used).unwrap_or(i64::MAX);
         let block = m.block_number as u32;
@@ -577,11 +634,12 @@ pub(super) fn chain_call(ctx: &mut super::host::HostCtx<'_>, wire: &ChainIntent)
     ctx.chain.stats.intents += 1;
     match verdict {
         Ok(intent) => {
+            let asked = matches!(ctx.chain.link, Link::Node(_)).then(Instant::now);
             let Some(slot) = ctx.chain.slots.get_mut(sid as usize).and_then(Option::as_mut) else {
                 return -(Reason::ChainNoPolicy.code() as i64);
             };
             let from = slot.account;
-            slot.live.insert(id, Live { intent: intent.clone(), sim: None });
+            slot.live.insert(id, Live { intent: intent.clone(), sim: None, asked });
             ctx.chain.jobs.push(Job::Simulate { sid, id, from, intent });
             id as i64
         }
@@ -594,5 +652,27 @@ pub(super) fn chain_call(ctx: &mut super::host::HostCtx<'_>, wire: &ChainIntent)
             ctx.book.push_inbox(e);
             -(r.reason.code() as i64)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_quantiles_are_nearest_rank_and_samples_are_capped() {
+        assert_eq!(ChainLatency::quantile(&[], 0.5), None);
+        let v: Vec<u64> = (1..=100).rev().collect();
+        assert_eq!(ChainLatency::quantile(&v, 0.5), Some(50));
+        assert_eq!(ChainLatency::quantile(&v, 0.99), Some(99));
+        assert_eq!(ChainLatency::quantile(&v, 1.0), Some(100));
+        assert_eq!(ChainLatency::quantile(&v, 0.0), Some(1));
+        let mut l = ChainLatency::default();
+        let t = Some(Instant::now());
+        for _ in 0..MAX_LATENCY_SAMPLES + 3 {
+            l.push(|l| &mut l.decide_ns, t);
+        }
+        l.push(|l| &mut l.settle_ns, None);
+        assert_eq!((l.decide_ns.len(), l.dropped, l.settle_ns.len()), (MAX_LATENCY_SAMPLES, 3, 0));
     }
 }

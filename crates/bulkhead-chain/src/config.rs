@@ -56,11 +56,23 @@ pub struct ChainConfig {
     pub receipt_timeout_ms: u64,
     /// Tolerated deviation of the mined state change from the simulated one.
     pub deviation_bps: u32,
+    /// Highest `maxFeePerGas` signed, in gwei: the node's fee figures are
+    /// clamped to it, so a lying or spiking node cannot make a transaction
+    /// cost more than `gas limit x max_fee_gwei`.
+    pub max_fee_gwei: u64,
     pub contracts: Vec<ContractCfg>,
 }
 
-const TOP_KEYS: &[&str] =
-    &["rpc_url", "chain_id", "keys_file", "rpc_timeout_ms", "receipt_timeout_ms", "deviation_bps", "contracts"];
+const TOP_KEYS: &[&str] = &[
+    "rpc_url",
+    "chain_id",
+    "keys_file",
+    "rpc_timeout_ms",
+    "receipt_timeout_ms",
+    "deviation_bps",
+    "max_fee_gwei",
+    "contracts",
+];
 
 impl ChainConfig {
     /// Parses the `[chain]` table; `base_dir` is the run config's directory
@@ -91,8 +103,18 @@ impl ChainConfig {
         let receipt_timeout_ms =
             opt_int(t.get("receipt_timeout_ms"), "chain.receipt_timeout_ms", 30_000, 1000, 600_000)?;
         let deviation_bps = opt_int(t.get("deviation_bps"), "chain.deviation_bps", 50, 0, 10_000)? as u32;
+        let max_fee_gwei = opt_int(t.get("max_fee_gwei"), "chain.max_fee_gwei", 500, 1, 100_000)?;
         let contracts = parse_contracts(t.get("contracts"))?;
-        Ok(ChainConfig { rpc_url, chain_id, keys_file, rpc_timeout_ms, receipt_timeout_ms, deviation_bps, contracts })
+        Ok(ChainConfig {
+            rpc_url,
+            chain_id,
+            keys_file,
+            rpc_timeout_ms,
+            receipt_timeout_ms,
+            deviation_bps,
+            max_fee_gwei,
+            contracts,
+        })
     }
 
     /// The run's contracts, in config order.

@@ -9,14 +9,7 @@ use bulkhead_abi::{ArgKind, ChainIntent, Reason};
 use crate::types::{Address, ContractBook, Intent, Refusal, U256};
 
 fn malformed(field: String, message: String) -> Refusal {
-    Refusal {
-        reason: Reason::ChainMalformed,
-        field,
-        limit: String::new(),
-        requested: String::new(),
-        current: String::new(),
-        message,
-    }
+    Refusal::plain(Reason::ChainMalformed, field, message)
 }
 
 fn name_of(bytes: &[u8]) -> &str {

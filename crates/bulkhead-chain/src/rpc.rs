@@ -82,6 +82,8 @@ pub struct ChainClient {
     keys: KeyFile,
     book: ContractBook,
     chain_id: u64,
+    /// `chain.max_fee_gwei` in wei.
+    max_fee_wei: u128,
     rpc_timeout: Duration,
     nonces: tokio::sync::Mutex<HashMap<Address, u64>>,
 }
@@ -277,6 +279,7 @@ impl ChainClient {
             keys,
             book: cfg.book(),
             chain_id: 0,
+            max_fee_wei: u128::from(cfg.max_fee_gwei) * 1_000_000_000,
             rpc_timeout,
             nonces: tokio::sync::Mutex::new(HashMap::new()),
         };
@@ -402,7 +405,12 @@ impl ChainClient {
         let base = self.block(json!("latest")).await?;
         let base_fee = qty_u256(field(&base, "baseFeePerGas", "latest block")?, "baseFeePerGas")?;
         let tip = qty_u256(&self.call("eth_maxPriorityFeePerGas", json!([])).await?, "eth_maxPriorityFeePerGas")?;
-        let max_fee = base_fee.saturating_mul(U256::from(2)).saturating_add(tip);
+        // The node's figures are clamped to the configured cap: a lying or
+        // spiking node cannot make the account pay more than gas x cap (the
+        // transaction then waits, or times out as CHAIN_UNAVAILABLE).
+        let cap = U256::from(self.max_fee_wei);
+        let max_fee = base_fee.saturating_mul(U256::from(2)).saturating_add(tip).min(cap);
+        let tip = tip.min(max_fee);
         let (Ok(max_fee), Ok(tip)) = (u128::try_from(max_fee), u128::try_from(tip)) else {
             return bad("fees above 2^128 wei");
         };

@@ -133,6 +133,21 @@ pub struct Refusal {
     pub message: String,
 }
 
+impl Refusal {
+    /// A refusal with no figures (limit, requested, current left empty):
+    /// malformed input, a halted state.
+    pub fn plain(reason: Reason, field: impl Into<String>, message: impl Into<String>) -> Refusal {
+        Refusal {
+            reason,
+            field: field.into(),
+            limit: String::new(),
+            requested: String::new(),
+            current: String::new(),
+            message: message.into(),
+        }
+    }
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

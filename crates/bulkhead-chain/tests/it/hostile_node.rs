@@ -45,6 +45,8 @@ fn fake_node(answer: Arc<Mutex<(u16, String)>>) -> u16 {
             let id = req.split("\"id\":").nth(1).and_then(|r| r.split([',', '}']).next()).unwrap_or("1").to_string();
             let (status, result) = if req.contains("eth_chainId") {
                 (200, "\"0x7a69\"".to_string())
+            } else if req.contains("eth_getTransactionCount") {
+                (200, "\"0x0\"".to_string())
             } else if req.contains("eth_getBlockByNumber") {
                 (200, r#"{"number":"0x5","timestamp":"0x10","baseFeePerGas":"0x1"}"#.to_string())
             } else {
@@ -127,4 +129,45 @@ async fn malformed_simulation_answers_are_errors_not_panics() {
             _ => panic!("HTTP {status} {result:.80}: {r:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn a_node_quoting_a_huge_fee_cannot_make_a_transaction_cost_more_than_the_cap() {
+    use alloy::consensus::{Transaction, TxEnvelope};
+    use alloy::eips::eip2718::Decodable2718;
+    // eth_maxPriorityFeePerGas answers 2^120 wei: without the cap the signed
+    // maxFeePerGas would be that (and the account would pay it as gas x fee).
+    let answer = Arc::new(Mutex::new((200u16, "\"0x1000000000000000000000000000000\"".to_string())));
+    let port = fake_node(answer);
+    let dir = tempfile::tempdir().unwrap();
+    write_private(&dir.path().join("k.toml"), &format!("[accounts]\na = \"{}\"\n", DEV_KEYS[1])).unwrap();
+    let text = format!(
+        "[chain]\nrpc_url = \"http://127.0.0.1:{port}\"\nkeys_file = \"k.toml\"\nmax_fee_gwei = 3\n\
+         [[chain.contracts]]\nname = \"t\"\naddress = \"0x5fbdb2315678afecb367f032d93f642f64180aa3\"\nkind = \"token\"\ndecimals = 6\n"
+    );
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    let cfg = ChainConfig::from_toml(&doc["chain"], dir.path()).unwrap();
+    assert_eq!(cfg.max_fee_gwei, 3);
+    let keys = KeyFile::load(&cfg.keys_file).unwrap();
+    let from = keys.address("a").unwrap();
+    let client = ChainClient::connect(&cfg, keys).await.unwrap();
+    let intent = Intent {
+        id: 1,
+        tag: 0,
+        contract: 0,
+        selector: [0xa9, 0x05, 0x9c, 0xbb],
+        args: vec![word(from), U256::from(1)],
+        value: U256::ZERO,
+        deadline_in: None,
+    };
+    let tx = client.sign(from, &intent, 16, 100_000).await.unwrap();
+    let env = TxEnvelope::decode_2718(&mut tx.raw.as_ref()).unwrap();
+    assert_eq!(env.max_fee_per_gas(), 3_000_000_000, "maxFeePerGas clamped to 3 gwei");
+    assert_eq!(env.max_priority_fee_per_gas(), Some(3_000_000_000), "the tip is never above the max fee");
+
+    // and the field is validated by name
+    let bad = text.replace("max_fee_gwei = 3", "max_fee_gwei = 0");
+    let doc: toml::Table = toml::from_str(&bad).unwrap();
+    let e = ChainConfig::from_toml(&doc["chain"], dir.path()).unwrap_err().to_string();
+    assert!(e.contains("chain.max_fee_gwei"), "{e}");
 }

@@ -215,14 +215,7 @@ impl ChainHub {
         now: u64,
         state: TradingState,
     ) -> Result<Intent, Refusal> {
-        let refuse = |reason: Reason, field: &str, message: String| Refusal {
-            reason,
-            field: field.into(),
-            limit: String::new(),
-            requested: String::new(),
-            current: String::new(),
-            message,
-        };
+        let refuse = |reason: Reason, field: &str, message: String| Refusal::plain(reason, field, message);
         let Some(slot) = self.slots.get_mut(sid as usize).and_then(Option::as_mut) else {
             let why =
                 if self.active() { "this strategy's policy has no [chain] table" } else { "the run has no [chain]" };
@@ -416,14 +409,7 @@ impl Engine {
         let tag = live.intent.tag;
         let halted = slot.halted || self.risk.state(Scope::Strategy(sid)) != TradingState::Active;
         let decision = if halted {
-            Err(Refusal {
-                reason: Reason::ChainHalted,
-                field: "state".into(),
-                limit: String::new(),
-                requested: String::new(),
-                current: String::new(),
-                message: "halted between the intent and its simulation".into(),
-            })
+            Err(Refusal::plain(Reason::ChainHalted, "state", "halted between the intent and its simulation"))
         } else {
             slot.policy.check_simulation(&live.intent, &sim, slot.account, now)
         };

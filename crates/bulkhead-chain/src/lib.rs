@@ -25,6 +25,7 @@ pub mod intent;
 pub mod keys;
 pub mod policy;
 pub mod rpc;
+pub mod transport;
 pub mod types;
 pub mod worker;
 

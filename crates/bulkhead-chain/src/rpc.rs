@@ -18,12 +18,12 @@ use alloy::primitives::TxKind;
 use alloy::rpc::client::RpcClient;
 use alloy::signers::SignerSync;
 use alloy::transports::TransportErrorKind;
-use alloy::transports::http::Http;
 use alloy_primitives::{Address, B256, Bytes, I256, U256, keccak256};
 use serde_json::{Value, json};
 
 use crate::config::ChainConfig;
 use crate::keys::KeyFile;
+use crate::transport::{CappedHttp, MAX_RESPONSE_BYTES};
 use crate::types::{ContractBook, ContractKind, Intent, MAX_REVERT_BYTES, SimOutcome};
 
 /// `swap(address,uint256,uint256,address,uint256)`.
@@ -273,7 +273,7 @@ impl ChainClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ChainError::Unavailable(format!("HTTP client: {}", printable(&e.to_string()))))?;
-        let client = RpcClient::new(Http::with_client(http, url), false);
+        let client = RpcClient::new(CappedHttp::new(http, url, MAX_RESPONSE_BYTES), false);
         let mut me = ChainClient {
             client,
             keys,

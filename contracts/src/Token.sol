@@ -2,6 +2,8 @@
 pragma solidity ^0.8.24;
 
 /// @title Token — a plain ERC-20 (no hooks, no fees) for Bulkhead's chain tests and demo.
+/// The hostile fixtures (FeeToken, ReentrantToken) derive from it and
+/// override `_transfer` or `_afterTransfer`.
 contract Token {
     string public name;
     string public symbol;
@@ -30,6 +32,7 @@ contract Token {
 
     function transfer(address to, uint256 value) external returns (bool) {
         _transfer(msg.sender, to, value);
+        _afterTransfer();
         return true;
     }
 
@@ -40,10 +43,14 @@ contract Token {
             allowance[from][msg.sender] = allowed - value;
         }
         _transfer(from, to, value);
+        _afterTransfer();
         return true;
     }
 
-    function _transfer(address from, address to, uint256 value) internal {
+    /// A hook after every transfer (none here).
+    function _afterTransfer() internal virtual {}
+
+    function _transfer(address from, address to, uint256 value) internal virtual {
         require(to != address(0), "ERC20: to zero");
         uint256 bal = balanceOf[from];
         require(bal >= value, "ERC20: balance");

@@ -273,7 +273,7 @@ impl ChainClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ChainError::Unavailable(format!("HTTP client: {}", printable(&e.to_string()))))?;
-        let client = RpcClient::new(CappedHttp::new(http, url, MAX_RESPONSE_BYTES), false);
+        let client = RpcClient::new(CappedHttp::new(http, url, MAX_RESPONSE_BYTES, rpc_timeout), false);
         let mut me = ChainClient {
             client,
             keys,

@@ -8,6 +8,7 @@
 //! (the client is built without), or keep more than the cap of any answer.
 
 use std::task;
+use std::time::Duration;
 
 use alloy_json_rpc::{RequestPacket, ResponsePacket};
 use alloy_transport::{TransportError, TransportErrorKind, TransportFut};
@@ -25,11 +26,29 @@ pub struct CappedHttp {
     client: reqwest::Client,
     url: reqwest::Url,
     cap: usize,
+    /// The client's timeout, named in the error when it fires.
+    timeout: Duration,
+}
+
+/// A reqwest failure as a transport error that says what happened: the
+/// timeout with its length, a refused connection, or the innermost cause.
+fn http_failure(e: &reqwest::Error, timeout: Duration) -> TransportError {
+    let what = if e.is_timeout() {
+        format!("no answer within {} ms", timeout.as_millis())
+    } else {
+        let mut inner: &dyn std::error::Error = e;
+        while let Some(s) = inner.source() {
+            inner = s;
+        }
+        let kind = if e.is_connect() { "cannot connect" } else { "request failed" };
+        format!("{kind}: {inner}")
+    };
+    TransportErrorKind::custom_str(&what)
 }
 
 impl CappedHttp {
-    pub fn new(client: reqwest::Client, url: reqwest::Url, cap: usize) -> CappedHttp {
-        CappedHttp { client, url, cap }
+    pub fn new(client: reqwest::Client, url: reqwest::Url, cap: usize, timeout: Duration) -> CappedHttp {
+        CappedHttp { client, url, cap, timeout }
     }
 
     async fn post(self, req: RequestPacket) -> Result<ResponsePacket, TransportError> {
@@ -41,7 +60,7 @@ impl CappedHttp {
             .body(body)
             .send()
             .await
-            .map_err(TransportErrorKind::custom)?;
+            .map_err(|e| http_failure(&e, self.timeout))?;
         let status = resp.status();
         let too_big = |n: u64| {
             TransportErrorKind::custom_str(&format!("response body of {n} bytes or more, the cap is {}", self.cap))
@@ -52,7 +71,7 @@ impl CappedHttp {
             return Err(too_big(n));
         }
         let mut buf: Vec<u8> = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(TransportErrorKind::custom)? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| http_failure(&e, self.timeout))? {
             if buf.len().saturating_add(chunk.len()) > self.cap {
                 return Err(too_big((buf.len() + chunk.len()) as u64));
             }

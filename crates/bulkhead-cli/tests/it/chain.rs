@@ -132,6 +132,27 @@ fn a_node_that_is_down_refuses_intents_and_a_bad_chain_table_names_its_field() {
     assert!(recs.iter().any(|r| r["reason_name"] == "CHAIN_UNAVAILABLE"), "{recs:?}");
     assert!(recs.iter().all(|r| r["step"] != "signed"), "nothing signed with the node down");
 
+    // A node that accepts connections and never answers (slow or hung):
+    // the same, after the RPC timeout, and the run finishes.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_url = format!("http://{}", hung.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = hung.incoming().take(1).collect();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        drop(conns);
+    });
+    let slow = demo.chain_toml.replace(&url, &hung_url).replacen("[chain]\n", "[chain]\nrpc_timeout_ms = 300\n", 1);
+    let cfg = config(dir.path(), &slow, 3_000);
+    let t = std::time::Instant::now();
+    let (code, out, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("node unavailable") && out.contains("300 ms"), "{out}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(30), "the timeout bounds the wait");
+    let recs = chain_records(&dir.path().join("journal"));
+    assert!(recs.iter().any(|r| r["reason_name"] == "CHAIN_UNAVAILABLE"), "{recs:?}");
+    assert!(recs.iter().all(|r| r["step"] != "signed"), "nothing signed with the node hung");
+    held.join().unwrap();
+
     let bad = demo.chain_toml.replacen("address = \"0x", "address = \"0xZZ", 1);
     let cfg = config(dir.path(), &bad, 3_000);
     let (code, _, err) = bulkhead(&["run", cfg.to_str().unwrap(), "--quiet"]);

@@ -47,6 +47,21 @@ fn chain_records(journal: &Path) -> Vec<serde_json::Value> {
     out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// `journal replay` of `journal` with the given modules (paths under
+/// strategies/wasm) copied into `dir/modules`: every decision reproduced.
+fn replay_is_identical(dir: &Path, journal: &Path, modules: &[&str]) {
+    let mods = dir.join("modules");
+    std::fs::create_dir_all(&mods).unwrap();
+    for m in modules {
+        let p = root().join("strategies/wasm").join(m);
+        std::fs::copy(&p, mods.join(p.file_name().unwrap())).unwrap();
+    }
+    let (code, out, err) =
+        bulkhead(&["journal", "replay", "--modules", mods.to_str().unwrap(), journal.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("IDENTICAL"), "{out}");
+}
+
 #[test]
 fn arbitrage_trades_the_drainer_is_contained_and_replay_needs_no_node() {
     if !anvil_or_skip() {
@@ -101,16 +116,7 @@ fn arbitrage_trades_the_drainer_is_contained_and_replay_needs_no_node() {
     // Replay with the node gone: every chain decision re-derived from the journal.
     drop(demo);
     drop(net);
-    let mods = dir.path().join("modules");
-    std::fs::create_dir_all(&mods).unwrap();
-    for m in ["strategies/wasm/amm_arb.wasm", "strategies/wasm/hostile/chain_drainer.wasm"] {
-        let p = root().join(m);
-        std::fs::copy(&p, mods.join(p.file_name().unwrap())).unwrap();
-    }
-    let (code, out, err) =
-        bulkhead(&["journal", "replay", "--modules", mods.to_str().unwrap(), journal.to_str().unwrap()]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("IDENTICAL"), "{out}");
+    replay_is_identical(dir.path(), &journal, &["amm_arb.wasm", "hostile/chain_drainer.wasm"]);
 }
 
 #[test]
@@ -251,11 +257,5 @@ fn a_pool_moved_between_simulation_and_mining_raises_an_alert_and_halts_chain_ac
     // The node's answers are in the journal: replay needs no node.
     drop(demo);
     drop(net);
-    let mods = dir.path().join("modules");
-    std::fs::create_dir_all(&mods).unwrap();
-    std::fs::copy(root().join("strategies/wasm/amm_arb.wasm"), mods.join("amm_arb.wasm")).unwrap();
-    let (code, out, err) =
-        bulkhead(&["journal", "replay", "--modules", mods.to_str().unwrap(), journal.to_str().unwrap()]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("IDENTICAL"), "{out}");
+    replay_is_identical(dir.path(), &journal, &["amm_arb.wasm"]);
 }

@@ -9,5 +9,9 @@ if command -v nats-server >/dev/null 2>&1; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends nats-server >/dev/null
+# Quiet on success; on failure print what apt said.
+if ! log=$($SUDO apt-get update -qq 2>&1 && $SUDO apt-get install -y -qq --no-install-recommends nats-server 2>&1); then
+  echo "$log" >&2
+  echo "nats-setup: could not install nats-server with apt-get" >&2
+  exit 1
+fi

@@ -61,6 +61,9 @@ fn make_stream(cfg: &ClusterConfig, tmp: &std::path::Path) {
     });
 }
 
+/// What the fetch error must be.
+type Expect = Box<dyn Fn(&ClusterError) -> bool>;
+
 #[test]
 fn malformed_messages_give_typed_errors_naming_stream_seq_and_field() {
     let Some(c) = cluster() else { return };
@@ -74,7 +77,7 @@ fn malformed_messages_give_typed_errors_naming_stream_seq_and_field() {
     gap.first_seq = 0;
     let mut cut = frame::encode(&good);
     cut.truncate(cut.len() - 2);
-    let cases: Vec<(&str, Vec<Vec<u8>>, Box<dyn Fn(&ClusterError) -> bool>)> = vec![
+    let cases: Vec<(&str, Vec<Vec<u8>>, Expect)> = vec![
         (
             "garbage",
             vec![b"hello".to_vec()],

@@ -115,13 +115,12 @@ async fn ensure_stream(
 /// The source journal's parameters, from its first segment's header (segment size limit,
 /// fsync policy) and directory mode; `seal_bytes` is the default (the engine does not change it).
 fn source_params(dir: &Path) -> Result<WireParams, ClusterError> {
+    use std::io::Read;
     let path = dir.join(segment_file_name(0));
-    let bytes = std::fs::read(&path).map_err(|source| JournalError::Io { path: path.clone(), source })?;
-    let h = bytes.get(..32).ok_or_else(|| ClusterError::Diverged {
-        dir: dir.display().to_string(),
-        stream: String::new(),
-        problem: "segment 0 header cut short".to_string(),
-    })?;
+    let mut h = [0u8; 32];
+    std::fs::File::open(&path)
+        .and_then(|mut f| f.read_exact(&mut h))
+        .map_err(|source| JournalError::Io { path: path.clone(), source })?;
     let u64_at = |o: usize| u64::from_le_bytes(h[o..o + 8].try_into().unwrap_or([0; 8]));
     let u32_at = |o: usize| u32::from_le_bytes(h[o..o + 4].try_into().unwrap_or([0; 4]));
     let u16_at = |o: usize| u16::from_le_bytes(h[o..o + 2].try_into().unwrap_or([0; 2]));
@@ -149,15 +148,17 @@ fn group_readable(_: &Path) -> bool {
     false
 }
 
-/// Where the stream ends: `(last record seq, its link)`, `None` when empty.
+/// Where the stream ends: its last stream sequence and `(last record seq, its link)`
+/// (`None` when empty).
 async fn stream_end(
     stream: &mut stream::Stream,
     name: &str,
     subject: &str,
-) -> Result<Option<(u64, u64)>, ClusterError> {
+) -> Result<(u64, Option<(u64, u64)>), ClusterError> {
     let info = stream.info().await.map_err(|e| nats_err("stream info", name, e))?;
+    let last_sequence = info.state.last_sequence;
     if info.state.messages == 0 {
-        return Ok(None);
+        return Ok((last_sequence, None));
     }
     let msg = stream.get_last_raw_message_by_subject(subject).await.map_err(|e| nats_err("get last", name, e))?;
     let b = frame::decode(&msg.payload).map_err(|source| ClusterError::Malformed {
@@ -165,7 +166,7 @@ async fn stream_end(
         stream_seq: msg.sequence,
         source,
     })?;
-    Ok(Some((b.last_seq(), b.last_link)))
+    Ok((last_sequence, Some((b.last_seq(), b.last_link))))
 }
 
 struct Pusher<'a> {
@@ -175,6 +176,10 @@ struct Pusher<'a> {
     params: WireParams,
     max_msg: usize,
     report: PushReport,
+    /// The stream's last sequence: each publish expects it (`Nats-Expected-Last-Sequence`),
+    /// so a batch from anyone else in between (a second pusher of the same node) makes
+    /// this push fail instead of interleaving.
+    stream_last: u64,
     batch: Vec<Record>,
     /// Seal positions (record seqs) inside `batch`.
     seals: Vec<u64>,
@@ -196,7 +201,10 @@ impl Pusher<'_> {
             frame::push_record(&mut out, r.kind, r.ts_ns, &r.payload);
         }
         let len = out.len();
-        let publish = Publish::build().payload(out.into()).message_id(format!("{}/{}", self.node, first.seq));
+        let publish = Publish::build()
+            .payload(out.into())
+            .message_id(format!("{}/{}", self.node, first.seq))
+            .expected_last_sequence(self.stream_last);
         let stream = &self.report.stream;
         let ack = self
             .js
@@ -205,6 +213,7 @@ impl Pusher<'_> {
             .map_err(|e| nats_err("publish", stream, e))?
             .await
             .map_err(|e| nats_err("publish ack", stream, e))?;
+        self.stream_last = ack.sequence;
         self.report.batches += 1;
         self.report.duplicates += u64::from(ack.duplicate);
         self.report.sent += u64::from(count);
@@ -251,7 +260,7 @@ pub async fn push_journal_async(client: &Client, cfg: &ClusterConfig, dir: &Path
     let mut stream = ensure_stream(&js, cfg, max_msg).await?;
     let name = journal_stream(&cfg.node);
     let subject = journal_subject(&cfg.node);
-    let end = stream_end(&mut stream, &name, &subject).await?;
+    let (stream_last, end) = stream_end(&mut stream, &name, &subject).await?;
     let diverged =
         |problem: String| ClusterError::Diverged { dir: dir.display().to_string(), stream: name.clone(), problem };
     if let Some((last, _)) = end
@@ -266,6 +275,7 @@ pub async fn push_journal_async(client: &Client, cfg: &ClusterConfig, dir: &Path
         params: source_params(dir)?,
         max_msg,
         report: PushReport { stream: name.clone(), records: report.records, ..PushReport::empty() },
+        stream_last,
         batch: Vec::new(),
         seals: Vec::new(),
         bytes: HEADER_LEN,

@@ -133,3 +133,19 @@ fn an_unreachable_server_fails_clearly_within_the_timeout() {
         assert!(e.to_string().contains(&server), "{e}");
     }
 }
+
+/// A record bigger than the server's `max_payload` (1 MiB by default) cannot be one
+/// message: the push names it and stops there (nothing from it on is published).
+#[test]
+fn a_record_over_max_payload_is_refused_naming_it() {
+    let Some(c) = cluster() else { return };
+    let cfg = config(&c, "big");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let mut w = JournalWriter::create(&dir, JournalParams::default()).unwrap();
+    w.append(1, 1, b"small").unwrap();
+    w.append(1, 2, &vec![0u8; 2 << 20]).unwrap();
+    w.finish().unwrap();
+    let e = push_journal(&cfg, &dir).unwrap_err();
+    assert!(matches!(e, ClusterError::RecordTooLarge { seq: 1, .. }), "{e}");
+}

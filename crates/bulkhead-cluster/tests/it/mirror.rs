@@ -82,3 +82,61 @@ fn a_republished_batch_is_deduplicated_by_message_id() {
     assert_eq!(fetch_journal(&cfg, "n2", &out).unwrap().records, 200);
     assert_eq!(segments(&out), segments(&src));
 }
+
+/// A journal still being written (no closing seal) is mirrored as far as it goes; the
+/// fetched copy is sealed by the fetch. When the run later resumes and finishes, a second
+/// push completes the stream and the fetch is byte-identical again.
+#[test]
+fn an_unsealed_journal_is_mirrored_then_completed_after_resume() {
+    let Some(c) = cluster() else { return };
+    let cfg = config(&c, "n3");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src.journal");
+    let mut w = JournalWriter::create(&src, params()).unwrap();
+    append_records(&mut w, 0, 700);
+    w.flush().unwrap();
+    let first = push_journal(&cfg, &src).unwrap();
+    assert_eq!(first.sent, 700);
+    let out = tmp.path().join("partial");
+    let got = fetch_journal(&cfg, "n3", &out).unwrap();
+    assert!(!got.seal_checked);
+    assert_eq!(verify(&out).unwrap().records, 700);
+
+    drop(w);
+    let (mut w, _) = JournalWriter::open_append(&src, params()).unwrap();
+    append_records(&mut w, 700, 300);
+    w.finish().unwrap();
+    let second = push_journal(&cfg, &src).unwrap();
+    assert_eq!((second.skipped, second.sent), (700, 300));
+    let out = tmp.path().join("complete");
+    assert!(fetch_journal(&cfg, "n3", &out).unwrap().seal_checked);
+    assert_eq!(segments(&out), segments(&src));
+}
+
+/// A different journal pushed under a node whose stream holds another is refused, naming
+/// the record whose link differs; nothing is published.
+#[test]
+fn a_different_journal_for_the_same_node_is_refused() {
+    let Some(c) = cluster() else { return };
+    let cfg = config(&c, "n4");
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let mut w = JournalWriter::create(&a, params()).unwrap();
+    append_records(&mut w, 0, 100);
+    w.finish().unwrap();
+    push_journal(&cfg, &a).unwrap();
+    let b = tmp.path().join("b");
+    let mut w = JournalWriter::create(&b, params()).unwrap();
+    append_records(&mut w, 1, 150);
+    w.finish().unwrap();
+    let e = push_journal(&cfg, &b).unwrap_err();
+    assert!(matches!(e, bulkhead_cluster::ClusterError::Diverged { .. }), "{e}");
+    assert!(e.to_string().contains("record 99: link"), "{e}");
+    let short = tmp.path().join("short");
+    let mut w = JournalWriter::create(&short, params()).unwrap();
+    append_records(&mut w, 0, 50);
+    w.finish().unwrap();
+    let e = push_journal(&cfg, &short).unwrap_err();
+    assert!(e.to_string().contains("the stream has record 99, the journal only 50 records"), "{e}");
+    assert_eq!(stream_messages(&cfg), 1);
+}

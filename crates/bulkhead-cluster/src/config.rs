@@ -7,6 +7,7 @@
 //! replicas = 3             # 1 (one server, a laptop) or 3
 //! connect_timeout_ms = 2000
 //! request_timeout_ms = 5000
+//! failover_ms = 20000      # how long a JetStream call is retried through a leader election
 //! ```
 
 use std::path::Path;
@@ -16,6 +17,8 @@ use serde::Deserialize;
 
 /// Largest accepted timeout (both timeouts): 60 s.
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
+/// Largest accepted `failover_ms`: 120 s.
+pub const MAX_FAILOVER_MS: u64 = 120_000;
 /// Most servers a config may list.
 pub const MAX_SERVERS: usize = 64;
 
@@ -48,6 +51,8 @@ struct Raw {
     connect_timeout_ms: u64,
     #[serde(default = "default_request_ms")]
     request_timeout_ms: u64,
+    #[serde(default = "default_failover_ms")]
+    failover_ms: u64,
 }
 
 fn default_replicas() -> u8 {
@@ -58,6 +63,11 @@ fn default_connect_ms() -> u64 {
 }
 fn default_request_ms() -> u64 {
     5000
+}
+/// NATS elects a new Raft leader within about 4–9 s of losing one; 20 s covers it
+/// on a loaded machine.
+fn default_failover_ms() -> u64 {
+    20_000
 }
 
 /// A validated `[cluster]` config.
@@ -73,6 +83,9 @@ pub struct ClusterConfig {
     pub connect_timeout: Duration,
     /// How long one request (a publish's ack, a stream call) may take.
     pub request_timeout: Duration,
+    /// How long a JetStream call that fails transiently (timed out, no responders,
+    /// temporarily unavailable: a leader election after a server died) is retried.
+    pub failover: Duration,
 }
 
 fn err(field: &str, problem: impl Into<String>) -> ConfigError {
@@ -141,12 +154,17 @@ impl ClusterConfig {
         if !matches!(raw.replicas, 1 | 3) {
             return Err(err("cluster.replicas", format!("{} must be 1 or 3", raw.replicas)));
         }
+        if raw.failover_ms > MAX_FAILOVER_MS {
+            let problem = format!("{} must be in 0..={MAX_FAILOVER_MS} (milliseconds)", raw.failover_ms);
+            return Err(err("cluster.failover_ms", problem));
+        }
         Ok(ClusterConfig {
             servers: raw.servers,
             node: raw.node,
             replicas: raw.replicas,
             connect_timeout: timeout("cluster.connect_timeout_ms", raw.connect_timeout_ms)?,
             request_timeout: timeout("cluster.request_timeout_ms", raw.request_timeout_ms)?,
+            failover: Duration::from_millis(raw.failover_ms),
         })
     }
 
@@ -194,6 +212,7 @@ mod tests {
             (format!("{OK}request_timeout_ms = 60001\n"), "cluster.request_timeout_ms"),
             (format!("{OK}replicas = \"x\"\n"), "cluster.replicas"),
             (format!("{OK}bogus = 1\n"), "bogus"),
+            (format!("{OK}failover_ms = 120001\n"), "cluster.failover_ms"),
             ("[cluster]\nservers = []\nnode = \"a\"\n".to_string(), "cluster.servers"),
         ];
         for (text, field) in cases {

@@ -13,6 +13,38 @@ use crate::config::ClusterConfig;
 use crate::error::ClusterError;
 use crate::frame::{self, Batch, HEADER_LEN, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, RECORD_OVERHEAD, WireParams};
 
+/// Pause between attempts of a JetStream call that failed transiently.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+/// A JetStream call failed in a way a leader election explains (the stream's or the meta
+/// leader's server died): it timed out, nobody answered, or JetStream said it is
+/// temporarily unavailable. Anything else is final.
+fn transient(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("timed out") || t.contains("no responders") || t.contains("temporarily unavailable")
+}
+
+/// Awaits the async block `$call` (`Result<T, E: Display>`), again after [`RETRY_PAUSE`]
+/// while it fails transiently and `$within` has not passed since the first attempt.
+macro_rules! retrying {
+    ($within:expr, $op:expr, $stream:expr, $call:expr) => {{
+        let start = std::time::Instant::now();
+        loop {
+            match $call.await {
+                Ok(v) => break Ok(v),
+                Err(e) => {
+                    let text = e.to_string();
+                    if transient(&text) && start.elapsed() < $within {
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                        continue;
+                    }
+                    break Err(nats_err($op, $stream, text));
+                }
+            }
+        }
+    }};
+}
+
 /// Room left in a message for NATS headers (`Nats-Msg-Id`) and protocol.
 const MSG_SLACK: usize = 1024;
 
@@ -109,7 +141,7 @@ async fn ensure_stream(
         duplicate_window: Duration::from_secs(120),
         ..Default::default()
     };
-    js.get_or_create_stream(config).await.map_err(|e| nats_err("create stream", &name, e))
+    retrying!(cfg.failover, "create stream", &name, async { js.get_or_create_stream(config.clone()).await })
 }
 
 /// The source journal's parameters, from its first segment's header (segment size limit,
@@ -154,13 +186,14 @@ async fn stream_end(
     stream: &mut stream::Stream,
     name: &str,
     subject: &str,
+    within: Duration,
 ) -> Result<(u64, Option<(u64, u64)>), ClusterError> {
-    let info = stream.info().await.map_err(|e| nats_err("stream info", name, e))?;
-    let last_sequence = info.state.last_sequence;
-    if info.state.messages == 0 {
-        return Ok((last_sequence, None));
+    let state = retrying!(within, "stream info", name, async { stream.info().await.map(|i| i.state.clone()) })?;
+    if state.messages == 0 {
+        return Ok((state.last_sequence, None));
     }
-    let msg = stream.get_last_raw_message_by_subject(subject).await.map_err(|e| nats_err("get last", name, e))?;
+    let last_sequence = state.last_sequence;
+    let msg = retrying!(within, "get last", name, async { stream.get_last_raw_message_by_subject(subject).await })?;
     let b = frame::decode(&msg.payload).map_err(|source| ClusterError::Malformed {
         stream: name.to_string(),
         stream_seq: msg.sequence,
@@ -175,6 +208,7 @@ struct Pusher<'a> {
     node: &'a str,
     params: WireParams,
     max_msg: usize,
+    failover: Duration,
     report: PushReport,
     /// The stream's last sequence: each publish expects it (`Nats-Expected-Last-Sequence`),
     /// so a batch from anyone else in between (a second pusher of the same node) makes
@@ -201,18 +235,16 @@ impl Pusher<'_> {
             frame::push_record(&mut out, r.kind, r.ts_ns, &r.payload);
         }
         let len = out.len();
-        let publish = Publish::build()
-            .payload(out.into())
-            .message_id(format!("{}/{}", self.node, first.seq))
-            .expected_last_sequence(self.stream_last);
+        let payload = bytes::Bytes::from(out);
+        let id = format!("{}/{}", self.node, first.seq);
         let stream = &self.report.stream;
-        let ack = self
-            .js
-            .send_publish(self.subject.clone(), publish)
-            .await
-            .map_err(|e| nats_err("publish", stream, e))?
-            .await
-            .map_err(|e| nats_err("publish ack", stream, e))?;
+        // A retry re-sends the same id and expectation: if the first attempt was stored
+        // (its ack lost), the server answers "duplicate" with the stored sequence.
+        let ack = retrying!(self.failover, "publish", stream, async {
+            let publish =
+                Publish::build().payload(payload.clone()).message_id(&id).expected_last_sequence(self.stream_last);
+            self.js.send_publish(self.subject.clone(), publish).await?.await
+        })?;
         self.stream_last = ack.sequence;
         self.report.batches += 1;
         self.report.duplicates += u64::from(ack.duplicate);
@@ -260,7 +292,7 @@ pub async fn push_journal_async(client: &Client, cfg: &ClusterConfig, dir: &Path
     let mut stream = ensure_stream(&js, cfg, max_msg).await?;
     let name = journal_stream(&cfg.node);
     let subject = journal_subject(&cfg.node);
-    let (stream_last, end) = stream_end(&mut stream, &name, &subject).await?;
+    let (stream_last, end) = stream_end(&mut stream, &name, &subject, cfg.failover).await?;
     let diverged =
         |problem: String| ClusterError::Diverged { dir: dir.display().to_string(), stream: name.clone(), problem };
     if let Some((last, _)) = end
@@ -274,6 +306,7 @@ pub async fn push_journal_async(client: &Client, cfg: &ClusterConfig, dir: &Path
         node: &cfg.node,
         params: source_params(dir)?,
         max_msg,
+        failover: cfg.failover,
         report: PushReport { stream: name.clone(), records: report.records, ..PushReport::empty() },
         stream_last,
         batch: Vec::new(),
@@ -385,12 +418,18 @@ impl Rebuild {
 /// reads every message in stream order, checks framing, contiguity and parameters, appends
 /// the records with the journal writer (same parameters, so the same bytes), then checks
 /// each batch's last link and the final seal against the rebuilt journal.
-pub async fn fetch_journal_async(client: &Client, node: &str, out: &Path) -> Result<FetchReport, ClusterError> {
+pub async fn fetch_journal_async(
+    client: &Client,
+    cfg: &ClusterConfig,
+    node: &str,
+    out: &Path,
+) -> Result<FetchReport, ClusterError> {
     crate::config::check_node_name("node", node)?;
     let name = journal_stream(node);
     let js = jetstream::new(client.clone());
-    let mut stream = js.get_stream(&name).await.map_err(|e| nats_err("get stream", &name, e))?;
-    let state = stream.info().await.map_err(|e| nats_err("stream info", &name, e))?.state.clone();
+    let within = cfg.failover;
+    let mut stream = retrying!(within, "get stream", &name, async { js.get_stream(&name).await })?;
+    let state = retrying!(within, "stream info", &name, async { stream.info().await.map(|i| i.state.clone()) })?;
     if state.messages == 0 {
         return Err(ClusterError::Empty(name));
     }
@@ -404,7 +443,7 @@ pub async fn fetch_journal_async(client: &Client, node: &str, out: &Path) -> Res
         out: out.to_path_buf(),
     };
     for seq in state.first_sequence..=state.last_sequence {
-        let msg = stream.get_raw_message(seq).await.map_err(|e| nats_err("get message", &name, e))?;
+        let msg = retrying!(within, "get message", &name, async { stream.get_raw_message(seq).await })?;
         let batch = frame::decode(&msg.payload).map_err(|source| ClusterError::Malformed {
             stream: name.clone(),
             stream_seq: seq,
@@ -477,6 +516,6 @@ pub fn push_journal(cfg: &ClusterConfig, dir: &Path) -> Result<PushReport, Clust
 pub fn fetch_journal(cfg: &ClusterConfig, node: &str, out: &Path) -> Result<FetchReport, ClusterError> {
     runtime()?.block_on(async {
         let client = connect(cfg).await?;
-        fetch_journal_async(&client, node, out).await
+        fetch_journal_async(&client, cfg, node, out).await
     })
 }

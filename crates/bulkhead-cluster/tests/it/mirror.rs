@@ -52,7 +52,15 @@ fn push_kill_a_server_push_again_and_fetch_byte_identical() {
     assert_eq!((have.records, have.last_hash, have.segments), (5000, want.last_hash, want.segments));
     assert!(want.segments > 5, "several segments: {want:?}");
     assert_eq!(segments(&out), segments(&src), "fetched segments byte-identical");
+
+    // The dead server comes back and catches up; then another one dies: the stream is
+    // still whole on the two that remain.
     c.restart(1).unwrap();
+    c.wait_ready(bulkhead_cluster::local::READY_TIMEOUT).unwrap();
+    c.kill(0);
+    let again = tmp.path().join("fetched-again.journal");
+    fetch_journal(&cfg, "n1", &again).unwrap();
+    assert_eq!(segments(&again), segments(&src));
 }
 
 /// A batch re-published after a crash (same `Nats-Msg-Id`) is stored once.

@@ -1,4 +1,5 @@
-//! The `[cluster]` section: where NATS is and who this node is.
+//! The `[cluster]` section: where NATS is and who this node is. Owns its validation (every
+//! error names the field); must never assume loopback or a single server.
 //!
 //! ```toml
 //! [cluster]

@@ -1,4 +1,5 @@
-//! Errors of the cluster transport.
+//! Errors of the cluster transport: each names the stream, the stream sequence and the
+//! field (or the servers and operation) involved. Never a panic for bad input.
 
 use std::time::Duration;
 

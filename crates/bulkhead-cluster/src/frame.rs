@@ -1,4 +1,5 @@
-//! Wire framing of one journal-mirror message: a batch of consecutive records.
+//! Wire framing of one journal-mirror message: a batch of consecutive records. Owns the
+//! byte layout below; must never trust a length it has not checked against the bytes present.
 //!
 //! All integers little-endian. A message is a header and `count` records:
 //!

@@ -5,7 +5,7 @@
 //! ([`push_journal`], [`fetch_journal`]): the wire framing of a batch of records
 //! ([`frame`]), the stream and subject names, deduplication by message id, and the checks
 //! that a fetched journal is the one that was pushed (contiguous sequence numbers, each
-//! batch's last link, the final seal). With the `localcluster` feature, [`local`] starts a
+//! batch's last link, the final seal). With the `localcluster` feature, `local` starts a
 //! real 3-server JetStream cluster of `nats-server` processes for tests and demos.
 //!
 //! **Must never:** decide risk, order or route anything, or interpret a record's payload

@@ -1,4 +1,9 @@
 //! Mirroring a journal to a JetStream stream and fetching it back.
+//!
+//! **Owns:** stream creation, resume point, batching, publish-and-wait-for-ack, retry through
+//! a leader election, and the rebuild with its checks. **Must never:** publish a batch before
+//! the previous one is acknowledged (a failure would leave a gap), read a payload beyond
+//! its framing, or write into a directory that already holds a journal.
 
 use std::path::Path;
 use std::time::Duration;

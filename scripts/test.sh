@@ -12,6 +12,10 @@ export BULKHEAD_REQUIRE_SCHEMATHESIS=1
 # with the flag set a missing anvil fails those tests instead of skipping.
 ./scripts/chain-setup.sh
 export BULKHEAD_REQUIRE_CHAIN=1
+# NATS for the cluster tests (Debian's nats-server); with the flag set a
+# missing nats-server fails those tests instead of skipping.
+./scripts/nats-setup.sh
+export BULKHEAD_REQUIRE_NATS=1
 # Lints are part of the suite: the workspace's [lints] (unsafe only in the
 # sandbox and the SDK, documented; a function-length ceiling; no platform
 # libm in decisions) and clippy's defaults, as errors; and rustfmt.

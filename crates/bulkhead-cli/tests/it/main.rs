@@ -3,6 +3,7 @@
 
 mod chain;
 mod cli;
+mod cluster_cli;
 mod common;
 mod data_cli;
 mod journal_cli;

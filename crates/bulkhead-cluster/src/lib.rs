@@ -1,0 +1,36 @@
+//! # bulkhead-cluster — NATS JetStream transport of Bulkhead's records
+//!
+//! **Owns:** the `[cluster]` config ([`ClusterConfig`]), the connection to a NATS
+//! server or cluster, and the mirror of a node's journal to a JetStream stream and back
+//! ([`push_journal`], [`fetch_journal`]): the wire framing of a batch of records
+//! ([`frame`]), the stream and subject names, deduplication by message id, and the checks
+//! that a fetched journal is the one that was pushed (contiguous sequence numbers, each
+//! batch's last link, the final seal). With the `localcluster` feature, `local` starts a
+//! real 3-server JetStream cluster of `nats-server` processes for tests and demos.
+//!
+//! **Must never:** decide risk, order or route anything, or interpret a record's payload
+//! beyond its framing (kind, event time and bytes are carried opaquely, exactly as the
+//! journal stores them); panic on a malformed message (it is a [`ClusterError`] naming the
+//! stream sequence and the field); assume loopback (every address comes from the config).
+//!
+//! ## Subjects and streams
+//!
+//! | what | name |
+//! |---|---|
+//! | journal mirror subject of node `N` | `bulkhead.journal.N` ([`journal_subject`]) |
+//! | its stream (file storage, replicas from config) | `BHJ_N` ([`journal_stream`]) |
+//! | message id (deduplication) | `N/<first record seq of the batch>` |
+
+mod config;
+mod error;
+pub mod frame;
+#[cfg(feature = "localcluster")]
+pub mod local;
+mod mirror;
+
+pub use config::{ClusterConfig, ConfigError, MAX_TIMEOUT_MS};
+pub use error::ClusterError;
+pub use mirror::{
+    FetchReport, PushReport, connect, fetch_journal, fetch_journal_async, journal_stream, journal_subject,
+    push_journal, push_journal_async,
+};

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-fn anvil_or_skip() -> bool {
+pub(crate) fn anvil_or_skip() -> bool {
     match anvil_path() {
         Ok(_) => true,
         Err(e) if std::env::var_os("BULKHEAD_REQUIRE_CHAIN").is_some_and(|v| v != "0" && !v.is_empty()) => {
@@ -30,7 +30,7 @@ fn anvil_or_skip() -> bool {
 
 /// The chain demo's config with absolute paths and the deployment's
 /// `[chain]` table, written into `dir`.
-fn chain_config(dir: &Path, chain_toml: &str) -> PathBuf {
+pub(crate) fn chain_config(dir: &Path, chain_toml: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
     let text = std::fs::read_to_string(root.join("examples/chain/demo.toml.in"))
         .unwrap()

@@ -209,7 +209,9 @@ impl ChainIntents {
         }
         let row = self.row(sid, id, seq, ts_ns, strategy);
         let was = row.outcome;
-        let signed = row.tx_hash.is_some();
+        // Signed before this record (a `decided` refusal right after `signed`
+        // discards a signed transaction).
+        let signed = row.tx_hash.is_some() || row.step == ChainStep::Signed.name();
         match step {
             ChainStep::Intent if reason == Reason::Accepted => {
                 row.call = Some(String::from_utf8_lossy(text).into_owned());
@@ -373,6 +375,12 @@ mod tests {
             (r.outcome, r.reason, r.failed_step),
             (ChainOutcome::Unconfirmed, "CHAIN_UNAVAILABLE", Some("mined"))
         );
+        // Halted after signing: discarded, never sent.
+        t.apply(11, 15, &chain(0, 3, S::Signed, ok, &signed, "tx"), name);
+        t.apply(12, 15, &chain(0, 3, S::Decided, Reason::ChainHalted, &[], "halted after signing"), name);
+        let r = t.rows().last().unwrap();
+        assert_eq!((r.outcome, r.reason, r.nonce), (ChainOutcome::Discarded, "CHAIN_HALTED", Some(7)));
+        assert_eq!(t.counts().get(&("s0".into(), "discarded", "CHAIN_HALTED")), Some(&1));
     }
 
     #[test]

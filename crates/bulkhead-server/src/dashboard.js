@@ -124,6 +124,7 @@ async function refresh() {
     renderStatus(st);
     renderStrategies(strat.strategies);
     renderPositions(pos.positions, pos.pnl);
+    loadChain();
     if (pnl.start === null) await loadPnl();
     else if (st.seq === strat.seq) record(st, strat.strategies);
     drawChart();
@@ -353,6 +354,27 @@ async function loadAlerts() {
     const r = await api("GET", "/api/v1/alerts?limit=" + ALERTS_MAX);
     for (const a of r.alerts.slice().reverse()) addAlert(a);
   } catch (_) { /* shown by refresh */ }
+}
+
+// ------------------------------------------------------------------ chain intents
+
+const CHAIN_MAX = 200;
+
+// The newest intents (one row each, newest first), replaced at each refresh.
+async function loadChain() {
+  let r;
+  try {
+    r = await api("GET", "/api/v1/chain/intents?limit=" + CHAIN_MAX);
+  } catch (_) { return; /* shown by refresh */ }
+  if (r.intents.length === 0) return;
+  $("chain-body").replaceChildren(...r.intents.map((i) => el("tr", { "data-testid": "chain-intent", "data-strategy": i.strategy, "data-outcome": i.outcome },
+    el("td", {}, i.strategy),
+    el("td", {}, String(i.intent)),
+    el("td", { class: "o-" + i.outcome }, i.outcome),
+    el("td", { title: "code " + i.reason_code }, i.reason),
+    el("td", {}, i.step),
+    el("td", { title: i.tx_hash || "" }, i.tx_hash ? i.tx_hash.slice(0, 12) + "…" : ""),
+    el("td", { title: "journal seq " + i.first_seq + "–" + i.last_seq }, i.text))));
 }
 
 async function loadLog() {

@@ -11,7 +11,9 @@
 //! [`Record`] (the type `journal show` renders): risk decisions (`ORDER`,
 //! their message rebuilt from the record's reason and numbers), venue
 //! rejects (`VENUE`) and undecodable order records (`INVALID`) go to the
-//! decision ring, faults (`FAULT`) to the fault ring, and rejects, fills,
+//! decision ring, faults (`FAULT`) to the fault ring, alerts (`ALERT`) to
+//! the alert ring, smart-contract intent steps (`CHAIN`) to the intent
+//! table ([`crate::chain`]), and rejects, fills,
 //! faults, state changes (`STATE`) and the supervisor's verdicts (not a
 //! record) to the live stream (only while someone listens). Journal fsync
 //! timings feed the fsync histogram.
@@ -94,6 +96,10 @@ pub struct EngineControl {
     deadman: std::collections::BTreeMap<String, crate::deadman::Deadman>,
     alerts_dropped: u64,
     alert_counts: Arc<BTreeMap<(String, &'static str, &'static str), u64>>,
+    /// The newest [`MAX_RECENT`] smart-contract intents
+    /// (`/api/v1/chain/intents`) and every final outcome counted by
+    /// (strategy, outcome, reason) for `/metrics`.
+    chain: crate::ChainIntents,
     /// The hot deploy whose module is compiling off the engine thread.
     deploy: Option<PendingDeploy>,
     /// Set on shutdown: paper mode stops waiting for the next event.
@@ -151,6 +157,7 @@ impl EngineControl {
             deadman: Default::default(),
             alerts_dropped: 0,
             alert_counts: Arc::default(),
+            chain: crate::ChainIntents::new(MAX_RECENT),
             deploy: None,
             run_start_ns: None,
             pnl_history: PnlHistory::default(),
@@ -339,8 +346,8 @@ impl EngineControl {
 
     /// A journalled record ([`Observed::Journalled`]) as the API shows it:
     /// `ORDER`, `INVALID` and `VENUE` rejects into the decision ring, `FAULT`
-    /// into the fault ring, rejects, fills, faults and `STATE` onto the
-    /// stream.
+    /// into the fault ring, `ALERT` into the alert ring, `CHAIN` into the
+    /// intent table, rejects, fills, faults and `STATE` onto the stream.
     fn journalled(
         &mut self,
         engine: &Engine,
@@ -427,6 +434,7 @@ impl EngineControl {
                 self.faults.push_back(Arc::new(rec));
             }
             Record::Alert { .. } => self.push_alert(engine, seq, ts_ns, rec, stream),
+            Record::Chain { .. } => self.chain.apply(seq, ts_ns, rec, |sid| strategy_name(engine, sid)),
             Record::State { scope, state, cause } if stream => {
                 let scope = match scope {
                     RiskScope::Global => Scope::Global,
@@ -623,6 +631,9 @@ impl EngineControl {
         snap.alerts = self.alerts.iter().cloned().collect();
         snap.alerts_dropped = self.alerts_dropped;
         snap.alert_counts = Arc::clone(&self.alert_counts);
+        snap.chain_intents = self.chain.rows().cloned().collect();
+        snap.chain_intents_dropped = self.chain.dropped();
+        snap.chain_counts = self.chain.counts();
         if let Some(start) = self.run_start_ns {
             // Before the first event is processed the engine's clock has not
             // reached the run's start yet: that sample belongs to the start.

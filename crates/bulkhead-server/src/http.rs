@@ -111,6 +111,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/decisions", get(decisions))
         .route("/api/v1/faults", get(faults))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/chain/intents", get(chain_intents))
         .route("/api/v1/journal", get(journal))
         .route("/api/v1/stream", get(stream))
         .route("/openapi.json", get(openapi))
@@ -559,6 +560,34 @@ async fn alerts(State(st): State<AppState>, q: Params) -> ApiResult {
         .take(limit)
         .collect();
     Ok(Json(json!({ "seq": s.seq, "dropped": s.alerts_dropped, "alerts": rows })).into_response())
+}
+
+/// Newest first (by each intent's first record). Filters: `strategy`,
+/// `outcome` (`pending`, `rejected`, … — [`crate::ChainOutcome`]), `limit`.
+async fn chain_intents(State(st): State<AppState>, q: Params) -> ApiResult {
+    let q = params(q, &["strategy", "outcome", "limit"])?;
+    let s = st.client.snapshot();
+    if let Some(name) = q.get("strategy") {
+        check_strategy(&s, name, "strategy")?;
+    }
+    let outcome = match q.get("outcome") {
+        None => None,
+        Some(o) => Some(crate::ChainOutcome::parse(o).ok_or_else(|| {
+            let all: Vec<&str> = crate::ChainOutcome::ALL.iter().map(|o| o.name()).collect();
+            ApiError::unprocessable("outcome", format!("unknown outcome `{o}` (one of: {})", all.join(", ")))
+        })?),
+    };
+    let limit = limit_param(&q, 100, crate::MAX_RECENT)?;
+    let rows: Vec<&crate::ChainIntentRecord> = s
+        .chain_intents
+        .iter()
+        .rev()
+        .map(|i| &**i)
+        .filter(|i| q.get("strategy").is_none_or(|n| &i.strategy == n))
+        .filter(|i| outcome.is_none_or(|o| i.outcome == o))
+        .take(limit)
+        .collect();
+    Ok(Json(json!({ "seq": s.seq, "dropped": s.chain_intents_dropped, "intents": rows })).into_response())
 }
 
 async fn journal(State(st): State<AppState>) -> Response {
@@ -1084,6 +1113,8 @@ mod tests {
         let rules: Vec<&str> = bulkhead_surveillance::Rule::ALL.iter().map(|r| r.name()).collect();
         assert_eq!(param("/api/v1/alerts", "rule"), json!(rules));
         assert_eq!(param("/api/v1/decisions", "kind"), json!(["accept", "reject"]));
+        let outcomes: Vec<&str> = crate::ChainOutcome::ALL.iter().map(|o| o.name()).collect();
+        assert_eq!(param("/api/v1/chain/intents", "outcome"), json!(outcomes));
     }
 
     /// Every fault the sandbox can raise has a kind `?kind=` accepts.

@@ -137,6 +137,7 @@
 //! probes at `/healthz` with a failure threshold above one.
 
 pub mod auth;
+pub mod chain;
 pub mod command;
 pub mod deadman;
 pub mod engine_control;
@@ -146,6 +147,7 @@ pub mod snapshot;
 mod tls;
 
 pub use auth::{PendingWrite, Role, TokenEntry, TokenError, TokenStore, hash_token, valid_token_name};
+pub use chain::{ChainCounts, ChainIntentRecord, ChainIntents, ChainOutcome};
 pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, SIGNATURE_HEADER, Scope, TokenChange};
 pub use metrics::{Histogram, Metrics};
 pub use snapshot::{

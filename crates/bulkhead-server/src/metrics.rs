@@ -30,6 +30,7 @@
 //! | `bulkhead_strategy_faults_total` | counter | strategy |
 //! | `bulkhead_strategy_open_orders` | gauge | strategy |
 //! | `bulkhead_alerts_total` | counter (every `ALERT` since the run started) | strategy, rule, action |
+//! | `bulkhead_chain_intents_total` | counter (every smart-contract intent that ended since the run started; see [`crate::ChainOutcome`]) | strategy, outcome=rejected\|refused\|discarded\|mined\|reverted\|failed\|unconfirmed, reason (`ACCEPTED` for a mined intent as simulated, else a `CHAIN_*` code name) |
 //! | `bulkhead_strategy_pnl` | gauge (quote currency) | strategy, component=realised\|unrealised\|fees |
 //! | `bulkhead_strategy_callback_duration_seconds` | histogram (from the sandbox's own measurements, see above) | strategy |
 //! | `bulkhead_position_lots` | gauge | strategy, instrument |
@@ -316,6 +317,18 @@ pub fn render(snap: &Snapshot, metrics: &Metrics, now_unix_ms: u64, subscribers:
     for ((strategy, rule, action), n) in snap.alert_counts.iter() {
         o.sample("bulkhead_alerts_total", &[("strategy", strategy), ("rule", rule), ("action", action)], n);
     }
+    o.family(
+        "bulkhead_chain_intents_total",
+        "counter",
+        "Smart-contract intents that ended, by outcome and reason (CHAIN records).",
+    );
+    for ((strategy, outcome, reason), n) in snap.chain_counts.iter() {
+        o.sample(
+            "bulkhead_chain_intents_total",
+            &[("strategy", strategy), ("outcome", outcome), ("reason", reason)],
+            n,
+        );
+    }
     o.family("bulkhead_strategy_open_orders", "gauge", "Open orders at the venue.");
     for s in strategies {
         let n = snap.orders.iter().filter(|o| o.strategy == s.name).count();
@@ -465,6 +478,9 @@ mod tests {
             callback_latency: LatencyHistogram::from_wall(&wall),
             ..StrategySnapshot::default()
         });
+        let mut chain = crate::ChainCounts::new();
+        chain.insert(("beta".into(), "rejected", "CHAIN_APPROVAL"), 3);
+        snap.chain_counts = std::sync::Arc::new(chain);
         snap.journal.fsyncs = 4;
         snap.journal.fsync_total_ns = 600_000;
         snap.journal.fsync_max_ns = 250_000;
@@ -499,6 +515,8 @@ mod tests {
         has("bulkhead_journal_fsync_max_seconds 0.00025");
         has("# TYPE bulkhead_journal_fsync_max_seconds gauge");
         has("bulkhead_commands_total{command=\"mass_cancel\",outcome=\"ok\"} 1");
+        has("# TYPE bulkhead_chain_intents_total counter");
+        has("bulkhead_chain_intents_total{strategy=\"beta\",outcome=\"rejected\",reason=\"CHAIN_APPROVAL\"} 3");
     }
 
     #[test]

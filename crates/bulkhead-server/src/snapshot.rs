@@ -103,6 +103,18 @@ pub struct Snapshot {
     /// strategies × 12 rules × 4 actions keys).
     #[serde(skip)]
     pub alert_counts: Arc<BTreeMap<(String, &'static str, &'static str), u64>>,
+    /// Recent smart-contract intents (`CHAIN` records folded into one row
+    /// per intent, see [`crate::chain`]), oldest first, at most
+    /// [`MAX_RECENT`]; older ones are dropped and counted in
+    /// [`Snapshot::chain_intents_dropped`].
+    #[serde(serialize_with = "shared")]
+    pub chain_intents: Vec<Arc<crate::ChainIntentRecord>>,
+    pub chain_intents_dropped: u64,
+    /// Every intent's final outcome since the run started, by (strategy,
+    /// outcome, reason): `bulkhead_chain_intents_total`. Not bounded by the
+    /// table (at most strategies × 8 outcomes × 18 reasons keys).
+    #[serde(skip)]
+    pub chain_counts: Arc<crate::ChainCounts>,
     pub journal: JournalStatus,
     /// Net PnL over event time since the run's first event, downsampled to
     /// at most [`MAX_PNL_POINTS`] points (what the dashboard's chart starts

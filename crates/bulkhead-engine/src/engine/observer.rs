@@ -25,7 +25,8 @@ pub enum Observed {
     /// [`Observer::wants`]: `ORDER` (every risk decision on an order,
     /// accepted or not), `INVALID` (an order record the sandbox could not
     /// decode, refused with `InvalidOrder`), `VENUE` rejects and fills,
-    /// `FAULT` and `STATE`.
+    /// `FAULT`, `STATE`, `ALERT` and `CHAIN` (every step of a
+    /// smart-contract intent).
     Journalled {
         seq: u64,
         ts_ns: u64,
@@ -77,14 +78,16 @@ pub(super) struct Observer {
 
 impl Observer {
     /// The records an observer is sent: `ORDER`, `INVALID`, `VENUE` rejects
-    /// and fills (not accepts or cancels), `FAULT`, `STATE`.
+    /// and fills (not accepts or cancels), `FAULT`, `STATE`, `ALERT`,
+    /// `CHAIN`.
     pub(super) fn wants(rec: &Record<'_>) -> bool {
         match rec {
             Record::Order { .. }
             | Record::Invalid { .. }
             | Record::Fault { .. }
             | Record::State { .. }
-            | Record::Alert { .. } => true,
+            | Record::Alert { .. }
+            | Record::Chain { .. } => true,
             Record::Venue { event, .. } => matches!(event.kind, EventKind::OrderRejected | EventKind::Fill),
             _ => false,
         }
@@ -102,8 +105,8 @@ impl Observer {
 impl Engine {
     /// Start the opt-in feed of notable events for an observer (the control
     /// plane): the journalled records of every risk decision on an order,
-    /// invalid order records, venue rejects, fills, faults and trading-state
-    /// changes, and the supervisor taking a strategy down ([`Observed`]),
+    /// invalid order records, venue rejects, fills, faults, trading-state
+    /// changes, alerts and smart-contract intent steps, and the supervisor taking a strategy down ([`Observed`]),
     /// plus the wall time of each journal fsync. At most `cap` of each are
     /// held between two drains (the oldest are dropped and counted). Off by
     /// default — a backtest pays one branch per journal record — and it

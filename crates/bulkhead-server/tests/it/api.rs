@@ -23,6 +23,7 @@ const READS: &[&str] = &[
     "/api/v1/decisions",
     "/api/v1/faults",
     "/api/v1/alerts",
+    "/api/v1/chain/intents",
     "/api/v1/journal",
     "/openapi.json",
     "/metrics",
@@ -94,6 +95,8 @@ fn viewers_read_everything() {
     assert!(v["positions"].as_array().unwrap().iter().all(|p| p["strategy"] == json!("momentum")), "{v}");
     let v = request(h.addr, "GET", "/api/v1/journal", Some(&h.tokens.viewer), None).json();
     assert!(v["journal"]["records"].as_u64().unwrap() > 2_000, "{v}");
+    let v = request(h.addr, "GET", "/api/v1/chain/intents", Some(&h.tokens.viewer), None).json();
+    assert_eq!((&v["intents"], &v["dropped"]), (&json!([]), &json!(0)), "the demo has no [chain]: {v}");
     // The OpenAPI document describes every route the server has.
     let api = request(h.addr, "GET", "/openapi.json", Some(&h.tokens.viewer), None).json();
     assert_eq!(api["openapi"], json!("3.1.0"));
@@ -107,6 +110,7 @@ fn viewers_read_everything() {
         "/api/v1/decisions",
         "/api/v1/faults",
         "/api/v1/alerts",
+        "/api/v1/chain/intents",
         "/api/v1/journal",
         "/api/v1/stream",
         "/api/v1/halt",

@@ -291,13 +291,20 @@ fn dashboard_logs_in_shows_strategies_and_halts_one() {
     assert_eq!(live.stop(), ["halt scope=strategy:momentum actor=ops role=operator"]);
 }
 
-/// Open the dashboard at `live` and sign in with `token`.
+/// Open the dashboard at `live` and sign in with `token` (the demo's three
+/// strategies).
 fn sign_in(d: &Driver, live: &Live, token: &str) {
+    sign_in_to(d, live, token, 3);
+}
+
+/// … a run of `strategies` strategies.
+fn sign_in_to(d: &Driver, live: &Live, token: &str, strategies: usize) {
     d.s("POST", "/url", Some(json!({"url": format!("http://{}/", live.addr)}))).unwrap();
     let input = d.wait("the token input", 15, |d| d.find("[data-testid=token-input]").ok());
     d.type_into(&input, token).unwrap();
     d.click(&d.find("[data-testid=login-button]").unwrap()).unwrap();
-    d.wait("three strategy rows", 15, |d| (d.find_all("[data-testid=strategy-row]").len() == 3).then_some(()));
+    let rows = format!("{strategies} strategy rows");
+    d.wait(&rows, 15, |d| (d.find_all("[data-testid=strategy-row]").len() == strategies).then_some(()));
 }
 
 #[test]
@@ -494,5 +501,38 @@ fn a_surveillance_alert_appears_in_the_alerts_panel_live() {
     let n = d.find_all("[data-testid=alert]").len();
     d.wait("a later alert", 20, |d| (d.find_all("[data-testid=alert]").len() > n).then_some(()));
     screenshot(&d, "alerts");
+    live.stop();
+}
+
+/// The smart-contract intents panel (issue 17): the chain demo on a real
+/// anvil (skipped without it, as in `chain.rs`), opened after the run: the
+/// drainer's approval to an attacker refused by its policy, the
+/// arbitrageur's intents mined with their tx hash.
+#[test]
+fn chain_intents_appear_in_their_panel_with_outcome_and_reason() {
+    let Some((chromium, chromedriver)) = binaries() else { return };
+    if !crate::chain::anvil_or_skip() {
+        return;
+    }
+    let _turn = one_at_a_time();
+    let net = bulkhead_chain::devnet::Devnet::start().unwrap();
+    let demo = net.deploy_demo().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = crate::chain::chain_config(tmp.path(), &demo.chain_toml);
+    let mut live = start_live(LiveOptions { events: 20_000, config: Some(config), ..LiveOptions::default() });
+    live.wait_for("/api/v1/status", |v| v["engine"]["phase"] == json!("finished"));
+    let d = launch(&chromium, &chromedriver);
+    sign_in_to(&d, &live, &live.tokens.viewer, 2);
+    let refused = d.wait("the drainer's approval refused in the panel", 20, |d| {
+        let rows = d.find_all("[data-testid=chain-intent][data-strategy=drainer][data-outcome=rejected]");
+        rows.iter().map(|r| d.text(r)).find(|t| t.contains("CHAIN_APPROVAL"))
+    });
+    assert!(refused.contains("approvals.spenders"), "the refusal names its field: {refused}");
+    let mined = d.wait("an arbitrageur's intent mined", 20, |d| {
+        d.find("[data-testid=chain-intent][data-strategy=amm-arb][data-outcome=mined]").ok().map(|r| d.text(&r))
+    });
+    assert!(mined.contains("0x") && mined.contains("settled"), "{mined}");
+    screenshot(&d, "chain-intents");
+    drop(d);
     live.stop();
 }

@@ -4,6 +4,7 @@
 mod alerts;
 mod api;
 mod browser;
+mod chain;
 mod common;
 mod deadman;
 mod engine_api;

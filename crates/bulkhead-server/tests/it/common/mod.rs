@@ -52,17 +52,33 @@ pub struct LiveOptions {
     /// A `[surveillance.<rule>]` policy text for the demo's market-maker
     /// (replaces its surveillance rules); `None`: the demo's own.
     pub surveillance: Option<&'static str>,
+    /// Run this config file instead of examples/demo.toml (its journal goes
+    /// to the test's directory; a generated market gets `events` events).
+    pub config: Option<std::path::PathBuf>,
 }
 
 impl Default for LiveOptions {
     fn default() -> Self {
-        LiveOptions { events: 2_000, pace: None, throttle: None, server: ServerOptions::default(), surveillance: None }
+        LiveOptions {
+            events: 2_000,
+            pace: None,
+            throttle: None,
+            server: ServerOptions::default(),
+            surveillance: None,
+            config: None,
+        }
     }
 }
 
 pub fn demo_config(dir: &std::path::Path, events: u64) -> bulkhead_engine::LoadedConfig {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo.toml");
-    let mut cfg = bulkhead_engine::LoadedConfig::load(&path)
+    config_at(&path, dir, events)
+}
+
+/// The run config at `path`, journalling into `dir`/journal, with `events`
+/// market events if its market is generated.
+pub fn config_at(path: &std::path::Path, dir: &std::path::Path, events: u64) -> bulkhead_engine::LoadedConfig {
+    let mut cfg = bulkhead_engine::LoadedConfig::load(path)
         .unwrap_or_else(|e| panic!("{e} (did scripts/build-strategies.sh run?)"));
     cfg.journal_dir = dir.join("journal");
     cfg.raw.run.overwrite_journal = false;
@@ -88,7 +104,10 @@ pub fn start_live(opts: LiveOptions) -> Live {
     store.save(&tokens_file).unwrap();
     let mut server = opts.server;
     server.tokens_file.get_or_insert_with(|| tokens_file.clone());
-    let mut cfg = demo_config(dir.path(), opts.events);
+    let mut cfg = match &opts.config {
+        Some(path) => config_at(path, dir.path(), opts.events),
+        None => demo_config(dir.path(), opts.events),
+    };
     if let Some(text) = opts.surveillance {
         let rules = bulkhead_surveillance::Rules::from_policy_toml(text, "test policy", &cfg.instruments)
             .expect("a valid surveillance policy");
@@ -108,14 +127,10 @@ pub fn start_live(opts: LiveOptions) -> Live {
                 engine_control::EngineControl::new(handle, runtime, pace, bulkhead_journal::FsyncPolicy::Never);
             control.publish(&engine);
             let _ = ready_tx.send(guard.local_addr());
-            while !stop.load(Ordering::SeqCst) {
-                let Some(ev) = source.next_event().expect("market data") else { break };
-                control.before_event(&mut engine, ev.ts_ns);
-                engine.on_market(ev).expect("engine");
-                if let Some(t) = throttle {
-                    std::thread::sleep(t);
-                }
-            }
+            // As `bulkhead run --listen` drives it: `run_controlled` (which
+            // also takes what a chain node answered at each boundary).
+            let mut data = Stoppable { inner: source.as_mut(), stop: &stop, throttle, started: false };
+            engine.run_controlled(&mut data, &mut |_| {}, &mut |e, ts| control.before_event(e, ts)).expect("engine");
             control.finished(&mut engine);
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(5));
@@ -128,6 +143,31 @@ pub fn start_live(opts: LiveOptions) -> Live {
     };
     let addr = ready_rx.recv().expect("the engine thread started");
     Live { addr, tokens: Tokens { viewer, operator, admin }, tokens_file, dir, stop, engine: Some(engine) }
+}
+
+/// The run's market, ending early once `stop` is set, with an optional
+/// sleep between events (`LiveOptions::throttle`).
+struct Stoppable<'a> {
+    inner: &'a mut dyn bulkhead_data::MarketSource,
+    stop: &'a AtomicBool,
+    throttle: Option<Duration>,
+    started: bool,
+}
+
+impl bulkhead_data::MarketSource for Stoppable<'_> {
+    fn next_event(&mut self) -> Result<Option<bulkhead_abi::Event>, bulkhead_data::DataError> {
+        if self.stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        if let Some(t) = self.throttle.filter(|_| self.started) {
+            std::thread::sleep(t);
+        }
+        self.started = true;
+        self.inner.next_event()
+    }
+    fn len_hint(&self) -> Option<u64> {
+        self.inner.len_hint()
+    }
 }
 
 impl Live {

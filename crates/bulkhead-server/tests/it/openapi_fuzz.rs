@@ -48,7 +48,9 @@ fn the_api_matches_its_openapi_description() {
         .args(["--header", &format!("Authorization: Bearer {}", h.tokens.admin)])
         // Endless by design: its event types are checked in engine_api.rs.
         .args(["--exclude-path", "/api/v1/stream"])
-        .args(["--max-examples", "30", "--seed", "19", "--workers", "2"])
+        // One worker: with threads, CPython 3.11.7 (this machine's) fails
+        // at random in compile() ("AST constructor recursion depth mismatch").
+        .args(["--max-examples", "30", "--seed", "19", "--workers", "1"])
         .args(["--request-timeout", "10", "--no-color"])
         .arg("--report-dir")
         .arg(&report)

@@ -47,6 +47,24 @@ pub fn params() -> JournalParams {
 }
 
 /// Every segment file of a journal directory, by name.
+/// Asserts two journal directories hold byte-identical segment files; on a
+/// difference names the file and the first differing offset (not the bytes).
+#[track_caller]
+pub fn assert_same_segments(have: &Path, want: &Path) {
+    let (a, b) = (segments(have), segments(want));
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, b)| format!("{n}:{}", b.len())).collect::<Vec<_>>();
+    assert_eq!(names(&a), names(&b), "segment files and sizes");
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        if let Some(at) = x.iter().zip(y).position(|(p, q)| p != q) {
+            panic!(
+                "{name} differs first at byte {at}: {:?} vs {:?}",
+                &x[at..(at + 32).min(x.len())],
+                &y[at..(at + 32).min(y.len())]
+            );
+        }
+    }
+}
+
 pub fn segments(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .unwrap()

@@ -1,7 +1,7 @@
 //! Push a journal, lose a server, push again (resume, no duplicates), fetch it back
 //! byte-identical and verified.
 
-use crate::{append_records, cluster, config, params, segments};
+use crate::{append_records, assert_same_segments, cluster, config, params};
 use async_nats::jetstream::{self, message::PublishMessage};
 use bulkhead_cluster::{connect, fetch_journal, journal_stream, journal_subject, push_journal};
 use bulkhead_journal::{JournalWriter, verify};
@@ -14,6 +14,32 @@ fn stream_messages(cfg: &bulkhead_cluster::ClusterConfig) -> u64 {
         let mut s = js.get_stream(journal_stream(&cfg.node)).await.unwrap();
         s.info().await.unwrap().state.messages
     })
+}
+
+/// Waits until every replica of the node's stream is current (no lag): a
+/// restarted server has caught up. R3 survives one server down at a time;
+/// an operator (and this test) lets a restarted server catch up before
+/// taking down another.
+fn wait_replicas_current(cfg: &bulkhead_cluster::ClusterConfig) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = connect(cfg).await.unwrap();
+        let js = jetstream::new(client);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(mut s) = js.get_stream(journal_stream(&cfg.node)).await
+                && let Ok(info) = s.info().await
+                && let Some(cl) = &info.cluster
+                && cl.leader.is_some()
+                && cl.replicas.len() == 2
+                && cl.replicas.iter().all(|p| p.current && !p.offline && p.lag.unwrap_or(0) == 0)
+            {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "replicas did not catch up within 30 s");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
 }
 
 #[test]
@@ -51,16 +77,17 @@ fn push_kill_a_server_push_again_and_fetch_byte_identical() {
     let have = verify(&out).unwrap();
     assert_eq!((have.records, have.last_hash, have.segments), (5000, want.last_hash, want.segments));
     assert!(want.segments > 5, "several segments: {want:?}");
-    assert_eq!(segments(&out), segments(&src), "fetched segments byte-identical");
+    assert_same_segments(&out, &src);
 
     // The dead server comes back and catches up; then another one dies: the stream is
     // still whole on the two that remain.
     c.restart(1).unwrap();
     c.wait_ready(bulkhead_cluster::local::READY_TIMEOUT).unwrap();
+    wait_replicas_current(&cfg);
     c.kill(0);
     let again = tmp.path().join("fetched-again.journal");
     fetch_journal(&cfg, "n1", &again).unwrap();
-    assert_eq!(segments(&again), segments(&src));
+    assert_same_segments(&again, &src);
 }
 
 /// A batch re-published after a crash (same `Nats-Msg-Id`) is stored once.
@@ -88,7 +115,7 @@ fn a_republished_batch_is_deduplicated_by_message_id() {
     assert_eq!(stream_messages(&cfg), pushed.batches);
     let out = tmp.path().join("fetched");
     assert_eq!(fetch_journal(&cfg, "n2", &out).unwrap().records, 200);
-    assert_eq!(segments(&out), segments(&src));
+    assert_same_segments(&out, &src);
 }
 
 /// A journal still being written (no closing seal) is mirrored as far as it goes; the
@@ -118,7 +145,7 @@ fn an_unsealed_journal_is_mirrored_then_completed_after_resume() {
     assert_eq!((second.skipped, second.sent), (700, 300));
     let out = tmp.path().join("complete");
     assert!(fetch_journal(&cfg, "n3", &out).unwrap().seal_checked);
-    assert_eq!(segments(&out), segments(&src));
+    assert_same_segments(&out, &src);
 }
 
 /// A different journal pushed under a node whose stream holds another is refused, naming

@@ -24,6 +24,7 @@
 mod config;
 mod error;
 pub mod frame;
+pub mod lease;
 #[cfg(feature = "localcluster")]
 pub mod local;
 mod mirror;

@@ -4,6 +4,7 @@
 //! `BULKHEAD_REQUIRE_NATS` is set: then they fail.
 
 mod faults;
+mod lease;
 mod mirror;
 
 use std::path::Path;

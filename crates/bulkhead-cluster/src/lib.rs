@@ -5,8 +5,10 @@
 //! ([`push_journal`], [`fetch_journal`]): the wire framing of a batch of records
 //! ([`frame`]), the stream and subject names, deduplication by message id, and the checks
 //! that a fetched journal is the one that was pushed (contiguous sequence numbers, each
-//! batch's last link, the final seal). With the `localcluster` feature, `local` starts a
-//! real 3-server JetStream cluster of `nats-server` processes for tests and demos.
+//! batch's last link, the final seal); market data published to a stream and read back
+//! as a `MarketSource` ([`feed`]); leases on a key-value bucket for failover ([`lease`]).
+//! With the `localcluster` feature, `local` starts a real 3-server JetStream cluster of
+//! `nats-server` processes for tests and demos.
 //!
 //! **Must never:** decide risk, order or route anything, or interpret a record's payload
 //! beyond its framing (kind, event time and bytes are carried opaquely, exactly as the
@@ -20,9 +22,12 @@
 //! | journal mirror subject of node `N` | `bulkhead.journal.N` ([`journal_subject`]) |
 //! | its stream (file storage, replicas from config) | `BHJ_N` ([`journal_stream`]) |
 //! | message id (deduplication) | `N/<first record seq of the batch>` |
+//! | market data of feed `F` | `bulkhead.md.F` in stream `MD_F` ([`feed`]) |
+//! | leases | key-value bucket `BULKHEAD_LEASES` ([`lease`]) |
 
 mod config;
 mod error;
+pub mod feed;
 pub mod frame;
 pub mod lease;
 #[cfg(feature = "localcluster")]

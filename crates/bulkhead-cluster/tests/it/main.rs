@@ -4,6 +4,7 @@
 //! `BULKHEAD_REQUIRE_NATS` is set: then they fail.
 
 mod faults;
+mod feed;
 mod lease;
 mod mirror;
 

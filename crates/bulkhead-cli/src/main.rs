@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use journal_cmd::JournalCmd;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -94,6 +94,20 @@ enum Cmd {
     Data {
         #[command(subcommand)]
         cmd: DataCmd,
+    },
+    /// The `feed` role (scale-out on NATS): publish a run config's market
+    /// data (`[data]`: a file, several merged, or the generator) in order to
+    /// the JetStream stream `MD_<NAME>`, then an end marker. Resumes where the
+    /// stream ends; a complete feed is left as it is.
+    Feed {
+        /// A run config: its `[[instruments]]` and `[data]`.
+        config: PathBuf,
+        /// The feed's name (stream `MD_<NAME>`, subject `bulkhead.md.<NAME>`).
+        #[arg(long)]
+        name: String,
+        /// The `[cluster]` config (servers, replicas, timeouts).
+        #[arg(long)]
+        cluster: PathBuf,
     },
     /// Write the deterministic synthetic market as Bulkhead CSV.
     GenData {
@@ -269,6 +283,24 @@ impl bulkhead_data::MarketSource for Stoppable<'_> {
     }
 }
 
+/// `bulkhead feed`: the config's market data to a JetStream feed.
+fn feed(config: &Path, name: &str, cluster: &Path) -> Result<ExitCode> {
+    let cfg = LoadedConfig::load(config)?;
+    let cluster = bulkhead_cluster::ClusterConfig::load(cluster)?;
+    let mut source = bulkhead_engine::open_source(&cfg)?;
+    let started = Instant::now();
+    let r = bulkhead_cluster::feed::publish_feed(&cluster, name, source.as_mut())?;
+    println!(
+        "feed {name}: {} events in stream {} ({} already there, {} batches sent) in {:.2} s",
+        r.events,
+        bulkhead_cluster::feed::md_stream(name),
+        r.skipped,
+        r.batches,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The chain path's wall-clock latency (live runs with intents only).
 fn print_chain_latency(l: &bulkhead_engine::ChainLatency) {
     use bulkhead_engine::ChainLatency as L;
@@ -382,6 +414,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Journal { cmd } => journal_cmd::dispatch(cmd),
+        Cmd::Feed { config, name, cluster } => feed(&config, &name, &cluster),
         Cmd::Data { cmd } => data_cmd(cmd),
         Cmd::GenData { out, events, seed, symbol, start_price, tick_size, lot_size } => {
             let spec: bulkhead_model::InstrumentSpec = toml::from_str(&format!(

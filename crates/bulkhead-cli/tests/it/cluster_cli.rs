@@ -91,3 +91,44 @@ fn a_bad_or_unreachable_cluster_config_exits_2_naming_it() {
     assert_user_error(code, &err, &["cannot reach NATS", &url]);
     assert!(t.elapsed() < std::time::Duration::from_secs(3), "{:?}", t.elapsed());
 }
+
+/// `bulkhead feed`: the demo config's market data published to `MD_demo`
+/// reads back (as a `MarketSource`) event for event as the config's own
+/// source yields it; a second publish sends nothing; a bad `[cluster]`
+/// exits 2 naming the field.
+#[test]
+fn feed_publishes_a_configs_market_data_in_order() {
+    let Some(c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = demo_variant(tmp.path(), |t| t);
+    let cluster_toml = tmp.path().join("cluster.toml");
+    std::fs::write(&cluster_toml, c.cluster_toml("feeder")).unwrap();
+    let (code, out, err) = bulkhead(&["feed", s(&cfg), "--name", "demo", "--cluster", s(&cluster_toml)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("feed demo: 3000 events in stream MD_demo (0 already there, 1 batches sent)"), "{out}");
+    let (code, out, err) = bulkhead(&["feed", s(&cfg), "--name", "demo", "--cluster", s(&cluster_toml)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(3000 already there, 0 batches sent)"), "{out}");
+
+    use bulkhead_data::MarketSource;
+    let loaded = bulkhead_engine::LoadedConfig::load(&cfg).unwrap();
+    let mut want = bulkhead_engine::open_source(&loaded).unwrap();
+    let ccfg = bulkhead_cluster::ClusterConfig::load(&cluster_toml).unwrap();
+    let mut got = bulkhead_cluster::feed::FeedSource::open(&ccfg, "demo", std::time::Duration::from_secs(5)).unwrap();
+    let mut n = 0;
+    loop {
+        let (a, b) = (want.next_event().unwrap(), got.next_event().unwrap());
+        assert_eq!(a, b, "event {n}");
+        if a.is_none() {
+            break;
+        }
+        n += 1;
+    }
+    assert_eq!(n, 3000);
+
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[cluster]\nservers = []\nnode = \"x\"\n").unwrap();
+    let (code, _, err) = bulkhead(&["feed", s(&cfg), "--name", "demo", "--cluster", s(&bad)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cluster.servers"), "{err}");
+}

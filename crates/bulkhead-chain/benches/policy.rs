@@ -1,6 +1,9 @@
 //! The chain policy alone: `check_intent` + `check_simulation` of a pool
 //! swap against a realistic `[chain]` policy (target < 5 µs together).
 //!
+//! Also prints p50 / p99 / p99.9 of single calls (each timed with
+//! `Instant`, whose own cost, measured and printed, is included).
+//!
 //! `cargo bench -p bulkhead-chain --bench policy`
 
 use bulkhead_chain::policy::POOL_SWAP;
@@ -36,6 +39,23 @@ params = [ { eq = "pool" }, { le = "10000000000" } ]
 
 fn word(a: Address) -> U256 {
     U256::from_be_slice(a.as_slice())
+}
+
+/// Per-call quantiles over `n` calls of `f` (ns), and the timer's own cost.
+fn quantiles(n: usize, mut f: impl FnMut()) -> ([u64; 3], u64) {
+    let mut v = Vec::with_capacity(n);
+    let mut empty = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = std::time::Instant::now();
+        f();
+        v.push(t.elapsed().as_nanos() as u64);
+        let t = std::time::Instant::now();
+        empty.push(black_box(t).elapsed().as_nanos() as u64);
+    }
+    v.sort_unstable();
+    empty.sort_unstable();
+    let q = |p: f64| v[((p * n as f64) as usize).min(n - 1)];
+    ([q(0.5), q(0.99), q(0.999)], empty[n / 2])
 }
 
 fn bench(c: &mut Criterion) {
@@ -80,6 +100,16 @@ fn bench(c: &mut Criterion) {
         ..SimOutcome::default()
     };
     let mut now = ts * 1_000_000_000;
+    let ([p50, p99, p999], timer) = quantiles(200_000, || {
+        now += 1_000_000;
+        p.check_intent(black_box(&intent), account, now).expect("intent");
+        black_box(p.check_simulation(black_box(&intent), black_box(&sim), account, now).expect("simulation"));
+        p.finished();
+    });
+    println!(
+        "policy check (check_intent + check_simulation), single calls: p50 {p50} ns, p99 {p99} ns, \
+         p99.9 {p999} ns (timer alone {timer} ns, included)"
+    );
     c.bench_function("policy/check_intent+check_simulation swap", |b| {
         b.iter(|| {
             // 1 ms of event time per intent: the bucket (1000/s) never runs dry.

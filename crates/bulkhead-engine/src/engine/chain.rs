@@ -608,7 +608,10 @@ pub(super) fn chain_call(ctx: &mut super::host::HostCtx<'_>, wire: &ChainIntent)
     let mut body = [0u8; bulkhead_abi::CHAIN_INTENT_MAX_SIZE];
     let n = wire.encode_into(&mut body);
     let (reason, text) = match &verdict {
-        Ok(i) => (Reason::Accepted, format!("contract {} selector 0x{}", i.contract, hex::encode(i.selector))),
+        Ok(i) => {
+            let name = ctx.chain.book.get(i.contract).map_or("?", |c| c.name.as_str());
+            (Reason::Accepted, format!("contract {name} selector 0x{}", hex::encode(i.selector)))
+        }
         Err(r) => (r.reason, r.to_string()),
     };
     let rec = Record::Chain { sid, id, step: ChainStep::Intent, reason, body: &body[..n], text: text.as_bytes() };

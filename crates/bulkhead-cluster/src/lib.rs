@@ -6,7 +6,9 @@
 //! ([`frame`]), the stream and subject names, deduplication by message id, and the checks
 //! that a fetched journal is the one that was pushed (contiguous sequence numbers, each
 //! batch's last link, the final seal). With the `localcluster` feature, `local` starts a
-//! real 3-server JetStream cluster of `nats-server` processes for tests and demos.
+//! real 3-server JetStream cluster of `nats-server` processes for tests and demos. A running
+//! node mirrors its journal live ([`start_replica`]: the engine's release gate waits for
+//! JetStream's ack of an order's deciding records).
 //!
 //! **Must never:** decide risk, order or route anything, or interpret a record's payload
 //! beyond its framing (kind, event time and bytes are carried opaquely, exactly as the
@@ -27,8 +29,10 @@ pub mod frame;
 #[cfg(feature = "localcluster")]
 pub mod local;
 mod mirror;
+mod replica;
 
-pub use config::{ClusterConfig, ConfigError, MAX_TIMEOUT_MS};
+pub use config::{ClusterConfig, ConfigError, MAX_BUFFER_RECORDS, MAX_TIMEOUT_MS};
+pub use replica::{LiveReplica, MirrorOutcome, ReplicaHandle, start_replica};
 pub use error::ClusterError;
 pub use mirror::{
     FetchReport, PushReport, connect, fetch_journal, fetch_journal_async, journal_stream, journal_subject,

@@ -24,7 +24,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(250);
 /// A JetStream call failed in a way a leader election explains (the stream's or the meta
 /// leader's server died): it timed out, nobody answered, or JetStream said it is
 /// temporarily unavailable. Anything else is final.
-fn transient(text: &str) -> bool {
+pub(crate) fn transient(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
     t.contains("timed out") || t.contains("no responders") || t.contains("temporarily unavailable")
 }
@@ -127,11 +127,11 @@ pub async fn connect(cfg: &ClusterConfig) -> Result<Client, ClusterError> {
     }
 }
 
-fn max_message(client: &Client) -> usize {
+pub(crate) fn max_message(client: &Client) -> usize {
     client.server_info().max_payload.saturating_sub(MSG_SLACK).max(HEADER_LEN + RECORD_OVERHEAD)
 }
 
-async fn ensure_stream(
+pub(crate) async fn ensure_stream(
     js: &jetstream::Context,
     cfg: &ClusterConfig,
     max_msg: usize,
@@ -151,7 +151,7 @@ async fn ensure_stream(
 
 /// The source journal's parameters, from its first segment's header (segment size limit,
 /// fsync policy) and directory mode; `seal_bytes` is the default (the engine does not change it).
-fn source_params(dir: &Path) -> Result<WireParams, ClusterError> {
+pub(crate) fn source_params(dir: &Path) -> Result<WireParams, ClusterError> {
     use std::io::Read;
     let path = dir.join(segment_file_name(0));
     let mut h = [0u8; 32];
@@ -187,7 +187,7 @@ fn group_readable(_: &Path) -> bool {
 
 /// Where the stream ends: its last stream sequence and `(last record seq, its link)`
 /// (`None` when empty).
-async fn stream_end(
+pub(crate) async fn stream_end(
     stream: &mut stream::Stream,
     name: &str,
     subject: &str,

@@ -138,6 +138,7 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod records;
+pub mod replica;
 pub mod replay;
 pub mod report;
 pub mod venues;

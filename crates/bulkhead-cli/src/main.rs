@@ -486,6 +486,13 @@ const EXIT_MIRROR_INCOMPLETE: u8 = 3;
 /// Start the live mirror of the prepared run's journal (`--cluster`).
 fn start_mirror(path: Option<&PathBuf>, cfg: &LoadedConfig, engine: &mut bulkhead_engine::Engine) -> Result<Option<Mirror>> {
     let Some(path) = path else { return Ok(None) };
+    if cfg.raw.run.release_gate != bulkhead_engine::ReleaseGate::Durable {
+        // The journal (and its replay) must say the gate the run had.
+        anyhow::bail!(
+            "--cluster: {} must set `release_gate = \"durable\"` in [run] (orders wait for the mirror's ack)",
+            cfg.path.display()
+        );
+    }
     let ccfg = bulkhead_cluster::ClusterConfig::load(path)?;
     let (handle, live) = bulkhead_cluster::start_replica(&ccfg, &cfg.journal_dir)?;
     engine.set_replicator(Box::new(live))?;

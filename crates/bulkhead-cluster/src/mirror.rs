@@ -119,7 +119,10 @@ pub async fn connect(cfg: &ClusterConfig) -> Result<Client, ClusterError> {
     let opts = ConnectOptions::new()
         .name(format!("bulkhead-{}", cfg.node))
         .connection_timeout(cfg.connect_timeout)
-        .request_timeout(Some(cfg.request_timeout));
+        .request_timeout(Some(cfg.request_timeout))
+        // After an outage, try again every 100 ms, backing off to 1 s (the client's
+        // default backs off to 4 s: orders would stay refused that much longer).
+        .reconnect_delay_callback(|attempts| Duration::from_millis((attempts as u64).saturating_mul(100).min(1000)));
     match tokio::time::timeout(cfg.connect_timeout, opts.connect(addrs)).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(unreachable(e.to_string())),

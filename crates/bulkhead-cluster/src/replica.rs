@@ -49,8 +49,12 @@ struct Rec {
 struct State {
     /// Every record below this seq is acknowledged by JetStream (stored on a quorum).
     acked: u64,
-    /// `None`: the last publish was acknowledged; else why the mirror is not answering.
+    /// Set by the engine's side when an ack did not come within the ack timeout (the
+    /// outage): from then on the gate refuses at once instead of waiting at every event,
+    /// until the publisher's next ack clears it.
     down: Option<String>,
+    /// The publisher's last failure (connect, publish), for messages; cleared by an ack.
+    last_error: Option<String>,
     /// The mirror cannot go on live (diverged stream, buffer overflow): orders stay refused
     /// until the end of the run, whose catch-up completes the mirror.
     stuck: Option<String>,
@@ -126,7 +130,7 @@ pub struct MirrorOutcome {
 pub fn start_replica(cfg: &ClusterConfig, dir: &Path) -> Result<(ReplicaHandle, LiveReplica), ClusterError> {
     let params = mirror::source_params(dir)?;
     let shared = Arc::new(Shared { m: Mutex::new(State::default()), cv: Condvar::new(), offered: AtomicU64::new(0) });
-    shared.lock().down = Some(format!("connecting to {}", cfg.servers.join(",")));
+    shared.lock().last_error = Some(format!("connecting to {}", cfg.servers.join(",")));
     let (tx, rx) = mpsc::channel(cfg.buffer_records);
     let (ctx, crx) = mpsc::channel(1);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -198,9 +202,10 @@ impl Replicator for LiveReplica {
             let now = Instant::now();
             if now >= deadline {
                 let why = format!(
-                    "no JetStream ack within {} ms ({} of {upto} records acknowledged)",
+                    "no JetStream ack within {} ms ({} of {upto} records acknowledged{})",
                     self.ack_timeout.as_millis(),
-                    s.acked
+                    s.acked,
+                    s.last_error.as_ref().map_or(String::new(), |e| format!("; {e}"))
                 );
                 s.down = Some(why.clone());
                 return Err(why);
@@ -238,7 +243,7 @@ impl ReplicaHandle {
             s = self.shared.cv.wait_timeout(s, deadline - now).unwrap_or_else(std::sync::PoisonError::into_inner).0;
         }
         let (acked, stuck) = (s.acked, s.stuck.clone());
-        let down = s.down.clone();
+        let down = s.down.clone().or_else(|| s.last_error.clone());
         drop(s);
         let stream = journal_stream(&self.cfg.node);
         let mut out = MirrorOutcome { stream, records, acked, caught_up: 0, incomplete: None };
@@ -336,7 +341,7 @@ impl<'a> Live<'a> {
             match Self::try_connect(cfg, params, shared).await {
                 Ok(p) => {
                     let _ = ready.send(Ok(()));
-                    shared.update(|s| s.down = None);
+                    shared.update(|s| s.last_error = None);
                     return Some(p);
                 }
                 Err(e @ ClusterError::Diverged { .. }) => {
@@ -351,7 +356,7 @@ impl<'a> Live<'a> {
                         let _ = ready.send(Ok(()));
                     }
                     let why = format!("NATS unreachable: {e}");
-                    shared.update(|s| s.down = Some(why));
+                    shared.update(|s| s.last_error = Some(why));
                     if shared.lock().finishing {
                         return None;
                     }
@@ -465,8 +470,12 @@ impl<'a> Live<'a> {
 
     fn mark_acked(&self, upto: u64) {
         self.shared.update(|s| {
+            if s.down.is_some() || s.last_error.is_some() {
+                tracing::warn!(acked = upto, "journal mirror acknowledging again");
+            }
             s.acked = s.acked.max(upto);
             s.down = None;
+            s.last_error = None;
         });
     }
 
@@ -495,7 +504,11 @@ impl<'a> Live<'a> {
                     self.mark_acked(last_seq + 1);
                     return true;
                 }
-                Ok(Err(e)) if !mirror::transient(&e.to_string()) && !self.connection_problem() => {
+                // Someone else wrote to the stream: live publishing cannot go on (the
+                // end-of-run catch-up checks the link where the stream ends). Any other
+                // failure is an outage (a restarted cluster answers "no stream found" until
+                // it has recovered the stream): retried with the same id and expectation.
+                Ok(Err(e)) if e.to_string().to_ascii_lowercase().contains("wrong last sequence") => {
                     self.stick(format!("publish to {}: {e}", self.stream));
                     return false;
                 }
@@ -504,15 +517,12 @@ impl<'a> Live<'a> {
                         Ok(Err(e)) => format!("publish to {}: {e}", self.stream),
                         _ => format!("publish to {}: no ack within {:?}", self.stream, self.cfg.request_timeout),
                     };
-                    self.shared.update(|s| s.down = Some(why));
+                    tracing::debug!(problem = %why, state = ?self.client.connection_state(), "journal mirror: publish failed; retrying");
+                    self.shared.update(|s| s.last_error = Some(why));
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
             }
         }
-    }
-
-    fn connection_problem(&self) -> bool {
-        self.client.connection_state() != async_nats::connection::State::Connected
     }
 
     /// The end of the run: serves a catch-up request (push the rest from the journal files,

@@ -187,3 +187,144 @@ fn a_gated_run_mirrors_live_and_the_fetched_journal_is_identical_verifies_and_re
     let (code, _, err) = bulkhead(&["run", s(&plain), "--quiet", "--cluster", s(&ct)]);
     assert_user_error(code, &err, &["--cluster", "release_gate"]);
 }
+
+/// Test timeouts: an outage is noticed within 500 ms, the end of the run waits 1 s.
+const FAST: &str = "ack_timeout_ms = 500\nrequest_timeout_ms = 1000\nfailover_ms = 1000\nconnect_timeout_ms = 1000\n";
+
+fn spawn_run(cfg: &Path, cluster_toml: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(["run", s(cfg), "--quiet", "--cluster", s(cluster_toml)])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn journal_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+}
+
+/// Waits until the running node's journal holds `bytes` (it is mid-run then).
+fn wait_mid_run(dir: &Path, bytes: u64, child: &mut std::process::Child) {
+    let t = Instant::now();
+    while journal_bytes(dir) < bytes {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before {bytes} journal bytes");
+        assert!(t.elapsed() < Duration::from_secs(30), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("mid-run after {:?} ({} bytes)", t.elapsed(), journal_bytes(dir));
+}
+
+fn finish(child: std::process::Child) -> (i32, String, String) {
+    let out = child.wait_with_output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+const EVENTS: u64 = 40_000;
+const MID_RUN_BYTES: u64 = 1 << 20;
+
+#[test]
+fn a_server_dies_mid_run_the_run_goes_on_and_the_mirror_stays_complete() {
+    let Some(mut c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = gated(tmp.path(), EVENTS);
+    // A leader election takes a few seconds: the gate waits it out instead of refusing.
+    let ct = write_cluster(tmp.path(), &c, "one", "ack_timeout_ms = 15000\n");
+    let journal = tmp.path().join("out/demo.journal");
+    let t = Instant::now();
+    let mut child = spawn_run(&cfg, &ct, &[]);
+    wait_mid_run(&journal, MID_RUN_BYTES, &mut child);
+    c.kill(0);
+    let (code, out, err) = finish(child);
+    eprintln!("run with a server killed: {:?}", t.elapsed());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("cluster mirror: BHJ_one holds all"), "{out}");
+    assert!(out.contains("CLUSTER_UNAVAILABLE: 0"), "{out}");
+    let (fetched, _) = fetch(tmp.path(), &ct, "one", "fetched.journal");
+    assert_eq!(segments(&fetched), segments(&journal), "fetched segments byte-identical");
+}
+
+#[test]
+fn nats_gone_mid_run_orders_are_refused_never_released_unacked_and_the_run_completes() {
+    let Some(mut c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = gated(tmp.path(), EVENTS);
+    let ct = write_cluster(tmp.path(), &c, "gone", FAST);
+    let journal = tmp.path().join("out/demo.journal");
+    let mut child = spawn_run(&cfg, &ct, &[]);
+    wait_mid_run(&journal, MID_RUN_BYTES, &mut child);
+    for i in 0..3 {
+        c.kill(i);
+    }
+    let (code, out, err) = finish(child);
+    // Exit 3: the run completed, its local journal is complete, the mirror is not.
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("INCOMPLETE") && err.contains("journal push --cluster"), "{out}{err}");
+    let refused: u64 = out.split("CLUSTER_UNAVAILABLE: ").nth(1).unwrap().split([' ', '\n']).next().unwrap().parse().unwrap();
+    assert!(refused > 0, "{out}");
+    let local = orders(&journal);
+    assert_eq!(local.refused.len() as u64, refused, "every refusal journalled");
+
+    // NATS back: the stream holds what was acknowledged before the outage, and every
+    // order the venue saw was decided by a record in it (released only after the ack).
+    for i in 0..3 {
+        c.restart(i).unwrap();
+    }
+    c.wait_ready(Duration::from_secs(20)).unwrap();
+    // Default timeouts: the restarted servers elect their leaders first.
+    let ct = write_cluster(tmp.path(), &c, "gone", "");
+    let (prefix, _) = fetch(tmp.path(), &ct, "gone", "prefix.journal");
+    let mirrored = orders(&prefix);
+    let n = mirrored.records.len();
+    assert!(n > 0 && n < local.records.len(), "{n} of {}", local.records.len());
+    assert_eq!(mirrored.records[..], local.records[..n], "the stream holds a prefix of the journal");
+    let mut released = 0;
+    for (order, seq) in &local.decided {
+        if local.reached.contains(order) {
+            released += 1;
+            assert!((*seq as usize) < n, "order {order:?} (record {seq}) reached the venue, its record is not mirrored");
+        }
+    }
+    assert!(released > 10, "{released}");
+    assert!(local.refused.iter().all(|&seq| seq as usize >= n), "refused only once the mirror stopped acking");
+
+    // And the mirror is completed from the local journal: identical.
+    let (code, out, err) = bulkhead(&["journal", "push", s(&journal), "--cluster", s(&ct)]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (full, _) = fetch(tmp.path(), &ct, "gone", "full.journal");
+    assert_eq!(segments(&full), segments(&journal));
+}
+
+#[test]
+fn nats_back_mid_run_the_mirror_catches_up_and_orders_flow_again() {
+    let Some(mut c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = gated(tmp.path(), EVENTS);
+    // Paced (4x the data's time, ~1 ms per event): the run is still going when NATS is
+    // back, and the end of the run waits up to failover_ms (20 s) for the catch-up.
+    let ct = write_cluster(tmp.path(), &c, "back", "ack_timeout_ms = 500\nrequest_timeout_ms = 1000\n");
+    let journal = tmp.path().join("out/demo.journal");
+    let mut child = spawn_run(&cfg, &ct, &["--pace", "4"]);
+    wait_mid_run(&journal, MID_RUN_BYTES / 4, &mut child);
+    // Two of three servers gone: no quorum, no acks (a whole-cluster restart also works,
+    // but JetStream then takes 10+ s to recover the stream: the end-of-run catch-up's case).
+    c.kill(1);
+    c.kill(2);
+    std::thread::sleep(Duration::from_millis(1500));
+    c.restart(1).unwrap();
+    c.restart(2).unwrap();
+    let t = Instant::now();
+    let (code, out, err) = finish(child);
+    eprintln!("run ended {:?} after NATS was restarted", t.elapsed());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("cluster mirror: BHJ_back holds all"), "{out}");
+    let local = orders(&journal);
+    let last_refusal = *local.refused.last().expect("orders refused during the outage");
+    eprintln!("refused {} (records {}..={last_refusal}) of {}", local.refused.len(), local.refused[0], local.records.len());
+    let after = local.decided.iter().filter(|(o, seq)| *seq > last_refusal && local.reached.contains(o)).count();
+    assert!(after > 0, "orders reach the venue again once NATS is back");
+    let (fetched, _) = fetch(tmp.path(), &ct, "back", "fetched.journal");
+    assert_eq!(segments(&fetched), segments(&journal), "fetched segments byte-identical");
+}

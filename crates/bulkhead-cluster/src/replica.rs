@@ -219,7 +219,10 @@ impl Replicator for LiveReplica {
         ReplicaHealth {
             offered: self.shared.offered.load(Ordering::Acquire),
             acked: s.acked,
-            unavailable: s.stuck.clone().or_else(|| s.down.clone()),
+            // Down by the gate's timeout, or records waiting while the publisher fails.
+            unavailable: s.stuck.clone().or_else(|| s.down.clone()).or_else(|| {
+                (s.acked < self.shared.offered.load(Ordering::Acquire)).then(|| s.last_error.clone()).flatten()
+            }),
             target: self.stream.clone(),
         }
     }

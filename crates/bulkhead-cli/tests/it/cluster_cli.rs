@@ -297,27 +297,66 @@ fn nats_gone_mid_run_orders_are_refused_never_released_unacked_and_the_run_compl
     assert_eq!(segments(&full), segments(&journal));
 }
 
+/// `GET path` on the control plane (no token: the health probes); the body.
+fn probe(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut c) = std::net::TcpStream::connect(addr) else { return String::new() };
+    let _ = write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut text = String::new();
+    let _ = c.read_to_string(&mut text);
+    text.split("\r\n\r\n").nth(1).unwrap_or("").trim().to_string()
+}
+
+/// Polls `/readyz` until it answers `word` (within 20 s).
+fn wait_ready_word(addr: &str, word: &str) {
+    let t = Instant::now();
+    loop {
+        let got = probe(addr, "/readyz");
+        if got == word {
+            eprintln!("/readyz: {word} after {:?}", t.elapsed());
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "/readyz says `{got}`, waited for `{word}`");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn nats_back_mid_run_the_mirror_catches_up_and_orders_flow_again() {
     let Some(mut c) = cluster() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let cfg = gated(tmp.path(), EVENTS);
-    // Paced (4x the data's time, ~1 ms per event): the run is still going when NATS is
+    let tokens = tmp.path().join("tokens.toml");
+    let (code, _, err) = bulkhead(&["token", "add", "--file", s(&tokens), "--name", "ops", "--role", "admin"]);
+    assert_eq!(code, 0, "{err}");
+    // Paced (3x the data's time, ~1 ms per event): the run is still going when NATS is
     // back, and the end of the run waits up to failover_ms (20 s) for the catch-up.
     let ct = write_cluster(tmp.path(), &c, "back", "ack_timeout_ms = 500\nrequest_timeout_ms = 1000\n");
     let journal = tmp.path().join("out/demo.journal");
-    let mut child = spawn_run(&cfg, &ct, &["--pace", "4"]);
+    let listen = ["--pace", "3", "--listen", "127.0.0.1:0", "--tokens", s(&tokens)];
+    let mut child = spawn_run(&cfg, &ct, &listen);
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "no control plane address");
+        if let Some(rest) = line.split("control plane on http://").nth(1) {
+            break rest.split('/').next().unwrap().to_string();
+        }
+    };
+    let drain = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    wait_ready_word(&addr, "ready");
     wait_mid_run(&journal, MID_RUN_BYTES / 4, &mut child);
     // Two of three servers gone: no quorum, no acks (a whole-cluster restart also works,
     // but JetStream then takes 10+ s to recover the stream: the end-of-run catch-up's case).
     c.kill(1);
     c.kill(2);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_ready_word(&addr, "cluster_unavailable");
+    std::thread::sleep(Duration::from_millis(500));
     c.restart(1).unwrap();
     c.restart(2).unwrap();
-    let t = Instant::now();
-    let (code, out, err) = finish(child);
-    eprintln!("run ended {:?} after NATS was restarted", t.elapsed());
+    wait_ready_word(&addr, "ready");
+    let (code, out, _) = finish(child);
+    let err = drain.join().unwrap();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("cluster mirror: BHJ_back holds all"), "{out}");
     let local = orders(&journal);

@@ -683,6 +683,16 @@ fn print_report(report: &bulkhead_engine::RunReport, started: Instant, cfg: &Loa
         }
         print_chain_latency(&c.stats.latency);
     }
+    let waits = match (report.release_wait_quantile(0.5), report.release_wait_quantile(0.99)) {
+        (Some(p50), Some(p99)) => format!(
+            "orders waited for the durable gate{}: p50 {}, p99 {} ({} released)",
+            if report.cluster.is_some() { " (journal and JetStream ack)" } else { "" },
+            report::format_ns(p50),
+            report::format_ns(p99),
+            report.release_waits_ns.len()
+        ),
+        _ => String::new(),
+    };
     if report.fsyncs.count > 0 {
         let f = report.fsyncs;
         print!(
@@ -691,15 +701,9 @@ fn print_report(report: &bulkhead_engine::RunReport, started: Instant, cfg: &Loa
             report::format_ns(f.total_ns / f.count),
             report::format_ns(f.max_ns)
         );
-        match (report.release_wait_quantile(0.5), report.release_wait_quantile(0.99)) {
-            (Some(p50), Some(p99)) => println!(
-                "; orders waited for the durable gate: p50 {}, p99 {} ({} released)",
-                report::format_ns(p50),
-                report::format_ns(p99),
-                report.release_waits_ns.len()
-            ),
-            _ => println!(),
-        }
+        if waits.is_empty() { println!() } else { println!("; {waits}") }
+    } else if !waits.is_empty() {
+        println!("{waits}");
     }
 }
 

@@ -484,7 +484,11 @@ struct Mirror {
 const EXIT_MIRROR_INCOMPLETE: u8 = 3;
 
 /// Start the live mirror of the prepared run's journal (`--cluster`).
-fn start_mirror(path: Option<&PathBuf>, cfg: &LoadedConfig, engine: &mut bulkhead_engine::Engine) -> Result<Option<Mirror>> {
+fn start_mirror(
+    path: Option<&PathBuf>,
+    cfg: &LoadedConfig,
+    engine: &mut bulkhead_engine::Engine,
+) -> Result<Option<Mirror>> {
     let Some(path) = path else { return Ok(None) };
     if cfg.raw.run.release_gate != bulkhead_engine::ReleaseGate::Durable {
         // The journal (and its replay) must say the gate the run had.
@@ -517,12 +521,19 @@ fn finish_mirror(mirror: Option<Mirror>, report: &bulkhead_engine::RunReport) ->
                 "cluster mirror: {} holds all {} records{}",
                 o.stream,
                 o.records,
-                if o.caught_up > 0 { format!(" ({} pushed from the journal files at the end)", o.caught_up) } else { String::new() }
+                if o.caught_up > 0 {
+                    format!(" ({} pushed from the journal files at the end)", o.caught_up)
+                } else {
+                    String::new()
+                }
             );
             ExitCode::SUCCESS
         }
         Some(why) => {
-            println!("cluster mirror: {} INCOMPLETE: {} of {} records acknowledged: {why}", o.stream, o.acked, o.records);
+            println!(
+                "cluster mirror: {} INCOMPLETE: {} of {} records acknowledged: {why}",
+                o.stream, o.acked, o.records
+            );
             eprintln!(
                 "warning: the journal mirror is incomplete (the local journal is complete); finish it with \
                  `bulkhead journal push --cluster`"

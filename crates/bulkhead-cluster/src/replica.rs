@@ -145,7 +145,9 @@ pub fn start_replica(cfg: &ClusterConfig, dir: &Path) -> Result<(ReplicaHandle, 
     match ready_rx.recv_timeout(cfg.connect_timeout + cfg.request_timeout) {
         Ok(Err(e)) => return Err(e),
         Ok(Ok(())) => {}
-        Err(_) => tracing::warn!(servers = %cfg.servers.join(","), "NATS not reachable yet: orders refused until it is"),
+        Err(_) => {
+            tracing::warn!(servers = %cfg.servers.join(","), "NATS not reachable yet: orders refused until it is")
+        }
     }
     let stream = journal_stream(&cfg.node);
     let live = LiveReplica {
@@ -256,7 +258,8 @@ impl ReplicaHandle {
         // Behind: the publisher pushes the rest from the journal files with its client.
         let left = deadline.saturating_duration_since(Instant::now());
         let (tx, rx) = std::sync::mpsc::channel();
-        let asked = self.catch_up.take().is_some_and(|c| c.try_send(CatchUp { dir: self.dir.clone(), done: tx }).is_ok());
+        let asked =
+            self.catch_up.take().is_some_and(|c| c.try_send(CatchUp { dir: self.dir.clone(), done: tx }).is_ok());
         match asked.then(|| rx.recv_timeout(left)) {
             Some(Ok(Ok(r))) => {
                 out.caught_up = r.sent;
@@ -271,10 +274,10 @@ impl ReplicaHandle {
         if out.incomplete.is_none() && out.acked < records {
             out.incomplete = Some(format!("the stream holds {} of {records} records", out.acked));
         }
-        if out.incomplete.is_none() {
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
+        if out.incomplete.is_none()
+            && let Some(t) = self.thread.take()
+        {
+            let _ = t.join();
         }
         out
     }

@@ -138,8 +138,8 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod records;
-pub mod replica;
 pub mod replay;
+pub mod replica;
 pub mod report;
 pub mod venues;
 

@@ -97,8 +97,8 @@ fn a_bad_or_unreachable_cluster_config_exits_2_naming_it() {
 use bulkhead_abi::EventKind;
 use bulkhead_engine::records::{self, Record};
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The demo, `events` events, with the release gate on (`--cluster` requires it).
 fn gated(dir: &Path, events: u64) -> std::path::PathBuf {
@@ -262,7 +262,8 @@ fn nats_gone_mid_run_orders_are_refused_never_released_unacked_and_the_run_compl
     // Exit 3: the run completed, its local journal is complete, the mirror is not.
     assert_eq!(code, 3, "{out}{err}");
     assert!(out.contains("INCOMPLETE") && err.contains("journal push --cluster"), "{out}{err}");
-    let refused: u64 = out.split("CLUSTER_UNAVAILABLE: ").nth(1).unwrap().split([' ', '\n']).next().unwrap().parse().unwrap();
+    let refused: u64 =
+        out.split("CLUSTER_UNAVAILABLE: ").nth(1).unwrap().split([' ', '\n']).next().unwrap().parse().unwrap();
     assert!(refused > 0, "{out}");
     let local = orders(&journal);
     assert_eq!(local.refused.len() as u64, refused, "every refusal journalled");
@@ -284,7 +285,10 @@ fn nats_gone_mid_run_orders_are_refused_never_released_unacked_and_the_run_compl
     for (order, seq) in &local.decided {
         if local.reached.contains(order) {
             released += 1;
-            assert!((*seq as usize) < n, "order {order:?} (record {seq}) reached the venue, its record is not mirrored");
+            assert!(
+                (*seq as usize) < n,
+                "order {order:?} (record {seq}) reached the venue, its record is not mirrored"
+            );
         }
     }
     assert!(released > 10, "{released}");
@@ -361,7 +365,12 @@ fn nats_back_mid_run_the_mirror_catches_up_and_orders_flow_again() {
     assert!(out.contains("cluster mirror: BHJ_back holds all"), "{out}");
     let local = orders(&journal);
     let last_refusal = *local.refused.last().expect("orders refused during the outage");
-    eprintln!("refused {} (records {}..={last_refusal}) of {}", local.refused.len(), local.refused[0], local.records.len());
+    eprintln!(
+        "refused {} (records {}..={last_refusal}) of {}",
+        local.refused.len(),
+        local.refused[0],
+        local.records.len()
+    );
     let after = local.decided.iter().filter(|(o, seq)| *seq > last_refusal && local.reached.contains(o)).count();
     assert!(after > 0, "orders reach the venue again once NATS is back");
     let (fetched, _) = fetch(tmp.path(), &ct, "back", "fetched.journal");

@@ -498,7 +498,9 @@ fn start_mirror(
         );
     }
     let ccfg = bulkhead_cluster::ClusterConfig::load(path)?;
-    let (handle, live) = bulkhead_cluster::start_replica(&ccfg, &cfg.journal_dir)?;
+    // A new journal (not a resumed prefix): its stream must be empty.
+    let fresh = engine.resume_progress() == (0, false);
+    let (handle, live) = bulkhead_cluster::start_replica(&ccfg, &cfg.journal_dir, fresh)?;
     engine.set_replicator(Box::new(live))?;
     let within = ccfg.failover.max(ccfg.ack_timeout).max(ccfg.request_timeout);
     Ok(Some(Mirror { handle, within }))

@@ -125,9 +125,14 @@ pub struct MirrorOutcome {
 
 /// Starts the mirror of the journal in `dir` (already created by the engine) to this node's
 /// stream. Waits up to the connect timeout for the first connection: a stream that does not
-/// continue the local journal is an error now; an unreachable NATS is not (the node starts
-/// with the cluster unavailable, refusing orders, and keeps trying).
-pub fn start_replica(cfg: &ClusterConfig, dir: &Path) -> Result<(ReplicaHandle, LiveReplica), ClusterError> {
+/// continue the local journal is an error now (`fresh`: a new journal, whose stream must be
+/// empty); an unreachable NATS is not (the node starts with the cluster unavailable, refusing
+/// orders, and keeps trying).
+pub fn start_replica(
+    cfg: &ClusterConfig,
+    dir: &Path,
+    fresh: bool,
+) -> Result<(ReplicaHandle, LiveReplica), ClusterError> {
     let params = mirror::source_params(dir)?;
     let shared = Arc::new(Shared { m: Mutex::new(State::default()), cv: Condvar::new(), offered: AtomicU64::new(0) });
     shared.lock().last_error = Some(format!("connecting to {}", cfg.servers.join(",")));
@@ -138,7 +143,7 @@ pub fn start_replica(cfg: &ClusterConfig, dir: &Path) -> Result<(ReplicaHandle, 
         let (shared, cfg) = (shared.clone(), cfg.clone());
         std::thread::Builder::new()
             .name(format!("bulkhead-mirror-{}", cfg.node))
-            .spawn(move || publisher(&cfg, params, &shared, rx, crx, &ready_tx))
+            .spawn(move || publisher(&cfg, (params, fresh), &shared, rx, crx, &ready_tx))
             .map_err(|source| ClusterError::Io { what: "starting the journal mirror thread", source })?
     };
     // The first outcome: connected and checked, diverged, or not yet reachable.
@@ -286,7 +291,7 @@ impl ReplicaHandle {
 /// The publisher thread's body.
 fn publisher(
     cfg: &ClusterConfig,
-    params: WireParams,
+    params: (WireParams, bool),
     shared: &Shared,
     rx: mpsc::Receiver<Rec>,
     catch_up: mpsc::Receiver<CatchUp>,
@@ -338,7 +343,7 @@ impl<'a> Live<'a> {
     /// where it ends. Reports the first outcome on `ready`.
     async fn connect(
         cfg: &'a ClusterConfig,
-        params: WireParams,
+        params: (WireParams, bool),
         shared: &'a Shared,
         ready: &std::sync::mpsc::Sender<Result<(), ClusterError>>,
     ) -> Option<Live<'a>> {
@@ -372,7 +377,11 @@ impl<'a> Live<'a> {
         }
     }
 
-    async fn try_connect(cfg: &'a ClusterConfig, params: WireParams, shared: &'a Shared) -> Result<Self, ClusterError> {
+    async fn try_connect(
+        cfg: &'a ClusterConfig,
+        (params, fresh): (WireParams, bool),
+        shared: &'a Shared,
+    ) -> Result<Self, ClusterError> {
         let client = mirror::connect(cfg).await?;
         let js = jetstream::new(client.clone());
         let max_msg = mirror::max_message(&client);
@@ -380,6 +389,16 @@ impl<'a> Live<'a> {
         let name = journal_stream(&cfg.node);
         let subject = journal_subject(&cfg.node);
         let (stream_last, held) = mirror::stream_end(&mut stream, &name, &subject, cfg.failover).await?;
+        if let (true, Some((last, _))) = (fresh, held) {
+            return Err(ClusterError::Diverged {
+                dir: "(a new journal)".into(),
+                stream: name,
+                problem: format!(
+                    "the stream already holds records 0..={last} of an earlier run: delete the stream or name \
+                     another node in the [cluster] config"
+                ),
+            });
+        }
         Ok(Live {
             cfg,
             shared,

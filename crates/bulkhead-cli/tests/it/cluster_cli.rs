@@ -182,6 +182,10 @@ fn a_gated_run_mirrors_live_and_the_fetched_journal_is_identical_verifies_and_re
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("IDENTICAL"), "{out}");
 
+    // A new run may not write into a stream holding another run's records.
+    let (code, _, err) = bulkhead(&["run", s(&cfg), "--quiet", "--cluster", s(&ct)]);
+    assert_user_error(code, &err, &["BHJ_live", "already holds records", "name another node"]);
+
     // Without `release_gate = "durable"` the run is refused (its journal must say the gate).
     let plain = demo_variant(tmp.path(), |t| t);
     let (code, _, err) = bulkhead(&["run", s(&plain), "--quiet", "--cluster", s(&ct)]);
@@ -333,11 +337,11 @@ fn nats_back_mid_run_the_mirror_catches_up_and_orders_flow_again() {
     let tokens = tmp.path().join("tokens.toml");
     let (code, _, err) = bulkhead(&["token", "add", "--file", s(&tokens), "--name", "ops", "--role", "admin"]);
     assert_eq!(code, 0, "{err}");
-    // Paced (3x the data's time, ~1 ms per event): the run is still going when NATS is
-    // back, and the end of the run waits up to failover_ms (20 s) for the catch-up.
+    // Paced (2x the data's time, ~1 ms per event: ~20 s): the run is still going when NATS
+    // is back; stopped with SIGTERM once orders flow again.
     let ct = write_cluster(tmp.path(), &c, "back", "ack_timeout_ms = 500\nrequest_timeout_ms = 1000\n");
     let journal = tmp.path().join("out/demo.journal");
-    let listen = ["--pace", "3", "--listen", "127.0.0.1:0", "--tokens", s(&tokens)];
+    let listen = ["--pace", "2", "--listen", "127.0.0.1:0", "--tokens", s(&tokens)];
     let mut child = spawn_run(&cfg, &ct, &listen);
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let addr = loop {
@@ -359,6 +363,9 @@ fn nats_back_mid_run_the_mirror_catches_up_and_orders_flow_again() {
     c.restart(1).unwrap();
     c.restart(2).unwrap();
     wait_ready_word(&addr, "ready");
+    // Orders flow again; then a graceful stop (SIGTERM) ends the run early.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let (code, out, _) = finish(child);
     let err = drain.join().unwrap();
     assert_eq!(code, 0, "{out}{err}");
@@ -375,4 +382,24 @@ fn nats_back_mid_run_the_mirror_catches_up_and_orders_flow_again() {
     assert!(after > 0, "orders reach the venue again once NATS is back");
     let (fetched, _) = fetch(tmp.path(), &ct, "back", "fetched.journal");
     assert_eq!(segments(&fetched), segments(&journal), "fetched segments byte-identical");
+}
+
+#[test]
+fn a_full_mirror_buffer_refuses_orders_and_the_end_of_the_run_pushes_the_rest() {
+    let Some(c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = gated(tmp.path(), 3_000);
+    // 16 records of buffer: the config records and the first events' fill it at once.
+    let ct = write_cluster(tmp.path(), &c, "small", "buffer_records = 16\nack_timeout_ms = 200\n");
+    let (code, out, err) = bulkhead(&["run", s(&cfg), "--quiet", "--cluster", s(&ct)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("mirror buffer full (16 records)"), "{out}");
+    assert!(out.contains("pushed from the journal files at the end"), "{out}");
+    let journal = tmp.path().join("out/demo.journal");
+    let local = orders(&journal);
+    let first = *local.refused.first().expect("orders refused once the mirror is behind");
+    let late = local.decided.iter().filter(|(o, seq)| *seq > first && local.reached.contains(o)).count();
+    assert_eq!(late, 0, "no order reaches the venue once the mirror is behind");
+    let (fetched, _) = fetch(tmp.path(), &ct, "small", "fetched.journal");
+    assert_eq!(segments(&fetched), segments(&journal), "nothing journalled is missing from the mirror");
 }

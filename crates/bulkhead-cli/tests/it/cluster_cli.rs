@@ -403,3 +403,27 @@ fn a_full_mirror_buffer_refuses_orders_and_the_end_of_the_run_pushes_the_rest() 
     let (fetched, _) = fetch(tmp.path(), &ct, "small", "fetched.journal");
     assert_eq!(segments(&fetched), segments(&journal), "nothing journalled is missing from the mirror");
 }
+
+#[test]
+fn a_node_that_cannot_reach_nats_refuses_every_order_and_exits_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = gated(tmp.path(), 3_000);
+    // Nobody listens there: the node starts anyway, with the cluster unavailable.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let ct = tmp.path().join("down.toml");
+    std::fs::write(
+        &ct,
+        format!("[cluster]\nservers = [\"nats://127.0.0.1:{port}\"]\nnode = \"down\"\n{FAST}")
+            .replace("ack_timeout_ms = 500", "ack_timeout_ms = 200"),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let (code, out, err) = bulkhead(&["run", s(&cfg), "--quiet", "--cluster", s(&ct)]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert!(out.contains("first outage: no JetStream ack within 200 ms") && out.contains("NATS unreachable"), "{out}");
+    assert!(out.contains("BHJ_down INCOMPLETE: 0 of"), "{out}");
+    let local = orders(&tmp.path().join("out/demo.journal"));
+    assert!(local.reached.is_empty() && !local.refused.is_empty(), "every order refused");
+    assert_eq!(local.refused.len(), local.decided.len(), "each accepted order refused once");
+}

@@ -268,6 +268,11 @@ pub enum Reason {
     ChainHalted = 1616,
     /// The mined state change differs from the simulation beyond tolerance.
     ChainDeviation = 1617,
+    // --- appended by issue 18 (NATS JetStream cluster); never renumber ---
+    /// The node's journal mirror (JetStream) did not acknowledge the records
+    /// deciding this order within the cluster's ack timeout, or is behind:
+    /// the order is refused, never released before its decision is replicated.
+    ClusterUnavailable = 1701,
 }
 
 impl Reason {
@@ -347,6 +352,7 @@ impl Reason {
         Reason::ChainUnavailable,
         Reason::ChainHalted,
         Reason::ChainDeviation,
+        Reason::ClusterUnavailable,
     ];
 
     pub const fn code(self) -> u16 {
@@ -435,6 +441,7 @@ impl Reason {
             Reason::ChainUnavailable => "CHAIN_UNAVAILABLE",
             Reason::ChainHalted => "CHAIN_HALTED",
             Reason::ChainDeviation => "CHAIN_DEVIATION",
+            Reason::ClusterUnavailable => "CLUSTER_UNAVAILABLE",
         }
     }
 }

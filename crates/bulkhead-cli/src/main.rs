@@ -66,6 +66,13 @@ enum Cmd {
         /// also with --listen and --pace (then while waiting for the market too).
         #[arg(long)]
         ack_lines: bool,
+        /// Mirror the journal live to this node's JetStream stream (a file with a
+        /// `[cluster]` table: servers, node name, ack timeout). Orders are then released
+        /// only once JetStream acknowledged their deciding records; while it does not,
+        /// new orders are refused with CLUSTER_UNAVAILABLE. Exit code 3 when the run
+        /// completed but the mirror is incomplete.
+        #[arg(long)]
+        cluster: Option<PathBuf>,
     },
     /// Make an ed25519 signing key: NAME.key (secret, mode 0600) and NAME.pub.
     Keygen {
@@ -354,10 +361,10 @@ impl Acks {
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Run { config, quiet, listen, tokens, pace, linger, tls_cert, tls_key, resume, ack_lines } => {
+        Cmd::Run { config, quiet, listen, tokens, pace, linger, tls_cert, tls_key, resume, ack_lines, cluster } => {
             let mode = if resume { JournalMode::Resume } else { JournalMode::Create };
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles { cert, key });
-            let serve = Serve { listen, tokens, tls };
+            let serve = Serve { listen, tokens, tls, cluster };
             run(config, quiet, serve, pace, linger, mode, ack_lines)
         }
         Cmd::Keygen { name, dir } => {
@@ -496,6 +503,79 @@ struct Serve {
     listen: Option<std::net::SocketAddr>,
     tokens: Option<PathBuf>,
     tls: Option<TlsFiles>,
+    /// `--cluster FILE`: mirror the journal live.
+    cluster: Option<PathBuf>,
+}
+
+/// `--cluster`: the mirror's end kept by the run (finished after the journal).
+struct Mirror {
+    handle: bulkhead_cluster::ReplicaHandle,
+    within: std::time::Duration,
+}
+
+/// Exit code of a run that completed with an incomplete journal mirror.
+const EXIT_MIRROR_INCOMPLETE: u8 = 3;
+
+/// Start the live mirror of the prepared run's journal (`--cluster`).
+fn start_mirror(
+    path: Option<&PathBuf>,
+    cfg: &LoadedConfig,
+    engine: &mut bulkhead_engine::Engine,
+) -> Result<Option<Mirror>> {
+    let Some(path) = path else { return Ok(None) };
+    if cfg.raw.run.release_gate != bulkhead_engine::ReleaseGate::Durable {
+        // The journal (and its replay) must say the gate the run had.
+        anyhow::bail!(
+            "--cluster: {} must set `release_gate = \"durable\"` in [run] (orders wait for the mirror's ack)",
+            cfg.path.display()
+        );
+    }
+    let ccfg = bulkhead_cluster::ClusterConfig::load(path)?;
+    // A new journal (not a resumed prefix): its stream must be empty.
+    let fresh = engine.resume_progress() == (0, false);
+    let (handle, live) = bulkhead_cluster::start_replica(&ccfg, &cfg.journal_dir, fresh)?;
+    engine.set_replicator(Box::new(live))?;
+    let within = ccfg.failover.max(ccfg.ack_timeout).max(ccfg.request_timeout);
+    Ok(Some(Mirror { handle, within }))
+}
+
+/// After the run: complete the mirror and say how it ended; the exit code.
+fn finish_mirror(mirror: Option<Mirror>, report: &bulkhead_engine::RunReport) -> ExitCode {
+    let Some(m) = mirror else { return ExitCode::SUCCESS };
+    if let Some(c) = &report.cluster {
+        println!(
+            "cluster: orders refused with CLUSTER_UNAVAILABLE: {}{}",
+            c.refused,
+            c.first_outage.as_ref().map_or(String::new(), |w| format!(" (first outage: {w})"))
+        );
+    }
+    let o = m.handle.finish(report.journal.records, m.within);
+    match &o.incomplete {
+        None => {
+            println!(
+                "cluster mirror: {} holds all {} records{}",
+                o.stream,
+                o.records,
+                if o.caught_up > 0 {
+                    format!(" ({} pushed from the journal files at the end)", o.caught_up)
+                } else {
+                    String::new()
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Some(why) => {
+            println!(
+                "cluster mirror: {} INCOMPLETE: {} of {} records acknowledged: {why}",
+                o.stream, o.acked, o.records
+            );
+            eprintln!(
+                "warning: the journal mirror is incomplete (the local journal is complete); finish it with \
+                 `bulkhead journal push --cluster`"
+            );
+            ExitCode::from(EXIT_MIRROR_INCOMPLETE)
+        }
+    }
 }
 
 fn run(
@@ -527,6 +607,7 @@ fn run(
     );
     let started = Instant::now();
     let bulkhead_engine::PreparedRun { mut engine, mut source, runtime, .. } = prepare(&cfg, mode)?;
+    let mirror = start_mirror(serve.cluster.as_ref(), &cfg, &mut engine)?;
     bar.set_length(source.len_hint().unwrap_or(0));
     let stopped = AtomicBool::new(false);
     let mut data = Stoppable { inner: source.as_mut(), stopped: &stopped };
@@ -544,7 +625,7 @@ fn run(
     stop_note(&shutdown, &stopped, &report);
     print_report(&report, started, &cfg);
     print_module_cache(&cfg, &runtime);
-    Ok(ExitCode::SUCCESS)
+    Ok(finish_mirror(mirror, &report))
 }
 
 /// Open the run (resuming if asked) and say what recovery did.
@@ -648,6 +729,16 @@ fn print_report(report: &bulkhead_engine::RunReport, started: Instant, cfg: &Loa
         }
         print_chain_latency(&c.stats.latency);
     }
+    let waits = match (report.release_wait_quantile(0.5), report.release_wait_quantile(0.99)) {
+        (Some(p50), Some(p99)) => format!(
+            "orders waited for the durable gate{}: p50 {}, p99 {} ({} released)",
+            if report.cluster.is_some() { " (journal and JetStream ack)" } else { "" },
+            report::format_ns(p50),
+            report::format_ns(p99),
+            report.release_waits_ns.len()
+        ),
+        _ => String::new(),
+    };
     if report.fsyncs.count > 0 {
         let f = report.fsyncs;
         print!(
@@ -656,15 +747,9 @@ fn print_report(report: &bulkhead_engine::RunReport, started: Instant, cfg: &Loa
             report::format_ns(f.total_ns / f.count),
             report::format_ns(f.max_ns)
         );
-        match (report.release_wait_quantile(0.5), report.release_wait_quantile(0.99)) {
-            (Some(p50), Some(p99)) => println!(
-                "; orders waited for the durable gate: p50 {}, p99 {} ({} released)",
-                report::format_ns(p50),
-                report::format_ns(p99),
-                report.release_waits_ns.len()
-            ),
-            _ => println!(),
-        }
+        if waits.is_empty() { println!() } else { println!("; {waits}") }
+    } else if !waits.is_empty() {
+        println!("{waits}");
     }
 }
 
@@ -682,6 +767,7 @@ fn run_live(
 ) -> Result<ExitCode> {
     let prepared = prepare(cfg, mode)?;
     let bulkhead_engine::PreparedRun { mut engine, runtime, mut source, .. } = prepared;
+    let mirror = start_mirror(serve.cluster.as_ref(), cfg, &mut engine)?;
     let (handle, guard) = match serve.listen {
         Some(addr) => {
             let path = serve
@@ -740,5 +826,5 @@ fn run_live(
     print_report(&report, started, cfg);
     print_module_cache(cfg, &cache_runtime);
     drop(guard);
-    Ok(ExitCode::SUCCESS)
+    Ok(finish_mirror(mirror, &report))
 }

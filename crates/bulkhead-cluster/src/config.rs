@@ -9,6 +9,8 @@
 //! connect_timeout_ms = 2000
 //! request_timeout_ms = 5000
 //! failover_ms = 20000      # how long a JetStream call is retried through a leader election
+//! ack_timeout_ms = 2000    # a running node: longest wait for the mirror's ack before orders are refused
+//! buffer_records = 262144  # a running node: records buffered for the mirror (outage, slow acks)
 //! ```
 
 use std::path::Path;
@@ -22,6 +24,8 @@ pub const MAX_TIMEOUT_MS: u64 = 60_000;
 pub const MAX_FAILOVER_MS: u64 = 120_000;
 /// Most servers a config may list.
 pub const MAX_SERVERS: usize = 64;
+/// Most records a running node may buffer for its mirror.
+pub const MAX_BUFFER_RECORDS: usize = 4 << 20;
 
 /// A `[cluster]` config that failed to load; names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +58,17 @@ struct Raw {
     request_timeout_ms: u64,
     #[serde(default = "default_failover_ms")]
     failover_ms: u64,
+    #[serde(default = "default_ack_ms")]
+    ack_timeout_ms: u64,
+    #[serde(default = "default_buffer_records")]
+    buffer_records: usize,
+}
+
+fn default_ack_ms() -> u64 {
+    2000
+}
+fn default_buffer_records() -> usize {
+    1 << 18
 }
 
 fn default_replicas() -> u8 {
@@ -87,6 +102,11 @@ pub struct ClusterConfig {
     /// How long a JetStream call that fails transiently (timed out, no responders,
     /// temporarily unavailable: a leader election after a server died) is retried.
     pub failover: Duration,
+    /// A running node (`bulkhead run --cluster`): how long the release gate waits for the
+    /// mirror's acknowledgement before the event's orders are refused (`CLUSTER_UNAVAILABLE`).
+    pub ack_timeout: Duration,
+    /// A running node: records buffered between the engine and the mirror's publisher.
+    pub buffer_records: usize,
 }
 
 fn err(field: &str, problem: impl Into<String>) -> ConfigError {
@@ -166,6 +186,14 @@ impl ClusterConfig {
             connect_timeout: timeout("cluster.connect_timeout_ms", raw.connect_timeout_ms)?,
             request_timeout: timeout("cluster.request_timeout_ms", raw.request_timeout_ms)?,
             failover: Duration::from_millis(raw.failover_ms),
+            ack_timeout: timeout("cluster.ack_timeout_ms", raw.ack_timeout_ms)?,
+            buffer_records: match raw.buffer_records {
+                n @ 1..=MAX_BUFFER_RECORDS => n,
+                n => {
+                    let problem = format!("{n} must be in 1..={MAX_BUFFER_RECORDS} (records)");
+                    return Err(err("cluster.buffer_records", problem));
+                }
+            },
         })
     }
 
@@ -214,6 +242,8 @@ mod tests {
             (format!("{OK}replicas = \"x\"\n"), "cluster.replicas"),
             (format!("{OK}bogus = 1\n"), "bogus"),
             (format!("{OK}failover_ms = 120001\n"), "cluster.failover_ms"),
+            (format!("{OK}ack_timeout_ms = 0\n"), "cluster.ack_timeout_ms"),
+            (format!("{OK}buffer_records = 0\n"), "cluster.buffer_records"),
             ("[cluster]\nservers = []\nnode = \"a\"\n".to_string(), "cluster.servers"),
         ];
         for (text, field) in cases {

@@ -8,7 +8,9 @@
 //! batch's last link, the final seal); market data published to a stream and read back
 //! as a `MarketSource` ([`feed`]); leases on a key-value bucket for failover ([`lease`]).
 //! With the `localcluster` feature, `local` starts a real 3-server JetStream cluster of
-//! `nats-server` processes for tests and demos.
+//! `nats-server` processes for tests and demos. A running node mirrors its journal live
+//! ([`start_replica`]: the engine's release gate waits for JetStream's ack of an order's
+//! deciding records).
 //!
 //! **Must never:** decide risk, order or route anything, or interpret a record's payload
 //! beyond its framing (kind, event time and bytes are carried opaquely, exactly as the
@@ -33,10 +35,12 @@ pub mod lease;
 #[cfg(feature = "localcluster")]
 pub mod local;
 mod mirror;
+mod replica;
 
-pub use config::{ClusterConfig, ConfigError, MAX_TIMEOUT_MS};
+pub use config::{ClusterConfig, ConfigError, MAX_BUFFER_RECORDS, MAX_TIMEOUT_MS};
 pub use error::ClusterError;
 pub use mirror::{
     FetchReport, PushReport, connect, fetch_journal, fetch_journal_async, journal_stream, journal_subject,
     push_journal, push_journal_async,
 };
+pub use replica::{LiveReplica, MirrorOutcome, ReplicaHandle, start_replica};

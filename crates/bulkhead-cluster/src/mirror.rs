@@ -24,7 +24,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(250);
 /// A JetStream call failed in a way a leader election explains (the stream's or the meta
 /// leader's server died): it timed out, nobody answered, or JetStream said it is
 /// temporarily unavailable. Anything else is final.
-fn transient(text: &str) -> bool {
+pub(crate) fn transient(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
     t.contains("timed out") || t.contains("no responders") || t.contains("temporarily unavailable")
 }
@@ -119,7 +119,10 @@ pub async fn connect(cfg: &ClusterConfig) -> Result<Client, ClusterError> {
     let opts = ConnectOptions::new()
         .name(format!("bulkhead-{}", cfg.node))
         .connection_timeout(cfg.connect_timeout)
-        .request_timeout(Some(cfg.request_timeout));
+        .request_timeout(Some(cfg.request_timeout))
+        // After an outage, try again every 100 ms, backing off to 1 s (the client's
+        // default backs off to 4 s: orders would stay refused that much longer).
+        .reconnect_delay_callback(|attempts| Duration::from_millis((attempts as u64).saturating_mul(100).min(1000)));
     match tokio::time::timeout(cfg.connect_timeout, opts.connect(addrs)).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(unreachable(e.to_string())),
@@ -127,11 +130,11 @@ pub async fn connect(cfg: &ClusterConfig) -> Result<Client, ClusterError> {
     }
 }
 
-fn max_message(client: &Client) -> usize {
+pub(crate) fn max_message(client: &Client) -> usize {
     client.server_info().max_payload.saturating_sub(MSG_SLACK).max(HEADER_LEN + RECORD_OVERHEAD)
 }
 
-async fn ensure_stream(
+pub(crate) async fn ensure_stream(
     js: &jetstream::Context,
     cfg: &ClusterConfig,
     max_msg: usize,
@@ -151,7 +154,7 @@ async fn ensure_stream(
 
 /// The source journal's parameters, from its first segment's header (segment size limit,
 /// fsync policy) and directory mode; `seal_bytes` is the default (the engine does not change it).
-fn source_params(dir: &Path) -> Result<WireParams, ClusterError> {
+pub(crate) fn source_params(dir: &Path) -> Result<WireParams, ClusterError> {
     use std::io::Read;
     let path = dir.join(segment_file_name(0));
     let mut h = [0u8; 32];
@@ -187,7 +190,7 @@ fn group_readable(_: &Path) -> bool {
 
 /// Where the stream ends: its last stream sequence and `(last record seq, its link)`
 /// (`None` when empty).
-async fn stream_end(
+pub(crate) async fn stream_end(
     stream: &mut stream::Stream,
     name: &str,
     subject: &str,

@@ -285,6 +285,8 @@ pub struct Engine {
     alert_buf: Vec<u8>,
     /// Smart-contract intents: policies, accounts, the link to the node.
     chain: chain::ChainHub,
+    /// Journal mirror figures ([`Engine::set_replicator`]).
+    cluster: crate::replica::ClusterReport,
 }
 
 impl Engine {
@@ -371,6 +373,7 @@ impl Engine {
             surv: bulkhead_surveillance::Surveillance::disabled(),
             alert_buf: Vec::new(),
             chain: chain::ChainHub::default(),
+            cluster: crate::replica::ClusterReport::default(),
         })
     }
 
@@ -1111,6 +1114,7 @@ impl Engine {
             unavailable: self.chain_unavailable().map(str::to_string),
         });
         let fsyncs = self.journal.w.fsync_stats();
+        let cluster = self.cluster_report();
         let journal = self.journal.w.finish()?;
         let mut release_waits_ns = std::mem::take(&mut self.release_wait_ns);
         release_waits_ns.sort_unstable();
@@ -1122,6 +1126,7 @@ impl Engine {
             fsyncs,
             release_waits_ns,
             chain,
+            cluster,
         })
     }
 
@@ -1214,6 +1219,8 @@ pub struct RunReport {
     pub release_waits_ns: Vec<u64>,
     /// Smart-contract intents, when the run has a `[chain]`.
     pub chain: Option<ChainReport>,
+    /// The journal mirror, when the run has one (`--cluster`).
+    pub cluster: Option<crate::replica::ClusterReport>,
 }
 
 /// What became of the run's smart-contract intents.

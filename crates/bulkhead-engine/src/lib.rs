@@ -139,6 +139,7 @@ pub mod decode;
 pub mod engine;
 pub mod records;
 pub mod replay;
+pub mod replica;
 pub mod report;
 pub mod venues;
 

@@ -188,6 +188,8 @@ pub struct JournalWriter {
     written: usize,
     /// Link of the last frame.
     link: u64,
+    /// Link of the last record frame (not a seal): what a reader reports as its link.
+    record_link: u64,
     /// Event time of the last record (a seal frame carries it).
     last_ts: u64,
     /// Records in `block`.
@@ -252,6 +254,7 @@ impl JournalWriter {
             block: Vec::with_capacity(block_capacity(&params)),
             written: 0,
             link: genesis_link(),
+            record_link: genesis_link(),
             last_ts: 0,
             unsealed: 0,
             seg_index: 0,
@@ -367,6 +370,7 @@ impl JournalWriter {
             block,
             written,
             link: s.link,
+            record_link: s.link,
             last_ts: s.last_ts,
             unsealed: s.unsealed,
             seg_index: last_index,
@@ -415,6 +419,7 @@ impl JournalWriter {
         let link = frame_link(self.link, &self.block[start..]);
         self.block.extend_from_slice(&link.to_le_bytes());
         self.link = link;
+        self.record_link = link;
         self.last_ts = ts_ns;
         self.unsealed += 1;
         // Invariant: sequence numbers are dense and strictly increasing (the
@@ -599,6 +604,13 @@ impl JournalWriter {
     /// Link of the last appended record (or seal): the cheap per-frame chain value.
     pub fn last_link(&self) -> u64 {
         self.link
+    }
+
+    /// Link of the last appended record (unlike [`last_link`](Self::last_link), not moved by a
+    /// seal that follows it): the link a reader reports for that record. After
+    /// [`open_append`](Self::open_append), the link of the last frame kept.
+    pub fn last_record_link(&self) -> u64 {
+        self.record_link
     }
 
     /// Records appended since the last seal.

@@ -836,6 +836,14 @@ pub fn snapshot(engine: &Engine, phase: &str, pace: Option<f64>, fsync: FsyncPol
         fsyncs: f.count,
         fsync_total_ns: f.total_ns,
         fsync_max_ns: f.max_ns,
+        mirror: engine.cluster_report().map(|c| crate::snapshot::MirrorStatus {
+            stream: c.health.target,
+            offered: c.health.offered,
+            acked: c.health.acked,
+            available: c.health.unavailable.is_none(),
+            reason: c.health.unavailable,
+            refused: c.refused,
+        }),
     };
     snap
 }

@@ -288,7 +288,8 @@ async fn healthz() -> Response {
 /// running and its snapshots are fresh; otherwise 503 with `starting` (no
 /// snapshot yet), `finished` (the run is over), `stopped` (the engine is
 /// gone, e.g. after a journal error) or `stalled` (no snapshot for
-/// [`ServerOptions::ready_max_staleness`]).
+/// [`ServerOptions::ready_max_staleness`]), or `cluster_unavailable` (the
+/// journal mirror does not acknowledge: new orders are refused).
 async fn readyz(State(st): State<AppState>) -> Response {
     let s = st.client.snapshot();
     let age_ms = now_unix_ms().saturating_sub(s.published_unix_ms);
@@ -300,6 +301,8 @@ async fn readyz(State(st): State<AppState>) -> Response {
         "finished"
     } else if u128::from(age_ms) > st.opts.ready_max_staleness.as_millis() {
         "stalled"
+    } else if s.journal.mirror.as_ref().is_some_and(|m| !m.available) {
+        "cluster_unavailable"
     } else {
         "ready"
     };

@@ -552,6 +552,24 @@ pub struct JournalStatus {
     pub fsyncs: u64,
     pub fsync_total_ns: u64,
     pub fsync_max_ns: u64,
+    /// The live journal mirror (`bulkhead run --cluster`), `None` without one.
+    pub mirror: Option<MirrorStatus>,
+}
+
+/// The journal's live mirror to JetStream: the node's cluster health.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MirrorStatus {
+    /// The stream, e.g. `BHJ_n1`.
+    pub stream: String,
+    /// Records offered to the mirror / acknowledged by JetStream.
+    pub offered: u64,
+    pub acked: u64,
+    /// `false` while new orders are refused with `CLUSTER_UNAVAILABLE`.
+    pub available: bool,
+    /// Why not, when not.
+    pub reason: Option<String>,
+    /// Orders refused with `CLUSTER_UNAVAILABLE` so far.
+    pub refused: u64,
 }
 
 /// One thing that just happened, for the live stream. Sent as an SSE event

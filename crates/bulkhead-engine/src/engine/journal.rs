@@ -56,6 +56,9 @@ pub(super) struct JournalSink {
     /// [`JournalSink::record`], with the records it wants as they are
     /// written.
     pub(super) observer: Observer,
+    /// The journal's mirror ([`Engine::set_replicator`]): offered every
+    /// record appended, in order; `None` costs one branch per record.
+    pub(super) replica: Option<Box<dyn crate::replica::Replicator>>,
 }
 
 impl JournalSink {
@@ -76,6 +79,7 @@ impl JournalSink {
             held_bytes: Vec::new(),
             next_seq,
             observer: Observer::default(),
+            replica: None,
         }
     }
 
@@ -189,7 +193,12 @@ impl JournalSink {
             }
         }
         match self.w.append(kind, self.ts, payload) {
-            Ok(seq) => seq,
+            Ok(seq) => {
+                if let Some(r) = self.replica.as_mut() {
+                    r.offer(seq, kind, self.ts, payload, self.w.last_record_link());
+                }
+                seq
+            }
             Err(e) => {
                 self.error = Some(e.into());
                 u64::MAX
@@ -343,6 +352,43 @@ impl Engine {
         self.journal.make_durable()
     }
 
+    /// Mirror the journal through `r` (e.g. to JetStream): every record
+    /// appended from now on is offered to it, and the release gate is on
+    /// whatever the config says (`release_gate = "durable"`): a market
+    /// event's actions are released only once the local journal is durable
+    /// and `r` acknowledged their records. Set before the first record.
+    ///
+    /// Records already in the journal (the config files, a resumed run's
+    /// prefix) are written out and offered first, read back from the
+    /// journal's files; the mirror skips what it already holds.
+    pub fn set_replicator(&mut self, mut r: Box<dyn crate::replica::Replicator>) -> Result<(), EngineError> {
+        self.journal.w.flush()?;
+        let end = self.journal.w.next_seq();
+        if end > 0 {
+            for rec in JournalReader::open(self.journal.w.dir())? {
+                let rec = rec?;
+                if rec.seq >= end {
+                    break;
+                }
+                r.offer(rec.seq, rec.kind, rec.ts_ns, &rec.payload, rec.link);
+            }
+        }
+        self.journal.replica = Some(r);
+        self.gate_durable = true;
+        Ok(())
+    }
+
+    /// The mirror's state, when the run has one.
+    pub fn replica_health(&self) -> Option<crate::replica::ReplicaHealth> {
+        self.journal.replica.as_ref().map(|r| r.health())
+    }
+
+    /// The run's cluster figures so far, when the run has a mirror.
+    pub fn cluster_report(&self) -> Option<crate::replica::ClusterReport> {
+        let health = self.replica_health()?;
+        Some(crate::replica::ClusterReport { health, ..self.cluster.clone() })
+    }
+
     /// When venues see actions: see [`crate::ReleaseGate`]. Set before the
     /// first strategy is added.
     pub fn set_release_gate(&mut self, gate: crate::ReleaseGate) {
@@ -390,6 +436,9 @@ impl Engine {
     pub(super) fn release_queued(&mut self) {
         let mut queued = std::mem::take(&mut self.queued);
         if self.journal.make_durable() {
+            if let Err(why) = self.wait_replicated() {
+                self.refuse_unreplicated(&mut queued, &why);
+            }
             let released = std::time::Instant::now();
             for (action, at) in queued.drain(..) {
                 if self.release_wait_ns.len() < super::RELEASE_SAMPLES {
@@ -403,6 +452,54 @@ impl Engine {
         }
         queued.clear();
         self.queued = queued;
+    }
+
+    /// With a replicator: wait until the mirror acknowledged every record
+    /// journalled so far (the records deciding the queued actions).
+    fn wait_replicated(&mut self) -> Result<(), String> {
+        let upto = self.journal.w.next_seq();
+        let Some(r) = self.journal.replica.as_mut() else { return Ok(()) };
+        if self.journal.prefix.is_some() {
+            // Re-deriving a resumed prefix: nothing reaches a venue that did
+            // not already (the records are the journal's own).
+            return Ok(());
+        }
+        let out = r.wait_durable(upto);
+        if let Err(why) = &out {
+            self.cluster.failed_waits += 1;
+            if self.cluster.first_outage.is_none() {
+                tracing::warn!(problem = %why, "journal mirror unavailable: new orders refused with CLUSTER_UNAVAILABLE");
+                self.cluster.first_outage = Some(why.clone());
+            }
+        }
+        out
+    }
+
+    /// The mirror did not acknowledge: the queued new orders are refused
+    /// with `CLUSTER_UNAVAILABLE` (journalled as venue rejections, heard by
+    /// their strategies); cancels stay queued and are released (durable in
+    /// the local journal; they only reduce risk).
+    fn refuse_unreplicated(&mut self, queued: &mut Vec<(Action, std::time::Instant)>, why: &str) {
+        let before = self.venue_out.len();
+        let out = &mut self.venue_out;
+        queued.retain(|(action, _)| match action {
+            Action::Submit(o) => {
+                out.push(VenueEvent::Rejected {
+                    order_id: o.order_id(),
+                    account: o.strategy(),
+                    instrument: o.order().instrument,
+                    reason: Reason::ClusterUnavailable,
+                });
+                false
+            }
+            _ => true,
+        });
+        let refused = (self.venue_out.len() - before) as u64;
+        if refused > 0 {
+            tracing::debug!(refused, problem = why, "orders refused: journal mirror unavailable");
+        }
+        self.cluster.refused += refused;
+        self.route_venue_events();
     }
 
     /// `ReleaseGate::Durable`: how long each released action waited between

@@ -6,6 +6,7 @@
 //! no panics, no backtraces.
 
 mod journal_cmd;
+mod lease_run;
 
 use anyhow::{Context, Result};
 use bulkhead_data::{Generator, GeneratorSpec, write_event};
@@ -73,6 +74,18 @@ enum Cmd {
         /// completed but the mirror is incomplete.
         #[arg(long)]
         cluster: Option<PathBuf>,
+        /// With --cluster: hold the shard's lease (the cluster config's node
+        /// name) for the run: wait out a dead holder's expiry, fetch the
+        /// journal from the stream when resuming without one, renew while
+        /// running; a lost lease stops the run (failover, see README).
+        #[arg(long, requires = "cluster")]
+        lease: bool,
+        /// The lease holder's name (default `<host>-<pid>`).
+        #[arg(long, requires = "lease")]
+        holder: Option<String>,
+        /// How long a lease lasts without renewal (renewed every third).
+        #[arg(long, requires = "lease", default_value_t = 5000)]
+        lease_ttl_ms: u64,
     },
     /// Make an ed25519 signing key: NAME.key (secret, mode 0600) and NAME.pub.
     Keygen {
@@ -361,10 +374,29 @@ impl Acks {
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Run { config, quiet, listen, tokens, pace, linger, tls_cert, tls_key, resume, ack_lines, cluster } => {
+        Cmd::Run {
+            config,
+            quiet,
+            listen,
+            tokens,
+            pace,
+            linger,
+            tls_cert,
+            tls_key,
+            resume,
+            ack_lines,
+            cluster,
+            lease,
+            holder,
+            lease_ttl_ms,
+        } => {
             let mode = if resume { JournalMode::Resume } else { JournalMode::Create };
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles { cert, key });
-            let serve = Serve { listen, tokens, tls, cluster };
+            if lease && !(100..=600_000).contains(&lease_ttl_ms) {
+                anyhow::bail!("--lease-ttl-ms: {lease_ttl_ms} must be in 100..=600000");
+            }
+            let lease = lease.then(|| (holder.unwrap_or_else(lease_run::default_holder), lease_ttl_ms));
+            let serve = Serve { listen, tokens, tls, cluster, lease };
             run(config, quiet, serve, pace, linger, mode, ack_lines)
         }
         Cmd::Keygen { name, dir } => {
@@ -505,6 +537,8 @@ struct Serve {
     tls: Option<TlsFiles>,
     /// `--cluster FILE`: mirror the journal live.
     cluster: Option<PathBuf>,
+    /// `--lease`: holder name and TTL (ms).
+    lease: Option<(String, u64)>,
 }
 
 /// `--cluster`: the mirror's end kept by the run (finished after the journal).
@@ -594,6 +628,16 @@ fn run(
     }
     let cfg = LoadedConfig::load(&config)?;
     let shutdown = Shutdown::install()?;
+    // Held for the whole run (released when dropped).
+    let _lease = match (&serve.cluster, &serve.lease) {
+        (Some(path), Some((holder, ttl_ms))) => {
+            let ccfg = bulkhead_cluster::ClusterConfig::load(path)?;
+            let ttl = std::time::Duration::from_millis(*ttl_ms);
+            let resume = mode == JournalMode::Resume;
+            Some(lease_run::take(&ccfg, holder, ttl, &cfg.journal_dir, resume, shutdown.requested.clone())?)
+        }
+        _ => None,
+    };
     let acks = Acks::new(ack_lines);
     if serve.listen.is_some() || pace.is_some() {
         return run_live(&cfg, quiet, serve, pace, linger, mode, &shutdown, &acks);

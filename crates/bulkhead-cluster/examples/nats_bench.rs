@@ -131,7 +131,7 @@ fn main() {
         );
         let out = tmp.path().join("fetched");
         let t = Instant::now();
-        let fetched = fetch_journal_async(&client, &cfg, "bench", &out).await.unwrap();
+        let fetched = fetch_journal_async(&client, &cfg, "bench", &out, false).await.unwrap();
         let fetch_s = t.elapsed().as_secs_f64();
         assert!(fetched.seal_checked && fetched.last_hash == report.last_hash);
         println!(

@@ -289,6 +289,122 @@ impl Leases {
     }
 }
 
+/// Unix time in milliseconds (the lease clock).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A shard's lease held by this process (blocking API for a node process):
+/// a thread renews it every third of its TTL until dropped, then releases
+/// it. If a renewal fails past the expiry (another node took it over), the
+/// thread raises `lost` and stops: the caller must stop acting for the shard.
+pub struct HeldShard {
+    /// The fencing token when taken.
+    pub revision: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for HeldShard {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What [`hold_shard`] could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    #[error(transparent)]
+    Cluster(#[from] crate::ClusterError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Takes the lease of shard `cfg.node` for holder `holder`, waiting at most
+/// `ttl` plus the failover time for a holder that stopped renewing (a
+/// holder still renewing after that is [`LeaseError::Held`]); `waiting` is
+/// called once if it has to wait. Then renews it in a thread (see
+/// [`HeldShard`]); `lost` is raised if it is lost.
+pub fn hold_shard(
+    cfg: &ClusterConfig,
+    holder: &str,
+    ttl: Duration,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    waiting: &mut dyn FnMut(&str, u64),
+) -> Result<HeldShard, HoldError> {
+    use std::sync::atomic::Ordering;
+    check_node_name("holder", holder).map_err(|e| LeaseError::BadName { field: "holder", problem: e.problem })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| HoldError::Io(format!("starting the NATS client runtime: {e}")))?;
+    let shard = cfg.node.clone();
+    let me = ClusterConfig { node: holder.to_string(), ..cfg.clone() };
+    let (leases, lease) = rt.block_on(async {
+        let client = crate::connect(cfg).await?;
+        let leases = Leases::open(&client, &me).await?;
+        let deadline = std::time::Instant::now() + ttl + cfg.failover;
+        let mut told = false;
+        loop {
+            match leases.acquire(&shard, ttl, now_ms()).await {
+                Ok(l) => return Ok::<_, HoldError>((leases, l)),
+                Err(LeaseError::Held { holder: h, expires_ms, .. }) if std::time::Instant::now() < deadline => {
+                    if !told {
+                        waiting(&h, expires_ms);
+                        told = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    })?;
+    let revision = lease.revision;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let thread = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("lease".into())
+            .spawn(move || {
+                let mut lease = lease;
+                let every = ttl / 3;
+                let mut last = std::time::Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20).min(every));
+                    if last.elapsed() < every {
+                        continue;
+                    }
+                    match rt.block_on(leases.renew(&lease, ttl, now_ms())) {
+                        Ok(l) => {
+                            lease = l;
+                            last = std::time::Instant::now();
+                        }
+                        Err(e) if now_ms() < lease.expires_ms && !matches!(e, LeaseError::Lost { .. }) => {
+                            tracing::warn!(error = %e, "lease renewal failed; retrying before it expires");
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, shard = %lease.shard, "lease lost: stop acting for the shard");
+                            lost.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                }
+                if let Err(e) = rt.block_on(leases.release(&lease)) {
+                    tracing::warn!(error = %e, "releasing the lease");
+                }
+            })
+            .map_err(|e| HoldError::Io(format!("starting the lease thread: {e}")))?
+    };
+    Ok(HeldShard { revision, stop, thread: Some(thread) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,7 +40,7 @@ mod replica;
 pub use config::{ClusterConfig, ConfigError, MAX_BUFFER_RECORDS, MAX_TIMEOUT_MS};
 pub use error::ClusterError;
 pub use mirror::{
-    FetchReport, PushReport, connect, fetch_journal, fetch_journal_async, journal_stream, journal_subject,
-    push_journal, push_journal_async,
+    FetchReport, PushReport, connect, fetch_journal, fetch_journal_as_left, fetch_journal_async, journal_stream,
+    journal_subject, push_journal, push_journal_async,
 };
 pub use replica::{LiveReplica, MirrorOutcome, ReplicaHandle, start_replica};

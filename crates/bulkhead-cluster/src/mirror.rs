@@ -431,6 +431,7 @@ pub async fn fetch_journal_async(
     cfg: &ClusterConfig,
     node: &str,
     out: &Path,
+    as_left: bool,
 ) -> Result<FetchReport, ClusterError> {
     crate::config::check_node_name("node", node)?;
     let name = journal_stream(node);
@@ -460,7 +461,10 @@ pub async fn fetch_journal_async(
         rb.apply(&name, seq, batch)?;
     }
     let Some(writer) = rb.writer.take() else { return Err(ClusterError::Empty(name)) };
-    let summary = writer.finish()?;
+    // As the node left it: a journal mirrored without its final seal (a
+    // node that died, or is still running) keeps its unsealed tail, so a
+    // resume continues it exactly as the node itself would have.
+    let summary = if as_left && rb.final_seal.is_none() { writer.close_unsealed()? } else { writer.finish()? };
     check_links(&name, out, &rb.checks)?;
     if let Some((stream_seq, seal)) = rb.final_seal
         && seal != summary.last_hash
@@ -524,6 +528,18 @@ pub fn push_journal(cfg: &ClusterConfig, dir: &Path) -> Result<PushReport, Clust
 pub fn fetch_journal(cfg: &ClusterConfig, node: &str, out: &Path) -> Result<FetchReport, ClusterError> {
     runtime()?.block_on(async {
         let client = connect(cfg).await?;
-        fetch_journal_async(&client, cfg, node, out).await
+        fetch_journal_async(&client, cfg, node, out, false).await
+    })
+}
+
+/// Blocking fetch of a journal to be resumed (failover): a stream whose
+/// last batch carries no final seal (the node died) is rebuilt with its
+/// unsealed tail, byte for byte what the node had mirrored, instead of
+/// sealed at the end — so the resumed journal continues exactly as an
+/// uninterrupted run's.
+pub fn fetch_journal_as_left(cfg: &ClusterConfig, node: &str, out: &Path) -> Result<FetchReport, ClusterError> {
+    runtime()?.block_on(async {
+        let client = connect(cfg).await?;
+        fetch_journal_async(&client, cfg, node, out, true).await
     })
 }

@@ -594,6 +594,27 @@ impl JournalWriter {
         })
     }
 
+    /// Write out and make durable what was appended, without sealing the
+    /// last block: the journal ends in an unsealed tail, exactly as a writer
+    /// that died leaves it ([`verify`](crate::verify) accepts it and
+    /// [`open_append`](Self::open_append) continues it as if nothing had
+    /// stopped). For reproducing such a journal byte for byte elsewhere (a
+    /// dead node's journal fetched back from its mirror to be resumed).
+    pub fn close_unsealed(mut self) -> Result<JournalSummary, JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned { dir: self.dir.clone() });
+        }
+        self.write_out()?;
+        self.sync_file()?;
+        sync_dir(&self.dir)?;
+        Ok(JournalSummary {
+            records: self.next_seq,
+            bytes: self.total_bytes,
+            segments: self.segments,
+            last_hash: self.last_hash,
+        })
+    }
+
     /// The last seal written (genesis hash if none). It lags the records:
     /// those appended since (at most [`JournalParams::seal_bytes`] worth)
     /// are covered by the next seal, at the latest at [`finish`](Self::finish).

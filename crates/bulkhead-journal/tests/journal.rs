@@ -1395,3 +1395,36 @@ fn split_verify_over_many_segments_matches_a_single_pass() {
     fs::remove_file(seg(&dir, s.segments - 2)).unwrap();
     assert_eq!(verify(&dir).unwrap_err(), serial_error(&dir));
 }
+
+/// `close_unsealed` leaves the journal as a writer that died would: it
+/// verifies, and `open_append` continues it so that the finished journal is
+/// byte-identical to one written in one go (no seal where it stopped).
+#[test]
+fn a_journal_closed_unsealed_and_continued_equals_one_written_in_one_go() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, cut) = (tmp.path().join("whole"), tmp.path().join("cut"));
+    let p = params(64 * 1024);
+    let mut w = JournalWriter::create(&whole, p).unwrap();
+    for i in 0..2_000u64 {
+        w.append(1 + (i % 5) as u16, i * 10, &payload_for(i)).unwrap();
+    }
+    w.finish().unwrap();
+    let mut w = JournalWriter::create(&cut, p).unwrap();
+    for i in 0..1_234u64 {
+        w.append(1 + (i % 5) as u16, i * 10, &payload_for(i)).unwrap();
+    }
+    let s = w.close_unsealed().unwrap();
+    assert_eq!(s.records, 1_234);
+    assert!(verify(&cut).is_ok(), "an unsealed tail verifies");
+    let (mut w, rec) = JournalWriter::open_append(&cut, p).unwrap();
+    assert!(rec.unsealed_records > 0 && rec.dropped_bytes == 0, "{rec:?}");
+    for i in 1_234..2_000u64 {
+        w.append(1 + (i % 5) as u16, i * 10, &payload_for(i)).unwrap();
+    }
+    w.finish().unwrap();
+    let files = seg_files(&whole);
+    assert_eq!(files, seg_files(&cut));
+    for f in files {
+        assert!(fs::read(whole.join(&f)).unwrap() == fs::read(cut.join(&f)).unwrap(), "{f} differs");
+    }
+}

@@ -468,3 +468,72 @@ fn a_node_that_cannot_reach_nats_refuses_every_order_and_exits_3() {
     assert!(local.reached.is_empty() && !local.refused.is_empty(), "every order refused");
     assert_eq!(local.refused.len(), local.decided.len(), "each accepted order refused once");
 }
+
+/// Failover: node A runs shard `fo` holding its lease and is killed with
+/// SIGKILL mid-run; node B — another holder, another journal directory (as
+/// on another host) — waits out A's lease, fetches the shard's journal from
+/// its stream, resumes by re-derivation and completes. B's journal holds
+/// exactly the records of an uninterrupted run (the chain verifies, replay
+/// IDENTICAL), byte for byte, and the stream holds all of it; while A
+/// held the lease a third node could not take it.
+#[test]
+fn a_killed_node_is_replaced_through_its_lease_and_the_run_completes_as_uninterrupted() {
+    let Some(c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |n: &str| {
+        let d = tmp.path().join(n);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let lease = |holder: &'static str| ["--lease", "--holder", holder, "--lease-ttl-ms", "1500"];
+    // The uninterrupted run (its own shard), for comparison.
+    let (ref_dir, a_dir, b_dir) = (dir("ref"), dir("a"), dir("b"));
+    let ref_cfg = gated(&ref_dir, EVENTS);
+    let ref_ct = write_cluster(&ref_dir, &c, "fo-ref", "");
+    let (code, out, err) = finish(spawn_run(&ref_cfg, &ref_ct, &lease("node-r")));
+    assert_eq!(code, 0, "{out}{err}");
+
+    let ct = write_cluster(tmp.path(), &c, "fo", "");
+    // A runs paced (10 s of market time), so it is alive while C tries.
+    let a_cfg = gated(&a_dir, EVENTS);
+    let mut a = spawn_run(&a_cfg, &ct, &[&["--pace", "4"][..], &lease("node-a")].concat());
+    wait_mid_run(&a_dir.join("out/demo.journal"), MID_RUN_BYTES, &mut a);
+    // While A holds the shard and renews it, a third node is refused (it
+    // waits one TTL plus its failover time, 100 ms here, then gives up).
+    let c_dir = dir("c");
+    let c_ct = write_cluster(&c_dir, &c, "fo", "failover_ms = 100\n");
+    let c_args = [&["--resume"][..], &lease("node-c")].concat();
+    let (code, out, err) = finish(spawn_run(&gated(&c_dir, EVENTS), &c_ct, &c_args));
+    assert_eq!(code, 2, "a third node ran the shard: {out}{err}");
+    assert!(err.contains("held by node-a"), "{err}");
+    assert!(a.try_wait().unwrap().is_none(), "A ended before the check");
+    a.kill().unwrap(); // SIGKILL: no release, no goodbye
+    a.wait().unwrap();
+    let killed = Instant::now();
+
+    let b_cfg = gated(&b_dir, EVENTS);
+    let b = spawn_run(&b_cfg, &ct, &[&["--resume"][..], &lease("node-b")].concat());
+    let (b_code, b_out, b_err) = finish(b);
+    eprintln!("failover: SIGKILL to B's end {:?}", killed.elapsed());
+    assert_eq!(b_code, 0, "{b_out}{b_err}");
+    assert!(b_err.contains("held by node-a") && b_err.contains("taken by node-b"), "{b_err}");
+    assert!(b_err.contains("fetched the journal of fo"), "{b_err}");
+    assert!(b_out.contains("cluster mirror: BHJ_fo holds all"), "{b_out}");
+
+    // The same records as the uninterrupted run, a chain that verifies, a
+    // replay that reproduces every decision; the stream holds B's journal.
+    let b_journal = b_dir.join("out/demo.journal");
+    let show = |j: &Path| bulkhead(&["journal", "show", s(j), "--json"]).1;
+    let (have, want) = (show(&b_journal), show(&ref_dir.join("out/demo.journal")));
+    assert_eq!(have.lines().count(), want.lines().count(), "record count");
+    assert!(have == want, "B's records differ from the uninterrupted run's");
+    // Byte for byte: the fetched prefix kept A's unsealed tail, so B went on
+    // exactly as A would have.
+    assert_eq!(segments(&b_journal), segments(&ref_dir.join("out/demo.journal")), "B's journal bytes");
+    assert_eq!(bulkhead(&["journal", "verify", s(&b_journal)]).0, 0);
+    let modules = root().join("strategies/wasm");
+    let (code, out, err) = bulkhead(&["journal", "replay", s(&b_journal), "--modules", s(&modules)]);
+    assert!(code == 0 && out.contains("IDENTICAL"), "{out}{err}");
+    let (fetched, _) = fetch(tmp.path(), &ct, "fo", "fetched.journal");
+    assert_eq!(segments(&fetched), segments(&b_journal), "the stream holds B's journal");
+}

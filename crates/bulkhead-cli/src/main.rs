@@ -86,6 +86,12 @@ enum Cmd {
         /// How long a lease lasts without renewal (renewed every third).
         #[arg(long, requires = "lease", default_value_t = 5000)]
         lease_ttl_ms: u64,
+        /// With --cluster: read the market data from feed NAME (stream
+        /// `MD_<NAME>`, published by `bulkhead feed`) instead of the config's
+        /// `[data]`, waiting for batches still being published (journalled as
+        /// the config file `data_feed`).
+        #[arg(long, requires = "cluster")]
+        feed: Option<String>,
     },
     /// Make an ed25519 signing key: NAME.key (secret, mode 0600) and NAME.pub.
     Keygen {
@@ -389,6 +395,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             lease,
             holder,
             lease_ttl_ms,
+            feed,
         } => {
             let mode = if resume { JournalMode::Resume } else { JournalMode::Create };
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles { cert, key });
@@ -396,7 +403,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 anyhow::bail!("--lease-ttl-ms: {lease_ttl_ms} must be in 100..=600000");
             }
             let lease = lease.then(|| (holder.unwrap_or_else(lease_run::default_holder), lease_ttl_ms));
-            let serve = Serve { listen, tokens, tls, cluster, lease };
+            let serve = Serve { listen, tokens, tls, cluster, lease, feed };
             run(config, quiet, serve, pace, linger, mode, ack_lines)
         }
         Cmd::Keygen { name, dir } => {
@@ -539,6 +546,28 @@ struct Serve {
     cluster: Option<PathBuf>,
     /// `--lease`: holder name and TTL (ms).
     lease: Option<(String, u64)>,
+    /// `--feed NAME`: market data from a JetStream feed.
+    feed: Option<String>,
+}
+
+/// How long a feed reader waits for the next batch before it calls the feed stalled.
+const FEED_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `--feed NAME`: the run's market data from feed NAME's stream instead of
+/// the config's `[data]`; the journal says so (config file `data_feed`).
+fn use_feed(
+    serve: &Serve,
+    engine: &mut bulkhead_engine::Engine,
+    source: &mut Box<dyn bulkhead_data::MarketSource>,
+) -> Result<()> {
+    let (Some(name), Some(path)) = (&serve.feed, &serve.cluster) else { return Ok(()) };
+    let ccfg = bulkhead_cluster::ClusterConfig::load(path)?;
+    let stream = bulkhead_cluster::feed::md_stream(name);
+    *source = Box::new(
+        bulkhead_cluster::feed::FeedSource::open(&ccfg, name, FEED_IDLE).with_context(|| format!("--feed {name}"))?,
+    );
+    engine.journal_config_file("data_feed", format!("feed = \"{name}\"\nstream = \"{stream}\"\n").as_bytes())?;
+    Ok(())
 }
 
 /// `--cluster`: the mirror's end kept by the run (finished after the journal).
@@ -651,6 +680,7 @@ fn run(
     );
     let started = Instant::now();
     let bulkhead_engine::PreparedRun { mut engine, mut source, runtime, .. } = prepare(&cfg, mode)?;
+    use_feed(&serve, &mut engine, &mut source)?;
     let mirror = start_mirror(serve.cluster.as_ref(), &cfg, &mut engine)?;
     bar.set_length(source.len_hint().unwrap_or(0));
     let stopped = AtomicBool::new(false);
@@ -811,6 +841,7 @@ fn run_live(
 ) -> Result<ExitCode> {
     let prepared = prepare(cfg, mode)?;
     let bulkhead_engine::PreparedRun { mut engine, runtime, mut source, .. } = prepared;
+    use_feed(&serve, &mut engine, &mut source)?;
     let mirror = start_mirror(serve.cluster.as_ref(), cfg, &mut engine)?;
     let (handle, guard) = match serve.listen {
         Some(addr) => {

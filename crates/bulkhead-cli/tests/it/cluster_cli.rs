@@ -537,3 +537,49 @@ fn a_killed_node_is_replaced_through_its_lease_and_the_run_completes_as_uninterr
     let (fetched, _) = fetch(tmp.path(), &ct, "fo", "fetched.journal");
     assert_eq!(segments(&fetched), segments(&b_journal), "the stream holds B's journal");
 }
+
+/// A node reading its market data from a feed (`run --feed`) decides and
+/// fills exactly as a run over the config's own data: the same data in the
+/// same order gives the same orders, venue events and fills (the journal
+/// differs only by the `data_feed` config record saying where the data
+/// came from).
+#[test]
+fn a_run_fed_from_the_stream_fills_as_the_run_from_the_config() {
+    let Some(c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let own = tmp.path().join("own");
+    let fed = tmp.path().join("fed");
+    std::fs::create_dir_all(&own).unwrap();
+    std::fs::create_dir_all(&fed).unwrap();
+    let own_cfg = gated(&own, 20_000);
+    let fed_cfg = gated(&fed, 20_000);
+    let ct = write_cluster(tmp.path(), &c, "fed-node", "");
+    let (code, out, err) = bulkhead(&["feed", s(&own_cfg), "--name", "md20k", "--cluster", s(&ct)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(bulkhead(&["run", s(&own_cfg), "--quiet"]).0, 0);
+    let (code, out, err) = bulkhead(&["run", s(&fed_cfg), "--quiet", "--cluster", s(&ct), "--feed", "md20k"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let show = |dir: &Path, kind: &str| {
+        let (code, out, err) =
+            bulkhead(&["journal", "show", s(&dir.join("out/demo.journal")), "--kind", kind, "--json"]);
+        assert_eq!(code, 0, "{err}");
+        out.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|mut v| {
+                v.as_object_mut().unwrap().remove("seq");
+                v
+            })
+            .collect::<Vec<_>>()
+    };
+    for kind in ["market", "order", "venue"] {
+        let (a, b) = (show(&own, kind), show(&fed, kind));
+        assert!(a.len() > 100, "{kind}: {}", a.len());
+        assert!(a == b, "{kind} records differ between the config's data and the feed");
+    }
+    let (_, cfgs, _) = bulkhead(&["journal", "show", s(&fed.join("out/demo.journal")), "--kind", "config"]);
+    assert!(cfgs.contains("data_feed"), "{cfgs}");
+    // A feed that does not exist: a clear error.
+    let (code, _, err) = bulkhead(&["run", s(&fed_cfg), "--quiet", "--cluster", s(&ct), "--feed", "nope"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--feed nope") && err.contains("MD_nope"), "{err}");
+}

@@ -583,15 +583,7 @@ impl JournalWriter {
             return Err(JournalError::Poisoned { dir: self.dir.clone() });
         }
         self.seal()?;
-        self.write_out()?;
-        self.sync_file()?;
-        sync_dir(&self.dir)?;
-        Ok(JournalSummary {
-            records: self.next_seq,
-            bytes: self.total_bytes,
-            segments: self.segments,
-            last_hash: self.last_hash,
-        })
+        self.close_unsealed()
     }
 
     /// Write out and make durable what was appended, without sealing the

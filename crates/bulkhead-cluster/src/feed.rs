@@ -34,14 +34,13 @@ use bulkhead_data::{DataError, MarketSource};
 
 use crate::config::{ClusterConfig, check_node_name};
 use crate::error::ClusterError;
+use crate::mirror::{RETRY_PAUSE, runtime, transient};
 
 /// Most events in one batch (4 096 × 64 B = 256 KiB).
 pub const MAX_FEED_EVENTS: usize = 4096;
 const MAGIC: &[u8; 8] = b"BHMD0001";
 const HEADER: usize = 24;
 const FLAG_END: u32 = 1;
-/// Pause between attempts of a call that failed during a leader election.
-const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 /// `bulkhead.md.<feed>`.
 pub fn md_subject(feed: &str) -> String {
@@ -113,11 +112,6 @@ pub fn decode_batch(buf: &[u8]) -> Result<FeedBatch, FeedFrameError> {
         events.push(Event::decode(chunk).map_err(|e| bad("event", format!("event {i} of the batch: {e}")))?);
     }
     Ok(FeedBatch { first_index, events, end: flags & FLAG_END != 0 })
-}
-
-fn transient(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    t.contains("timed out") || t.contains("no responders") || t.contains("temporarily unavailable")
 }
 
 fn nats(op: &'static str, stream: &str, reason: impl ToString) -> ClusterError {
@@ -239,11 +233,7 @@ pub fn publish_feed(
     feed: &str,
     source: &mut dyn MarketSource,
 ) -> Result<FeedReport, ClusterError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| ClusterError::Io { what: "starting the NATS client runtime", source })?;
-    rt.block_on(async {
+    runtime()?.block_on(async {
         let client = crate::connect(cfg).await?;
         publish_feed_async(&client, cfg, feed, source).await
     })
@@ -269,10 +259,7 @@ impl FeedSource {
     /// Connects and opens feed `feed` (its stream must exist).
     pub fn open(cfg: &ClusterConfig, feed: &str, idle: Duration) -> Result<FeedSource, ClusterError> {
         check_node_name("feed", feed)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|source| ClusterError::Io { what: "starting the NATS client runtime", source })?;
+        let rt = runtime()?;
         let name = md_stream(feed);
         let stream = rt.block_on(async {
             let js = jetstream::new(crate::connect(cfg).await?);

@@ -30,13 +30,12 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 
 use crate::config::{ClusterConfig, check_node_name};
+use crate::mirror::{RETRY_PAUSE, transient};
 
 /// The key-value bucket holding every lease.
 pub const LEASE_BUCKET: &str = "BULKHEAD_LEASES";
 /// Longest lease value accepted from the bucket.
 const MAX_VALUE_BYTES: usize = 256;
-/// Pause between attempts of a call that failed during a leader election.
-const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 /// What went wrong with a lease.
 #[derive(Debug, thiserror::Error)]
@@ -115,11 +114,6 @@ fn decode(shard: &str, value: &[u8]) -> Result<(String, u64), LeaseError> {
     let expires = expires.ok_or_else(|| bad("expires_ms", "missing".into()))?;
     let expires_ms = expires.parse::<u64>().map_err(|_| bad("expires_ms", format!("`{expires}` is not a u64")))?;
     Ok((holder.to_string(), expires_ms))
-}
-
-fn transient(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    t.contains("timed out") || t.contains("no responders") || t.contains("temporarily unavailable")
 }
 
 impl Leases {
@@ -341,10 +335,7 @@ pub fn hold_shard(
 ) -> Result<HeldShard, HoldError> {
     use std::sync::atomic::Ordering;
     check_node_name("holder", holder).map_err(|e| LeaseError::BadName { field: "holder", problem: e.problem })?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| HoldError::Io(format!("starting the NATS client runtime: {e}")))?;
+    let rt = crate::mirror::runtime()?;
     let shard = cfg.node.clone();
     let me = ClusterConfig { node: holder.to_string(), ..cfg.clone() };
     let (leases, lease) = rt.block_on(async {

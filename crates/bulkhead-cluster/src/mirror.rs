@@ -19,7 +19,7 @@ use crate::error::ClusterError;
 use crate::frame::{self, Batch, HEADER_LEN, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, RECORD_OVERHEAD, WireParams};
 
 /// Pause between attempts of a JetStream call that failed transiently.
-const RETRY_PAUSE: Duration = Duration::from_millis(250);
+pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 /// A JetStream call failed in a way a leader election explains (the stream's or the meta
 /// leader's server died): it timed out, nobody answered, or JetStream said it is
@@ -509,7 +509,7 @@ fn check_links(stream: &str, out: &Path, checks: &[(u64, u64, u64)]) -> Result<(
     Ok(())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, ClusterError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ClusterError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -34,7 +34,8 @@ use bulkhead_data::{DataError, MarketSource};
 
 use crate::config::{ClusterConfig, check_node_name};
 use crate::error::ClusterError;
-use crate::mirror::{RETRY_PAUSE, runtime, transient};
+use crate::mirror::runtime;
+use crate::retry::{retry, transient};
 
 /// Most events in one batch (4 096 × 64 B = 256 KiB).
 pub const MAX_FEED_EVENTS: usize = 4096;
@@ -118,24 +119,6 @@ fn nats(op: &'static str, stream: &str, reason: impl ToString) -> ClusterError {
     ClusterError::Nats { op, stream: stream.to_string(), reason: reason.to_string() }
 }
 
-/// `call()` again after [`RETRY_PAUSE`] while it fails transiently (a leader
-/// election after a server died) and `within` has not passed.
-async fn retry<T, E: std::fmt::Display, Fut: std::future::Future<Output = Result<T, E>>>(
-    within: Duration,
-    op: &'static str,
-    stream: &str,
-    mut call: impl FnMut() -> Fut,
-) -> Result<T, ClusterError> {
-    let start = std::time::Instant::now();
-    loop {
-        match call().await {
-            Ok(v) => return Ok(v),
-            Err(e) if transient(&e.to_string()) && start.elapsed() < within => tokio::time::sleep(RETRY_PAUSE).await,
-            Err(e) => return Err(nats(op, stream, e)),
-        }
-    }
-}
-
 /// What a publish did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FeedReport {
@@ -168,13 +151,13 @@ pub async fn publish_feed_async(
         ..Default::default()
     };
     let w = cfg.failover;
-    retry(w, "create stream", &name, || js.get_or_create_stream(config.clone())).await?;
+    retry(w, || js.get_or_create_stream(config.clone())).await.map_err(|e| nats("create stream", &name, e))?;
     // Fresh info from the stream leader (`get_stream` asks for it).
-    let s = retry(w, "stream info", &name, || js.get_stream(&name)).await?;
+    let s = retry(w, || js.get_stream(&name)).await.map_err(|e| nats("stream info", &name, e))?;
     let mut last_seq = s.cached_info().state.last_sequence;
     let mut next_index = 0u64;
     if last_seq > 0 {
-        let m = retry(w, "get message", &name, || s.get_raw_message(last_seq)).await?;
+        let m = retry(w, || s.get_raw_message(last_seq)).await.map_err(|e| nats("get message", &name, e))?;
         let b = decode_batch(&m.payload).map_err(|e| nats("decode last batch", &name, e))?;
         next_index = b.first_index + b.events.len() as u64;
         if b.end {
@@ -199,23 +182,19 @@ pub async fn publish_feed_async(
         let end = buf.len() < MAX_FEED_EVENTS;
         let payload = bytes::Bytes::from(encode_batch(next_index, &buf, end));
         let id = format!("{feed}/{next_index}");
-        let start = std::time::Instant::now();
-        let ack = loop {
+        let sent = retry(w, || async {
             let msg = jetstream::message::PublishMessage::build()
                 .payload(payload.clone())
                 .message_id(id.as_str())
                 .expected_last_sequence(last_seq);
-            let res = async { js.send_publish(md_subject(feed), msg).await?.await };
-            match res.await {
-                Ok(ack) => break ack,
-                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                    return Err(nats("publish", &name, format!("another publisher wrote to feed {feed}: {e}")));
-                }
-                Err(e) if transient(&e.to_string()) && start.elapsed() < cfg.failover => {
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-                Err(e) => return Err(nats("publish", &name, e)),
+            js.send_publish(md_subject(feed), msg).await?.await
+        });
+        let ack = match sent.await {
+            Ok(ack) => ack,
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                return Err(nats("publish", &name, format!("another publisher wrote to feed {feed}: {e}")));
             }
+            Err(e) => return Err(nats("publish", &name, e)),
         };
         last_seq = ack.sequence;
         next_index += buf.len() as u64;
@@ -263,7 +242,7 @@ impl FeedSource {
         let name = md_stream(feed);
         let stream = rt.block_on(async {
             let js = jetstream::new(crate::connect(cfg).await?);
-            retry(cfg.failover, "get stream", &name, || js.get_stream(&name)).await
+            retry(cfg.failover, || js.get_stream(&name)).await.map_err(|e| nats("get stream", &name, e))
         })?;
         Ok(FeedSource {
             rt,

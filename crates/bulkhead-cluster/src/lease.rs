@@ -30,7 +30,7 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 
 use crate::config::{ClusterConfig, check_node_name};
-use crate::mirror::{RETRY_PAUSE, transient};
+use crate::retry::retry;
 
 /// The key-value bucket holding every lease.
 pub const LEASE_BUCKET: &str = "BULKHEAD_LEASES";
@@ -84,6 +84,24 @@ struct Read {
     holder: Option<(String, u64)>,
     revision: u64,
     stream_last: u64,
+}
+
+/// A failed step of a read: which (for the error) and why (judged transient or not).
+struct Failed {
+    op: &'static str,
+    reason: String,
+}
+
+impl Failed {
+    fn at<E: std::fmt::Display>(op: &'static str) -> impl FnOnce(E) -> Failed {
+        move |e| Failed { op, reason: e.to_string() }
+    }
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
 }
 
 /// Attempts of one acquire against writes to other keys of the bucket (each
@@ -140,18 +158,12 @@ impl Leases {
             discard: jetstream::stream::DiscardPolicy::New,
             ..Default::default()
         };
-        let start = std::time::Instant::now();
-        let kv = loop {
-            let res = async {
-                js.get_or_create_stream(config.clone()).await.map_err(|e| e.to_string())?;
-                js.get_key_value(LEASE_BUCKET).await.map_err(|e| e.to_string())
-            };
-            match res.await {
-                Ok(kv) => break kv,
-                Err(e) if transient(&e) && start.elapsed() < cfg.failover => tokio::time::sleep(RETRY_PAUSE).await,
-                Err(e) => return Err(nats(e)),
-            }
-        };
+        let kv = retry(cfg.failover, || async {
+            js.get_or_create_stream(config.clone()).await.map_err(|e| e.to_string())?;
+            js.get_key_value(LEASE_BUCKET).await.map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(nats)?;
         Ok(Leases { kv, js, node: cfg.node.clone(), failover: cfg.failover })
     }
 
@@ -170,31 +182,22 @@ impl Leases {
         check_node_name("shard", shard).map_err(|e| LeaseError::BadName { field: "shard", problem: e.problem })?;
         let nats = |op, reason: String| LeaseError::Nats { shard: shard.into(), op, reason };
         let stream_name = format!("KV_{LEASE_BUCKET}");
-        let start = std::time::Instant::now();
-        loop {
-            // The stream's last sequence first: a write after it makes the
-            // next compare-and-set fail rather than pass on stale state.
-            let res = async {
-                let mut stream = self.js.get_stream(&stream_name).await.map_err(|e| ("stream info", e.to_string()))?;
-                let last = stream.info().await.map_err(|e| ("stream info", e.to_string()))?.state.last_sequence;
-                let entry = self.kv.entry(shard).await.map_err(|e| ("read", e.to_string()))?;
-                Ok::<_, (&'static str, String)>((last, entry))
-            };
-            match res.await {
-                Ok((stream_last, entry)) => {
-                    let revision = entry.as_ref().map_or(0, |e| e.revision);
-                    let holder = match entry {
-                        Some(e) if e.operation == kv::Operation::Put => Some(decode(shard, &e.value)?),
-                        _ => None,
-                    };
-                    return Ok(Read { holder, revision, stream_last });
-                }
-                Err((_, e)) if transient(&e) && start.elapsed() < self.failover => {
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-                Err((op, e)) => return Err(nats(op, e)),
-            }
-        }
+        // The stream's last sequence first: a write after it makes the
+        // next compare-and-set fail rather than pass on stale state.
+        let (stream_last, entry) = retry(self.failover, || async {
+            let mut stream = self.js.get_stream(&stream_name).await.map_err(Failed::at("stream info"))?;
+            let last = stream.info().await.map_err(Failed::at("stream info"))?.state.last_sequence;
+            let entry = self.kv.entry(shard).await.map_err(Failed::at("read"))?;
+            Ok::<_, Failed>((last, entry))
+        })
+        .await
+        .map_err(|f| nats(f.op, f.reason))?;
+        let revision = entry.as_ref().map_or(0, |e| e.revision);
+        let holder = match entry {
+            Some(e) if e.operation == kv::Operation::Put => Some(decode(shard, &e.value)?),
+            _ => None,
+        };
+        Ok(Read { holder, revision, stream_last })
     }
 
     /// Writes this node's claim on `shard` if nothing was written to the
@@ -207,22 +210,16 @@ impl Leases {
         use async_nats::header::{NATS_EXPECTED_LAST_SEQUENCE, NATS_EXPECTED_LAST_SUBJECT_SEQUENCE};
         use jetstream::context::PublishErrorKind as P;
         let subject = format!("$KV.{LEASE_BUCKET}.{shard}");
-        let start = std::time::Instant::now();
-        loop {
+        let written = retry(self.failover, || async {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(NATS_EXPECTED_LAST_SEQUENCE, r.stream_last.to_string().as_str());
             headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, r.revision.to_string().as_str());
-            let res = async {
-                self.js.publish_with_headers(subject.clone(), headers, encode(&self.node, expires_ms)).await?.await
-            };
-            match res.await {
-                Ok(ack) => return Ok(Some(ack.sequence)),
-                Err(e) if e.kind() == P::WrongLastSequence => return Ok(None),
-                Err(e) if transient(&e.to_string()) && start.elapsed() < self.failover => {
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-                Err(e) => return Err(LeaseError::Nats { shard: shard.into(), op: "write", reason: e.to_string() }),
-            }
+            self.js.publish_with_headers(subject.clone(), headers, encode(&self.node, expires_ms)).await?.await
+        });
+        match written.await {
+            Ok(ack) => Ok(Some(ack.sequence)),
+            Err(e) if e.kind() == P::WrongLastSequence => Ok(None),
+            Err(e) => Err(LeaseError::Nats { shard: shard.into(), op: "write", reason: e.to_string() }),
         }
     }
 

@@ -36,6 +36,7 @@ pub mod lease;
 pub mod local;
 mod mirror;
 mod replica;
+mod retry;
 
 pub use config::{ClusterConfig, ConfigError, MAX_BUFFER_RECORDS, MAX_TIMEOUT_MS};
 pub use error::ClusterError;

@@ -1,7 +1,7 @@
 //! Mirroring a journal to a JetStream stream and fetching it back.
 //!
-//! **Owns:** stream creation, resume point, batching, publish-and-wait-for-ack, retry through
-//! a leader election, and the rebuild with its checks. **Must never:** publish a batch before
+//! **Owns:** stream creation, resume point, batching, publish-and-wait-for-ack (each call
+//! retried through a leader election by [`crate::retry`]), and the rebuild with its checks. **Must never:** publish a batch before
 //! the previous one is acknowledged (a failure would leave a gap), read a payload beyond
 //! its framing, or write into a directory that already holds a journal.
 
@@ -17,38 +17,7 @@ use bulkhead_journal::{
 use crate::config::ClusterConfig;
 use crate::error::ClusterError;
 use crate::frame::{self, Batch, HEADER_LEN, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, RECORD_OVERHEAD, WireParams};
-
-/// Pause between attempts of a JetStream call that failed transiently.
-pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(250);
-
-/// A JetStream call failed in a way a leader election explains (the stream's or the meta
-/// leader's server died): it timed out, nobody answered, or JetStream said it is
-/// temporarily unavailable. Anything else is final.
-pub(crate) fn transient(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    t.contains("timed out") || t.contains("no responders") || t.contains("temporarily unavailable")
-}
-
-/// Awaits the async block `$call` (`Result<T, E: Display>`), again after [`RETRY_PAUSE`]
-/// while it fails transiently and `$within` has not passed since the first attempt.
-macro_rules! retrying {
-    ($within:expr, $op:expr, $stream:expr, $call:expr) => {{
-        let start = std::time::Instant::now();
-        loop {
-            match $call.await {
-                Ok(v) => break Ok(v),
-                Err(e) => {
-                    let text = e.to_string();
-                    if transient(&text) && start.elapsed() < $within {
-                        tokio::time::sleep(RETRY_PAUSE).await;
-                        continue;
-                    }
-                    break Err(nats_err($op, $stream, text));
-                }
-            }
-        }
-    }};
-}
+use crate::retry::retry;
 
 /// Room left in a message for NATS headers (`Nats-Msg-Id`) and protocol.
 const MSG_SLACK: usize = 1024;
@@ -149,7 +118,9 @@ pub(crate) async fn ensure_stream(
         duplicate_window: Duration::from_secs(120),
         ..Default::default()
     };
-    retrying!(cfg.failover, "create stream", &name, async { js.get_or_create_stream(config.clone()).await })
+    retry(cfg.failover, || js.get_or_create_stream(config.clone()))
+        .await
+        .map_err(|e| nats_err("create stream", &name, e))
 }
 
 /// The source journal's parameters, from its first segment's header (segment size limit,
@@ -191,17 +162,21 @@ fn group_readable(_: &Path) -> bool {
 /// Where the stream ends: its last stream sequence and `(last record seq, its link)`
 /// (`None` when empty).
 pub(crate) async fn stream_end(
-    stream: &mut stream::Stream,
+    stream: &stream::Stream,
     name: &str,
     subject: &str,
     within: Duration,
 ) -> Result<(u64, Option<(u64, u64)>), ClusterError> {
-    let state = retrying!(within, "stream info", name, async { stream.info().await.map(|i| i.state.clone()) })?;
+    let state = retry(within, || async { stream.get_info().await.map(|i| i.state) })
+        .await
+        .map_err(|e| nats_err("stream info", name, e))?;
     if state.messages == 0 {
         return Ok((state.last_sequence, None));
     }
     let last_sequence = state.last_sequence;
-    let msg = retrying!(within, "get last", name, async { stream.get_last_raw_message_by_subject(subject).await })?;
+    let msg = retry(within, || stream.get_last_raw_message_by_subject(subject))
+        .await
+        .map_err(|e| nats_err("get last", name, e))?;
     let b = frame::decode(&msg.payload).map_err(|source| ClusterError::Malformed {
         stream: name.to_string(),
         stream_seq: msg.sequence,
@@ -248,11 +223,13 @@ impl Pusher<'_> {
         let stream = &self.report.stream;
         // A retry re-sends the same id and expectation: if the first attempt was stored
         // (its ack lost), the server answers "duplicate" with the stored sequence.
-        let ack = retrying!(self.failover, "publish", stream, async {
+        let ack = retry(self.failover, || async {
             let publish =
                 Publish::build().payload(payload.clone()).message_id(&id).expected_last_sequence(self.stream_last);
             self.js.send_publish(self.subject.clone(), publish).await?.await
-        })?;
+        })
+        .await
+        .map_err(|e| nats_err("publish", stream, e))?;
         self.stream_last = ack.sequence;
         self.report.batches += 1;
         self.report.duplicates += u64::from(ack.duplicate);
@@ -297,10 +274,10 @@ pub async fn push_journal_async(client: &Client, cfg: &ClusterConfig, dir: &Path
     let final_seal = (report.unsealed_records == 0 && report.records > 0).then_some(report.last_hash);
     let js = jetstream::new(client.clone());
     let max_msg = max_message(client);
-    let mut stream = ensure_stream(&js, cfg, max_msg).await?;
+    let stream = ensure_stream(&js, cfg, max_msg).await?;
     let name = journal_stream(&cfg.node);
     let subject = journal_subject(&cfg.node);
-    let (stream_last, end) = stream_end(&mut stream, &name, &subject, cfg.failover).await?;
+    let (stream_last, end) = stream_end(&stream, &name, &subject, cfg.failover).await?;
     let diverged =
         |problem: String| ClusterError::Diverged { dir: dir.display().to_string(), stream: name.clone(), problem };
     if let Some((last, _)) = end
@@ -437,8 +414,10 @@ pub async fn fetch_journal_async(
     let name = journal_stream(node);
     let js = jetstream::new(client.clone());
     let within = cfg.failover;
-    let mut stream = retrying!(within, "get stream", &name, async { js.get_stream(&name).await })?;
-    let state = retrying!(within, "stream info", &name, async { stream.info().await.map(|i| i.state.clone()) })?;
+    let stream = retry(within, || js.get_stream(&name)).await.map_err(|e| nats_err("get stream", &name, e))?;
+    let state = retry(within, || async { stream.get_info().await.map(|i| i.state) })
+        .await
+        .map_err(|e| nats_err("stream info", &name, e))?;
     if state.messages == 0 {
         return Err(ClusterError::Empty(name));
     }
@@ -452,7 +431,7 @@ pub async fn fetch_journal_async(
         out: out.to_path_buf(),
     };
     for seq in state.first_sequence..=state.last_sequence {
-        let msg = retrying!(within, "get message", &name, async { stream.get_raw_message(seq).await })?;
+        let msg = retry(within, || stream.get_raw_message(seq)).await.map_err(|e| nats_err("get message", &name, e))?;
         let batch = frame::decode(&msg.payload).map_err(|source| ClusterError::Malformed {
             stream: name.clone(),
             stream_seq: seq,

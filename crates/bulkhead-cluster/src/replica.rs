@@ -385,10 +385,10 @@ impl<'a> Live<'a> {
         let client = mirror::connect(cfg).await?;
         let js = jetstream::new(client.clone());
         let max_msg = mirror::max_message(&client);
-        let mut stream = mirror::ensure_stream(&js, cfg, max_msg).await?;
+        let stream = mirror::ensure_stream(&js, cfg, max_msg).await?;
         let name = journal_stream(&cfg.node);
         let subject = journal_subject(&cfg.node);
-        let (stream_last, held) = mirror::stream_end(&mut stream, &name, &subject, cfg.failover).await?;
+        let (stream_last, held) = mirror::stream_end(&stream, &name, &subject, cfg.failover).await?;
         if let (true, Some((last, _))) = (fresh, held) {
             return Err(ClusterError::Diverged {
                 dir: "(a new journal)".into(),

@@ -173,7 +173,7 @@ pub use format::{
     SEAL_FRAME_LEN, SEGMENT_EXT, SEGMENT_HEADER_LEN, block_seal, frame_link, genesis_hash, genesis_link,
     segment_file_name,
 };
-pub use reader::{JournalReader, Record, SPLIT_MIN_BYTES, VerifyReport, verify, verify_with};
+pub use reader::{JournalReader, Record, SPLIT_MIN_BYTES, VerifyReport, segment_files, verify, verify_with};
 pub use writer::{
     BLOB_DIR, DEFAULT_SEAL_BYTES, FsyncParseError, FsyncPolicy, FsyncStats, JournalParams, JournalSummary,
     JournalWriter, RecoveryReport, TornTail, read_blob, torn_tail,

@@ -63,6 +63,20 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u32>, ScanError> {
     Ok(out)
 }
 
+/// Every segment file of the journal in `dir`, in order: its file name and its bytes, as
+/// on disk (not verified; other files, such as blobs, are not included). Reads each file
+/// whole: for comparing journals byte for byte (tests, tools), not for a running node.
+pub fn segment_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, JournalError> {
+    let mut out = Vec::new();
+    for index in list_segments(dir)? {
+        let name = segment_file_name(index);
+        let path = dir.join(&name);
+        let bytes = std::fs::read(&path).map_err(|source| JournalError::Io { path, source })?;
+        out.push((name, bytes));
+    }
+    Ok(out)
+}
+
 /// Metadata of a record that verified; the payload (if requested) is in the caller's buffer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RecMeta {

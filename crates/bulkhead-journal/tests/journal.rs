@@ -116,6 +116,30 @@ fn round_trip_across_segments() {
     );
 }
 
+/// `segment_files`: every segment in index order, named and byte for byte as on disk;
+/// blobs and stray files are not segments; a missing directory is an I/O error naming it.
+#[test]
+fn segment_files_lists_the_segments_in_order_with_their_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    write_journal(&dir, 1000, 4096);
+    fs::write(dir.join("notes.txt"), b"not a segment").unwrap();
+    let mut w = JournalWriter::open_append(&dir, params(4096)).unwrap().0;
+    w.store_blob(b"a blob").unwrap();
+    w.finish().unwrap();
+    let segs = segment_files(&dir).unwrap();
+    let names: Vec<String> = (0..segs.len() as u32).map(segment_file_name).collect();
+    assert!(segs.len() > 5);
+    assert_eq!(segs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(), names);
+    for (name, bytes) in &segs {
+        assert_eq!(bytes, &fs::read(dir.join(name)).unwrap(), "{name}");
+    }
+    match segment_files(&tmp.path().join("missing")) {
+        Err(JournalError::Io { path, .. }) => assert!(path.ends_with("missing"), "{}", path.display()),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn record_layout_matches_documentation() {
     let tmp = tempfile::tempdir().unwrap();

@@ -5,6 +5,7 @@
 
 use crate::common::{assert_user_error, bulkhead, demo_variant, root};
 use bulkhead_cluster::local::{LocalCluster, nats_server_available};
+use bulkhead_journal::segment_files;
 use std::path::Path;
 
 fn cluster() -> Option<LocalCluster> {
@@ -15,17 +16,6 @@ fn cluster() -> Option<LocalCluster> {
         return None;
     }
     Some(LocalCluster::start().expect("3-server JetStream cluster"))
-}
-
-fn segments(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "bhj"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
-        .collect();
-    v.sort();
-    v
 }
 
 fn s(p: &Path) -> &str {
@@ -55,7 +45,7 @@ fn push_lose_a_server_push_again_fetch_verify_and_replay() {
     let (code, out, err) = bulkhead(&["journal", "fetch", "demo", s(&fetched), "--cluster", s(&cluster_toml)]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("(equals the pushed journal's)"), "{out}");
-    assert_eq!(segments(&fetched), segments(&journal), "fetched segments byte-identical");
+    assert_eq!(segment_files(&fetched).unwrap(), segment_files(&journal).unwrap(), "fetched segments byte-identical");
 
     let (code, want, _) = bulkhead(&["journal", "verify", s(&journal)]);
     assert_eq!(code, 0);
@@ -212,7 +202,7 @@ fn a_gated_run_mirrors_live_and_the_fetched_journal_is_identical_verifies_and_re
     assert!(o.reached.len() > 10 && o.refused.is_empty(), "{} orders reached the venue", o.reached.len());
 
     let (fetched, _) = fetch(tmp.path(), &ct, "live", "fetched.journal");
-    assert_eq!(segments(&fetched), segments(&journal), "fetched segments byte-identical");
+    assert_eq!(segment_files(&fetched).unwrap(), segment_files(&journal).unwrap(), "fetched segments byte-identical");
     let (code, want, _) = bulkhead(&["journal", "verify", s(&journal)]);
     assert_eq!(code, 0);
     let (code, have, err) = bulkhead(&["journal", "verify", s(&fetched)]);
@@ -288,7 +278,7 @@ fn a_server_dies_mid_run_the_run_goes_on_and_the_mirror_stays_complete() {
     assert!(out.contains("cluster mirror: BHJ_one holds all"), "{out}");
     assert!(out.contains("CLUSTER_UNAVAILABLE: 0"), "{out}");
     let (fetched, _) = fetch(tmp.path(), &ct, "one", "fetched.journal");
-    assert_eq!(segments(&fetched), segments(&journal), "fetched segments byte-identical");
+    assert_eq!(segment_files(&fetched).unwrap(), segment_files(&journal).unwrap(), "fetched segments byte-identical");
 }
 
 #[test]
@@ -343,7 +333,7 @@ fn nats_gone_mid_run_orders_are_refused_never_released_unacked_and_the_run_compl
     let (code, out, err) = bulkhead(&["journal", "push", s(&journal), "--cluster", s(&ct)]);
     assert_eq!(code, 0, "{out}{err}");
     let (full, _) = fetch(tmp.path(), &ct, "gone", "full.journal");
-    assert_eq!(segments(&full), segments(&journal));
+    assert_eq!(segment_files(&full).unwrap(), segment_files(&journal).unwrap());
 }
 
 /// `GET path` on the control plane (no token: the health probes); the body.
@@ -422,7 +412,7 @@ fn nats_back_mid_run_the_mirror_catches_up_and_orders_flow_again() {
     let after = local.decided.iter().filter(|(o, seq)| *seq > last_refusal && local.reached.contains(o)).count();
     assert!(after > 0, "orders reach the venue again once NATS is back");
     let (fetched, _) = fetch(tmp.path(), &ct, "back", "fetched.journal");
-    assert_eq!(segments(&fetched), segments(&journal), "fetched segments byte-identical");
+    assert_eq!(segment_files(&fetched).unwrap(), segment_files(&journal).unwrap(), "fetched segments byte-identical");
 }
 
 #[test]
@@ -442,7 +432,11 @@ fn a_full_mirror_buffer_refuses_orders_and_the_end_of_the_run_pushes_the_rest() 
     let late = local.decided.iter().filter(|(o, seq)| *seq > first && local.reached.contains(o)).count();
     assert_eq!(late, 0, "no order reaches the venue once the mirror is behind");
     let (fetched, _) = fetch(tmp.path(), &ct, "small", "fetched.journal");
-    assert_eq!(segments(&fetched), segments(&journal), "nothing journalled is missing from the mirror");
+    assert_eq!(
+        segment_files(&fetched).unwrap(),
+        segment_files(&journal).unwrap(),
+        "nothing journalled is missing from the mirror"
+    );
 }
 
 #[test]
@@ -529,13 +523,17 @@ fn a_killed_node_is_replaced_through_its_lease_and_the_run_completes_as_uninterr
     assert!(have == want, "B's records differ from the uninterrupted run's");
     // Byte for byte: the fetched prefix kept A's unsealed tail, so B went on
     // exactly as A would have.
-    assert_eq!(segments(&b_journal), segments(&ref_dir.join("out/demo.journal")), "B's journal bytes");
+    assert_eq!(
+        segment_files(&b_journal).unwrap(),
+        segment_files(&ref_dir.join("out/demo.journal")).unwrap(),
+        "B's journal bytes"
+    );
     assert_eq!(bulkhead(&["journal", "verify", s(&b_journal)]).0, 0);
     let modules = root().join("strategies/wasm");
     let (code, out, err) = bulkhead(&["journal", "replay", s(&b_journal), "--modules", s(&modules)]);
     assert!(code == 0 && out.contains("IDENTICAL"), "{out}{err}");
     let (fetched, _) = fetch(tmp.path(), &ct, "fo", "fetched.journal");
-    assert_eq!(segments(&fetched), segments(&b_journal), "the stream holds B's journal");
+    assert_eq!(segment_files(&fetched).unwrap(), segment_files(&b_journal).unwrap(), "the stream holds B's journal");
 }
 
 /// A node reading its market data from a feed (`run --feed`) decides and

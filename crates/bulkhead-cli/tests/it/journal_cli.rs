@@ -3,23 +3,12 @@
 
 use crate::common;
 
-use bulkhead_journal::JournalReader;
+use bulkhead_journal::{JournalReader, segment_files};
 use common::{assert_user_error, bulkhead, demo_variant, root};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn segments(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "bhj"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
-        .collect();
-    v.sort();
-    v
-}
 
 /// Records readable before the first damage (a torn tail after a kill).
 fn good_prefix(dir: &Path) -> u64 {
@@ -57,7 +46,7 @@ fn sigkill_at_random_points_loses_nothing_acknowledged_and_resume_completes_the_
     let (code, _, err) = bulkhead(&["run", ref_cfg.to_str().unwrap(), "--quiet"]);
     assert_eq!(code, 0, "{err}");
     let run_ms = test_started.elapsed().as_millis() as u64;
-    let reference = segments(&journal_of(&ref_cfg));
+    let reference = segment_files(&journal_of(&ref_cfg)).unwrap();
     let total = good_prefix(&journal_of(&ref_cfg));
 
     // Each round lives a random 0 .. 100 ms (start-up) + run/10: about 20
@@ -98,7 +87,10 @@ fn sigkill_at_random_points_loses_nothing_acknowledged_and_resume_completes_the_
             window = (window * 2 / 3).max(20);
             // The run completed: start over from an empty journal so every
             // kill still lands in a run that has work left.
-            assert!(segments(&journal_of(&crash_cfg)) == reference, "round {round}: completed journal differs");
+            assert!(
+                segment_files(&journal_of(&crash_cfg)).unwrap() == reference,
+                "round {round}: completed journal differs"
+            );
             std::fs::remove_dir_all(journal_of(&crash_cfg)).unwrap();
             kept_before = 0;
             continue;
@@ -113,7 +105,8 @@ fn sigkill_at_random_points_loses_nothing_acknowledged_and_resume_completes_the_
         assert!(kept >= kept_before, "round {round}: {kept_before} records before, {kept} after");
         // The chain verifies up to a torn tail, and a tear is only ever at the end.
         // (Killed before the journal was created: nothing to check.)
-        let segs = if journal_of(&crash_cfg).is_dir() { segments(&journal_of(&crash_cfg)).len() } else { 0 };
+        let segs =
+            if journal_of(&crash_cfg).is_dir() { segment_files(&journal_of(&crash_cfg)).unwrap().len() } else { 0 };
         if segs > 0
             && let Err(e) = bulkhead_journal::verify(&journal_of(&crash_cfg))
         {
@@ -132,7 +125,10 @@ fn sigkill_at_random_points_loses_nothing_acknowledged_and_resume_completes_the_
     assert_eq!(code, 0, "{err}");
     let (code, out, _) = bulkhead(&["journal", "verify", journal_of(&crash_cfg).to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert!(segments(&journal_of(&crash_cfg)) == reference, "resumed journal differs from the uninterrupted one");
+    assert!(
+        segment_files(&journal_of(&crash_cfg)).unwrap() == reference,
+        "resumed journal differs from the uninterrupted one"
+    );
     eprintln!(
         "{kills} kills ({appending_kills} while appending, {finished_rounds} rounds ran to the end) over a run of \
          {total} records / {run_ms} ms; test took {} ms",

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use bulkhead_cluster::ClusterConfig;
 use bulkhead_cluster::local::{LocalCluster, nats_server_available};
-use bulkhead_journal::{FsyncPolicy, JournalParams, JournalWriter};
+use bulkhead_journal::{FsyncPolicy, JournalParams, JournalWriter, segment_files};
 
 /// True when a missing nats-server must fail the test instead of skipping it.
 pub fn require_nats() -> bool {
@@ -48,12 +48,11 @@ pub fn params() -> JournalParams {
     JournalParams { fsync: FsyncPolicy::Never, segment_bytes: 512 * 1024, ..JournalParams::default() }
 }
 
-/// Every segment file of a journal directory, by name.
 /// Asserts two journal directories hold byte-identical segment files; on a
 /// difference names the file and the first differing offset (not the bytes).
 #[track_caller]
 pub fn assert_same_segments(have: &Path, want: &Path) {
-    let (a, b) = (segments(have), segments(want));
+    let (a, b) = (segment_files(have).unwrap(), segment_files(want).unwrap());
     let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, b)| format!("{n}:{}", b.len())).collect::<Vec<_>>();
     assert_eq!(names(&a), names(&b), "segment files and sizes");
     for ((name, x), (_, y)) in a.iter().zip(&b) {
@@ -65,15 +64,4 @@ pub fn assert_same_segments(have: &Path, want: &Path) {
             );
         }
     }
-}
-
-pub fn segments(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "bhj"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
-        .collect();
-    v.sort();
-    v
 }

@@ -4,7 +4,7 @@
 
 use bulkhead_engine::replay::replay;
 use bulkhead_engine::{DataPlan, EngineError, JournalMode, LoadedConfig, PreparedRun, RunError, prepare_run_with};
-use bulkhead_journal::{FsyncPolicy, JournalReader};
+use bulkhead_journal::{FsyncPolicy, JournalReader, segment_files};
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -34,20 +34,9 @@ fn run(cfg: &LoadedConfig, mode: JournalMode) -> Result<bulkhead_engine::RunRepo
     Ok(engine.finish()?)
 }
 
-fn segments(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "bhj"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
-        .collect();
-    v.sort();
-    v
-}
-
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    for (name, bytes) in segments(from) {
+    for (name, bytes) in segment_files(from).unwrap() {
         std::fs::write(to.join(name), bytes).unwrap();
     }
 }
@@ -62,7 +51,7 @@ fn resume_after_a_crash_anywhere_reproduces_the_uninterrupted_journal() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = demo(tmp.path(), 3_000, |t| t);
     run(&cfg, JournalMode::Create).unwrap();
-    let reference = segments(&cfg.journal_dir);
+    let reference = segment_files(&cfg.journal_dir).unwrap();
     let starts = record_starts(&cfg.journal_dir);
     assert!(starts.len() > 1000, "{} records", starts.len());
     // Cut points: before the first record, at record boundaries and in the
@@ -82,7 +71,10 @@ fn resume_after_a_crash_anywhere_reproduces_the_uninterrupted_journal() {
         std::fs::OpenOptions::new().write(true).open(&seg_file).unwrap().set_len(off).unwrap();
         c.raw.run.overwrite_journal = true; // must not wipe a journal it resumes
         run(&c, JournalMode::Resume).unwrap_or_else(|e| panic!("cut at {seg}:{off}: {e}"));
-        assert!(segments(&c.journal_dir) == reference, "cut at segment {seg} offset {off}: journal differs");
+        assert!(
+            segment_files(&c.journal_dir).unwrap() == reference,
+            "cut at segment {seg} offset {off}: journal differs"
+        );
     }
 }
 

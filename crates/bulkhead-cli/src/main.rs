@@ -7,6 +7,7 @@
 
 mod journal_cmd;
 mod lease_run;
+mod split_run;
 
 use anyhow::{Context, Result};
 use bulkhead_data::{Generator, GeneratorSpec, write_event};
@@ -92,6 +93,48 @@ enum Cmd {
         /// the config file `data_feed`).
         #[arg(long, requires = "cluster")]
         feed: Option<String>,
+        /// With --cluster: be a node of a split run whose venue is gateway NAME
+        /// (`bulkhead gateway`): orders go to it through JetStream, firm-wide
+        /// checks (R5 firm, R7, R12) happen there, in lockstep per market event.
+        #[arg(long, requires = "cluster")]
+        gateway: Option<String>,
+        /// With --gateway: the strategies this node hosts (comma-separated
+        /// names; default all). The others run on other nodes.
+        #[arg(long, requires = "gateway")]
+        strategies: Option<String>,
+        /// With --gateway: how long a step may wait for the gateway's answer.
+        #[arg(long, requires = "gateway", default_value_t = 60_000)]
+        gateway_timeout_ms: u64,
+        /// Write the journal here instead of the config's `[run] journal`.
+        #[arg(long)]
+        journal_dir: Option<PathBuf>,
+    },
+    /// The gateway of a split run (scale-out on NATS): owns the venue and
+    /// the firm-wide checks (R5 firm rates, R7 self-trade prevention, R12
+    /// firm aggregates) for nodes started with `run --gateway NAME`; applies
+    /// their orders in lockstep, strategy by strategy in config order.
+    Gateway {
+        /// The run config every node runs (instruments, venue, firm policy, data).
+        config: PathBuf,
+        /// The `[cluster]` config (servers, replicas, timeouts).
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The gateway's name (streams `GWO_<NAME>`, `GWE_<NAME>`).
+        #[arg(long)]
+        name: String,
+        /// Every node of the run (their cluster node names, comma-separated).
+        #[arg(long)]
+        nodes: String,
+        /// A node that sent a step and then none for this long is gone.
+        #[arg(long, default_value_t = 5000)]
+        heartbeat_ms: u64,
+        /// What happens to a gone node's open orders: `cancel` (and its
+        /// strategies halted here, the run goes on) or `wait` (for it or a standby).
+        #[arg(long, default_value = "cancel")]
+        on_disconnect: String,
+        /// Write the gateway's journal here instead of the config's `[run] journal`.
+        #[arg(long)]
+        journal_dir: Option<PathBuf>,
     },
     /// Make an ed25519 signing key: NAME.key (secret, mode 0600) and NAME.pub.
     Keygen {
@@ -396,6 +439,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             holder,
             lease_ttl_ms,
             feed,
+            gateway,
+            strategies,
+            gateway_timeout_ms,
+            journal_dir,
         } => {
             let mode = if resume { JournalMode::Resume } else { JournalMode::Create };
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles { cert, key });
@@ -403,7 +450,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 anyhow::bail!("--lease-ttl-ms: {lease_ttl_ms} must be in 100..=600000");
             }
             let lease = lease.then(|| (holder.unwrap_or_else(lease_run::default_holder), lease_ttl_ms));
-            let serve = Serve { listen, tokens, tls, cluster, lease, feed };
+            let node = match gateway {
+                Some(gateway) => Some(split_run::NodeOpts {
+                    gateway,
+                    strategies: strategies.map(|s| split_run::names("--strategies", &s)).transpose()?,
+                    timeout: std::time::Duration::from_millis(gateway_timeout_ms),
+                }),
+                None => None,
+            };
+            let serve = Serve { listen, tokens, tls, cluster, lease, feed, node, journal_dir };
             run(config, quiet, serve, pace, linger, mode, ack_lines)
         }
         Cmd::Keygen { name, dir } => {
@@ -461,6 +516,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Journal { cmd } => journal_cmd::dispatch(cmd),
         Cmd::Feed { config, name, cluster } => feed(&config, &name, &cluster),
+        Cmd::Gateway { config, cluster, name, nodes, heartbeat_ms, on_disconnect, journal_dir } => {
+            split_run::gateway(split_run::GatewayArgs {
+                config,
+                cluster,
+                name,
+                nodes,
+                heartbeat_ms,
+                on_disconnect,
+                journal_dir,
+            })
+        }
         Cmd::Data { cmd } => data_cmd(cmd),
         Cmd::GenData { out, events, seed, symbol, start_price, tick_size, lot_size } => {
             let spec: bulkhead_model::InstrumentSpec = toml::from_str(&format!(
@@ -548,6 +614,10 @@ struct Serve {
     lease: Option<(String, u64)>,
     /// `--feed NAME`: market data from a JetStream feed.
     feed: Option<String>,
+    /// `--gateway NAME`: a node of a split run.
+    node: Option<split_run::NodeOpts>,
+    /// `--journal-dir`.
+    journal_dir: Option<PathBuf>,
 }
 
 /// How long a feed reader waits for the next batch before it calls the feed stalled.
@@ -655,7 +725,10 @@ fn run(
     {
         anyhow::bail!("--pace: `{p}` is not a positive number (1 = real time, 10 = ten times faster)");
     }
-    let cfg = LoadedConfig::load(&config)?;
+    let mut cfg = LoadedConfig::load(&config)?;
+    if let Some(d) = &serve.journal_dir {
+        cfg.journal_dir = d.clone();
+    }
     let shutdown = Shutdown::install()?;
     // Held for the whole run (released when dropped).
     let _lease = match (&serve.cluster, &serve.lease) {
@@ -679,9 +752,10 @@ fn run(
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let bulkhead_engine::PreparedRun { mut engine, mut source, runtime, .. } = prepare(&cfg, mode)?;
+    let (prepared, link) = prepare(&cfg, mode, &serve)?;
+    let bulkhead_engine::PreparedRun { mut engine, mut source, runtime, .. } = prepared;
     use_feed(&serve, &mut engine, &mut source)?;
-    let mirror = start_mirror(serve.cluster.as_ref(), &cfg, &mut engine)?;
+    let mirror = start_mirror(mirror_path(&serve, &cfg), &cfg, &mut engine)?;
     bar.set_length(source.len_hint().unwrap_or(0));
     let stopped = AtomicBool::new(false);
     let mut data = Stoppable { inner: source.as_mut(), stopped: &stopped };
@@ -699,12 +773,37 @@ fn run(
     stop_note(&shutdown, &stopped, &report);
     print_report(&report, started, &cfg);
     print_module_cache(&cfg, &runtime);
+    if let Some(l) = &link {
+        split_run::print_link(l);
+    }
     Ok(finish_mirror(mirror, &report))
 }
 
-/// Open the run (resuming if asked) and say what recovery did.
-fn prepare(cfg: &LoadedConfig, mode: JournalMode) -> Result<bulkhead_engine::PreparedRun> {
-    let prepared = bulkhead_engine::prepare_run_with(cfg, mode).map_err(|e| {
+/// The cluster config to mirror the journal with: `--cluster`, except for a
+/// node of a split run whose config does not gate releases on durability
+/// (its orders are stored in the gateway's stream; its journal stays local).
+fn mirror_path<'a>(serve: &'a Serve, cfg: &LoadedConfig) -> Option<&'a PathBuf> {
+    let gated = cfg.raw.run.release_gate == bulkhead_engine::ReleaseGate::Durable;
+    serve.cluster.as_ref().filter(|_| serve.node.is_none() || gated)
+}
+
+type LinkStats = Arc<std::sync::Mutex<bulkhead_cluster::gateway::LinkStats>>;
+
+/// Open the run (resuming if asked; a node of a split run with `--gateway`)
+/// and say what recovery did.
+fn prepare(
+    cfg: &LoadedConfig,
+    mode: JournalMode,
+    serve: &Serve,
+) -> Result<(bulkhead_engine::PreparedRun, Option<LinkStats>)> {
+    let (prepared, link) = match (&serve.node, &serve.cluster) {
+        (Some(node), Some(cluster)) => {
+            let (role, stats) = split_run::node_role(cfg, cluster, node)?;
+            (bulkhead_engine::prepare_split_run(cfg, mode, role), Some(stats))
+        }
+        _ => (bulkhead_engine::prepare_run_with(cfg, mode), None),
+    };
+    let prepared = prepared.map_err(|e| {
         let refused = matches!(&e, bulkhead_engine::RunError::Journal(bulkhead_journal::JournalError::Corrupt(_)));
         let e = anyhow::Error::from(e);
         if mode == JournalMode::Resume && refused {
@@ -727,7 +826,7 @@ fn prepare(cfg: &LoadedConfig, mode: JournalMode) -> Result<bulkhead_engine::Pre
                 .map_or(String::new(), |t| format!(", torn tail of {} bytes cut ({t})", r.dropped_bytes))
         );
     }
-    Ok(prepared)
+    Ok((prepared, link))
 }
 
 /// After a graceful stop: one line on stderr saying so.
@@ -839,10 +938,10 @@ fn run_live(
     shutdown: &Shutdown,
     acks: &Acks,
 ) -> Result<ExitCode> {
-    let prepared = prepare(cfg, mode)?;
+    let (prepared, link) = prepare(cfg, mode, &serve)?;
     let bulkhead_engine::PreparedRun { mut engine, runtime, mut source, .. } = prepared;
     use_feed(&serve, &mut engine, &mut source)?;
-    let mirror = start_mirror(serve.cluster.as_ref(), cfg, &mut engine)?;
+    let mirror = start_mirror(mirror_path(&serve, cfg), cfg, &mut engine)?;
     let (handle, guard) = match serve.listen {
         Some(addr) => {
             let path = serve
@@ -900,6 +999,9 @@ fn run_live(
     stop_note(shutdown, &stopped, &report);
     print_report(&report, started, cfg);
     print_module_cache(cfg, &cache_runtime);
+    if let Some(l) = &link {
+        split_run::print_link(l);
+    }
     drop(guard);
     Ok(finish_mirror(mirror, &report))
 }

@@ -9,6 +9,9 @@ use crate::frame::FrameError;
 /// What went wrong talking to NATS or checking what it returned.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
+    /// The gateway could not go on (a protocol or engine error).
+    #[error("gateway: {0}")]
+    Gateway(String),
     /// The `[cluster]` config is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -31,6 +31,7 @@ mod config;
 mod error;
 pub mod feed;
 pub mod frame;
+pub mod gateway;
 pub mod lease;
 #[cfg(feature = "localcluster")]
 pub mod local;

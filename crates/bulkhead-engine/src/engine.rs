@@ -17,6 +17,8 @@ mod commands;
 mod host;
 mod journal;
 mod observer;
+mod remote;
+pub use remote::order_owner;
 mod surveil;
 
 pub use chain::{ChainLatency, ChainLink, ChainParams, ChainStats, MAX_LATENCY_SAMPLES, MAX_LIVE_INTENTS};
@@ -66,6 +68,9 @@ pub enum EngineError {
         "cannot resume: journal record #{seq} is {journalled} but this run produces {now} there (different config, modules or data?)"
     )]
     ResumeDiverged { seq: u64, journalled: String, now: String },
+    /// A split run's node lost its gateway (no answer, or a bad one).
+    #[error("gateway: {0}")]
+    Gateway(String),
 }
 
 /// A strategy compiled natively (benchmarks): same callbacks as the wasm
@@ -178,6 +183,8 @@ struct Slot {
     /// Disabled by the repeated-execution throttle: only an operator's
     /// `resume` lifts it (the supervisor's restarts do not).
     disabled: bool,
+    /// Hosted by another process of a split run: never called here.
+    elsewhere: bool,
 }
 
 /// Feed surveillance one venue response routed to strategy `sid` (`ev` as
@@ -240,8 +247,17 @@ pub struct StrategySetup<'a> {
 }
 
 pub enum StrategyKind<'a> {
-    Wasm { runtime: &'a SandboxRuntime, module: &'a StrategyModule, limits: &'a Limits },
+    Wasm {
+        runtime: &'a SandboxRuntime,
+        module: &'a StrategyModule,
+        limits: &'a Limits,
+    },
     Native(Box<dyn NativeStrategy>),
+    /// Hosted by another process of a split run ([`crate::remote`]): its id,
+    /// policy and module hash are this run's, it never runs here.
+    Elsewhere {
+        module_hash: [u8; 32],
+    },
 }
 
 /// One run: instruments, their venues, the strategies, the journal.
@@ -287,6 +303,8 @@ pub struct Engine {
     chain: chain::ChainHub,
     /// Journal mirror figures ([`Engine::set_replicator`]).
     cluster: crate::replica::ClusterReport,
+    /// A split run's node or gateway side ([`crate::remote`]).
+    split: remote::Split,
 }
 
 impl Engine {
@@ -374,6 +392,7 @@ impl Engine {
             alert_buf: Vec::new(),
             chain: chain::ChainHub::default(),
             cluster: crate::replica::ClusterReport::default(),
+            split: remote::Split::default(),
         })
     }
 
@@ -430,8 +449,9 @@ impl Engine {
         debug_assert_eq!(sid as usize, self.slots.len());
         let budget_limits = match &setup.kind {
             StrategyKind::Wasm { limits, .. } => (*limits).clone(),
-            StrategyKind::Native(_) => Limits::default(),
+            StrategyKind::Native(_) | StrategyKind::Elsewhere { .. } => Limits::default(),
         };
+        let elsewhere = matches!(setup.kind, StrategyKind::Elsewhere { .. });
         let mut book = Book {
             sid,
             next_local: 1,
@@ -457,6 +477,7 @@ impl Engine {
                 }),
             ),
             StrategyKind::Native(_) => (None, None),
+            StrategyKind::Elsewhere { module_hash } => (Some(*module_hash), None),
         };
         let signer = setup.signer.unwrap_or([0; 32]);
         let module = module_hash.unwrap_or([0; 32]);
@@ -488,6 +509,7 @@ impl Engine {
                     (rc, None) => (Runner::None, Some(("guest_error".into(), format!("init returned {rc}")))),
                 }
             }
+            StrategyKind::Elsewhere { .. } => (Runner::None, None),
         };
         ctx.journal.release();
         let history = vec![StateChange { at_ns: self.now, state: "running", reason: "started".into() }];
@@ -506,6 +528,7 @@ impl Engine {
             surveillance: setup.surveillance,
             alerts: 0,
             disabled: false,
+            elsewhere,
         });
         if let Some((kind, msg)) = fault {
             self.quarantine(sid, &kind, msg);
@@ -626,6 +649,9 @@ impl Engine {
 
     /// Feed one market event through the whole pipeline.
     pub fn on_market(&mut self, ev: Event) -> Result<(), EngineError> {
+        if self.split.is_node() {
+            self.exchange_step(false)?;
+        }
         self.events += 1;
         self.now = ev.ts_ns;
         self.journal.ts = ev.ts_ns;
@@ -663,6 +689,11 @@ impl Engine {
             }
             // R14 frozen times end on event time (journalled by the route's apply_risk_outcomes).
             self.risk.on_time(ev.ts_ns);
+            if self.split.is_node() {
+                // The gateway's venue reacted to this event (its answer to the step).
+                self.venue_out.clear();
+                self.take_market_answer();
+            }
             self.route_venue_events();
         }
         let deliver = match ev.kind {
@@ -676,7 +707,7 @@ impl Engine {
             {
                 self.restart(i as u32);
             }
-            if self.slots[i].status != Status::Running {
+            if self.slots[i].status != Status::Running || self.slots[i].elsewhere {
                 continue;
             }
             self.fire_timers(i);
@@ -831,10 +862,11 @@ impl Engine {
             match action {
                 Action::Submit(o) => self.venue.submit(self.now, o, &mut self.venue_out),
                 Action::Cancel(gid, inst) => {
-                    self.venue.cancel(self.now, inst, gid, Reason::CancelledByStrategy, &mut self.venue_out);
+                    let owner = (split_id(gid).0, inst);
+                    self.venue.cancel(self.now, owner, gid, Reason::CancelledByStrategy, &mut self.venue_out);
                 }
                 Action::CancelFor(gid, inst, reason) => {
-                    self.venue.cancel(self.now, inst, gid, reason, &mut self.venue_out);
+                    self.venue.cancel(self.now, (split_id(gid).0, inst), gid, reason, &mut self.venue_out);
                 }
                 Action::CancelAll(sid, inst) => {
                     self.venue.cancel_account(self.now, sid, inst, Reason::CancelledByStrategy, &mut self.venue_out);
@@ -874,6 +906,11 @@ impl Engine {
                     (order_id, e)
                 }
             };
+            if self.split.gateway {
+                self.split.out.push(crate::remote::RemoteEvent { ts_ns: self.now, event: ve });
+            } else if self.venue.is_remote() {
+                self.venue.apply_remote(&ve);
+            }
             let (sid, local) = split_id(gid);
             let Some(slot) = self.slots.get_mut(sid as usize) else { continue };
             let mut ev = ev;
@@ -917,7 +954,7 @@ impl Engine {
                 _ => {}
             }
             self.journal.record(&Record::Venue { sid, event: ev });
-            if slot.status == Status::Running {
+            if slot.status == Status::Running && !slot.elsewhere {
                 book.push_inbox(ev);
             }
         }
@@ -1077,9 +1114,21 @@ impl Engine {
     }
 
     /// Cancel what is still open, close the journal, and report.
-    pub fn finish(mut self) -> Result<RunReport, EngineError> {
+    /// The end of the run before its report: commands journalled after the
+    /// last event, orders in flight, configured settlements, every open
+    /// order cancelled. A node of a split run has the gateway do it (its
+    /// last exchange brings the gateway's end of run); a gateway calls it
+    /// itself to hand the nodes their share before [`Engine::finish`].
+    pub fn wind_down(&mut self) -> Result<(), EngineError> {
+        if self.split.wound_down {
+            return Ok(());
+        }
+        self.split.wound_down = true;
         // Resuming: commands journalled after the last event come first.
         self.reapply_journalled_commands()?;
+        if self.split.is_node() {
+            return self.exchange_step(true);
+        }
         // Let orders still in flight (venue latency) arrive before the final cancel.
         // What happens at the end is journalled at the time it happens.
         let (order_latency, md_latency) = self.venue.max_latency_ns();
@@ -1098,6 +1147,11 @@ impl Engine {
         self.venue.advance(end, &mut self.venue_out);
         (self.now, self.journal.ts) = (end, end);
         self.route_venue_events();
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<RunReport, EngineError> {
+        self.wind_down()?;
         let strategies: Vec<StrategyReport> = (0..self.slots.len()).map(|i| self.report(i)).collect();
         let summary = format!(
             "events={} strategies={} orders={} fills={}",

@@ -138,6 +138,7 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod records;
+pub mod remote;
 pub mod replay;
 pub mod replica;
 pub mod report;
@@ -147,7 +148,7 @@ pub use command::{Actor, Command, CommandError, Journalled, Outcome, Role};
 pub use config::{ConfigError, ConfigFiles, DataPlan, FsFiles, LoadedConfig, ReleaseGate};
 pub use engine::{
     ChainLatency, ChainLink, ChainParams, ChainReport, ChainStats, Engine, EngineError, NativeStrategy, Observed,
-    RestartPolicy, RunReport, StateChange, Status, StrategyKind, StrategyReport, StrategySetup,
+    RestartPolicy, RunReport, StateChange, Status, StrategyKind, StrategyReport, StrategySetup, order_owner,
 };
 
 use bulkhead_data::{CsvReader, Generator, MarketSource};
@@ -173,6 +174,9 @@ pub enum RunError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Data(#[from] bulkhead_data::DataError),
+    /// A split run's role does not fit the config.
+    #[error("{0}")]
+    Split(String),
 }
 
 /// Open the market-data source a config names.
@@ -311,7 +315,50 @@ pub fn prepare_run_native(
     native: &mut dyn FnMut(&str) -> Option<Box<dyn NativeStrategy>>,
 ) -> Result<PreparedRun, RunError> {
     let source = open_source(cfg)?;
-    let (engine, runtime, recovery) = prepare_engine(cfg, mode, native)?;
+    let (engine, runtime, recovery) = prepare_engine(cfg, mode, native, remote::SplitRole::Whole)?;
+    Ok(PreparedRun { engine, runtime, source, recovery })
+}
+
+/// What in a config would make the venue send notices (settlement at
+/// expiry, funding, liquidation) a split run does not forward yet.
+fn split_unsupported(cfg: &LoadedConfig) -> Option<String> {
+    use bulkhead_model::InstrumentKind as K;
+    if let Some(i) = cfg.instruments.iter().find(|i| matches!(i.kind, K::Future | K::Option)) {
+        return Some(format!("instrument `{}` expires", i.symbol));
+    }
+    if let Some(s) = cfg.strategies.iter().find(|s| s.collateral.is_some()) {
+        return Some(format!("strategy `{}` has collateral (liquidation)", s.name));
+    }
+    if let DataPlan::Files(files) = &cfg.data
+        && files.iter().any(|f| f.1 == config::FileFormat::TardisDerivativeTicker)
+    {
+        return Some("the data has a derivative ticker (funding)".to_string());
+    }
+    None
+}
+
+/// As [`prepare_run_with`], for one process of a split run ([`remote`]): a
+/// node runs the strategies its role hosts (the others keep their ids and
+/// policies, and never run here); the gateway runs none.
+pub fn prepare_split_run(
+    cfg: &LoadedConfig,
+    mode: JournalMode,
+    role: remote::SplitRole,
+) -> Result<PreparedRun, RunError> {
+    if let remote::SplitRole::Node { hosted, .. } = &role
+        && let Some(h) = hosted.iter().find(|h| !cfg.strategies.iter().any(|s| &s.name == *h))
+    {
+        return Err(RunError::Split(format!("--strategies: the config has no strategy `{h}`")));
+    }
+    if !matches!(role, remote::SplitRole::Whole)
+        && let Some(why) = split_unsupported(cfg)
+    {
+        return Err(RunError::Split(format!(
+            "{why}: a split run does not carry the venue's settlement, funding and liquidation notices to the nodes yet"
+        )));
+    }
+    let source = open_source(cfg)?;
+    let (engine, runtime, recovery) = prepare_engine(cfg, mode, &mut |_| None, role)?;
     Ok(PreparedRun { engine, runtime, source, recovery })
 }
 
@@ -322,6 +369,7 @@ pub(crate) fn prepare_engine(
     cfg: &LoadedConfig,
     mode: JournalMode,
     native: &mut dyn FnMut(&str) -> Option<Box<dyn NativeStrategy>>,
+    role: remote::SplitRole,
 ) -> Result<Prepared, RunError> {
     // Pool slots as large as the largest strategy's limits, no larger
     // (dense slots: cheaper guest calls when many strategies run).
@@ -385,8 +433,11 @@ pub(crate) fn prepare_engine(
         }
         engine.set_chain(chain_params(cfg, chain)?);
     }
-    for (s, m) in cfg.strategies.iter().zip(&modules) {
+    let hosts: Vec<bool> = cfg.strategies.iter().map(|s| role.hosts(&s.name)).collect();
+    engine.set_split(role);
+    for ((s, m), here) in cfg.strategies.iter().zip(&modules).zip(hosts) {
         let kind = match native(&s.name) {
+            _ if !here => StrategyKind::Elsewhere { module_hash: m.hash },
             Some(n) => StrategyKind::Native(n),
             None => StrategyKind::Wasm { runtime: &runtime, module: m, limits: &s.limits },
         };

@@ -411,7 +411,8 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
         chain.replay_accounts = Some(accounts);
     }
 
-    let (mut engine, _runtime, _) = crate::prepare_engine(&cfg, JournalMode::Create, &mut |_| None)?;
+    let (mut engine, _runtime, _) =
+        crate::prepare_engine(&cfg, JournalMode::Create, &mut |_| None, crate::remote::SplitRole::Whole)?;
     // A deployed module: from the modules directory by hash, else the one
     // the run stored in the journal directory when it was deployed.
     let lookup = |h: &[u8; 32]| -> Option<Vec<u8>> {

@@ -8,15 +8,35 @@
 //!
 //! Routing is by instrument, never by trying venues in turn, so the order in
 //! which venues see things is fixed by the input: same inputs, same journal.
+//!
+//! On a strategy node of a split run ([`Venues::set_remote`]) the venues are
+//! the gateway's: orders and cancels go to an outbox the engine hands its
+//! [`crate::remote::VenueLink`], positions are those the gateway's fills
+//! built, and the local venues see only market data (their marks are the
+//! gateway's: same data, same mark rules) and never hold an order.
+
+use std::collections::BTreeMap;
 
 use bulkhead_abi::Reason;
 use bulkhead_model::{Instrument, Lots, Position, Ticks};
 use bulkhead_venue::{Approved, Level, Quote, SimVenue, VenueConfig, VenueEvent, VenueNotice};
 
+use crate::remote::RemoteAction;
+
 pub struct Venues {
     list: Vec<SimVenue>,
     /// instrument id → index into `list`.
     by_instrument: Vec<usize>,
+    /// A node of a split run: the venue is the gateway's.
+    remote: Option<Remote>,
+}
+
+#[derive(Default)]
+struct Remote {
+    /// Actions since the last exchange with the gateway, in decision order.
+    outbox: Vec<RemoteAction>,
+    /// (account, instrument) → position from the gateway's fills.
+    positions: BTreeMap<(u32, u32), Position>,
 }
 
 impl Venues {
@@ -37,7 +57,7 @@ impl Venues {
         if list.is_empty() {
             list.push(SimVenue::with_config(instruments.to_vec(), VenueConfig::default()));
         }
-        Venues { list, by_instrument }
+        Venues { list, by_instrument, remote: None }
     }
 
     /// One venue owning every instrument.
@@ -69,7 +89,39 @@ impl Venues {
     }
 
     pub fn position(&self, account: u32, instrument: u32) -> Position {
-        self.of(instrument).position(account, instrument)
+        match &self.remote {
+            Some(r) => r.positions.get(&(account, instrument)).copied().unwrap_or_default(),
+            None => self.of(instrument).position(account, instrument),
+        }
+    }
+
+    /// Make these the gateway's venues (a node of a split run).
+    pub fn set_remote(&mut self) {
+        self.remote = Some(Remote::default());
+    }
+
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// The actions waiting for the next exchange with the gateway.
+    pub fn take_outbox(&mut self) -> Vec<RemoteAction> {
+        self.remote.as_mut().map(|r| std::mem::take(&mut r.outbox)).unwrap_or_default()
+    }
+
+    /// A response from the gateway: its fills build the node's positions.
+    pub fn apply_remote(&mut self, ev: &VenueEvent) {
+        let VenueEvent::Fill { account, instrument, side, price, qty, fee, .. } = *ev else { return };
+        let Some(inst) = self.instrument(instrument).cloned() else { return };
+        if let Some(r) = &mut self.remote {
+            r.positions.entry((account, instrument)).or_default().apply_fill_with_fee(
+                &inst,
+                side,
+                price.get(),
+                qty.get(),
+                fee.get(),
+            );
+        }
     }
 
     /// The account's collateral on every venue (each margins it on its own).
@@ -132,10 +184,27 @@ impl Venues {
     }
 
     pub fn submit(&mut self, ts_ns: u64, order: Approved, out: &mut Vec<VenueEvent>) {
+        if let Some(r) = &mut self.remote {
+            let (sid, order_id, order) = (order.strategy(), order.order_id(), *order.order());
+            r.outbox.push(RemoteAction::Submit { sid, order_id, order });
+            return;
+        }
         self.of_mut(order.order().instrument).submit(ts_ns, order, out);
     }
 
-    pub fn cancel(&mut self, ts_ns: u64, instrument: u32, order_id: u64, reason: Reason, out: &mut Vec<VenueEvent>) {
+    /// `sid`: the order's owner (the gateway checks it owns `order_id`).
+    pub fn cancel(
+        &mut self,
+        ts_ns: u64,
+        (sid, instrument): (u32, u32),
+        order_id: u64,
+        reason: Reason,
+        out: &mut Vec<VenueEvent>,
+    ) {
+        if let Some(r) = &mut self.remote {
+            r.outbox.push(RemoteAction::Cancel { sid, order_id, instrument, reason });
+            return;
+        }
         self.of_mut(instrument).cancel(ts_ns, order_id, reason, out);
     }
 
@@ -149,6 +218,10 @@ impl Venues {
         reason: Reason,
         out: &mut Vec<VenueEvent>,
     ) -> usize {
+        if let Some(r) = &mut self.remote {
+            r.outbox.push(RemoteAction::CancelAll { sid: account, instrument, reason });
+            return 0;
+        }
         match instrument {
             Some(i) => self.of_mut(i).cancel_account(ts_ns, account, Some(i), reason, out),
             None => self.list.iter_mut().map(|v| v.cancel_account(ts_ns, account, None, reason, out)).sum(),
@@ -162,6 +235,9 @@ impl Venues {
     }
 
     pub fn advance(&mut self, ts_ns: u64, out: &mut Vec<VenueEvent>) {
+        if self.remote.is_some() {
+            return;
+        }
         for v in &mut self.list {
             v.advance(ts_ns, out);
         }

@@ -17,7 +17,7 @@ use crate::throttle::TokenBucket;
 mod controls;
 mod mmp;
 use controls::Check;
-pub use controls::{CONTROLS, Control};
+pub use controls::{CONTROLS, Control, Part, RiskPart};
 pub use mmp::MMP_MAX_ENTRIES;
 use mmp::{Freeze, MmpWindow};
 
@@ -331,6 +331,8 @@ pub struct RiskEngine {
     actions: Vec<RiskAction>,
     /// R14: earliest event time a freeze ends (`u64::MAX`: none pending).
     mmp_wake: u64,
+    /// Which controls run (split between strategy nodes and a gateway).
+    part: RiskPart,
 }
 
 /// Money value of `lots` (a worst case, `i128` lots) at a reference of
@@ -464,6 +466,7 @@ impl RiskEngine {
             transitions: Vec::new(),
             actions: Vec::new(),
             mmp_wake: u64::MAX,
+            part: RiskPart::Whole,
         }
     }
 
@@ -593,6 +596,16 @@ impl RiskEngine {
             messages: policy.max_messages_per_sec.map(TokenBucket::new),
             policy,
         });
+    }
+
+    /// Split the controls between strategy nodes and a venue gateway
+    /// ([`RiskPart`]); one process runs them all (the default).
+    pub fn set_part(&mut self, part: RiskPart) {
+        self.part = part;
+    }
+
+    pub fn part(&self) -> RiskPart {
+        self.part
     }
 
     pub fn firm_policy(&self) -> Option<&FirmPolicy> {
@@ -746,7 +759,8 @@ impl RiskEngine {
         };
         book.last_check_ts = ts_ns;
         let mut check = Check::new(self, strategy as usize, ts_ns, req, cancels);
-        for control in CONTROLS {
+        let part = self.part;
+        for control in CONTROLS.iter().filter(|c| part.runs(c.part)) {
             (control.check)(self, &mut check)?;
         }
         Ok(())
@@ -842,7 +856,7 @@ impl RiskEngine {
         let Some(book) = self.strategies.get_mut(strategy as usize) else {
             return Ok(());
         };
-        if !book.messages.try_take(ts_ns) {
+        if self.part != RiskPart::Gateway && !book.messages.try_take(ts_ns) {
             return Err(Decision::reject(
                 Reason::MessageRateThrottle,
                 NO_INSTRUMENT,
@@ -851,7 +865,8 @@ impl RiskEngine {
                 0,
             ));
         }
-        if let Some(b) = self.firm.as_mut().and_then(|f| f.messages.as_mut())
+        if self.part != RiskPart::Node
+            && let Some(b) = self.firm.as_mut().and_then(|f| f.messages.as_mut())
             && !b.try_take(ts_ns)
         {
             return Err(Decision::reject(Reason::FirmMessageRateThrottle, NO_INSTRUMENT, b.rate() as i64, 1, 0));

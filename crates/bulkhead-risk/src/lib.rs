@@ -183,7 +183,8 @@ mod throttle;
 pub use bulkhead_abi::Reason;
 pub use decision::{Approved, Decision, NO_INSTRUMENT, Outcome};
 pub use engine::{
-    CONTROLS, Cause, Control, MMP_MAX_ENTRIES, OrderRef, Pnl, RiskAction, RiskEngine, Scope, TradingState, Transition,
+    CONTROLS, Cause, Control, MMP_MAX_ENTRIES, OrderRef, Part, Pnl, RiskAction, RiskEngine, RiskPart, Scope,
+    TradingState, Transition,
 };
 pub use firm::{FirmPolicy, StpMode};
 pub use limits::{INSTRUMENT_LIMIT_FIELDS, LimitChange, LimitError, STRATEGY_LIMIT_FIELDS};

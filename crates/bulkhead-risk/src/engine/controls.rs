@@ -25,13 +25,52 @@ pub struct Control {
     pub name: &'static str,
     /// The refusal reasons it can give.
     pub reasons: &'static [Reason],
+    /// Which side of a split run applies it ([`RiskPart`]).
+    pub part: Part,
     pub(super) check: CheckFn,
+}
+
+/// Where a control runs when risk is split between strategy nodes and a
+/// venue gateway (issue 18): a node sees only its own strategies, so the
+/// controls that need every strategy's view (R5 firm rates, R12 firm
+/// aggregates, R7 self-trade prevention) run at the gateway; the checks that
+/// only resolve what later controls read (R1's limits, the sanity check, R3's
+/// reference) run on both sides (they decide the same on both: same policy,
+/// same market data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Strategy,
+    Firm,
+    Both,
+}
+
+/// Which controls this risk engine applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RiskPart {
+    /// Every control (one process).
+    #[default]
+    Whole,
+    /// A strategy node: every control but the firm-wide ones.
+    Node,
+    /// A venue gateway: only the firm-wide controls (and the resolvers).
+    Gateway,
+}
+
+impl RiskPart {
+    pub(super) fn runs(self, part: Part) -> bool {
+        match (self, part) {
+            (RiskPart::Whole, _) | (_, Part::Both) => true,
+            (RiskPart::Node, p) => p == Part::Strategy,
+            (RiskPart::Gateway, p) => p == Part::Firm,
+        }
+    }
 }
 
 impl std::fmt::Debug for Control {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Control")
             .field("id", &self.id)
+            .field("part", &self.part)
             .field("name", &self.name)
             .field("reasons", &self.reasons)
             .finish()
@@ -46,18 +85,21 @@ pub const CONTROLS: &[Control] = &[
         id: "R5",
         name: "strategy message rate, then order rate",
         reasons: &[Reason::MessageRateThrottle, Reason::OrderRateThrottle],
+        part: Part::Strategy,
         check: r5_strategy_rates,
     },
     Control {
         id: "R5",
         name: "firm message rate, then firm order rate",
         reasons: &[Reason::FirmMessageRateThrottle, Reason::FirmOrderRateThrottle],
+        part: Part::Firm,
         check: r5_firm_rates,
     },
     Control {
         id: "R11",
         name: "halted: global, then strategy, then instrument",
         reasons: &[Reason::GlobalHalted, Reason::StrategyHalted, Reason::InstrumentHalted],
+        part: Part::Both,
         check: r11_halted,
     },
     Control {
@@ -69,38 +111,73 @@ pub const CONTROLS: &[Control] = &[
             Reason::OrderTypeNotAllowed,
             Reason::TimeInForceNotAllowed,
         ],
+        part: Part::Both,
         check: r1_allowlist,
     },
-    Control { id: "SBX", name: "sanity: qty > 0, limit price > 0", reasons: &[Reason::InvalidOrder], check: sanity },
+    Control {
+        id: "SBX",
+        name: "sanity: qty > 0, limit price > 0",
+        reasons: &[Reason::InvalidOrder],
+        part: Part::Both,
+        check: sanity,
+    },
     Control {
         id: "R3",
         name: "a reference price exists for the instrument",
         reasons: &[Reason::NoReferencePrice],
+        part: Part::Both,
         check: r3_reference,
     },
     Control {
         id: "R13",
         name: "stale reference, then price-jump cooldown",
         reasons: &[Reason::StaleReference, Reason::PriceJump],
+        part: Part::Strategy,
         check: r13_reasonability,
     },
     Control {
         id: "R2",
         name: "order quantity, then order notional",
         reasons: &[Reason::MaxOrderQty, Reason::MaxOrderNotional],
+        part: Part::Strategy,
         check: r2_size,
     },
-    Control { id: "R3", name: "price collar", reasons: &[Reason::PriceCollar], check: r3_collar },
-    Control { id: "R6", name: "duplicate order", reasons: &[Reason::DuplicateOrder], check: r6_duplicate },
-    Control { id: "R11", name: "reducing only", reasons: &[Reason::ReducingOnly], check: r11_reducing },
-    Control { id: "R4", name: "max position", reasons: &[Reason::MaxPosition], check: r4_position },
+    Control { id: "R3", name: "price collar", reasons: &[Reason::PriceCollar], part: Part::Strategy, check: r3_collar },
+    Control {
+        id: "R6",
+        name: "duplicate order",
+        reasons: &[Reason::DuplicateOrder],
+        part: Part::Strategy,
+        check: r6_duplicate,
+    },
+    Control {
+        id: "R11",
+        name: "reducing only",
+        reasons: &[Reason::ReducingOnly],
+        part: Part::Strategy,
+        check: r11_reducing,
+    },
+    Control {
+        id: "R4",
+        name: "max position",
+        reasons: &[Reason::MaxPosition],
+        part: Part::Strategy,
+        check: r4_position,
+    },
     Control {
         id: "R4",
         name: "gross notional, then net notional",
         reasons: &[Reason::NoReferencePrice, Reason::MaxGrossNotional, Reason::MaxNetNotional],
+        part: Part::Strategy,
         check: r4_notional,
     },
-    Control { id: "R10", name: "initial margin", reasons: &[Reason::InitialMargin], check: r10_margin },
+    Control {
+        id: "R10",
+        name: "initial margin",
+        reasons: &[Reason::InitialMargin],
+        part: Part::Strategy,
+        check: r10_margin,
+    },
     Control {
         id: "R9",
         name: "delta, vega, notional per expiry",
@@ -111,9 +188,16 @@ pub const CONTROLS: &[Control] = &[
             Reason::MaxPortfolioVega,
             Reason::MaxExpiryNotional,
         ],
+        part: Part::Strategy,
         check: r9_greeks,
     },
-    Control { id: "R5", name: "max open orders", reasons: &[Reason::MaxOpenOrders], check: r5_open_orders },
+    Control {
+        id: "R5",
+        name: "max open orders",
+        reasons: &[Reason::MaxOpenOrders],
+        part: Part::Strategy,
+        check: r5_open_orders,
+    },
     Control {
         id: "R12",
         name: "firm position, firm gross, firm net",
@@ -123,9 +207,16 @@ pub const CONTROLS: &[Control] = &[
             Reason::FirmGrossNotional,
             Reason::FirmNetNotional,
         ],
+        part: Part::Firm,
         check: r12_firm,
     },
-    Control { id: "R7", name: "self-trade prevention", reasons: &[Reason::SelfTradePrevented], check: r7_self_trade },
+    Control {
+        id: "R7",
+        name: "self-trade prevention",
+        reasons: &[Reason::SelfTradePrevented],
+        part: Part::Firm,
+        check: r7_self_trade,
+    },
 ];
 
 /// What the reference check resolved.

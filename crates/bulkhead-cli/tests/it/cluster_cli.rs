@@ -8,7 +8,7 @@ use bulkhead_cluster::local::{LocalCluster, nats_server_available};
 use bulkhead_journal::segment_files;
 use std::path::Path;
 
-fn cluster() -> Option<LocalCluster> {
+pub(crate) fn cluster() -> Option<LocalCluster> {
     if !nats_server_available() {
         let required = std::env::var_os("BULKHEAD_REQUIRE_NATS").is_some_and(|v| !v.is_empty() && v != "0");
         assert!(!required, "BULKHEAD_REQUIRE_NATS is set and nats-server is missing (scripts/nats-setup.sh)");
@@ -139,7 +139,7 @@ fn gated(dir: &Path, events: u64) -> std::path::PathBuf {
     })
 }
 
-fn write_cluster(dir: &Path, c: &LocalCluster, node: &str, extra: &str) -> std::path::PathBuf {
+pub(crate) fn write_cluster(dir: &Path, c: &LocalCluster, node: &str, extra: &str) -> std::path::PathBuf {
     let p = dir.join(format!("{node}.cluster.toml"));
     std::fs::write(&p, format!("{}{extra}", c.cluster_toml(node))).unwrap();
     p

@@ -8,3 +8,4 @@ mod common;
 mod data_cli;
 mod journal_cli;
 mod live;
+mod split_cli;

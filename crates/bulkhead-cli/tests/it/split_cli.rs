@@ -1,0 +1,186 @@
+//! Split runs on a real 3-server JetStream cluster (issue 18): `bulkhead
+//! gateway` owns the venue and the firm-wide checks, `bulkhead run
+//! --gateway` nodes host the strategies. Skipped without nats-server unless
+//! `BULKHEAD_REQUIRE_NATS` is set (then it fails).
+
+use crate::cluster_cli::{cluster, write_cluster};
+use crate::common::{bulkhead, demo_variant};
+use bulkhead_cluster::local::LocalCluster;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_bulkhead"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(child: Child) -> (i32, String) {
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Records of `kind` of a journal, as `journal show --json` renders them.
+fn show(dir: &Path, kind: &str) -> Vec<Value> {
+    let (code, out, err) = bulkhead(&["journal", "show", s(dir), "--kind", kind, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// A journal's fills of strategy `sid`, without their journal seq.
+fn fills(dir: &Path, sid: u64) -> Vec<Value> {
+    events(dir, sid, "fill")
+}
+
+/// A journal's venue events `event` of strategy `sid`, without their journal seq.
+fn events(dir: &Path, sid: u64, event: &str) -> Vec<Value> {
+    show(dir, "venue")
+        .into_iter()
+        .filter(|v| v["event"] == event && v["sid"] == sid)
+        .map(|mut v| {
+            v.as_object_mut().unwrap().remove("seq");
+            v
+        })
+        .collect()
+}
+
+/// Start gateway `gw` for `nodes` ((cluster node name, strategies)) over
+/// config `cfg`, run them all to the end; (gateway output, node outputs).
+fn split_run(c: &LocalCluster, tmp: &Path, cfg: &Path, gw: &str, nodes: &[(&str, &str)]) -> (String, Vec<String>) {
+    let names: Vec<&str> = nodes.iter().map(|n| n.0).collect();
+    let gct = write_cluster(tmp, c, &format!("{gw}-gw"), "");
+    let gdir = tmp.join(format!("{gw}-journal"));
+    let gateway = spawn(&[
+        "gateway",
+        s(cfg),
+        "--cluster",
+        s(&gct),
+        "--name",
+        gw,
+        "--nodes",
+        &names.join(","),
+        "--journal-dir",
+        s(&gdir),
+    ]);
+    let mut children = Vec::new();
+    for (node, strategies) in nodes {
+        let ct = write_cluster(tmp, c, node, "");
+        let dir = tmp.join(format!("{node}-journal"));
+        let args =
+            ["run", s(cfg), "--quiet", "--cluster", s(&ct), "--gateway", gw, "--strategies", strategies, "--journal-dir", s(&dir)];
+        children.push(spawn(&args));
+    }
+    let outs: Vec<String> = children
+        .into_iter()
+        .map(|ch| {
+            let (code, out) = finish(ch);
+            assert_eq!(code, 0, "{out}");
+            out
+        })
+        .collect();
+    let (code, gout) = finish(gateway);
+    assert_eq!(code, 0, "{gout}");
+    (gout, outs)
+}
+
+fn journal(tmp: &Path, name: &str) -> PathBuf {
+    tmp.join(format!("{name}-journal"))
+}
+
+#[test]
+fn a_run_split_over_two_nodes_and_a_gateway_fills_as_one_process() {
+    let Some(c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = demo_variant(tmp.path(), |t| t);
+    let one = tmp.path().join("one");
+    assert_eq!(bulkhead(&["run", s(&cfg), "--quiet", "--journal-dir", s(&one)]).0, 0);
+    let (gout, outs) =
+        split_run(&c, tmp.path(), &cfg, "g2n", &[("node-a", "market-maker"), ("node-b", "momentum,misbehaving")]);
+    assert!(gout.contains("0 malformed messages dropped"), "{gout}");
+    assert!(outs[0].contains("gateway link:"), "{}", outs[0]);
+    let (a, b, g) = (journal(tmp.path(), "node-a"), journal(tmp.path(), "node-b"), journal(tmp.path(), "g2n"));
+    // Every fill of one process, and only those, on the node hosting the strategy and at the gateway.
+    for (sid, node) in [(0, &a), (1, &b), (2, &b)] {
+        let expected = fills(&one, sid);
+        assert_eq!(fills(node, sid), expected, "strategy {sid}: fills differ from one process");
+        assert_eq!(fills(&g, sid), expected, "strategy {sid}: the gateway's fills differ");
+    }
+    assert!(fills(&one, 0).len() > 100, "the market maker trades");
+    // A node never sees another node's strategies' fills.
+    assert!(fills(&a, 1).is_empty() && fills(&b, 0).is_empty());
+    for dir in [&a, &b, &g] {
+        let (code, out, err) = bulkhead(&["journal", "verify", s(dir)]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    // The misbehaving strategy is quarantined on its node and its resting
+    // bid cancelled at the gateway's venue, as in one process.
+    let cancelled = events(&one, 2, "order_cancelled");
+    assert_eq!(cancelled.len(), 1, "{cancelled:?}");
+    assert_eq!(events(&b, 2, "order_cancelled"), cancelled);
+    assert_eq!(events(&g, 2, "order_cancelled"), cancelled);
+}
+
+#[test]
+fn four_nodes_pushing_at_once_never_take_the_firm_past_its_limit() {
+    let Some(c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // 30 lots firm-wide; four market makers quoting 10 lots each side.
+    let firm = tmp.path().join("firm.toml");
+    std::fs::write(&firm, "max_position = \"0.03\"\nreference = \"mid\"\n").unwrap();
+    let cfg = demo_variant(tmp.path(), |t| {
+        let start = t.find("[[strategies]]").unwrap();
+        let mm_end = t[start..].find("\n[[strategies]]").unwrap() + start;
+        let mm = &t[start..mm_end];
+        let mut out = t[..start].replace("policies/firm.toml", "");
+        out = out.replace(
+            &out[out.find("firm_policy = ").unwrap()..].lines().next().unwrap().to_string(),
+            &format!("firm_policy = \"{}\"", firm.display()),
+        );
+        for k in 0..4 {
+            out.push_str(&mm.replace("name = \"market-maker\"", &format!("name = \"mm{k}\"")));
+            out.push('\n');
+        }
+        out
+    });
+    let nodes = [("n0", "mm0"), ("n1", "mm1"), ("n2", "mm2"), ("n3", "mm3")];
+    let (gout, _) = split_run(&c, tmp.path(), &cfg, "g4n", &nodes);
+    let g = journal(tmp.path(), "g4n");
+    // The gateway's venue records in venue order: the firm's position after each fill.
+    let mut firm_pos = 0i64;
+    let mut peak = 0i64;
+    let mut fills_seen = 0;
+    for v in show(&g, "venue") {
+        if v["event"] == "fill" {
+            let q = v["qty"].as_i64().unwrap();
+            firm_pos += if v["side"] == "buy" { q } else { -q };
+            peak = peak.max(firm_pos.abs());
+            fills_seen += 1;
+            assert!(firm_pos.abs() <= 30, "firm position {firm_pos} lots past the 30-lot limit: {v}");
+        }
+    }
+    assert!(fills_seen > 20, "{fills_seen} fills");
+    // Refused at the gateway, naming the firm limit, and heard by each node.
+    let refused: Vec<Value> = show(&g, "order").into_iter().filter(|v| v["reason_name"] == "R12_FIRM_MAX_POSITION").collect();
+    assert!(!refused.is_empty(), "no firm refusal: {gout}");
+    assert!(refused.iter().all(|v| v["limit"] == 30), "{:?}", refused[0]);
+    for (k, (node, _)) in nodes.iter().enumerate() {
+        let at_gateway = refused.iter().filter(|v| v["sid"] == k as u64).count();
+        let heard = show(&journal(tmp.path(), node), "venue")
+            .into_iter()
+            .filter(|v| v["sid"] == k as u64 && v["event"] == "order_rejected" && v["a"] == 1201)
+            .count();
+        assert_eq!(heard, at_gateway, "{node}: firm refusals heard");
+        assert_eq!(fills(&journal(tmp.path(), node), k as u64), fills(&g, k as u64), "{node}: fills");
+    }
+    let refusing_nodes = (0..4).filter(|k| refused.iter().any(|v| v["sid"] == *k as u64)).count();
+    eprintln!("firm peak {peak} lots, {} refusals over {refusing_nodes} nodes, {fills_seen} fills", refused.len());
+}

@@ -18,7 +18,7 @@ mod host;
 mod journal;
 mod observer;
 mod remote;
-pub use remote::order_owner;
+pub use remote::{order_owner, venue_order_id};
 mod surveil;
 
 pub use chain::{ChainLatency, ChainLink, ChainParams, ChainStats, MAX_LATENCY_SAMPLES, MAX_LIVE_INTENTS};

@@ -149,6 +149,7 @@ pub use config::{ConfigError, ConfigFiles, DataPlan, FsFiles, LoadedConfig, Rele
 pub use engine::{
     ChainLatency, ChainLink, ChainParams, ChainReport, ChainStats, Engine, EngineError, NativeStrategy, Observed,
     RestartPolicy, RunReport, StateChange, Status, StrategyKind, StrategyReport, StrategySetup, order_owner,
+    venue_order_id,
 };
 
 use bulkhead_data::{CsvReader, Generator, MarketSource};

@@ -75,8 +75,19 @@ fn split_run(c: &LocalCluster, tmp: &Path, cfg: &Path, gw: &str, nodes: &[(&str,
     for (node, strategies) in nodes {
         let ct = write_cluster(tmp, c, node, "");
         let dir = tmp.join(format!("{node}-journal"));
-        let args =
-            ["run", s(cfg), "--quiet", "--cluster", s(&ct), "--gateway", gw, "--strategies", strategies, "--journal-dir", s(&dir)];
+        let args = [
+            "run",
+            s(cfg),
+            "--quiet",
+            "--cluster",
+            s(&ct),
+            "--gateway",
+            gw,
+            "--strategies",
+            strategies,
+            "--journal-dir",
+            s(&dir),
+        ];
         children.push(spawn(&args));
     }
     let outs: Vec<String> = children
@@ -169,7 +180,8 @@ fn four_nodes_pushing_at_once_never_take_the_firm_past_its_limit() {
     }
     assert!(fills_seen > 20, "{fills_seen} fills");
     // Refused at the gateway, naming the firm limit, and heard by each node.
-    let refused: Vec<Value> = show(&g, "order").into_iter().filter(|v| v["reason_name"] == "R12_FIRM_MAX_POSITION").collect();
+    let refused: Vec<Value> =
+        show(&g, "order").into_iter().filter(|v| v["reason_name"] == "R12_FIRM_MAX_POSITION").collect();
     assert!(!refused.is_empty(), "no firm refusal: {gout}");
     assert!(refused.iter().all(|v| v["limit"] == 30), "{:?}", refused[0]);
     for (k, (node, _)) in nodes.iter().enumerate() {

@@ -373,3 +373,85 @@ fn decode_event(r: &[u8], at: usize, hosted: &[u32], instruments: usize) -> Resu
     };
     Ok(RemoteEvent { ts_ns, event })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulkhead_abi::{OrderType, TimeInForce};
+
+    fn sample() -> (NodeStep, StepAnswer) {
+        let order = OrderRequest {
+            instrument: 1,
+            side: Side::Sell,
+            order_type: OrderType::Limit,
+            tif: TimeInForce::Gtc,
+            reduce_only: false,
+            price: 123,
+            qty: 4,
+            tag: 9,
+        };
+        let id = bulkhead_engine::venue_order_id(3, 17);
+        let step = NodeStep {
+            step: 42,
+            last: true,
+            node: "node-a".into(),
+            hosted: vec![3, 5],
+            actions: vec![
+                RemoteAction::Submit { sid: 3, order_id: id, order },
+                RemoteAction::Cancel { sid: 3, order_id: id, instrument: 1, reason: Reason::CancelledByStrategy },
+                RemoteAction::CancelAll { sid: 5, instrument: None, reason: Reason::CancelledOnFault },
+            ],
+        };
+        let fill = VenueEvent::Fill {
+            order_id: id,
+            account: 3,
+            instrument: 1,
+            side: Side::Sell,
+            price: Ticks::new(123),
+            qty: Lots::new(2),
+            fee: Money::new(-5),
+            maker: true,
+            remaining: Lots::new(2),
+        };
+        let answer = StepAnswer {
+            actions: vec![RemoteEvent {
+                ts_ns: 7,
+                event: VenueEvent::Accepted { order_id: id, account: 3, instrument: 1 },
+            }],
+            market: vec![RemoteEvent { ts_ns: 8, event: fill }],
+        };
+        (step, answer)
+    }
+
+    #[test]
+    fn steps_and_answers_round_trip() {
+        let (step, answer) = sample();
+        assert_eq!(decode_step(&encode_step(&step), 8, 2).unwrap(), step);
+        assert_eq!(decode_answer(&encode_answer(42, true, &answer), &[3], 2).unwrap(), (42, true, answer));
+    }
+
+    #[test]
+    fn every_truncation_and_every_flipped_byte_is_refused_or_decoded_never_a_panic() {
+        let (step, answer) = sample();
+        for b in [encode_step(&step), encode_answer(42, false, &answer)] {
+            for n in 0..b.len() {
+                assert!(decode_step(&b[..n], 8, 2).is_err() && decode_answer(&b[..n], &[3], 2).is_err());
+            }
+            for i in 0..b.len() {
+                for bit in 0..8 {
+                    let mut c = b.clone();
+                    c[i] ^= 1 << bit;
+                    let _ = decode_step(&c, 8, 2);
+                    let _ = decode_answer(&c, &[3], 2);
+                }
+            }
+        }
+        // Another node's strategies, an unknown instrument: refused, named.
+        let e = decode_answer(&encode_answer(1, false, &answer), &[4], 2).unwrap_err();
+        assert_eq!(e.field, "event.account");
+        let e = decode_step(&encode_step(&step), 8, 1).unwrap_err();
+        assert_eq!(e.field, "action.instrument");
+        let e = decode_step(&encode_step(&step), 4, 2).unwrap_err();
+        assert_eq!(e.field, "hosted");
+    }
+}

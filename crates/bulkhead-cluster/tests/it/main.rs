@@ -5,6 +5,7 @@
 
 mod faults;
 mod feed;
+mod gateway;
 mod lease;
 mod mirror;
 

@@ -45,6 +45,11 @@ pub fn order_owner(order_id: u64) -> Option<u32> {
     (sid >= 1 && sid <= u64::from(u32::MAX)).then(|| (sid - 1) as u32)
 }
 
+/// The venue order id of strategy `sid`'s order `local` (its own id).
+pub fn venue_order_id(sid: u32, local: u64) -> u64 {
+    global_id(sid, local)
+}
+
 impl Engine {
     /// Take part in a split run (before any strategy is added: `init` may
     /// place orders). A node's venue becomes the gateway's and its risk

@@ -359,7 +359,11 @@ pub fn prepare_split_run(
         )));
     }
     let source = open_source(cfg)?;
-    let (engine, runtime, recovery) = prepare_engine(cfg, mode, &mut |_| None, role)?;
+    let describe = role.describe();
+    let (mut engine, runtime, recovery) = prepare_engine(cfg, mode, &mut |_| None, role)?;
+    if let Some(text) = describe {
+        engine.journal_config_file(remote::SPLIT_FILE, text.as_bytes())?;
+    }
     Ok(PreparedRun { engine, runtime, source, recovery })
 }
 

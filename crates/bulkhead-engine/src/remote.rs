@@ -72,6 +72,10 @@ pub trait VenueLink: Send {
     fn exchange(&mut self, step: u64, last: bool, actions: &[RemoteAction]) -> Result<StepAnswer, String>;
 }
 
+/// The `CONFIG` record a split run journals its part in (`role`, and a
+/// node's `hosted` strategies).
+pub const SPLIT_FILE: &str = "split";
+
 /// How a process takes part in a run.
 pub enum SplitRole {
     /// Everything in one process (the default).
@@ -84,6 +88,15 @@ pub enum SplitRole {
 }
 
 impl SplitRole {
+    /// What the journal says about the part (the [`SPLIT_FILE`] record).
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            SplitRole::Whole => None,
+            SplitRole::Node { hosted, .. } => Some(format!("role = \"node\"\nhosted = {hosted:?}\n")),
+            SplitRole::Gateway => Some("role = \"gateway\"\n".to_string()),
+        }
+    }
+
     /// Does this process run strategy `name`?
     pub fn hosts(&self, name: &str) -> bool {
         match self {

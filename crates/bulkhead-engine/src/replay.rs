@@ -357,6 +357,14 @@ pub fn replay(journal_dir: &Path, modules_dir: &Path) -> Result<ReplayReport, Re
     let config_text = header.files.get("run_config").ok_or_else(|| {
         incomplete("no `run_config` CONFIG record (journals written before replay support cannot be replayed)".into())
     })?;
+    if let Some(split) = header.files.get(crate::remote::SPLIT_FILE) {
+        // A split run's venue answers came from the gateway (node) or its
+        // orders from the nodes (gateway): neither is in this journal as input.
+        return Err(incomplete(format!(
+            "a split run's journal ({}): its venue is another process's, so it cannot be replayed alone;              `journal verify` checks it, and the gateway re-derives its journal from the order stream",
+            String::from_utf8_lossy(split).trim().replace('\n', ", ")
+        )));
+    }
     let config_text = String::from_utf8(config_text.clone()).map_err(|e| incomplete(format!("run_config: {e}")))?;
     let raw: crate::config::RunConfig =
         toml::from_str(&config_text).map_err(|e| incomplete(format!("run_config does not parse: {e}")))?;

@@ -128,9 +128,14 @@ fn a_run_split_over_two_nodes_and_a_gateway_fills_as_one_process() {
     assert!(fills(&one, 0).len() > 100, "the market maker trades");
     // A node never sees another node's strategies' fills.
     assert!(fills(&a, 1).is_empty() && fills(&b, 0).is_empty());
+    let modules = crate::common::root().join("strategies/wasm");
     for dir in [&a, &b, &g] {
         let (code, out, err) = bulkhead(&["journal", "verify", s(dir)]);
         assert_eq!(code, 0, "{out}{err}");
+        // Its venue was another process's: replay says so instead of diverging.
+        let (code, out, err) = bulkhead(&["journal", "replay", s(dir), "--modules", s(&modules)]);
+        assert_ne!(code, 0, "{out}");
+        assert!(err.contains("a split run's journal") && err.contains("role ="), "{err}");
     }
     // The misbehaving strategy is quarantined on its node and its resting
     // bid cancelled at the gateway's venue, as in one process.
@@ -195,4 +200,75 @@ fn four_nodes_pushing_at_once_never_take_the_firm_past_its_limit() {
     }
     let refusing_nodes = (0..4).filter(|k| refused.iter().any(|v| v["sid"] == *k as u64)).count();
     eprintln!("firm peak {peak} lots, {} refusals over {refusing_nodes} nodes, {fills_seen} fills", refused.len());
+}
+
+fn journal_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+}
+
+#[test]
+fn a_gateway_killed_mid_run_and_restarted_resumes_from_the_stream_without_a_duplicate_order() {
+    let Some(c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = demo_variant(tmp.path(), |t| t.replace("events = 3_000", "events = 6_000"));
+    let one = tmp.path().join("one");
+    assert_eq!(bulkhead(&["run", s(&cfg), "--quiet", "--journal-dir", s(&one)]).0, 0);
+    let gct = write_cluster(tmp.path(), &c, "gr-gw", "");
+    let gateway = |dir: &Path| {
+        spawn(&["gateway", s(&cfg), "--cluster", s(&gct), "--name", "gr", "--nodes", "ra,rb", "--journal-dir", s(dir)])
+    };
+    let (first, second) = (tmp.path().join("gw-first"), tmp.path().join("gw-second"));
+    let mut g1 = gateway(&first);
+    let mut nodes = Vec::new();
+    for (node, strategies) in [("ra", "market-maker"), ("rb", "momentum,misbehaving")] {
+        let ct = write_cluster(tmp.path(), &c, node, "");
+        let dir = journal(tmp.path(), node);
+        nodes.push(spawn(&[
+            "run",
+            s(&cfg),
+            "--quiet",
+            "--cluster",
+            s(&ct),
+            "--gateway",
+            "gr",
+            "--strategies",
+            strategies,
+            "--journal-dir",
+            s(&dir),
+        ]));
+    }
+    // Mid-run: the gateway's journal has grown; kill -9 it, start another.
+    let t = std::time::Instant::now();
+    while journal_bytes(&first) < 150_000 {
+        assert!(g1.try_wait().unwrap().is_none(), "the gateway ended before mid-run");
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    g1.kill().unwrap();
+    g1.wait().unwrap();
+    let g2 = gateway(&second);
+    for n in nodes {
+        let (code, out) = finish(n);
+        assert_eq!(code, 0, "{out}");
+    }
+    let (code, gout) = finish(g2);
+    assert_eq!(code, 0, "{gout}");
+    // It re-derived the run from the stream: answers the nodes already had
+    // are not sent again, no step or order was applied twice.
+    assert!(gout.contains("0 duplicate steps and 0 duplicate orders dropped"), "{gout}");
+    assert!(!gout.contains(" 0 answers already in the stream"), "{gout}");
+    // Every order accepted once, fills as one process, on every side.
+    let (a, b) = (journal(tmp.path(), "ra"), journal(tmp.path(), "rb"));
+    for (sid, node) in [(0, &a), (1, &b), (2, &b)] {
+        let expected = fills(&one, sid);
+        assert_eq!(fills(node, sid), expected, "strategy {sid}: fills");
+        assert_eq!(fills(&second, sid), expected, "strategy {sid}: the restarted gateway's fills");
+        let accepted = events(node, sid, "order_accepted");
+        let mut ids: Vec<&Value> = accepted.iter().map(|v| &v["id"]).collect();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "strategy {sid}: an order accepted twice");
+        assert_eq!(accepted, events(&one, sid, "order_accepted"));
+    }
+    assert!(fills(&one, 0).len() > 100);
 }

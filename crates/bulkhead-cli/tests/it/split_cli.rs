@@ -272,3 +272,87 @@ fn a_gateway_killed_mid_run_and_restarted_resumes_from_the_stream_without_a_dupl
     }
     assert!(fills(&one, 0).len() > 100);
 }
+
+#[test]
+fn a_node_killed_mid_run_is_replaced_through_its_lease_and_trades_on_with_no_order_sent_twice() {
+    let Some(c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // The live mirror needs the durable gate; one process runs the same config.
+    let cfg = demo_variant(tmp.path(), |t| {
+        t.replace("[run]\n", "[run]\nrelease_gate = \"durable\"\n").replace("events = 3_000", "events = 6_000")
+    });
+    let one = tmp.path().join("one");
+    assert_eq!(bulkhead(&["run", s(&cfg), "--quiet", "--journal-dir", s(&one)]).0, 0);
+    let gct = write_cluster(tmp.path(), &c, "gf-gw", "");
+    let gdir = journal(tmp.path(), "gf");
+    let g = spawn(&[
+        "gateway",
+        s(&cfg),
+        "--cluster",
+        s(&gct),
+        "--name",
+        "gf",
+        "--nodes",
+        "fa,fb",
+        "--on-disconnect",
+        "wait",
+        "--journal-dir",
+        s(&gdir),
+    ]);
+    let (fa, fb) = (write_cluster(tmp.path(), &c, "fa", ""), write_cluster(tmp.path(), &c, "fb", ""));
+    let node = |ct: &Path, strategies: &str, dir: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            s(&cfg),
+            "--quiet",
+            "--cluster",
+            s(ct),
+            "--gateway",
+            "gf",
+            "--strategies",
+            strategies,
+            "--journal-dir",
+            s(dir),
+        ];
+        args.extend_from_slice(extra);
+        spawn(&args)
+    };
+    let (a_dir, b_dir, other) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("other"));
+    let lease = |holder: &'static str| ["--lease", "--holder", holder, "--lease-ttl-ms", "1500"];
+    let mut a = node(&fa, "market-maker", &a_dir, &lease("a"));
+    let rest = node(&fb, "momentum,misbehaving", &other, &[]);
+    let t = std::time::Instant::now();
+    while journal_bytes(&a_dir) < 200_000 {
+        assert!(a.try_wait().unwrap().is_none(), "A ended before mid-run");
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    a.kill().unwrap();
+    a.wait().unwrap();
+    // The standby takes the shard's lease, fetches A's journal, re-derives
+    // it (its steps re-sent are stored once, the gateway's answers re-read)
+    // and trades on.
+    let resume = [&["--resume"][..], &lease("b")].concat();
+    let (code, bout) = finish(node(&fa, "market-maker", &b_dir, &resume));
+    assert_eq!(code, 0, "{bout}");
+    assert!(bout.contains("fetched the journal of fa"), "{bout}");
+    let (code, out) = finish(rest);
+    assert_eq!(code, 0, "{out}");
+    let (code, gout) = finish(g);
+    assert_eq!(code, 0, "{gout}");
+    for (sid, dir) in [(0, &b_dir), (1, &other), (2, &other)] {
+        assert_eq!(fills(dir, sid), fills(&one, sid), "strategy {sid}: fills");
+        assert_eq!(fills(&gdir, sid), fills(&one, sid), "strategy {sid}: the gateway's fills");
+    }
+    // The gateway accepted every order once.
+    let accepted: Vec<(u64, u64)> = show(&gdir, "order")
+        .iter()
+        .filter(|v| v["reason_name"] == "ACCEPTED")
+        .map(|v| (v["sid"].as_u64().unwrap(), v["id"].as_u64().unwrap()))
+        .collect();
+    let mut unique = accepted.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), accepted.len(), "an order reached the venue twice");
+    assert!(fills(&one, 0).len() > 100);
+}

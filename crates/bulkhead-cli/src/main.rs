@@ -478,42 +478,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("hot deploy header: {}: {line}", bulkhead_server::SIGNATURE_HEADER);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Token { cmd: TokenCmd::Add { file, name, role } } => {
-            let mut store = if file.exists() { TokenStore::load(&file)? } else { TokenStore::default() };
-            let role =
-                Role::parse(&role).with_context(|| format!("--role: `{role}` is not viewer, operator or admin"))?;
-            let (plain, entry) = TokenStore::generate(&name, role)?;
-            store.add(entry)?;
-            store.save(&file)?;
-            println!("{plain}");
-            eprintln!("token `{name}` ({}) added to {}; it is shown only now", role.as_str(), file.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Token { cmd: TokenCmd::List { file } } => {
-            let store = TokenStore::load(&file)?;
-            println!("{:<24} {:<9} created", "name", "role");
-            for e in store.entries() {
-                println!("{:<24} {:<9} {}", e.name, e.role.as_str(), e.created.as_deref().unwrap_or("-"));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Token { cmd: TokenCmd::Revoke { file, name } } => {
-            let mut store = TokenStore::load(&file)?;
-            let role = store
-                .get(&name)
-                .map(|e| e.role)
-                .with_context(|| format!("--name: no token `{name}` in {}", file.display()))?;
-            if role == Role::Admin && store.entries().filter(|e| e.role == Role::Admin).count() == 1 {
-                anyhow::bail!(
-                    "--name: `{name}` is the last admin token in {}; add another admin first",
-                    file.display()
-                );
-            }
-            store.remove(&name);
-            store.save(&file)?;
-            eprintln!("token `{name}` ({}) removed from {}", role.as_str(), file.display());
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Token { cmd } => token_cmd(cmd),
         Cmd::Journal { cmd } => journal_cmd::dispatch(cmd),
         Cmd::Feed { config, name, cluster } => feed(&config, &name, &cluster),
         Cmd::Gateway { config, cluster, name, nodes, heartbeat_ms, on_disconnect, journal_dir } => {
@@ -543,6 +508,47 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             w.flush()?;
             println!("wrote {events} events to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn token_cmd(cmd: TokenCmd) -> Result<ExitCode> {
+    match cmd {
+        TokenCmd::Add { file, name, role } => {
+            let mut store = if file.exists() { TokenStore::load(&file)? } else { TokenStore::default() };
+            let role =
+                Role::parse(&role).with_context(|| format!("--role: `{role}` is not viewer, operator or admin"))?;
+            let (plain, entry) = TokenStore::generate(&name, role)?;
+            store.add(entry)?;
+            store.save(&file)?;
+            println!("{plain}");
+            eprintln!("token `{name}` ({}) added to {}; it is shown only now", role.as_str(), file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCmd::List { file } => {
+            let store = TokenStore::load(&file)?;
+            println!("{:<24} {:<9} created", "name", "role");
+            for e in store.entries() {
+                println!("{:<24} {:<9} {}", e.name, e.role.as_str(), e.created.as_deref().unwrap_or("-"));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCmd::Revoke { file, name } => {
+            let mut store = TokenStore::load(&file)?;
+            let role = store
+                .get(&name)
+                .map(|e| e.role)
+                .with_context(|| format!("--name: no token `{name}` in {}", file.display()))?;
+            if role == Role::Admin && store.entries().filter(|e| e.role == Role::Admin).count() == 1 {
+                anyhow::bail!(
+                    "--name: `{name}` is the last admin token in {}; add another admin first",
+                    file.display()
+                );
+            }
+            store.remove(&name);
+            store.save(&file)?;
+            eprintln!("token `{name}` ({}) removed from {}", role.as_str(), file.display());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -204,7 +204,7 @@ impl Gateway<'_> {
         let silent: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| {
                 let n = &self.nodes[i];
-                n.active && n.hosted.is_some() && !n.pending.front().is_some_and(|s| s.step == step)
+                n.active && n.hosted.is_some() && n.pending.front().is_none_or(|s| s.step != step)
             })
             .collect();
         for i in silent {

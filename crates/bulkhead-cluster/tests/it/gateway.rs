@@ -14,6 +14,8 @@ use bulkhead_engine::remote::{RemoteAction, SplitRole, VenueLink};
 use bulkhead_engine::{JournalMode, LoadedConfig, venue_order_id};
 use bulkhead_venue::VenueEvent;
 
+use bulkhead_cluster::local::LocalCluster;
+
 use crate::{cluster, config};
 
 const EVENTS: u64 = 300;
@@ -48,6 +50,48 @@ fn limit(side: Side, price: i64, qty: i64) -> OrderRequest {
     }
 }
 
+/// Publish `body` on `subject` as anyone could (no message id), once the
+/// gateway's stream exists and takes messages.
+fn raw(c: &LocalCluster, subject: String, body: Vec<u8>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(bulkhead_cluster::connect(&config(c, "x")).await.unwrap());
+        for _ in 0..100 {
+            if js.get_stream(order_stream("gp")).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // A stream just created takes messages once its replicas formed.
+        for attempt in 0.. {
+            match js.publish(subject.clone(), body.clone().into()).await.unwrap().await {
+                Ok(_) => break,
+                Err(e) if attempt < 100 => eprintln!("retrying: {e}"),
+                Err(e) => panic!("{e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
+
+/// The gateway journal's `LOG` notes and the number of strategy 2's
+/// orders cancelled on disconnect.
+fn notes_and_disconnect_cancels(dir: &Path) -> (String, usize) {
+    let mut notes = Vec::new();
+    let mut cancels = 0;
+    for r in bulkhead_journal::JournalReader::open(dir).unwrap() {
+        let r = r.unwrap();
+        match Record::decode(r.kind, &r.payload).unwrap() {
+            Record::Log { message, .. } => notes.push(String::from_utf8_lossy(message).into_owned()),
+            Record::Venue { sid: 2, event } if event.a == i64::from(Reason::CancelledOnDisconnect.code()) => {
+                cancels += 1
+            }
+            _ => {}
+        }
+    }
+    (notes.join("\n"), cancels)
+}
+
 fn step(node: &str, n: u64, hosted: &[u32], actions: Vec<RemoteAction>) -> Vec<u8> {
     encode_step(&NodeStep { step: n, last: false, node: node.into(), hosted: hosted.to_vec(), actions })
 }
@@ -75,27 +119,7 @@ fn the_gateway_drops_bad_steps_and_duplicates_and_cancels_a_silent_nodes_orders(
         })
     };
     // Hostile messages first in the stream: each is dropped, none is a node's step.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let raw = |subject: String, body: Vec<u8>| {
-        rt.block_on(async {
-            let js = async_nats::jetstream::new(bulkhead_cluster::connect(&config(&c, "x")).await.unwrap());
-            for _ in 0..100 {
-                if js.get_stream(order_stream("gp")).await.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            // A stream just created takes messages once its replicas formed.
-            for attempt in 0.. {
-                match js.publish(subject.clone(), body.clone().into()).await.unwrap().await {
-                    Ok(_) => break,
-                    Err(e) if attempt < 100 => eprintln!("retrying: {e}"),
-                    Err(e) => panic!("{e}"),
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-    };
+    let raw = |subject: String, body: Vec<u8>| raw(&c, subject, body);
     let foreign_id = venue_order_id(1, 1);
     raw(order_subject("gp", "a"), b"not a step".to_vec());
     raw(order_subject("gp", "zz"), step("zz", 0, &[0], vec![]));
@@ -165,20 +189,8 @@ fn the_gateway_drops_bad_steps_and_duplicates_and_cancels_a_silent_nodes_orders(
     // a's order rests to the end of the run; b's is cancelled when b is gone.
     assert!(seen.iter().any(|e| matches!(e.event,
         VenueEvent::Cancelled { order_id, reason: Reason::CancelledAtEnd, .. } if order_id == venue_order_id(0, 1))));
-    let mut notes = Vec::new();
-    let mut disconnect_cancels = 0;
-    for r in bulkhead_journal::JournalReader::open(&cfg.journal_dir).unwrap() {
-        let r = r.unwrap();
-        match Record::decode(r.kind, &r.payload).unwrap() {
-            Record::Log { message, .. } => notes.push(String::from_utf8_lossy(message).into_owned()),
-            Record::Venue { sid: 2, event } if event.a == i64::from(Reason::CancelledOnDisconnect.code()) => {
-                disconnect_cancels += 1;
-            }
-            _ => {}
-        }
-    }
-    assert_eq!(disconnect_cancels, 1, "{notes:?}");
-    let all = notes.join("\n");
+    let (all, disconnect_cancels) = notes_and_disconnect_cancels(&cfg.journal_dir);
+    assert_eq!(disconnect_cancels, 1, "{all}");
     for expected in [
         "field header",
         "node `zz` is not in this run",

@@ -74,10 +74,20 @@ fn server_config(dir: &Path, i: usize, client: u16, routes: &[u16; SERVERS]) -> 
 
 impl LocalCluster {
     /// Starts the cluster in a fresh temporary directory.
+    /// Free ports are picked by binding port 0 and letting go, so a
+    /// cluster started at the same moment (tests in parallel) can take one
+    /// first and a server of this one never joins: a cluster not ready in
+    /// time is torn down and started again on new ports, up to 3 times.
     pub fn start() -> Result<Self, LocalError> {
-        let tmp = tempfile::tempdir().map_err(|source| LocalError::Io { what: "temp dir".into(), source })?;
-        let dir = tmp.path().to_path_buf();
-        Self::start_in(&dir, Some(tmp))
+        let mut attempt = 0;
+        loop {
+            let tmp = tempfile::tempdir().map_err(|source| LocalError::Io { what: "temp dir".into(), source })?;
+            let dir = tmp.path().to_path_buf();
+            match Self::start_in(&dir, Some(tmp)) {
+                Err(LocalError::NotReady(..)) if attempt < 2 => attempt += 1,
+                other => return other,
+            }
+        }
     }
 
     fn start_in(dir: &Path, tmp: Option<tempfile::TempDir>) -> Result<Self, LocalError> {

@@ -356,3 +356,63 @@ fn a_node_killed_mid_run_is_replaced_through_its_lease_and_trades_on_with_no_ord
     assert_eq!(unique.len(), accepted.len(), "an order reached the venue twice");
     assert!(fills(&one, 0).len() > 100);
 }
+
+#[test]
+fn a_nats_server_killed_mid_split_run_the_run_goes_on_and_fills_as_one_process() {
+    let Some(mut c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = demo_variant(tmp.path(), |t| t.replace("events = 3_000", "events = 6_000"));
+    let one = tmp.path().join("one");
+    assert_eq!(bulkhead(&["run", s(&cfg), "--quiet", "--journal-dir", s(&one)]).0, 0);
+    // A leader election takes seconds: the heartbeat must outlast it.
+    let gct = write_cluster(tmp.path(), &c, "gk-gw", "");
+    let gdir = journal(tmp.path(), "gk");
+    let g = spawn(&[
+        "gateway",
+        s(&cfg),
+        "--cluster",
+        s(&gct),
+        "--name",
+        "gk",
+        "--nodes",
+        "ka,kb",
+        "--heartbeat-ms",
+        "30000",
+        "--journal-dir",
+        s(&gdir),
+    ]);
+    let mut nodes = Vec::new();
+    for (node, strategies) in [("ka", "market-maker"), ("kb", "momentum,misbehaving")] {
+        let ct = write_cluster(tmp.path(), &c, node, "");
+        let dir = journal(tmp.path(), node);
+        nodes.push(spawn(&[
+            "run",
+            s(&cfg),
+            "--quiet",
+            "--cluster",
+            s(&ct),
+            "--gateway",
+            "gk",
+            "--strategies",
+            strategies,
+            "--journal-dir",
+            s(&dir),
+        ]));
+    }
+    let t = std::time::Instant::now();
+    while journal_bytes(&gdir) < 150_000 {
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    c.kill(0);
+    for n in nodes {
+        let (code, out) = finish(n);
+        assert_eq!(code, 0, "{out}");
+    }
+    let (code, gout) = finish(g);
+    assert_eq!(code, 0, "{gout}");
+    for (sid, node) in [(0, "ka"), (1, "kb"), (2, "kb")] {
+        assert_eq!(fills(&journal(tmp.path(), node), sid), fills(&one, sid), "strategy {sid}: fills");
+        assert_eq!(fills(&gdir, sid), fills(&one, sid), "strategy {sid}: the gateway's fills");
+    }
+}

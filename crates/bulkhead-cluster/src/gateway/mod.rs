@@ -177,6 +177,11 @@ struct LinkIo {
     stats: Arc<Mutex<LinkStats>>,
 }
 
+/// How long a reader waits on its ordered consumer before it also reads
+/// the last message of the subject directly (a consumer being recreated
+/// after a server died delivers nothing for a while).
+pub const STALL_PROBE: Duration = Duration::from_secs(1);
+
 /// Most latency samples a node keeps (report only).
 pub const MAX_SAMPLES: usize = 1 << 20;
 
@@ -232,6 +237,13 @@ pub struct LinkStats {
 }
 
 impl LinkIo {
+    /// The last message on this node's answer subject, if it decodes.
+    async fn last_answer(&self) -> Option<wire::Answer> {
+        let stream = self.js.get_stream(answer_stream(&self.gateway)).await.ok()?;
+        let m = stream.get_last_raw_message_by_subject(&answer_subject(&self.gateway, &self.node)).await.ok()?;
+        decode_answer(&m.payload, &self.hosted, self.instruments).ok()
+    }
+
     async fn publish(&self, step: u64, body: Vec<u8>) -> Result<(), String> {
         let subject = order_subject(&self.gateway, &self.node);
         let id = format!("{}/{step}", self.node);
@@ -242,12 +254,26 @@ impl LinkIo {
 
     async fn answer(&mut self, step: u64) -> Result<StepAnswer, String> {
         loop {
-            let msg = match self.answers.next().await {
-                Some(Ok(m)) => m,
-                Some(Err(e)) => return Err(format!("reading answers: {e}")),
-                None => return Err("answer stream closed".into()),
+            let next = tokio::time::timeout(STALL_PROBE, self.answers.next()).await;
+            let msg = match next {
+                // Nothing for a while: the ordered consumer may be recreating
+                // itself after a server died. The answer, once stored, is the
+                // last message on this node's subject: read it directly.
+                Err(_) => match self.last_answer().await {
+                    Some(a) if a.0 == step => return Ok(a.2),
+                    _ => continue,
+                },
+                Ok(Some(Ok(m))) => m.message.payload,
+                // The ordered consumer recreates itself after a server or
+                // connection loss; the step's timeout bounds the wait.
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(gateway = %self.gateway, error = %e, "reading answers");
+                    tokio::time::sleep(crate::retry::RETRY_PAUSE).await;
+                    continue;
+                }
+                Ok(None) => return Err("answer stream closed".into()),
             };
-            match decode_answer(&msg.payload, &self.hosted, self.instruments) {
+            match decode_answer(&msg, &self.hosted, self.instruments) {
                 Ok((s, _, a)) if s == step => return Ok(a),
                 // Already applied (re-read after a restart).
                 Ok((s, _, _)) if s < step => {}
@@ -272,29 +298,34 @@ impl LinkIo {
                 return self.answer(step).await;
             }
             // The gateway reads the step from the stream, so its answer means
-            // it was stored: the ack is awaited alongside, not before.
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", format!("{}/{step}", self.node).as_str());
+            // it was stored: the ack is awaited alongside, not before. A
+            // failed ack (a server died) is stored again under the same id.
+            let body = bytes::Bytes::from(body);
+            let id = format!("{}/{step}", self.node);
             let subject = order_subject(&self.gateway, &self.node);
-            let ack = self
-                .js
-                .publish_with_headers(subject, headers, body.into())
-                .await
-                .map_err(|e| format!("step {step}: {e}"))?;
-            let stream = order_stream(&self.gateway);
-            let not_stored = move |e: async_nats::jetstream::context::PublishError| {
-                format!("step {step} not stored in {stream}: {e}")
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", id.as_str());
+            let ack = self.js.publish_with_headers(subject.clone(), headers, body.clone()).await.ok();
+            let (js, failover) = (self.js.clone(), self.failover);
+            let stored = async move {
+                if let Some(ack) = ack
+                    && ack.await.is_ok()
+                {
+                    return Ok(());
+                }
+                store(&js, subject, &id, body, failover).await
             };
-            let ack = std::future::IntoFuture::into_future(ack);
+            let stream = order_stream(&self.gateway);
+            let not_stored = move |e: String| format!("step {step} not stored in {stream}: {e}");
             let answer = self.answer(step);
-            tokio::pin!(ack, answer);
+            tokio::pin!(stored, answer);
             tokio::select! {
-                stored = &mut ack => {
-                    stored.map_err(not_stored)?;
+                s = &mut stored => {
+                    s.map_err(not_stored)?;
                     answer.await
                 }
                 got = &mut answer => {
-                    ack.await.map_err(not_stored)?;
+                    stored.await.map_err(not_stored)?;
                     got
                 }
             }

@@ -122,9 +122,18 @@ async fn serve(
     }
     let subject = format!("bulkhead.gw.{}.ord.*", opts.name);
     let mut steps = read_from_start(&js, &client, &order_stream(&opts.name), subject, cfg.failover).await?;
-    let mut g = Gateway { opts, engine, report: GatewayReport::default(), nodes, step: 0, failover: cfg.failover };
+    let mut g = Gateway {
+        opts,
+        engine,
+        report: GatewayReport::default(),
+        nodes,
+        step: 0,
+        failover: cfg.failover,
+        read_upto: 0,
+        probed: Default::default(),
+    };
     loop {
-        g.wait_for_step(&mut steps).await?;
+        g.wait_for_step(&js, &mut steps).await?;
         let all_done = g.apply_step()?;
         let mut answer = StepAnswer { actions: g.engine.take_remote_events(), market: Vec::new() };
         let fin = if all_done {
@@ -164,6 +173,10 @@ struct Gateway<'a> {
     /// The step being gathered.
     step: u64,
     failover: Duration,
+    /// The last stream sequence the consumer delivered.
+    read_upto: u64,
+    /// Stream sequences read by a probe ahead of the consumer.
+    probed: std::collections::BTreeSet<u64>,
 }
 
 impl Gateway<'_> {
@@ -180,19 +193,59 @@ impl Gateway<'_> {
     /// disconnect policy to nodes that stay silent past the heartbeat.
     async fn wait_for_step(
         &mut self,
+        js: &jetstream::Context,
         steps: &mut async_nats::jetstream::consumer::push::Ordered,
     ) -> Result<(), ClusterError> {
         let mut deadline = Instant::now() + self.opts.heartbeat;
         while !self.ready() {
             let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, steps.next()).await {
-                Ok(Some(Ok(msg))) => self.receive(msg.subject.as_str(), &msg.payload)?,
-                Ok(Some(Err(e))) => return Err(ClusterError::Gateway(format!("reading steps: {e}"))),
+            match tokio::time::timeout(left.min(super::STALL_PROBE), steps.next()).await {
+                Ok(Some(Ok(msg))) => {
+                    let seq = msg.info().map_or(0, |i| i.stream_sequence);
+                    self.read_upto = self.read_upto.max(seq);
+                    // A message a probe already read is not read twice.
+                    if !self.probed.remove(&seq) {
+                        self.receive(msg.subject.as_str(), &msg.payload)?;
+                    }
+                    self.probed.retain(|&p| p > seq);
+                }
+                // The ordered consumer recreates itself after a server or
+                // connection loss.
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(gateway = %self.opts.name, error = %e, "reading steps");
+                    tokio::time::sleep(crate::retry::RETRY_PAUSE).await;
+                }
                 Ok(None) => return Err(ClusterError::Gateway("step stream closed".into())),
+                Err(_) if left > super::STALL_PROBE => self.probe_last_steps(js).await?,
                 Err(_) => {
                     self.silent_nodes();
                     deadline = Instant::now() + self.opts.heartbeat;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Nothing came for a while (the consumer may be recreating itself
+    /// after a server died): a node's step, once stored, is the last
+    /// message on its subject; read those of the nodes still awaited.
+    async fn probe_last_steps(&mut self, js: &jetstream::Context) -> Result<(), ClusterError> {
+        let Ok(stream) = js.get_stream(order_stream(&self.opts.name)).await else { return Ok(()) };
+        let step = self.step;
+        let waiting: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.active && n.pending.front().is_none_or(|s| s.step != step))
+            .map(|n| n.name.clone())
+            .collect();
+        for name in waiting {
+            let subject = super::order_subject(&self.opts.name, &name);
+            if let Ok(m) = stream.get_last_raw_message_by_subject(&subject).await
+                && m.sequence > self.read_upto
+                && self.probed.len() < MAX_PENDING_STEPS
+                && self.probed.insert(m.sequence)
+            {
+                self.receive(&subject, &m.payload)?;
             }
         }
         Ok(())

@@ -147,6 +147,7 @@ pub mod snapshot;
 mod tls;
 
 pub use auth::{PendingWrite, Role, TokenEntry, TokenError, TokenStore, hash_token, valid_token_name};
+pub use http::cluster_view::{ClusterSource, KillRefusal, KillTarget};
 pub use chain::{ChainCounts, ChainIntentRecord, ChainIntents, ChainOutcome};
 pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, SIGNATURE_HEADER, Scope, TokenChange};
 pub use metrics::{Histogram, Metrics};
@@ -498,6 +499,23 @@ pub fn start(
     tokens: TokenStore,
     options: ServerOptions,
 ) -> Result<(ControlHandle, ServerGuard), ServerError> {
+    let (handle, client) = channel(&options);
+    let metrics = client.metrics.clone();
+    let guard = launch(addr, tokens, &options.clone(), metrics, move |tokens, stop| {
+        http::apps(http::AppState::new(client, tokens, options, stop))
+    })?;
+    Ok((handle, guard))
+}
+
+/// Binds `addr` and serves the routers `apps` builds on the control plane's
+/// own runtime thread, accept loop and connection bounds (`options`).
+fn launch(
+    addr: SocketAddr,
+    tokens: TokenStore,
+    options: &ServerOptions,
+    metrics: Arc<Metrics>,
+    apps: impl FnOnce(Arc<RwLock<TokenStore>>, watch::Receiver<bool>) -> http::serve::Apps,
+) -> Result<ServerGuard, ServerError> {
     if tokens.is_empty() {
         return Err(ServerError::NoTokens);
     }
@@ -515,7 +533,6 @@ pub fn start(
         .enable_time()
         .build()
         .map_err(ServerError::Runtime)?;
-    let (handle, client) = channel(&options);
     let tokens = Arc::new(RwLock::new(tokens));
     let (stop_tx, stop_rx) = watch::channel(false);
     let limits = http::serve::Limits {
@@ -526,8 +543,8 @@ pub fn start(
         reserve_connections: options.reserve_connections,
         reserve_head_timeout: options.reserve_head_timeout,
     };
-    let pools = http::serve::Pools::new(limits, client.metrics.clone());
-    let apps = Arc::new(http::apps(http::AppState::new(client, tokens.clone(), options, stop_rx.clone())));
+    let pools = http::serve::Pools::new(limits, metrics);
+    let apps = Arc::new(apps(tokens.clone(), stop_rx.clone()));
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let thread = std::thread::Builder::new()
         .name("bulkhead-server".into())
@@ -545,5 +562,21 @@ pub fn start(
             runtime.shutdown_timeout(Duration::from_millis(500));
         })
         .map_err(ServerError::Runtime)?;
-    Ok((handle, ServerGuard { addr: local, stop: stop_tx, thread: Some(thread), tokens }))
+    Ok(ServerGuard { addr: local, stop: stop_tx, thread: Some(thread), tokens })
+}
+
+/// Serves the cluster view (`bulkhead cluster serve`): the nodes, streams,
+/// metrics and kill switch of a whole cluster from `source`, behind the same
+/// tokens, roles and connection bounds as a run's control plane (see
+/// [`ClusterSource`] for the routes).
+pub fn start_cluster_view(
+    addr: SocketAddr,
+    tokens: TokenStore,
+    options: ServerOptions,
+    source: Arc<dyn ClusterSource>,
+) -> Result<ServerGuard, ServerError> {
+    let metrics = Arc::new(Metrics::default());
+    launch(addr, tokens, &options.clone(), metrics, move |tokens, _stop| {
+        http::cluster_view::apps(source, tokens, options)
+    })
 }

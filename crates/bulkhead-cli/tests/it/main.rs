@@ -4,6 +4,7 @@
 mod chain;
 mod cli;
 mod cluster_cli;
+mod cluster_view;
 mod common;
 mod data_cli;
 mod journal_cli;

@@ -197,7 +197,8 @@ impl LocalCluster {
         let (subject, payload) = (subject.to_string(), bytes::Bytes::copy_from_slice(payload));
         self.with_js(move |js| {
             Box::pin(async move {
-                let ack = js.publish(subject, payload).await.map_err(|e| e.to_string())?.await.map_err(|e| e.to_string())?;
+                let ack =
+                    js.publish(subject, payload).await.map_err(|e| e.to_string())?.await.map_err(|e| e.to_string())?;
                 Ok(ack.sequence)
             })
         })

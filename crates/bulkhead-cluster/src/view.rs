@@ -122,7 +122,15 @@ pub fn start_view(cfg: &ClusterConfig) -> Result<ClusterView, ClusterError> {
         let (snap, stop, cfg) = (snap.clone(), stop.clone(), cfg.clone());
         std::thread::Builder::new()
             .name("bulkhead-cluster-view".into())
-            .spawn(move || rt.block_on(poller(&cfg, &snap, &stop, &rx)))
+            .spawn(move || {
+                rt.block_on(async {
+                    // Kill orders on a task of their own: a slow poll (a stream list waits up to
+                    // 4 s for a stream still electing its leader) never holds one up.
+                    let killer = tokio::spawn(kill_task(cfg.clone(), stop.clone(), rx));
+                    poller(&cfg, &snap, &stop).await;
+                    let _ = killer.await;
+                });
+            })
             .map_err(|source| ClusterError::Io { what: "starting the cluster view thread", source })?;
     }
     Ok(ClusterView { snap, kills: tx, stop, wait: cfg.connect_timeout + cfg.request_timeout + cfg.failover })
@@ -146,12 +154,34 @@ impl ClusterView {
     }
 }
 
-async fn poller(
-    cfg: &ClusterConfig,
-    snap: &Mutex<ViewSnapshot>,
-    stop: &std::sync::atomic::AtomicBool,
-    kills: &mpsc::Receiver<(KillOrder, KillReply)>,
+/// Publishes the kill orders handed to the view, each answered once JetStream
+/// acknowledged it (or with why not).
+async fn kill_task(
+    cfg: ClusterConfig,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    kills: mpsc::Receiver<(KillOrder, KillReply)>,
 ) {
+    let mut js: Option<jetstream::Context> = None;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        while let Ok((order, reply)) = kills.try_recv() {
+            if js.is_none() {
+                js = crate::connect(&cfg).await.ok().map(jetstream::new);
+            }
+            let res = match &js {
+                Some(js) => ctl::publish_kill(js, &cfg, &order).await,
+                None => Err(ClusterError::Unreachable {
+                    servers: cfg.servers.join(","),
+                    timeout: cfg.connect_timeout,
+                    reason: "not connected".into(),
+                }),
+            };
+            let _ = reply.send(res);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn poller(cfg: &ClusterConfig, snap: &Mutex<ViewSnapshot>, stop: &std::sync::atomic::AtomicBool) {
     let mut js: Option<jetstream::Context> = None;
     let mut malformed: BTreeMap<String, (u64, String)> = BTreeMap::new();
     let mut last_poll: Option<Instant> = None;
@@ -162,22 +192,13 @@ async fn poller(
                 Err(e) => lock(snap).error = Some(e.to_string()),
             }
         }
-        while let Ok((order, reply)) = kills.try_recv() {
-            let res = match &js {
-                Some(js) => ctl::publish_kill(js, cfg, &order).await,
-                None => Err(ClusterError::Unreachable {
-                    servers: cfg.servers.join(","),
-                    timeout: cfg.connect_timeout,
-                    reason: "not connected".into(),
-                }),
-            };
-            let _ = reply.send(res);
-        }
         if let Some(js) = &js
             && last_poll.is_none_or(|t| t.elapsed() >= POLL_EVERY)
         {
             last_poll = Some(Instant::now());
-            match poll(js, &mut malformed).await {
+            let res = poll(js, &mut malformed).await;
+            tracing::debug!(ms = last_poll.map_or(0, |t| t.elapsed().as_millis()), "cluster view: polled");
+            match res {
                 Ok(mut fresh) => {
                     let mut s = lock(snap);
                     // A malformed value: the node keeps its last good status.
@@ -324,128 +345,116 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// A per-node series: name, type, help, value (of the entry at `now_ms`).
+type NodeSeries = (&'static str, &'static str, &'static str, fn(&NodeEntry, u64) -> String);
+
+fn age_ms(e: &NodeEntry, now_ms: u64) -> u64 {
+    now_ms.saturating_sub(e.status.updated_ms)
+}
+
+const NODE_SERIES: &[NodeSeries] = &[
+    (
+        "bulkhead_cluster_node_up",
+        "gauge",
+        "1 if the node runs and its status is fresh, 0 if stale or finished",
+        |e, now| u8::from(age_ms(e, now) <= STALE_AFTER_MS && e.status.phase == "running").to_string(),
+    ),
+    ("bulkhead_cluster_node_ready", "gauge", "1 if the node can release new orders", |e, _| {
+        u8::from(e.status.ready).to_string()
+    }),
+    ("bulkhead_cluster_node_status_age_seconds", "gauge", "Age of the node's last status", |e, now| {
+        format!("{:.3}", age_ms(e, now) as f64 / 1000.0)
+    }),
+    ("bulkhead_cluster_node_halted", "gauge", "1 if the node's run-wide state is halted", |e, _| {
+        u8::from(e.status.global_state == "halted").to_string()
+    }),
+    ("bulkhead_cluster_node_journal_records", "gauge", "Records in the node's journal", |e, _| {
+        e.status.journal_records.to_string()
+    }),
+    (
+        "bulkhead_cluster_node_mirror_lag_records",
+        "gauge",
+        "Journal records offered to the mirror, not yet acknowledged by JetStream",
+        |e, _| e.status.mirror_lag().to_string(),
+    ),
+    ("bulkhead_cluster_node_events_total", "counter", "Market events the node processed", |e, _| {
+        e.status.events.to_string()
+    }),
+    ("bulkhead_cluster_node_status_dropped_total", "counter", "Statuses the node could not publish", |e, _| {
+        e.status.status_dropped.to_string()
+    }),
+    ("bulkhead_cluster_node_kills_applied_total", "counter", "Kill orders the node applied", |e, _| {
+        e.status.kills_applied.to_string()
+    }),
+    ("bulkhead_cluster_node_ctl_malformed_total", "counter", "Malformed control messages the node dropped", |e, _| {
+        e.status.ctl_malformed.to_string()
+    }),
+    (
+        "bulkhead_cluster_node_status_malformed_total",
+        "counter",
+        "Malformed status values read under the node's key",
+        |e, _| e.malformed.to_string(),
+    ),
+];
+
+/// A per-strategy series: name, type, help, value.
+type StrategySeries = (&'static str, &'static str, &'static str, fn(&status::StrategyStatus) -> u64);
+
+const STRATEGY_SERIES: &[StrategySeries] = &[
+    ("bulkhead_cluster_strategy_orders_total", "counter", "Orders submitted", |s| s.orders),
+    ("bulkhead_cluster_strategy_accepted_total", "counter", "Orders the venue accepted", |s| s.accepted),
+    ("bulkhead_cluster_strategy_fills_total", "counter", "Fills", |s| s.fills),
+    ("bulkhead_cluster_strategy_rejects_total", "counter", "Rejections (risk and venue)", |s| s.rejects),
+    ("bulkhead_cluster_strategy_active", "gauge", "1 if the strategy's own state is active", |s| {
+        u64::from(s.state == "active")
+    }),
+];
+
+/// A per-consumer series: name, help, value.
+type ConsumerSeries = (&'static str, &'static str, fn(&ConsumerRow) -> u64);
+
 /// Prometheus text over the snapshot: one series per node (label `node`),
 /// per strategy (`node`, `strategy`) and per consumer (`stream`, `consumer`).
 pub fn render_metrics(s: &ViewSnapshot, now_ms: u64) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, String)>| {
+    for (name, kind, help, value) in NODE_SERIES {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, value) in rows {
-            let _ = writeln!(out, "{name}{{{labels}}} {value}");
-        }
-    };
-    let nodes: Vec<(&String, &NodeEntry)> = s.nodes.iter().collect();
-    let per_node = |f: &dyn Fn(&NodeEntry) -> String| -> Vec<(String, String)> {
-        nodes.iter().map(|(n, e)| (format!("node=\"{}\"", label(n)), f(e))).collect()
-    };
-    let age = |e: &NodeEntry| now_ms.saturating_sub(e.status.updated_ms);
-    family(
-        "bulkhead_cluster_node_up",
-        "gauge",
-        "1 if the node's status is fresh, 0 if stale",
-        per_node(&|e| u8::from(age(e) <= STALE_AFTER_MS && e.status.phase == "running").to_string()),
-    );
-    family(
-        "bulkhead_cluster_node_ready",
-        "gauge",
-        "1 if the node can release new orders",
-        per_node(&|e| u8::from(e.status.ready).to_string()),
-    );
-    family(
-        "bulkhead_cluster_node_status_age_seconds",
-        "gauge",
-        "Age of the node's last status",
-        per_node(&|e| format!("{:.3}", age(e) as f64 / 1000.0)),
-    );
-    family(
-        "bulkhead_cluster_node_journal_records",
-        "gauge",
-        "Records in the node's journal",
-        per_node(&|e| e.status.journal_records.to_string()),
-    );
-    family(
-        "bulkhead_cluster_node_mirror_lag_records",
-        "gauge",
-        "Journal records offered to the mirror, not yet acknowledged by JetStream",
-        per_node(&|e| e.status.mirror_lag().to_string()),
-    );
-    family(
-        "bulkhead_cluster_node_events_total",
-        "counter",
-        "Market events the node processed",
-        per_node(&|e| e.status.events.to_string()),
-    );
-    family(
-        "bulkhead_cluster_node_status_dropped_total",
-        "counter",
-        "Statuses the node could not publish",
-        per_node(&|e| e.status.status_dropped.to_string()),
-    );
-    family(
-        "bulkhead_cluster_node_kills_applied_total",
-        "counter",
-        "Kill orders the node applied",
-        per_node(&|e| e.status.kills_applied.to_string()),
-    );
-    family(
-        "bulkhead_cluster_node_ctl_malformed_total",
-        "counter",
-        "Malformed control messages the node dropped",
-        per_node(&|e| e.status.ctl_malformed.to_string()),
-    );
-    family(
-        "bulkhead_cluster_node_halted",
-        "gauge",
-        "1 if the node's run-wide state is halted",
-        per_node(&|e| u8::from(e.status.global_state == "halted").to_string()),
-    );
-    let per_strategy = |f: &dyn Fn(&status::StrategyStatus) -> String| -> Vec<(String, String)> {
-        let mut rows = Vec::new();
-        for (n, e) in &nodes {
-            for st in &e.status.strategies {
-                rows.push((format!("node=\"{}\",strategy=\"{}\"", label(n), label(&st.name)), f(st)));
-            }
-        }
-        rows
-    };
-    family(
-        "bulkhead_cluster_strategy_orders_total",
-        "counter",
-        "Orders submitted",
-        per_strategy(&|s| s.orders.to_string()),
-    );
-    family("bulkhead_cluster_strategy_fills_total", "counter", "Fills", per_strategy(&|s| s.fills.to_string()));
-    family(
-        "bulkhead_cluster_strategy_rejects_total",
-        "counter",
-        "Rejections",
-        per_strategy(&|s| s.rejects.to_string()),
-    );
-    family(
-        "bulkhead_cluster_strategy_active",
-        "gauge",
-        "1 if the strategy's own state is active",
-        per_strategy(&|s| u8::from(s.state == "active").to_string()),
-    );
-    let mut consumers = Vec::new();
-    for st in &s.streams {
-        for c in &st.consumers {
-            consumers.push((format!("stream=\"{}\",consumer=\"{}\"", label(&st.name), label(&c.name)), c));
+        for (node, e) in &s.nodes {
+            let _ = writeln!(out, "{name}{{node=\"{}\"}} {}", label(node), value(e, now_ms));
         }
     }
-    family(
-        "bulkhead_cluster_consumer_pending_messages",
-        "gauge",
-        "Messages not yet delivered to the consumer",
-        consumers.iter().map(|(l, c)| (l.clone(), c.num_pending.to_string())).collect(),
-    );
-    family(
-        "bulkhead_cluster_consumer_ack_pending_messages",
-        "gauge",
-        "Messages delivered to the consumer, not yet acknowledged",
-        consumers.iter().map(|(l, c)| (l.clone(), c.num_ack_pending.to_string())).collect(),
-    );
+    for (name, kind, help, value) in STRATEGY_SERIES {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (node, e) in &s.nodes {
+            for st in &e.status.strategies {
+                let _ =
+                    writeln!(out, "{name}{{node=\"{}\",strategy=\"{}\"}} {}", label(node), label(&st.name), value(st));
+            }
+        }
+    }
+    let consumers: [ConsumerSeries; 2] = [
+        ("bulkhead_cluster_consumer_pending_messages", "Messages not yet delivered to the consumer", |c| c.num_pending),
+        (
+            "bulkhead_cluster_consumer_ack_pending_messages",
+            "Messages delivered to the consumer, not yet acknowledged",
+            |c| c.num_ack_pending,
+        ),
+    ];
+    for (name, help, value) in consumers {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for st in &s.streams {
+            for c in &st.consumers {
+                let _ = writeln!(
+                    out,
+                    "{name}{{stream=\"{}\",consumer=\"{}\"}} {}",
+                    label(&st.name),
+                    label(&c.name),
+                    value(c)
+                );
+            }
+        }
+    }
     let _ = writeln!(
         out,
         "# HELP bulkhead_cluster_status_malformed_total Malformed node status values dropped\n# TYPE \

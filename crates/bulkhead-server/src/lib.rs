@@ -147,9 +147,9 @@ pub mod snapshot;
 mod tls;
 
 pub use auth::{PendingWrite, Role, TokenEntry, TokenError, TokenStore, hash_token, valid_token_name};
-pub use http::cluster_view::{ClusterSource, KillRefusal, KillTarget};
 pub use chain::{ChainCounts, ChainIntentRecord, ChainIntents, ChainOutcome};
 pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, SIGNATURE_HEADER, Scope, TokenChange};
+pub use http::cluster_view::{ClusterSource, KillRefusal, KillTarget};
 pub use metrics::{Histogram, Metrics};
 pub use snapshot::{
     AlertOrderRef, AlertRecord, DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot,

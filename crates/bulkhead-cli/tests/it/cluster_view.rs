@@ -115,7 +115,11 @@ fn view(tmp: &Path, c: &LocalCluster, tokens: &Path) -> (Child, String) {
             break rest.split('/').next().unwrap().to_string();
         }
     };
-    std::thread::spawn(move || std::io::read_to_string(stderr));
+    std::thread::spawn(move || {
+        for line in stderr.lines() {
+            eprintln!("view: {}", line.unwrap_or_default());
+        }
+    });
     (child, addr)
 }
 
@@ -163,7 +167,8 @@ fn the_cluster_view_lists_both_nodes_and_one_kill_halts_them_all() {
     });
     for n in ["node-a", "node-b"] {
         let st = &node_of(&nodes, n).unwrap()["status"];
-        let names: Vec<&str> = st["strategies"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> =
+            st["strategies"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["market-maker", "momentum", "misbehaving"], "{n}");
         assert_eq!(st["global_state"], "active", "{st}");
         assert_eq!(st["role"], "node");

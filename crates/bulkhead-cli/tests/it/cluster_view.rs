@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn cluster() -> Option<LocalCluster> {
+pub(crate) fn cluster() -> Option<LocalCluster> {
     if !nats_server_available() {
         let required = std::env::var_os("BULKHEAD_REQUIRE_NATS").is_some_and(|v| !v.is_empty() && v != "0");
         assert!(!required, "BULKHEAD_REQUIRE_NATS is set and nats-server is missing (scripts/nats-setup.sh)");
@@ -26,12 +26,12 @@ fn cluster() -> Option<LocalCluster> {
     Some(LocalCluster::start().expect("3-server JetStream cluster"))
 }
 
-fn s(p: &Path) -> &str {
+pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
 /// `METHOD path` with an optional bearer token and JSON body: (status, body).
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+pub(crate) fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
     let mut c = std::net::TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
@@ -48,14 +48,14 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<
     (status, body)
 }
 
-fn json(addr: &str, path: &str, token: &str) -> Value {
+pub(crate) fn json(addr: &str, path: &str, token: &str) -> Value {
     let (code, body) = http(addr, "GET", path, Some(token), None);
     assert_eq!(code, 200, "{path}: {body}");
     serde_json::from_str(&body).unwrap()
 }
 
 /// Polls `GET path` until `ok` holds (within 30 s); the last answer.
-fn wait_for(addr: &str, path: &str, token: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+pub(crate) fn wait_for(addr: &str, path: &str, token: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
     let t = Instant::now();
     loop {
         let v = json(addr, path, token);
@@ -68,14 +68,14 @@ fn wait_for(addr: &str, path: &str, token: &str, what: &str, ok: impl Fn(&Value)
     }
 }
 
-fn token(file: &Path, name: &str, role: &str) -> String {
+pub(crate) fn token(file: &Path, name: &str, role: &str) -> String {
     let (code, out, err) = bulkhead(&["token", "add", "--file", s(file), "--name", name, "--role", role]);
     assert_eq!(code, 0, "{err}");
     out.trim().to_string()
 }
 
 /// A paced node run of the demo (~20 s of market time at 2×), stopped by SIGTERM.
-fn node(dir: &Path, c: &LocalCluster, name: &str) -> (Child, PathBuf) {
+pub(crate) fn node(dir: &Path, c: &LocalCluster, name: &str) -> (Child, PathBuf) {
     std::fs::create_dir_all(dir).unwrap();
     let cfg = demo_variant(dir, |t| {
         t.replace("[run]\n", "[run]\nrelease_gate = \"durable\"\n").replace("events = 3_000", "events = 40_000")
@@ -91,14 +91,14 @@ fn node(dir: &Path, c: &LocalCluster, name: &str) -> (Child, PathBuf) {
     (child, dir.join("out/demo.journal"))
 }
 
-fn stop(child: Child) -> (i32, String) {
+pub(crate) fn stop(child: Child) -> (i32, String) {
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let out = child.wait_with_output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Starts `bulkhead cluster serve`; its address.
-fn view(tmp: &Path, c: &LocalCluster, tokens: &Path) -> (Child, String) {
+pub(crate) fn view(tmp: &Path, c: &LocalCluster, tokens: &Path) -> (Child, String) {
     let ct = tmp.join("view.toml");
     std::fs::write(&ct, c.cluster_toml("view")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_bulkhead"))
@@ -123,13 +123,13 @@ fn view(tmp: &Path, c: &LocalCluster, tokens: &Path) -> (Child, String) {
     (child, addr)
 }
 
-fn node_of<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+pub(crate) fn node_of<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
     v["nodes"].as_array()?.iter().find(|n| n["node"] == name)
 }
 
 /// The journal's COMMAND lines and, for the first `halt`, whether any order
 /// was accepted after it: (commands, orders accepted after the halt).
-fn after_halt(journal: &Path) -> (Vec<String>, usize) {
+pub(crate) fn after_halt(journal: &Path) -> (Vec<String>, usize) {
     let (mut commands, mut halted, mut accepted_after) = (Vec::new(), false, 0);
     for r in bulkhead_journal::JournalReader::open(journal).unwrap() {
         let r = r.unwrap();

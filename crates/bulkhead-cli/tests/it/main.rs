@@ -3,6 +3,7 @@
 
 mod chain;
 mod cli;
+mod cluster_browser;
 mod cluster_cli;
 mod cluster_view;
 mod common;

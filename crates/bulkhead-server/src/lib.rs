@@ -2,7 +2,10 @@
 //!
 //! Owns: the HTTP API (axum on its own tokio runtime and threads), API
 //! tokens and roles, the Prometheus `/metrics` text, the live event stream
-//! (SSE), the OpenAPI description and the operator dashboard.
+//! (SSE), the OpenAPI description and the operator dashboard; and the same
+//! machinery for the cluster view ([`start_cluster_view`]: the nodes,
+//! streams, metrics and kill switch of a whole cluster from a
+//! [`ClusterSource`], `bulkhead cluster serve`).
 //!
 //! Must never: hold trading state of its own or apply anything. Everything
 //! it shows comes from the latest [`Snapshot`] the engine published;
@@ -97,8 +100,9 @@
 //! | request head size | 64 KiB read buffer | hyper `max_buf_size` | 431 / closed |
 //!
 //! A reserve connection serves exactly one request, and only if it is an
-//! operator command — `POST` halt, reduce, resume, cancel or
-//! `strategies/{name}/restart` — with a valid operator or admin token, or a
+//! operator command — `POST` halt, reduce, resume, cancel,
+//! `strategies/{name}/restart` or the cluster view's `cluster/kill` — with
+//! a valid operator or admin token, or a
 //! health probe (`/healthz`, `/readyz`); anything else is 503 with
 //! `Retry-After: 1` and the connection closes.
 //!

@@ -215,6 +215,10 @@ async fn poller(cfg: &ClusterConfig, snap: &Mutex<ViewSnapshot>, stop: &std::syn
                             e.last_error = Some(err.clone());
                         }
                     }
+                    if fresh.error.is_some() {
+                        // The bucket could not be read this time: keep what was read before.
+                        fresh.nodes = s.nodes.clone();
+                    }
                     fresh.status_malformed = malformed.values().map(|(n, _)| n).sum();
                     fresh.polled_ms = crate::lease::now_ms();
                     *s = fresh;
@@ -234,9 +238,12 @@ async fn poll(
     let mut out = ViewSnapshot::default();
     match js.get_stream(format!("KV_{NODES_BUCKET}")).await {
         Ok(stream) => read_nodes(&stream, &mut out, malformed).await?,
-        // No node has written yet.
-        Err(e) if e.to_string().to_ascii_lowercase().contains("not found") => {}
-        Err(e) => return Err(format!("status bucket: {e}")),
+        // No node has written yet (or the bucket's leader is being elected): streams still listed.
+        Err(e) => {
+            if !e.to_string().to_ascii_lowercase().contains("not found") {
+                out.error = Some(format!("status bucket: {e}"));
+            }
+        }
     }
     let mut list = js.streams();
     while let Some(info) = list.next().await {

@@ -39,6 +39,8 @@ pub const KILL_QUEUE: usize = 64;
 const READ_BATCH: u64 = 64;
 /// The link thread's step.
 const TICK: Duration = Duration::from_millis(100);
+/// How often the control stream is read (a stream-info request, then the new messages).
+const CTL_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 struct Counters {
@@ -229,6 +231,7 @@ async fn link_thread(cfg: &ClusterConfig, shared: &Shared, kills: &mpsc::SyncSen
     let mut next: Option<u64> = None;
     // A kill read while the queue was full: offered again first.
     let mut held: Option<(u64, KillOrder, KillScope)> = None;
+    let mut last_read: Option<Instant> = None;
     loop {
         let stopping = shared.stop.load(Ordering::Relaxed);
         if conn.is_none() {
@@ -247,7 +250,10 @@ async fn link_thread(cfg: &ClusterConfig, shared: &Shared, kills: &mpsc::SyncSen
         if stopping {
             return;
         }
-        if let Some((_, stream)) = conn.as_mut() {
+        if let Some((_, stream)) = conn.as_mut()
+            && last_read.is_none_or(|t| t.elapsed() >= CTL_EVERY)
+        {
+            last_read = Some(Instant::now());
             read_kills(stream, shared, kills, &mut next, &mut held).await;
         }
         tokio::time::sleep(TICK).await;

@@ -172,7 +172,11 @@ pub fn clip(text: &str) -> String {
 /// Opens (creates if missing) the status bucket's stream: key-value layout,
 /// one value per node, values ≤ [`MAX_STATUS_BYTES`], at most [`MAX_NODES`]
 /// of them (`discard new`: a full bucket refuses a new node's first value,
-/// never drops another node's).
+/// never drops another node's). Memory storage (replicated like the
+/// journals): a status is rewritten every 500 ms and worth nothing after a
+/// restart, so it costs the servers no disk writes (the journal streams'
+/// acknowledged writes were lost more often under the extra file writes
+/// when every server was killed at once, see ARCHITECTURE.md).
 pub async fn ensure_nodes_bucket(js: &jetstream::Context, cfg: &ClusterConfig) -> Result<stream::Stream, ClusterError> {
     let name = format!("KV_{NODES_BUCKET}");
     let config = stream::Config {
@@ -181,7 +185,7 @@ pub async fn ensure_nodes_bucket(js: &jetstream::Context, cfg: &ClusterConfig) -
         max_messages_per_subject: 1,
         max_message_size: i32::try_from(MAX_STATUS_BYTES).unwrap_or(i32::MAX),
         max_bytes: i64::try_from(MAX_NODES * (MAX_STATUS_BYTES + 256)).unwrap_or(i64::MAX),
-        storage: stream::StorageType::File,
+        storage: stream::StorageType::Memory,
         num_replicas: usize::from(cfg.replicas),
         allow_rollup: true,
         deny_delete: false,

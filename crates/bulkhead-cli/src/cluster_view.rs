@@ -4,7 +4,7 @@
 //! Wiring only: `bulkhead_cluster::view` polls the nodes' statuses and the
 //! streams and publishes kill orders; `bulkhead_server::start_cluster_view`
 //! serves them with the run control plane's tokens, roles and connection
-//! bounds. A node run links itself with `bulkhead_cluster::node` (status
+//! bounds. A node run links itself with `bulkhead_cluster::node_ctl` (status
 //! every 500 ms, kill orders applied at event boundaries).
 
 use std::net::SocketAddr;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use bulkhead_cluster::ClusterConfig;
 use bulkhead_cluster::ctl::KillScope;
-use bulkhead_cluster::node::NodeLink;
+use bulkhead_cluster::node_ctl::ControlLink;
 use bulkhead_cluster::view::{self, ClusterView};
 use bulkhead_server::{ClusterSource, KillRefusal, KillTarget, ServerOptions, TokenStore};
 
@@ -86,14 +86,14 @@ fn serve(cluster: &Path, listen: SocketAddr, tokens: &Path) -> Result<ExitCode> 
 }
 
 /// `run --cluster`: the node's link to the cluster's control plane.
-pub fn node_link(cluster: Option<&PathBuf>) -> Result<Option<NodeLink>> {
+pub fn node_link(cluster: Option<&PathBuf>) -> Result<Option<ControlLink>> {
     let Some(path) = cluster else { return Ok(None) };
     let ccfg = ClusterConfig::load(path)?;
-    Ok(Some(bulkhead_cluster::node::start_node_link(&ccfg)?))
+    Ok(Some(bulkhead_cluster::node_ctl::start_control_link(&ccfg)?))
 }
 
 /// After the run: the last status (phase `finished`).
-pub fn finish_link(link: Option<NodeLink>, engine: &bulkhead_engine::Engine) {
+pub fn finish_link(link: Option<ControlLink>, engine: &bulkhead_engine::Engine) {
     if let Some(l) = link {
         l.finish(engine);
     }

@@ -9,7 +9,7 @@
 //! every field checked, an error names the stream sequence and the field;
 //! never a panic), the stream and publishing. **Must never:** apply an
 //! order itself (the node hands it to the engine as an operator command at
-//! an event boundary, see [`crate::node`]).
+//! an event boundary, see [`crate::node_ctl`]).
 
 use async_nats::jetstream::{self, stream};
 use serde::{Deserialize, Serialize};

@@ -31,7 +31,7 @@
 //!
 //! The control plane over the cluster: a running node publishes its
 //! [`status::NodeStatus`] and applies kill orders at event boundaries
-//! ([`node::NodeLink`]); the cluster view ([`view`]) reads every status and
+//! ([`node_ctl::ControlLink`]); the cluster view ([`view`]) reads every status and
 //! stream and publishes kill orders.
 
 mod config;
@@ -44,7 +44,7 @@ pub mod lease;
 #[cfg(feature = "localcluster")]
 pub mod local;
 mod mirror;
-pub mod node;
+pub mod node_ctl;
 mod replica;
 mod retry;
 pub mod status;

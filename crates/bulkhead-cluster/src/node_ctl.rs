@@ -2,7 +2,7 @@
 //! publishes the node's [`NodeStatus`] about every [`STATUS_EVERY`] and
 //! hands kill orders from the control stream to the engine.
 //!
-//! The engine thread calls [`NodeLink::at_boundary`] at every event
+//! The engine thread calls [`ControlLink::at_boundary`] at every event
 //! boundary (both run loops of `bulkhead run --cluster`, with or without
 //! `--listen`). It never waits there: a status is built (cheap: counters)
 //! and put into a one-value slot the link's thread publishes from (a newer
@@ -55,7 +55,7 @@ struct Shared {
 }
 
 /// The engine thread's end of the link.
-pub struct NodeLink {
+pub struct ControlLink {
     node: String,
     shared: Arc<Shared>,
     kills: mpsc::Receiver<(u64, KillOrder, KillScope)>,
@@ -68,7 +68,7 @@ pub struct NodeLink {
 
 /// Starts the link of node `cfg.node`. Never fails for an unreachable NATS
 /// (the thread keeps trying; statuses are dropped and counted meanwhile).
-pub fn start_node_link(cfg: &ClusterConfig) -> Result<NodeLink, ClusterError> {
+pub fn start_control_link(cfg: &ClusterConfig) -> Result<ControlLink, ClusterError> {
     let shared =
         Arc::new(Shared { slot: Mutex::new(None), counters: Counters::default(), stop: AtomicBool::new(false) });
     let (tx, rx) = mpsc::sync_channel(KILL_QUEUE);
@@ -80,7 +80,7 @@ pub fn start_node_link(cfg: &ClusterConfig) -> Result<NodeLink, ClusterError> {
             .spawn(move || rt.block_on(link_thread(&cfg, &shared, &tx)))
             .map_err(|source| ClusterError::Io { what: "starting the cluster control thread", source })?
     };
-    Ok(NodeLink {
+    Ok(ControlLink {
         node: cfg.node.clone(),
         shared,
         kills: rx,
@@ -96,7 +96,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl NodeLink {
+impl ControlLink {
     /// At an event boundary: applies the kill orders read since the last
     /// call, and hands a fresh status to the link's thread every
     /// [`STATUS_EVERY`]. Never blocks.
@@ -213,7 +213,7 @@ impl NodeLink {
     }
 }
 
-impl Drop for NodeLink {
+impl Drop for ControlLink {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
     }

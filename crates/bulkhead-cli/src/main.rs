@@ -5,6 +5,7 @@
 //! User errors print one clear line naming the file and field and exit 2;
 //! no panics, no backtraces.
 
+mod cluster_view;
 mod journal_cmd;
 mod lease_run;
 mod split_run;
@@ -177,6 +178,11 @@ enum Cmd {
         /// The `[cluster]` config (servers, replicas, timeouts).
         #[arg(long)]
         cluster: PathBuf,
+    },
+    /// The control plane over a whole cluster (`cluster serve`).
+    Cluster {
+        #[command(subcommand)]
+        cmd: cluster_view::ClusterCmd,
     },
     /// Write the deterministic synthetic market as Bulkhead CSV.
     GenData {
@@ -492,6 +498,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 journal_dir,
             })
         }
+        Cmd::Cluster { cmd } => cluster_view::dispatch(cmd),
         Cmd::Data { cmd } => data_cmd(cmd),
         Cmd::GenData { out, events, seed, symbol, start_price, tick_size, lot_size } => {
             let spec: bulkhead_model::InstrumentSpec = toml::from_str(&format!(
@@ -762,17 +769,22 @@ fn run(
     let bulkhead_engine::PreparedRun { mut engine, mut source, runtime, .. } = prepared;
     use_feed(&serve, &mut engine, &mut source)?;
     let mirror = start_mirror(mirror_path(&serve, &cfg), &cfg, &mut engine)?;
+    let mut ctl_link = cluster_view::node_link(serve.cluster.as_ref())?;
     bar.set_length(source.len_hint().unwrap_or(0));
     let stopped = AtomicBool::new(false);
     let mut data = Stoppable { inner: source.as_mut(), stopped: &stopped };
     // `control` is called at each event boundary once a resumed run has
     // reproduced its journal (a stop during re-derivation waits for that).
     engine.run_controlled(&mut data, &mut |n| bar.set_position(n), &mut |e, _| {
+        if let Some(l) = ctl_link.as_mut() {
+            l.at_boundary(e);
+        }
         if shutdown.requested() {
             stopped.store(true, Ordering::Relaxed);
         }
         acks.check(e);
     })?;
+    cluster_view::finish_link(ctl_link, &engine);
     let report = engine.finish()?;
     acks.finished(&report);
     bar.finish_and_clear();
@@ -948,6 +960,7 @@ fn run_live(
     let bulkhead_engine::PreparedRun { mut engine, runtime, mut source, .. } = prepared;
     use_feed(&serve, &mut engine, &mut source)?;
     let mirror = start_mirror(mirror_path(&serve, cfg), cfg, &mut engine)?;
+    let mut ctl_link = cluster_view::node_link(serve.cluster.as_ref())?;
     let (handle, guard) = match serve.listen {
         Some(addr) => {
             let path = serve
@@ -984,6 +997,9 @@ fn run_live(
         if !shutdown.requested() {
             control.before_event(e, ts);
         }
+        if let Some(l) = ctl_link.as_mut() {
+            l.at_boundary(e);
+        }
         if shutdown.requested() {
             stopped.store(true, Ordering::Relaxed);
         }
@@ -1000,6 +1016,7 @@ fn run_live(
             acks.check(&engine);
         }
     }
+    cluster_view::finish_link(ctl_link, &engine);
     let report = engine.finish()?;
     acks.finished(&report);
     stop_note(shutdown, &stopped, &report);

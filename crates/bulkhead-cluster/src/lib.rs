@@ -26,8 +26,16 @@
 //! | message id (deduplication) | `N/<first record seq of the batch>` |
 //! | market data of feed `F` | `bulkhead.md.F` in stream `MD_F` ([`feed`]) |
 //! | leases | key-value bucket `BULKHEAD_LEASES` ([`lease`]) |
+//! | node statuses (key = node name) | key-value bucket `BULKHEAD_NODES` ([`status`]) |
+//! | the kill switch | `bulkhead.ctl.kill` in stream `BULKHEAD_CTL` ([`ctl`]) |
+//!
+//! The control plane over the cluster: a running node publishes its
+//! [`status::NodeStatus`] and applies kill orders at event boundaries
+//! ([`node_ctl::ControlLink`]); the cluster view ([`view`]) reads every status and
+//! stream and publishes kill orders.
 
 mod config;
+pub mod ctl;
 mod error;
 pub mod feed;
 pub mod frame;
@@ -36,8 +44,11 @@ pub mod lease;
 #[cfg(feature = "localcluster")]
 pub mod local;
 mod mirror;
+pub mod node_ctl;
 mod replica;
 mod retry;
+pub mod status;
+pub mod view;
 
 pub use config::{ClusterConfig, ConfigError, MAX_BUFFER_RECORDS, MAX_TIMEOUT_MS};
 pub use error::ClusterError;

@@ -174,6 +174,61 @@ impl LocalCluster {
     }
 }
 
+impl LocalCluster {
+    /// Runs `f` with a JetStream context on this cluster (a runtime of its
+    /// own, on a thread of its own): test support for what no Bulkhead role
+    /// does (a raw message on a subject, a consumer of a stream).
+    fn with_js<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(jetstream::Context) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>> + Send>>
+        + Send
+        + 'static,
+    ) -> Result<T, String> {
+        let urls = self.urls();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            rt.block_on(async move {
+                let addrs: Vec<async_nats::ServerAddr> = urls.iter().filter_map(|u| u.parse().ok()).collect();
+                let client = async_nats::ConnectOptions::new()
+                    .connection_timeout(Duration::from_secs(2))
+                    .request_timeout(Some(Duration::from_secs(5)))
+                    .connect(addrs)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                f(jetstream::new(client)).await
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err("test-support thread panicked".to_string()))
+    }
+
+    /// Publishes `payload` on `subject` and waits for JetStream's ack (its stream sequence).
+    pub fn publish(&self, subject: &str, payload: &[u8]) -> Result<u64, String> {
+        let (subject, payload) = (subject.to_string(), bytes::Bytes::copy_from_slice(payload));
+        self.with_js(move |js| {
+            Box::pin(async move {
+                let ack =
+                    js.publish(subject, payload).await.map_err(|e| e.to_string())?.await.map_err(|e| e.to_string())?;
+                Ok(ack.sequence)
+            })
+        })
+    }
+
+    /// Adds a durable pull consumer `name` to `stream` (it starts at the
+    /// stream's first message and is never read: its lag is the stream).
+    pub fn add_consumer(&self, stream: &str, name: &str) -> Result<(), String> {
+        let (stream, name) = (stream.to_string(), name.to_string());
+        self.with_js(move |js| {
+            Box::pin(async move {
+                let s = js.get_stream(&stream).await.map_err(|e| e.to_string())?;
+                let cfg = jetstream::consumer::pull::Config { durable_name: Some(name), ..Default::default() };
+                s.create_consumer(cfg).await.map_err(|e| e.to_string())?;
+                Ok(())
+            })
+        })
+    }
+}
+
 async fn probe_until(urls: Vec<String>, timeout: Duration) -> Result<(), String> {
     let start = Instant::now();
     let mut why = String::from("not tried");

@@ -19,6 +19,21 @@ use crate::error::ClusterError;
 use crate::frame::{self, Batch, HEADER_LEN, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, RECORD_OVERHEAD, WireParams};
 use crate::retry::retry;
 
+/// [`retry`] of `call` within `within`, its last error named by `op` and `stream`.
+pub(crate) async fn retry_transient<T, E, F, Fut>(
+    within: Duration,
+    op: &'static str,
+    stream: &str,
+    call: F,
+) -> Result<T, ClusterError>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    retry(within, call).await.map_err(|e| nats_err(op, stream, e))
+}
+
 /// Room left in a message for NATS headers (`Nats-Msg-Id`) and protocol.
 const MSG_SLACK: usize = 1024;
 

@@ -28,6 +28,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock};
 use tokio::sync::{broadcast, watch};
 
+pub(crate) mod cluster_view;
 pub(crate) mod serve;
 mod tokens;
 
@@ -95,7 +96,7 @@ type ApiResult<T = Response> = Result<T, ApiError>;
 /// [`reserve_gate`]).
 pub(crate) fn apps(state: AppState) -> serve::Apps {
     let general = router(state.clone());
-    let reserve = general.clone().layer(middleware::from_fn_with_state(state, reserve_gate));
+    let reserve = general.clone().layer(middleware::from_fn_with_state(state.tokens.clone(), reserve_gate));
     serve::Apps { general, reserve }
 }
 
@@ -160,10 +161,16 @@ fn is_public(method: &Method, path: &str, st: &AppState) -> bool {
 
 /// 401 unless the request carries a valid bearer token; puts the [`Actor`]
 /// into the request's extensions.
-async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+async fn authenticate(State(st): State<AppState>, req: Request, next: Next) -> Response {
     if is_public(req.method(), req.uri().path(), &st) {
         return next.run(req).await;
     }
+    bearer(&st.tokens, req, next).await
+}
+
+/// 401 unless the request carries a valid bearer token of `tokens`; puts the
+/// [`Actor`] into the request's extensions (shared with the cluster view).
+pub(crate) async fn bearer(tokens: &RwLock<TokenStore>, mut req: Request, next: Next) -> Response {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -185,7 +192,7 @@ async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) 
         .into_response();
     };
     let actor = {
-        let store = st.tokens.read().unwrap_or_else(|e| e.into_inner());
+        let store = tokens.read().unwrap_or_else(|e| e.into_inner());
         store.verify(token).map(|(name, role)| Actor { name: name.to_string(), role })
     };
     match actor {
@@ -200,12 +207,12 @@ async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) 
 /// On a reserve connection (the general pool is full): only an operator
 /// command with a valid operator / admin token, or a health probe, is
 /// served; anything else is 503 and the connection closes.
-async fn reserve_gate(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn reserve_gate(State(tokens): State<Arc<RwLock<TokenStore>>>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let health =
         (req.method() == Method::GET || req.method() == Method::HEAD) && matches!(path, "/healthz" | "/readyz");
     let command = serve::is_operator_command(req.method(), path)
-        && serve::operator_token(&st.tokens, req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+        && serve::operator_token(&tokens, req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
     if health || command {
         if let Some(flag) = req.extensions().get::<serve::ConnInfo>().and_then(|c| c.admitted.as_ref()) {
             flag.store(true, Relaxed);
@@ -653,6 +660,16 @@ async fn stream(State(st): State<AppState>) -> Response {
 // ---------------------------------------------------------------- bodies
 
 async fn read_body(st: &AppState, headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Bytes> {
+    read_body_within(st.opts.body_timeout, headers, body, limit).await
+}
+
+/// A request body of at most `limit` bytes, arriving within `timeout`.
+pub(crate) async fn read_body_within(
+    timeout: std::time::Duration,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> ApiResult<Bytes> {
     let too_large = || {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than {limit} bytes"), Some("body"))
     };
@@ -661,11 +678,11 @@ async fn read_body(st: &AppState, headers: &HeaderMap, body: Body, limit: usize)
     {
         return Err(too_large());
     }
-    let read = tokio::time::timeout(st.opts.body_timeout, Limited::new(body, limit).collect());
+    let read = tokio::time::timeout(timeout, Limited::new(body, limit).collect());
     let Ok(read) = read.await else {
         return Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            format!("the request body did not arrive within {} s", st.opts.body_timeout.as_secs_f64()),
+            format!("the request body did not arrive within {} s", timeout.as_secs_f64()),
             Some("body"),
         ));
     };

@@ -2,7 +2,10 @@
 //!
 //! Owns: the HTTP API (axum on its own tokio runtime and threads), API
 //! tokens and roles, the Prometheus `/metrics` text, the live event stream
-//! (SSE), the OpenAPI description and the operator dashboard.
+//! (SSE), the OpenAPI description and the operator dashboard; and the same
+//! machinery for the cluster view ([`start_cluster_view`]: the nodes,
+//! streams, metrics and kill switch of a whole cluster from a
+//! [`ClusterSource`], `bulkhead cluster serve`).
 //!
 //! Must never: hold trading state of its own or apply anything. Everything
 //! it shows comes from the latest [`Snapshot`] the engine published;
@@ -97,8 +100,9 @@
 //! | request head size | 64 KiB read buffer | hyper `max_buf_size` | 431 / closed |
 //!
 //! A reserve connection serves exactly one request, and only if it is an
-//! operator command — `POST` halt, reduce, resume, cancel or
-//! `strategies/{name}/restart` — with a valid operator or admin token, or a
+//! operator command — `POST` halt, reduce, resume, cancel,
+//! `strategies/{name}/restart` or the cluster view's `cluster/kill` — with
+//! a valid operator or admin token, or a
 //! health probe (`/healthz`, `/readyz`); anything else is 503 with
 //! `Retry-After: 1` and the connection closes.
 //!
@@ -149,6 +153,7 @@ mod tls;
 pub use auth::{PendingWrite, Role, TokenEntry, TokenError, TokenStore, hash_token, valid_token_name};
 pub use chain::{ChainCounts, ChainIntentRecord, ChainIntents, ChainOutcome};
 pub use command::{Actor, Command, CommandError, CommandResult, Envelope, Reply, SIGNATURE_HEADER, Scope, TokenChange};
+pub use http::cluster_view::{ClusterSource, KillRefusal, KillTarget};
 pub use metrics::{Histogram, Metrics};
 pub use snapshot::{
     AlertOrderRef, AlertRecord, DecisionKind, DecisionRecord, EngineStatus, FaultRecord, InstrumentSnapshot,
@@ -498,6 +503,23 @@ pub fn start(
     tokens: TokenStore,
     options: ServerOptions,
 ) -> Result<(ControlHandle, ServerGuard), ServerError> {
+    let (handle, client) = channel(&options);
+    let metrics = client.metrics.clone();
+    let guard = launch(addr, tokens, &options.clone(), metrics, move |tokens, stop| {
+        http::apps(http::AppState::new(client, tokens, options, stop))
+    })?;
+    Ok((handle, guard))
+}
+
+/// Binds `addr` and serves the routers `apps` builds on the control plane's
+/// own runtime thread, accept loop and connection bounds (`options`).
+fn launch(
+    addr: SocketAddr,
+    tokens: TokenStore,
+    options: &ServerOptions,
+    metrics: Arc<Metrics>,
+    apps: impl FnOnce(Arc<RwLock<TokenStore>>, watch::Receiver<bool>) -> http::serve::Apps,
+) -> Result<ServerGuard, ServerError> {
     if tokens.is_empty() {
         return Err(ServerError::NoTokens);
     }
@@ -515,7 +537,6 @@ pub fn start(
         .enable_time()
         .build()
         .map_err(ServerError::Runtime)?;
-    let (handle, client) = channel(&options);
     let tokens = Arc::new(RwLock::new(tokens));
     let (stop_tx, stop_rx) = watch::channel(false);
     let limits = http::serve::Limits {
@@ -526,8 +547,8 @@ pub fn start(
         reserve_connections: options.reserve_connections,
         reserve_head_timeout: options.reserve_head_timeout,
     };
-    let pools = http::serve::Pools::new(limits, client.metrics.clone());
-    let apps = Arc::new(http::apps(http::AppState::new(client, tokens.clone(), options, stop_rx.clone())));
+    let pools = http::serve::Pools::new(limits, metrics);
+    let apps = Arc::new(apps(tokens.clone(), stop_rx.clone()));
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let thread = std::thread::Builder::new()
         .name("bulkhead-server".into())
@@ -545,5 +566,21 @@ pub fn start(
             runtime.shutdown_timeout(Duration::from_millis(500));
         })
         .map_err(ServerError::Runtime)?;
-    Ok((handle, ServerGuard { addr: local, stop: stop_tx, thread: Some(thread), tokens }))
+    Ok(ServerGuard { addr: local, stop: stop_tx, thread: Some(thread), tokens })
+}
+
+/// Serves the cluster view (`bulkhead cluster serve`): the nodes, streams,
+/// metrics and kill switch of a whole cluster from `source`, behind the same
+/// tokens, roles and connection bounds as a run's control plane (see
+/// [`ClusterSource`] for the routes).
+pub fn start_cluster_view(
+    addr: SocketAddr,
+    tokens: TokenStore,
+    options: ServerOptions,
+    source: Arc<dyn ClusterSource>,
+) -> Result<ServerGuard, ServerError> {
+    let metrics = Arc::new(Metrics::default());
+    launch(addr, tokens, &options.clone(), metrics, move |tokens, _stop| {
+        http::cluster_view::apps(source, tokens, options)
+    })
 }

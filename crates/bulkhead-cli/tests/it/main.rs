@@ -3,7 +3,9 @@
 
 mod chain;
 mod cli;
+mod cluster_browser;
 mod cluster_cli;
+mod cluster_view;
 mod common;
 mod data_cli;
 mod journal_cli;

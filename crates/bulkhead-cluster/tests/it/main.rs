@@ -8,6 +8,7 @@ mod feed;
 mod gateway;
 mod lease;
 mod mirror;
+mod status;
 
 use std::path::Path;
 

@@ -66,7 +66,8 @@ pub(crate) fn is_operator_command(method: &axum::http::Method, path: &str) -> bo
     if method != axum::http::Method::POST {
         return false;
     }
-    matches!(path, "/api/v1/halt" | "/api/v1/reduce" | "/api/v1/resume" | "/api/v1/cancel")
+    // `/api/v1/cluster/kill`: the cluster view's kill switch (`bulkhead cluster serve`).
+    matches!(path, "/api/v1/halt" | "/api/v1/reduce" | "/api/v1/resume" | "/api/v1/cancel" | "/api/v1/cluster/kill")
         || path
             .strip_prefix("/api/v1/strategies/")
             .and_then(|rest| rest.strip_suffix("/restart"))

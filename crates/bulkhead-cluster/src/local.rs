@@ -136,6 +136,24 @@ impl LocalCluster {
         }
     }
 
+    /// Stops server `i` gracefully (SIGTERM: it flushes its stores) and
+    /// waits for it. nats-server 2.9 acknowledges a write once a quorum of
+    /// servers holds it, before it is on disk (per-write `sync_interval:
+    /// always` came in 2.10): a SIGKILL of every server at once can lose
+    /// acknowledged messages, a graceful stop does not.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut ch) = self.children.get_mut(i).and_then(Option::take) {
+            let stopped = std::process::Command::new("kill")
+                .args(["-TERM", &ch.id().to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !stopped {
+                let _ = ch.kill();
+            }
+            let _ = ch.wait();
+        }
+    }
+
     /// Starts server `i` again (same ports, same store) if it is not running.
     pub fn restart(&mut self, i: usize) -> Result<(), LocalError> {
         let Some(slot) = self.children.get_mut(i) else { return Ok(()) };

@@ -123,6 +123,51 @@ pub(super) enum Action {
     CancelAll(u32, Option<u32>),
 }
 
+/// One order through risk, for a strategy's `submit_order` and for a
+/// gateway applying a node's order alike: the venue's mark for R3 (risk
+/// falls back to the mid without one), the check and — if it passes — the
+/// reservation under its venue id (only an approval from risk can reach the
+/// venue), R7 cancel-oldest / cancel-both's resting orders queued first,
+/// the `ORDER` record; an accepted order is open in `open` and queued.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn decide_order(
+    risk: &mut RiskEngine,
+    stp: &mut Vec<bulkhead_risk::OrderRef>,
+    journal: &mut JournalSink,
+    actions: &mut Vec<Action>,
+    venue: &Venues,
+    open: &mut BTreeMap<u64, OpenInfo>,
+    (now, sid, local): (u64, u32, u64),
+    req: &OrderRequest,
+) -> bulkhead_risk::Outcome {
+    risk.set_mark(req.instrument, venue.mark(req.instrument).map(Ticks::new));
+    let mut cancels = std::mem::take(stp);
+    cancels.clear();
+    let res = risk.check_and_open_stp(sid, now, global_id(sid, local), req, &mut cancels);
+    let d = bulkhead_risk::Outcome::from(&res);
+    for o in cancels.drain(..) {
+        actions.push(Action::CancelFor(o.order_id, req.instrument, Reason::CancelledBySelfTradePrevention));
+    }
+    *stp = cancels;
+    let rec = Record::Order {
+        sid,
+        id: local,
+        reason: d.reason,
+        limit: d.limit,
+        requested: d.requested,
+        current: d.current,
+        order: *req,
+    };
+    journal.record_decided(&rec, d.instrument);
+    if let Ok(approved) = res {
+        let info =
+            OpenInfo { instrument: req.instrument, side: req.side, price: req.price, remaining: req.qty, tag: req.tag };
+        open.insert(local, info);
+        actions.push(Action::Submit(approved));
+    }
+    d
+}
+
 /// The host side of one strategy's callback.
 pub(super) struct HostCtx<'a> {
     pub(super) stp: &'a mut Vec<bulkhead_risk::OrderRef>,
@@ -147,30 +192,8 @@ impl HostApi for HostCtx<'_> {
         let local = self.book.next_local;
         self.book.next_local += 1;
         self.book.stats.submitted += 1;
-        let mut stp = std::mem::take(self.stp);
-        stp.clear();
-        // R3 "mark" = the venue's mark now (risk falls back to the mid without one).
-        self.risk.set_mark(req.instrument, self.venue.mark(req.instrument).map(Ticks::new));
-        let gid = global_id(sid, local);
-        // Checked and, if it passes, reserved under its venue id: only an
-        // approval from risk can reach the venue.
-        let res = self.risk.check_and_open_stp(sid, self.now, gid, req, &mut stp);
-        let d = bulkhead_risk::Outcome::from(&res);
-        // R7 cancel-oldest / cancel-both: the resting orders go first.
-        for o in stp.drain(..) {
-            self.actions.push(Action::CancelFor(o.order_id, req.instrument, Reason::CancelledBySelfTradePrevention));
-        }
-        *self.stp = stp;
-        let rec = Record::Order {
-            sid,
-            id: local,
-            reason: d.reason,
-            limit: d.limit,
-            requested: d.requested,
-            current: d.current,
-            order: *req,
-        };
-        self.journal.record_decided(&rec, d.instrument);
+        let at = (self.now, sid, local);
+        let d = decide_order(self.risk, self.stp, self.journal, self.actions, self.venue, &mut self.book.open, at, req);
         self.book.last_call_ns = self.now;
         if self.surv.enabled() {
             let seen = bulkhead_surveillance::OrderSeen {
@@ -180,22 +203,11 @@ impl HostApi for HostCtx<'_> {
                 side: req.side,
                 price: if req.order_type == bulkhead_abi::OrderType::Limit { req.price } else { 0 },
                 qty: req.qty,
-                accepted: res.is_ok(),
+                accepted: d.accepted(),
             };
             self.surv.on_order(self.now, &seen);
         }
-        if let Ok(approved) = res {
-            self.book.open.insert(
-                local,
-                OpenInfo {
-                    instrument: req.instrument,
-                    side: req.side,
-                    price: req.price,
-                    remaining: req.qty,
-                    tag: req.tag,
-                },
-            );
-            self.actions.push(Action::Submit(approved));
+        if d.accepted() {
             local as i64
         } else {
             *self.book.stats.rejected.entry(d.reason.code()).or_default() += 1;

@@ -3,10 +3,9 @@
 //! nodes' actions through its firm-wide checks to the venue.
 
 use bulkhead_abi::{OrderRequest, Reason};
-use bulkhead_model::Ticks;
 use bulkhead_risk::RiskPart;
 
-use super::host::{Action, OpenInfo};
+use super::host::{Action, decide_order};
 use super::{Engine, EngineError, Record, global_id, split_id};
 use crate::remote::{RemoteAction, RemoteEvent, SplitRole, VenueLink};
 
@@ -158,50 +157,20 @@ impl Engine {
             return;
         }
         self.split.last_local[i] = local;
-        self.risk.set_mark(req.instrument, self.venue.mark(req.instrument).map(Ticks::new));
-        let mut stp = std::mem::take(&mut self.stp);
-        stp.clear();
-        let gid = global_id(sid, local);
-        let res = self.risk.check_and_open_stp(sid, self.now, gid, req, &mut stp);
-        let d = bulkhead_risk::Outcome::from(&res);
-        for o in stp.drain(..) {
-            self.actions.push(Action::CancelFor(o.order_id, req.instrument, Reason::CancelledBySelfTradePrevention));
-        }
-        self.stp = stp;
-        let rec = Record::Order {
-            sid,
-            id: local,
-            reason: d.reason,
-            limit: d.limit,
-            requested: d.requested,
-            current: d.current,
-            order: *req,
-        };
-        self.journal.record_decided(&rec, d.instrument);
         let book = &mut self.slots[i].book;
         book.stats.submitted += 1;
-        match res {
-            Ok(approved) => {
-                let info = OpenInfo {
-                    instrument: req.instrument,
-                    side: req.side,
-                    price: req.price,
-                    remaining: req.qty,
-                    tag: req.tag,
-                };
-                book.open.insert(local, info);
-                self.actions.push(Action::Submit(approved));
-            }
-            Err(_) => {
-                *book.stats.rejected.entry(d.reason.code()).or_default() += 1;
-                let event = bulkhead_venue::VenueEvent::Rejected {
-                    order_id: gid,
-                    account: sid,
-                    instrument: req.instrument,
-                    reason: d.reason,
-                };
-                self.split.out.push(RemoteEvent { ts_ns: self.now, event });
-            }
+        let at = (self.now, sid, local);
+        let (journal, actions) = (&mut self.journal, &mut self.actions);
+        let d = decide_order(&mut self.risk, &mut self.stp, journal, actions, &self.venue, &mut book.open, at, req);
+        if !d.accepted() {
+            *book.stats.rejected.entry(d.reason.code()).or_default() += 1;
+            let event = bulkhead_venue::VenueEvent::Rejected {
+                order_id: global_id(sid, local),
+                account: sid,
+                instrument: req.instrument,
+                reason: d.reason,
+            };
+            self.split.out.push(RemoteEvent { ts_ns: self.now, event });
         }
     }
 

@@ -7,24 +7,15 @@
 //! malformed kill message are counted and dropped.
 //! Skipped without nats-server unless `BULKHEAD_REQUIRE_NATS` is set.
 
+pub(crate) use crate::cluster_cli::cluster;
 use crate::common::{bulkhead, demo_variant};
-use bulkhead_cluster::local::{LocalCluster, nats_server_available};
+use bulkhead_cluster::local::LocalCluster;
 use bulkhead_engine::records::Record;
 use serde_json::Value;
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-pub(crate) fn cluster() -> Option<LocalCluster> {
-    if !nats_server_available() {
-        let required = std::env::var_os("BULKHEAD_REQUIRE_NATS").is_some_and(|v| !v.is_empty() && v != "0");
-        assert!(!required, "BULKHEAD_REQUIRE_NATS is set and nats-server is missing (scripts/nats-setup.sh)");
-        eprintln!("SKIPPED: nats-server missing; run scripts/nats-setup.sh");
-        return None;
-    }
-    Some(LocalCluster::start().expect("3-server JetStream cluster"))
-}
 
 pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()

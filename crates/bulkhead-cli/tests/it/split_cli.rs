@@ -73,22 +73,7 @@ fn split_run(c: &LocalCluster, tmp: &Path, cfg: &Path, gw: &str, nodes: &[(&str,
     ]);
     let mut children = Vec::new();
     for (node, strategies) in nodes {
-        let ct = write_cluster(tmp, c, node, "");
-        let dir = tmp.join(format!("{node}-journal"));
-        let args = [
-            "run",
-            s(cfg),
-            "--quiet",
-            "--cluster",
-            s(&ct),
-            "--gateway",
-            gw,
-            "--strategies",
-            strategies,
-            "--journal-dir",
-            s(&dir),
-        ];
-        children.push(spawn(&args));
+        children.push(spawn_node(c, tmp, cfg, (gw, node, strategies), None, &[]));
     }
     let outs: Vec<String> = children
         .into_iter()
@@ -101,6 +86,35 @@ fn split_run(c: &LocalCluster, tmp: &Path, cfg: &Path, gw: &str, nodes: &[(&str,
     let (code, gout) = finish(gateway);
     assert_eq!(code, 0, "{gout}");
     (gout, outs)
+}
+
+/// Start node `node` of gateway `gw` hosting `strategies`, journal in
+/// `dir` (`<node>-journal` under `tmp` when `None`).
+fn spawn_node(
+    c: &LocalCluster,
+    tmp: &Path,
+    cfg: &Path,
+    (gw, node, strategies): (&str, &str, &str),
+    dir: Option<&Path>,
+    extra: &[&str],
+) -> Child {
+    let ct = write_cluster(tmp, c, node, "");
+    let dir = dir.map_or_else(|| journal(tmp, node), Path::to_path_buf);
+    let mut args = vec![
+        "run",
+        s(cfg),
+        "--quiet",
+        "--cluster",
+        s(&ct),
+        "--gateway",
+        gw,
+        "--strategies",
+        strategies,
+        "--journal-dir",
+        s(&dir),
+    ];
+    args.extend_from_slice(extra);
+    spawn(&args)
 }
 
 fn journal(tmp: &Path, name: &str) -> PathBuf {
@@ -221,21 +235,7 @@ fn a_gateway_killed_mid_run_and_restarted_resumes_from_the_stream_without_a_dupl
     let mut g1 = gateway(&first);
     let mut nodes = Vec::new();
     for (node, strategies) in [("ra", "market-maker"), ("rb", "momentum,misbehaving")] {
-        let ct = write_cluster(tmp.path(), &c, node, "");
-        let dir = journal(tmp.path(), node);
-        nodes.push(spawn(&[
-            "run",
-            s(&cfg),
-            "--quiet",
-            "--cluster",
-            s(&ct),
-            "--gateway",
-            "gr",
-            "--strategies",
-            strategies,
-            "--journal-dir",
-            s(&dir),
-        ]));
+        nodes.push(spawn_node(&c, tmp.path(), &cfg, ("gr", node, strategies), None, &[]));
     }
     // Mid-run: the gateway's journal has grown; kill -9 it, start another.
     let t = std::time::Instant::now();
@@ -299,28 +299,13 @@ fn a_node_killed_mid_run_is_replaced_through_its_lease_and_trades_on_with_no_ord
         "--journal-dir",
         s(&gdir),
     ]);
-    let (fa, fb) = (write_cluster(tmp.path(), &c, "fa", ""), write_cluster(tmp.path(), &c, "fb", ""));
-    let node = |ct: &Path, strategies: &str, dir: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            s(&cfg),
-            "--quiet",
-            "--cluster",
-            s(ct),
-            "--gateway",
-            "gf",
-            "--strategies",
-            strategies,
-            "--journal-dir",
-            s(dir),
-        ];
-        args.extend_from_slice(extra);
-        spawn(&args)
+    let node = |name: &str, strategies: &str, dir: &Path, extra: &[&str]| {
+        spawn_node(&c, tmp.path(), &cfg, ("gf", name, strategies), Some(dir), extra)
     };
     let (a_dir, b_dir, other) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("other"));
     let lease = |holder: &'static str| ["--lease", "--holder", holder, "--lease-ttl-ms", "1500"];
-    let mut a = node(&fa, "market-maker", &a_dir, &lease("a"));
-    let rest = node(&fb, "momentum,misbehaving", &other, &[]);
+    let mut a = node("fa", "market-maker", &a_dir, &lease("a"));
+    let rest = node("fb", "momentum,misbehaving", &other, &[]);
     let t = std::time::Instant::now();
     while journal_bytes(&a_dir) < 200_000 {
         assert!(a.try_wait().unwrap().is_none(), "A ended before mid-run");
@@ -333,7 +318,7 @@ fn a_node_killed_mid_run_is_replaced_through_its_lease_and_trades_on_with_no_ord
     // it (its steps re-sent are stored once, the gateway's answers re-read)
     // and trades on.
     let resume = [&["--resume"][..], &lease("b")].concat();
-    let (code, bout) = finish(node(&fa, "market-maker", &b_dir, &resume));
+    let (code, bout) = finish(node("fa", "market-maker", &b_dir, &resume));
     assert_eq!(code, 0, "{bout}");
     assert!(bout.contains("fetched the journal of fa"), "{bout}");
     let (code, out) = finish(rest);
@@ -383,21 +368,7 @@ fn a_nats_server_killed_mid_split_run_the_run_goes_on_and_fills_as_one_process()
     ]);
     let mut nodes = Vec::new();
     for (node, strategies) in [("ka", "market-maker"), ("kb", "momentum,misbehaving")] {
-        let ct = write_cluster(tmp.path(), &c, node, "");
-        let dir = journal(tmp.path(), node);
-        nodes.push(spawn(&[
-            "run",
-            s(&cfg),
-            "--quiet",
-            "--cluster",
-            s(&ct),
-            "--gateway",
-            "gk",
-            "--strategies",
-            strategies,
-            "--journal-dir",
-            s(&dir),
-        ]));
+        nodes.push(spawn_node(&c, tmp.path(), &cfg, ("gk", node, strategies), None, &[]));
     }
     let t = std::time::Instant::now();
     while journal_bytes(&gdir) < 150_000 {

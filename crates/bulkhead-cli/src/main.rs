@@ -35,6 +35,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run (backtest) a config: strategies, policies, venue, market data.
+    /// `bulkhead node` is the same command (a strategy node of a split run
+    /// with `--cluster C --gateway G --strategies …`).
+    #[command(visible_alias = "node")]
     Run {
         config: PathBuf,
         /// No progress bar.

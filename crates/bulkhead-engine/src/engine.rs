@@ -592,6 +592,11 @@ impl Engine {
     /// just before (risk outcome, fault, kill switch, end of run): the
     /// deciding records are made durable first (the durability gate).
     fn cancel_account_gated(&mut self, sid: u32, instrument: Option<u32>, reason: Reason) -> usize {
+        if self.split.is_node() && self.slots.get(sid as usize).is_some_and(|s| s.elsewhere) {
+            // Another node's strategy: nothing of it is here, and the
+            // gateway takes no action of it from this node.
+            return 0;
+        }
         self.drop_queued(sid, instrument, reason);
         if self.gate_durable && !self.journal.make_durable() {
             // Not durably decided: nothing is released; the run stops at

@@ -387,3 +387,56 @@ fn a_nats_server_killed_mid_split_run_the_run_goes_on_and_fills_as_one_process()
         assert_eq!(fills(&gdir, sid), fills(&one, sid), "strategy {sid}: the gateway's fills");
     }
 }
+
+#[test]
+fn one_cluster_kill_halts_every_node_of_a_split_run_and_the_run_completes() {
+    let Some(c) = cluster() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = demo_variant(tmp.path(), |t| t.replace("events = 3_000", "events = 6_000"));
+    let gct = write_cluster(tmp.path(), &c, "gx-gw", "");
+    let gdir = journal(tmp.path(), "gx");
+    let g = spawn(&[
+        "gateway",
+        s(&cfg),
+        "--cluster",
+        s(&gct),
+        "--name",
+        "gx",
+        "--nodes",
+        "xa,xb",
+        "--journal-dir",
+        s(&gdir),
+    ]);
+    let fast = ["--gateway-timeout-ms", "20000"];
+    let nodes = [("xa", "market-maker"), ("xb", "momentum,misbehaving")]
+        .map(|(node, strategies)| spawn_node(&c, tmp.path(), &cfg, ("gx", node, strategies), None, &fast));
+    let t = std::time::Instant::now();
+    while journal_bytes(&gdir) < 150_000 {
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The run-wide kill: each node halts its own strategies and cancels
+    // their orders through the gateway (never another node's: its step
+    // would be refused and the run would stall).
+    let order =
+        bulkhead_cluster::ctl::KillOrder::new(&bulkhead_cluster::ctl::KillScope::All, "ops", "test", 0).unwrap();
+    c.publish(bulkhead_cluster::ctl::KILL_SUBJECT, &order.encode()).unwrap();
+    for n in nodes {
+        let (code, out) = finish(n);
+        assert_eq!(code, 0, "{out}");
+    }
+    let (code, gout) = finish(g);
+    assert_eq!(code, 0, "{gout}");
+    assert!(gout.contains("0 malformed messages dropped"), "{gout}");
+    for node in ["xa", "xb"] {
+        let (commands, accepted_after) = crate::cluster_view::after_halt(&journal(tmp.path(), node));
+        assert!(commands.iter().any(|l| l.starts_with("halt scope=global")), "{node}: {commands:?}");
+        assert_eq!(accepted_after, 0, "{node}: an order accepted after the kill");
+    }
+    // The market maker's resting orders were cancelled by the kill at the gateway's venue.
+    let killed = events(&gdir, 0, "order_cancelled")
+        .iter()
+        .filter(|v| v["a"] == i64::from(bulkhead_abi::Reason::CancelledByKillSwitch.code()))
+        .count();
+    assert!(killed > 0, "no order cancelled by the kill switch at the gateway");
+}

@@ -114,13 +114,33 @@ async fn read_from_start(
     subject: String,
     within: Duration,
 ) -> Result<consumer::push::Ordered, ClusterError> {
+    read_from(js, client, stream_name, subject, 1, within).await
+}
+
+/// An ordered consumer of `subject` in `stream` from stream sequence `from`
+/// on. Used again when a consumer fell silent while the stream holds what
+/// it should have delivered (a server died and the client's own
+/// recreation did not come back).
+async fn read_from(
+    js: &jetstream::Context,
+    client: &async_nats::Client,
+    stream_name: &str,
+    subject: String,
+    from: u64,
+    within: Duration,
+) -> Result<consumer::push::Ordered, ClusterError> {
     let s = crate::retry::retry(within, || js.get_stream(stream_name))
         .await
         .map_err(|e| nats("get stream", stream_name, e))?;
+    let deliver_policy = if from <= 1 {
+        consumer::DeliverPolicy::All
+    } else {
+        consumer::DeliverPolicy::ByStartSequence { start_sequence: from }
+    };
     let config = consumer::push::OrderedConfig {
         deliver_subject: client.new_inbox(),
         filter_subject: subject,
-        deliver_policy: consumer::DeliverPolicy::All,
+        deliver_policy,
         ..Default::default()
     };
     let c = crate::retry::retry(within, || s.create_consumer(config.clone()))
@@ -165,6 +185,7 @@ pub struct NodeLink {
 }
 
 struct LinkIo {
+    client: async_nats::Client,
     js: jetstream::Context,
     answers: consumer::push::Ordered,
     gateway: String,
@@ -198,15 +219,16 @@ impl NodeLink {
     ) -> Result<NodeLink, ClusterError> {
         check_node_name("gateway", gateway)?;
         let rt = runtime()?;
-        let (js, answers) = rt.block_on(async {
+        let (client, js, answers) = rt.block_on(async {
             let client = crate::connect(cfg).await?;
             let js = jetstream::new(client.clone());
             ensure_streams(&js, cfg, gateway).await?;
             let (stream, subject) = (answer_stream(gateway), answer_subject(gateway, &cfg.node));
             let answers = read_from_start(&js, &client, &stream, subject, cfg.failover).await?;
-            Ok::<_, ClusterError>((js, answers))
+            Ok::<_, ClusterError>((client, js, answers))
         })?;
         let io = LinkIo {
+            client,
             js,
             answers,
             gateway: gateway.to_string(),
@@ -237,11 +259,12 @@ pub struct LinkStats {
 }
 
 impl LinkIo {
-    /// The last message on this node's answer subject, if it decodes.
-    async fn last_answer(&self) -> Option<wire::Answer> {
+    /// The last message on this node's answer subject, if it decodes, and
+    /// its stream sequence.
+    async fn last_answer(&self) -> Option<(u64, wire::Answer)> {
         let stream = self.js.get_stream(answer_stream(&self.gateway)).await.ok()?;
         let m = stream.get_last_raw_message_by_subject(&answer_subject(&self.gateway, &self.node)).await.ok()?;
-        decode_answer(&m.payload, &self.hosted, self.instruments).ok()
+        Some((m.sequence, decode_answer(&m.payload, &self.hosted, self.instruments).ok()?))
     }
 
     async fn publish(&self, step: u64, body: Vec<u8>) -> Result<(), String> {
@@ -260,7 +283,18 @@ impl LinkIo {
                 // itself after a server died. The answer, once stored, is the
                 // last message on this node's subject: read it directly.
                 Err(_) => match self.last_answer().await {
-                    Some(a) if a.0 == step => return Ok(a.2),
+                    Some((seq, a)) if a.0 == step => {
+                        // The stream has it and the consumer did not deliver
+                        // it: read on with a new consumer after it.
+                        tracing::warn!(gateway = %self.gateway, seq, "answer consumer silent: recreated");
+                        let (stream, subject) =
+                            (answer_stream(&self.gateway), answer_subject(&self.gateway, &self.node));
+                        if let Ok(c) = read_from(&self.js, &self.client, &stream, subject, seq + 1, self.failover).await
+                        {
+                            self.answers = c;
+                        }
+                        return Ok(a.2);
+                    }
                     _ => continue,
                 },
                 Ok(Some(Ok(m))) => m.message.payload,

@@ -133,7 +133,7 @@ async fn serve(
         probed: Default::default(),
     };
     loop {
-        g.wait_for_step(&js, &mut steps).await?;
+        g.wait_for_step((&client, &js), &mut steps).await?;
         let all_done = g.apply_step()?;
         let mut answer = StepAnswer { actions: g.engine.take_remote_events(), market: Vec::new() };
         let fin = if all_done {
@@ -193,7 +193,7 @@ impl Gateway<'_> {
     /// disconnect policy to nodes that stay silent past the heartbeat.
     async fn wait_for_step(
         &mut self,
-        js: &jetstream::Context,
+        (client, js): (&async_nats::Client, &jetstream::Context),
         steps: &mut async_nats::jetstream::consumer::push::Ordered,
     ) -> Result<(), ClusterError> {
         let mut deadline = Instant::now() + self.opts.heartbeat;
@@ -216,7 +216,21 @@ impl Gateway<'_> {
                     tokio::time::sleep(crate::retry::RETRY_PAUSE).await;
                 }
                 Ok(None) => return Err(ClusterError::Gateway("step stream closed".into())),
-                Err(_) if left > super::STALL_PROBE => self.probe_last_steps(js).await?,
+                Err(_) if left > super::STALL_PROBE => {
+                    if self.probe_last_steps(js).await? {
+                        // The stream holds steps the consumer did not
+                        // deliver: read on with a new one (probed steps are
+                        // not read twice).
+                        tracing::warn!(gateway = %self.opts.name, from = self.read_upto + 1, "step consumer silent: recreated");
+                        let (stream, subject) =
+                            (order_stream(&self.opts.name), format!("bulkhead.gw.{}.ord.*", self.opts.name));
+                        if let Ok(c) =
+                            super::read_from(js, client, &stream, subject, self.read_upto + 1, self.failover).await
+                        {
+                            *steps = c;
+                        }
+                    }
+                }
                 Err(_) => {
                     self.silent_nodes();
                     deadline = Instant::now() + self.opts.heartbeat;
@@ -229,8 +243,10 @@ impl Gateway<'_> {
     /// Nothing came for a while (the consumer may be recreating itself
     /// after a server died): a node's step, once stored, is the last
     /// message on its subject; read those of the nodes still awaited.
-    async fn probe_last_steps(&mut self, js: &jetstream::Context) -> Result<(), ClusterError> {
-        let Ok(stream) = js.get_stream(order_stream(&self.opts.name)).await else { return Ok(()) };
+    /// True when one was there that the consumer had not delivered.
+    async fn probe_last_steps(&mut self, js: &jetstream::Context) -> Result<bool, ClusterError> {
+        let Ok(stream) = js.get_stream(order_stream(&self.opts.name)).await else { return Ok(false) };
+        let mut found = false;
         let step = self.step;
         let waiting: Vec<String> = self
             .nodes
@@ -245,10 +261,11 @@ impl Gateway<'_> {
                 && self.probed.len() < MAX_PENDING_STEPS
                 && self.probed.insert(m.sequence)
             {
+                found = true;
                 self.receive(&subject, &m.payload)?;
             }
         }
-        Ok(())
+        Ok(found)
     }
 
     /// The heartbeat timeout passed: nodes that started and are silent.

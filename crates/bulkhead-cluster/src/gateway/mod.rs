@@ -62,7 +62,7 @@ use crate::config::{ClusterConfig, check_node_name};
 use crate::error::ClusterError;
 use crate::mirror::runtime;
 
-use wire::{NodeStep, decode_answer, encode_step};
+use wire::{decode_answer, encode_step};
 
 pub fn order_subject(gateway: &str, node: &str) -> String {
     format!("bulkhead.gw.{gateway}.ord.{node}")
@@ -106,19 +106,8 @@ async fn ensure_streams(js: &jetstream::Context, cfg: &ClusterConfig, gateway: &
     Ok(())
 }
 
-/// An ordered consumer of `subject` in `stream` from its first message.
-async fn read_from_start(
-    js: &jetstream::Context,
-    client: &async_nats::Client,
-    stream_name: &str,
-    subject: String,
-    within: Duration,
-) -> Result<consumer::push::Ordered, ClusterError> {
-    read_from(js, client, stream_name, subject, 1, within).await
-}
-
 /// An ordered consumer of `subject` in `stream` from stream sequence `from`
-/// on. Used again when a consumer fell silent while the stream holds what
+/// on (1: the first message). Used again when a consumer fell silent while the stream holds what
 /// it should have delivered (a server died and the client's own
 /// recreation did not come back).
 async fn read_from(
@@ -224,7 +213,7 @@ impl NodeLink {
             let js = jetstream::new(client.clone());
             ensure_streams(&js, cfg, gateway).await?;
             let (stream, subject) = (answer_stream(gateway), answer_subject(gateway, &cfg.node));
-            let answers = read_from_start(&js, &client, &stream, subject, cfg.failover).await?;
+            let answers = read_from(&js, &client, &stream, subject, 1, cfg.failover).await?;
             Ok::<_, ClusterError>((client, js, answers))
         })?;
         let io = LinkIo {
@@ -372,13 +361,7 @@ impl LinkIo {
 impl VenueLink for NodeLink {
     fn exchange(&mut self, step: u64, last: bool, actions: &[RemoteAction]) -> Result<StepAnswer, String> {
         let io = &mut self.io;
-        let body = encode_step(&NodeStep {
-            step,
-            last,
-            node: io.node.clone(),
-            hosted: io.hosted.clone(),
-            actions: actions.to_vec(),
-        });
+        let body = encode_step(step, last, &io.node, &io.hosted, actions);
         let t = Instant::now();
         let out = self.rt.block_on(io.exchange(step, body));
         if actions.iter().any(|a| matches!(a, RemoteAction::Submit { .. }))

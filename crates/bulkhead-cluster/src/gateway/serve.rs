@@ -13,9 +13,7 @@ use bulkhead_engine::remote::{RemoteAction, RemoteEvent, StepAnswer};
 use futures_util::StreamExt;
 
 use super::wire::{NodeStep, decode_step, encode_answer};
-use super::{
-    MAX_PENDING_STEPS, answer_stream, answer_subject, ensure_streams, nats, order_stream, read_from_start, store,
-};
+use super::{MAX_PENDING_STEPS, answer_stream, answer_subject, ensure_streams, nats, order_stream, read_from, store};
 use crate::config::{ClusterConfig, check_node_name};
 use crate::error::ClusterError;
 use crate::mirror::runtime;
@@ -121,7 +119,8 @@ async fn serve(
         });
     }
     let subject = format!("bulkhead.gw.{}.ord.*", opts.name);
-    let mut steps = read_from_start(&js, &client, &order_stream(&opts.name), subject, cfg.failover).await?;
+    let mut steps = read_from(&js, &client, &order_stream(&opts.name), subject, 1, cfg.failover).await?;
+    let owner = vec![None; engine.strategy_count()];
     let mut g = Gateway {
         opts,
         engine,
@@ -131,6 +130,7 @@ async fn serve(
         failover: cfg.failover,
         read_upto: 0,
         probed: Default::default(),
+        owner,
     };
     loop {
         g.wait_for_step((&client, &js), &mut steps).await?;
@@ -177,6 +177,8 @@ struct Gateway<'a> {
     read_upto: u64,
     /// Stream sequences read by a probe ahead of the consumer.
     probed: std::collections::BTreeSet<u64>,
+    /// Strategy id → the node hosting it (from each node's first step).
+    owner: Vec<Option<usize>>,
 }
 
 impl Gateway<'_> {
@@ -312,10 +314,11 @@ impl Gateway<'_> {
                 return Ok(());
             }
         };
-        let hosted_clash = self.nodes.iter().enumerate().find_map(|(k, n)| {
-            let theirs = n.hosted.as_ref()?;
-            (k != i && s.hosted.iter().any(|h| theirs.contains(h))).then(|| n.name.clone())
-        });
+        let hosted_clash = s
+            .hosted
+            .iter()
+            .find_map(|&h| self.owner.get(h as usize).copied().flatten().filter(|&k| k != i))
+            .map(|k| self.nodes[k].name.clone());
         let n = &self.nodes[i];
         let problem = if s.node != from {
             Some(format!("field node: `{}` on node {from}'s subject", s.node))
@@ -343,8 +346,15 @@ impl Gateway<'_> {
             self.note(&format!("step {} of node {from}: field step: expected {expected}: dropped", s.step));
             return Ok(());
         }
+        if self.nodes[i].hosted.is_none() {
+            for &h in &s.hosted {
+                if let Some(o) = self.owner.get_mut(h as usize) {
+                    *o = Some(i);
+                }
+            }
+            self.nodes[i].hosted = Some(s.hosted.clone());
+        }
         let n = &mut self.nodes[i];
-        n.hosted.get_or_insert_with(|| s.hosted.clone());
         n.pending.push_back(s);
         Ok(())
     }
@@ -368,9 +378,10 @@ impl Gateway<'_> {
     /// Publish each active node's share of `answer` (not again if the
     /// stream already holds it: a restarted gateway).
     async fn answer(&mut self, js: &jetstream::Context, answer: &StepAnswer, fin: bool) -> Result<(), ClusterError> {
-        let owner_node = |e: &RemoteEvent, nodes: &[NodeState]| -> Option<usize> {
+        let owner = &self.owner;
+        let owner_node = |e: &RemoteEvent| -> Option<usize> {
             let sid = order_owner(order_id_of(&e.event))?;
-            nodes.iter().position(|n| n.hosted.as_ref().is_some_and(|h| h.contains(&sid)))
+            owner.get(sid as usize).copied().flatten()
         };
         let mut shares: BTreeMap<usize, StepAnswer> = BTreeMap::new();
         for (i, n) in self.nodes.iter().enumerate() {
@@ -379,12 +390,12 @@ impl Gateway<'_> {
             }
         }
         for e in &answer.actions {
-            if let Some(share) = owner_node(e, &self.nodes).and_then(|i| shares.get_mut(&i)) {
+            if let Some(share) = owner_node(e).and_then(|i| shares.get_mut(&i)) {
                 share.actions.push(*e);
             }
         }
         for e in &answer.market {
-            if let Some(share) = owner_node(e, &self.nodes).and_then(|i| shares.get_mut(&i)) {
+            if let Some(share) = owner_node(e).and_then(|i| shares.get_mut(&i)) {
                 share.market.push(*e);
             }
         }

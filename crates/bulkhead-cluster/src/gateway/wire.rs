@@ -86,19 +86,21 @@ pub struct NodeStep {
     pub actions: Vec<RemoteAction>,
 }
 
-pub fn encode_step(s: &NodeStep) -> Vec<u8> {
-    let mut b = Vec::with_capacity(STEP_HEAD + s.node.len() + 4 * s.hosted.len() + ACTION_LEN * s.actions.len());
+/// A node's step `step` (`last`: its data has ended) as sent: borrowed, so
+/// a node encodes without copying its hosted set and actions first.
+pub fn encode_step(step: u64, last: bool, node: &str, hosted: &[u32], actions: &[RemoteAction]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(STEP_HEAD + node.len() + 4 * hosted.len() + ACTION_LEN * actions.len());
     b.extend_from_slice(STEP_MAGIC);
-    b.extend_from_slice(&s.step.to_le_bytes());
-    b.extend_from_slice(&(if s.last { FLAG_LAST } else { 0 }).to_le_bytes());
-    b.extend_from_slice(&(s.node.len() as u16).to_le_bytes());
-    b.extend_from_slice(&(s.hosted.len() as u16).to_le_bytes());
-    b.extend_from_slice(&(s.actions.len() as u32).to_le_bytes());
-    b.extend_from_slice(s.node.as_bytes());
-    for h in &s.hosted {
+    b.extend_from_slice(&step.to_le_bytes());
+    b.extend_from_slice(&(if last { FLAG_LAST } else { 0 }).to_le_bytes());
+    b.extend_from_slice(&(node.len() as u16).to_le_bytes());
+    b.extend_from_slice(&(hosted.len() as u16).to_le_bytes());
+    b.extend_from_slice(&(actions.len() as u32).to_le_bytes());
+    b.extend_from_slice(node.as_bytes());
+    for h in hosted {
         b.extend_from_slice(&h.to_le_bytes());
     }
-    for a in &s.actions {
+    for a in actions {
         let (kind, reason, sid, id, inst, order) = match *a {
             RemoteAction::Submit { sid, order_id, order } => {
                 (1u8, 0u16, sid, order_id, order.instrument, order.encode())
@@ -423,17 +425,21 @@ mod tests {
         (step, answer)
     }
 
+    fn encode(s: &NodeStep) -> Vec<u8> {
+        encode_step(s.step, s.last, &s.node, &s.hosted, &s.actions)
+    }
+
     #[test]
     fn steps_and_answers_round_trip() {
         let (step, answer) = sample();
-        assert_eq!(decode_step(&encode_step(&step), 8, 2).unwrap(), step);
+        assert_eq!(decode_step(&encode(&step), 8, 2).unwrap(), step);
         assert_eq!(decode_answer(&encode_answer(42, true, &answer), &[3], 2).unwrap(), (42, true, answer));
     }
 
     #[test]
     fn every_truncation_and_every_flipped_byte_is_refused_or_decoded_never_a_panic() {
         let (step, answer) = sample();
-        for b in [encode_step(&step), encode_answer(42, false, &answer)] {
+        for b in [encode(&step), encode_answer(42, false, &answer)] {
             for n in 0..b.len() {
                 assert!(decode_step(&b[..n], 8, 2).is_err() && decode_answer(&b[..n], &[3], 2).is_err());
             }
@@ -449,9 +455,9 @@ mod tests {
         // Another node's strategies, an unknown instrument: refused, named.
         let e = decode_answer(&encode_answer(1, false, &answer), &[4], 2).unwrap_err();
         assert_eq!(e.field, "event.account");
-        let e = decode_step(&encode_step(&step), 8, 1).unwrap_err();
+        let e = decode_step(&encode(&step), 8, 1).unwrap_err();
         assert_eq!(e.field, "action.instrument");
-        let e = decode_step(&encode_step(&step), 4, 2).unwrap_err();
+        let e = decode_step(&encode(&step), 4, 2).unwrap_err();
         assert_eq!(e.field, "hosted");
     }
 }

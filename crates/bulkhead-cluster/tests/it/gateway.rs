@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bulkhead_abi::{OrderRequest, OrderType, Reason, Side, TimeInForce};
-use bulkhead_cluster::gateway::wire::{NodeStep, encode_step};
+use bulkhead_cluster::gateway::wire::encode_step;
 use bulkhead_cluster::gateway::{GatewayOptions, NodeLink, OnDisconnect, order_stream, order_subject, run_gateway};
 use bulkhead_engine::records::Record;
 use bulkhead_engine::remote::{RemoteAction, SplitRole, VenueLink};
@@ -93,7 +93,7 @@ fn notes_and_disconnect_cancels(dir: &Path) -> (String, usize) {
 }
 
 fn step(node: &str, n: u64, hosted: &[u32], actions: Vec<RemoteAction>) -> Vec<u8> {
-    encode_step(&NodeStep { step: n, last: false, node: node.into(), hosted: hosted.to_vec(), actions })
+    encode_step(n, false, node, hosted, &actions)
 }
 
 #[test]

@@ -53,24 +53,29 @@ fn events(dir: &Path, sid: u64, event: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Start gateway `gw` over config `cfg` for `nodes` (comma-separated),
+/// its cluster file `<gw>-gw`, journal in `dir`.
+fn spawn_gateway(
+    c: &LocalCluster,
+    tmp: &Path,
+    cfg: &Path,
+    (gw, nodes): (&str, &str),
+    dir: &Path,
+    extra: &[&str],
+) -> Child {
+    let gct = write_cluster(tmp, c, &format!("{gw}-gw"), "");
+    let mut args =
+        vec!["gateway", s(cfg), "--cluster", s(&gct), "--name", gw, "--nodes", nodes, "--journal-dir", s(dir)];
+    args.extend_from_slice(extra);
+    spawn(&args)
+}
+
 /// Start gateway `gw` for `nodes` ((cluster node name, strategies)) over
 /// config `cfg`, run them all to the end; (gateway output, node outputs).
 fn split_run(c: &LocalCluster, tmp: &Path, cfg: &Path, gw: &str, nodes: &[(&str, &str)]) -> (String, Vec<String>) {
     let names: Vec<&str> = nodes.iter().map(|n| n.0).collect();
-    let gct = write_cluster(tmp, c, &format!("{gw}-gw"), "");
-    let gdir = tmp.join(format!("{gw}-journal"));
-    let gateway = spawn(&[
-        "gateway",
-        s(cfg),
-        "--cluster",
-        s(&gct),
-        "--name",
-        gw,
-        "--nodes",
-        &names.join(","),
-        "--journal-dir",
-        s(&gdir),
-    ]);
+    let gdir = journal(tmp, gw);
+    let gateway = spawn_gateway(c, tmp, cfg, (gw, &names.join(",")), &gdir, &[]);
     let mut children = Vec::new();
     for (node, strategies) in nodes {
         children.push(spawn_node(c, tmp, cfg, (gw, node, strategies), None, &[]));
@@ -227,10 +232,7 @@ fn a_gateway_killed_mid_run_and_restarted_resumes_from_the_stream_without_a_dupl
     let cfg = demo_variant(tmp.path(), |t| t.replace("events = 3_000", "events = 6_000"));
     let one = tmp.path().join("one");
     assert_eq!(bulkhead(&["run", s(&cfg), "--quiet", "--journal-dir", s(&one)]).0, 0);
-    let gct = write_cluster(tmp.path(), &c, "gr-gw", "");
-    let gateway = |dir: &Path| {
-        spawn(&["gateway", s(&cfg), "--cluster", s(&gct), "--name", "gr", "--nodes", "ra,rb", "--journal-dir", s(dir)])
-    };
+    let gateway = |dir: &Path| spawn_gateway(&c, tmp.path(), &cfg, ("gr", "ra,rb"), dir, &[]);
     let (first, second) = (tmp.path().join("gw-first"), tmp.path().join("gw-second"));
     let mut g1 = gateway(&first);
     let mut nodes = Vec::new();
@@ -283,22 +285,8 @@ fn a_node_killed_mid_run_is_replaced_through_its_lease_and_trades_on_with_no_ord
     });
     let one = tmp.path().join("one");
     assert_eq!(bulkhead(&["run", s(&cfg), "--quiet", "--journal-dir", s(&one)]).0, 0);
-    let gct = write_cluster(tmp.path(), &c, "gf-gw", "");
     let gdir = journal(tmp.path(), "gf");
-    let g = spawn(&[
-        "gateway",
-        s(&cfg),
-        "--cluster",
-        s(&gct),
-        "--name",
-        "gf",
-        "--nodes",
-        "fa,fb",
-        "--on-disconnect",
-        "wait",
-        "--journal-dir",
-        s(&gdir),
-    ]);
+    let g = spawn_gateway(&c, tmp.path(), &cfg, ("gf", "fa,fb"), &gdir, &["--on-disconnect", "wait"]);
     let node = |name: &str, strategies: &str, dir: &Path, extra: &[&str]| {
         spawn_node(&c, tmp.path(), &cfg, ("gf", name, strategies), Some(dir), extra)
     };
@@ -350,22 +338,8 @@ fn a_nats_server_killed_mid_split_run_the_run_goes_on_and_fills_as_one_process()
     let one = tmp.path().join("one");
     assert_eq!(bulkhead(&["run", s(&cfg), "--quiet", "--journal-dir", s(&one)]).0, 0);
     // A leader election takes seconds: the heartbeat must outlast it.
-    let gct = write_cluster(tmp.path(), &c, "gk-gw", "");
     let gdir = journal(tmp.path(), "gk");
-    let g = spawn(&[
-        "gateway",
-        s(&cfg),
-        "--cluster",
-        s(&gct),
-        "--name",
-        "gk",
-        "--nodes",
-        "ka,kb",
-        "--heartbeat-ms",
-        "30000",
-        "--journal-dir",
-        s(&gdir),
-    ]);
+    let g = spawn_gateway(&c, tmp.path(), &cfg, ("gk", "ka,kb"), &gdir, &["--heartbeat-ms", "30000"]);
     let mut nodes = Vec::new();
     for (node, strategies) in [("ka", "market-maker"), ("kb", "momentum,misbehaving")] {
         nodes.push(spawn_node(&c, tmp.path(), &cfg, ("gk", node, strategies), None, &[]));
@@ -393,20 +367,8 @@ fn one_cluster_kill_halts_every_node_of_a_split_run_and_the_run_completes() {
     let Some(c) = cluster() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let cfg = demo_variant(tmp.path(), |t| t.replace("events = 3_000", "events = 6_000"));
-    let gct = write_cluster(tmp.path(), &c, "gx-gw", "");
     let gdir = journal(tmp.path(), "gx");
-    let g = spawn(&[
-        "gateway",
-        s(&cfg),
-        "--cluster",
-        s(&gct),
-        "--name",
-        "gx",
-        "--nodes",
-        "xa,xb",
-        "--journal-dir",
-        s(&gdir),
-    ]);
+    let g = spawn_gateway(&c, tmp.path(), &cfg, ("gx", "xa,xb"), &gdir, &[]);
     let fast = ["--gateway-timeout-ms", "20000"];
     let nodes = [("xa", "market-maker"), ("xb", "momentum,misbehaving")]
         .map(|(node, strategies)| spawn_node(&c, tmp.path(), &cfg, ("gx", node, strategies), None, &fast));
